@@ -1,0 +1,301 @@
+//! 公民身份号码 (GB 11643-1999): the citizen identity number.
+
+use chrono::{Datelike, NaiveDate};
+use std::fmt;
+
+use crate::{describe_non_ascii, full_width_hint, is_province_prefix};
+
+/// ISO 7064 MOD 11-2 weights for positions 1–17 (GB 11643-1999 §6.2).
+const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+/// Check character for each remainder 0..=10.
+const CHECK: [u8; 11] = *b"10X98765432";
+
+/// 公民身份号码: an 18-character citizen identity number (GB 11643-1999), always valid once constructed:
+/// province-level prefix known, birth date real and not in the future, check character right.
+/// 15-digit legacy numbers are accepted and normalised to 18 characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdNumber([u8; 18]);
+
+/// 性别: the sex encoded by the sequence code's parity (odd male, even female).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Male,
+    Female,
+}
+
+/// Why a value is not a valid 公民身份号码.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdNumberError {
+    #[error("empty value")]
+    Empty,
+    #[error("character {position} '{found}' is not ASCII{hint}")]
+    NonAscii { position: usize, found: char, hint: &'static str },
+    #[error("length is {found}, expected 18 (or 15 for a legacy number)")]
+    Length { found: usize },
+    #[error("character {position} '{found}' must be a digit")]
+    NotDigit { position: usize, found: char },
+    #[error("character 18 '{found}' must be a digit or X")]
+    BadCheckCharacter { found: char },
+    #[error("'{prefix}' is not a province-level region code (GB/T 2260)")]
+    Province { prefix: String },
+    #[error("birth date '{value}' is not a real date")]
+    BirthDate { value: String },
+    #[error("birth date {date} is in the future")]
+    FutureBirthDate { date: NaiveDate },
+    #[error("check character is '{found}', expected '{expected}'")]
+    CheckCharacter { found: char, expected: char },
+}
+
+/// Validates many numbers against one reference date ("today"), so that a batch does not read the clock
+/// once per number.
+#[derive(Clone, Copy, Debug)]
+pub struct IdNumberValidator {
+    /// Today's date as YYYYMMDD, the latest birth date accepted.
+    today: u32,
+}
+
+impl IdNumberValidator {
+    pub fn new(today: NaiveDate) -> Self {
+        IdNumberValidator { today: today.year() as u32 * 10_000 + today.month() * 100 + today.day() }
+    }
+
+    /// A validator for today's date in China Standard Time (UTC+8).
+    pub fn today() -> Self {
+        Self::new(china_today())
+    }
+
+    pub fn parse(&self, input: &str) -> Result<IdNumber, IdNumberError> {
+        let s = input.trim();
+        let b = s.as_bytes();
+        if b.is_empty() {
+            return Err(IdNumberError::Empty);
+        }
+        if !s.is_ascii() {
+            let (position, found) = describe_non_ascii(s).unwrap_or((1, '?'));
+            return Err(IdNumberError::NonAscii { position, found, hint: full_width_hint(found) });
+        }
+        match b.len() {
+            18 => self.parse18(b),
+            15 => {
+                for (i, &c) in b.iter().enumerate() {
+                    if !c.is_ascii_digit() {
+                        return Err(IdNumberError::NotDigit { position: i + 1, found: c as char });
+                    }
+                }
+                let mut full = [0u8; 18];
+                full[..6].copy_from_slice(&b[..6]);
+                full[6..8].copy_from_slice(b"19");
+                full[8..17].copy_from_slice(&b[6..15]);
+                full[17] = CHECK[remainder(&full)];
+                self.parse18(&full)
+            }
+            n => Err(IdNumberError::Length { found: n }),
+        }
+    }
+
+    fn parse18(&self, b: &[u8]) -> Result<IdNumber, IdNumberError> {
+        let mut out = [0u8; 18];
+        out.copy_from_slice(b);
+        // One pass over the 17 digits: the branch is taken only for bad input.
+        let mut bad = 0u8;
+        for &c in &out[..17] {
+            bad |= (c.wrapping_sub(b'0') > 9) as u8;
+        }
+        if bad != 0 {
+            let i = out[..17].iter().position(|c| !c.is_ascii_digit()).unwrap_or(0);
+            return Err(IdNumberError::NotDigit { position: i + 1, found: out[i] as char });
+        }
+        if out[17] == b'x' {
+            out[17] = b'X';
+        }
+        if !(out[17].is_ascii_digit() || out[17] == b'X') {
+            return Err(IdNumberError::BadCheckCharacter { found: out[17] as char });
+        }
+        if !is_province_prefix(out[0], out[1]) {
+            return Err(IdNumberError::Province { prefix: String::from_utf8_lossy(&out[..2]).into() });
+        }
+        let d = |i: usize| (out[i] - b'0') as u32;
+        let year = d(6) * 1000 + d(7) * 100 + d(8) * 10 + d(9);
+        let month = d(10) * 10 + d(11);
+        let day = d(12) * 10 + d(13);
+        if year < 1800 || month == 0 || month > 12 || day == 0 || day > days_in_month(year, month) {
+            return Err(IdNumberError::BirthDate { value: String::from_utf8_lossy(&out[6..14]).into() });
+        }
+        if year * 10_000 + month * 100 + day > self.today {
+            let date = NaiveDate::from_ymd_opt(year as i32, month, day).unwrap_or_default();
+            return Err(IdNumberError::FutureBirthDate { date });
+        }
+        let expected = CHECK[remainder(&out)];
+        if expected != out[17] {
+            return Err(IdNumberError::CheckCharacter { found: out[17] as char, expected: expected as char });
+        }
+        Ok(IdNumber(out))
+    }
+}
+
+fn remainder(b: &[u8; 18]) -> usize {
+    let mut sum = 0u32;
+    for i in 0..17 {
+        sum += (b[i] - b'0') as u32 * WEIGHTS[i];
+    }
+    (sum % 11) as usize
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Today's date in China Standard Time (UTC+8), the time zone of every deadline in the regulations.
+pub fn china_today() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
+impl IdNumber {
+    /// Parses and validates against today's date (UTC+8).
+    pub fn parse(input: &str) -> Result<Self, IdNumberError> {
+        IdNumberValidator::today().parse(input)
+    }
+
+    /// Computes the check character for the first 17 characters, which must be digits.
+    pub fn check_character(first17: &[u8; 17]) -> Option<char> {
+        if !first17.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let mut full = [b'0'; 18];
+        full[..17].copy_from_slice(first17);
+        Some(CHECK[remainder(&full)] as char)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Constructed from ASCII digits and 'X' only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    pub fn birth_date(&self) -> NaiveDate {
+        let d = |i: usize| (self.0[i] - b'0') as u32;
+        let year = (d(6) * 1000 + d(7) * 100 + d(8) * 10 + d(9)) as i32;
+        NaiveDate::from_ymd_opt(year, d(10) * 10 + d(11), d(12) * 10 + d(13)).unwrap_or_default()
+    }
+
+    pub fn sex(&self) -> Sex {
+        if (self.0[16] - b'0') % 2 == 1 { Sex::Male } else { Sex::Female }
+    }
+
+    /// The 6-digit address code (行政区划代码 of the place of registration at issue).
+    pub fn region_code(&self) -> &str {
+        &self.as_str()[..6]
+    }
+}
+
+impl fmt::Display for IdNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for IdNumber {
+    /// Debug output is masked: identity numbers must not leak into logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdNumber({}********{})", &self.as_str()[..6], &self.as_str()[14..])
+    }
+}
+
+impl std::str::FromStr for IdNumber {
+    type Err = IdNumberError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IdNumber::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn v() -> IdNumberValidator {
+        IdNumberValidator::new(NaiveDate::from_ymd_opt(2026, 11, 22).unwrap())
+    }
+
+    /// The example of GB 11643-1999 Appendix A and other published numbers.
+    #[test]
+    fn standard_vectors() {
+        let n = v().parse("11010519491231002X").unwrap();
+        assert_eq!(n.sex(), Sex::Female);
+        assert_eq!(n.birth_date(), NaiveDate::from_ymd_opt(1949, 12, 31).unwrap());
+        assert_eq!(n.region_code(), "110105");
+        assert!(v().parse("440524188001010014").is_ok());
+        assert_eq!(v().parse("440524188001010014").unwrap().sex(), Sex::Male);
+    }
+
+    #[test]
+    fn lower_case_x_and_whitespace() {
+        assert_eq!(v().parse("  11010519491231002x\n").unwrap().as_str(), "11010519491231002X");
+    }
+
+    #[test]
+    fn legacy_fifteen_digits() {
+        // 110105491231002 -> 11010519491231002X
+        assert_eq!(v().parse("110105491231002").unwrap().as_str(), "11010519491231002X");
+    }
+
+    #[test]
+    fn errors_are_precise() {
+        assert_eq!(v().parse("").unwrap_err(), IdNumberError::Empty);
+        assert_eq!(v().parse("1101051949123100").unwrap_err(), IdNumberError::Length { found: 16 });
+        assert_eq!(v().parse("11010519491231002XX").unwrap_err(), IdNumberError::Length { found: 19 });
+        assert!(matches!(v().parse("１1010519491231002X").unwrap_err(), IdNumberError::NonAscii { position: 1, .. }));
+        assert!(matches!(v().parse("110105194912310021").unwrap_err(), IdNumberError::CheckCharacter { expected: 'X', .. }));
+        assert!(matches!(v().parse("99010519491231002X").unwrap_err(), IdNumberError::Province { .. }));
+        assert!(matches!(v().parse("110105194902300020").unwrap_err(), IdNumberError::BirthDate { .. }));
+        assert!(matches!(v().parse("11010520301231002X").unwrap_err(), IdNumberError::FutureBirthDate { .. }));
+        assert!(matches!(v().parse("1101051949123100AX").unwrap_err(), IdNumberError::NotDigit { position: 17, .. }));
+    }
+
+    fn valid_number() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(vec!["110105", "320102", "520102", "220102", "610202", "440524"]),
+            1900i32..2025,
+            1u32..13,
+            1u32..29,
+            0u32..1000,
+        )
+            .prop_map(|(region, y, m, d, seq)| {
+                let first17 = format!("{region}{y:04}{m:02}{d:02}{seq:03}");
+                let arr: [u8; 17] = first17.as_bytes().try_into().unwrap();
+                format!("{first17}{}", IdNumber::check_character(&arr).unwrap())
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn generated_numbers_are_valid(s in valid_number()) {
+            prop_assert_eq!(v().parse(&s).unwrap().to_string(), s);
+        }
+
+        /// MOD 11-2 detects every single-character substitution.
+        #[test]
+        fn single_substitution_is_caught(s in valid_number(), pos in 0usize..18, c in prop::sample::select(b"0123456789X".to_vec())) {
+            let mut b = s.clone().into_bytes();
+            prop_assume!(b[pos] != c);
+            b[pos] = c;
+            let changed = String::from_utf8(b).unwrap();
+            prop_assert!(v().parse(&changed).is_err());
+        }
+
+        #[test]
+        fn never_panics(s in "\\PC{0,25}") {
+            let _ = v().parse(&s);
+        }
+
+        #[test]
+        fn never_panics_on_digit_soup(s in "[0-9xX ]{0,20}") {
+            let _ = v().parse(&s);
+        }
+    }
+}
