@@ -1,1 +1,235 @@
 #![doc = include_str!("../README.md")]
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+use std::path::{Path, PathBuf};
+
+/// The whole configuration of a node.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the server listens on. Default `127.0.0.1:8080`.
+    pub listen: String,
+    /// Directory for the SQLite database and local files. Default `./shutong-data`.
+    pub data_dir: PathBuf,
+    /// `postgres://…` for production; unset means SQLite in `data_dir`.
+    #[serde(serialize_with = "redact_opt")]
+    pub database_url: Option<SecretString>,
+    /// Largest number of pooled database connections. Default 16.
+    pub database_max_connections: u32,
+    /// Seconds to wait for a database connection before answering 503. Default 3.
+    pub database_timeout_seconds: u64,
+    /// Username of the platform administrator created on first start. Default `admin`.
+    pub admin_username: String,
+    /// Password of that administrator; generated and printed once if unset.
+    #[serde(serialize_with = "redact_opt")]
+    pub admin_password: Option<SecretString>,
+    /// `text` or `json` logs. Default `text`.
+    pub log_format: String,
+    pub node: NodeConfig,
+    pub security: SecurityConfig,
+    pub limits: LimitsConfig,
+}
+
+/// 节点: this platform node.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    pub name: String,
+    /// `national`, `province`, `city` or `county`.
+    pub level: String,
+    /// `outer` (电子政务外网) or `inner` (电子政务内网).
+    pub zone: String,
+    /// GB/T 2260 code of the node's region.
+    pub region_code: String,
+    /// The department running the platform (共享主管部门), created on first start.
+    pub authority_name: String,
+    pub authority_credit_code: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    pub password_min_length: usize,
+    pub max_failed_logins: i64,
+    pub lockout_minutes: i64,
+    pub session_ttl_minutes: i64,
+    pub max_token_ttl_days: i64,
+    /// Set the `Secure` flag on cookies (behind TLS). Default false for the local default.
+    pub secure_cookies: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest JSON request body, bytes. Default 1 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./shutong-data"),
+            database_url: None,
+            database_max_connections: 16,
+            database_timeout_seconds: 3,
+            admin_username: "admin".into(),
+            admin_password: None,
+            log_format: "text".into(),
+            node: NodeConfig::default(),
+            security: SecurityConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            name: "数通政务数据共享交换平台".into(),
+            level: "province".into(),
+            zone: "outer".into(),
+            region_code: "320000".into(),
+            authority_name: "政务信息资源共享主管部门".into(),
+            authority_credit_code: "11320000MB0000019A".into(),
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            password_min_length: 10,
+            max_failed_logins: 5,
+            lockout_minutes: 15,
+            session_ttl_minutes: 480,
+            max_token_ttl_days: 366,
+            secure_cookies: false,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { max_body_bytes: 1024 * 1024 }
+    }
+}
+
+fn redact_opt<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("[REDACTED]"),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(e: figment::Error) -> Self {
+        ConfigError::Invalid(e.to_string())
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (or `./shutong.toml` if it exists), then `SHUTONG_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(file, Env::prefixed("SHUTONG_"))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) => {
+                if !f.exists() {
+                    return Err(ConfigError::Invalid(format!("config file {} does not exist", f.display())));
+                }
+                fig = fig.merge(Toml::file_exact(f));
+            }
+            None if Path::new("shutong.toml").exists() => fig = fig.merge(Toml::file_exact("shutong.toml")),
+            None => {}
+        }
+        let env = env.filter(|k| !k.as_str().starts_with("test_")).split("__");
+        let config: Config = fig.merge(env).extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| Err(ConfigError::Invalid(format!("{k}: {m}")));
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad("listen", format!("'{}' is not an address like 127.0.0.1:8080", self.listen));
+        }
+        if !["national", "province", "city", "county"].contains(&self.node.level.as_str()) {
+            return bad("node.level", format!("'{}' is not national, province, city or county", self.node.level));
+        }
+        if !["outer", "inner"].contains(&self.node.zone.as_str()) {
+            return bad("node.zone", format!("'{}' is not outer or inner", self.node.zone));
+        }
+        if let Err(e) = shutong_reference::RegionCode::parse(&self.node.region_code) {
+            return bad("node.region_code", e.to_string());
+        }
+        if let Err(e) = shutong_reference::CreditCode::parse(&self.node.authority_credit_code) {
+            return bad("node.authority_credit_code", e.to_string());
+        }
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            return bad("log_format", format!("'{}' is not text or json", self.log_format));
+        }
+        if self.limits.max_body_bytes < 1024 {
+            return bad("limits.max_body_bytes", "must be at least 1024".into());
+        }
+        if self.security.password_min_length < 8 {
+            return bad("security.password_min_length", "must be at least 8".into());
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose_secret().to_string(),
+            None => format!("sqlite://{}", self.data_dir.join("shutong.db").display()),
+        }
+    }
+
+    /// The configuration as TOML with secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_rejected_and_secrets_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::File::create(&p).unwrap().write_all(b"listen = \"127.0.0.1:9\"\nbogus = 1\n").unwrap();
+        let err = Config::load_from(Some(&p), Env::prefixed("SHUTONG_NONE_")).unwrap_err().to_string();
+        assert!(err.contains("bogus"), "{err}");
+
+        std::fs::File::create(&p).unwrap().write_all(b"admin_password = \"Secret-123456\"\n[node]\nlevel = \"city\"\n").unwrap();
+        let c = Config::load_from(Some(&p), Env::prefixed("SHUTONG_NONE_")).unwrap();
+        assert_eq!(c.node.level, "city");
+        let shown = c.to_redacted_toml();
+        assert!(!shown.contains("Secret-123456") && shown.contains("REDACTED"), "{shown}");
+
+        std::fs::File::create(&p).unwrap().write_all(b"[node]\nzone = \"middle\"\n").unwrap();
+        assert!(Config::load_from(Some(&p), Env::prefixed("SHUTONG_NONE_")).unwrap_err().to_string().contains("node.zone"));
+    }
+}

@@ -202,6 +202,27 @@ impl OrgCode {
         Self::from_bytes(&compact)
     }
 
+    /// Computes the check character of 8 body characters (digits and capital letters).
+    pub fn check_character(body: &[u8]) -> Option<char> {
+        if body.len() != 8 {
+            return None;
+        }
+        let mut sum = 0;
+        for (i, &c) in body.iter().enumerate() {
+            let v = match c {
+                b'0'..=b'9' => (c - b'0') as u32,
+                b'A'..=b'Z' => (c - b'A') as u32 + 10,
+                _ => return None,
+            };
+            sum += v * ORG_WEIGHTS[i];
+        }
+        Some(match 11 - sum % 11 {
+            10 => 'X',
+            11 => '0',
+            n => (b'0' + n as u8) as char,
+        })
+    }
+
     fn from_bytes(b: &[u8]) -> Result<Self, OrgCodeError> {
         if b.len() != 9 {
             return Err(OrgCodeError::Length { found: b.len() });

@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 pub mod calendar;
+pub mod check;
 pub mod credit_code;
 pub mod id_number;
 pub mod masking;
 pub mod region;
 
-pub use calendar::{CalendarError, DayKind, DaySource, WorkCalendar};
+pub use calendar::{CalendarError, DayKind, DaySource, WorkCalendar, YearSchedule};
+pub use check::{Checker, IdentifierKind};
 pub use credit_code::{CreditCode, CreditCodeError, OrgCode, OrgCodeError};
 pub use id_number::{IdNumber, IdNumberError, IdNumberValidator, Sex};
 pub use masking::{MaskKind, MaskRule, MaskRules};

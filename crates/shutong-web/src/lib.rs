@@ -1,1 +1,37 @@
 #![doc = include_str!("../README.md")]
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod portal;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use state::AppState;
+
+/// The whole application: API, OpenAPI document and docs page, portal, and the layers around them.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.config.limits.max_body_bytes;
+    Router::new()
+        .merge(api::routes())
+        .merge(portal::routes())
+        .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", api::ApiDoc::openapi()))
+        .route_layer(axum::middleware::from_fn(middleware::record_metrics))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(middleware::envelope_plain_errors))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state)
+}
+
+/// The OpenAPI document as JSON (for `shutong openapi` and tests).
+pub fn openapi_json() -> String {
+    api::ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}

@@ -1,1 +1,5 @@
 #![doc = include_str!("../README.md")]
+
+pub mod cli;
+pub mod demo;
+pub mod server;

@@ -1,0 +1,88 @@
+//! The HTTP API under `/api/v1`, and its OpenAPI document.
+
+pub mod auth;
+pub mod calendar;
+pub mod departments;
+pub mod reference;
+pub mod system;
+pub mod tokens;
+pub mod users;
+pub mod views;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "shutong 数通 API", description = "政务数据共享交换平台 — government data sharing and exchange platform. \
+        Errors share one envelope: {\"error\": {\"code\", \"message\", \"field\", \"request_id\"}}."),
+    paths(
+        system::healthz, system::readyz, system::metrics, system::node, system::list_audit_events,
+        auth::login, auth::logout, auth::me,
+        departments::list_departments, departments::create_department, departments::get_department, departments::update_department,
+        users::list_users, users::create_user, users::get_user, users::update_user, users::set_password, users::assign_role, users::revoke_role,
+        tokens::list_tokens, tokens::create_token, tokens::revoke_token,
+        reference::check_id_number, reference::check_credit_code, reference::check_org_code, reference::validate_batch,
+        reference::get_region, reference::list_regions, reference::upsert_region, reference::mask,
+        calendar::is_workday, calendar::add_workdays, calendar::between, calendar::list_years, calendar::get_year, calendar::import_year,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "身份鉴别: login, sessions, the caller"),
+        (name = "departments", description = "政务部门"),
+        (name = "users", description = "用户与角色"),
+        (name = "tokens", description = "系统 API 令牌"),
+        (name = "audit", description = "审计日志"),
+        (name = "reference", description = "参考数据: 身份证号, 统一社会信用代码, 组织机构代码, 行政区划, 脱敏"),
+        (name = "calendar", description = "工作日历"),
+        (name = "system", description = "health, readiness, metrics, node"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// The API routes (without the docs, which the app adds).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .route("/api/v1/node", get(system::node))
+        .route("/api/v1/audit/events", get(system::list_audit_events))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/departments", get(departments::list_departments).post(departments::create_department))
+        .route("/api/v1/departments/{id}", get(departments::get_department).patch(departments::update_department))
+        .route("/api/v1/users", get(users::list_users).post(users::create_user))
+        .route("/api/v1/users/{id}", get(users::get_user).patch(users::update_user))
+        .route("/api/v1/users/{id}/password", post(users::set_password))
+        .route("/api/v1/users/{id}/roles", post(users::assign_role))
+        .route("/api/v1/users/{id}/roles/{assignment_id}", delete(users::revoke_role))
+        .route("/api/v1/tokens", get(tokens::list_tokens).post(tokens::create_token))
+        .route("/api/v1/tokens/{id}", delete(tokens::revoke_token))
+        .route("/api/v1/reference/id-numbers/{value}", get(reference::check_id_number))
+        .route("/api/v1/reference/credit-codes/{value}", get(reference::check_credit_code))
+        .route("/api/v1/reference/org-codes/{value}", get(reference::check_org_code))
+        .route("/api/v1/reference/validate", post(reference::validate_batch))
+        .route("/api/v1/reference/regions", get(reference::list_regions))
+        .route("/api/v1/reference/regions/{code}", get(reference::get_region).put(reference::upsert_region))
+        .route("/api/v1/reference/mask", post(reference::mask))
+        .route("/api/v1/calendar/workdays/{date}", get(calendar::is_workday))
+        .route("/api/v1/calendar/add-workdays", get(calendar::add_workdays))
+        .route("/api/v1/calendar/between", get(calendar::between))
+        .route("/api/v1/calendar/years", get(calendar::list_years))
+        .route("/api/v1/calendar/years/{year}", get(calendar::get_year).put(calendar::import_year))
+}

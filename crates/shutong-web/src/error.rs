@@ -1,0 +1,125 @@
+//! The one error envelope of the API: 4xx name what is wrong; 5xx are opaque to the client, logged in
+//! full, and carry the request ID to quote.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use shutong_api_types::{ErrorBody, ErrorEnvelope};
+use shutong_identity::IdentityError;
+use shutong_refdata::RefDataError;
+use shutong_store::StoreError;
+
+tokio::task_local! {
+    /// The current request's ID, set by the request-context middleware.
+    pub static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), field: None }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message).with_field(field)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "authentication required: a bearer token or a session")
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is unavailable; try again shortly")
+    }
+
+    /// An unexpected failure: logged in full here, opaque to the client.
+    pub fn internal(err: &dyn std::fmt::Display) -> Self {
+        tracing::error!(request_id = current_request_id().unwrap_or_default(), error = %err, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error; quote the request ID when reporting it")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorEnvelope {
+            error: ErrorBody { code: self.code.to_string(), message: self.message, field: self.field, request_id: current_request_id() },
+        };
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(inner) => {
+                tracing::warn!(error = %inner, "database unavailable");
+                ApiError::unavailable()
+            }
+            StoreError::Conflict { constraint } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", format!("a unique value is already taken ({constraint})"))
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Validation { field, message } => ApiError::validation(&field, format!("{field}: {message}")),
+            IdentityError::NotFound { what } => ApiError::not_found(what),
+            IdentityError::Forbidden(m) => ApiError::forbidden(m),
+            IdentityError::Conflict { field, message } => ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field(field),
+            IdentityError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid username or password"),
+            IdentityError::Locked { until_ms } => ApiError::new(
+                StatusCode::LOCKED,
+                "account_locked",
+                format!("too many failed logins; the account is locked until {}", shutong_store::from_ms(until_ms).to_rfc3339()),
+            ),
+            IdentityError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<RefDataError> for ApiError {
+    fn from(e: RefDataError) -> Self {
+        match e {
+            RefDataError::Validation { field, message } => ApiError::validation(&field, format!("{field}: {message}")),
+            RefDataError::Forbidden(m) => ApiError::forbidden(m),
+            RefDataError::Store(s) => s.into(),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Extractors: JSON bodies that name the field at fault, and the authenticated caller.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use shutong_audit::AuditContext;
+use shutong_identity::Principal;
+use std::net::SocketAddr;
+
+use crate::error::{ApiError, current_request_id};
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "shutong_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A JSON body, deserialised with the path of the failing field in the error.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        if !is_json {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "expected Content-Type: application/json"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than the limit")
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {e}"))
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Deserialises JSON, naming the field (as a JSON path) at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        // serde names an unknown field in the path, a missing one only in the message.
+        let field = if inner.is_syntax() || inner.is_eof() {
+            None
+        } else if msg.starts_with("missing field") {
+            extract_backticked(&msg).map(|f| if path == "." { f } else { format!("{path}.{f}") })
+        } else {
+            (path != "." && path != "?").then_some(path)
+        };
+        let mut err = if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(format!("malformed JSON: {msg}"))
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", format!("invalid request body: {msg}"))
+        };
+        err.field = field;
+        err
+    })
+}
+
+fn extract_backticked(msg: &str) -> Option<String> {
+    let start = msg.find('`')? + 1;
+    let end = start + msg[start..].find('`')?;
+    Some(msg[start..end].to_string())
+}
+
+/// The authenticated caller of an API endpoint, with what its audit events need.
+pub struct Caller {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl Caller {
+    pub fn ctx(&self) -> AuditContext {
+        self.principal.audit_context(self.request_id.clone(), self.ip.clone())
+    }
+}
+
+pub fn client_ip(parts: &Parts) -> Option<String> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+}
+
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let db = &state.db;
+        let principal = if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            let value = auth.to_str().map_err(|_| ApiError::unauthenticated())?;
+            let token = value.strip_prefix("Bearer ").ok_or_else(ApiError::unauthenticated)?.trim();
+            if token.len() > 200 {
+                return Err(ApiError::unauthenticated());
+            }
+            if token.starts_with("st_") {
+                shutong_identity::resolve_token(db, token).await?
+            } else if token.starts_with("ss_") {
+                shutong_identity::resolve_session(db, token).await?.map(|(p, _)| p)
+            } else {
+                None
+            }
+        } else if let Some(session) = cookie(parts, SESSION_COOKIE) {
+            // A browser session: state-changing calls must carry the session's CSRF token in a header.
+            match shutong_identity::resolve_session(db, session).await? {
+                Some((p, csrf)) => {
+                    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+                    let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+                    if !safe && sent != Some(csrf.as_str()) {
+                        return Err(ApiError::forbidden("missing or wrong x-csrf-token header for a cookie-authenticated request"));
+                    }
+                    Some(p)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        let principal = principal.ok_or_else(ApiError::unauthenticated)?;
+        Ok(Caller { principal, request_id: current_request_id(), ip: client_ip(parts) })
+    }
+}
+
+/// The peer address of the connection, for audit events of unauthenticated calls (login).
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}

@@ -1,0 +1,93 @@
+//! Shared state of the router.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use shutong_config::Config;
+use shutong_identity::SecuritySettings;
+use shutong_reference::{MaskRules, RegionTable, WorkCalendar};
+use shutong_store::Db;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock, RwLock};
+
+/// What every handler may reach: the database, the configuration, and the reference data snapshots.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub security: SecuritySettings,
+    pub metrics: PrometheusHandle,
+    pub mask_rules: MaskRules,
+    calendar: RwLock<Arc<WorkCalendar>>,
+    regions: RwLock<Arc<RegionTable>>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The process-wide Prometheus recorder (a recorder can be installed once per process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Security settings from configuration.
+pub fn security_settings(config: &Config) -> SecuritySettings {
+    let s = &config.security;
+    SecuritySettings {
+        password_policy: shutong_identity::password::PasswordPolicy { min_length: s.password_min_length, min_classes: 3 },
+        max_failed_logins: s.max_failed_logins,
+        lockout_ms: s.lockout_minutes * 60_000,
+        session_ttl_ms: s.session_ttl_minutes * 60_000,
+        max_token_ttl_days: s.max_token_ttl_days,
+    }
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Arc<Config>, calendar: WorkCalendar, regions: RegionTable) -> Self {
+        AppState(Arc::new(Inner {
+            security: security_settings(&config),
+            db,
+            config,
+            metrics: metrics_handle(),
+            mask_rules: MaskRules::default(),
+            calendar: RwLock::new(Arc::new(calendar)),
+            regions: RwLock::new(Arc::new(regions)),
+        }))
+    }
+
+    /// A snapshot of the working-day calendar.
+    pub fn calendar(&self) -> Arc<WorkCalendar> {
+        self.calendar.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn set_calendar(&self, cal: WorkCalendar) {
+        match self.calendar.write() {
+            Ok(mut c) => *c = Arc::new(cal),
+            Err(p) => *p.into_inner() = Arc::new(cal),
+        }
+    }
+
+    /// A snapshot of the region table.
+    pub fn regions(&self) -> Arc<RegionTable> {
+        self.regions.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn set_regions(&self, table: RegionTable) {
+        match self.regions.write() {
+            Ok(mut c) => *c = Arc::new(table),
+            Err(p) => *p.into_inner() = Arc::new(table),
+        }
+    }
+}

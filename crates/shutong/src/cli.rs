@@ -1,0 +1,461 @@
+//! The command line: one binary, `shutong`, whose admin commands call the same service functions as the
+//! API (so they write the same audit events, with `cli:<os-user>` as the actor).
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use shutong_audit::AuditContext;
+use shutong_config::Config;
+use shutong_identity::{self as identity, DepartmentId, DepartmentKind, DepartmentLevel, NewDepartment, NewUser, Principal, Role, UserId};
+use shutong_reference::{Checker, DaySource, IdentifierKind, RegionTable, WorkCalendar};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "shutong", version, about = "数通 shutong — 政务数据共享交换平台 (government data sharing and exchange platform)")]
+pub struct Cli {
+    /// Configuration file (default: ./shutong.toml if present).
+    #[arg(long, global = true, env = "SHUTONG_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (postgres://… or sqlite://…); overrides configuration.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// Data directory; overrides configuration.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the platform (HTTP API and portal).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the version.
+    Version,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Administer departments, users and tokens.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Check identifiers: id (GB 11643), uscc (GB 32100), org (GB 11714), region (GB/T 2260).
+    Check {
+        /// id, uscc, org or region.
+        kind: String,
+        /// The value, or - to read one value per line from standard input.
+        value: String,
+    },
+    /// The working-day calendar.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Seed the demo province, departments and accounts (see README).
+    #[arg(long)]
+    pub demo: bool,
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Listen address, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Departments.
+    #[command(subcommand)]
+    Department(DepartmentCommand),
+    /// Users and system accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DepartmentCommand {
+    /// List departments.
+    List,
+    /// Register a department.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// 统一社会信用代码.
+        #[arg(long)]
+        credit_code: String,
+        /// GB/T 2260 region code.
+        #[arg(long)]
+        region: String,
+        /// national, province, city or county.
+        #[arg(long)]
+        level: String,
+        /// government, sharing_authority, audit_office or authorised_institution.
+        #[arg(long, default_value = "government")]
+        kind: String,
+        /// Parent department (ID or credit code).
+        #[arg(long)]
+        parent: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// List users.
+    List {
+        /// Only this department (ID or credit code).
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// Create a user. The password is read from SHUTONG_NEW_PASSWORD or, if unset, from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        /// Department (ID or credit code).
+        #[arg(long)]
+        department: String,
+        /// Roles (repeatable): platform_admin, department_admin, catalog_editor, reviewer, auditor.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// A system account (token authentication, no password).
+        #[arg(long)]
+        system: bool,
+    },
+    /// Reset a password (read from SHUTONG_NEW_PASSWORD or standard input); unlocks the account.
+    SetPassword {
+        #[arg(long)]
+        username: String,
+    },
+    /// Give a user a role in its department.
+    Grant {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Issue a token; the secret is printed once.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 90)]
+        ttl_days: i64,
+    },
+    /// List tokens.
+    List,
+    /// Revoke a token.
+    Revoke {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CalendarCommand {
+    /// Print true or false.
+    IsWorkday { date: NaiveDate },
+    /// Print the N-th working day after DATE.
+    AddWorkdays { date: NaiveDate, n: i64 },
+    /// Print the count of working days d with FROM < d <= TO.
+    Between { from: NaiveDate, to: NaiveDate },
+    /// Import a year's schedule (holiday-cn JSON form).
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Print the newest events as NDJSON.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        action: Option<String>,
+    },
+}
+
+/// The configuration with command-line overrides applied.
+pub fn load_config(cli: &Cli, listen: Option<&str>) -> anyhow::Result<Config> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(u) = &cli.database_url {
+        config.database_url = Some(u.clone().into());
+    }
+    if let Some(d) = &cli.data_dir {
+        config.data_dir = d.clone();
+    }
+    if let Some(l) = listen {
+        config.listen = l.to_string();
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn operator() -> (Principal, AuditContext) {
+    let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let label = format!("cli:{user}");
+    (Principal::operator(&label), AuditContext::system(&label))
+}
+
+async fn find_department(db: &shutong_store::Db, s: &str) -> anyhow::Result<DepartmentId> {
+    if let Ok(id) = s.parse::<i64>() {
+        return Ok(identity::get_department(db, DepartmentId(id)).await.with_context(|| format!("department {s}"))?.id);
+    }
+    Ok(identity::find_department_by_credit_code(db, s).await.with_context(|| format!("department {s}"))?.id)
+}
+
+async fn find_user(db: &shutong_store::Db, username: &str) -> anyhow::Result<UserId> {
+    let (op, _) = operator();
+    identity::list_users(db, &op, None)
+        .await?
+        .into_iter()
+        .find(|u| u.username == username.trim().to_ascii_lowercase())
+        .map(|u| u.id)
+        .with_context(|| format!("no user named {username}"))
+}
+
+fn read_new_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("SHUTONG_NEW_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let p = line.trim_end_matches(['\r', '\n']).to_string();
+    if p.is_empty() {
+        bail!("no password given: set SHUTONG_NEW_PASSWORD or pipe it on standard input");
+    }
+    Ok(p)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+pub async fn run_admin(cli: &Cli, cmd: &AdminCommand) -> anyhow::Result<()> {
+    let config = load_config(cli, None)?;
+    let db = crate::server::open_database(&config).await?;
+    let regions = shutong_refdata::load_regions(&db).await?;
+    let security = shutong_web::state::security_settings(&config);
+    let (op, ctx) = operator();
+    match cmd {
+        AdminCommand::Department(DepartmentCommand::List) => print_json(&identity::list_departments(&db).await?)?,
+        AdminCommand::Department(DepartmentCommand::Create { name, credit_code, region, level, kind, parent }) => {
+            let level = DepartmentLevel::parse(level).with_context(|| format!("--level: '{level}' is not one of {}", DepartmentLevel::expected()))?;
+            let kind = DepartmentKind::parse(kind).with_context(|| format!("--kind: '{kind}' is not one of {}", DepartmentKind::expected()))?;
+            let parent_id = match parent {
+                Some(p) => Some(find_department(&db, p).await?),
+                None => None,
+            };
+            let d = identity::create_department(&db, &regions, &op, &ctx, NewDepartment {
+                name: name.clone(),
+                credit_code: credit_code.clone(),
+                region_code: region.clone(),
+                level,
+                kind,
+                parent_id,
+            })
+            .await?;
+            print_json(&d)?;
+        }
+        AdminCommand::User(UserCommand::List { department }) => {
+            let dept = match department {
+                Some(d) => Some(find_department(&db, d).await?),
+                None => None,
+            };
+            print_json(&identity::list_users(&db, &op, dept).await?)?;
+        }
+        AdminCommand::User(UserCommand::Create { username, display_name, department, roles, system }) => {
+            let department_id = find_department(&db, department).await?;
+            let roles = roles
+                .iter()
+                .map(|r| Role::parse(r).with_context(|| format!("--role: '{r}' is not one of {}", Role::expected())))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let password = if *system { None } else { Some(read_new_password()?) };
+            let u = identity::create_user(&db, &security, &op, &ctx, NewUser {
+                username: username.clone(),
+                display_name: display_name.clone(),
+                department_id,
+                password,
+                is_system: *system,
+                roles,
+            })
+            .await?;
+            print_json(&u)?;
+        }
+        AdminCommand::User(UserCommand::SetPassword { username }) => {
+            let id = find_user(&db, username).await?;
+            let p = read_new_password()?;
+            identity::set_password(&db, &security, &op, &ctx, id, &p, None).await?;
+            eprintln!("password of {username} reset; it must be changed at next login");
+        }
+        AdminCommand::User(UserCommand::Grant { username, role }) => {
+            let id = find_user(&db, username).await?;
+            let role = Role::parse(role).with_context(|| format!("--role: '{role}' is not one of {}", Role::expected()))?;
+            print_json(&identity::assign_role(&db, &op, &ctx, id, role).await?)?;
+        }
+        AdminCommand::Token(TokenCommand::Create { username, name, ttl_days }) => {
+            let id = find_user(&db, username).await?;
+            let (token, secret) = identity::create_token(&db, &security, &op, &ctx, id, name, *ttl_days).await?;
+            eprintln!("token {} for {username}, expires {}; the secret is shown once:", token.id, shutong_store::from_ms(token.expires_at_ms));
+            println!("{secret}");
+        }
+        AdminCommand::Token(TokenCommand::List) => print_json(&identity::list_tokens(&db, &op, None).await?)?,
+        AdminCommand::Token(TokenCommand::Revoke { id }) => print_json(&identity::revoke_token(&db, &op, &ctx, identity::TokenId(*id)).await?)?,
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// The region table and calendar with administrators' updates, if the configured database can be opened
+/// quickly; the shipped data otherwise (said on standard error).
+async fn reference_data(cli: &Cli, need_db: bool) -> (RegionTable, WorkCalendar) {
+    if need_db {
+        if let Ok(config) = load_config(cli, None) {
+            let url = config.effective_database_url();
+            let sqlite_missing = url.starts_with("sqlite:") && !config.data_dir.join("shutong.db").exists();
+            if !sqlite_missing {
+                let opened = tokio::time::timeout(std::time::Duration::from_secs(5), crate::server::open_database(&config)).await;
+                if let Ok(Ok(db)) = opened {
+                    let regions = shutong_refdata::load_regions(&db).await.unwrap_or_else(|_| RegionTable::builtin());
+                    let cal = shutong_refdata::load_calendar(&db).await.unwrap_or_else(|_| WorkCalendar::builtin());
+                    db.close().await;
+                    return (regions, cal);
+                }
+                eprintln!("note: the database could not be opened; using the shipped reference data");
+            }
+        }
+    }
+    (RegionTable::builtin(), WorkCalendar::builtin())
+}
+
+/// `shutong check KIND VALUE|-`: exit 0 if valid, 1 if not; with `-`, one output line per input line and
+/// exit 0.
+pub async fn run_check(cli: &Cli, kind: &str, value: &str) -> anyhow::Result<i32> {
+    let kind = IdentifierKind::parse(kind).with_context(|| format!("kind '{kind}' is not one of id, uscc, org, region"))?;
+    let (regions, _) = reference_data(cli, kind == IdentifierKind::Region).await;
+    let checker = Checker::new(&regions);
+    if value != "-" {
+        return Ok(match checker.check(kind, value) {
+            Ok(c) => {
+                println!("{}", c.normalized);
+                0
+            }
+            Err(reason) => {
+                println!("{reason}");
+                1
+            }
+        });
+    }
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    check_stream(&checker, kind, &mut stdin.lock(), &mut std::io::BufWriter::with_capacity(1 << 16, stdout.lock()))?;
+    Ok(0)
+}
+
+/// The batch mode: reads lines, writes `VALUE<TAB>valid<TAB>NORMALISED` or `VALUE<TAB>invalid<TAB>REASON`.
+pub fn check_stream(checker: &Checker, kind: IdentifierKind, input: &mut dyn BufRead, out: &mut dyn Write) -> anyhow::Result<(u64, u64)> {
+    let mut line = Vec::with_capacity(64);
+    let mut normalized = String::with_capacity(32);
+    let (mut valid, mut invalid) = (0u64, 0u64);
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        out.write_all(&line)?;
+        normalized.clear();
+        let result = match std::str::from_utf8(&line) {
+            Ok(s) => checker.normalize(kind, s, &mut normalized),
+            Err(e) => Err(format!("not UTF-8 text (byte {})", e.valid_up_to() + 1)),
+        };
+        match result {
+            Ok(()) => {
+                valid += 1;
+                out.write_all(b"\tvalid\t")?;
+                out.write_all(normalized.as_bytes())?;
+            }
+            Err(reason) => {
+                invalid += 1;
+                out.write_all(b"\tinvalid\t")?;
+                out.write_all(reason.as_bytes())?;
+            }
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok((valid, invalid))
+}
+
+fn fallback_note(src: DaySource) {
+    if src == DaySource::WeekdayFallback {
+        eprintln!("note: the official schedule of that year is not known; Monday to Friday counted as working days");
+    }
+}
+
+pub async fn run_calendar(cli: &Cli, cmd: &CalendarCommand) -> anyhow::Result<()> {
+    if let CalendarCommand::Import { file } = cmd {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let config = load_config(cli, None)?;
+        let db = crate::server::open_database(&config).await?;
+        let (op, ctx) = operator();
+        let s = shutong_refdata::import_calendar_year(&db, &op, &ctx, &text).await?;
+        println!("imported {}: {} listed days", s.year, s.days.len());
+        db.close().await;
+        return Ok(());
+    }
+    let (_, cal) = reference_data(cli, true).await;
+    match cmd {
+        CalendarCommand::IsWorkday { date } => {
+            let (w, src) = cal.is_workday(*date);
+            fallback_note(src);
+            println!("{w}");
+        }
+        CalendarCommand::AddWorkdays { date, n } => {
+            let (d, src) = cal.add_workdays(*date, *n)?;
+            fallback_note(src);
+            println!("{d}");
+        }
+        CalendarCommand::Between { from, to } => {
+            let (n, src) = cal.workdays_between(*from, *to)?;
+            fallback_note(src);
+            println!("{n}");
+        }
+        CalendarCommand::Import { .. } => {}
+    }
+    Ok(())
+}
+
+pub async fn run_audit(cli: &Cli, cmd: &AuditCommand) -> anyhow::Result<()> {
+    let config = load_config(cli, None)?;
+    let db = crate::server::open_database(&config).await?;
+    match cmd {
+        AuditCommand::List { limit, action } => {
+            let events = shutong_audit::list(&db, &shutong_audit::AuditFilter { limit: *limit, action: action.clone(), ..Default::default() }).await?;
+            for e in events {
+                println!("{}", serde_json::to_string(&e)?);
+            }
+        }
+    }
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Starting the platform: data directory, database, migrations, reference data, first-start bootstrap,
+//! optional demo data, and the HTTP server.
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use shutong_config::Config;
+use shutong_identity::{Bootstrap, DepartmentLevel, NodeIdentity, Zone};
+use shutong_store::{Db, DbOptions};
+use shutong_web::AppState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Opens the database of a configuration (creating the data directory for SQLite) and migrates it.
+pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let url = config.effective_database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        restrict_permissions(&config.data_dir);
+    }
+    let db = Db::connect(&url, &DbOptions {
+        max_connections: config.database_max_connections,
+        acquire_timeout: Duration::from_secs(config.database_timeout_seconds),
+    })
+    .await
+    .context("connecting to the database")?;
+    db.migrate().await.context("applying migrations")?;
+    Ok(db)
+}
+
+#[cfg(unix)]
+fn restrict_permissions(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+}
+#[cfg(not(unix))]
+fn restrict_permissions(_: &std::path::Path) {}
+
+/// The node identity and first administrator from configuration.
+pub fn bootstrap_of(config: &Config, demo: bool) -> Bootstrap {
+    let n = &config.node;
+    Bootstrap {
+        node: NodeIdentity {
+            name: n.name.clone(),
+            level: DepartmentLevel::parse(&n.level).unwrap_or(DepartmentLevel::Province),
+            zone: Zone::parse(&n.zone).unwrap_or(Zone::Outer),
+            region_code: n.region_code.clone(),
+        },
+        authority_name: if demo { crate::demo::AUTHORITY_NAME.to_string() } else { n.authority_name.clone() },
+        authority_credit_code: n.authority_credit_code.clone(),
+        admin_username: config.admin_username.clone(),
+        admin_password: config
+            .admin_password
+            .as_ref()
+            .map(|p| p.expose_secret().to_string())
+            .or_else(|| demo.then(|| crate::demo::ADMIN_PASSWORD.to_string())),
+    }
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// The first administrator's generated password, to print once.
+    pub generated_admin_password: Option<String>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish, and closes the database.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.handle.await;
+        self.state.db.close().await;
+    }
+
+    /// Waits until the server ends (on Ctrl-C or SIGTERM in `shutong serve`).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.handle.await.context("server task")?.context("server")?;
+        Ok(())
+    }
+}
+
+/// Everything `shutong serve` does before it answers requests; returns once the listener is bound.
+pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::Result<Running> {
+    let db = open_database(&config).await?;
+    let regions = shutong_refdata::load_regions(&db).await.context("loading the region table")?;
+    let calendar = shutong_refdata::load_calendar(&db).await.context("loading the working-day calendar")?;
+    let security = shutong_web::state::security_settings(&config);
+    let outcome = shutong_identity::bootstrap(&db, &regions, &security, &bootstrap_of(&config, demo)).await.context("first-start bootstrap")?;
+    if demo {
+        crate::demo::seed(&db, &regions, &security).await.context("seeding demo data")?;
+    }
+    let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(db, Arc::new(config), calendar, regions);
+    let app = shutong_web::app(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                if stop_on_signal {
+                    tokio::select! {
+                        _ = rx => {}
+                        _ = shutdown_signal() => {}
+                    }
+                } else {
+                    let _ = rx.await;
+                }
+            })
+            .await
+    });
+    Ok(Running { addr, state, generated_admin_password: outcome.generated_password, shutdown: tx, handle })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
+}
