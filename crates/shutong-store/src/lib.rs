@@ -63,9 +63,12 @@ impl From<sqlx::Error> for StoreError {
                 if db.is_unique_violation() {
                     return StoreError::Conflict { constraint: db.constraint().unwrap_or("unique").to_string() };
                 }
-                // PostgreSQL: class 08 (connection exception), 57P0x (shutdown); SQLite: BUSY/LOCKED.
+                // PostgreSQL: class 08 (connection exception), 57P0x (shutdown), 53300 (too many connections).
+                // SQLite primary codes: 5 BUSY, 6 LOCKED, 10 IOERR, 13 FULL, 14 CANTOPEN (extended codes
+                // carry the primary code in their low byte).
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-                if code.starts_with("08") || code.starts_with("57P") || code == "5" || code == "6" {
+                let sqlite_primary = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().and_then(|_| code.parse::<i64>().ok()).map(|c| c & 0xff);
+                if code.starts_with("08") || code.starts_with("57P") || code == "53300" || matches!(sqlite_primary, Some(5 | 6 | 10 | 13 | 14)) {
                     StoreError::Unavailable(e)
                 } else {
                     StoreError::Other(e)

@@ -1,1 +1,117 @@
-pub fn routes() -> axum::Router<crate::state::AppState> { axum::Router::new() }
+//! The portal (政务信息共享网站): server-rendered pages in Simplified Chinese, served by the same binary.
+//! Sessions are HttpOnly, SameSite=Strict cookies; every form carries the session's CSRF token (the login
+//! form a double-submit token), checked before anything else.
+
+mod pages;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use shutong_audit::AuditContext;
+use shutong_identity::Principal;
+
+use crate::error::current_request_id;
+use crate::extract::{SESSION_COOKIE, client_ip, cookie};
+use crate::state::AppState;
+
+pub const LOGIN_CSRF_COOKIE: &str = "shutong_login_csrf";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/static/app.css", get(stylesheet))
+        .route("/login", get(pages::login_page).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/", get(pages::dashboard))
+        .route("/departments", get(pages::departments).post(pages::create_department))
+        .route("/departments/{id}", get(pages::department).post(pages::update_department))
+        .route("/users", get(pages::users).post(pages::create_user))
+        .route("/users/{id}", get(pages::user).post(pages::update_user))
+        .route("/users/{id}/roles", post(pages::assign_role))
+        .route("/users/{id}/roles/{rid}/revoke", post(pages::revoke_role))
+        .route("/users/{id}/password", post(pages::reset_password))
+        .route("/account", get(pages::account))
+        .route("/account/password", post(pages::change_password))
+        .route("/audit", get(pages::audit))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+/// A logged-in portal user.
+pub struct PortalSession {
+    pub principal: Principal,
+    pub csrf: String,
+    pub token: String,
+    pub ip: Option<String>,
+}
+
+impl PortalSession {
+    pub fn ctx(&self) -> AuditContext {
+        self.principal.audit_context(current_request_id(), self.ip.clone())
+    }
+
+    /// Rejects a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, sent: &str) -> Result<(), Response> {
+        if constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(plain_error(StatusCode::FORBIDDEN, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。"))
+        }
+    }
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn plain_error(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\
+         <body><main><div class=\"card\"><h1>{}</h1><p>{}</p><p><a href=\"/\">返回工作台</a></p></div></main></body></html>",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        html_escape(message)
+    );
+    (status, Html(body)).into_response()
+}
+
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+impl FromRequestParts<AppState> for PortalSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let to_login = || Redirect::to("/login").into_response();
+        let Some(token) = cookie(parts, SESSION_COOKIE).map(str::to_string) else {
+            return Err(to_login());
+        };
+        match shutong_identity::resolve_session(&state.db, &token).await {
+            Ok(Some((principal, csrf))) => Ok(PortalSession { principal, csrf, token, ip: client_ip(parts) }),
+            Ok(None) => Err(to_login()),
+            Err(shutong_identity::IdentityError::Store(shutong_store::StoreError::Unavailable(_))) => {
+                Err(plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。"))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "resolving a portal session");
+                Err(plain_error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误。"))
+            }
+        }
+    }
+}
+
+/// The session cookie: HttpOnly, SameSite=Strict, Secure where configured.
+pub fn session_cookie(state: &AppState, token: &str, max_age_seconds: i64) -> HeaderValue {
+    let secure = if state.config.security.secure_cookies { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}

@@ -1,0 +1,786 @@
+//! Portal pages and form handlers. Every rule is in the service functions; these only render and
+//! translate.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
+use rand::RngCore;
+use serde::Deserialize;
+use shutong_audit::{AuditContext, AuditFilter};
+use shutong_identity::{
+    self as identity, DepartmentId, DepartmentKind, DepartmentLevel, DepartmentPatch, IdentityError, NewDepartment, NewUser, Role,
+    RoleAssignmentId, UserId, UserPatch, UserStatus,
+};
+
+use super::{LOGIN_CSRF_COOKIE, PortalSession, constant_time_eq, plain_error, session_cookie};
+use crate::error::current_request_id;
+use crate::extract::{ClientIp, cookie};
+use crate::state::AppState;
+
+/// What the base layout shows.
+pub struct Layout {
+    pub title: String,
+    pub section: &'static str,
+    pub user_name: String,
+    pub department_name: String,
+    pub csrf: String,
+    pub can_read_audit: bool,
+    pub flash_ok: Option<String>,
+    pub flash_error: Option<String>,
+    pub node_name: String,
+    pub version: &'static str,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Flash {
+    pub ok: Option<String>,
+    pub error: Option<String>,
+}
+
+async fn layout(state: &AppState, s: &PortalSession, title: &str, section: &'static str, flash: Flash) -> Layout {
+    let department_name = match s.principal.department_id {
+        Some(d) => identity::get_department(&state.db, d).await.map(|d| d.name).unwrap_or_default(),
+        None => String::new(),
+    };
+    let node_name = identity::node_identity(&state.db).await.ok().flatten().map(|n| n.name).unwrap_or_default();
+    Layout {
+        title: title.to_string(),
+        section,
+        user_name: s.principal.display_name.clone(),
+        department_name,
+        csrf: s.csrf.clone(),
+        can_read_audit: s.principal.can_read_audit(),
+        flash_ok: flash.ok.map(|k| ok_text(&k).to_string()),
+        flash_error: flash.error,
+        node_name,
+        version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+fn ok_text(key: &str) -> &'static str {
+    match key {
+        "created" => "已创建。",
+        "saved" => "已保存。",
+        "role_assigned" => "已授予角色。",
+        "role_revoked" => "已撤销角色。",
+        "password_reset" => "密码已重置，用户下次登录须修改。",
+        "password_changed" => "密码已修改。",
+        _ => "操作成功。",
+    }
+}
+
+fn render<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a template");
+            plain_error(StatusCode::INTERNAL_SERVER_ERROR, "页面渲染失败。")
+        }
+    }
+}
+
+/// Redirects back to `to` with an error message (PRG: the message shows once on the next page).
+fn back_with_error(to: &str, e: &IdentityError) -> Response {
+    let msg = match e {
+        IdentityError::Store(shutong_store::StoreError::Unavailable(_)) => "数据库暂时不可用，请稍后再试。".to_string(),
+        IdentityError::Store(other) => {
+            tracing::error!(error = %other, request_id = current_request_id().unwrap_or_default(), "portal action failed");
+            "内部错误。".to_string()
+        }
+        IdentityError::NotFound { .. } => "对象不存在或无权查看。".to_string(),
+        IdentityError::Forbidden(m) => format!("无权操作：{m}"),
+        other => other.to_string(),
+    };
+    let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
+    Redirect::to(&format!("{to}?{q}")).into_response()
+}
+
+fn done(to: &str, ok: &str) -> Response {
+    Redirect::to(&format!("{to}?ok={ok}")).into_response()
+}
+
+pub fn fmt_time(ms: i64) -> String {
+    (shutong_store::from_ms(ms) + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+// ------------------------------------------------------------------ login
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    node_name: String,
+    csrf: String,
+    error: Option<String>,
+    username: String,
+}
+
+async fn login_form(state: &AppState, error: Option<String>, username: String, status: StatusCode) -> Response {
+    let csrf = random_hex(16);
+    let node_name = identity::node_identity(&state.db).await.ok().flatten().map(|n| n.name).unwrap_or_default();
+    let mut res = render(&LoginPage { node_name, csrf: csrf.clone(), error, username });
+    *res.status_mut() = status;
+    if let Ok(v) = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600").parse() {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+pub async fn login_page(State(state): State<AppState>, session: Option<PortalSessionOpt>) -> Response {
+    if session.is_some_and(|s| s.0.is_some()) {
+        return Redirect::to("/").into_response();
+    }
+    login_form(&state, None, String::new(), StatusCode::OK).await
+}
+
+/// An optional session for pages that also serve anonymous visitors.
+pub struct PortalSessionOpt(pub Option<PortalSession>);
+
+impl axum::extract::OptionalFromRequestParts<AppState> for PortalSessionOpt {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        use axum::extract::FromRequestParts;
+        Ok(Some(PortalSessionOpt(PortalSession::from_request_parts(parts, state).await.ok())))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    csrf: String,
+}
+
+pub async fn login_submit(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: axum::http::HeaderMap, Form(f): Form<LoginForm>) -> Response {
+    let (mut parts, _) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers;
+    let expected = cookie(&parts, LOGIN_CSRF_COOKIE).unwrap_or("");
+    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), f.csrf.as_bytes()) {
+        return login_form(&state, Some("登录表单已过期，请重新登录。".into()), f.username, StatusCode::FORBIDDEN).await;
+    }
+    let ctx = AuditContext { actor: f.username.chars().take(64).collect(), request_id: current_request_id(), ip, ..Default::default() };
+    let user = match identity::login(&state.db, &state.security, &ctx, &f.username, &f.password).await {
+        Ok(u) => u,
+        Err(IdentityError::InvalidCredentials) => return login_form(&state, Some("用户名或密码错误。".into()), f.username, StatusCode::UNAUTHORIZED).await,
+        Err(IdentityError::Locked { until_ms }) => {
+            return login_form(&state, Some(format!("登录失败次数过多，账户已锁定至 {}。", fmt_time(until_ms))), f.username, StatusCode::LOCKED).await;
+        }
+        Err(IdentityError::Store(shutong_store::StoreError::Unavailable(_))) => {
+            return plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "login");
+            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误。");
+        }
+    };
+    let session = match identity::create_session(&state.db, &state.security, user.id).await {
+        Ok(s) => s,
+        Err(_) => return plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。"),
+    };
+    let to = if user.must_change_password { "/account" } else { "/" };
+    let mut res = Redirect::to(to).into_response();
+    res.headers_mut().append(header::SET_COOKIE, session_cookie(&state, &session.token, state.security.session_ttl_ms / 1000));
+    if let Ok(v) = format!("{LOGIN_CSRF_COOKIE}=; Path=/login; Max-Age=0").parse() {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(State(state): State<AppState>, s: PortalSession, Form(f): Form<CsrfForm>) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    let _ = identity::end_session(&state.db, &s.ctx(), &s.token).await;
+    let mut res = Redirect::to("/login").into_response();
+    res.headers_mut().append(header::SET_COOKIE, session_cookie(&state, "", 0));
+    res
+}
+
+// ------------------------------------------------------------------ dashboard
+
+pub struct EventRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    action_zh: &'static str,
+    target: String,
+    detail: String,
+    ip: String,
+}
+
+fn action_zh(action: &str) -> &'static str {
+    match action {
+        "department.create" => "登记部门",
+        "department.update" => "修改部门",
+        "user.create" => "开设账户",
+        "user.update" => "修改账户",
+        "user.change_password" => "修改密码",
+        "user.reset_password" => "重置密码",
+        "role.assign" => "授予角色",
+        "role.revoke" => "撤销角色",
+        "token.create" => "签发令牌",
+        "token.revoke" => "吊销令牌",
+        "auth.login" => "登录",
+        "auth.login_failed" => "登录失败",
+        "auth.locked" => "账户锁定",
+        "auth.logout" => "退出",
+        "node.set_identity" => "设置节点身份",
+        "calendar.import_year" => "导入节假日安排",
+        "region.upsert" => "更新行政区划",
+        _ => "",
+    }
+}
+
+fn event_row(e: &shutong_audit::AuditEvent) -> EventRow {
+    EventRow {
+        seq: e.seq,
+        at: fmt_time(e.at_ms),
+        actor: e.actor.clone(),
+        action: e.action.clone(),
+        action_zh: action_zh(&e.action),
+        target: format!("{}:{}", e.target_kind, e.target_id),
+        detail: e.detail.to_string(),
+        ip: e.ip.clone().unwrap_or_default(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    l: Layout,
+    figures: identity::IdentityFigures,
+    audit_total: i64,
+    node_name: String,
+    node_level: &'static str,
+    node_zone: &'static str,
+    node_region: String,
+    backend: &'static str,
+    events_title: &'static str,
+    events: Vec<EventRow>,
+}
+
+pub async fn dashboard(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
+    let figures = match identity::figures(&state.db).await {
+        Ok(f) => f,
+        Err(_) => return plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。"),
+    };
+    let audit_total = shutong_audit::count(&state.db).await.unwrap_or(0);
+    let node = identity::node_identity(&state.db).await.ok().flatten();
+    let regions = state.regions();
+    let (filter, title) = if s.principal.can_read_audit() {
+        (AuditFilter { limit: 10, ..Default::default() }, "最近操作（全平台）")
+    } else {
+        (AuditFilter { limit: 10, department_id: s.principal.department_id.map(|d| d.0), ..Default::default() }, "最近操作（本部门）")
+    };
+    let events = shutong_audit::list(&state.db, &filter).await.unwrap_or_default().iter().map(event_row).collect();
+    let page = DashboardPage {
+        l: layout(&state, &s, "工作台", "dashboard", flash).await,
+        figures,
+        audit_total,
+        node_name: node.as_ref().map(|n| n.name.clone()).unwrap_or_default(),
+        node_level: node.as_ref().map(|n| n.level.label_zh()).unwrap_or(""),
+        node_zone: node.as_ref().map(|n| n.zone.label_zh()).unwrap_or(""),
+        node_region: node
+            .as_ref()
+            .map(|n| format!("{} {}", n.region_code, regions.lookup(&n.region_code).map(|(_, e)| e.name.clone()).unwrap_or_default()))
+            .unwrap_or_default(),
+        backend: if state.db.backend() == shutong_store::Backend::Sqlite { "SQLite（内嵌）" } else { "PostgreSQL" },
+        events_title: title,
+        events,
+    };
+    render(&page)
+}
+
+// ------------------------------------------------------------------ departments
+
+pub struct DeptRow {
+    id: i64,
+    name: String,
+    credit_code: String,
+    region_code: String,
+    region: String,
+    level: &'static str,
+    kind: &'static str,
+    parent: String,
+}
+
+fn dept_rows(list: &[identity::Department], regions: &shutong_reference::RegionTable) -> Vec<DeptRow> {
+    let names: std::collections::HashMap<DepartmentId, String> = list.iter().map(|d| (d.id, d.name.clone())).collect();
+    list.iter()
+        .map(|d| DeptRow {
+            id: d.id.0,
+            name: d.name.clone(),
+            credit_code: d.credit_code.clone(),
+            region_code: d.region_code.clone(),
+            region: format!("{} {}", d.region_code, regions.lookup(&d.region_code).map(|(_, e)| e.name.clone()).unwrap_or_default()),
+            level: d.level.label_zh(),
+            kind: d.kind.label_zh(),
+            parent: d.parent_id.and_then(|p| names.get(&p).cloned()).unwrap_or_else(|| "—".into()),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "departments.html")]
+struct DepartmentsPage {
+    l: Layout,
+    can_create: bool,
+    departments: Vec<DeptRow>,
+    levels: Vec<(&'static str, &'static str)>,
+    kinds: Vec<(&'static str, &'static str)>,
+}
+
+pub async fn departments(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
+    let list = match identity::list_departments(&state.db).await {
+        Ok(l) => l,
+        Err(e) => return back_with_error("/", &e),
+    };
+    let page = DepartmentsPage {
+        l: layout(&state, &s, "部门", "departments", flash).await,
+        can_create: s.principal.can_manage_departments(),
+        departments: dept_rows(&list, &state.regions()),
+        levels: DepartmentLevel::ALL.iter().map(|l| (l.as_str(), l.label_zh())).collect(),
+        kinds: DepartmentKind::ALL.iter().map(|k| (k.as_str(), k.label_zh())).collect(),
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct DepartmentForm {
+    csrf: String,
+    name: String,
+    credit_code: String,
+    region_code: String,
+    level: String,
+    kind: String,
+    #[serde(default)]
+    parent_id: String,
+}
+
+pub async fn create_department(State(state): State<AppState>, s: PortalSession, Form(f): Form<DepartmentForm>) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    let parse = || -> Result<NewDepartment, IdentityError> {
+        let bad = |field: &str, m: String| IdentityError::Validation { field: field.into(), message: m };
+        Ok(NewDepartment {
+            name: f.name.clone(),
+            credit_code: f.credit_code.clone(),
+            region_code: f.region_code.clone(),
+            level: DepartmentLevel::parse(&f.level).ok_or_else(|| bad("level", format!("'{}' is not a level", f.level)))?,
+            kind: DepartmentKind::parse(&f.kind).ok_or_else(|| bad("kind", format!("'{}' is not a kind", f.kind)))?,
+            parent_id: if f.parent_id.is_empty() {
+                None
+            } else {
+                Some(DepartmentId(f.parent_id.parse().map_err(|_| bad("parent_id", format!("'{}' is not an ID", f.parent_id)))?))
+            },
+        })
+    };
+    let new = match parse() {
+        Ok(n) => n,
+        Err(e) => return back_with_error("/departments", &e),
+    };
+    match identity::create_department(&state.db, &state.regions(), &s.principal, &s.ctx(), new).await {
+        Ok(d) => done(&format!("/departments/{}", d.id), "created"),
+        Err(e) => back_with_error("/departments", &e),
+    }
+}
+
+pub struct UserRow {
+    id: i64,
+    username: String,
+    display_name: String,
+    department: String,
+    roles: Vec<&'static str>,
+    status: &'static str,
+    active: bool,
+    is_system: bool,
+    last_login: String,
+    locked_until: String,
+    created_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "department.html")]
+struct DepartmentPage {
+    l: Layout,
+    d: DeptRow,
+    can_edit: bool,
+    can_read_users: bool,
+    users: Vec<UserRow>,
+}
+
+async fn user_rows(state: &AppState, users: &[identity::User]) -> Vec<UserRow> {
+    let depts: std::collections::HashMap<DepartmentId, String> =
+        identity::list_departments(&state.db).await.unwrap_or_default().into_iter().map(|d| (d.id, d.name)).collect();
+    let mut out = Vec::new();
+    for u in users {
+        let roles = identity::roles_of(&state.db, u.id).await.unwrap_or_default();
+        out.push(UserRow {
+            id: u.id.0,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            department: depts.get(&u.department_id).cloned().unwrap_or_default(),
+            roles: roles.iter().map(|r| r.role.label_zh()).collect(),
+            status: u.status.label_zh(),
+            active: u.status == UserStatus::Active,
+            is_system: u.is_system,
+            last_login: u.last_login_at_ms.map(fmt_time).unwrap_or_else(|| "—".into()),
+            locked_until: u.locked_until_ms.filter(|t| *t > shutong_store::now_ms()).map(fmt_time).unwrap_or_else(|| "—".into()),
+            created_at: fmt_time(u.created_at_ms),
+        });
+    }
+    out
+}
+
+pub async fn department(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Query(flash): Query<Flash>) -> Response {
+    let list = identity::list_departments(&state.db).await.unwrap_or_default();
+    let Some(row) = dept_rows(&list, &state.regions()).into_iter().find(|d| d.id == id) else {
+        return plain_error(StatusCode::NOT_FOUND, "部门不存在。");
+    };
+    let can_read_users = s.principal.can_read_users_of(DepartmentId(id));
+    let users = if can_read_users {
+        let list = identity::list_users(&state.db, &s.principal, Some(DepartmentId(id))).await.unwrap_or_default();
+        user_rows(&state, &list).await
+    } else {
+        Vec::new()
+    };
+    let page = DepartmentPage {
+        l: layout(&state, &s, &row.name.clone(), "departments", flash).await,
+        d: row,
+        can_edit: s.principal.can_manage_departments(),
+        can_read_users,
+        users,
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct DepartmentEditForm {
+    csrf: String,
+    name: String,
+    region_code: String,
+}
+
+pub async fn update_department(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Form(f): Form<DepartmentEditForm>) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    let to = format!("/departments/{id}");
+    let patch = DepartmentPatch { name: Some(f.name), region_code: Some(f.region_code), ..Default::default() };
+    match identity::update_department(&state.db, &state.regions(), &s.principal, &s.ctx(), DepartmentId(id), patch).await {
+        Ok(_) => done(&to, "saved"),
+        Err(e) => back_with_error(&to, &e),
+    }
+}
+
+// ------------------------------------------------------------------ users
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    l: Layout,
+    users: Vec<UserRow>,
+    manageable: Vec<(i64, String)>,
+    roles: Vec<(&'static str, &'static str)>,
+}
+
+fn assignable_roles(s: &PortalSession) -> Vec<(&'static str, &'static str)> {
+    Role::ALL
+        .iter()
+        .filter(|r| **r != Role::SystemAccount)
+        .filter(|r| s.principal.is_platform_admin() || !matches!(r, Role::PlatformAdmin | Role::Auditor))
+        .map(|r| (r.as_str(), r.label_zh()))
+        .collect()
+}
+
+pub async fn users(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
+    let list = match identity::list_users(&state.db, &s.principal, None).await {
+        Ok(l) => l,
+        Err(e) => return back_with_error("/", &e),
+    };
+    let manageable = identity::list_departments(&state.db)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| s.principal.can_manage_users_of(d.id))
+        .map(|d| (d.id.0, d.name))
+        .collect();
+    let page = UsersPage {
+        l: layout(&state, &s, "用户", "users", flash).await,
+        users: user_rows(&state, &list).await,
+        manageable,
+        roles: assignable_roles(&s),
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    csrf: String,
+    username: String,
+    display_name: String,
+    department_id: i64,
+    role: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    is_system: Option<String>,
+}
+
+pub async fn create_user(State(state): State<AppState>, s: PortalSession, Form(f): Form<UserForm>) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    let is_system = f.is_system.is_some();
+    let mut roles = Vec::new();
+    if let Some(r) = Role::parse(&f.role) {
+        if !is_system {
+            roles.push(r);
+        }
+    }
+    let new = NewUser {
+        username: f.username,
+        display_name: f.display_name,
+        department_id: DepartmentId(f.department_id),
+        password: if is_system || f.password.is_empty() { None } else { Some(f.password) },
+        is_system,
+        roles,
+    };
+    match identity::create_user(&state.db, &state.security, &s.principal, &s.ctx(), new).await {
+        Ok(u) => done(&format!("/users/{}", u.id), "created"),
+        Err(e) => back_with_error("/users", &e),
+    }
+}
+
+pub struct RoleRow {
+    id: i64,
+    label: &'static str,
+    code: &'static str,
+    department: String,
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+struct UserPage {
+    l: Layout,
+    u: UserRow,
+    roles: Vec<RoleRow>,
+    can_manage: bool,
+    assignable: Vec<(&'static str, &'static str)>,
+}
+
+pub async fn user(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Query(flash): Query<Flash>) -> Response {
+    let u = match identity::get_user(&state.db, &s.principal, UserId(id)).await {
+        Ok(u) => u,
+        Err(IdentityError::NotFound { .. }) => return plain_error(StatusCode::NOT_FOUND, "用户不存在或无权查看。"),
+        Err(e) => return back_with_error("/users", &e),
+    };
+    let can_manage = s.principal.can_manage_users_of(u.department_id);
+    let depts: std::collections::HashMap<DepartmentId, String> =
+        identity::list_departments(&state.db).await.unwrap_or_default().into_iter().map(|d| (d.id, d.name)).collect();
+    let roles = identity::roles_of(&state.db, u.id)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| RoleRow { id: r.id.0, label: r.role.label_zh(), code: r.role.as_str(), department: depts.get(&r.department_id).cloned().unwrap_or_default() })
+        .collect();
+    let row = user_rows(&state, std::slice::from_ref(&u)).await.remove(0);
+    let page = UserPage {
+        l: layout(&state, &s, &u.display_name, "users", flash).await,
+        u: row,
+        roles,
+        can_manage,
+        assignable: assignable_roles(&s),
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct UserEditForm {
+    csrf: String,
+    display_name: String,
+    status: String,
+}
+
+pub async fn update_user(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Form(f): Form<UserEditForm>) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    let to = format!("/users/{id}");
+    let patch = UserPatch { display_name: Some(f.display_name), status: UserStatus::parse(&f.status) };
+    match identity::update_user(&state.db, &s.principal, &s.ctx(), UserId(id), patch).await {
+        Ok(_) => done(&to, "saved"),
+        Err(e) => back_with_error(&to, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    csrf: String,
+    role: String,
+}
+
+pub async fn assign_role(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Form(f): Form<RoleForm>) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    let to = format!("/users/{id}");
+    let Some(role) = Role::parse(&f.role) else {
+        return back_with_error(&to, &IdentityError::Validation { field: "role".into(), message: format!("'{}' is not a role", f.role) });
+    };
+    match identity::assign_role(&state.db, &s.principal, &s.ctx(), UserId(id), role).await {
+        Ok(_) => done(&to, "role_assigned"),
+        Err(e) => back_with_error(&to, &e),
+    }
+}
+
+pub async fn revoke_role(State(state): State<AppState>, s: PortalSession, Path((id, rid)): Path<(i64, i64)>, Form(f): Form<CsrfForm>) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    let to = format!("/users/{id}");
+    match identity::revoke_role(&state.db, &s.principal, &s.ctx(), UserId(id), RoleAssignmentId(rid)).await {
+        Ok(_) => done(&to, "role_revoked"),
+        Err(e) => back_with_error(&to, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    csrf: String,
+    new_password: String,
+}
+
+pub async fn reset_password(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Form(f): Form<ResetForm>) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    let to = format!("/users/{id}");
+    if s.principal.user_id == Some(UserId(id)) {
+        return Redirect::to("/account").into_response();
+    }
+    match identity::set_password(&state.db, &state.security, &s.principal, &s.ctx(), UserId(id), &f.new_password, None).await {
+        Ok(_) => done(&to, "password_reset"),
+        Err(e) => back_with_error(&to, &e),
+    }
+}
+
+// ------------------------------------------------------------------ account
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    l: Layout,
+    username: String,
+    roles: Vec<&'static str>,
+    must_change: bool,
+    min_length: usize,
+}
+
+pub async fn account(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
+    let must_change = match s.principal.user_id {
+        Some(id) => identity::get_user(&state.db, &s.principal, id).await.map(|u| u.must_change_password).unwrap_or(false),
+        None => false,
+    };
+    let page = AccountPage {
+        l: layout(&state, &s, "我的账户", "account", flash).await,
+        username: s.principal.username.clone(),
+        roles: s.principal.roles.iter().map(|r| r.role.label_zh()).collect(),
+        must_change,
+        min_length: state.security.password_policy.min_length,
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct ChangePasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn change_password(State(state): State<AppState>, s: PortalSession, Form(f): Form<ChangePasswordForm>) -> Response {
+    if let Err(r) = s.check_csrf(&f.csrf) {
+        return r;
+    }
+    let Some(id) = s.principal.user_id else { return Redirect::to("/login").into_response() };
+    match identity::set_password(&state.db, &state.security, &s.principal, &s.ctx(), id, &f.new_password, Some(&f.current_password)).await {
+        // Changing the password ends all sessions, this one included.
+        Ok(_) => {
+            let mut res = Redirect::to("/login").into_response();
+            res.headers_mut().append(header::SET_COOKIE, session_cookie(&state, "", 0));
+            res
+        }
+        Err(e) => back_with_error("/account", &e),
+    }
+}
+
+// ------------------------------------------------------------------ audit
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    l: Layout,
+    events: Vec<EventRow>,
+    filter_action: String,
+    filter_actor: String,
+    departments: Vec<(i64, String, bool)>,
+    next_link: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditParams {
+    action: Option<String>,
+    actor: Option<String>,
+    department_id: Option<String>,
+    before: Option<i64>,
+    ok: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn audit(State(state): State<AppState>, s: PortalSession, Query(p): Query<AuditParams>) -> Response {
+    if !s.principal.can_read_audit() {
+        return plain_error(StatusCode::FORBIDDEN, "只有平台管理员和审计人员可以查看审计日志。");
+    }
+    let non_empty = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let dept = non_empty(&p.department_id).and_then(|d| d.parse::<i64>().ok());
+    let filter = AuditFilter { action: non_empty(&p.action), actor: non_empty(&p.actor), department_id: dept, before_seq: p.before, limit: 50, ..Default::default() };
+    let events = match shutong_audit::list(&state.db, &filter).await {
+        Ok(e) => e,
+        Err(_) => return plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。"),
+    };
+    let next_link = (events.len() == 50).then(|| {
+        let q = serde_urlencoded::to_string([
+            ("action", filter.action.clone().unwrap_or_default()),
+            ("actor", filter.actor.clone().unwrap_or_default()),
+            ("department_id", dept.map(|d| d.to_string()).unwrap_or_default()),
+            ("before", events.last().map(|e| e.seq.to_string()).unwrap_or_default()),
+        ])
+        .unwrap_or_default();
+        format!("/audit?{q}")
+    });
+    let departments = identity::list_departments(&state.db).await.unwrap_or_default().into_iter().map(|d| (d.id.0, d.name, Some(d.id.0) == dept)).collect();
+    let page = AuditPage {
+        l: layout(&state, &s, "审计日志", "audit", Flash { ok: p.ok, error: p.error }).await,
+        events: events.iter().map(event_row).collect(),
+        filter_action: filter.action.unwrap_or_default(),
+        filter_actor: filter.actor.unwrap_or_default(),
+        departments,
+        next_link,
+    };
+    render(&page)
+}

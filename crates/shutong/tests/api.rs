@@ -1,0 +1,503 @@
+//! The HTTP API end to end, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{ADMIN_PASSWORD, Backend, PASSWORD, spawn_app, spawn_app_with};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+on_both_backends!(
+    health_ready_and_node,
+    login_me_and_lockout,
+    bad_input_names_the_field,
+    department_admin_is_confined_to_its_department,
+    auditor_reads_but_cannot_change,
+    tokens_work_until_revoked_or_expired,
+    every_change_writes_its_audit_event_in_the_same_transaction,
+    reference_and_calendar_endpoints,
+    cookie_sessions_need_the_csrf_header,
+    openapi_document_lists_every_route,
+    migrations_apply_to_a_database_that_holds_data,
+);
+
+async fn health_ready_and_node(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["database"], if backend == Backend::Sqlite { "sqlite" } else { "postgres" });
+    let r = app.call(Method::GET, "/api/v1/node", None, None).await;
+    assert_eq!(r.body["level"], "province");
+    assert_eq!(r.body["zone"], "outer");
+    assert!(r.headers.get("x-request-id").is_some());
+    let r = app.call(Method::GET, "/metrics", None, None).await;
+    assert!(r.body.as_str().unwrap().contains("shutong_http_requests_total"));
+    app.stop().await;
+}
+
+async fn login_me_and_lockout(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let me = app.get("/api/v1/me", &admin).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["user"]["username"], "admin");
+    assert_eq!(me.body["roles"][0]["role"], "platform_admin");
+    assert_eq!(me.body["department"]["kind"], "sharing_authority");
+
+    let r = app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "admin", "password": "wrong"}))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body["error"]["code"], "invalid_credentials");
+    let r = app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "nobody", "password": "wrong"}))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "unknown users look the same as wrong passwords");
+
+    // Five failures lock the account; even the right password is refused then.
+    let d = app.create_department(&admin, "锁定测试局", 1, "320100").await;
+    app.create_user(&admin, "locky", d, &["catalog_editor"]).await;
+    for _ in 0..5 {
+        let r = app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "locky", "password": "Wrong-Pass-123"}))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "locky", "password": PASSWORD}))).await;
+    assert_eq!(r.status, StatusCode::LOCKED, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "account_locked");
+
+    // Logout ends the session.
+    let r = app.call(Method::POST, "/api/v1/auth/logout", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/me", &admin).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.call(Method::GET, "/api/v1/me", None, None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/v1/me", "st_0000").await.status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+async fn bad_input_names_the_field(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let raw = |body: &'static str| {
+        let req = app.http.post(format!("{}/api/v1/departments", app.base)).bearer_auth(&admin).header("content-type", "application/json").body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (s, b) = raw("{\"name\": \"x\",").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(b["error"]["message"].as_str().unwrap().contains("malformed JSON"), "{b}");
+
+    let (s, b) = raw(r#"{"name":"x","credit_code":"11320100MB0000035","region_code":"320100","level":"city","colour":"red"}"#).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(b["error"]["field"], "colour", "{b}");
+
+    let (s, b) = raw(r#"{"name":"x","region_code":"320100","level":"city"}"#).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(b["error"]["field"], "credit_code", "{b}");
+
+    let (s, b) = raw(r#"{"name":7,"credit_code":"x","region_code":"320100","level":"city"}"#).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(b["error"]["field"], "name", "{b}");
+
+    let good = shutong::demo::demo_credit_code("320100", 7);
+    let mut bad_check = good.clone();
+    bad_check.replace_range(17..18, if good.ends_with('0') { "1" } else { "0" });
+    for (body, field) in [
+        (json!({"name": "x", "credit_code": bad_check, "region_code": "320100", "level": "city"}), "credit_code"),
+        (json!({"name": "x", "credit_code": "12345", "region_code": "320100", "level": "city"}), "credit_code"),
+        (json!({"name": "x", "credit_code": good, "region_code": "329999", "level": "city"}), "region_code"),
+        (json!({"name": "x", "credit_code": good, "region_code": "32010", "level": "city"}), "region_code"),
+        (json!({"name": "x", "credit_code": good, "region_code": "320100", "level": "galaxy"}), "level"),
+        (json!({"name": " ", "credit_code": good, "region_code": "320100", "level": "city"}), "name"),
+        (json!({"name": "x", "credit_code": good, "region_code": "320100", "level": "city", "parent_id": 9999}), "parent_id"),
+    ] {
+        let r = app.post("/api/v1/departments", &admin, body.clone()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {:?}", r.body);
+        assert_eq!(r.body["error"]["field"], field, "{body} -> {:?}", r.body);
+        assert!(r.body["error"]["request_id"].is_string());
+    }
+
+    // Oversized body (the test server's limit is 64 KiB).
+    let big = "x".repeat(100 * 1024);
+    let r = app.post("/api/v1/departments", &admin, json!({"name": big})).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.body["error"]["code"], "payload_too_large");
+
+    // Wrong content type, bad path and query values, unknown routes: all in the envelope.
+    let r = app.http.post(format!("{}/api/v1/departments", app.base)).bearer_auth(&admin).body("name=x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = app.get("/api/v1/departments/abc", &admin).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["error"]["code"].is_string());
+    let r = app.get("/api/v1/calendar/add-workdays?from=2026-09-28&n=ten", &admin).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"]["field"], "n");
+    let r = app.get("/api/v1/no-such-thing", &admin).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["error"]["code"], "not_found");
+
+    // Users: weak password, bad username, unknown role.
+    let d = app.create_department(&admin, "输入测试局", 2, "320100").await;
+    for (body, field) in [
+        (json!({"username": "weak", "display_name": "w", "department_id": d, "password": "short"}), "password"),
+        (json!({"username": "a b", "display_name": "w", "department_id": d, "password": PASSWORD}), "username"),
+        (json!({"username": "nopw", "display_name": "w", "department_id": d}), "password"),
+        (json!({"username": "roley", "display_name": "w", "department_id": d, "password": PASSWORD, "roles": ["king"]}), "roles[0]"),
+    ] {
+        let r = app.post("/api/v1/users", &admin, body.clone()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {:?}", r.body);
+        assert_eq!(r.body["error"]["field"], field, "{body} -> {:?}", r.body);
+    }
+    // Duplicates: 409 naming the field.
+    let code = shutong::demo::demo_credit_code("320100", 2);
+    let r = app.post("/api/v1/departments", &admin, json!({"name": "重复", "credit_code": code, "region_code": "320100", "level": "city"})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.body["error"]["field"], "credit_code");
+    app.stop().await;
+}
+
+/// Table-driven: what a department administrator of A may do to B's users, and to A's.
+async fn department_admin_is_confined_to_its_department(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let a = app.create_department(&admin, "甲局", 11, "320100").await;
+    let b = app.create_department(&admin, "乙局", 12, "320200").await;
+    app.create_user(&admin, "a.admin", a, &["department_admin"]).await;
+    let a_user = app.create_user(&admin, "a.user", a, &["catalog_editor"]).await;
+    let b_user = app.create_user(&admin, "b.user", b, &["catalog_editor"]).await;
+    let t = app.login("a.admin", PASSWORD).await;
+
+    let listed = app.get("/api/v1/users", &t).await;
+    let names: Vec<&str> = listed.body["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert!(names.contains(&"a.user") && names.contains(&"a.admin"), "{names:?}");
+    assert!(!names.contains(&"b.user") && !names.contains(&"admin"), "B's users leak: {names:?}");
+    let listed_b = app.get(&format!("/api/v1/users?department_id={b}"), &t).await;
+    assert_eq!(listed_b.body["users"].as_array().unwrap().len(), 0);
+
+    let cases: Vec<(Method, String, Option<serde_json::Value>, StatusCode)> = vec![
+        (Method::GET, format!("/api/v1/users/{b_user}"), None, StatusCode::NOT_FOUND),
+        (Method::PATCH, format!("/api/v1/users/{b_user}"), Some(json!({"status": "disabled"})), StatusCode::NOT_FOUND),
+        (Method::POST, format!("/api/v1/users/{b_user}/roles"), Some(json!({"role": "reviewer"})), StatusCode::NOT_FOUND),
+        (Method::POST, format!("/api/v1/users/{b_user}/password"), Some(json!({"new_password": "Another-Pass-99"})), StatusCode::NOT_FOUND),
+        (Method::POST, "/api/v1/tokens".into(), Some(json!({"user_id": b_user, "name": "x"})), StatusCode::NOT_FOUND),
+        (Method::POST, "/api/v1/users".into(), Some(json!({"username": "intruder", "display_name": "x", "department_id": b, "password": PASSWORD})), StatusCode::FORBIDDEN),
+        (Method::POST, "/api/v1/departments".into(), Some(json!({"name": "x", "credit_code": shutong::demo::demo_credit_code("320100", 13), "region_code": "320100", "level": "city"})), StatusCode::FORBIDDEN),
+        (Method::PATCH, format!("/api/v1/departments/{a}"), Some(json!({"name": "改名"})), StatusCode::FORBIDDEN),
+        (Method::GET, "/api/v1/audit/events".into(), None, StatusCode::FORBIDDEN),
+        (Method::POST, format!("/api/v1/users/{a_user}/roles"), Some(json!({"role": "auditor"})), StatusCode::FORBIDDEN),
+        (Method::POST, format!("/api/v1/users/{a_user}/roles"), Some(json!({"role": "platform_admin"})), StatusCode::FORBIDDEN),
+        // Allowed within A:
+        (Method::GET, format!("/api/v1/users/{a_user}"), None, StatusCode::OK),
+        (Method::PATCH, format!("/api/v1/users/{a_user}"), Some(json!({"display_name": "甲用户"})), StatusCode::OK),
+        (Method::POST, format!("/api/v1/users/{a_user}/roles"), Some(json!({"role": "reviewer"})), StatusCode::CREATED),
+        (Method::POST, "/api/v1/users".into(), Some(json!({"username": "a.new", "display_name": "x", "department_id": a, "password": PASSWORD, "roles": ["reviewer"]})), StatusCode::CREATED),
+        (Method::POST, "/api/v1/tokens".into(), Some(json!({"user_id": a_user, "name": "A 系统"})), StatusCode::CREATED),
+    ];
+    for (method, path, body, expected) in cases {
+        let r = app.call(method.clone(), &path, Some(&t), body.clone()).await;
+        assert_eq!(r.status, expected, "{method} {path} {body:?} -> {:?}", r.body);
+    }
+    // B's user is unchanged.
+    let b_view = app.get(&format!("/api/v1/users/{b_user}"), &admin).await;
+    assert_eq!(b_view.body["user"]["status"], "active");
+    assert_eq!(b_view.body["roles"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+/// Table-driven: an auditor reads everything and changes nothing.
+async fn auditor_reads_but_cannot_change(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let audit_office = app.create_department(&admin, "审计厅", 21, "320000").await;
+    let a = app.create_department(&admin, "丙局", 22, "320100").await;
+    app.create_user(&admin, "aud", audit_office, &["auditor"]).await;
+    let a_user = app.create_user(&admin, "c.user", a, &["catalog_editor"]).await;
+    let (_, secret) = {
+        let r = app.post("/api/v1/tokens", &admin, json!({"user_id": a_user, "name": "丙系统"})).await;
+        (r.body["token"]["id"].as_i64().unwrap(), r.body["secret"].as_str().unwrap().to_string())
+    };
+    let token_id = app.get("/api/v1/tokens", &admin).await.body["tokens"][0]["id"].as_i64().unwrap();
+    let t = app.login("aud", PASSWORD).await;
+
+    let reads = [
+        "/api/v1/departments".to_string(),
+        format!("/api/v1/departments/{a}"),
+        "/api/v1/users".into(),
+        format!("/api/v1/users/{a_user}"),
+        "/api/v1/tokens".into(),
+        "/api/v1/audit/events".into(),
+        "/api/v1/me".into(),
+    ];
+    for path in &reads {
+        let r = app.get(path, &t).await;
+        assert_eq!(r.status, StatusCode::OK, "GET {path} -> {:?}", r.body);
+    }
+    assert!(app.get("/api/v1/users", &t).await.body["users"].as_array().unwrap().len() >= 3);
+
+    let writes: Vec<(Method, String, Option<serde_json::Value>)> = vec![
+        (Method::POST, "/api/v1/departments".into(), Some(json!({"name": "x", "credit_code": shutong::demo::demo_credit_code("320100", 23), "region_code": "320100", "level": "city"}))),
+        (Method::PATCH, format!("/api/v1/departments/{a}"), Some(json!({"name": "改"}))),
+        (Method::POST, "/api/v1/users".into(), Some(json!({"username": "x1", "display_name": "x", "department_id": a, "password": PASSWORD}))),
+        (Method::PATCH, format!("/api/v1/users/{a_user}"), Some(json!({"status": "disabled"}))),
+        (Method::POST, format!("/api/v1/users/{a_user}/roles"), Some(json!({"role": "reviewer"}))),
+        (Method::DELETE, format!("/api/v1/users/{a_user}/roles/1"), None),
+        (Method::POST, format!("/api/v1/users/{a_user}/password"), Some(json!({"new_password": "Another-Pass-99"}))),
+        (Method::POST, "/api/v1/tokens".into(), Some(json!({"user_id": a_user, "name": "x"}))),
+        (Method::POST, "/api/v1/tokens".into(), Some(json!({"name": "own"}))),
+        (Method::DELETE, format!("/api/v1/tokens/{token_id}"), None),
+        (Method::PUT, "/api/v1/reference/regions/320199".into(), Some(json!({"name": "测试区"}))),
+    ];
+    for (method, path, body) in writes {
+        let r = app.call(method.clone(), &path, Some(&t), body.clone()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path} -> {:?}", r.body);
+    }
+    // The token still works: nothing changed.
+    assert_eq!(app.get("/api/v1/me", &secret).await.status, StatusCode::OK);
+    app.stop().await;
+}
+
+async fn tokens_work_until_revoked_or_expired(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let d = app.create_department(&admin, "令牌局", 31, "320100").await;
+    let r = app.post("/api/v1/users", &admin, json!({"username": "sys.node", "display_name": "前置机", "department_id": d, "is_system": true})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["roles"][0]["role"], "system_account");
+    let sys = r.body["user"]["id"].as_i64().unwrap();
+    let r = app.post("/api/v1/tokens", &admin, json!({"user_id": sys, "name": "前置机令牌", "ttl_days": 30})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let secret = r.body["secret"].as_str().unwrap().to_string();
+    let id = r.body["token"]["id"].as_i64().unwrap();
+    assert!(secret.starts_with("st_") && secret.len() > 40);
+    let me = app.get("/api/v1/me", &secret).await;
+    assert_eq!(me.body["user"]["username"], "sys.node");
+    // The secret is never listed.
+    let list = app.get("/api/v1/tokens", &admin).await;
+    assert!(!list.body.to_string().contains(&secret));
+    // Revoked: stops at once.
+    let r = app.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["revoked_at"].is_string());
+    assert_eq!(app.get("/api/v1/me", &secret).await.status, StatusCode::UNAUTHORIZED);
+    // Expired: stops too.
+    let r = app.post("/api/v1/tokens", &admin, json!({"user_id": sys, "name": "短期"})).await;
+    let secret2 = r.body["secret"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/api/v1/me", &secret2).await.status, StatusCode::OK);
+    sqlx::query("UPDATE api_tokens SET expires_at = $1 WHERE id = $2")
+        .bind(shutong_store::now_ms() - 1000)
+        .bind(r.body["token"]["id"].as_i64().unwrap())
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(app.get("/api/v1/me", &secret2).await.status, StatusCode::UNAUTHORIZED);
+    // A disabled account's tokens stop as well.
+    let r = app.post("/api/v1/tokens", &admin, json!({"user_id": sys, "name": "三"})).await;
+    let secret3 = r.body["secret"].as_str().unwrap().to_string();
+    app.call(Method::PATCH, &format!("/api/v1/users/{sys}"), Some(&admin), Some(json!({"status": "disabled"}))).await;
+    assert_eq!(app.get("/api/v1/me", &secret3).await.status, StatusCode::UNAUTHORIZED);
+    // Bad TTL.
+    let r = app.post("/api/v1/tokens", &admin, json!({"name": "x", "ttl_days": 0})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "ttl_days");
+    app.stop().await;
+}
+
+async fn every_change_writes_its_audit_event_in_the_same_transaction(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let count = || async { shutong_audit::count(app.db()).await.unwrap() };
+    let before = count().await;
+    let d = app.create_department(&admin, "审计测试局", 41, "320100").await;
+    assert_eq!(count().await, before + 1);
+    let events = app.get("/api/v1/audit/events?action=department.create&limit=1", &admin).await;
+    let e = &events.body["events"][0];
+    assert_eq!(e["target_id"], d.to_string());
+    assert_eq!(e["actor"], "admin");
+    assert!(e["request_id"].is_string());
+    assert_eq!(e["ip"], "127.0.0.1");
+    // A rejected change writes nothing.
+    let before = count().await;
+    let r = app.post("/api/v1/departments", &admin, json!({"name": "x", "credit_code": "bad", "region_code": "320100", "level": "city"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(count().await, before);
+    // Users, roles, tokens, passwords: one event each.
+    let before = count().await;
+    let u = app.create_user(&admin, "audited", d, &["catalog_editor"]).await;
+    app.post(&format!("/api/v1/users/{u}/roles"), &admin, json!({"role": "reviewer"})).await;
+    app.post("/api/v1/tokens", &admin, json!({"user_id": u, "name": "t"})).await;
+    app.post(&format!("/api/v1/users/{u}/password"), &admin, json!({"new_password": "Reset-Pass-2026"})).await;
+    assert_eq!(count().await, before + 4);
+    let actions: Vec<String> = app.get("/api/v1/audit/events?limit=4", &admin).await.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["user.reset_password", "token.create", "role.assign", "user.create"]);
+    // Cursor pagination.
+    let page = app.get("/api/v1/audit/events?limit=2", &admin).await;
+    let next = page.body["next_before"].as_i64().unwrap();
+    let page2 = app.get(&format!("/api/v1/audit/events?limit=2&before={next}"), &admin).await;
+    assert!(page2.body["events"][0]["seq"].as_i64().unwrap() < next);
+    app.stop().await;
+}
+
+async fn reference_and_calendar_endpoints(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let get = |p: &'static str| app.call(Method::GET, p, None, None);
+    let r = get("/api/v1/reference/id-numbers/%2011010519491231002x%20").await;
+    assert_eq!(r.body["valid"], true);
+    assert_eq!(r.body["normalized"], "11010519491231002X");
+    assert_eq!(r.body["details"]["sex"], "female");
+    let r = get("/api/v1/reference/id-numbers/110105194912310021").await;
+    assert_eq!(r.body["valid"], false);
+    assert!(r.body["reason"].as_str().unwrap().contains("expected 'X'"));
+    let r = get("/api/v1/reference/credit-codes/91110000600037341L").await;
+    assert_eq!(r.body["details"]["entity_type"], "企业");
+    let r = get("/api/v1/reference/org-codes/D2143569-X").await;
+    assert_eq!(r.body["normalized"], "D2143569X");
+    let r = get("/api/v1/reference/regions/610200").await;
+    assert_eq!(r.body["name"], "铜川市");
+    assert_eq!(get("/api/v1/reference/regions/329999").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get("/api/v1/reference/regions/abc").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = get("/api/v1/reference/regions?parent=610200").await;
+    assert!(r.body["regions"].as_array().unwrap().iter().any(|e| e["name"] == "耀州区"));
+    let r = app.call(Method::POST, "/api/v1/reference/validate", None, Some(json!({"kind": "id_number", "values": ["11010519491231002X", "x", ""]}))).await;
+    assert_eq!((r.body["valid"].as_u64(), r.body["invalid"].as_u64()), (Some(1), Some(2)));
+    let r = app.call(Method::POST, "/api/v1/reference/mask", None, Some(json!({"kind": "mobile", "value": "13812345678"}))).await;
+    assert_eq!(r.body["masked"], "138****5678");
+
+    // The 2026 national day: due date of a request submitted on 2026-09-28.
+    let r = get("/api/v1/calendar/add-workdays?from=2026-09-28&n=10").await;
+    assert_eq!(r.body["date"], "2026-10-16");
+    assert_eq!(r.body["source"], "official");
+    let r = get("/api/v1/calendar/workdays/2026-10-10").await;
+    assert_eq!((r.body["workday"].as_bool(), r.body["kind"].as_str()), (Some(true), Some("work")));
+    let r = get("/api/v1/calendar/between?from=2026-09-28&to=2026-10-16").await;
+    assert_eq!(r.body["workdays"], 10);
+    let r = get("/api/v1/calendar/workdays/2027-01-01").await;
+    assert_eq!((r.body["workday"].as_bool(), r.body["source"].as_str()), (Some(true), Some("weekday_fallback")));
+
+    // Import 2027 (admin only); the answer changes at once and survives a restart.
+    let doc = r#"{"year":2027,"papers":[],"days":[{"name":"元旦","date":"2027-01-01","isOffDay":true}]}"#;
+    let put = |token: &str| app.http.put(format!("{}/api/v1/calendar/years/2027", app.base)).bearer_auth(token).header("content-type", "application/json").body(doc).send();
+    let d = app.create_department(&admin, "日历局", 51, "320100").await;
+    app.create_user(&admin, "cal.editor", d, &["catalog_editor"]).await;
+    let editor = app.login("cal.editor", PASSWORD).await;
+    assert_eq!(put(&editor).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(put(&admin).await.unwrap().status(), StatusCode::OK);
+    let r = get("/api/v1/calendar/workdays/2027-01-01").await;
+    assert_eq!((r.body["workday"].as_bool(), r.body["source"].as_str()), (Some(false), Some("official")));
+    let cal = shutong_refdata::load_calendar(app.db()).await.unwrap();
+    assert!(cal.is_known_year(2027));
+    let bad = app.http.put(format!("{}/api/v1/calendar/years/2028", app.base)).bearer_auth(&admin).body(doc).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Region update (admin).
+    let r = app.call(Method::PUT, "/api/v1/reference/regions/320199", Some(&admin), Some(json!({"name": "示范新区", "parent": "320100", "valid_from": 2026}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(get("/api/v1/reference/regions/320199").await.body["name"], "示范新区");
+    app.stop().await;
+}
+
+async fn cookie_sessions_need_the_csrf_header(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Log in through the portal form to get a cookie session.
+    let page = app.http.get(format!("{}/login", app.base)).send().await.unwrap().text().await.unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let r = app.http.post(format!("{}/login", app.base)).form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("csrf", &csrf)]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "redirected to the dashboard");
+    // Reads work with the cookie; writes need the header.
+    let r = app.http.get(format!("{}/api/v1/me", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = json!({"name": "x", "credit_code": shutong::demo::demo_credit_code("320100", 61), "region_code": "320100", "level": "city"});
+    let r = app.http.post(format!("{}/api/v1/departments", app.base)).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Portal forms without the right token are refused, and change nothing.
+    let r = app.http.post(format!("{}/departments", app.base)).form(&[("csrf", "forged"), ("name", "伪造"), ("credit_code", "x"), ("region_code", "320100"), ("level", "city"), ("kind", "government")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Security headers.
+    let r = app.http.get(format!("{}/", app.base)).send().await.unwrap();
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    // A login form posted without its double-submit cookie is refused.
+    let fresh = reqwest::Client::new();
+    let r = fresh.post(format!("{}/login", app.base)).form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("csrf", &csrf)]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+async fn openapi_document_lists_every_route(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app.call(Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let paths = r.body["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/auth/login",
+        "/api/v1/me",
+        "/api/v1/departments",
+        "/api/v1/departments/{id}",
+        "/api/v1/users",
+        "/api/v1/users/{id}/roles",
+        "/api/v1/tokens",
+        "/api/v1/audit/events",
+        "/api/v1/reference/id-numbers/{value}",
+        "/api/v1/reference/validate",
+        "/api/v1/calendar/add-workdays",
+        "/api/v1/calendar/years/{year}",
+        "/readyz",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+    }
+    let docs = app.http.get(format!("{}/api/v1/docs/", app.base)).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+    app.stop().await;
+}
+
+async fn migrations_apply_to_a_database_that_holds_data(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    app.create_department(&admin, "迁移测试局", 71, "320100").await;
+    // Re-running the migrator on a populated database is a no-op, and the data stays.
+    app.db().migrate().await.unwrap();
+    let n = shutong_identity::list_departments(app.db()).await.unwrap().len();
+    assert_eq!(n, 2);
+    app.stop().await;
+}
+
+/// The database unreachable: /readyz and API calls answer 503, not 500.
+#[tokio::test]
+async fn database_unreachable_gives_503() {
+    for url in ["postgres://postgres@127.0.0.1:1/none", "sqlite:///nonexistent-dir/x/y.db?mode=rw"] {
+        let db = shutong_store::Db::connect(url, &shutong_store::DbOptions { max_connections: 2, acquire_timeout: std::time::Duration::from_millis(500) }).await.unwrap();
+        let mut config = shutong_config::Config::default();
+        config.listen = "127.0.0.1:0".into();
+        let state = shutong_web::AppState::new(db, std::sync::Arc::new(config), shutong_reference::WorkCalendar::builtin(), shutong_reference::RegionTable::builtin());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = shutong_web::app(state);
+        tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await });
+        let http = reqwest::Client::new();
+        let r = http.get(format!("http://{addr}/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{url}");
+        let r = http.post(format!("http://{addr}/api/v1/auth/login")).json(&json!({"username": "admin", "password": "x"})).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{url}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "database_unavailable");
+        let r = http.get(format!("http://{addr}/api/v1/me")).bearer_auth("st_abc").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{url}");
+        // The liveness probe still answers.
+        assert_eq!(http.get(format!("http://{addr}/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    }
+}
+
+/// The PostgreSQL tests really run against PostgreSQL.
+#[tokio::test]
+async fn postgres_backend_is_really_postgres() {
+    let app = spawn_app_with(Backend::Postgres, |_| {}).await;
+    assert_eq!(app.db().backend(), shutong_store::Backend::Postgres);
+    let v: String = sqlx::Row::get(&sqlx::query("SELECT version()").fetch_one(app.db().pool()).await.unwrap(), 0);
+    eprintln!("PostgreSQL under test: {v}");
+    assert!(v.starts_with("PostgreSQL"));
+    app.stop().await;
+}

@@ -1,0 +1,218 @@
+//! `spawn_app`: the real server on a random port with a fresh database — a temporary SQLite file, or a
+//! new PostgreSQL database created for the test and dropped after it.
+#![allow(dead_code)]
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use shutong::server::Running;
+use shutong_config::Config;
+use std::sync::OnceLock;
+
+pub const ADMIN_PASSWORD: &str = "Test-Root-Pass-1";
+pub const PASSWORD: &str = "Test-User-Pass-1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test function once per backend, as `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            }
+        )+
+    };
+}
+
+/// The PostgreSQL server for tests: `SHUTONG_TEST_POSTGRES_URL`, or the local one on 127.0.0.1:5432,
+/// started with pg_ctlcluster if it is installed but down.
+pub fn postgres_admin_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let url = std::env::var("SHUTONG_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        if std::net::TcpStream::connect_timeout(&"127.0.0.1:5432".parse().unwrap(), std::time::Duration::from_secs(2)).is_err()
+            && std::env::var("SHUTONG_TEST_POSTGRES_URL").is_err()
+        {
+            start_local_postgres();
+        }
+        url
+    })
+    .clone()
+}
+
+fn start_local_postgres() {
+    let Ok(entries) = std::fs::read_dir("/etc/postgresql") else { return };
+    for e in entries.flatten() {
+        let version = e.file_name().to_string_lossy().to_string();
+        eprintln!("starting the local PostgreSQL {version} cluster for the tests");
+        let _ = std::process::Command::new("pg_ctlcluster").args(["--skip-systemctl-redirect", &version, "main", "start"]).status();
+    }
+    for _ in 0..30 {
+        if std::net::TcpStream::connect("127.0.0.1:5432").is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => TestDb { url: format!("sqlite://{}", dir.path().join("shutong.db").display()), pg_name: None, _dir: dir },
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("shutong_test_{}", uuid::Uuid::new_v4().simple());
+                sqlx::any::install_default_drivers();
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL is required for the postgres tests and is not reachable at {admin}: {e}"));
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+                eprintln!("test database: PostgreSQL {base}/{name}");
+                TestDb { url: format!("{base}/{name}"), pg_name: Some(name), _dir: dir }
+            }
+        }
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().to_path_buf()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            let admin = postgres_admin_url();
+            // Drop runs outside any runtime guarantee (also while unwinding): use a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async move {
+                    if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: Client,
+    pub running: Option<Running>,
+    pub backend: Backend,
+    pub db: TestDb,
+}
+
+pub fn test_config(db: &TestDb) -> Config {
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".into();
+    config.data_dir = db.data_dir();
+    config.database_url = Some(db.url.clone().into());
+    config.admin_password = Some(ADMIN_PASSWORD.to_string().into());
+    config.limits.max_body_bytes = 64 * 1024;
+    config
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    tweak(&mut config);
+    let running = shutong::server::start(config, false, false).await.expect("server starts");
+    let base = format!("http://{}", running.addr);
+    TestApp { base, http: Client::builder().cookie_store(true).build().unwrap(), running: Some(running), backend, db }
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl TestApp {
+    pub fn db(&self) -> &shutong_store::Db {
+        &self.running.as_ref().unwrap().state.db
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Resp { status, body, headers }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let r = self.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": username, "password": password}))).await;
+        assert_eq!(r.status, StatusCode::OK, "login {username}: {:?}", r.body);
+        r.body["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates a department with a valid generated credit code; returns its ID.
+    pub async fn create_department(&self, admin: &str, name: &str, serial: u32, region: &str) -> i64 {
+        let code = shutong::demo::demo_credit_code(region, serial);
+        let r = self.post("/api/v1/departments", admin, json!({"name": name, "credit_code": code, "region_code": region, "level": "city"})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_i64().unwrap()
+    }
+
+    /// Creates a user with roles; returns its ID.
+    pub async fn create_user(&self, admin: &str, username: &str, department: i64, roles: &[&str]) -> i64 {
+        let r = self
+            .post("/api/v1/users", admin, json!({"username": username, "display_name": username, "department_id": department, "password": PASSWORD, "roles": roles}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["user"]["id"].as_i64().unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
