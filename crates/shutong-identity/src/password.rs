@@ -1,7 +1,7 @@
 //! 口令: argon2id hashing and the password policy.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 
 /// 口令策略: minimum length and character classes.
 #[derive(Clone, Debug)]
@@ -37,10 +37,7 @@ impl PasswordPolicy {
         .filter(|b| **b)
         .count();
         if classes < self.min_classes {
-            return Err(format!(
-                "must mix at least {} of: lower-case letters, upper-case letters, digits, symbols",
-                self.min_classes
-            ));
+            return Err(format!("must mix at least {} of: lower-case letters, upper-case letters, digits, symbols", self.min_classes));
         }
         if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
             return Err("must not contain the username".into());

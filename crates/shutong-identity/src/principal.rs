@@ -68,6 +68,20 @@ impl Principal {
         self.is_platform_admin() || self.has_role_in(Role::DepartmentAdmin, department)
     }
 
+    /// May issue and revoke a user's tokens: the user itself (auditors excepted: they change nothing), or
+    /// an administrator of its department.
+    pub fn may_manage_credentials_of(&self, user: UserId, department: DepartmentId) -> bool {
+        let is_self = self.user_id == Some(user);
+        (is_self && !self.is_auditor()) || self.can_manage_users_of(department)
+    }
+
+    /// May change a user's profile: an administrator of its department, or the user itself for its own
+    /// display name (not its status; auditors excepted).
+    pub fn may_update_user(&self, user: UserId, department: DepartmentId, changes_status: bool) -> bool {
+        let is_self = self.user_id == Some(user);
+        self.can_manage_users_of(department) || (is_self && !changes_status && !self.is_auditor())
+    }
+
     /// May create and change departments.
     pub fn can_manage_departments(&self) -> bool {
         self.is_platform_admin()

@@ -203,19 +203,29 @@ async fn set_node_identity_tx(tx: &mut Tx, regions: &RegionTable, ctx: &AuditCon
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    record(&mut *tx, ctx, NewAuditEvent {
-        action: "node.set_identity",
-        target_kind: "node",
-        target_id: "1".into(),
-        department_id: None,
-        detail: json!({"name": name, "level": node.level, "zone": node.zone, "region_code": node.region_code}),
-    })
+    record(
+        &mut *tx,
+        ctx,
+        NewAuditEvent {
+            action: "node.set_identity",
+            target_kind: "node",
+            target_id: "1".into(),
+            department_id: None,
+            detail: json!({"name": name, "level": node.level, "zone": node.zone, "region_code": node.region_code}),
+        },
+    )
     .await?;
     Ok(())
 }
 
 /// Changes this node's identity (platform administrators only).
-pub async fn set_node_identity(db: &Db, regions: &RegionTable, actor: &Principal, ctx: &AuditContext, node: &NodeIdentity) -> IdentityResult<()> {
+pub async fn set_node_identity(
+    db: &Db,
+    regions: &RegionTable,
+    actor: &Principal,
+    ctx: &AuditContext,
+    node: &NodeIdentity,
+) -> IdentityResult<()> {
     if !actor.is_platform_admin() {
         return Err(forbidden("only a platform administrator may change the node identity"));
     }
@@ -272,7 +282,8 @@ async fn insert_department(tx: &mut Tx, regions: &RegionTable, ctx: &AuditContex
     if let Some(parent) = d.parent_id {
         fetch_department_tx(tx, parent).await.map_err(|_| invalid("parent_id", format!("department {parent} does not exist")))?;
     }
-    let exists = sqlx::query("SELECT id FROM departments WHERE credit_code = $1").bind(credit_code.as_str()).fetch_optional(&mut **tx).await?;
+    let exists =
+        sqlx::query("SELECT id FROM departments WHERE credit_code = $1").bind(credit_code.as_str()).fetch_optional(&mut **tx).await?;
     if exists.is_some() {
         return Err(IdentityError::Conflict {
             field: "credit_code".into(),
@@ -306,7 +317,13 @@ async fn insert_department(tx: &mut Tx, regions: &RegionTable, ctx: &AuditContex
 }
 
 /// 部门注册: creates a department (platform administrators only).
-pub async fn create_department(db: &Db, regions: &RegionTable, actor: &Principal, ctx: &AuditContext, d: NewDepartment) -> IdentityResult<Department> {
+pub async fn create_department(
+    db: &Db,
+    regions: &RegionTable,
+    actor: &Principal,
+    ctx: &AuditContext,
+    d: NewDepartment,
+) -> IdentityResult<Department> {
     if !actor.can_manage_departments() {
         return Err(forbidden("only a platform administrator may create departments"));
     }
@@ -352,7 +369,8 @@ pub async fn update_department(
             let mut cursor = Some(p);
             let mut depth = 0;
             while let Some(c) = cursor {
-                let anc = fetch_department_tx(&mut tx, c).await.map_err(|_| invalid("parent_id", format!("department {p} does not exist")))?;
+                let anc =
+                    fetch_department_tx(&mut tx, c).await.map_err(|_| invalid("parent_id", format!("department {p} does not exist")))?;
                 if anc.parent_id == Some(id) {
                     return Err(invalid("parent_id", "would create a cycle"));
                 }
@@ -376,7 +394,7 @@ pub async fn update_department(
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
-    record(&mut *tx, ctx, NewAuditEvent {
+    record(&mut tx, ctx, NewAuditEvent {
         action: "department.update",
         target_kind: "department",
         target_id: id.to_string(),
@@ -478,7 +496,9 @@ fn check_username(u: &str) -> IdentityResult<String> {
 async fn insert_user(tx: &mut Tx, settings: &SecuritySettings, ctx: &AuditContext, u: NewUser) -> IdentityResult<User> {
     let username = check_username(&u.username)?;
     let display_name = trimmed_name("display_name", &u.display_name, 100)?;
-    fetch_department_tx(tx, u.department_id).await.map_err(|_| invalid("department_id", format!("department {} does not exist", u.department_id)))?;
+    fetch_department_tx(tx, u.department_id)
+        .await
+        .map_err(|_| invalid("department_id", format!("department {} does not exist", u.department_id)))?;
     let password_hash = match (&u.password, u.is_system) {
         (Some(_), true) => return Err(invalid("password", "system accounts authenticate with tokens and have no password")),
         (None, false) => return Err(invalid("password", "required for a person's account")),
@@ -525,13 +545,17 @@ async fn insert_user(tx: &mut Tx, settings: &SecuritySettings, ctx: &AuditContex
             .execute(&mut **tx)
             .await?;
     }
-    record(&mut *tx, ctx, NewAuditEvent {
-        action: "user.create",
-        target_kind: "user",
-        target_id: user.id.to_string(),
-        department_id: Some(u.department_id.0),
-        detail: json!({"username": user.username, "display_name": user.display_name, "is_system": user.is_system, "roles": roles}),
-    })
+    record(
+        &mut *tx,
+        ctx,
+        NewAuditEvent {
+            action: "user.create",
+            target_kind: "user",
+            target_id: user.id.to_string(),
+            department_id: Some(u.department_id.0),
+            detail: json!({"username": user.username, "display_name": user.display_name, "is_system": user.is_system, "roles": roles}),
+        },
+    )
     .await?;
     Ok(user)
 }
@@ -601,14 +625,12 @@ pub async fn update_user(db: &Db, actor: &Principal, ctx: &AuditContext, id: Use
     let mut tx = db.begin().await?;
     let mut user = fetch_user_tx(&mut tx, id).await?;
     let is_self = actor.user_id == Some(id);
-    if !actor.can_manage_users_of(user.department_id) {
-        if !(is_self && patch.status.is_none() && !actor.is_auditor()) {
-            return Err(if actor.can_read_users_of(user.department_id) || is_self {
-                forbidden("you may not change this user")
-            } else {
-                IdentityError::NotFound { what: "user" }
-            });
-        }
+    if !actor.may_update_user(id, user.department_id, patch.status.is_some()) {
+        return Err(if actor.can_read_users_of(user.department_id) || is_self {
+            forbidden("you may not change this user")
+        } else {
+            IdentityError::NotFound { what: "user" }
+        });
     }
     if let Some(name) = &patch.display_name {
         user.display_name = trimmed_name("display_name", name, 100)?;
@@ -629,13 +651,17 @@ pub async fn update_user(db: &Db, actor: &Principal, ctx: &AuditContext, id: Use
     if user.status == UserStatus::Disabled {
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.0).execute(&mut *tx).await?;
     }
-    record(&mut *tx, ctx, NewAuditEvent {
-        action: "user.update",
-        target_kind: "user",
-        target_id: id.to_string(),
-        department_id: Some(user.department_id.0),
-        detail: json!({"display_name": user.display_name, "status": user.status}),
-    })
+    record(
+        &mut tx,
+        ctx,
+        NewAuditEvent {
+            action: "user.update",
+            target_kind: "user",
+            target_id: id.to_string(),
+            department_id: Some(user.department_id.0),
+            detail: json!({"display_name": user.display_name, "status": user.status}),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(user)
@@ -656,13 +682,18 @@ pub async fn set_password(
     let user = fetch_user_tx(&mut tx, id).await?;
     let is_self = actor.user_id == Some(id);
     if !is_self && !actor.can_manage_users_of(user.department_id) {
-        return Err(if actor.can_read_users_of(user.department_id) { forbidden("you may not change this user") } else { IdentityError::NotFound { what: "user" } });
+        return Err(if actor.can_read_users_of(user.department_id) {
+            forbidden("you may not change this user")
+        } else {
+            IdentityError::NotFound { what: "user" }
+        });
     }
     if user.is_system {
         return Err(invalid("password", "system accounts authenticate with tokens and have no password"));
     }
     if is_self {
-        let hash: Option<String> = sqlx::query("SELECT password_hash FROM users WHERE id = $1").bind(id.0).fetch_one(&mut *tx).await?.try_get(0)?;
+        let hash: Option<String> =
+            sqlx::query("SELECT password_hash FROM users WHERE id = $1").bind(id.0).fetch_one(&mut *tx).await?.try_get(0)?;
         let ok = match (current_password, hash) {
             (Some(c), Some(h)) => verify_password(c, &h),
             _ => false,
@@ -682,13 +713,17 @@ pub async fn set_password(
         .await?;
     // Other sessions of the user end with the old password.
     sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.0).execute(&mut *tx).await?;
-    record(&mut *tx, ctx, NewAuditEvent {
-        action: if is_self { "user.change_password" } else { "user.reset_password" },
-        target_kind: "user",
-        target_id: id.to_string(),
-        department_id: Some(user.department_id.0),
-        detail: json!({}),
-    })
+    record(
+        &mut tx,
+        ctx,
+        NewAuditEvent {
+            action: if is_self { "user.change_password" } else { "user.reset_password" },
+            target_kind: "user",
+            target_id: id.to_string(),
+            department_id: Some(user.department_id.0),
+            detail: json!({}),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(())
@@ -717,7 +752,11 @@ pub async fn assign_role(db: &Db, actor: &Principal, ctx: &AuditContext, user_id
     let mut tx = db.begin().await?;
     let user = fetch_user_tx(&mut tx, user_id).await?;
     if !actor.can_manage_users_of(user.department_id) {
-        return Err(if actor.can_read_users_of(user.department_id) { forbidden("you may not change this user") } else { IdentityError::NotFound { what: "user" } });
+        return Err(if actor.can_read_users_of(user.department_id) {
+            forbidden("you may not change this user")
+        } else {
+            IdentityError::NotFound { what: "user" }
+        });
     }
     if role_needs_platform_admin(role) && !actor.is_platform_admin() {
         return Err(forbidden("only a platform administrator may grant platform_admin or auditor"));
@@ -734,32 +773,48 @@ pub async fn assign_role(db: &Db, actor: &Principal, ctx: &AuditContext, user_id
     if exists.is_some() {
         return Err(IdentityError::Conflict { field: "role".into(), message: format!("the user already holds {role}") });
     }
-    let row = sqlx::query("INSERT INTO role_assignments (user_id, role, department_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id, role, department_id")
-        .bind(user_id.0)
-        .bind(role.as_str())
-        .bind(user.department_id.0)
-        .bind(now_ms())
-        .fetch_one(&mut *tx)
-        .await?;
+    let row = sqlx::query(
+        "INSERT INTO role_assignments (user_id, role, department_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id, role, department_id",
+    )
+    .bind(user_id.0)
+    .bind(role.as_str())
+    .bind(user.department_id.0)
+    .bind(now_ms())
+    .fetch_one(&mut *tx)
+    .await?;
     let assignment = role_from_row(&row)?;
-    record(&mut *tx, ctx, NewAuditEvent {
-        action: "role.assign",
-        target_kind: "user",
-        target_id: user_id.to_string(),
-        department_id: Some(user.department_id.0),
-        detail: json!({"role": role, "assignment_id": assignment.id}),
-    })
+    record(
+        &mut tx,
+        ctx,
+        NewAuditEvent {
+            action: "role.assign",
+            target_kind: "user",
+            target_id: user_id.to_string(),
+            department_id: Some(user.department_id.0),
+            detail: json!({"role": role, "assignment_id": assignment.id}),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(assignment)
 }
 
 /// Takes a role assignment away. The last platform administrator cannot be removed.
-pub async fn revoke_role(db: &Db, actor: &Principal, ctx: &AuditContext, user_id: UserId, assignment: RoleAssignmentId) -> IdentityResult<()> {
+pub async fn revoke_role(
+    db: &Db,
+    actor: &Principal,
+    ctx: &AuditContext,
+    user_id: UserId,
+    assignment: RoleAssignmentId,
+) -> IdentityResult<()> {
     let mut tx = db.begin().await?;
     let user = fetch_user_tx(&mut tx, user_id).await?;
     if !actor.can_manage_users_of(user.department_id) {
-        return Err(if actor.can_read_users_of(user.department_id) { forbidden("you may not change this user") } else { IdentityError::NotFound { what: "user" } });
+        return Err(if actor.can_read_users_of(user.department_id) {
+            forbidden("you may not change this user")
+        } else {
+            IdentityError::NotFound { what: "user" }
+        });
     }
     let row = sqlx::query("SELECT id, role, department_id FROM role_assignments WHERE id = $1 AND user_id = $2")
         .bind(assignment.0)
@@ -772,19 +827,24 @@ pub async fn revoke_role(db: &Db, actor: &Principal, ctx: &AuditContext, user_id
         return Err(forbidden("only a platform administrator may revoke platform_admin or auditor"));
     }
     if ra.role == Role::PlatformAdmin {
-        let admins: i64 = sqlx::query("SELECT COUNT(*) FROM role_assignments WHERE role = 'platform_admin'").fetch_one(&mut *tx).await?.try_get(0)?;
+        let admins: i64 =
+            sqlx::query("SELECT COUNT(*) FROM role_assignments WHERE role = 'platform_admin'").fetch_one(&mut *tx).await?.try_get(0)?;
         if admins <= 1 {
             return Err(invalid("role", "the last platform administrator cannot be removed"));
         }
     }
     sqlx::query("DELETE FROM role_assignments WHERE id = $1").bind(assignment.0).execute(&mut *tx).await?;
-    record(&mut *tx, ctx, NewAuditEvent {
-        action: "role.revoke",
-        target_kind: "user",
-        target_id: user_id.to_string(),
-        department_id: Some(user.department_id.0),
-        detail: json!({"role": ra.role, "assignment_id": ra.id}),
-    })
+    record(
+        &mut tx,
+        ctx,
+        NewAuditEvent {
+            action: "role.revoke",
+            target_kind: "user",
+            target_id: user_id.to_string(),
+            department_id: Some(user.department_id.0),
+            detail: json!({"role": ra.role, "assignment_id": ra.id}),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(())
@@ -825,13 +885,17 @@ pub async fn login(db: &Db, settings: &SecuritySettings, ctx: &AuditContext, use
     let Some(row) = row else {
         burn_verification(password);
         let mut tx = db.begin().await?;
-        record(&mut *tx, ctx, NewAuditEvent {
-            action: "auth.login_failed",
-            target_kind: "user",
-            target_id: username.clone(),
-            department_id: None,
-            detail: json!({"reason": "unknown user"}),
-        })
+        record(
+            &mut tx,
+            ctx,
+            NewAuditEvent {
+                action: "auth.login_failed",
+                target_kind: "user",
+                target_id: username.clone(),
+                department_id: None,
+                detail: json!({"reason": "unknown user"}),
+            },
+        )
         .await?;
         tx.commit().await?;
         return Err(IdentityError::InvalidCredentials);
@@ -857,13 +921,17 @@ pub async fn login(db: &Db, settings: &SecuritySettings, ctx: &AuditContext, use
                 .execute(&mut *tx)
                 .await?;
         }
-        record(&mut *tx, &AuditContext { actor_user_id: Some(user.id.0), ..ctx.clone() }, NewAuditEvent {
-            action: if locked { "auth.locked" } else { "auth.login_failed" },
-            target_kind: "user",
-            target_id: user.id.to_string(),
-            department_id: Some(user.department_id.0),
-            detail: json!({"failed_logins": failed, "status": user.status}),
-        })
+        record(
+            &mut tx,
+            &AuditContext { actor_user_id: Some(user.id.0), ..ctx.clone() },
+            NewAuditEvent {
+                action: if locked { "auth.locked" } else { "auth.login_failed" },
+                target_kind: "user",
+                target_id: user.id.to_string(),
+                department_id: Some(user.department_id.0),
+                detail: json!({"failed_logins": failed, "status": user.status}),
+            },
+        )
         .await?;
         tx.commit().await?;
         return Err(IdentityError::InvalidCredentials);
@@ -873,13 +941,17 @@ pub async fn login(db: &Db, settings: &SecuritySettings, ctx: &AuditContext, use
         .bind(user.id.0)
         .execute(&mut *tx)
         .await?;
-    record(&mut *tx, &AuditContext { actor_user_id: Some(user.id.0), actor: user.username.clone(), ..ctx.clone() }, NewAuditEvent {
-        action: "auth.login",
-        target_kind: "user",
-        target_id: user.id.to_string(),
-        department_id: Some(user.department_id.0),
-        detail: json!({}),
-    })
+    record(
+        &mut tx,
+        &AuditContext { actor_user_id: Some(user.id.0), actor: user.username.clone(), ..ctx.clone() },
+        NewAuditEvent {
+            action: "auth.login",
+            target_kind: "user",
+            target_id: user.id.to_string(),
+            department_id: Some(user.department_id.0),
+            detail: json!({}),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(user)
@@ -899,14 +971,16 @@ pub async fn create_session(db: &Db, settings: &SecuritySettings, user: UserId) 
     let csrf_token = random_hex(24);
     let now = now_ms();
     let expires = now + settings.session_ttl_ms;
-    sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $4)")
-        .bind(hash_secret(&token))
-        .bind(user.0)
-        .bind(&csrf_token)
-        .bind(now)
-        .bind(expires)
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $4)",
+    )
+    .bind(hash_secret(&token))
+    .bind(user.0)
+    .bind(&csrf_token)
+    .bind(now)
+    .bind(expires)
+    .execute(db.pool())
+    .await?;
     // Expired sessions are swept as new ones open.
     sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(db.pool()).await?;
     Ok(NewSession { token, csrf_token, expires_at_ms: expires })
@@ -931,13 +1005,17 @@ pub async fn end_session(db: &Db, ctx: &AuditContext, token: &str) -> IdentityRe
     let mut tx = db.begin().await?;
     let n = sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(hash_secret(token)).execute(&mut *tx).await?.rows_affected();
     if n > 0 {
-        record(&mut *tx, ctx, NewAuditEvent {
-            action: "auth.logout",
-            target_kind: "user",
-            target_id: ctx.actor_user_id.map(|u| u.to_string()).unwrap_or_default(),
-            department_id: None,
-            detail: json!({}),
-        })
+        record(
+            &mut tx,
+            ctx,
+            NewAuditEvent {
+                action: "auth.logout",
+                target_kind: "user",
+                target_id: ctx.actor_user_id.map(|u| u.to_string()).unwrap_or_default(),
+                department_id: None,
+                detail: json!({}),
+            },
+        )
         .await?;
     }
     tx.commit().await?;
@@ -978,9 +1056,12 @@ pub async fn create_token(
     }
     let mut tx = db.begin().await?;
     let user = fetch_user_tx(&mut tx, user_id).await?;
-    let is_self = actor.user_id == Some(user_id);
-    if !(is_self && !actor.is_auditor()) && !actor.can_manage_users_of(user.department_id) {
-        return Err(if actor.can_read_users_of(user.department_id) { forbidden("you may not issue tokens for this user") } else { IdentityError::NotFound { what: "user" } });
+    if !actor.may_manage_credentials_of(user_id, user.department_id) {
+        return Err(if actor.can_read_users_of(user.department_id) {
+            forbidden("you may not issue tokens for this user")
+        } else {
+            IdentityError::NotFound { what: "user" }
+        });
     }
     let secret = format!("st_{}", random_hex(32));
     let now = now_ms();
@@ -996,13 +1077,17 @@ pub async fn create_token(
     .fetch_one(&mut *tx)
     .await?;
     let token = token_from_row(&row)?;
-    record(&mut *tx, ctx, NewAuditEvent {
-        action: "token.create",
-        target_kind: "token",
-        target_id: token.id.to_string(),
-        department_id: Some(user.department_id.0),
-        detail: json!({"user_id": user_id, "name": name, "prefix": token.prefix, "expires_at_ms": token.expires_at_ms}),
-    })
+    record(
+        &mut tx,
+        ctx,
+        NewAuditEvent {
+            action: "token.create",
+            target_kind: "token",
+            target_id: token.id.to_string(),
+            department_id: Some(user.department_id.0),
+            detail: json!({"user_id": user_id, "name": name, "prefix": token.prefix, "expires_at_ms": token.expires_at_ms}),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok((token, secret))
@@ -1018,21 +1103,28 @@ pub async fn revoke_token(db: &Db, actor: &Principal, ctx: &AuditContext, id: To
         .ok_or(IdentityError::NotFound { what: "token" })?;
     let mut token = token_from_row(&row)?;
     let owner = fetch_user_tx(&mut tx, token.user_id).await?;
-    let is_self = actor.user_id == Some(token.user_id);
-    if !(is_self && !actor.is_auditor()) && !actor.can_manage_users_of(owner.department_id) {
-        return Err(if actor.can_read_users_of(owner.department_id) { forbidden("you may not revoke this token") } else { IdentityError::NotFound { what: "token" } });
+    if !actor.may_manage_credentials_of(token.user_id, owner.department_id) {
+        return Err(if actor.can_read_users_of(owner.department_id) {
+            forbidden("you may not revoke this token")
+        } else {
+            IdentityError::NotFound { what: "token" }
+        });
     }
     if token.revoked_at_ms.is_none() {
         let now = now_ms();
         sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2").bind(now).bind(id.0).execute(&mut *tx).await?;
         token.revoked_at_ms = Some(now);
-        record(&mut *tx, ctx, NewAuditEvent {
-            action: "token.revoke",
-            target_kind: "token",
-            target_id: id.to_string(),
-            department_id: Some(owner.department_id.0),
-            detail: json!({"user_id": token.user_id, "prefix": token.prefix}),
-        })
+        record(
+            &mut tx,
+            ctx,
+            NewAuditEvent {
+                action: "token.revoke",
+                target_kind: "token",
+                target_id: id.to_string(),
+                department_id: Some(owner.department_id.0),
+                detail: json!({"user_id": token.user_id, "prefix": token.prefix}),
+            },
+        )
         .await?;
     }
     tx.commit().await?;
@@ -1073,7 +1165,11 @@ pub async fn resolve_token(db: &Db, secret: &str) -> IdentityResult<Option<Princ
     // Last use is recorded at most once a minute, to keep reads cheap.
     let last: Option<i64> = r.try_get("last_used_at")?;
     if last.is_none_or(|l| now - l > 60_000) {
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2").bind(now).bind(r.try_get::<i64, _>("id")?).execute(db.pool()).await?;
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(r.try_get::<i64, _>("id")?)
+            .execute(db.pool())
+            .await?;
     }
     load_principal(db, UserId(r.try_get("user_id")?)).await
 }

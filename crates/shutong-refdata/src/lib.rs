@@ -42,8 +42,10 @@ pub async fn import_calendar_year(db: &Db, actor: &Principal, ctx: &AuditContext
     if !actor.is_platform_admin() {
         return Err(RefDataError::Forbidden("only a platform administrator may import a working-day schedule"));
     }
-    let schedule = YearSchedule::from_json(json_text).map_err(|e| RefDataError::Validation { field: "schedule".into(), message: e.to_string() })?;
-    let canonical = serde_json::to_string(&schedule).map_err(|e| RefDataError::Validation { field: "schedule".into(), message: e.to_string() })?;
+    let schedule =
+        YearSchedule::from_json(json_text).map_err(|e| RefDataError::Validation { field: "schedule".into(), message: e.to_string() })?;
+    let canonical =
+        serde_json::to_string(&schedule).map_err(|e| RefDataError::Validation { field: "schedule".into(), message: e.to_string() })?;
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO calendar_years (year, schedule, imported_at, imported_by) VALUES ($1, $2, $3, $4) \
@@ -55,13 +57,17 @@ pub async fn import_calendar_year(db: &Db, actor: &Principal, ctx: &AuditContext
     .bind(&ctx.actor)
     .execute(&mut *tx)
     .await?;
-    record(&mut *tx, ctx, NewAuditEvent {
-        action: "calendar.import_year",
-        target_kind: "calendar_year",
-        target_id: schedule.year.to_string(),
-        department_id: None,
-        detail: json!({"year": schedule.year, "days": schedule.days.len(), "papers": schedule.papers}),
-    })
+    record(
+        &mut tx,
+        ctx,
+        NewAuditEvent {
+            action: "calendar.import_year",
+            target_kind: "calendar_year",
+            target_id: schedule.year.to_string(),
+            department_id: None,
+            detail: json!({"year": schedule.year, "days": schedule.days.len(), "papers": schedule.papers}),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(schedule)
@@ -99,10 +105,10 @@ pub async fn upsert_region(db: &Db, actor: &Principal, ctx: &AuditContext, mut e
             return Err(invalid("parent", format!("{parent} cannot be the parent of {code}")));
         }
     }
-    if let (Some(f), Some(t)) = (entry.valid_from, entry.valid_to) {
-        if t < f {
-            return Err(invalid("valid_to", format!("{t} is before valid_from {f}")));
-        }
+    if let (Some(f), Some(t)) = (entry.valid_from, entry.valid_to)
+        && t < f
+    {
+        return Err(invalid("valid_to", format!("{t} is before valid_from {f}")));
     }
     let text = serde_json::to_string(&entry).map_err(|e| invalid("entry", e.to_string()))?;
     let mut tx = db.begin().await?;
@@ -112,13 +118,17 @@ pub async fn upsert_region(db: &Db, actor: &Principal, ctx: &AuditContext, mut e
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-    record(&mut *tx, ctx, NewAuditEvent {
-        action: "region.upsert",
-        target_kind: "region",
-        target_id: entry.code.clone(),
-        department_id: None,
-        detail: serde_json::to_value(&entry).unwrap_or_default(),
-    })
+    record(
+        &mut tx,
+        ctx,
+        NewAuditEvent {
+            action: "region.upsert",
+            target_kind: "region",
+            target_id: entry.code.clone(),
+            department_id: None,
+            detail: serde_json::to_value(&entry).unwrap_or_default(),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(entry)

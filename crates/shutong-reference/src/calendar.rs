@@ -213,11 +213,7 @@ impl WorkCalendar {
 
     /// The listed days of one year.
     pub fn listed_days(&self, year: i32) -> Vec<ListedDay> {
-        self.days
-            .iter()
-            .filter(|(d, _)| d.year() == year)
-            .map(|(d, (k, n))| ListedDay { date: *d, kind: *k, name: n.clone() })
-            .collect()
+        self.days.iter().filter(|(d, _)| d.year() == year).map(|(d, (k, n))| ListedDay { date: *d, kind: *k, name: n.clone() }).collect()
     }
 }
 
@@ -260,7 +256,8 @@ mod tests {
     #[test]
     fn import_a_year() {
         let mut c = WorkCalendar::builtin();
-        let s = YearSchedule::from_json(r#"{"year":2027,"papers":[],"days":[{"name":"元旦","date":"2027-01-01","isOffDay":true}]}"#).unwrap();
+        let s =
+            YearSchedule::from_json(r#"{"year":2027,"papers":[],"days":[{"name":"元旦","date":"2027-01-01","isOffDay":true}]}"#).unwrap();
         c.import_year(&s);
         assert_eq!(c.is_workday(d("2027-01-01")), (false, DaySource::Official));
         assert!(YearSchedule::from_json(r#"{"year":2027,"days":[{"name":"x","date":"2030-01-01","isOffDay":true}]}"#).is_err());

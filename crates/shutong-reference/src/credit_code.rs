@@ -49,7 +49,17 @@ pub fn registration_authority(c: u8) -> Option<(&'static str, &'static [(u8, &'s
     Some(match c {
         b'1' => ("机构编制", &[(b'1', "机关"), (b'2', "事业单位"), (b'3', "中央编办直接管理机构编制的群众团体"), (b'9', "其他")]),
         b'2' => ("外交", &[(b'1', "外国常驻新闻机构"), (b'9', "其他")]),
-        b'3' => ("司法行政", &[(b'1', "律师执业机构"), (b'2', "公证处"), (b'3', "基层法律服务所"), (b'4', "司法鉴定机构"), (b'5', "仲裁委员会"), (b'9', "其他")]),
+        b'3' => (
+            "司法行政",
+            &[
+                (b'1', "律师执业机构"),
+                (b'2', "公证处"),
+                (b'3', "基层法律服务所"),
+                (b'4', "司法鉴定机构"),
+                (b'5', "仲裁委员会"),
+                (b'9', "其他"),
+            ],
+        ),
         b'4' => ("文化", &[(b'1', "外国在华文化中心"), (b'9', "其他")]),
         b'5' => ("民政", &[(b'1', "社会团体"), (b'2', "民办非企业单位"), (b'3', "基金会"), (b'9', "其他")]),
         b'6' => ("旅游", &[(b'1', "外国旅游部门常驻代表机构"), (b'2', "港澳台地区旅游部门常驻内地（大陆）代表机构"), (b'9', "其他")]),
@@ -92,9 +102,7 @@ impl CreditCode {
         }
         let region = &b[2..8];
         // Central bodies register under 100000 (national level); everything else under a province prefix.
-        if !region.iter().all(u8::is_ascii_digit)
-            || !(crate::is_province_prefix(region[0], region[1]) || region == b"100000")
-        {
+        if !region.iter().all(u8::is_ascii_digit) || !(crate::is_province_prefix(region[0], region[1]) || region == b"100000") {
             return Err(CreditCodeError::Region { found: String::from_utf8_lossy(region).into() });
         }
         // GB 32100 §4.4: characters 9–17 are the 主体标识码 (组织机构代码) per GB 11714. 个体工商户 (92)
@@ -130,9 +138,7 @@ impl CreditCode {
 
     /// 机构类别 (character 2) as named by the registration authority, e.g. "机关".
     pub fn entity_type(&self) -> &'static str {
-        registration_authority(self.0[0])
-            .and_then(|(_, types)| types.iter().find(|(t, _)| *t == self.0[1]).map(|(_, n)| *n))
-            .unwrap_or("")
+        registration_authority(self.0[0]).and_then(|(_, types)| types.iter().find(|(t, _)| *t == self.0[1]).map(|(_, n)| *n)).unwrap_or("")
     }
 
     /// 登记管理机关行政区划码 (characters 3–8).
@@ -312,7 +318,11 @@ mod tests {
                     let v = if c.is_ascii_digit() { (c - b'0') as u32 } else { (c - b'A') as u32 + 10 };
                     sum += v * ORG_WEIGHTS[i];
                 }
-                let oc = match 11 - sum % 11 { 10 => 'X', 11 => '0', n => (b'0' + n as u8) as char };
+                let oc = match 11 - sum % 11 {
+                    10 => 'X',
+                    11 => '0',
+                    n => (b'0' + n as u8) as char,
+                };
                 let first17 = format!("{head}{region}{}{oc}", String::from_utf8(body).unwrap());
                 format!("{first17}{}", CreditCode::check_character(first17.as_bytes()).unwrap())
             })

@@ -21,11 +21,7 @@ pub(crate) fn describe_non_ascii(s: &str) -> Option<(usize, char)> {
 
 /// A hint for full-width characters (全角), the commonest non-ASCII mistake in pasted identifiers.
 pub(crate) fn full_width_hint(c: char) -> &'static str {
-    if ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}' {
-        " (full-width character 全角; use half-width ASCII)"
-    } else {
-        ""
-    }
+    if ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}' { " (full-width character 全角; use half-width ASCII)" } else { "" }
 }
 
 /// Province-level prefixes of GB/T 2260 (first two digits), including 71 台湾, 81 香港, 82 澳门 and

@@ -54,11 +54,9 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+                StoreError::Unavailable(e)
+            }
             sqlx::Error::Database(db) => {
                 if db.is_unique_violation() {
                     return StoreError::Conflict { constraint: db.constraint().unwrap_or("unique").to_string() };
@@ -67,8 +65,13 @@ impl From<sqlx::Error> for StoreError {
                 // SQLite primary codes: 5 BUSY, 6 LOCKED, 10 IOERR, 13 FULL, 14 CANTOPEN (extended codes
                 // carry the primary code in their low byte).
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-                let sqlite_primary = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().and_then(|_| code.parse::<i64>().ok()).map(|c| c & 0xff);
-                if code.starts_with("08") || code.starts_with("57P") || code == "53300" || matches!(sqlite_primary, Some(5 | 6 | 10 | 13 | 14)) {
+                let sqlite_primary =
+                    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().and_then(|_| code.parse::<i64>().ok()).map(|c| c & 0xff);
+                if code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "53300"
+                    || matches!(sqlite_primary, Some(5 | 6 | 10 | 13 | 14))
+                {
                     StoreError::Unavailable(e)
                 } else {
                     StoreError::Other(e)
@@ -131,7 +134,10 @@ impl Db {
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;").await?;
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
                     Ok(())
                 })
             });

@@ -103,7 +103,9 @@ impl From<IdentityError> for ApiError {
             IdentityError::NotFound { what } => ApiError::not_found(what),
             IdentityError::Forbidden(m) => ApiError::forbidden(m),
             IdentityError::Conflict { field, message } => ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field(field),
-            IdentityError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid username or password"),
+            IdentityError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid username or password")
+            }
             IdentityError::Locked { until_ms } => ApiError::new(
                 StatusCode::LOCKED,
                 "account_locked",

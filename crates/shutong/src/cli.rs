@@ -254,20 +254,21 @@ pub async fn run_admin(cli: &Cli, cmd: &AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Department(DepartmentCommand::List) => print_json(&identity::list_departments(&db).await?)?,
         AdminCommand::Department(DepartmentCommand::Create { name, credit_code, region, level, kind, parent }) => {
-            let level = DepartmentLevel::parse(level).with_context(|| format!("--level: '{level}' is not one of {}", DepartmentLevel::expected()))?;
-            let kind = DepartmentKind::parse(kind).with_context(|| format!("--kind: '{kind}' is not one of {}", DepartmentKind::expected()))?;
+            let level = DepartmentLevel::parse(level)
+                .with_context(|| format!("--level: '{level}' is not one of {}", DepartmentLevel::expected()))?;
+            let kind =
+                DepartmentKind::parse(kind).with_context(|| format!("--kind: '{kind}' is not one of {}", DepartmentKind::expected()))?;
             let parent_id = match parent {
                 Some(p) => Some(find_department(&db, p).await?),
                 None => None,
             };
-            let d = identity::create_department(&db, &regions, &op, &ctx, NewDepartment {
-                name: name.clone(),
-                credit_code: credit_code.clone(),
-                region_code: region.clone(),
-                level,
-                kind,
-                parent_id,
-            })
+            let d = identity::create_department(
+                &db,
+                &regions,
+                &op,
+                &ctx,
+                NewDepartment { name: name.clone(), credit_code: credit_code.clone(), region_code: region.clone(), level, kind, parent_id },
+            )
             .await?;
             print_json(&d)?;
         }
@@ -285,14 +286,20 @@ pub async fn run_admin(cli: &Cli, cmd: &AdminCommand) -> anyhow::Result<()> {
                 .map(|r| Role::parse(r).with_context(|| format!("--role: '{r}' is not one of {}", Role::expected())))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let password = if *system { None } else { Some(read_new_password()?) };
-            let u = identity::create_user(&db, &security, &op, &ctx, NewUser {
-                username: username.clone(),
-                display_name: display_name.clone(),
-                department_id,
-                password,
-                is_system: *system,
-                roles,
-            })
+            let u = identity::create_user(
+                &db,
+                &security,
+                &op,
+                &ctx,
+                NewUser {
+                    username: username.clone(),
+                    display_name: display_name.clone(),
+                    department_id,
+                    password,
+                    is_system: *system,
+                    roles,
+                },
+            )
             .await?;
             print_json(&u)?;
         }
@@ -310,11 +317,17 @@ pub async fn run_admin(cli: &Cli, cmd: &AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Token(TokenCommand::Create { username, name, ttl_days }) => {
             let id = find_user(&db, username).await?;
             let (token, secret) = identity::create_token(&db, &security, &op, &ctx, id, name, *ttl_days).await?;
-            eprintln!("token {} for {username}, expires {}; the secret is shown once:", token.id, shutong_store::from_ms(token.expires_at_ms));
+            eprintln!(
+                "token {} for {username}, expires {}; the secret is shown once:",
+                token.id,
+                shutong_store::from_ms(token.expires_at_ms)
+            );
             println!("{secret}");
         }
         AdminCommand::Token(TokenCommand::List) => print_json(&identity::list_tokens(&db, &op, None).await?)?,
-        AdminCommand::Token(TokenCommand::Revoke { id }) => print_json(&identity::revoke_token(&db, &op, &ctx, identity::TokenId(*id)).await?)?,
+        AdminCommand::Token(TokenCommand::Revoke { id }) => {
+            print_json(&identity::revoke_token(&db, &op, &ctx, identity::TokenId(*id)).await?)?
+        }
     }
     db.close().await;
     Ok(())
@@ -323,20 +336,18 @@ pub async fn run_admin(cli: &Cli, cmd: &AdminCommand) -> anyhow::Result<()> {
 /// The region table and calendar with administrators' updates, if the configured database can be opened
 /// quickly; the shipped data otherwise (said on standard error).
 async fn reference_data(cli: &Cli, need_db: bool) -> (RegionTable, WorkCalendar) {
-    if need_db {
-        if let Ok(config) = load_config(cli, None) {
-            let url = config.effective_database_url();
-            let sqlite_missing = url.starts_with("sqlite:") && !config.data_dir.join("shutong.db").exists();
-            if !sqlite_missing {
-                let opened = tokio::time::timeout(std::time::Duration::from_secs(5), crate::server::open_database(&config)).await;
-                if let Ok(Ok(db)) = opened {
-                    let regions = shutong_refdata::load_regions(&db).await.unwrap_or_else(|_| RegionTable::builtin());
-                    let cal = shutong_refdata::load_calendar(&db).await.unwrap_or_else(|_| WorkCalendar::builtin());
-                    db.close().await;
-                    return (regions, cal);
-                }
-                eprintln!("note: the database could not be opened; using the shipped reference data");
+    if need_db && let Ok(config) = load_config(cli, None) {
+        let url = config.effective_database_url();
+        let sqlite_missing = url.starts_with("sqlite:") && !config.data_dir.join("shutong.db").exists();
+        if !sqlite_missing {
+            let opened = tokio::time::timeout(std::time::Duration::from_secs(5), crate::server::open_database(&config)).await;
+            if let Ok(Ok(db)) = opened {
+                let regions = shutong_refdata::load_regions(&db).await.unwrap_or_else(|_| RegionTable::builtin());
+                let cal = shutong_refdata::load_calendar(&db).await.unwrap_or_else(|_| WorkCalendar::builtin());
+                db.close().await;
+                return (regions, cal);
             }
+            eprintln!("note: the database could not be opened; using the shipped reference data");
         }
     }
     (RegionTable::builtin(), WorkCalendar::builtin())
@@ -450,7 +461,9 @@ pub async fn run_audit(cli: &Cli, cmd: &AuditCommand) -> anyhow::Result<()> {
     let db = crate::server::open_database(&config).await?;
     match cmd {
         AuditCommand::List { limit, action } => {
-            let events = shutong_audit::list(&db, &shutong_audit::AuditFilter { limit: *limit, action: action.clone(), ..Default::default() }).await?;
+            let events =
+                shutong_audit::list(&db, &shutong_audit::AuditFilter { limit: *limit, action: action.clone(), ..Default::default() })
+                    .await?;
             for e in events {
                 println!("{}", serde_json::to_string(&e)?);
             }

@@ -41,7 +41,13 @@ struct DemoDepartment {
     parent: Option<&'static str>,
 }
 
-const fn d(name: &'static str, region: &'static str, level: DepartmentLevel, kind: DepartmentKind, parent: Option<&'static str>) -> DemoDepartment {
+const fn d(
+    name: &'static str,
+    region: &'static str,
+    level: DepartmentLevel,
+    kind: DepartmentKind,
+    parent: Option<&'static str>,
+) -> DemoDepartment {
     DemoDepartment { name, region, level, kind, parent }
 }
 
@@ -81,38 +87,56 @@ pub async fn seed(db: &Db, regions: &RegionTable, security: &SecuritySettings) -
     }
     for (i, dd) in DEPARTMENTS.iter().enumerate() {
         let parent_id = dd.parent.and_then(|p| ids.get(p).copied());
-        let created = identity::create_department(db, regions, &operator, &ctx, NewDepartment {
-            name: dd.name.into(),
-            credit_code: demo_credit_code(dd.region, i as u32 + 101),
-            region_code: dd.region.into(),
-            level: dd.level,
-            kind: dd.kind,
-            parent_id,
-        })
+        let created = identity::create_department(
+            db,
+            regions,
+            &operator,
+            &ctx,
+            NewDepartment {
+                name: dd.name.into(),
+                credit_code: demo_credit_code(dd.region, i as u32 + 101),
+                region_code: dd.region.into(),
+                level: dd.level,
+                kind: dd.kind,
+                parent_id,
+            },
+        )
         .await?;
         ids.insert(dd.name.to_string(), created.id);
     }
     for (username, password, dept, roles) in DEMO_ACCOUNTS {
         let Some(department_id) = ids.get(*dept).copied() else { continue };
-        identity::create_user(db, security, &operator, &ctx, NewUser {
-            username: (*username).into(),
-            display_name: format!("{dept}{}", roles.first().map(|r| r.label_zh()).unwrap_or("")),
-            department_id,
-            password: Some((*password).into()),
-            is_system: false,
-            roles: roles.to_vec(),
-        })
+        identity::create_user(
+            db,
+            security,
+            &operator,
+            &ctx,
+            NewUser {
+                username: (*username).into(),
+                display_name: format!("{dept}{}", roles.first().map(|r| r.label_zh()).unwrap_or("")),
+                department_id,
+                password: Some((*password).into()),
+                is_system: false,
+                roles: roles.to_vec(),
+            },
+        )
         .await?;
     }
     if let Some(ga) = ids.get("示范省公安厅").copied() {
-        identity::create_user(db, security, &operator, &ctx, NewUser {
-            username: "ga.exchange".into(),
-            display_name: "示范省公安厅前置机".into(),
-            department_id: ga,
-            password: None,
-            is_system: true,
-            roles: vec![Role::SystemAccount],
-        })
+        identity::create_user(
+            db,
+            security,
+            &operator,
+            &ctx,
+            NewUser {
+                username: "ga.exchange".into(),
+                display_name: "示范省公安厅前置机".into(),
+                department_id: ga,
+                password: None,
+                is_system: true,
+                roles: vec![Role::SystemAccount],
+            },
+        )
         .await?;
     }
     Ok(true)

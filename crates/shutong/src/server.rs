@@ -18,10 +18,13 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
         std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         restrict_permissions(&config.data_dir);
     }
-    let db = Db::connect(&url, &DbOptions {
-        max_connections: config.database_max_connections,
-        acquire_timeout: Duration::from_secs(config.database_timeout_seconds),
-    })
+    let db = Db::connect(
+        &url,
+        &DbOptions {
+            max_connections: config.database_max_connections,
+            acquire_timeout: Duration::from_secs(config.database_timeout_seconds),
+        },
+    )
     .await
     .context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
@@ -88,7 +91,8 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     let regions = shutong_refdata::load_regions(&db).await.context("loading the region table")?;
     let calendar = shutong_refdata::load_calendar(&db).await.context("loading the working-day calendar")?;
     let security = shutong_web::state::security_settings(&config);
-    let outcome = shutong_identity::bootstrap(&db, &regions, &security, &bootstrap_of(&config, demo)).await.context("first-start bootstrap")?;
+    let outcome =
+        shutong_identity::bootstrap(&db, &regions, &security, &bootstrap_of(&config, demo)).await.context("first-start bootstrap")?;
     if demo {
         crate::demo::seed(&db, &regions, &security).await.context("seeding demo data")?;
     }

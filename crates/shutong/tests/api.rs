@@ -1,4 +1,5 @@
 //! The HTTP API end to end, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
 mod common;
 
@@ -75,7 +76,12 @@ async fn bad_input_names_the_field(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin_token().await;
     let raw = |body: &'static str| {
-        let req = app.http.post(format!("{}/api/v1/departments", app.base)).bearer_auth(&admin).header("content-type", "application/json").body(body);
+        let req = app
+            .http
+            .post(format!("{}/api/v1/departments", app.base))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(body);
         async move {
             let r = req.send().await.unwrap();
             (r.status(), r.json::<serde_json::Value>().await.unwrap())
@@ -148,7 +154,9 @@ async fn bad_input_names_the_field(backend: Backend) {
     }
     // Duplicates: 409 naming the field.
     let code = shutong::demo::demo_credit_code("320100", 2);
-    let r = app.post("/api/v1/departments", &admin, json!({"name": "重复", "credit_code": code, "region_code": "320100", "level": "city"})).await;
+    let r = app
+        .post("/api/v1/departments", &admin, json!({"name": "重复", "credit_code": code, "region_code": "320100", "level": "city"}))
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.body["error"]["field"], "credit_code");
     app.stop().await;
@@ -178,8 +186,20 @@ async fn department_admin_is_confined_to_its_department(backend: Backend) {
         (Method::POST, format!("/api/v1/users/{b_user}/roles"), Some(json!({"role": "reviewer"})), StatusCode::NOT_FOUND),
         (Method::POST, format!("/api/v1/users/{b_user}/password"), Some(json!({"new_password": "Another-Pass-99"})), StatusCode::NOT_FOUND),
         (Method::POST, "/api/v1/tokens".into(), Some(json!({"user_id": b_user, "name": "x"})), StatusCode::NOT_FOUND),
-        (Method::POST, "/api/v1/users".into(), Some(json!({"username": "intruder", "display_name": "x", "department_id": b, "password": PASSWORD})), StatusCode::FORBIDDEN),
-        (Method::POST, "/api/v1/departments".into(), Some(json!({"name": "x", "credit_code": shutong::demo::demo_credit_code("320100", 13), "region_code": "320100", "level": "city"})), StatusCode::FORBIDDEN),
+        (
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(json!({"username": "intruder", "display_name": "x", "department_id": b, "password": PASSWORD})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::POST,
+            "/api/v1/departments".into(),
+            Some(
+                json!({"name": "x", "credit_code": shutong::demo::demo_credit_code("320100", 13), "region_code": "320100", "level": "city"}),
+            ),
+            StatusCode::FORBIDDEN,
+        ),
         (Method::PATCH, format!("/api/v1/departments/{a}"), Some(json!({"name": "改名"})), StatusCode::FORBIDDEN),
         (Method::GET, "/api/v1/audit/events".into(), None, StatusCode::FORBIDDEN),
         (Method::POST, format!("/api/v1/users/{a_user}/roles"), Some(json!({"role": "auditor"})), StatusCode::FORBIDDEN),
@@ -188,7 +208,12 @@ async fn department_admin_is_confined_to_its_department(backend: Backend) {
         (Method::GET, format!("/api/v1/users/{a_user}"), None, StatusCode::OK),
         (Method::PATCH, format!("/api/v1/users/{a_user}"), Some(json!({"display_name": "甲用户"})), StatusCode::OK),
         (Method::POST, format!("/api/v1/users/{a_user}/roles"), Some(json!({"role": "reviewer"})), StatusCode::CREATED),
-        (Method::POST, "/api/v1/users".into(), Some(json!({"username": "a.new", "display_name": "x", "department_id": a, "password": PASSWORD, "roles": ["reviewer"]})), StatusCode::CREATED),
+        (
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(json!({"username": "a.new", "display_name": "x", "department_id": a, "password": PASSWORD, "roles": ["reviewer"]})),
+            StatusCode::CREATED,
+        ),
         (Method::POST, "/api/v1/tokens".into(), Some(json!({"user_id": a_user, "name": "A 系统"})), StatusCode::CREATED),
     ];
     for (method, path, body, expected) in cases {
@@ -233,9 +258,19 @@ async fn auditor_reads_but_cannot_change(backend: Backend) {
     assert!(app.get("/api/v1/users", &t).await.body["users"].as_array().unwrap().len() >= 3);
 
     let writes: Vec<(Method, String, Option<serde_json::Value>)> = vec![
-        (Method::POST, "/api/v1/departments".into(), Some(json!({"name": "x", "credit_code": shutong::demo::demo_credit_code("320100", 23), "region_code": "320100", "level": "city"}))),
+        (
+            Method::POST,
+            "/api/v1/departments".into(),
+            Some(
+                json!({"name": "x", "credit_code": shutong::demo::demo_credit_code("320100", 23), "region_code": "320100", "level": "city"}),
+            ),
+        ),
         (Method::PATCH, format!("/api/v1/departments/{a}"), Some(json!({"name": "改"}))),
-        (Method::POST, "/api/v1/users".into(), Some(json!({"username": "x1", "display_name": "x", "department_id": a, "password": PASSWORD}))),
+        (
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(json!({"username": "x1", "display_name": "x", "department_id": a, "password": PASSWORD})),
+        ),
         (Method::PATCH, format!("/api/v1/users/{a_user}"), Some(json!({"status": "disabled"}))),
         (Method::POST, format!("/api/v1/users/{a_user}/roles"), Some(json!({"role": "reviewer"}))),
         (Method::DELETE, format!("/api/v1/users/{a_user}/roles/1"), None),
@@ -258,7 +293,9 @@ async fn tokens_work_until_revoked_or_expired(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin_token().await;
     let d = app.create_department(&admin, "令牌局", 31, "320100").await;
-    let r = app.post("/api/v1/users", &admin, json!({"username": "sys.node", "display_name": "前置机", "department_id": d, "is_system": true})).await;
+    let r = app
+        .post("/api/v1/users", &admin, json!({"username": "sys.node", "display_name": "前置机", "department_id": d, "is_system": true}))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["roles"][0]["role"], "system_account");
     let sys = r.body["user"]["id"].as_i64().unwrap();
@@ -315,7 +352,8 @@ async fn every_change_writes_its_audit_event_in_the_same_transaction(backend: Ba
     assert_eq!(e["ip"], "127.0.0.1");
     // A rejected change writes nothing.
     let before = count().await;
-    let r = app.post("/api/v1/departments", &admin, json!({"name": "x", "credit_code": "bad", "region_code": "320100", "level": "city"})).await;
+    let r =
+        app.post("/api/v1/departments", &admin, json!({"name": "x", "credit_code": "bad", "region_code": "320100", "level": "city"})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(count().await, before);
     // Users, roles, tokens, passwords: one event each.
@@ -361,7 +399,14 @@ async fn reference_and_calendar_endpoints(backend: Backend) {
     assert_eq!(get("/api/v1/reference/regions/abc").await.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = get("/api/v1/reference/regions?parent=610200").await;
     assert!(r.body["regions"].as_array().unwrap().iter().any(|e| e["name"] == "耀州区"));
-    let r = app.call(Method::POST, "/api/v1/reference/validate", None, Some(json!({"kind": "id_number", "values": ["11010519491231002X", "x", ""]}))).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/reference/validate",
+            None,
+            Some(json!({"kind": "id_number", "values": ["11010519491231002X", "x", ""]})),
+        )
+        .await;
     assert_eq!((r.body["valid"].as_u64(), r.body["invalid"].as_u64()), (Some(1), Some(2)));
     let r = app.call(Method::POST, "/api/v1/reference/mask", None, Some(json!({"kind": "mobile", "value": "13812345678"}))).await;
     assert_eq!(r.body["masked"], "138****5678");
@@ -379,7 +424,14 @@ async fn reference_and_calendar_endpoints(backend: Backend) {
 
     // Import 2027 (admin only); the answer changes at once and survives a restart.
     let doc = r#"{"year":2027,"papers":[],"days":[{"name":"元旦","date":"2027-01-01","isOffDay":true}]}"#;
-    let put = |token: &str| app.http.put(format!("{}/api/v1/calendar/years/2027", app.base)).bearer_auth(token).header("content-type", "application/json").body(doc).send();
+    let put = |token: &str| {
+        app.http
+            .put(format!("{}/api/v1/calendar/years/2027", app.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(doc)
+            .send()
+    };
     let d = app.create_department(&admin, "日历局", 51, "320100").await;
     app.create_user(&admin, "cal.editor", d, &["catalog_editor"]).await;
     let editor = app.login("cal.editor", PASSWORD).await;
@@ -393,7 +445,14 @@ async fn reference_and_calendar_endpoints(backend: Backend) {
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     // Region update (admin).
-    let r = app.call(Method::PUT, "/api/v1/reference/regions/320199", Some(&admin), Some(json!({"name": "示范新区", "parent": "320100", "valid_from": 2026}))).await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/reference/regions/320199",
+            Some(&admin),
+            Some(json!({"name": "示范新区", "parent": "320100", "valid_from": 2026})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(get("/api/v1/reference/regions/320199").await.body["name"], "示范新区");
     app.stop().await;
@@ -404,7 +463,13 @@ async fn cookie_sessions_need_the_csrf_header(backend: Backend) {
     // Log in through the portal form to get a cookie session.
     let page = app.http.get(format!("{}/login", app.base)).send().await.unwrap().text().await.unwrap();
     let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let r = app.http.post(format!("{}/login", app.base)).form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("csrf", &csrf)]).send().await.unwrap();
+    let r = app
+        .http
+        .post(format!("{}/login", app.base))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "redirected to the dashboard");
     // Reads work with the cookie; writes need the header.
     let r = app.http.get(format!("{}/api/v1/me", app.base)).send().await.unwrap();
@@ -413,7 +478,20 @@ async fn cookie_sessions_need_the_csrf_header(backend: Backend) {
     let r = app.http.post(format!("{}/api/v1/departments", app.base)).json(&body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // Portal forms without the right token are refused, and change nothing.
-    let r = app.http.post(format!("{}/departments", app.base)).form(&[("csrf", "forged"), ("name", "伪造"), ("credit_code", "x"), ("region_code", "320100"), ("level", "city"), ("kind", "government")]).send().await.unwrap();
+    let r = app
+        .http
+        .post(format!("{}/departments", app.base))
+        .form(&[
+            ("csrf", "forged"),
+            ("name", "伪造"),
+            ("credit_code", "x"),
+            ("region_code", "320100"),
+            ("level", "city"),
+            ("kind", "government"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // Security headers.
     let r = app.http.get(format!("{}/", app.base)).send().await.unwrap();
@@ -421,7 +499,12 @@ async fn cookie_sessions_need_the_csrf_header(backend: Backend) {
     assert_eq!(r.headers()["x-frame-options"], "DENY");
     // A login form posted without its double-submit cookie is refused.
     let fresh = reqwest::Client::new();
-    let r = fresh.post(format!("{}/login", app.base)).form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("csrf", &csrf)]).send().await.unwrap();
+    let r = fresh
+        .post(format!("{}/login", app.base))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
@@ -469,10 +552,19 @@ async fn migrations_apply_to_a_database_that_holds_data(backend: Backend) {
 #[tokio::test]
 async fn database_unreachable_gives_503() {
     for url in ["postgres://postgres@127.0.0.1:1/none", "sqlite:///nonexistent-dir/x/y.db?mode=rw"] {
-        let db = shutong_store::Db::connect(url, &shutong_store::DbOptions { max_connections: 2, acquire_timeout: std::time::Duration::from_millis(500) }).await.unwrap();
-        let mut config = shutong_config::Config::default();
-        config.listen = "127.0.0.1:0".into();
-        let state = shutong_web::AppState::new(db, std::sync::Arc::new(config), shutong_reference::WorkCalendar::builtin(), shutong_reference::RegionTable::builtin());
+        let db = shutong_store::Db::connect(
+            url,
+            &shutong_store::DbOptions { max_connections: 2, acquire_timeout: std::time::Duration::from_millis(500) },
+        )
+        .await
+        .unwrap();
+        let config = shutong_config::Config { listen: "127.0.0.1:0".into(), ..Default::default() };
+        let state = shutong_web::AppState::new(
+            db,
+            std::sync::Arc::new(config),
+            shutong_reference::WorkCalendar::builtin(),
+            shutong_reference::RegionTable::builtin(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = shutong_web::app(state);
@@ -480,7 +572,12 @@ async fn database_unreachable_gives_503() {
         let http = reqwest::Client::new();
         let r = http.get(format!("http://{addr}/readyz")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{url}");
-        let r = http.post(format!("http://{addr}/api/v1/auth/login")).json(&json!({"username": "admin", "password": "x"})).send().await.unwrap();
+        let r = http
+            .post(format!("http://{addr}/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": "x"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{url}");
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "database_unavailable");

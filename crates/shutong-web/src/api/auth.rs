@@ -14,7 +14,11 @@ use crate::state::AppState;
 /// Logs in with username and password and returns a session bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorEnvelope), (status = 423, description = "locked after too many failures", body = ErrorEnvelope)))]
-pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<axum::Json<LoginResponse>> {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<axum::Json<LoginResponse>> {
     let ctx = AuditContext { actor: req.username.chars().take(64).collect(), request_id: current_request_id(), ip, ..Default::default() };
     let user = identity::login(&state.db, &state.security, &ctx, &req.username, &req.password).await?;
     let session = identity::create_session(&state.db, &state.security, user.id).await?;

@@ -19,7 +19,8 @@ fn source(s: DaySource) -> String {
 }
 
 fn parse_date(field: &str, s: &str) -> ApiResult<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|e| ApiError::validation(field, format!("{field}: '{s}' is not a date YYYY-MM-DD ({e})")))
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|e| ApiError::validation(field, format!("{field}: '{s}' is not a date YYYY-MM-DD ({e})")))
 }
 
 /// Is a date a working day (statutory holidays and adjusted working days applied)?
@@ -98,13 +99,18 @@ pub async fn get_year(State(state): State<AppState>, Path(year): Path<i32>) -> a
 #[utoipa::path(put, path = "/api/v1/calendar/years/{year}", tag = "calendar", security(("bearer" = [])), params(("year" = i32, Path)),
     request_body(content = String, content_type = "application/json", description = "holiday-cn JSON of one year"),
     responses((status = 200, body = CalendarYearView), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-pub async fn import_year(State(state): State<AppState>, caller: Caller, Path(year): Path<i32>, body: Bytes) -> ApiResult<axum::Json<CalendarYearView>> {
+pub async fn import_year(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(year): Path<i32>,
+    body: Bytes,
+) -> ApiResult<axum::Json<CalendarYearView>> {
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the schedule must be UTF-8 JSON"))?;
     // The path and the document must agree before anything is stored.
-    if let Ok(doc) = shutong_reference::YearSchedule::from_json(text) {
-        if doc.year != year {
-            return Err(ApiError::validation("year", format!("year: the document is for {}, the path says {year}", doc.year)));
-        }
+    if let Ok(doc) = shutong_reference::YearSchedule::from_json(text)
+        && doc.year != year
+    {
+        return Err(ApiError::validation("year", format!("year: the document is for {}, the path says {year}", doc.year)));
     }
     shutong_refdata::import_calendar_year(&state.db, &caller.principal, &caller.ctx(), text).await?;
     state.set_calendar(shutong_refdata::load_calendar(&state.db).await?);

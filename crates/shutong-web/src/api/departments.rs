@@ -11,11 +11,13 @@ use crate::extract::{ApiJson, Caller};
 use crate::state::AppState;
 
 pub fn parse_level(field: &str, s: &str) -> ApiResult<DepartmentLevel> {
-    DepartmentLevel::parse(s).ok_or_else(|| ApiError::validation(field, format!("{field}: '{s}' is not one of {}", DepartmentLevel::expected())))
+    DepartmentLevel::parse(s)
+        .ok_or_else(|| ApiError::validation(field, format!("{field}: '{s}' is not one of {}", DepartmentLevel::expected())))
 }
 
 pub fn parse_kind(field: &str, s: &str) -> ApiResult<DepartmentKind> {
-    DepartmentKind::parse(s).ok_or_else(|| ApiError::validation(field, format!("{field}: '{s}' is not one of {}", DepartmentKind::expected())))
+    DepartmentKind::parse(s)
+        .ok_or_else(|| ApiError::validation(field, format!("{field}: '{s}' is not one of {}", DepartmentKind::expected())))
 }
 
 /// Lists all departments (the directory is visible to every authenticated caller).
@@ -36,14 +38,20 @@ pub async fn create_department(
     ApiJson(req): ApiJson<CreateDepartmentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<DepartmentView>)> {
     let regions = state.regions();
-    let d = identity::create_department(&state.db, &regions, &caller.principal, &caller.ctx(), NewDepartment {
-        name: req.name,
-        credit_code: req.credit_code,
-        region_code: req.region_code,
-        level: parse_level("level", &req.level)?,
-        kind: parse_kind("kind", &req.kind)?,
-        parent_id: req.parent_id.map(DepartmentId),
-    })
+    let d = identity::create_department(
+        &state.db,
+        &regions,
+        &caller.principal,
+        &caller.ctx(),
+        NewDepartment {
+            name: req.name,
+            credit_code: req.credit_code,
+            region_code: req.region_code,
+            level: parse_level("level", &req.level)?,
+            kind: parse_kind("kind", &req.kind)?,
+            parent_id: req.parent_id.map(DepartmentId),
+        },
+    )
     .await?;
     Ok((StatusCode::CREATED, axum::Json(department_view(&d, &regions))))
 }

@@ -12,7 +12,13 @@ use crate::state::AppState;
 
 fn run_check(checker: &Checker, kind: IdentifierKind, value: &str) -> IdentifierCheck {
     match checker.check(kind, value) {
-        Ok(c) => IdentifierCheck { input: value.to_string(), valid: true, normalized: Some(c.normalized), reason: None, details: Some(c.details) },
+        Ok(c) => IdentifierCheck {
+            input: value.to_string(),
+            valid: true,
+            normalized: Some(c.normalized),
+            reason: None,
+            details: Some(c.details),
+        },
         Err(reason) => IdentifierCheck { input: value.to_string(), valid: false, normalized: None, reason: Some(reason), details: None },
     }
 }
@@ -46,9 +52,13 @@ pub async fn check_org_code(State(state): State<AppState>, Path(value): Path<Str
 /// Checks many identifiers of one kind (at most 10,000).
 #[utoipa::path(post, path = "/api/v1/reference/validate", tag = "reference", request_body = ValidateBatchRequest,
     responses((status = 200, body = ValidateBatchResponse), (status = 422, body = ErrorEnvelope)))]
-pub async fn validate_batch(State(state): State<AppState>, ApiJson(req): ApiJson<ValidateBatchRequest>) -> ApiResult<axum::Json<ValidateBatchResponse>> {
-    let kind = IdentifierKind::parse(&req.kind)
-        .ok_or_else(|| ApiError::validation("kind", format!("kind: '{}' is not one of id_number, credit_code, org_code, region_code", req.kind)))?;
+pub async fn validate_batch(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ValidateBatchRequest>,
+) -> ApiResult<axum::Json<ValidateBatchResponse>> {
+    let kind = IdentifierKind::parse(&req.kind).ok_or_else(|| {
+        ApiError::validation("kind", format!("kind: '{}' is not one of id_number, credit_code, org_code, region_code", req.kind))
+    })?;
     if req.values.len() > 10_000 {
         return Err(ApiError::validation("values", format!("values: at most 10000 per call, got {}", req.values.len())));
     }
@@ -100,7 +110,12 @@ pub async fn list_regions(State(state): State<AppState>, Query(q): Query<RegionQ
 /// Adds or changes a region (the yearly GB/T 2260 revision; platform administrators).
 #[utoipa::path(put, path = "/api/v1/reference/regions/{code}", tag = "reference", security(("bearer" = [])), params(("code" = String, Path)),
     request_body = UpsertRegionRequest, responses((status = 200, body = RegionView), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-pub async fn upsert_region(State(state): State<AppState>, caller: Caller, Path(code): Path<String>, ApiJson(req): ApiJson<UpsertRegionRequest>) -> ApiResult<axum::Json<RegionView>> {
+pub async fn upsert_region(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+    ApiJson(req): ApiJson<UpsertRegionRequest>,
+) -> ApiResult<axum::Json<RegionView>> {
     let c = RegionCode::parse(&code).map_err(|e| ApiError::validation("code", format!("code: {e}")))?;
     let entry = RegionEntry {
         code: c.to_string(),
@@ -125,5 +140,10 @@ pub async fn mask(State(state): State<AppState>, ApiJson(req): ApiJson<MaskReque
         ApiError::validation("kind", format!("kind: '{}' is not one of {}", req.kind, all.join(", ")))
     })?;
     let rule = state.mask_rules.rule(kind);
-    Ok(axum::Json(MaskResponse { kind: req.kind, masked: state.mask_rules.mask(kind, &req.value), keep_head: rule.keep_head, keep_tail: rule.keep_tail }))
+    Ok(axum::Json(MaskResponse {
+        kind: req.kind,
+        masked: state.mask_rules.mask(kind, &req.value),
+        keep_head: rule.keep_head,
+        keep_tail: rule.keep_tail,
+    }))
 }

@@ -73,7 +73,11 @@ pub struct AuditQuery {
 /// The audit trail, newest first (platform administrators and auditors).
 #[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = AuditEventList), (status = 403, body = ErrorEnvelope)))]
-pub async fn list_audit_events(State(state): State<AppState>, caller: Caller, Query(q): Query<AuditQuery>) -> ApiResult<axum::Json<AuditEventList>> {
+pub async fn list_audit_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<axum::Json<AuditEventList>> {
     if !caller.principal.can_read_audit() {
         return Err(ApiError::forbidden("only platform administrators and auditors read the audit trail"));
     }
@@ -81,15 +85,18 @@ pub async fn list_audit_events(State(state): State<AppState>, caller: Caller, Qu
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::validation("limit", "limit: must be between 1 and 1000"));
     }
-    let events = shutong_audit::list(&state.db, &AuditFilter {
-        department_id: q.department_id,
-        action: q.action,
-        actor: q.actor,
-        from_ms: q.from.map(|t| t.timestamp_millis()),
-        to_ms: q.to.map(|t| t.timestamp_millis()),
-        before_seq: q.before,
-        limit,
-    })
+    let events = shutong_audit::list(
+        &state.db,
+        &AuditFilter {
+            department_id: q.department_id,
+            action: q.action,
+            actor: q.actor,
+            from_ms: q.from.map(|t| t.timestamp_millis()),
+            to_ms: q.to.map(|t| t.timestamp_millis()),
+            before_seq: q.before,
+            limit,
+        },
+    )
     .await?;
     let next_before = if events.len() as i64 == limit { events.last().map(|e| e.seq) } else { None };
     Ok(axum::Json(AuditEventList { events: events.iter().map(audit_view).collect(), next_before }))

@@ -29,12 +29,17 @@ pub async fn list_tokens(State(state): State<AppState>, caller: Caller, Query(q)
 /// Issues a token; the secret is in this response only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])), request_body = CreateTokenRequest,
     responses((status = 201, body = CreatedToken), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-pub async fn create_token(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateTokenRequest>) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateTokenRequest>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let user = match req.user_id {
         Some(u) => UserId(u),
         None => caller.principal.user_id.ok_or_else(|| ApiError::validation("user_id", "user_id: required"))?,
     };
-    let (token, secret) = identity::create_token(&state.db, &state.security, &caller.principal, &caller.ctx(), user, &req.name, req.ttl_days).await?;
+    let (token, secret) =
+        identity::create_token(&state.db, &state.security, &caller.principal, &caller.ctx(), user, &req.name, req.ttl_days).await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedToken { token: token_view(&token), secret })))
 }
 

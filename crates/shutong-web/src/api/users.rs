@@ -34,16 +34,26 @@ pub async fn list_users(State(state): State<AppState>, caller: Caller, Query(q):
 /// Creates a person's account or a system account.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = CreateUserRequest,
     responses((status = 201, body = UserDetail), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-pub async fn create_user(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateUserRequest>) -> ApiResult<(StatusCode, axum::Json<UserDetail>)> {
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> ApiResult<(StatusCode, axum::Json<UserDetail>)> {
     let roles = req.roles.iter().enumerate().map(|(i, r)| parse_role(&format!("roles[{i}]"), r)).collect::<ApiResult<Vec<_>>>()?;
-    let user = identity::create_user(&state.db, &state.security, &caller.principal, &caller.ctx(), NewUser {
-        username: req.username,
-        display_name: req.display_name,
-        department_id: DepartmentId(req.department_id),
-        password: req.password,
-        is_system: req.is_system,
-        roles,
-    })
+    let user = identity::create_user(
+        &state.db,
+        &state.security,
+        &caller.principal,
+        &caller.ctx(),
+        NewUser {
+            username: req.username,
+            display_name: req.display_name,
+            department_id: DepartmentId(req.department_id),
+            password: req.password,
+            is_system: req.is_system,
+            roles,
+        },
+    )
     .await?;
     let roles = identity::roles_of(&state.db, user.id).await?;
     Ok((StatusCode::CREATED, axum::Json(UserDetail { user: user_view(&user), roles: roles.iter().map(role_view).collect() })))
@@ -61,28 +71,62 @@ pub async fn get_user(State(state): State<AppState>, caller: Caller, Path(id): P
 /// Changes a user's display name or status.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = i64, Path)), request_body = UpdateUserRequest,
     responses((status = 200, body = UserView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-pub async fn update_user(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>, ApiJson(req): ApiJson<UpdateUserRequest>) -> ApiResult<axum::Json<UserView>> {
+pub async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<UpdateUserRequest>,
+) -> ApiResult<axum::Json<UserView>> {
     let status = req
         .status
         .as_deref()
-        .map(|s| UserStatus::parse(s).ok_or_else(|| ApiError::validation("status", format!("status: '{s}' is not one of {}", UserStatus::expected()))))
+        .map(|s| {
+            UserStatus::parse(s)
+                .ok_or_else(|| ApiError::validation("status", format!("status: '{s}' is not one of {}", UserStatus::expected())))
+        })
         .transpose()?;
-    let user = identity::update_user(&state.db, &caller.principal, &caller.ctx(), UserId(id), UserPatch { display_name: req.display_name, status }).await?;
+    let user = identity::update_user(
+        &state.db,
+        &caller.principal,
+        &caller.ctx(),
+        UserId(id),
+        UserPatch { display_name: req.display_name, status },
+    )
+    .await?;
     Ok(axum::Json(user_view(&user)))
 }
 
 /// Sets a password: one's own (with the current one) or, as administrator, another's.
 #[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "users", security(("bearer" = [])), params(("id" = i64, Path)), request_body = SetPasswordRequest,
     responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-pub async fn set_password(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>, ApiJson(req): ApiJson<SetPasswordRequest>) -> ApiResult<StatusCode> {
-    identity::set_password(&state.db, &state.security, &caller.principal, &caller.ctx(), UserId(id), &req.new_password, req.current_password.as_deref()).await?;
+pub async fn set_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<SetPasswordRequest>,
+) -> ApiResult<StatusCode> {
+    identity::set_password(
+        &state.db,
+        &state.security,
+        &caller.principal,
+        &caller.ctx(),
+        UserId(id),
+        &req.new_password,
+        req.current_password.as_deref(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Gives a user a role in its department.
 #[utoipa::path(post, path = "/api/v1/users/{id}/roles", tag = "users", security(("bearer" = [])), params(("id" = i64, Path)), request_body = AssignRoleRequest,
     responses((status = 201, body = RoleView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
-pub async fn assign_role(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>, ApiJson(req): ApiJson<AssignRoleRequest>) -> ApiResult<(StatusCode, axum::Json<RoleView>)> {
+pub async fn assign_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<AssignRoleRequest>,
+) -> ApiResult<(StatusCode, axum::Json<RoleView>)> {
     let role = parse_role("role", &req.role)?;
     let ra = identity::assign_role(&state.db, &caller.principal, &caller.ctx(), UserId(id), role).await?;
     Ok((StatusCode::CREATED, axum::Json(role_view(&ra))))

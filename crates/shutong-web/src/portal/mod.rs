@@ -58,13 +58,10 @@ impl PortalSession {
         self.principal.audit_context(current_request_id(), self.ip.clone())
     }
 
-    /// Rejects a form whose CSRF token is not this session's.
-    pub fn check_csrf(&self, sent: &str) -> Result<(), Response> {
-        if constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
-            Ok(())
-        } else {
-            Err(plain_error(StatusCode::FORBIDDEN, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。"))
-        }
+    /// The refusal of a form whose CSRF token is not this session's, if it is not.
+    pub fn csrf_rejection(&self, sent: &str) -> Option<Response> {
+        (!constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()))
+            .then(|| plain_error(StatusCode::FORBIDDEN, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。"))
     }
 }
 

@@ -2,10 +2,10 @@
 //! translate.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Form;
 use rand::RngCore;
 use serde::Deserialize;
 use shutong_audit::{AuditContext, AuditFilter};
@@ -158,7 +158,12 @@ pub struct LoginForm {
     csrf: String,
 }
 
-pub async fn login_submit(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: axum::http::HeaderMap, Form(f): Form<LoginForm>) -> Response {
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let (mut parts, _) = axum::http::Request::new(()).into_parts();
     parts.headers = headers;
     let expected = cookie(&parts, LOGIN_CSRF_COOKIE).unwrap_or("");
@@ -168,9 +173,17 @@ pub async fn login_submit(State(state): State<AppState>, ClientIp(ip): ClientIp,
     let ctx = AuditContext { actor: f.username.chars().take(64).collect(), request_id: current_request_id(), ip, ..Default::default() };
     let user = match identity::login(&state.db, &state.security, &ctx, &f.username, &f.password).await {
         Ok(u) => u,
-        Err(IdentityError::InvalidCredentials) => return login_form(&state, Some("用户名或密码错误。".into()), f.username, StatusCode::UNAUTHORIZED).await,
+        Err(IdentityError::InvalidCredentials) => {
+            return login_form(&state, Some("用户名或密码错误。".into()), f.username, StatusCode::UNAUTHORIZED).await;
+        }
         Err(IdentityError::Locked { until_ms }) => {
-            return login_form(&state, Some(format!("登录失败次数过多，账户已锁定至 {}。", fmt_time(until_ms))), f.username, StatusCode::LOCKED).await;
+            return login_form(
+                &state,
+                Some(format!("登录失败次数过多，账户已锁定至 {}。", fmt_time(until_ms))),
+                f.username,
+                StatusCode::LOCKED,
+            )
+            .await;
         }
         Err(IdentityError::Store(shutong_store::StoreError::Unavailable(_))) => {
             return plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。");
@@ -199,7 +212,7 @@ pub struct CsrfForm {
 }
 
 pub async fn logout(State(state): State<AppState>, s: PortalSession, Form(f): Form<CsrfForm>) -> Response {
-    if let Err(r) = s.check_csrf(&f.csrf) {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
     let _ = identity::end_session(&state.db, &s.ctx(), &s.token).await;
@@ -371,7 +384,7 @@ pub struct DepartmentForm {
 }
 
 pub async fn create_department(State(state): State<AppState>, s: PortalSession, Form(f): Form<DepartmentForm>) -> Response {
-    if let Err(r) = s.check_csrf(&f.csrf) {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
     let parse = || -> Result<NewDepartment, IdentityError> {
@@ -475,8 +488,13 @@ pub struct DepartmentEditForm {
     region_code: String,
 }
 
-pub async fn update_department(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Form(f): Form<DepartmentEditForm>) -> Response {
-    if let Err(r) = s.check_csrf(&f.csrf) {
+pub async fn update_department(
+    State(state): State<AppState>,
+    s: PortalSession,
+    Path(id): Path<i64>,
+    Form(f): Form<DepartmentEditForm>,
+) -> Response {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
     let to = format!("/departments/{id}");
@@ -542,15 +560,15 @@ pub struct UserForm {
 }
 
 pub async fn create_user(State(state): State<AppState>, s: PortalSession, Form(f): Form<UserForm>) -> Response {
-    if let Err(r) = s.check_csrf(&f.csrf) {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
     let is_system = f.is_system.is_some();
     let mut roles = Vec::new();
-    if let Some(r) = Role::parse(&f.role) {
-        if !is_system {
-            roles.push(r);
-        }
+    if let Some(r) = Role::parse(&f.role)
+        && !is_system
+    {
+        roles.push(r);
     }
     let new = NewUser {
         username: f.username,
@@ -596,7 +614,12 @@ pub async fn user(State(state): State<AppState>, s: PortalSession, Path(id): Pat
         .await
         .unwrap_or_default()
         .iter()
-        .map(|r| RoleRow { id: r.id.0, label: r.role.label_zh(), code: r.role.as_str(), department: depts.get(&r.department_id).cloned().unwrap_or_default() })
+        .map(|r| RoleRow {
+            id: r.id.0,
+            label: r.role.label_zh(),
+            code: r.role.as_str(),
+            department: depts.get(&r.department_id).cloned().unwrap_or_default(),
+        })
         .collect();
     let row = user_rows(&state, std::slice::from_ref(&u)).await.remove(0);
     let page = UserPage {
@@ -617,7 +640,7 @@ pub struct UserEditForm {
 }
 
 pub async fn update_user(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Form(f): Form<UserEditForm>) -> Response {
-    if let Err(r) = s.check_csrf(&f.csrf) {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
     let to = format!("/users/{id}");
@@ -635,7 +658,7 @@ pub struct RoleForm {
 }
 
 pub async fn assign_role(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Form(f): Form<RoleForm>) -> Response {
-    if let Err(r) = s.check_csrf(&f.csrf) {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
     let to = format!("/users/{id}");
@@ -648,8 +671,13 @@ pub async fn assign_role(State(state): State<AppState>, s: PortalSession, Path(i
     }
 }
 
-pub async fn revoke_role(State(state): State<AppState>, s: PortalSession, Path((id, rid)): Path<(i64, i64)>, Form(f): Form<CsrfForm>) -> Response {
-    if let Err(r) = s.check_csrf(&f.csrf) {
+pub async fn revoke_role(
+    State(state): State<AppState>,
+    s: PortalSession,
+    Path((id, rid)): Path<(i64, i64)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
     let to = format!("/users/{id}");
@@ -666,7 +694,7 @@ pub struct ResetForm {
 }
 
 pub async fn reset_password(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Form(f): Form<ResetForm>) -> Response {
-    if let Err(r) = s.check_csrf(&f.csrf) {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
     let to = format!("/users/{id}");
@@ -714,7 +742,7 @@ pub struct ChangePasswordForm {
 }
 
 pub async fn change_password(State(state): State<AppState>, s: PortalSession, Form(f): Form<ChangePasswordForm>) -> Response {
-    if let Err(r) = s.check_csrf(&f.csrf) {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
     let Some(id) = s.principal.user_id else { return Redirect::to("/login").into_response() };
@@ -758,7 +786,14 @@ pub async fn audit(State(state): State<AppState>, s: PortalSession, Query(p): Qu
     }
     let non_empty = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let dept = non_empty(&p.department_id).and_then(|d| d.parse::<i64>().ok());
-    let filter = AuditFilter { action: non_empty(&p.action), actor: non_empty(&p.actor), department_id: dept, before_seq: p.before, limit: 50, ..Default::default() };
+    let filter = AuditFilter {
+        action: non_empty(&p.action),
+        actor: non_empty(&p.actor),
+        department_id: dept,
+        before_seq: p.before,
+        limit: 50,
+        ..Default::default()
+    };
     let events = match shutong_audit::list(&state.db, &filter).await {
         Ok(e) => e,
         Err(_) => return plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。"),
@@ -773,7 +808,12 @@ pub async fn audit(State(state): State<AppState>, s: PortalSession, Query(p): Qu
         .unwrap_or_default();
         format!("/audit?{q}")
     });
-    let departments = identity::list_departments(&state.db).await.unwrap_or_default().into_iter().map(|d| (d.id.0, d.name, Some(d.id.0) == dept)).collect();
+    let departments = identity::list_departments(&state.db)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| (d.id.0, d.name, Some(d.id.0) == dept))
+        .collect();
     let page = AuditPage {
         l: layout(&state, &s, "审计日志", "audit", Flash { ok: p.ok, error: p.error }).await,
         events: events.iter().map(event_row).collect(),

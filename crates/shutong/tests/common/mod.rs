@@ -126,11 +126,13 @@ pub struct TestApp {
 }
 
 pub fn test_config(db: &TestDb) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".into();
-    config.data_dir = db.data_dir();
-    config.database_url = Some(db.url.clone().into());
-    config.admin_password = Some(ADMIN_PASSWORD.to_string().into());
+    let mut config = Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: db.data_dir(),
+        database_url: Some(db.url.clone().into()),
+        admin_password: Some(ADMIN_PASSWORD.to_string().into()),
+        ..Default::default()
+    };
     config.limits.max_body_bytes = 64 * 1024;
     config
 }
@@ -140,10 +142,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(backend, false, tweak).await
+}
+
+/// The app with the demo province seeded (`shutong serve --demo`).
+pub async fn spawn_demo_app(backend: Backend) -> TestApp {
+    spawn(backend, true, |_| {}).await
+}
+
+async fn spawn(backend: Backend, demo: bool, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let db = TestDb::new(backend).await;
     let mut config = test_config(&db);
     tweak(&mut config);
-    let running = shutong::server::start(config, false, false).await.expect("server starts");
+    let running = shutong::server::start(config, demo, false).await.expect("server starts");
     let base = format!("http://{}", running.addr);
     TestApp { base, http: Client::builder().cookie_store(true).build().unwrap(), running: Some(running), backend, db }
 }
@@ -196,7 +207,9 @@ impl TestApp {
     /// Creates a department with a valid generated credit code; returns its ID.
     pub async fn create_department(&self, admin: &str, name: &str, serial: u32, region: &str) -> i64 {
         let code = shutong::demo::demo_credit_code(region, serial);
-        let r = self.post("/api/v1/departments", admin, json!({"name": name, "credit_code": code, "region_code": region, "level": "city"})).await;
+        let r = self
+            .post("/api/v1/departments", admin, json!({"name": name, "credit_code": code, "region_code": region, "level": "city"}))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         r.body["id"].as_i64().unwrap()
     }
@@ -204,7 +217,11 @@ impl TestApp {
     /// Creates a user with roles; returns its ID.
     pub async fn create_user(&self, admin: &str, username: &str, department: i64, roles: &[&str]) -> i64 {
         let r = self
-            .post("/api/v1/users", admin, json!({"username": username, "display_name": username, "department_id": department, "password": PASSWORD, "roles": roles}))
+            .post(
+                "/api/v1/users",
+                admin,
+                json!({"username": username, "display_name": username, "department_id": department, "password": PASSWORD, "roles": roles}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         r.body["user"]["id"].as_i64().unwrap()

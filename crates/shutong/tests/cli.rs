@@ -1,0 +1,160 @@
+//! The CLI's exact forms, which other tools script.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn shutong(args: &[&str], data_dir: &std::path::Path, stdin: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shutong"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("SHUTONG_DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run shutong");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn check_single_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(shutong(&["check", "id", " 11010519491231002x "], d, None), (0, "11010519491231002X\n".into(), String::new()));
+    assert_eq!(shutong(&["check", "id", "110105491231002"], d, None).1, "11010519491231002X\n");
+    let (code, out, _) = shutong(&["check", "id", "110105194912310021"], d, None);
+    assert_eq!(code, 1);
+    assert!(out.contains("check character is '1', expected 'X'"), "{out}");
+    assert_eq!(shutong(&["check", "uscc", "91110000600037341L"], d, None).0, 0);
+    assert_eq!(shutong(&["check", "uscc", "91110000600037341M"], d, None).0, 1);
+    assert_eq!(shutong(&["check", "org", "D2143569-X"], d, None), (0, "D2143569X\n".into(), String::new()));
+    assert_eq!(shutong(&["check", "region", "610200"], d, None).0, 0);
+    assert_eq!(shutong(&["check", "region", "619999"], d, None).0, 1);
+    let (code, _, err) = shutong(&["check", "passport", "x"], d, None);
+    assert_eq!(code, 2);
+    assert!(err.contains("kind"));
+}
+
+#[test]
+fn check_batch_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let input =
+        "11010519491231002X\n11010519491231002x\n\n１１０１05194912310021\n1101051949123100\n11010519491231002XX\r\n110105194912310021\n";
+    let (code, out, _) = shutong(&["check", "id", "-"], dir.path(), Some(input));
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 7, "{out}");
+    assert_eq!(lines[0], "11010519491231002X\tvalid\t11010519491231002X");
+    assert_eq!(lines[1], "11010519491231002x\tvalid\t11010519491231002X");
+    assert_eq!(lines[2], "\tinvalid\tempty value");
+    assert!(lines[3].contains("\tinvalid\tcharacter 1 '１' is not ASCII (full-width"), "{}", lines[3]);
+    assert!(lines[4].ends_with("\tinvalid\tlength is 16, expected 18 (or 15 for a legacy number)"));
+    assert!(lines[5].starts_with("11010519491231002XX\tinvalid\tlength is 19"));
+    assert!(lines[6].contains("\tinvalid\tcheck character"));
+    // Invalid UTF-8 is reported, not a crash.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shutong"))
+        .args(["check", "uscc", "-", "--data-dir"])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\xff\xfe\n91110000600037341L\n").unwrap();
+    let out = String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned();
+    assert!(out.contains("invalid\tnot UTF-8"), "{out}");
+    assert!(out.contains("91110000600037341L\tvalid\t91110000600037341L"));
+}
+
+#[test]
+fn calendar_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(shutong(&["calendar", "is-workday", "2026-10-01"], d, None).1, "false\n");
+    assert_eq!(shutong(&["calendar", "is-workday", "2026-10-10"], d, None).1, "true\n");
+    assert_eq!(shutong(&["calendar", "add-workdays", "2026-09-28", "10"], d, None).1, "2026-10-16\n");
+    assert_eq!(shutong(&["calendar", "between", "2026-09-28", "2026-10-16"], d, None).1, "10\n");
+    let (_, out, err) = shutong(&["calendar", "is-workday", "2027-01-01"], d, None);
+    assert_eq!(out, "true\n");
+    assert!(err.contains("not known"), "{err}");
+    // Import 2027; the answer changes.
+    let file = d.join("2027.json");
+    std::fs::write(&file, r#"{"year":2027,"papers":[],"days":[{"name":"元旦","date":"2027-01-01","isOffDay":true}]}"#).unwrap();
+    let (code, out, err) = shutong(&["calendar", "import", file.to_str().unwrap()], d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 2027"));
+    let (_, out, err) = shutong(&["calendar", "is-workday", "2027-01-01"], d, None);
+    assert_eq!(out, "false\n");
+    assert!(err.is_empty(), "{err}");
+    // A broken file names the problem.
+    std::fs::write(&file, "{\"year\": 2027").unwrap();
+    let (code, _, err) = shutong(&["calendar", "import", file.to_str().unwrap()], d, None);
+    assert_eq!(code, 2);
+    assert!(err.contains("schedule"), "{err}");
+    // The import is in the audit trail with the CLI operator as actor.
+    let (_, out, _) = shutong(&["audit", "list", "--action", "calendar.import_year"], d, None);
+    assert!(out.contains("\"actor\":\"cli:"), "{out}");
+}
+
+#[test]
+fn admin_commands_and_print_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, err) = shutong(&["migrate"], d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sqlite"));
+    let uscc = "91110000600037341L";
+    let (code, out, err) = shutong(
+        &["admin", "department", "create", "--name", "命令行测试局", "--credit-code", uscc, "--region", "110000", "--level", "province"],
+        d,
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("命令行测试局"));
+    let (code, _, err) = shutong(
+        &["admin", "department", "create", "--name", "坏", "--credit-code", "123", "--region", "110000", "--level", "province"],
+        d,
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("credit_code"), "{err}");
+    let (code, _, err) = shutong(
+        &[
+            "admin",
+            "user",
+            "create",
+            "--username",
+            "cli.user",
+            "--display-name",
+            "命令行用户",
+            "--department",
+            uscc,
+            "--role",
+            "catalog_editor",
+        ],
+        d,
+        Some("Cli-User-Pass-1\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = shutong(&["admin", "token", "create", "--username", "cli.user", "--name", "脚本"], d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim().starts_with("st_"));
+    let (_, out, _) = shutong(&["admin", "user", "list"], d, None);
+    assert!(out.contains("cli.user"));
+    let (_, out, _) = shutong(&["audit", "list"], d, None);
+    assert!(out.contains("token.create") && out.contains("user.create") && out.contains("department.create"));
+
+    let (code, out, _) = shutong(&["serve", "--print-config"], d, None);
+    assert_eq!(code, 0);
+    assert!(out.contains("listen = \"127.0.0.1:8080\""), "{out}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shutong"));
+    let out = cmd.args(["serve", "--print-config", "--database-url", "postgres://u:supersecret@db/x"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("supersecret") && text.contains("REDACTED"), "{text}");
+    assert_eq!(shutong(&["version"], d, None).1, format!("shutong {}\n", env!("CARGO_PKG_VERSION")));
+}
