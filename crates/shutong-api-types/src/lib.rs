@@ -342,6 +342,21 @@ pub struct MaskResponse {
     pub keep_tail: usize,
 }
 
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MaskRuleView {
+    pub kind: String,
+    pub keep_head: usize,
+    pub keep_tail: usize,
+    pub mask_char: String,
+    /// Whether configuration overrides the default of this kind.
+    pub configured: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MaskRuleList {
+    pub rules: Vec<MaskRuleView>,
+}
+
 // ------------------------------------------------------------------ calendar
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -4,6 +4,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
+use shutong_reference::{MaskKind, MaskRule};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration of a node.
@@ -31,6 +33,10 @@ pub struct Config {
     pub node: NodeConfig,
     pub security: SecurityConfig,
     pub limits: LimitsConfig,
+    /// 脱敏规则 overrides per item kind, e.g. `[masking.mobile] keep_head = 3, keep_tail = 4`. Kinds:
+    /// id_number, mobile, landline, name, address, credit_code, bank_card, email. Unset kinds keep the
+    /// defaults of SPEC §5.
+    pub masking: BTreeMap<MaskKind, MaskRule>,
 }
 
 /// 节点: this platform node.
@@ -82,6 +88,7 @@ impl Default for Config {
             node: NodeConfig::default(),
             security: SecurityConfig::default(),
             limits: LimitsConfig::default(),
+            masking: BTreeMap::new(),
         }
     }
 }
@@ -185,6 +192,11 @@ impl Config {
         if self.limits.max_body_bytes < 1024 {
             return bad("limits.max_body_bytes", "must be at least 1024".into());
         }
+        for (kind, rule) in &self.masking {
+            if rule.keep_head + rule.keep_tail > 64 {
+                return bad(&format!("masking.{}", kind.as_str()), "keep_head + keep_tail must be at most 64".into());
+            }
+        }
         if self.security.password_min_length < 8 {
             return bad("security.password_min_length", "must be at least 8".into());
         }
@@ -228,6 +240,12 @@ mod tests {
         assert_eq!(c.node.level, "city");
         let shown = c.to_redacted_toml();
         assert!(!shown.contains("Secret-123456") && shown.contains("REDACTED"), "{shown}");
+
+        std::fs::File::create(&p).unwrap().write_all(b"[masking.mobile]\nkeep_head = 0\nkeep_tail = 4\n").unwrap();
+        let c = Config::load_from(Some(&p), Env::prefixed("SHUTONG_NONE_")).unwrap();
+        assert_eq!(c.masking[&MaskKind::Mobile].keep_tail, 4);
+        std::fs::File::create(&p).unwrap().write_all(b"[masking.passport]\nkeep_head = 1\nkeep_tail = 1\n").unwrap();
+        assert!(Config::load_from(Some(&p), Env::prefixed("SHUTONG_NONE_")).unwrap_err().to_string().contains("passport"));
 
         std::fs::File::create(&p).unwrap().write_all(b"[node]\nzone = \"middle\"\n").unwrap();
         assert!(Config::load_from(Some(&p), Env::prefixed("SHUTONG_NONE_")).unwrap_err().to_string().contains("node.zone"));

@@ -127,6 +127,22 @@ pub async fn bootstrap(db: &Db, regions: &RegionTable, settings: &SecuritySettin
     let mut tx = db.begin().await?;
     let users: i64 = sqlx::query("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?.try_get(0)?;
     if users > 0 {
+        // Configuration is the source of the node's identity: a changed configuration is recorded (and
+        // audited) at the next start.
+        let stored = sqlx::query("SELECT name, level, zone, region_code FROM node_identity WHERE id = 1").fetch_optional(&mut *tx).await?;
+        let same = match &stored {
+            Some(r) => {
+                r.try_get::<String, _>("name")? == b.node.name.trim()
+                    && r.try_get::<String, _>("level")? == b.node.level.as_str()
+                    && r.try_get::<String, _>("zone")? == b.node.zone.as_str()
+                    && r.try_get::<String, _>("region_code")? == b.node.region_code
+            }
+            None => false,
+        };
+        if !same {
+            set_node_identity_tx(&mut tx, regions, &AuditContext::system("system:config"), &b.node).await?;
+            tx.commit().await?;
+        }
         return Ok(BootstrapOutcome { created: false, generated_password: None });
     }
     let ctx = AuditContext::system("system:bootstrap");

@@ -275,3 +275,25 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn schedule_parsing_never_panics(s in "\\PC{0,80}") {
+            let _ = YearSchedule::from_json(&s);
+            let _ = WorkCalendar::from_tsv(&s);
+        }
+
+        #[test]
+        fn arithmetic_never_panics(days in -800_000i64..800_000, n in prop_oneof![-10i64..3000, 100_001i64..200_000]) {
+            let c = WorkCalendar::builtin();
+            let from = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap() + Duration::days(days % 100_000);
+            let _ = c.add_workdays(from, n);
+            let _ = c.workdays_between(from, from + Duration::days(days % 1000));
+        }
+    }
+}

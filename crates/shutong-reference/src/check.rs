@@ -47,21 +47,39 @@ impl<'a> Checker<'a> {
         Checker { id_validator: IdNumberValidator::today(), regions }
     }
 
-    /// The normalised value only: the hot path of batch validation.
-    pub fn normalize(&self, kind: IdentifierKind, value: &str, out: &mut String) -> Result<(), String> {
-        use std::fmt::Write;
+    /// Appends the normalised value to `out`: the hot path of batch validation.
+    pub fn normalize(&self, kind: IdentifierKind, value: &str, out: &mut Vec<u8>) -> Result<(), String> {
         match kind {
-            IdentifierKind::IdNumber => self.id_validator.parse(value).map(|v| out.push_str(v.as_str())).map_err(|e| e.to_string()),
-            IdentifierKind::CreditCode => CreditCode::parse(value).map(|v| out.push_str(v.as_str())).map_err(|e| e.to_string()),
-            IdentifierKind::OrgCode => OrgCode::parse(value).map(|v| out.push_str(v.as_str())).map_err(|e| e.to_string()),
-            IdentifierKind::Region => self
-                .regions
-                .lookup(value)
-                .map(|(c, e)| {
-                    let _ = write!(out, "{c}");
-                    let _ = e;
-                })
-                .map_err(|e| e.to_string()),
+            IdentifierKind::IdNumber => {
+                self.id_validator.parse(value).map(|v| out.extend_from_slice(v.as_bytes())).map_err(|e| e.to_string())
+            }
+            IdentifierKind::CreditCode => {
+                CreditCode::parse(value).map(|v| out.extend_from_slice(v.as_str().as_bytes())).map_err(|e| e.to_string())
+            }
+            IdentifierKind::OrgCode => {
+                OrgCode::parse(value).map(|v| out.extend_from_slice(v.as_str().as_bytes())).map_err(|e| e.to_string())
+            }
+            IdentifierKind::Region => {
+                self.regions.lookup(value).map(|(c, _)| out.extend_from_slice(c.as_str().as_bytes())).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Like [`Self::normalize`] on raw bytes; the error for bytes that are not UTF-8 names the first bad byte.
+    pub fn normalize_bytes(&self, kind: IdentifierKind, value: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let not_utf8 = |value: &[u8]| {
+            let at = std::str::from_utf8(value).err().map(|e| e.valid_up_to() + 1).unwrap_or(1);
+            format!("not UTF-8 text (byte {at})")
+        };
+        match kind {
+            IdentifierKind::IdNumber => match self.id_validator.parse_bytes(value) {
+                Some(r) => r.map(|v| out.extend_from_slice(v.as_bytes())).map_err(|e| e.to_string()),
+                None => Err(not_utf8(value)),
+            },
+            _ => match std::str::from_utf8(value) {
+                Ok(s) => self.normalize(kind, s, out),
+                Err(_) => Err(not_utf8(value)),
+            },
         }
     }
 

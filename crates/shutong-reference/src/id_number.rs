@@ -3,7 +3,7 @@
 use chrono::{Datelike, NaiveDate};
 use std::fmt;
 
-use crate::{describe_non_ascii, full_width_hint, is_province_prefix};
+use crate::{describe_non_ascii, full_width_hint};
 
 /// ISO 7064 MOD 11-2 weights for positions 1–17 (GB 11643-1999 §6.2).
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -66,7 +66,10 @@ impl IdNumberValidator {
     }
 
     pub fn parse(&self, input: &str) -> Result<IdNumber, IdNumberError> {
-        let s = input.trim();
+        // Most input has no surrounding whitespace: skip the (Unicode-aware) trim then.
+        let b = input.as_bytes();
+        let clean = matches!((b.first(), b.last()), (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric());
+        let s = if clean { input } else { input.trim() };
         let b = s.as_bytes();
         if b.is_empty() {
             return Err(IdNumberError::Empty);
@@ -94,45 +97,77 @@ impl IdNumberValidator {
         }
     }
 
+    /// Parses raw bytes (a line of a batch file). The common case, exactly 18 characters starting with a
+    /// digit, goes straight to the check; anything else, or any error, takes the path of [`Self::parse`]
+    /// so that the reasons are the same. `None` means the bytes are not UTF-8.
+    pub fn parse_bytes(&self, input: &[u8]) -> Option<Result<IdNumber, IdNumberError>> {
+        if input.len() == 18
+            && input[0].is_ascii_digit()
+            && let Ok(v) = self.parse18(input)
+        {
+            return Some(Ok(v));
+        }
+        std::str::from_utf8(input).ok().map(|s| self.parse(s))
+    }
+
     fn parse18(&self, b: &[u8]) -> Result<IdNumber, IdNumberError> {
-        let mut out = [0u8; 18];
-        out.copy_from_slice(b);
-        // One pass over the 17 digits: the branch is taken only for bad input.
-        let mut bad = 0u8;
-        for &c in &out[..17] {
-            bad |= (c.wrapping_sub(b'0') > 9) as u8;
+        let Ok(b) = <&[u8; 18]>::try_from(b) else {
+            return Err(IdNumberError::Length { found: b.len() });
+        };
+        // One branch-free pass over the 17 digits: their values, whether any is not a digit, and the
+        // MOD 11-2 weighted sum. Errors are worked out afterwards, off the hot path.
+        let mut d = [0u32; 17];
+        let mut bad = false;
+        let mut sum = 0u32;
+        for i in 0..17 {
+            let v = b[i].wrapping_sub(b'0');
+            bad |= v > 9;
+            d[i] = v as u32;
+            sum += v as u32 * WEIGHTS[i];
         }
-        if bad != 0 {
-            let i = out[..17].iter().position(|c| !c.is_ascii_digit()).unwrap_or(0);
-            return Err(IdNumberError::NotDigit { position: i + 1, found: out[i] as char });
+        if bad {
+            let i = b[..17].iter().position(|c| !c.is_ascii_digit()).unwrap_or(0);
+            return Err(IdNumberError::NotDigit { position: i + 1, found: b[i] as char });
         }
-        if out[17] == b'x' {
-            out[17] = b'X';
+        let last = if b[17] == b'x' { b'X' } else { b[17] };
+        if !(last.is_ascii_digit() || last == b'X') {
+            return Err(IdNumberError::BadCheckCharacter { found: last as char });
         }
-        if !(out[17].is_ascii_digit() || out[17] == b'X') {
-            return Err(IdNumberError::BadCheckCharacter { found: out[17] as char });
+        if PROVINCES & (1u128 << (d[0] * 10 + d[1])) == 0 {
+            return Err(IdNumberError::Province { prefix: String::from_utf8_lossy(&b[..2]).into() });
         }
-        if !is_province_prefix(out[0], out[1]) {
-            return Err(IdNumberError::Province { prefix: String::from_utf8_lossy(&out[..2]).into() });
-        }
-        let d = |i: usize| (out[i] - b'0') as u32;
-        let year = d(6) * 1000 + d(7) * 100 + d(8) * 10 + d(9);
-        let month = d(10) * 10 + d(11);
-        let day = d(12) * 10 + d(13);
+        let year = d[6] * 1000 + d[7] * 100 + d[8] * 10 + d[9];
+        let month = d[10] * 10 + d[11];
+        let day = d[12] * 10 + d[13];
         if year < 1800 || month == 0 || month > 12 || day == 0 || day > days_in_month(year, month) {
-            return Err(IdNumberError::BirthDate { value: String::from_utf8_lossy(&out[6..14]).into() });
+            return Err(IdNumberError::BirthDate { value: String::from_utf8_lossy(&b[6..14]).into() });
         }
         if year * 10_000 + month * 100 + day > self.today {
             let date = NaiveDate::from_ymd_opt(year as i32, month, day).unwrap_or_default();
             return Err(IdNumberError::FutureBirthDate { date });
         }
-        let expected = CHECK[remainder(&out)];
-        if expected != out[17] {
-            return Err(IdNumberError::CheckCharacter { found: out[17] as char, expected: expected as char });
+        let expected = CHECK[(sum % 11) as usize];
+        if expected != last {
+            return Err(IdNumberError::CheckCharacter { found: last as char, expected: expected as char });
         }
+        let mut out = *b;
+        out[17] = last;
         Ok(IdNumber(out))
     }
 }
+
+/// Bit `10·d0 + d1` is set for each province-level prefix (see [`crate::is_province_prefix`]).
+const PROVINCES: u128 = {
+    let mut mask = 0u128;
+    let mut i = 0;
+    while i < 100 {
+        if crate::is_province_prefix(b'0' + (i / 10) as u8, b'0' + (i % 10) as u8) {
+            mask |= 1 << i;
+        }
+        i += 1;
+    }
+    mask
+};
 
 fn remainder(b: &[u8; 18]) -> usize {
     let mut sum = 0u32;
@@ -170,6 +205,11 @@ impl IdNumber {
         let mut full = [b'0'; 18];
         full[..17].copy_from_slice(first17);
         Some(CHECK[remainder(&full)] as char)
+    }
+
+    /// The 18 ASCII bytes.
+    pub fn as_bytes(&self) -> &[u8; 18] {
+        &self.0
     }
 
     pub fn as_str(&self) -> &str {

@@ -26,7 +26,7 @@ pub(crate) fn full_width_hint(c: char) -> &'static str {
 
 /// Province-level prefixes of GB/T 2260 (first two digits), including 71 台湾, 81 香港, 82 澳门 and
 /// 83 (used by residence permits of Taiwan residents).
-pub(crate) fn is_province_prefix(d0: u8, d1: u8) -> bool {
+pub(crate) const fn is_province_prefix(d0: u8, d1: u8) -> bool {
     matches!(
         (d0, d1),
         (b'1', b'1'..=b'5')

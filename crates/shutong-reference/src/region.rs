@@ -256,3 +256,18 @@ mod tests {
         assert_eq!(RegionCode::parse("320102").unwrap().province().as_str(), "320000");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(s in "\\PC{0,12}") {
+            let _ = RegionCode::parse(&s);
+            let _ = RegionTable::builtin().lookup(&s);
+            let _ = RegionTable::from_tsv(&s);
+        }
+    }
+}

@@ -35,3 +35,19 @@ pub fn app(state: AppState) -> Router {
 pub fn openapi_json() -> String {
     api::ApiDoc::openapi().to_pretty_json().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tidy {
+    /// The portal's CSP forbids inline styles and scripts: the templates must not rely on them.
+    #[test]
+    fn templates_have_no_inline_style_or_script() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for forbidden in [" style=", "<style", "<script", "javascript:", " onclick=", " onsubmit="] {
+                assert!(!text.contains(forbidden), "{} contains {forbidden:?}", path.display());
+            }
+        }
+    }
+}

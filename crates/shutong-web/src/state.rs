@@ -58,10 +58,10 @@ impl AppState {
     pub fn new(db: Db, config: Arc<Config>, calendar: WorkCalendar, regions: RegionTable) -> Self {
         AppState(Arc::new(Inner {
             security: security_settings(&config),
+            mask_rules: MaskRules { overrides: config.masking.clone() },
             db,
             config,
             metrics: metrics_handle(),
-            mask_rules: MaskRules::default(),
             calendar: RwLock::new(Arc::new(calendar)),
             regions: RwLock::new(Arc::new(regions)),
         }))

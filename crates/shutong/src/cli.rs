@@ -8,7 +8,7 @@ use shutong_audit::AuditContext;
 use shutong_config::Config;
 use shutong_identity::{self as identity, DepartmentId, DepartmentKind, DepartmentLevel, NewDepartment, NewUser, Principal, Role, UserId};
 use shutong_reference::{Checker, DaySource, IdentifierKind, RegionTable, WorkCalendar};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -373,48 +373,36 @@ pub async fn run_check(cli: &Cli, kind: &str, value: &str) -> anyhow::Result<i32
     }
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
-    check_stream(&checker, kind, &mut stdin.lock(), &mut std::io::BufWriter::with_capacity(1 << 16, stdout.lock()))?;
+    check_stream(&checker, kind, &mut stdin.lock(), &mut stdout.lock())?;
     Ok(0)
 }
 
-/// The batch mode: reads lines, writes `VALUE<TAB>valid<TAB>NORMALISED` or `VALUE<TAB>invalid<TAB>REASON`.
-pub fn check_stream(checker: &Checker, kind: IdentifierKind, input: &mut dyn BufRead, out: &mut dyn Write) -> anyhow::Result<(u64, u64)> {
-    let mut line = Vec::with_capacity(64);
-    let mut normalized = String::with_capacity(32);
-    let (mut valid, mut invalid) = (0u64, 0u64);
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
+/// The batch mode: reads lines, writes `VALUE<TAB>valid<TAB>NORMALISED` or `VALUE<TAB>invalid<TAB>REASON`,
+/// in input order. Returns the counts of valid and invalid lines.
+pub fn check_stream(
+    checker: &Checker,
+    kind: IdentifierKind,
+    input: &mut dyn std::io::Read,
+    out: &mut dyn Write,
+) -> anyhow::Result<(u64, u64)> {
+    Ok(crate::lines::map_lines(input, out, |line, buf, counts| check_line(checker, kind, line, buf, counts))?)
+}
+
+fn check_line(checker: &Checker, kind: IdentifierKind, line: &[u8], out: &mut Vec<u8>, counts: &mut (u64, u64)) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    out.extend_from_slice(line);
+    out.extend_from_slice(b"\tvalid\t");
+    let mark = out.len();
+    match checker.normalize_bytes(kind, line, out) {
+        Ok(()) => counts.0 += 1,
+        Err(reason) => {
+            counts.1 += 1;
+            out.truncate(mark - b"valid\t".len());
+            out.extend_from_slice(b"invalid\t");
+            out.extend_from_slice(reason.as_bytes());
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        out.write_all(&line)?;
-        normalized.clear();
-        let result = match std::str::from_utf8(&line) {
-            Ok(s) => checker.normalize(kind, s, &mut normalized),
-            Err(e) => Err(format!("not UTF-8 text (byte {})", e.valid_up_to() + 1)),
-        };
-        match result {
-            Ok(()) => {
-                valid += 1;
-                out.write_all(b"\tvalid\t")?;
-                out.write_all(normalized.as_bytes())?;
-            }
-            Err(reason) => {
-                invalid += 1;
-                out.write_all(b"\tinvalid\t")?;
-                out.write_all(reason.as_bytes())?;
-            }
-        }
-        out.write_all(b"\n")?;
     }
-    out.flush()?;
-    Ok((valid, invalid))
+    out.push(b'\n');
 }
 
 fn fallback_note(src: DaySource) {

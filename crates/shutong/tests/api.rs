@@ -19,6 +19,8 @@ on_both_backends!(
     cookie_sessions_need_the_csrf_header,
     openapi_document_lists_every_route,
     migrations_apply_to_a_database_that_holds_data,
+    masking_rules_are_configurable,
+    node_identity_follows_configuration,
 );
 
 async fn health_ready_and_node(backend: Backend) {
@@ -596,5 +598,42 @@ async fn postgres_backend_is_really_postgres() {
     let v: String = sqlx::Row::get(&sqlx::query("SELECT version()").fetch_one(app.db().pool()).await.unwrap(), 0);
     eprintln!("PostgreSQL under test: {v}");
     assert!(v.starts_with("PostgreSQL"));
+    app.stop().await;
+}
+
+async fn masking_rules_are_configurable(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.masking.insert(shutong_reference::MaskKind::Mobile, shutong_reference::MaskRule { keep_head: 0, keep_tail: 4, mask_char: '#' });
+    })
+    .await;
+    let r = app.call(Method::POST, "/api/v1/reference/mask", None, Some(json!({"kind": "mobile", "value": "13812345678"}))).await;
+    assert_eq!(r.body["masked"], "#######5678");
+    let r = app.call(Method::POST, "/api/v1/reference/mask", None, Some(json!({"kind": "id_number", "value": "11010519491231002X"}))).await;
+    assert_eq!(r.body["masked"], "110105********002X");
+    let r = app.call(Method::POST, "/api/v1/reference/mask", None, Some(json!({"kind": "passport", "value": "x"}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "kind");
+    let r = app.call(Method::GET, "/api/v1/reference/masking", None, None).await;
+    let mobile = r.body["rules"].as_array().unwrap().iter().find(|x| x["kind"] == "mobile").unwrap().clone();
+    assert_eq!((mobile["keep_head"].as_u64(), mobile["configured"].as_bool()), (Some(0), Some(true)));
+    app.stop().await;
+}
+
+async fn node_identity_follows_configuration(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    app.restart_with(|c| {
+        c.node.level = "city".into();
+        c.node.region_code = "610200".into();
+        c.node.name = "铜川市政务数据共享交换平台".into();
+    })
+    .await;
+    let r = app.call(Method::GET, "/api/v1/node", None, None).await;
+    assert_eq!((r.body["level"].as_str(), r.body["region_code"].as_str()), (Some("city"), Some("610200")));
+    // The change is audited, and the first administrator is not created twice.
+    let events = app.get("/api/v1/audit/events?action=node.set_identity", &admin).await;
+    assert_eq!(events.body["events"].as_array().unwrap().len(), 2);
+    assert_eq!(events.body["events"][0]["actor"], "system:config");
+    assert_eq!(app.get("/api/v1/users", &admin).await.body["users"].as_array().unwrap().len(), 1);
     app.stop().await;
 }

@@ -15,7 +15,10 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Ends the browser chromedriver started (its child) as well, even when a test failed before closing
+    /// its session; the browser's own helper processes exit with it.
     fn drop(&mut self) {
+        let _ = Command::new("pkill").args(["-9", "-P", &self.child.id().to_string()]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -80,13 +83,13 @@ async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut last = String::new();
     while std::time::Instant::now() < deadline {
-        if let Ok(e) = c.find(Locator::Css(css)).await {
-            if let Ok(t) = e.text().await {
-                if ok(&t) {
-                    return t;
-                }
-                last = t;
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            if ok(&t) {
+                return t;
             }
+            last = t;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -27,7 +27,7 @@ use crate::state::AppState;
         users::list_users, users::create_user, users::get_user, users::update_user, users::set_password, users::assign_role, users::revoke_role,
         tokens::list_tokens, tokens::create_token, tokens::revoke_token,
         reference::check_id_number, reference::check_credit_code, reference::check_org_code, reference::validate_batch,
-        reference::get_region, reference::list_regions, reference::upsert_region, reference::mask,
+        reference::get_region, reference::list_regions, reference::upsert_region, reference::mask, reference::list_mask_rules,
         calendar::is_workday, calendar::add_workdays, calendar::between, calendar::list_years, calendar::get_year, calendar::import_year,
     ),
     modifiers(&BearerAuth),
@@ -80,6 +80,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reference/regions", get(reference::list_regions))
         .route("/api/v1/reference/regions/{code}", get(reference::get_region).put(reference::upsert_region))
         .route("/api/v1/reference/mask", post(reference::mask))
+        .route("/api/v1/reference/masking", get(reference::list_mask_rules))
         .route("/api/v1/calendar/workdays/{date}", get(calendar::is_workday))
         .route("/api/v1/calendar/add-workdays", get(calendar::add_workdays))
         .route("/api/v1/calendar/between", get(calendar::between))

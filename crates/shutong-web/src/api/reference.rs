@@ -147,3 +147,22 @@ pub async fn mask(State(state): State<AppState>, ApiJson(req): ApiJson<MaskReque
         keep_tail: rule.keep_tail,
     }))
 }
+
+/// The masking rules in force, per item kind (defaults of SPEC §5 unless configured).
+#[utoipa::path(get, path = "/api/v1/reference/masking", tag = "reference", responses((status = 200, body = MaskRuleList)))]
+pub async fn list_mask_rules(State(state): State<AppState>) -> axum::Json<MaskRuleList> {
+    let rules = MaskKind::ALL
+        .iter()
+        .map(|k| {
+            let r = state.mask_rules.rule(*k);
+            MaskRuleView {
+                kind: k.as_str().into(),
+                keep_head: r.keep_head,
+                keep_tail: r.keep_tail,
+                mask_char: r.mask_char.to_string(),
+                configured: state.mask_rules.overrides.contains_key(k),
+            }
+        })
+        .collect();
+    axum::Json(MaskRuleList { rules })
+}

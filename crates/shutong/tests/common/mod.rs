@@ -227,6 +227,18 @@ impl TestApp {
         r.body["user"]["id"].as_i64().unwrap()
     }
 
+    /// Stops the server and starts it again on the same database with a changed configuration.
+    pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Config)) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        let mut config = test_config(&self.db);
+        tweak(&mut config);
+        let running = shutong::server::start(config, false, false).await.expect("server restarts");
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await;

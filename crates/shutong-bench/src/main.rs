@@ -1,0 +1,241 @@
+//! The benchmark harness (see README.md).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use shutong_reference::{Checker, IdNumber, IdNumberValidator, IdentifierKind, RegionTable};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "shutong-bench", about = "shutong benchmark harness: figures and ratios, no assertions")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Identifier validation throughput, in process and in the batch mode of `shutong check`.
+    Reference {
+        /// How many identity numbers.
+        #[arg(long, default_value_t = 10_000_000)]
+        n: usize,
+        /// The shutong binary for the end-to-end run (default: next to this one).
+        #[arg(long)]
+        shutong: Option<std::path::PathBuf>,
+    },
+    /// The I/O-only baseline as a process: copies stdin lines to stdout in the batch output format.
+    CopyLines,
+}
+
+/// A small deterministic generator (xorshift64*), so every run measures the same numbers.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// N valid identity numbers: regions from the GB/T 2260 table, birth dates 1930–2020, any sequence.
+fn generate(n: usize, seed: u64) -> Vec<String> {
+    let regions: Vec<String> = RegionTable::builtin()
+        .iter()
+        .filter(|e| e.level == shutong_reference::RegionLevel::County && e.is_current())
+        .map(|e| e.code.clone())
+        .collect();
+    let mut rng = Rng(seed);
+    let base = chrono::NaiveDate::from_ymd_opt(1930, 1, 1).unwrap_or_default();
+    (0..n)
+        .map(|_| {
+            let region = &regions[rng.below(regions.len() as u64) as usize];
+            let birth = base + chrono::Duration::days(rng.below(90 * 365) as i64);
+            let first17 = format!("{region}{}{:03}", birth.format("%Y%m%d"), rng.below(1000));
+            let arr: [u8; 17] = first17.as_bytes().try_into().unwrap_or([b'0'; 17]);
+            format!("{first17}{}", IdNumber::check_character(&arr).unwrap_or('0'))
+        })
+        .collect()
+}
+
+/// Counts what is written and discards it.
+struct CountingSink(usize);
+impl Write for CountingSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn millions(r: f64) -> String {
+    format!("{:.1} M/s", r / 1e6)
+}
+
+/// The batch mode's loop with validation replaced by copying: the same reading, threading and writing.
+fn copy_stream(input: &mut dyn std::io::Read, out: &mut dyn Write) -> std::io::Result<(u64, u64)> {
+    shutong::lines::map_lines(input, out, |line, buf, counts| {
+        buf.extend_from_slice(line);
+        buf.extend_from_slice(b"\tvalid\t");
+        buf.extend_from_slice(line);
+        buf.push(b'\n');
+        counts.0 += 1;
+    })
+}
+
+fn time_command(cmd: &mut std::process::Command) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let status = cmd.status().context("running a command")?;
+    anyhow::ensure!(status.success(), "command failed: {cmd:?}");
+    Ok(t.elapsed())
+}
+
+fn reference(n: usize, shutong: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    println!(
+        "shutong-bench reference: N = {n} identity numbers (seed 2017); validation on one thread, the batch mode on all cores ({})",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    let t = Instant::now();
+    let numbers = generate(n, 2017);
+    println!("  generated in {:.2} s", t.elapsed().as_secs_f64());
+    let v = IdNumberValidator::today();
+
+    // 1. In-process validation, best of three.
+    let mut best = Duration::MAX;
+    let mut valid = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        valid = numbers.iter().filter(|s| v.parse(s).is_ok()).count();
+        best = best.min(t.elapsed());
+    }
+    let in_process = rate(n, best);
+
+    // 2. With 10 % invalid.
+    let mut mixed = numbers.clone();
+    let mut rng = Rng(7);
+    for i in (0..n).step_by(10) {
+        let s = &mut mixed[i];
+        match rng.below(3) {
+            0 => {
+                let last = if s.ends_with('0') { "1" } else { "0" };
+                s.replace_range(17..18, last);
+            }
+            1 => s.replace_range(10..12, "13"),
+            _ => {
+                s.pop();
+            }
+        }
+    }
+    let t = Instant::now();
+    let mixed_valid = mixed.iter().filter(|s| v.parse(s).is_ok()).count();
+    let mixed_rate = rate(n, t.elapsed());
+
+    // 3. The batch loop in memory, against the I/O-only loop.
+    let mut input = Vec::with_capacity(n * 19);
+    for s in &numbers {
+        input.extend_from_slice(s.as_bytes());
+        input.push(b'\n');
+    }
+    let regions = RegionTable::builtin();
+    let checker = Checker::new(&regions);
+    // Both write into a sink (as to /dev/null), best of three each.
+    let (mut stream_best, mut copy_best) = (Duration::MAX, Duration::MAX);
+    let mut counter = CountingSink(0);
+    for _ in 0..3 {
+        counter.0 = 0;
+        let t = Instant::now();
+        shutong::cli::check_stream(&checker, IdentifierKind::IdNumber, &mut &input[..], &mut counter)?;
+        stream_best = stream_best.min(t.elapsed());
+        let t = Instant::now();
+        copy_stream(&mut &input[..], &mut CountingSink(0))?;
+        copy_best = copy_best.min(t.elapsed());
+    }
+    let bytes_out = counter.0;
+    let (stream, copy) = (rate(n, stream_best), rate(n, copy_best));
+
+    // 4. End to end through the real command.
+    let dir = std::env::temp_dir().join(format!("shutong-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("ids.txt");
+    std::fs::write(&file, &input)?;
+    let exe = std::env::current_exe()?;
+    let shutong = shutong.unwrap_or_else(|| exe.with_file_name("shutong"));
+    let devnull = || std::fs::File::create("/dev/null");
+    let e2e = time_command(
+        std::process::Command::new(&shutong)
+            .args(["check", "id", "-", "--data-dir"])
+            .arg(&dir)
+            .stdin(std::fs::File::open(&file)?)
+            .stdout(devnull()?),
+    )
+    .with_context(|| format!("{} (build it with cargo build --release -p shutong)", shutong.display()))?;
+    let copy_proc = time_command(std::process::Command::new(&exe).arg("copy-lines").stdin(std::fs::File::open(&file)?).stdout(devnull()?))?;
+    let cat = time_command(std::process::Command::new("cat").arg(&file).stdout(devnull()?))?;
+    // The same two, writing a real output file (the usual use: a file in, a report file out).
+    let out_file = dir.join("out.tsv");
+    let e2e_file = time_command(
+        std::process::Command::new(&shutong)
+            .args(["check", "id", "-", "--data-dir"])
+            .arg(&dir)
+            .stdin(std::fs::File::open(&file)?)
+            .stdout(std::fs::File::create(&out_file)?),
+    )?;
+    let _ = std::fs::remove_file(&out_file);
+    let copy_file = time_command(
+        std::process::Command::new(&exe).arg("copy-lines").stdin(std::fs::File::open(&file)?).stdout(std::fs::File::create(&out_file)?),
+    )?;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!();
+    println!("| measure | figure | ratio |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| in-process validation, all valid ({valid} of {n}) | {} | {:.2}x the 20 M/s target |",
+        millions(in_process),
+        in_process / 20e6
+    );
+    println!("| in-process validation, 10 % invalid ({mixed_valid} valid) | {} | |", millions(mixed_rate));
+    println!(
+        "| batch loop in memory (`check_stream`, {} MB out) | {} | {:.2}x the I/O-only loop |",
+        bytes_out / 1_000_000,
+        millions(stream),
+        stream / copy
+    );
+    println!("| I/O-only loop in memory (same reads and writes, no validation) | {} | 1.00 |", millions(copy));
+    println!(
+        "| `shutong check id -` file → /dev/null | {} | {:.2}x the I/O-only process |",
+        millions(rate(n, e2e)),
+        rate(n, e2e) / rate(n, copy_proc)
+    );
+    println!("| I/O-only process (`shutong-bench copy-lines`) | {} | 1.00 |", millions(rate(n, copy_proc)));
+    println!(
+        "| `shutong check id -` file → file | {} | {:.2}x the I/O-only process |",
+        millions(rate(n, e2e_file)),
+        rate(n, e2e_file) / rate(n, copy_file)
+    );
+    println!("| I/O-only process file → file | {} | 1.00 |", millions(rate(n, copy_file)));
+    println!("| `cat` file → /dev/null | {} | |", millions(rate(n, cat)));
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Reference { n, shutong } => reference(n, shutong),
+        Cmd::CopyLines => {
+            let stdin = std::io::stdin();
+            let stdout = std::io::stdout();
+            copy_stream(&mut stdin.lock(), &mut stdout.lock())?;
+            Ok(())
+        }
+    }
+}
