@@ -53,6 +53,12 @@ fn forbidden(message: &str) -> IdentityError {
     IdentityError::Forbidden(message.to_string())
 }
 
+/// The refusal of an action on something the principal may not change: 403 if it may see it, otherwise
+/// 404, so that IDs do not reveal what exists in other departments.
+fn refusal(visible: bool, message: &str, what: &'static str) -> IdentityError {
+    if visible { forbidden(message) } else { IdentityError::NotFound { what } }
+}
+
 /// Security settings that the services enforce.
 #[derive(Clone, Debug)]
 pub struct SecuritySettings {
@@ -642,11 +648,7 @@ pub async fn update_user(db: &Db, actor: &Principal, ctx: &AuditContext, id: Use
     let mut user = fetch_user_tx(&mut tx, id).await?;
     let is_self = actor.user_id == Some(id);
     if !actor.may_update_user(id, user.department_id, patch.status.is_some()) {
-        return Err(if actor.can_read_users_of(user.department_id) || is_self {
-            forbidden("you may not change this user")
-        } else {
-            IdentityError::NotFound { what: "user" }
-        });
+        return Err(refusal(actor.can_read_users_of(user.department_id) || is_self, "you may not change this user", "user"));
     }
     if let Some(name) = &patch.display_name {
         user.display_name = trimmed_name("display_name", name, 100)?;
@@ -698,11 +700,7 @@ pub async fn set_password(
     let user = fetch_user_tx(&mut tx, id).await?;
     let is_self = actor.user_id == Some(id);
     if !is_self && !actor.can_manage_users_of(user.department_id) {
-        return Err(if actor.can_read_users_of(user.department_id) {
-            forbidden("you may not change this user")
-        } else {
-            IdentityError::NotFound { what: "user" }
-        });
+        return Err(refusal(actor.can_read_users_of(user.department_id), "you may not change this user", "user"));
     }
     if user.is_system {
         return Err(invalid("password", "system accounts authenticate with tokens and have no password"));
@@ -768,11 +766,7 @@ pub async fn assign_role(db: &Db, actor: &Principal, ctx: &AuditContext, user_id
     let mut tx = db.begin().await?;
     let user = fetch_user_tx(&mut tx, user_id).await?;
     if !actor.can_manage_users_of(user.department_id) {
-        return Err(if actor.can_read_users_of(user.department_id) {
-            forbidden("you may not change this user")
-        } else {
-            IdentityError::NotFound { what: "user" }
-        });
+        return Err(refusal(actor.can_read_users_of(user.department_id), "you may not change this user", "user"));
     }
     if role_needs_platform_admin(role) && !actor.is_platform_admin() {
         return Err(forbidden("only a platform administrator may grant platform_admin or auditor"));
@@ -826,11 +820,7 @@ pub async fn revoke_role(
     let mut tx = db.begin().await?;
     let user = fetch_user_tx(&mut tx, user_id).await?;
     if !actor.can_manage_users_of(user.department_id) {
-        return Err(if actor.can_read_users_of(user.department_id) {
-            forbidden("you may not change this user")
-        } else {
-            IdentityError::NotFound { what: "user" }
-        });
+        return Err(refusal(actor.can_read_users_of(user.department_id), "you may not change this user", "user"));
     }
     let row = sqlx::query("SELECT id, role, department_id FROM role_assignments WHERE id = $1 AND user_id = $2")
         .bind(assignment.0)
@@ -1073,11 +1063,7 @@ pub async fn create_token(
     let mut tx = db.begin().await?;
     let user = fetch_user_tx(&mut tx, user_id).await?;
     if !actor.may_manage_credentials_of(user_id, user.department_id) {
-        return Err(if actor.can_read_users_of(user.department_id) {
-            forbidden("you may not issue tokens for this user")
-        } else {
-            IdentityError::NotFound { what: "user" }
-        });
+        return Err(refusal(actor.can_read_users_of(user.department_id), "you may not issue tokens for this user", "user"));
     }
     let secret = format!("st_{}", random_hex(32));
     let now = now_ms();
@@ -1120,11 +1106,7 @@ pub async fn revoke_token(db: &Db, actor: &Principal, ctx: &AuditContext, id: To
     let mut token = token_from_row(&row)?;
     let owner = fetch_user_tx(&mut tx, token.user_id).await?;
     if !actor.may_manage_credentials_of(token.user_id, owner.department_id) {
-        return Err(if actor.can_read_users_of(owner.department_id) {
-            forbidden("you may not revoke this token")
-        } else {
-            IdentityError::NotFound { what: "token" }
-        });
+        return Err(refusal(actor.can_read_users_of(owner.department_id), "you may not revoke this token", "token"));
     }
     if token.revoked_at_ms.is_none() {
         let now = now_ms();
