@@ -22,6 +22,9 @@ pub struct ErrorBody {
     /// The request ID (also in the `x-request-id` header), to quote when reporting a 5xx.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Every violation, when several rules are broken at once (`rule`, `field`, `message` each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violations: Option<serde_json::Value>,
 }
 
 // ------------------------------------------------------------------ auth

@@ -102,6 +102,19 @@ pub async fn list(db: &Db, f: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
     rows.iter().map(from_row).collect()
 }
 
+/// Every event about one target, oldest first (a resource's history).
+pub async fn list_for_target(db: &Db, target_kind: &str, target_id: &str) -> StoreResult<Vec<AuditEvent>> {
+    let rows = sqlx::query(
+        "SELECT seq, at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip \
+         FROM audit_events WHERE target_kind = $1 AND target_id = $2 ORDER BY seq LIMIT 10000",
+    )
+    .bind(target_kind)
+    .bind(target_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Counts all events.
 pub async fn count(db: &Db) -> StoreResult<i64> {
     let row = sqlx::query("SELECT COUNT(*) FROM audit_events").fetch_one(db.pool()).await?;

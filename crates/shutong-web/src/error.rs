@@ -23,13 +23,14 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    pub violations: Option<serde_json::Value>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None }
+        ApiError { status, code, message: message.into(), field: None, violations: None }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -71,7 +72,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorEnvelope {
-            error: ErrorBody { code: self.code.to_string(), message: self.message, field: self.field, request_id: current_request_id() },
+            error: ErrorBody {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
+                request_id: current_request_id(),
+                violations: self.violations,
+            },
         };
         let mut res = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
@@ -124,4 +131,28 @@ impl From<RefDataError> for ApiError {
             RefDataError::Store(s) => s.into(),
         }
     }
+}
+
+impl From<shutong_catalog::CatalogError> for ApiError {
+    fn from(e: shutong_catalog::CatalogError) -> Self {
+        use shutong_catalog::CatalogError as C;
+        match e {
+            C::Validation { field, message } => ApiError::validation(&field, format!("{field}: {message}")),
+            C::Rules(violations) => {
+                let message = e_rules_message(&violations);
+                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_violation", message);
+                err.field = violations.first().map(|v| v.field.clone());
+                err.violations = serde_json::to_value(&violations).ok();
+                err
+            }
+            C::NotFound { what } => ApiError::not_found(what),
+            C::Forbidden(m) => ApiError::forbidden(m),
+            C::State(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
+            C::Store(s) => s.into(),
+        }
+    }
+}
+
+fn e_rules_message(v: &[shutong_catalog::rules::Violation]) -> String {
+    v.iter().map(|v| format!("{} {}: {}", v.rule, v.field, v.message)).collect::<Vec<_>>().join("; ")
 }

@@ -79,6 +79,9 @@ impl AppState {
         }
     }
 
+    /// Called after every catalog change, for the projections that follow the catalog (the search index).
+    pub fn catalog_changed(&self) {}
+
     /// A snapshot of the region table.
     pub fn regions(&self) -> Arc<RegionTable> {
         self.regions.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone())

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod calendar;
+pub mod catalog;
 pub mod departments;
 pub mod reference;
 pub mod system;
@@ -29,6 +30,9 @@ use crate::state::AppState;
         reference::check_id_number, reference::check_credit_code, reference::check_org_code, reference::validate_batch,
         reference::get_region, reference::list_regions, reference::upsert_region, reference::mask, reference::list_mask_rules,
         calendar::is_workday, calendar::add_workdays, calendar::between, calendar::list_years, calendar::get_year, calendar::import_year,
+        catalog::create_resource, catalog::list_resources, catalog::get_resource, catalog::update_resource, catalog::list_versions,
+        catalog::submit_resource, catalog::review_resource, catalog::revise_resource, catalog::withdraw_resource, catalog::resource_history,
+        catalog::list_classifications, catalog::create_classification, catalog::stats, catalog::create_change_event, catalog::list_change_events,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -39,6 +43,7 @@ use crate::state::AppState;
         (name = "audit", description = "审计日志"),
         (name = "reference", description = "参考数据: 身份证号, 统一社会信用代码, 组织机构代码, 行政区划, 脱敏"),
         (name = "calendar", description = "工作日历"),
+        (name = "catalog", description = "政务信息资源目录: resources, versions, review, classification, change events, statistics"),
         (name = "system", description = "health, readiness, metrics, node"),
     )
 )]
@@ -86,4 +91,15 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/calendar/between", get(calendar::between))
         .route("/api/v1/calendar/years", get(calendar::list_years))
         .route("/api/v1/calendar/years/{year}", get(calendar::get_year).put(calendar::import_year))
+        .route("/api/v1/catalog/resources", get(catalog::list_resources).post(catalog::create_resource))
+        .route("/api/v1/catalog/resources/{classification}/{sequence}", get(catalog::get_resource).put(catalog::update_resource))
+        .route("/api/v1/catalog/resources/{classification}/{sequence}/versions", get(catalog::list_versions))
+        .route("/api/v1/catalog/resources/{classification}/{sequence}/history", get(catalog::resource_history))
+        .route("/api/v1/catalog/resources/{classification}/{sequence}/submit", post(catalog::submit_resource))
+        .route("/api/v1/catalog/resources/{classification}/{sequence}/review", post(catalog::review_resource))
+        .route("/api/v1/catalog/resources/{classification}/{sequence}/revise", post(catalog::revise_resource))
+        .route("/api/v1/catalog/resources/{classification}/{sequence}/withdraw", post(catalog::withdraw_resource))
+        .route("/api/v1/catalog/classifications", get(catalog::list_classifications).post(catalog::create_classification))
+        .route("/api/v1/catalog/stats", get(catalog::stats))
+        .route("/api/v1/catalog/change-events", get(catalog::list_change_events).post(catalog::create_change_event))
 }

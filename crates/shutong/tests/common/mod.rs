@@ -151,6 +151,8 @@ pub async fn spawn_demo_app(backend: Backend) -> TestApp {
 }
 
 async fn spawn(backend: Backend, demo: bool, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    // Server logs (5xx causes among them) show in a failing test's output.
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
     let db = TestDb::new(backend).await;
     let mut config = test_config(&db);
     tweak(&mut config);

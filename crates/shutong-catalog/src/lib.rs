@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+
+pub mod model;
+pub mod rules;
+pub mod service;
+
+pub use model::*;
+pub use service::*;

@@ -1,0 +1,348 @@
+//! The resource catalog (政务信息资源目录). Resource codes contain a slash (`101001/000042`), so routes
+//! take them as two path segments: `/api/v1/catalog/resources/{classification}/{sequence}`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use shutong_catalog::{
+    self as catalog, CatalogStats, ChangeEvent, Classification, NewResource, ResourceDocument, ResourceFilter, ResourceSummary,
+    ResourceView, ReviewDecision, VersionStatus, VersionSummary,
+};
+use shutong_identity::DepartmentId;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, Caller};
+use crate::state::AppState;
+
+fn code_of(class: &str, seq: &str) -> ApiResult<String> {
+    let code = format!("{class}/{seq}");
+    catalog::ResourceCode::parse(&code).map(|c| c.to_string()).map_err(|e| ApiError::validation("code", format!("code: {e}")))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateResourceRequest {
+    /// Where the resource belongs: a 项 or deeper (e.g. `101`, `201003`).
+    pub classification_code: String,
+    /// The providing department; defaults to the caller's.
+    #[serde(default)]
+    pub provider_department_id: Option<i64>,
+    pub document: ResourceDocument,
+}
+
+/// Creates a resource as a draft (version 1); the platform gives it its code.
+#[utoipa::path(post, path = "/api/v1/catalog/resources", tag = "catalog", security(("bearer" = [])), request_body = CreateResourceRequest,
+    responses((status = 201, body = ResourceView), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn create_resource(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateResourceRequest>,
+) -> ApiResult<(StatusCode, axum::Json<ResourceView>)> {
+    let view = catalog::create_resource(
+        &state.db,
+        &caller.principal,
+        &caller.ctx(),
+        NewResource {
+            classification_code: req.classification_code.trim().to_string(),
+            provider: req.provider_department_id.map(DepartmentId),
+            document: req.document,
+        },
+    )
+    .await?;
+    state.catalog_changed();
+    Ok((StatusCode::CREATED, axum::Json(view)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub provider_department_id: Option<i64>,
+    /// draft, submitted, returned, published, withdrawn.
+    pub status: Option<String>,
+    /// A classification code; resources under it.
+    pub classification: Option<String>,
+    /// Only resources whose latest version waits for review (the authority's queue).
+    #[serde(default)]
+    pub awaiting_review: bool,
+    /// Cursor: the `next_after` of the previous page.
+    pub after: Option<String>,
+    /// 1–1000, default 100.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResourceList {
+    pub resources: Vec<ResourceSummary>,
+    pub next_after: Option<String>,
+}
+
+/// Lists resources: published ones for everyone, the others for their provider, the authority and auditors.
+#[utoipa::path(get, path = "/api/v1/catalog/resources", tag = "catalog", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = ResourceList)))]
+pub async fn list_resources(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<ResourceList>> {
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            VersionStatus::parse(s)
+                .ok_or_else(|| ApiError::validation("status", format!("status: '{s}' is not one of {}", VersionStatus::expected())))
+        })
+        .transpose()?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::validation("limit", "limit: must be between 1 and 1000"));
+    }
+    let resources = catalog::list_resources(
+        &state.db,
+        &caller.principal,
+        &ResourceFilter {
+            provider: q.provider_department_id.map(DepartmentId),
+            status,
+            classification_prefix: q.classification,
+            awaiting_review: q.awaiting_review,
+            after: q.after,
+            limit,
+        },
+    )
+    .await?;
+    let next_after = (resources.len() as i64 == limit).then(|| resources.last().map(|r| r.code.clone())).flatten();
+    Ok(axum::Json(ResourceList { resources, next_after }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VersionQuery {
+    /// A version number; default the latest one the caller may see.
+    pub version: Option<i64>,
+}
+
+/// A resource at a version, with its items (`?version=N` for an older one).
+#[utoipa::path(get, path = "/api/v1/catalog/resources/{classification}/{sequence}", tag = "catalog", security(("bearer" = [])),
+    params(("classification" = String, Path), ("sequence" = String, Path), VersionQuery),
+    responses((status = 200, body = ResourceView), (status = 404, body = ErrorEnvelope)))]
+pub async fn get_resource(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((class, seq)): Path<(String, String)>,
+    Query(q): Query<VersionQuery>,
+) -> ApiResult<axum::Json<ResourceView>> {
+    let code = code_of(&class, &seq)?;
+    Ok(axum::Json(catalog::get_resource(&state.db, &caller.principal, &code, q.version).await?))
+}
+
+/// Replaces the draft's document (the latest version must be a draft or returned).
+#[utoipa::path(put, path = "/api/v1/catalog/resources/{classification}/{sequence}", tag = "catalog", security(("bearer" = [])),
+    params(("classification" = String, Path), ("sequence" = String, Path)), request_body = ResourceDocument,
+    responses((status = 200, body = ResourceView), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn update_resource(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((class, seq)): Path<(String, String)>,
+    ApiJson(doc): ApiJson<ResourceDocument>,
+) -> ApiResult<axum::Json<ResourceView>> {
+    let code = code_of(&class, &seq)?;
+    let view = catalog::update_draft(&state.db, &caller.principal, &caller.ctx(), &code, doc).await?;
+    state.catalog_changed();
+    Ok(axum::Json(view))
+}
+
+/// The version history.
+#[utoipa::path(get, path = "/api/v1/catalog/resources/{classification}/{sequence}/versions", tag = "catalog", security(("bearer" = [])),
+    params(("classification" = String, Path), ("sequence" = String, Path)), responses((status = 200, body = [VersionSummary])))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((class, seq)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Vec<VersionSummary>>> {
+    let code = code_of(&class, &seq)?;
+    Ok(axum::Json(catalog::list_versions(&state.db, &caller.principal, &code).await?))
+}
+
+/// Submits the draft for review; every rule (R-CAT-1 … R-CAT-4) must hold, or all violations are listed.
+#[utoipa::path(post, path = "/api/v1/catalog/resources/{classification}/{sequence}/submit", tag = "catalog", security(("bearer" = [])),
+    params(("classification" = String, Path), ("sequence" = String, Path)),
+    responses((status = 200, body = ResourceView), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn submit_resource(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((class, seq)): Path<(String, String)>,
+) -> ApiResult<axum::Json<ResourceView>> {
+    let code = code_of(&class, &seq)?;
+    let view = catalog::submit(&state.db, &caller.principal, &caller.ctx(), &code).await?;
+    state.catalog_changed();
+    Ok(axum::Json(view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    /// `approve` or `return`.
+    pub decision: String,
+    /// Required to return.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The sharing authority approves (publishes) or returns a submission.
+#[utoipa::path(post, path = "/api/v1/catalog/resources/{classification}/{sequence}/review", tag = "catalog", security(("bearer" = [])),
+    params(("classification" = String, Path), ("sequence" = String, Path)), request_body = ReviewRequest,
+    responses((status = 200, body = ResourceView), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn review_resource(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((class, seq)): Path<(String, String)>,
+    ApiJson(req): ApiJson<ReviewRequest>,
+) -> ApiResult<axum::Json<ResourceView>> {
+    let code = code_of(&class, &seq)?;
+    let decision = match req.decision.as_str() {
+        "approve" => ReviewDecision::Approve,
+        "return" => ReviewDecision::Return { reason: req.reason.unwrap_or_default() },
+        other => return Err(ApiError::validation("decision", format!("decision: '{other}' is not approve or return"))),
+    };
+    let view = catalog::review(&state.db, &caller.principal, &caller.ctx(), &code, decision).await?;
+    state.catalog_changed();
+    Ok(axum::Json(view))
+}
+
+/// Opens a new version of a published resource as a draft.
+#[utoipa::path(post, path = "/api/v1/catalog/resources/{classification}/{sequence}/revise", tag = "catalog", security(("bearer" = [])),
+    params(("classification" = String, Path), ("sequence" = String, Path)),
+    responses((status = 200, body = ResourceView), (status = 409, body = ErrorEnvelope)))]
+pub async fn revise_resource(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((class, seq)): Path<(String, String)>,
+) -> ApiResult<axum::Json<ResourceView>> {
+    let code = code_of(&class, &seq)?;
+    let view = catalog::revise(&state.db, &caller.principal, &caller.ctx(), &code).await?;
+    state.catalog_changed();
+    Ok(axum::Json(view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawRequest {
+    pub reason: String,
+}
+
+/// Withdraws a published resource, with a reason.
+#[utoipa::path(post, path = "/api/v1/catalog/resources/{classification}/{sequence}/withdraw", tag = "catalog", security(("bearer" = [])),
+    params(("classification" = String, Path), ("sequence" = String, Path)), request_body = WithdrawRequest,
+    responses((status = 200, body = ResourceView), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn withdraw_resource(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((class, seq)): Path<(String, String)>,
+    ApiJson(req): ApiJson<WithdrawRequest>,
+) -> ApiResult<axum::Json<ResourceView>> {
+    let code = code_of(&class, &seq)?;
+    let view = catalog::withdraw(&state.db, &caller.principal, &caller.ctx(), &code, &req.reason).await?;
+    state.catalog_changed();
+    Ok(axum::Json(view))
+}
+
+/// The resource's history: every state change with who, when and why (from the audit trail).
+#[utoipa::path(get, path = "/api/v1/catalog/resources/{classification}/{sequence}/history", tag = "catalog", security(("bearer" = [])),
+    params(("classification" = String, Path), ("sequence" = String, Path)), responses((status = 200, body = AuditEventList)))]
+pub async fn resource_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((class, seq)): Path<(String, String)>,
+) -> ApiResult<axum::Json<shutong_api_types::AuditEventList>> {
+    let code = code_of(&class, &seq)?;
+    // Visibility follows the resource's.
+    catalog::get_resource(&state.db, &caller.principal, &code, None).await?;
+    let events = shutong_audit::list_for_target(&state.db, "catalog_resource", &code).await?;
+    Ok(axum::Json(shutong_api_types::AuditEventList { events: events.iter().map(super::views::audit_view).collect(), next_before: None }))
+}
+
+/// The classification tree (类/项/目/细目).
+#[utoipa::path(get, path = "/api/v1/catalog/classifications", tag = "catalog", responses((status = 200, body = [Classification])))]
+pub async fn list_classifications(State(state): State<AppState>) -> ApiResult<axum::Json<Vec<Classification>>> {
+    Ok(axum::Json(catalog::list_classifications(&state.db).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClassificationRequest {
+    pub code: String,
+    pub name: String,
+}
+
+/// Adds a classification node (the sharing authority).
+#[utoipa::path(post, path = "/api/v1/catalog/classifications", tag = "catalog", security(("bearer" = [])), request_body = CreateClassificationRequest,
+    responses((status = 201, body = Classification), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn create_classification(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateClassificationRequest>,
+) -> ApiResult<(StatusCode, axum::Json<Classification>)> {
+    let c = catalog::create_classification(&state.db, &caller.principal, &caller.ctx(), &req.code, &req.name).await?;
+    Ok((StatusCode::CREATED, axum::Json(c)))
+}
+
+/// Catalog statistics: by class, department and sharing type; shareable and open shares; overdue updates.
+#[utoipa::path(get, path = "/api/v1/catalog/stats", tag = "catalog", responses((status = 200, body = CatalogStats)))]
+pub async fn stats(State(state): State<AppState>) -> ApiResult<axum::Json<CatalogStats>> {
+    Ok(axum::Json(catalog::stats(&state.db).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChangeEventRequest {
+    pub department_id: i64,
+    /// `law_revised` (法律法规修订) or `functions_changed` (行政管理职能变化).
+    pub kind: String,
+    pub description: String,
+    /// YYYY-MM-DD.
+    pub occurred_on: String,
+}
+
+/// Records a change obliging a department to update its catalog within 15 working days (办法 第九条).
+#[utoipa::path(post, path = "/api/v1/catalog/change-events", tag = "catalog", security(("bearer" = [])), request_body = CreateChangeEventRequest,
+    responses((status = 201, body = ChangeEvent), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn create_change_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateChangeEventRequest>,
+) -> ApiResult<(StatusCode, axum::Json<ChangeEvent>)> {
+    let occurred = NaiveDate::parse_from_str(req.occurred_on.trim(), "%Y-%m-%d")
+        .map_err(|_| ApiError::validation("occurred_on", format!("occurred_on: '{}' is not a date YYYY-MM-DD", req.occurred_on)))?;
+    let calendar = state.calendar();
+    let new = catalog::NewChangeEvent {
+        department: DepartmentId(req.department_id),
+        kind: &req.kind,
+        description: &req.description,
+        occurred_on: occurred,
+    };
+    let e = catalog::record_change_event(&state.db, &calendar, &caller.principal, &caller.ctx(), new).await?;
+    Ok((StatusCode::CREATED, axum::Json(e)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEventQuery {
+    pub department_id: Option<i64>,
+    /// Only open events past their deadline.
+    #[serde(default)]
+    pub overdue: bool,
+}
+
+/// Change events; `?overdue=true` is the list of departments late in updating their catalog.
+#[utoipa::path(get, path = "/api/v1/catalog/change-events", tag = "catalog", security(("bearer" = [])), params(ChangeEventQuery),
+    responses((status = 200, body = [ChangeEvent])))]
+pub async fn list_change_events(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<ChangeEventQuery>,
+) -> ApiResult<axum::Json<Vec<ChangeEvent>>> {
+    Ok(axum::Json(catalog::list_change_events(&state.db, q.department_id.map(DepartmentId), q.overdue).await?))
+}
+
+use shutong_api_types::{AuditEventList, ErrorEnvelope};

@@ -1,0 +1,401 @@
+//! The resource catalog through the API, on SQLite and PostgreSQL: lifecycle, rules, rights, deadlines.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
+
+mod common;
+
+use common::{Backend, PASSWORD, TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    submit_return_revise_publish_keeps_old_versions,
+    every_rule_is_enforced_on_submit,
+    only_the_provider_and_the_authority_change_entries,
+    codes_are_generated_unique_and_never_reused,
+    change_events_have_a_15_working_day_deadline,
+    classification_and_statistics,
+);
+
+/// Departments A and B (with an editor each), and a reviewer of the sharing authority.
+struct Fixture {
+    admin: String,
+    a: i64,
+    editor_a: String,
+    editor_b: String,
+    reviewer: String,
+    plain_reviewer_a: String,
+}
+
+async fn fixture(app: &TestApp) -> Fixture {
+    let admin = app.admin_token().await;
+    let a = app.create_department(&admin, "甲省公安厅", 201, "320000").await;
+    let b = app.create_department(&admin, "乙市民政局", 202, "320100").await;
+    app.create_user(&admin, "editor.a", a, &["catalog_editor"]).await;
+    app.create_user(&admin, "editor.b", b, &["catalog_editor"]).await;
+    app.create_user(&admin, "reviewer.a", a, &["reviewer"]).await;
+    // The bootstrap department (ID 1) is the sharing authority: its reviewers review the catalog.
+    app.create_user(&admin, "auth.reviewer", 1, &["reviewer"]).await;
+    Fixture {
+        admin,
+        a,
+        editor_a: app.login("editor.a", PASSWORD).await,
+        editor_b: app.login("editor.b", PASSWORD).await,
+        reviewer: app.login("auth.reviewer", PASSWORD).await,
+        plain_reviewer_a: app.login("reviewer.a", PASSWORD).await,
+    }
+}
+
+fn item(name: &str, sharing: &str) -> Value {
+    json!({"name": name, "data_type": "C", "length": 50, "required": true, "sharing_type": sharing})
+}
+
+fn population_doc() -> Value {
+    json!({
+        "name": "人口基本信息",
+        "summary": "全省户籍人口的基本信息，包括姓名、公民身份号码、性别、出生日期、户籍地址。",
+        "format": "database",
+        "items": [
+            {"name": "公民身份号码", "data_type": "C", "length": 18, "required": true, "is_key": true, "mask": "id_number",
+             "sharing_type": "unconditional", "standard": "GB 11643-1999", "is_base_item": true},
+            {"name": "姓名", "data_type": "C", "length": 50, "required": true, "mask": "name", "sharing_type": "unconditional", "is_base_item": true},
+            {"name": "户籍地址", "data_type": "C", "length": 200, "sharing_type": "conditional", "sharing_condition": "用于社会保障业务"}
+        ],
+        "sharing_type": "conditional",
+        "sharing_condition": "户籍地址仅向社会保障和民政部门提供",
+        "permitted_usage": "仅用于行政审批中的身份核验",
+        "sharing_methods": ["online_query", "exchange_node"],
+        "open_to_public": false,
+        "update_cycle": "daily",
+        "tags": ["基础", "人口"]
+    })
+}
+
+fn path_of(code: &str) -> String {
+    format!("/api/v1/catalog/resources/{code}")
+}
+
+async fn create(app: &TestApp, token: &str, class: &str, doc: Value) -> String {
+    let r = app.post("/api/v1/catalog/resources", token, json!({"classification_code": class, "document": doc})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["code"].as_str().unwrap().to_string()
+}
+
+async fn submit_return_revise_publish_keeps_old_versions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    let code = create(&app, &f.editor_a, "101", population_doc()).await;
+    assert!(code.starts_with("101/"), "{code}");
+    let p = path_of(&code);
+
+    let r = app.post(&format!("{p}/submit"), &f.editor_a, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["status"], "submitted");
+    // A return needs its reason.
+    let r = app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "return"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "reason");
+    let r = app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "return", "reason": "摘要需写明数据范围"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "returned");
+    assert_eq!(r.body["return_reason"], "摘要需写明数据范围");
+    // Approving a returned version is refused: it must be resubmitted.
+    assert_eq!(app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "approve"})).await.status, StatusCode::CONFLICT);
+
+    let mut doc = population_doc();
+    doc["summary"] = json!("全省户籍人口（约 8000 万人）的基本信息。");
+    let r = app.call(Method::PUT, &p, Some(&f.editor_a), Some(doc)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["status"], "draft");
+    app.post(&format!("{p}/submit"), &f.editor_a, json!({})).await;
+    let r = app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "approve"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!((r.body["status"].as_str(), r.body["published_version"].as_i64()), (Some("published"), Some(1)));
+    assert!(r.body["published_at_ms"].is_i64());
+    // A published version cannot be edited in place.
+    assert_eq!(app.call(Method::PUT, &p, Some(&f.editor_a), Some(population_doc())).await.status, StatusCode::CONFLICT);
+
+    // Revise: version 2 as a draft; version 1 stays in force for everyone else meanwhile.
+    let r = app.post(&format!("{p}/revise"), &f.editor_a, json!({})).await;
+    assert_eq!((r.body["version"].as_i64(), r.body["status"].as_str()), (Some(2), Some("draft")));
+    let mut doc2 = population_doc();
+    doc2["summary"] = json!("第二版：增加户籍地址。");
+    app.call(Method::PUT, &p, Some(&f.editor_a), Some(doc2)).await;
+    let seen_by_b = app.get(&p, &f.editor_b).await;
+    assert_eq!((seen_by_b.body["version"].as_i64(), seen_by_b.body["status"].as_str()), (Some(1), Some("published")));
+    assert_eq!(app.get(&format!("{p}?version=2"), &f.editor_b).await.status, StatusCode::NOT_FOUND, "drafts are the provider's");
+    app.post(&format!("{p}/submit"), &f.editor_a, json!({})).await;
+    let r = app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "approve"})).await;
+    assert_eq!(r.body["version"], 2);
+
+    let v1 = app.get(&format!("{p}?version=1"), &f.editor_b).await;
+    assert_eq!(v1.status, StatusCode::OK);
+    assert_eq!(v1.body["status"], "superseded");
+    assert_eq!(v1.body["document"]["summary"], "全省户籍人口（约 8000 万人）的基本信息。");
+    assert_eq!(app.get(&p, &f.editor_b).await.body["document"]["summary"], "第二版：增加户籍地址。");
+    let versions = app.get(&format!("{p}/versions"), &f.editor_b).await;
+    let listed: Vec<(i64, String)> = versions
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["version"].as_i64().unwrap(), v["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(listed, [(2, "published".to_string()), (1, "superseded".to_string())]);
+
+    // Every transition is in the history, with who and why.
+    let h = app.get(&format!("{p}/history"), &f.editor_b).await;
+    let actions: Vec<&str> = h.body["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        [
+            "catalog.create",
+            "catalog.submit",
+            "catalog.return",
+            "catalog.update_draft",
+            "catalog.submit",
+            "catalog.publish",
+            "catalog.revise",
+            "catalog.update_draft",
+            "catalog.submit",
+            "catalog.publish"
+        ]
+    );
+    assert_eq!(h.body["events"][2]["detail"]["reason"], "摘要需写明数据范围");
+    assert_eq!(h.body["events"][2]["actor"], "auth.reviewer");
+
+    // Withdraw, with a reason; it stays readable.
+    assert_eq!(app.post(&format!("{p}/withdraw"), &f.editor_a, json!({"reason": ""})).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app.post(&format!("{p}/withdraw"), &f.editor_a, json!({"reason": "职能划转"})).await;
+    assert_eq!(r.body["status"], "withdrawn");
+    assert_eq!(app.get(&p, &f.editor_b).await.body["resource_status"], "withdrawn");
+    app.stop().await;
+}
+
+async fn every_rule_is_enforced_on_submit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    let cases: Vec<(&str, &str, Value, &str, &str)> = vec![
+        // R-CAT-1: conditional without condition or usage; not-shared without legal basis.
+        (
+            "201",
+            "R-CAT-1",
+            json!({"sharing_type": "conditional", "items": [item("a", "conditional")], "sharing_condition": null, "permitted_usage": null}),
+            "R-CAT-1",
+            "sharing_condition",
+        ),
+        (
+            "201",
+            "R-CAT-1",
+            json!({"sharing_type": "not_shared", "items": [item("a", "not_shared")], "sharing_methods": []}),
+            "R-CAT-1",
+            "legal_basis",
+        ),
+        // R-CAT-2: a base item of a base resource that is not unconditional.
+        (
+            "101",
+            "R-CAT-2",
+            json!({"items": [{"name": "公民身份号码", "data_type": "C", "length": 18, "sharing_type": "conditional", "is_base_item": true}]}),
+            "R-CAT-2",
+            "items[0].sharing_type",
+        ),
+        // R-CAT-3: a resource called unconditional with a not-shared item.
+        (
+            "201",
+            "R-CAT-3",
+            json!({"sharing_type": "unconditional", "items": [item("a", "unconditional"), item("b", "not_shared")]}),
+            "R-CAT-3",
+            "sharing_type",
+        ),
+        // R-CAT-4: not shared yet open.
+        (
+            "201",
+            "R-CAT-4",
+            json!({"sharing_type": "not_shared", "items": [item("a", "not_shared")], "legal_basis": "《保守国家秘密法》", "open_to_public": true}),
+            "R-CAT-4",
+            "open_to_public",
+        ),
+    ];
+    for (class, label, patch, rule, field) in cases {
+        let mut doc = json!({
+            "name": format!("规则测试 {label}"), "summary": "测试", "format": "database",
+            "items": [item("a", "unconditional")], "sharing_type": "unconditional",
+            "sharing_condition": "条件", "permitted_usage": "用途",
+            "sharing_methods": ["online_query"], "update_cycle": "monthly"
+        });
+        for (k, v) in patch.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        let code = create(&app, &f.editor_a, class, doc).await;
+        let r = app.post(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{label}: {:?}", r.body);
+        assert_eq!(r.body["error"]["code"], "rule_violation");
+        let violations = r.body["error"]["violations"].as_array().unwrap();
+        assert!(violations.iter().any(|v| v["rule"] == rule && v["field"] == field), "{label}: {violations:?}");
+        // The entry stays a draft.
+        assert_eq!(app.get(&path_of(&code), &f.editor_a).await.body["status"], "draft");
+    }
+    // Field errors on a draft name the field; unknown value-list entries are refused by the parser.
+    let r = app.post("/api/v1/catalog/resources", &f.editor_a, json!({"classification_code": "201", "document": {"name": "x", "summary": "", "format": "纸质", "items": [], "sharing_type": "unconditional", "update_cycle": "daily"}})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert_eq!(r.body["error"]["field"], "document.format");
+    let mut doc = population_doc();
+    doc["name"] = json!("  ");
+    let r = app.post("/api/v1/catalog/resources", &f.editor_a, json!({"classification_code": "101", "document": doc})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "name");
+    // Chinese value names are accepted as well as codes.
+    let mut doc = population_doc();
+    doc["format"] = json!("数据库");
+    doc["update_cycle"] = json!("每日");
+    doc["sharing_type"] = json!("有条件共享");
+    let code = create(&app, &f.editor_a, "101", doc).await;
+    assert_eq!(app.post(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await.status, StatusCode::OK);
+    let _ = f.admin;
+    app.stop().await;
+}
+
+async fn only_the_provider_and_the_authority_change_entries(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    let code = create(&app, &f.editor_a, "101", population_doc()).await;
+    let p = path_of(&code);
+    // Another department neither sees the draft nor changes it.
+    assert_eq!(app.get(&p, &f.editor_b).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.call(Method::PUT, &p, Some(&f.editor_b), Some(population_doc())).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.post(&format!("{p}/submit"), &f.editor_b, json!({})).await.status, StatusCode::NOT_FOUND);
+    // Nor compiles in A's name.
+    let r = app
+        .post(
+            "/api/v1/catalog/resources",
+            &f.editor_b,
+            json!({"classification_code": "101", "provider_department_id": f.a, "document": population_doc()}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A's own reviewer is not the sharing authority; neither is A's editor.
+    app.post(&format!("{p}/submit"), &f.editor_a, json!({})).await;
+    assert_eq!(app.post(&format!("{p}/review"), &f.plain_reviewer_a, json!({"decision": "approve"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.post(&format!("{p}/review"), &f.editor_a, json!({"decision": "approve"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "approve"})).await.status, StatusCode::OK);
+    // Published: B sees it but still cannot change it (403 now, as it is visible).
+    assert_eq!(app.get(&p, &f.editor_b).await.status, StatusCode::OK);
+    assert_eq!(app.post(&format!("{p}/revise"), &f.editor_b, json!({})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.post(&format!("{p}/withdraw"), &f.editor_b, json!({"reason": "x"})).await.status, StatusCode::FORBIDDEN);
+    // The authority may revise anyone's entry.
+    assert_eq!(app.post(&format!("{p}/revise"), &f.admin, json!({})).await.status, StatusCode::OK);
+    // Lists: B sees only published resources of others.
+    let mine = create(&app, &f.editor_a, "101", population_doc()).await;
+    let listed = app.get("/api/v1/catalog/resources", &f.editor_b).await;
+    let codes: Vec<&str> = listed.body["resources"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&code.as_str()) && !codes.contains(&mine.as_str()), "{codes:?}");
+    let queue = app.get("/api/v1/catalog/resources?awaiting_review=true", &f.reviewer).await;
+    assert_eq!(queue.body["resources"].as_array().unwrap().len(), 0);
+    app.stop().await;
+}
+
+async fn codes_are_generated_unique_and_never_reused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    let c1 = create(&app, &f.editor_a, "202", population_doc()).await;
+    let c2 = create(&app, &f.editor_a, "202", population_doc()).await;
+    let c3 = create(&app, &f.editor_a, "101", population_doc()).await;
+    assert_eq!((c1.as_str(), c2.as_str(), c3.as_str()), ("202/000001", "202/000002", "101/000001"));
+    for (class, field) in [("999", "classification_code"), ("1", "classification_code"), ("208999", "classification_code")] {
+        let r =
+            app.post("/api/v1/catalog/resources", &f.editor_a, json!({"classification_code": class, "document": population_doc()})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{class}");
+        assert_eq!(r.body["error"]["field"], field);
+    }
+    // A failed create does not consume a code.
+    assert_eq!(create(&app, &f.editor_a, "202", population_doc()).await, "202/000003");
+    assert_eq!(app.get("/api/v1/catalog/resources/202/00001x", &f.editor_a).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.get("/api/v1/catalog/resources/202/999999", &f.editor_a).await.status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+async fn change_events_have_a_15_working_day_deadline(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    let r = app
+        .post(
+            "/api/v1/catalog/change-events",
+            &f.editor_a,
+            json!({"department_id": f.a, "kind": "law_revised", "description": "《居民身份证法》修订", "occurred_on": "2026-09-28"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // 15 working days after 2026-09-28 across 国庆/中秋 (10-10 a working Saturday): 2026-10-23.
+    assert_eq!(r.body["due_on"], "2026-10-23");
+    assert_eq!(r.body["overdue"], true);
+    let overdue = app.get("/api/v1/catalog/change-events?overdue=true", &f.reviewer).await;
+    assert_eq!(overdue.body.as_array().unwrap().len(), 1);
+    assert_eq!(app.get("/api/v1/catalog/stats", &f.reviewer).await.body["overdue_change_events"], 1);
+    // Another department cannot record events for A; bad input names the field.
+    let r = app
+        .post(
+            "/api/v1/catalog/change-events",
+            &f.editor_b,
+            json!({"department_id": f.a, "kind": "law_revised", "description": "x", "occurred_on": "2026-09-28"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    for (body, field) in [
+        (json!({"department_id": f.a, "kind": "weather", "description": "x", "occurred_on": "2026-09-28"}), "kind"),
+        (json!({"department_id": f.a, "kind": "law_revised", "description": "x", "occurred_on": "2026-13-01"}), "occurred_on"),
+        (json!({"department_id": f.a, "kind": "law_revised", "description": "x", "occurred_on": "2099-01-01"}), "occurred_on"),
+    ] {
+        let r = app.post("/api/v1/catalog/change-events", &f.editor_a, body).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)));
+    }
+    // Publishing an update of A's catalog answers the event.
+    let code = create(&app, &f.editor_a, "101", population_doc()).await;
+    app.post(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await;
+    app.post(&format!("{}/review", path_of(&code)), &f.reviewer, json!({"decision": "approve"})).await;
+    assert_eq!(app.get("/api/v1/catalog/change-events?overdue=true", &f.reviewer).await.body.as_array().unwrap().len(), 0);
+    let all = app.get(&format!("/api/v1/catalog/change-events?department_id={}", f.a), &f.reviewer).await;
+    assert!(all.body[0]["resolution"].as_str().unwrap().contains(&code));
+    app.stop().await;
+}
+
+async fn classification_and_statistics(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    let tree = app.call(Method::GET, "/api/v1/catalog/classifications", None, None).await;
+    let names: Vec<&str> = tree.body.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    for n in ["基础信息资源", "主题信息资源", "部门信息资源", "人口", "法人单位", "宏观经济", "医疗健康", "政务服务"]
+    {
+        assert!(names.contains(&n), "{n} missing");
+    }
+    let r = app.post("/api/v1/catalog/classifications", &f.editor_a, json!({"code": "301", "name": "甲省公安厅"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.post("/api/v1/catalog/classifications", &f.reviewer, json!({"code": "301", "name": "甲省公安厅"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = app.post("/api/v1/catalog/classifications", &f.reviewer, json!({"code": "301001", "name": "治安管理"})).await;
+    assert_eq!((r.status, r.body["level"].as_i64()), (StatusCode::CREATED, Some(3)));
+    for code in ["4", "30", "999", "302001"] {
+        let r = app.post("/api/v1/catalog/classifications", &f.reviewer, json!({"code": code, "name": "x"})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+    }
+    // Two published (one open), one draft.
+    for (class, open) in [("301001", true), ("101", false)] {
+        let mut doc = population_doc();
+        if open {
+            doc["items"] = json!([item("a", "unconditional")]);
+            doc["sharing_type"] = json!("unconditional");
+            doc["open_to_public"] = json!(true);
+        }
+        let code = create(&app, &f.editor_a, class, doc).await;
+        app.post(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await;
+        let r = app.post(&format!("{}/review", path_of(&code)), &f.reviewer, json!({"decision": "approve"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    create(&app, &f.editor_a, "201", population_doc()).await;
+    let s = app.call(Method::GET, "/api/v1/catalog/stats", None, None).await;
+    assert_eq!((s.body["published"].as_i64(), s.body["drafts_and_pending"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(s.body["shareable_share"], 1.0);
+    assert_eq!(s.body["open_share"], 0.5);
+    let class = |code: &str| s.body["by_class"].as_array().unwrap().iter().find(|c| c["key"] == code).unwrap()["count"].as_i64().unwrap();
+    assert_eq!((class("1"), class("101"), class("3"), class("301"), class("2")), (1, 1, 1, 1, 0));
+    assert_eq!(s.body["by_department"][0]["label"], "甲省公安厅");
+    app.stop().await;
+}
