@@ -2,6 +2,7 @@
 
 pub mod model;
 pub mod rules;
+pub mod search;
 pub mod service;
 
 pub use model::*;

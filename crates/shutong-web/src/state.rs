@@ -18,6 +18,8 @@ pub struct Inner {
     pub security: SecuritySettings,
     pub metrics: PrometheusHandle,
     pub mask_rules: MaskRules,
+    /// The catalog's search index: a projection of the database.
+    pub catalog_index: Arc<shutong_catalog::search::CatalogIndex>,
     calendar: RwLock<Arc<WorkCalendar>>,
     regions: RwLock<Arc<RegionTable>>,
 }
@@ -55,8 +57,15 @@ pub fn security_settings(config: &Config) -> SecuritySettings {
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Arc<Config>, calendar: WorkCalendar, regions: RegionTable) -> Self {
+    pub fn new(
+        db: Db,
+        config: Arc<Config>,
+        calendar: WorkCalendar,
+        regions: RegionTable,
+        catalog_index: Arc<shutong_catalog::search::CatalogIndex>,
+    ) -> Self {
         AppState(Arc::new(Inner {
+            catalog_index,
             security: security_settings(&config),
             mask_rules: MaskRules { overrides: config.masking.clone() },
             db,
@@ -79,8 +88,14 @@ impl AppState {
         }
     }
 
-    /// Called after every catalog change, for the projections that follow the catalog (the search index).
-    pub fn catalog_changed(&self) {}
+    /// Called after every catalog change made through this process: brings the search index up to date
+    /// for that resource. A failure is logged, not returned: the change is committed, and the periodic
+    /// reconciliation repairs the projection.
+    pub async fn catalog_changed(&self, code: &str) {
+        if let Err(e) = self.catalog_index.refresh(&self.db, code).await {
+            tracing::warn!(error = %e, code, "search index refresh failed; reconciliation will repair it");
+        }
+    }
 
     /// A snapshot of the region table.
     pub fn regions(&self) -> Arc<RegionTable> {

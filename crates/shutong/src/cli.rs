@@ -53,6 +53,27 @@ pub enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The resource catalog (政务信息资源目录).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CatalogCommand {
+    /// Search the published catalog (Chinese full text); prints one line per hit.
+    Search {
+        /// The query, e.g. 人口.
+        query: String,
+        /// Facet filters as DIMENSION=VALUE (class, provider, region, sharing, open, format, cycle).
+        #[arg(long = "filter")]
+        filters: Vec<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Rebuild the search index from the database and report what it holds.
+    Reindex,
+    /// Print catalog statistics as JSON.
+    Stats,
 }
 
 #[derive(Args, Debug)]
@@ -456,6 +477,40 @@ pub async fn run_audit(cli: &Cli, cmd: &AuditCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&e)?);
             }
         }
+    }
+    db.close().await;
+    Ok(())
+}
+
+pub async fn run_catalog(cli: &Cli, cmd: &CatalogCommand) -> anyhow::Result<()> {
+    let config = load_config(cli, None)?;
+    let db = crate::server::open_database(&config).await?;
+    match cmd {
+        CatalogCommand::Search { query, filters, limit } => {
+            let index = shutong_catalog::search::CatalogIndex::new()?;
+            index.rebuild(&db).await?;
+            let filters = filters
+                .iter()
+                .map(|f| {
+                    f.split_once('=')
+                        .map(|(d, v)| (d.to_string(), v.to_string()))
+                        .with_context(|| format!("--filter '{f}' is not DIMENSION=VALUE"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let results =
+                index.search(&shutong_catalog::search::SearchRequest { q: query.clone(), filters, limit: *limit, cursor: None })?;
+            eprintln!("{} hit(s)", results.total);
+            for h in results.hits {
+                println!("{}\t{}\t{}\t{}", h.code, h.name, h.provider_name, h.sharing_type);
+            }
+        }
+        CatalogCommand::Reindex => {
+            let index = shutong_catalog::search::CatalogIndex::new()?;
+            let started = std::time::Instant::now();
+            let n = index.rebuild(&db).await?;
+            println!("indexed {n} published resources in {:.2} s (the index holds {})", started.elapsed().as_secs_f64(), index.len());
+        }
+        CatalogCommand::Stats => print_json(&shutong_catalog::stats(&db).await?)?,
     }
     db.close().await;
     Ok(())

@@ -67,5 +67,6 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Check { kind, value } => shutong::cli::run_check(&cli, kind, value).await,
         Command::Calendar(cmd) => shutong::cli::run_calendar(&cli, cmd).await.map(|_| 0),
         Command::Audit(cmd) => shutong::cli::run_audit(&cli, cmd).await.map(|_| 0),
+        Command::Catalog(cmd) => shutong::cli::run_catalog(&cli, cmd).await.map(|_| 0),
     }
 }

@@ -96,9 +96,23 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     if demo {
         crate::demo::seed(&db, &regions, &security).await.context("seeding demo data")?;
     }
+    let catalog_index = Arc::new(shutong_catalog::search::CatalogIndex::new()?);
+    let indexed = catalog_index.rebuild(&db).await.context("building the catalog search index")?;
+    tracing::info!(resources = indexed, "catalog search index built");
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(db, Arc::new(config), calendar, regions);
+    let state = AppState::new(db, Arc::new(config), calendar, regions, catalog_index.clone());
+    // Reconcile the index with the database now and then: other replicas change the catalog too.
+    let (reconcile_db, reconcile_index) = (state.db.clone(), catalog_index);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            if let Err(e) = reconcile_index.reconcile(&reconcile_db).await {
+                tracing::warn!(error = %e, "catalog index reconciliation failed");
+            }
+        }
+    });
     let app = shutong_web::app(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {

@@ -566,6 +566,7 @@ async fn database_unreachable_gives_503() {
             std::sync::Arc::new(config),
             shutong_reference::WorkCalendar::builtin(),
             shutong_reference::RegionTable::builtin(),
+            std::sync::Arc::new(shutong_catalog::search::CatalogIndex::new().unwrap()),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

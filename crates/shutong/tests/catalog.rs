@@ -14,6 +14,7 @@ on_both_backends!(
     codes_are_generated_unique_and_never_reused,
     change_events_have_a_15_working_day_deadline,
     classification_and_statistics,
+    search_in_chinese_with_facets_and_cursor,
 );
 
 /// Departments A and B (with an editor each), and a reviewer of the sharing authority.
@@ -397,5 +398,75 @@ async fn classification_and_statistics(backend: Backend) {
     let class = |code: &str| s.body["by_class"].as_array().unwrap().iter().find(|c| c["key"] == code).unwrap()["count"].as_i64().unwrap();
     assert_eq!((class("1"), class("101"), class("3"), class("301"), class("2")), (1, 1, 1, 1, 0));
     assert_eq!(s.body["by_department"][0]["label"], "甲省公安厅");
+    app.stop().await;
+}
+
+async fn publish(app: &TestApp, f: &Fixture, class: &str, doc: Value) -> String {
+    let code = create(app, &f.editor_a, class, doc).await;
+    let r = app.post(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.post(&format!("{}/review", path_of(&code)), &f.reviewer, json!({"decision": "approve"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    code
+}
+
+fn named(name: &str, summary: &str, items: &[&str], unconditional: bool) -> Value {
+    let t = if unconditional { "unconditional" } else { "conditional" };
+    json!({
+        "name": name, "summary": summary, "format": "database",
+        "items": items.iter().map(|i| item(i, t)).collect::<Vec<_>>(),
+        "sharing_type": t, "sharing_condition": "按需", "permitted_usage": "行政审批",
+        "sharing_methods": ["online_query"], "update_cycle": "monthly"
+    })
+}
+
+async fn search_in_chinese_with_facets_and_cursor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    let population = publish(&app, &f, "101", named("人口基本信息", "全省户籍人口基本信息", &["公民身份号码", "姓名"], true)).await;
+    let deaths = publish(&app, &f, "101", named("死亡人口登记信息", "死亡登记", &["公民身份号码", "死亡日期"], false)).await;
+    let companies = publish(&app, &f, "102", named("法人单位登记信息", "企业法人登记", &["统一社会信用代码", "法定代表人"], true)).await;
+    let _draft = create(&app, &f.editor_a, "101", named("流动人口信息", "草稿不应被检索到", &["姓名"], true)).await;
+    let search = |q: &str| {
+        let path = format!("/api/v1/catalog/search?{q}");
+        let app = &app;
+        async move { app.call(Method::GET, &path, None, None).await }
+    };
+
+    let r = search("q=%E4%BA%BA%E5%8F%A3").await; // 人口
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let codes: Vec<&str> = r.body["hits"].as_array().unwrap().iter().map(|h| h["code"].as_str().unwrap()).collect();
+    assert_eq!(r.body["total"], 2, "{codes:?}");
+    assert!(codes.contains(&population.as_str()) && codes.contains(&deaths.as_str()));
+    assert_eq!(r.body["hits"][0]["code"], population, "the name match ranks first");
+    // Facets count over all hits, with names.
+    let sharing = r.body["facets"]["sharing"].as_array().unwrap();
+    assert!(sharing.iter().any(|x| x["value"] == "unconditional" && x["count"] == 1 && x["label"] == "无条件共享"), "{sharing:?}");
+    let classes = r.body["facets"]["class"].as_array().unwrap();
+    assert!(classes.iter().any(|x| x["value"] == "101" && x["count"] == 2 && x["label"] == "101 人口"), "{classes:?}");
+    // Item names are searched too; filters narrow.
+    let r = search("q=%E6%B3%95%E5%AE%9A%E4%BB%A3%E8%A1%A8%E4%BA%BA").await; // 法定代表人
+    assert_eq!(r.body["hits"][0]["code"], companies);
+    let r = search("q=%E4%BA%BA%E5%8F%A3&sharing=conditional").await;
+    assert_eq!((r.body["total"].as_u64(), r.body["hits"][0]["code"].as_str()), (Some(1), Some(deaths.as_str())));
+    let r = search("class=1").await;
+    assert_eq!(r.body["total"], 3);
+    let r = search("class=102").await;
+    assert_eq!(r.body["total"], 1);
+    // Cursor pagination covers every hit once.
+    let p1 = search("limit=2").await;
+    assert_eq!(p1.body["hits"].as_array().unwrap().len(), 2);
+    let cursor = p1.body["next_cursor"].as_str().unwrap().to_string();
+    let p2 = search(&format!("limit=2&cursor={cursor}")).await;
+    assert_eq!(p2.body["hits"].as_array().unwrap().len(), 1);
+    assert!(p2.body["next_cursor"].is_null());
+    // Bad input names the parameter; query syntax never errors.
+    assert_eq!(search("sharing=maybe").await.body["total"], 0);
+    assert_eq!(search("cursor=abc").await.body["error"]["field"], "cursor");
+    assert_eq!(search("limit=0").await.body["error"]["field"], "limit");
+    assert_eq!(search("q=%22%28%5B%3A%7E").await.status, StatusCode::OK);
+    // Withdrawn resources leave the index at once.
+    app.post(&format!("{}/withdraw", path_of(&deaths)), &f.editor_a, json!({"reason": "停止采集"})).await;
+    assert_eq!(search("q=%E4%BA%BA%E5%8F%A3").await.body["total"], 1);
     app.stop().await;
 }

@@ -51,7 +51,7 @@ pub async fn create_resource(
         },
     )
     .await?;
-    state.catalog_changed();
+    state.catalog_changed(&view.code).await;
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
@@ -148,7 +148,7 @@ pub async fn update_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::update_draft(&state.db, &caller.principal, &caller.ctx(), &code, doc).await?;
-    state.catalog_changed();
+    state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
 
@@ -175,7 +175,7 @@ pub async fn submit_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::submit(&state.db, &caller.principal, &caller.ctx(), &code).await?;
-    state.catalog_changed();
+    state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
 
@@ -206,7 +206,7 @@ pub async fn review_resource(
         other => return Err(ApiError::validation("decision", format!("decision: '{other}' is not approve or return"))),
     };
     let view = catalog::review(&state.db, &caller.principal, &caller.ctx(), &code, decision).await?;
-    state.catalog_changed();
+    state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
 
@@ -221,7 +221,7 @@ pub async fn revise_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::revise(&state.db, &caller.principal, &caller.ctx(), &code).await?;
-    state.catalog_changed();
+    state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
 
@@ -243,7 +243,7 @@ pub async fn withdraw_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::withdraw(&state.db, &caller.principal, &caller.ctx(), &code, &req.reason).await?;
-    state.catalog_changed();
+    state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
 
@@ -346,3 +346,94 @@ pub async fn list_change_events(
 }
 
 use shutong_api_types::{AuditEventList, ErrorEnvelope};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Free text (Chinese word segmentation); empty lists the newest.
+    #[serde(default)]
+    pub q: String,
+    /// Classification code (类, 项, 目 …): the resource and everything under it.
+    pub class: Option<String>,
+    /// Provider department ID.
+    pub provider: Option<String>,
+    /// GB/T 2260 region code of the provider.
+    pub region: Option<String>,
+    /// unconditional, conditional, not_shared.
+    pub sharing: Option<String>,
+    /// true or false.
+    pub open: Option<String>,
+    /// database, electronic_file, spreadsheet, image, streaming, self_describing, service_interface.
+    pub format: Option<String>,
+    /// realtime, daily, weekly, monthly, quarterly, half_yearly, yearly, irregular.
+    pub cycle: Option<String>,
+    /// 1–100, default 20.
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Searches the published catalog in Chinese, with facets and cursor pagination.
+#[utoipa::path(get, path = "/api/v1/catalog/search", tag = "catalog", params(SearchQuery),
+    responses((status = 200, body = shutong_catalog::search::SearchResults), (status = 422, body = ErrorEnvelope)))]
+pub async fn search(
+    State(state): State<AppState>,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<axum::Json<shutong_catalog::search::SearchResults>> {
+    let mut filters = Vec::new();
+    for (dim, v) in [
+        ("class", &q.class),
+        ("provider", &q.provider),
+        ("region", &q.region),
+        ("sharing", &q.sharing),
+        ("open", &q.open),
+        ("format", &q.format),
+        ("cycle", &q.cycle),
+    ] {
+        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            filters.push((dim.to_string(), v.to_string()));
+        }
+    }
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::validation("limit", "limit: must be between 1 and 100"));
+    }
+    let req = shutong_catalog::search::SearchRequest { q: q.q, filters, limit, cursor: q.cursor };
+    let mut results = state.catalog_index.search(&req)?;
+    label_facets(&state, &mut results).await;
+    Ok(axum::Json(results))
+}
+
+/// Names the provider and classification facet values (department and classification names).
+pub async fn label_facets(state: &AppState, results: &mut shutong_catalog::search::SearchResults) {
+    if let Some(providers) = results.facets.get_mut("provider") {
+        let names: std::collections::HashMap<String, String> = shutong_identity::list_departments(&state.db)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| (d.id.to_string(), d.name))
+            .collect();
+        for p in providers.iter_mut() {
+            if let Some(n) = names.get(&p.value) {
+                p.label = n.clone();
+            }
+        }
+    }
+    if let Some(classes) = results.facets.get_mut("class") {
+        let names: std::collections::HashMap<String, String> =
+            catalog::list_classifications(&state.db).await.unwrap_or_default().into_iter().map(|c| (c.code, c.name)).collect();
+        for c in classes.iter_mut() {
+            if let Some(n) = names.get(&c.value) {
+                c.label = format!("{} {n}", c.value);
+            }
+        }
+    }
+    if let Some(regions) = results.facets.get_mut("region") {
+        let table = state.regions();
+        for r in regions.iter_mut() {
+            if let Ok((_, e)) = table.lookup(&r.value) {
+                r.label = e.name.clone();
+            }
+        }
+    }
+}
