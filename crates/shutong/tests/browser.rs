@@ -173,3 +173,110 @@ async fn demo_department_admin_sees_only_its_department() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+async fn switch_user(c: &Client, base: &str, username: &str) {
+    c.delete_all_cookies().await.unwrap();
+    log_in(c, base, username, shutong::demo::DEMO_PASSWORD).await;
+    wait_text(c, "main h1", |t| t == "工作台").await;
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn fill(c: &Client, id: &str, text: &str) {
+    let e = c.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_search_and_the_review_workflow() {
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    let base = app.base.clone();
+
+    // Search 人口, open a result, see its items.
+    switch_user(&c, &base, "ga.editor").await;
+    c.goto(&format!("{base}/catalog")).await.unwrap();
+    fill(&c, "q", "人口").await;
+    click(&c, ".searchbar button").await;
+    wait_text(&c, "[data-testid=total]", |t| t.contains("共 2 条")).await;
+    save_screenshot(&c, "catalog-search").await;
+    click(&c, "[data-testid=hit] h2 a").await;
+    let items = wait_text(&c, "[data-testid=items]", |t| t.contains("公民身份号码")).await;
+    assert!(items.contains("姓名"), "{items}");
+    save_screenshot(&c, "catalog-resource").await;
+
+    // The editor compiles a new entry and submits it.
+    c.goto(&format!("{base}/catalog/new")).await.unwrap();
+    fill(&c, "name", "浏览器测试人口信息").await;
+    fill(&c, "summary", "第一稿摘要").await;
+    fill(&c, "items", "公民身份号码|C|18|无条件共享|是|id_number\n姓名|C|50|无条件共享|是|name").await;
+    click(&c, "[data-testid=save]").await;
+    wait_text(&c, "[data-testid=status]", |t| t == "草稿").await;
+    let url = c.current_url().await.unwrap();
+    let resource_path = url.path().to_string();
+    click(&c, "[data-testid=submit]").await;
+    wait_text(&c, "[data-testid=status]", |t| t == "待审核").await;
+
+    // The authority returns it with a reason.
+    switch_user(&c, &base, "sq.reviewer").await;
+    c.goto(&format!("{base}/catalog/review")).await.unwrap();
+    let queue = wait_text(&c, "[data-testid=review-queue]", |t| t.contains("浏览器测试人口信息")).await;
+    assert!(queue.contains("第 1 版"), "{queue}");
+    c.goto(&format!("{base}{resource_path}")).await.unwrap();
+    fill(&c, "return-reason", "摘要请写明数据范围").await;
+    click(&c, "[data-testid=return]").await;
+    wait_text(&c, "[data-testid=status]", |t| t == "已退回").await;
+
+    // The editor revises the draft and resubmits.
+    switch_user(&c, &base, "ga.editor").await;
+    c.goto(&format!("{base}{resource_path}")).await.unwrap();
+    wait_text(&c, "[data-testid=return-reason]", |t| t.contains("摘要请写明数据范围")).await;
+    c.goto(&format!("{base}{resource_path}/edit")).await.unwrap();
+    fill(&c, "summary", "全省户籍人口，第一版").await;
+    click(&c, "[data-testid=save]").await;
+    wait_text(&c, ".flash.ok", |t| t.contains("已保存")).await;
+    click(&c, "[data-testid=submit]").await;
+    wait_text(&c, "[data-testid=status]", |t| t == "待审核").await;
+
+    // The authority publishes.
+    switch_user(&c, &base, "sq.reviewer").await;
+    c.goto(&format!("{base}{resource_path}")).await.unwrap();
+    click(&c, "[data-testid=approve]").await;
+    wait_text(&c, "[data-testid=status]", |t| t == "已发布").await;
+
+    // A revision (version 2) is published in turn; version 1 stays readable.
+    switch_user(&c, &base, "ga.editor").await;
+    c.goto(&format!("{base}{resource_path}")).await.unwrap();
+    click(&c, "[data-testid=revise]").await;
+    wait_text(&c, ".flash.ok", |t| t.contains("新版本")).await;
+    c.goto(&format!("{base}{resource_path}/edit")).await.unwrap();
+    fill(&c, "summary", "全省户籍人口，第二版").await;
+    click(&c, "[data-testid=save]").await;
+    wait_text(&c, ".flash.ok", |t| t.contains("已保存")).await;
+    click(&c, "[data-testid=submit]").await;
+    wait_text(&c, "[data-testid=status]", |t| t == "待审核").await;
+    switch_user(&c, &base, "sq.reviewer").await;
+    c.goto(&format!("{base}{resource_path}")).await.unwrap();
+    click(&c, "[data-testid=approve]").await;
+    wait_text(&c, "[data-testid=status]", |t| t == "已发布").await;
+    let versions = wait_text(&c, "[data-testid=versions]", |t| t.contains("第 2 版")).await;
+    assert!(versions.contains("已被新版本替代"), "{versions}");
+    c.goto(&format!("{base}{resource_path}?version=1")).await.unwrap();
+    wait_text(&c, "[data-testid=status]", |t| t == "已被新版本替代").await;
+    assert!(text_of(&c, "main").await.contains("全省户籍人口，第一版"));
+    let history = text_of(&c, "[data-testid=history]").await;
+    assert!(history.contains("审核退回") && history.contains("摘要请写明数据范围") && history.contains("修订"), "{history}");
+    save_screenshot(&c, "catalog-history").await;
+    c.close().await.unwrap();
+    app.stop().await;
+}

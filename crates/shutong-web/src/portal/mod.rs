@@ -2,6 +2,7 @@
 //! Sessions are HttpOnly, SameSite=Strict cookies; every form carries the session's CSRF token (the login
 //! form a double-submit token), checked before anything else.
 
+mod catalog;
 mod pages;
 
 use axum::Router;
@@ -35,6 +36,13 @@ pub fn routes() -> Router<AppState> {
         .route("/account", get(pages::account))
         .route("/account/password", post(pages::change_password))
         .route("/audit", get(pages::audit))
+        .route("/catalog", get(catalog::search))
+        .route("/catalog/new", get(catalog::new_form).post(catalog::create))
+        .route("/catalog/review", get(catalog::review_queue))
+        .route("/catalog/stats", get(catalog::stats))
+        .route("/catalog/{class}/{seq}", get(catalog::resource))
+        .route("/catalog/{class}/{seq}/edit", get(catalog::edit_form).post(catalog::update))
+        .route("/catalog/{class}/{seq}/{verb}", post(catalog::action))
 }
 
 async fn stylesheet() -> Response {

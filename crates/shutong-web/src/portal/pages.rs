@@ -21,6 +21,7 @@ use crate::state::AppState;
 
 /// What the base layout shows.
 pub struct Layout {
+    pub can_review: bool,
     pub title: String,
     pub section: &'static str,
     pub user_name: String,
@@ -39,13 +40,15 @@ pub struct Flash {
     pub error: Option<String>,
 }
 
-async fn layout(state: &AppState, s: &PortalSession, title: &str, section: &'static str, flash: Flash) -> Layout {
+pub(super) async fn layout(state: &AppState, s: &PortalSession, title: &str, section: &'static str, flash: Flash) -> Layout {
     let department_name = match s.principal.department_id {
         Some(d) => identity::get_department(&state.db, d).await.map(|d| d.name).unwrap_or_default(),
         None => String::new(),
     };
     let node_name = identity::node_identity(&state.db).await.ok().flatten().map(|n| n.name).unwrap_or_default();
+    let can_review = shutong_catalog::is_authority(&state.db, &s.principal).await.unwrap_or(false);
     Layout {
+        can_review,
         title: title.to_string(),
         section,
         user_name: s.principal.display_name.clone(),
@@ -67,11 +70,16 @@ fn ok_text(key: &str) -> &'static str {
         "role_revoked" => "已撤销角色。",
         "password_reset" => "密码已重置，用户下次登录须修改。",
         "password_changed" => "密码已修改。",
+        "submitted" => "已提交审核。",
+        "published" => "已审核通过并发布。",
+        "returned" => "已退回编制部门。",
+        "revised" => "已创建新版本草稿。",
+        "withdrawn" => "已撤销。",
         _ => "操作成功。",
     }
 }
 
-fn render<T: Template>(t: &T) -> Response {
+pub(super) fn render<T: Template>(t: &T) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -97,7 +105,7 @@ fn back_with_error(to: &str, e: &IdentityError) -> Response {
     Redirect::to(&format!("{to}?{q}")).into_response()
 }
 
-fn done(to: &str, ok: &str) -> Response {
+pub(super) fn done(to: &str, ok: &str) -> Response {
     Redirect::to(&format!("{to}?ok={ok}")).into_response()
 }
 
@@ -234,7 +242,7 @@ pub struct EventRow {
     ip: String,
 }
 
-fn action_zh(action: &str) -> &'static str {
+pub(super) fn action_zh(action: &str) -> &'static str {
     match action {
         "department.create" => "登记部门",
         "department.update" => "修改部门",
@@ -253,6 +261,13 @@ fn action_zh(action: &str) -> &'static str {
         "node.set_identity" => "设置节点身份",
         "calendar.import_year" => "导入节假日安排",
         "region.upsert" => "更新行政区划",
+        "catalog.create" => "编制目录",
+        "catalog.update_draft" => "修改草稿",
+        "catalog.submit" => "提交审核",
+        "catalog.return" => "审核退回",
+        "catalog.publish" => "审核通过并发布",
+        "catalog.revise" => "修订",
+        "catalog.withdraw" => "撤销",
         _ => "",
     }
 }

@@ -1,0 +1,754 @@
+//! Portal pages of the resource catalog: search with facets, the resource page (metadata, items,
+//! versions, history), the editor's form, the authority's review queue, and the statistics.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use shutong_catalog::{
+    self as catalog, CatalogError, DataType, InfoItem, NewResource, ResourceDocument, ResourceFormat, ReviewDecision, SharingMethod,
+    SharingType, UpdateCycle, VersionStatus,
+};
+use shutong_identity::{DepartmentId, Role};
+
+use super::pages::{Flash, Layout, action_zh, done, fmt_time, layout, render};
+use super::{PortalSession, plain_error};
+use crate::state::AppState;
+
+fn back_with(to: &str, e: &CatalogError) -> Response {
+    let msg = match e {
+        CatalogError::Store(shutong_store::StoreError::Unavailable(_)) => "数据库暂时不可用，请稍后再试。".to_string(),
+        CatalogError::Store(other) => {
+            tracing::error!(error = %other, "portal catalog action failed");
+            "内部错误。".to_string()
+        }
+        CatalogError::Rules(v) => format!(
+            "未通过目录规则校验：{}",
+            v.iter().map(|x| format!("{} {}：{}", x.rule, x.field, x.message)).collect::<Vec<_>>().join("；")
+        ),
+        CatalogError::NotFound { .. } => "资源不存在或无权查看。".into(),
+        CatalogError::Forbidden(m) => format!("无权操作：{m}"),
+        other => other.to_string(),
+    };
+    let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
+    Redirect::to(&format!("{to}?{q}")).into_response()
+}
+
+// ------------------------------------------------------------------ search
+
+pub struct FacetValue {
+    label: String,
+    count: u64,
+    href: String,
+    selected: bool,
+}
+
+pub struct FacetGroup {
+    title: &'static str,
+    values: Vec<FacetValue>,
+}
+
+pub struct HitRow {
+    code: String,
+    name: String,
+    provider_name: String,
+    sharing: &'static str,
+    summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "catalog_search.html")]
+struct SearchPage {
+    l: Layout,
+    q: String,
+    active: Vec<(String, String)>,
+    facets: Vec<FacetGroup>,
+    hits: Vec<HitRow>,
+    total: usize,
+    next_link: Option<String>,
+    can_create: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SearchParams {
+    #[serde(default)]
+    q: String,
+    class: Option<String>,
+    provider: Option<String>,
+    region: Option<String>,
+    sharing: Option<String>,
+    open: Option<String>,
+    format: Option<String>,
+    cycle: Option<String>,
+    cursor: Option<String>,
+    ok: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn search(State(state): State<AppState>, s: PortalSession, Query(p): Query<SearchParams>) -> Response {
+    let active: Vec<(String, String)> = [
+        ("class", &p.class),
+        ("provider", &p.provider),
+        ("region", &p.region),
+        ("sharing", &p.sharing),
+        ("open", &p.open),
+        ("format", &p.format),
+        ("cycle", &p.cycle),
+    ]
+    .into_iter()
+    .filter_map(|(d, v)| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| (d.to_string(), v.to_string())))
+    .collect();
+    let req = catalog::search::SearchRequest { q: p.q.clone(), filters: active.clone(), limit: 20, cursor: p.cursor.clone() };
+    let mut results = match state.catalog_index.search(&req) {
+        Ok(r) => r,
+        Err(e) => return back_with("/catalog", &e),
+    };
+    crate::api::catalog::label_facets(&state, &mut results).await;
+    let link = |filters: &[(String, String)], cursor: Option<&str>| {
+        let mut pairs: Vec<(String, String)> = vec![("q".into(), p.q.clone())];
+        pairs.extend(filters.iter().cloned());
+        if let Some(c) = cursor {
+            pairs.push(("cursor".into(), c.to_string()));
+        }
+        format!("/catalog?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
+    };
+    let facets = catalog::search::FACETS
+        .iter()
+        .filter_map(|(dim, title)| {
+            let values = results.facets.get(*dim)?;
+            let values: Vec<FacetValue> = values
+                .iter()
+                .take(12)
+                .map(|v| {
+                    let selected = active.iter().any(|(d, x)| d == dim && *x == v.value);
+                    let mut filters: Vec<(String, String)> = active.iter().filter(|(d, _)| d != dim).cloned().collect();
+                    if !selected {
+                        filters.push((dim.to_string(), v.value.clone()));
+                    }
+                    FacetValue { label: v.label.clone(), count: v.count, href: link(&filters, None), selected }
+                })
+                .collect();
+            (!values.is_empty()).then_some(FacetGroup { title, values })
+        })
+        .collect();
+    let hits = results
+        .hits
+        .iter()
+        .map(|h| HitRow {
+            code: h.code.clone(),
+            name: h.name.clone(),
+            provider_name: h.provider_name.clone(),
+            sharing: SharingType::parse(&h.sharing_type).map(|t| t.label_zh()).unwrap_or(""),
+            summary: h.summary.clone(),
+        })
+        .collect();
+    let can_create = s.principal.has_role(Role::CatalogEditor) || s.principal.is_platform_admin();
+    let page = SearchPage {
+        l: layout(&state, &s, "资源目录", "catalog", Flash { ok: p.ok, error: p.error }).await,
+        q: p.q.clone(),
+        next_link: results.next_cursor.as_deref().map(|c| link(&active, Some(c))),
+        active,
+        facets,
+        hits,
+        total: results.total,
+        can_create,
+    };
+    render(&page)
+}
+
+// ------------------------------------------------------------------ resource page
+
+pub struct ItemRow {
+    name: String,
+    data_type: &'static str,
+    length: String,
+    sharing: &'static str,
+    base: &'static str,
+    mask: &'static str,
+    standard: String,
+}
+
+pub struct VersionRow {
+    version: i64,
+    status: &'static str,
+    name: String,
+    submitted: String,
+    reviewed: String,
+    published: String,
+}
+
+pub struct HistoryRow {
+    at: String,
+    actor: String,
+    action_zh: &'static str,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "catalog_resource.html")]
+struct ResourcePage {
+    l: Layout,
+    r: catalog::ResourceView,
+    status_label: &'static str,
+    viewing_old: bool,
+    format_label: &'static str,
+    sharing_label: &'static str,
+    cycle_label: &'static str,
+    sharing_condition: String,
+    permitted_usage: String,
+    legal_basis: String,
+    methods: String,
+    published_at: String,
+    source_system: String,
+    record_count: String,
+    items: Vec<ItemRow>,
+    versions: Vec<VersionRow>,
+    history: Vec<HistoryRow>,
+    can_edit_draft: bool,
+    can_revise: bool,
+    can_review: bool,
+    can_withdraw: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ResourceParams {
+    version: Option<i64>,
+    ok: Option<String>,
+    error: Option<String>,
+}
+
+fn dash(s: &Option<String>) -> String {
+    s.as_deref().filter(|x| !x.trim().is_empty()).unwrap_or("—").to_string()
+}
+
+pub async fn resource(
+    State(state): State<AppState>,
+    s: PortalSession,
+    Path((class, seq)): Path<(String, String)>,
+    Query(p): Query<ResourceParams>,
+) -> Response {
+    let code = format!("{class}/{seq}");
+    let r = match catalog::get_resource(&state.db, &s.principal, &code, p.version).await {
+        Ok(r) => r,
+        Err(CatalogError::NotFound { .. }) => return plain_error(StatusCode::NOT_FOUND, "资源不存在或无权查看。"),
+        Err(e) => return back_with("/catalog", &e),
+    };
+    let authority = catalog::is_authority(&state.db, &s.principal).await.unwrap_or(false);
+    let editor = authority || s.principal.has_role_in(Role::CatalogEditor, DepartmentId(r.provider_department_id));
+    let is_latest = r.version == r.latest_version;
+    let versions = catalog::list_versions(&state.db, &s.principal, &code)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| VersionRow {
+            version: v.version,
+            status: v.status.label_zh(),
+            name: v.name,
+            submitted: v.submitted_at_ms.map(fmt_time).unwrap_or_else(|| "—".into()),
+            reviewed: match (&v.reviewed_by, v.reviewed_at_ms) {
+                (Some(by), Some(at)) => format!("{by} {}", fmt_time(at)),
+                _ => "—".into(),
+            },
+            published: v.published_at_ms.map(fmt_time).unwrap_or_else(|| "—".into()),
+        })
+        .collect();
+    let history = shutong_audit::list_for_target(&state.db, "catalog_resource", &code)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|e| HistoryRow {
+            at: fmt_time(e.at_ms),
+            actor: e.actor.clone(),
+            action_zh: action_zh(&e.action),
+            detail: e
+                .detail
+                .get("reason")
+                .and_then(|r| r.as_str())
+                .map(|r| format!("理由：{r}"))
+                .or_else(|| e.detail.get("version").map(|v| format!("第 {v} 版")))
+                .unwrap_or_default(),
+        })
+        .collect();
+    let d = &r.document;
+    let items = d
+        .items
+        .iter()
+        .map(|i| ItemRow {
+            name: i.name.clone(),
+            data_type: i.data_type.label_zh(),
+            length: i.length.map(|l| l.to_string()).unwrap_or_default(),
+            sharing: i.sharing_type.label_zh(),
+            base: if i.is_base_item { "是" } else { "" },
+            mask: i.mask.map(|m| m.as_str()).unwrap_or(""),
+            standard: i.standard.clone().unwrap_or_default(),
+        })
+        .collect();
+    let status = if r.resource_status == VersionStatus::Withdrawn { VersionStatus::Withdrawn } else { r.status };
+    let page = ResourcePage {
+        l: layout(&state, &s, &d.name.clone(), "catalog", Flash { ok: p.ok, error: p.error }).await,
+        status_label: status.label_zh(),
+        viewing_old: !is_latest,
+        format_label: d.format.label_zh(),
+        sharing_label: d.sharing_type.label_zh(),
+        cycle_label: d.update_cycle.label_zh(),
+        sharing_condition: dash(&d.sharing_condition),
+        permitted_usage: dash(&d.permitted_usage),
+        legal_basis: dash(&d.legal_basis),
+        methods: if d.sharing_methods.is_empty() {
+            "—".into()
+        } else {
+            d.sharing_methods.iter().map(|m| m.label_zh()).collect::<Vec<_>>().join("、")
+        },
+        published_at: r.published_at_ms.map(fmt_time).unwrap_or_else(|| "—".into()),
+        source_system: dash(&d.source_system),
+        record_count: d.record_count.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
+        items,
+        versions,
+        history,
+        can_edit_draft: editor && is_latest && matches!(r.status, VersionStatus::Draft | VersionStatus::Returned),
+        can_revise: editor && is_latest && r.status == VersionStatus::Published,
+        can_review: authority && is_latest && r.status == VersionStatus::Submitted,
+        can_withdraw: editor && is_latest && r.status == VersionStatus::Published && r.resource_status != VersionStatus::Withdrawn,
+        r,
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn action(
+    State(state): State<AppState>,
+    s: PortalSession,
+    Path((class, seq, verb)): Path<(String, String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
+        return r;
+    }
+    let code = format!("{class}/{seq}");
+    let to = format!("/catalog/{code}");
+    let ctx = s.ctx();
+    let result = match verb.as_str() {
+        "submit" => catalog::submit(&state.db, &s.principal, &ctx, &code).await.map(|_| "submitted"),
+        "revise" => catalog::revise(&state.db, &s.principal, &ctx, &code).await.map(|_| "revised"),
+        "withdraw" => catalog::withdraw(&state.db, &s.principal, &ctx, &code, &f.reason).await.map(|_| "withdrawn"),
+        "review" => {
+            let (decision, ok) = if f.decision == "approve" {
+                (ReviewDecision::Approve, "published")
+            } else {
+                (ReviewDecision::Return { reason: f.reason.clone() }, "returned")
+            };
+            catalog::review(&state.db, &s.principal, &ctx, &code, decision).await.map(|_| ok)
+        }
+        _ => return plain_error(StatusCode::NOT_FOUND, "没有这个操作。"),
+    };
+    match result {
+        Ok(ok) => {
+            state.catalog_changed(&code).await;
+            done(&to, ok)
+        }
+        Err(e) => back_with(&to, &e),
+    }
+}
+
+// ------------------------------------------------------------------ editor form
+
+/// The editor's form fields (also what is shown back).
+#[derive(Deserialize, Default)]
+pub struct EditForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    classification_code: String,
+    #[serde(default)]
+    provider: Option<i64>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    sharing_type: String,
+    #[serde(default)]
+    update_cycle: String,
+    #[serde(default)]
+    sharing_condition: String,
+    #[serde(default)]
+    permitted_usage: String,
+    #[serde(default)]
+    legal_basis: String,
+    #[serde(default)]
+    source_system: String,
+    #[serde(default)]
+    open_to_public: Option<String>,
+    #[serde(default)]
+    m_system_integration: Option<String>,
+    #[serde(default)]
+    m_exchange_node: Option<String>,
+    #[serde(default)]
+    m_online_query: Option<String>,
+    #[serde(default)]
+    m_bulk_download: Option<String>,
+    #[serde(default)]
+    items: String,
+}
+
+/// The form as the template shows it.
+pub struct FormView {
+    classification_code: String,
+    name: String,
+    summary: String,
+    format: String,
+    sharing_type: String,
+    update_cycle: String,
+    sharing_condition: String,
+    permitted_usage: String,
+    legal_basis: String,
+    source_system: String,
+    open_to_public: bool,
+    items: String,
+    /// The sharing methods ticked.
+    methods: Vec<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "catalog_edit.html")]
+struct EditPage {
+    l: Layout,
+    heading: String,
+    action: String,
+    cancel: String,
+    is_new: bool,
+    f: FormView,
+    classes: Vec<(String, String)>,
+    providers: Vec<(i64, String)>,
+    formats: Vec<(&'static str, &'static str)>,
+    sharings: Vec<(&'static str, &'static str)>,
+    cycles: Vec<(&'static str, &'static str)>,
+    methods: Vec<(&'static str, &'static str, bool)>,
+}
+
+fn opt(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// Reads the items textarea: `名称|数据类型|长度|共享类型|基础信息项|脱敏类型` per line.
+fn parse_items(text: &str) -> Result<Vec<InfoItem>, String> {
+    let mut items = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split(['|', '\t']).map(str::trim).collect();
+        let at = |what: &str| format!("信息项第 {} 行：{what}", n + 1);
+        let name = cols.first().filter(|c| !c.is_empty()).ok_or_else(|| at("缺少名称"))?;
+        let data_type =
+            DataType::parse(cols.get(1).copied().unwrap_or("C")).ok_or_else(|| at(&format!("数据类型应为 {}", DataType::expected())))?;
+        let length = match cols.get(2).copied().unwrap_or("") {
+            "" => None,
+            l => Some(l.parse::<u32>().map_err(|_| at(&format!("长度“{l}”不是整数")))?),
+        };
+        let sharing_type = SharingType::parse(cols.get(3).copied().unwrap_or("无条件共享"))
+            .ok_or_else(|| at(&format!("共享类型应为 {}", SharingType::expected())))?;
+        let is_base_item = matches!(cols.get(4).copied().unwrap_or(""), "是" | "true" | "1" | "Y");
+        let mask = match cols.get(5).copied().unwrap_or("") {
+            "" => None,
+            m => Some(shutong_reference::MaskKind::parse(m).ok_or_else(|| at(&format!("脱敏类型“{m}”未知")))?),
+        };
+        items.push(InfoItem {
+            name: name.to_string(),
+            data_type,
+            length,
+            required: false,
+            is_key: false,
+            mask,
+            sharing_type,
+            sharing_condition: None,
+            standard: None,
+            is_base_item,
+        });
+    }
+    Ok(items)
+}
+
+fn items_text(items: &[InfoItem]) -> String {
+    items
+        .iter()
+        .map(|i| {
+            format!(
+                "{}|{}|{}|{}|{}|{}",
+                i.name,
+                i.data_type.as_str(),
+                i.length.map(|l| l.to_string()).unwrap_or_default(),
+                i.sharing_type.label_zh(),
+                if i.is_base_item { "是" } else { "否" },
+                i.mask.map(|m| m.as_str()).unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn document_of(f: &EditForm, previous: Option<&ResourceDocument>) -> Result<ResourceDocument, String> {
+    let mut methods = Vec::new();
+    for (flag, m) in [
+        (&f.m_system_integration, SharingMethod::SystemIntegration),
+        (&f.m_exchange_node, SharingMethod::ExchangeNode),
+        (&f.m_online_query, SharingMethod::OnlineQuery),
+        (&f.m_bulk_download, SharingMethod::BulkDownload),
+    ] {
+        if flag.is_some() {
+            methods.push(m);
+        }
+    }
+    let mut items = parse_items(&f.items)?;
+    // Fields the form does not show are kept from the previous version.
+    if let Some(prev) = previous {
+        for i in &mut items {
+            if let Some(p) = prev.items.iter().find(|p| p.name == i.name) {
+                i.required = p.required;
+                i.is_key = p.is_key;
+                i.sharing_condition = p.sharing_condition.clone();
+                i.standard = p.standard.clone();
+            }
+        }
+    }
+    let base = previous.cloned();
+    Ok(ResourceDocument {
+        name: f.name.clone(),
+        summary: f.summary.clone(),
+        format: ResourceFormat::parse(&f.format).ok_or("信息资源格式未选择")?,
+        items,
+        sharing_type: SharingType::parse(&f.sharing_type).ok_or("共享类型未选择")?,
+        sharing_condition: opt(&f.sharing_condition),
+        permitted_usage: opt(&f.permitted_usage),
+        legal_basis: opt(&f.legal_basis),
+        sharing_methods: methods,
+        open_to_public: f.open_to_public.is_some(),
+        open_condition: base.as_ref().and_then(|b| b.open_condition.clone()),
+        update_cycle: UpdateCycle::parse(&f.update_cycle).ok_or("更新周期未选择")?,
+        related_codes: base.as_ref().map(|b| b.related_codes.clone()).unwrap_or_default(),
+        secrecy: base.as_ref().map(|b| b.secrecy).unwrap_or(catalog::Secrecy::NonClassified),
+        network: base.as_ref().map(|b| b.network).unwrap_or(catalog::Network::Outer),
+        source_system: opt(&f.source_system),
+        contact: base.as_ref().and_then(|b| b.contact.clone()),
+        record_count: base.as_ref().and_then(|b| b.record_count),
+        storage_mb: base.as_ref().and_then(|b| b.storage_mb),
+        tags: base.as_ref().map(|b| b.tags.clone()).unwrap_or_default(),
+    })
+}
+
+/// Where the editor's form posts to and returns to.
+struct FormTarget {
+    heading: String,
+    action: String,
+    cancel: String,
+    is_new: bool,
+}
+
+async fn edit_page(state: &AppState, s: &PortalSession, target: FormTarget, f: FormView, flash: Flash) -> Response {
+    let classes = catalog::list_classifications(&state.db)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.level >= 2)
+        .map(|c| (c.code.clone(), format!("{} {}", c.code, c.name)))
+        .collect();
+    let authority = catalog::is_authority(&state.db, &s.principal).await.unwrap_or(false);
+    let providers = shutong_identity::list_departments(&state.db)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| authority || s.principal.has_role_in(Role::CatalogEditor, d.id))
+        .map(|d| (d.id.0, d.name))
+        .collect();
+    let methods = SharingMethod::ALL.iter().map(|m| (m.as_str(), m.label_zh(), f.methods.contains(&m.as_str()))).collect::<Vec<_>>();
+    let FormTarget { heading, action, cancel, is_new } = target;
+    let page = EditPage {
+        l: layout(state, s, &heading, "catalog", flash).await,
+        heading,
+        action,
+        cancel,
+        is_new,
+        classes,
+        providers,
+        formats: ResourceFormat::ALL.iter().map(|x| (x.as_str(), x.label_zh())).collect(),
+        sharings: SharingType::ALL.iter().map(|x| (x.as_str(), x.label_zh())).collect(),
+        cycles: UpdateCycle::ALL.iter().map(|x| (x.as_str(), x.label_zh())).collect(),
+        methods,
+        f,
+    };
+    render(&page)
+}
+
+fn form_view_of(doc: &ResourceDocument, class: &str) -> FormView {
+    FormView {
+        classification_code: class.to_string(),
+        name: doc.name.clone(),
+        summary: doc.summary.clone(),
+        format: doc.format.as_str().into(),
+        sharing_type: doc.sharing_type.as_str().into(),
+        update_cycle: doc.update_cycle.as_str().into(),
+        sharing_condition: doc.sharing_condition.clone().unwrap_or_default(),
+        permitted_usage: doc.permitted_usage.clone().unwrap_or_default(),
+        legal_basis: doc.legal_basis.clone().unwrap_or_default(),
+        source_system: doc.source_system.clone().unwrap_or_default(),
+        open_to_public: doc.open_to_public,
+        items: items_text(&doc.items),
+        methods: doc.sharing_methods.iter().map(|m| m.as_str()).collect(),
+    }
+}
+
+pub async fn new_form(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
+    let f = FormView {
+        classification_code: "101".into(),
+        name: String::new(),
+        summary: String::new(),
+        format: "database".into(),
+        sharing_type: "unconditional".into(),
+        update_cycle: "monthly".into(),
+        sharing_condition: String::new(),
+        permitted_usage: String::new(),
+        legal_basis: String::new(),
+        source_system: String::new(),
+        open_to_public: false,
+        items: String::new(),
+        methods: vec![SharingMethod::OnlineQuery.as_str()],
+    };
+    let target = FormTarget { heading: "编制目录".into(), action: "/catalog/new".into(), cancel: "/catalog".into(), is_new: true };
+    edit_page(&state, &s, target, f, flash).await
+}
+
+pub async fn create(State(state): State<AppState>, s: PortalSession, Form(f): Form<EditForm>) -> Response {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
+        return r;
+    }
+    let doc = match document_of(&f, None) {
+        Ok(d) => d,
+        Err(m) => return back_with("/catalog/new", &CatalogError::Validation { field: "form".into(), message: m }),
+    };
+    let new = NewResource { classification_code: f.classification_code.clone(), provider: f.provider.map(DepartmentId), document: doc };
+    match catalog::create_resource(&state.db, &s.principal, &s.ctx(), new).await {
+        Ok(v) => {
+            state.catalog_changed(&v.code).await;
+            done(&format!("/catalog/{}", v.code), "created")
+        }
+        Err(e) => back_with("/catalog/new", &e),
+    }
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    s: PortalSession,
+    Path((class, seq)): Path<(String, String)>,
+    Query(flash): Query<Flash>,
+) -> Response {
+    let code = format!("{class}/{seq}");
+    let r = match catalog::get_resource(&state.db, &s.principal, &code, None).await {
+        Ok(r) => r,
+        Err(e) => return back_with("/catalog", &e),
+    };
+    let f = form_view_of(&r.document, &r.classification_code);
+    let target = FormTarget {
+        heading: format!("编辑 {}（第 {} 版）", r.document.name, r.version),
+        action: format!("/catalog/{code}/edit"),
+        cancel: format!("/catalog/{code}"),
+        is_new: false,
+    };
+    edit_page(&state, &s, target, f, flash).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    s: PortalSession,
+    Path((class, seq)): Path<(String, String)>,
+    Form(f): Form<EditForm>,
+) -> Response {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
+        return r;
+    }
+    let code = format!("{class}/{seq}");
+    let previous = catalog::get_resource(&state.db, &s.principal, &code, None).await.ok().map(|r| r.document);
+    let doc = match document_of(&f, previous.as_ref()) {
+        Ok(d) => d,
+        Err(m) => return back_with(&format!("/catalog/{code}/edit"), &CatalogError::Validation { field: "form".into(), message: m }),
+    };
+    match catalog::update_draft(&state.db, &s.principal, &s.ctx(), &code, doc).await {
+        Ok(_) => {
+            state.catalog_changed(&code).await;
+            done(&format!("/catalog/{code}"), "saved")
+        }
+        Err(e) => back_with(&format!("/catalog/{code}/edit"), &e),
+    }
+}
+
+// ------------------------------------------------------------------ review queue and statistics
+
+pub struct QueueRow {
+    code: String,
+    name: String,
+    provider: String,
+    version: i64,
+    sharing: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "catalog_review.html")]
+struct ReviewPage {
+    l: Layout,
+    rows: Vec<QueueRow>,
+    overdue: Vec<catalog::ChangeEvent>,
+}
+
+pub async fn review_queue(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
+    if !catalog::is_authority(&state.db, &s.principal).await.unwrap_or(false) {
+        return plain_error(StatusCode::FORBIDDEN, "只有共享主管部门审核目录。");
+    }
+    let filter = catalog::ResourceFilter { awaiting_review: true, limit: 500, ..Default::default() };
+    let rows = catalog::list_resources(&state.db, &s.principal, &filter)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| QueueRow {
+            code: r.code,
+            name: r.name,
+            provider: r.provider_name,
+            version: r.latest_version,
+            sharing: r.sharing_type.label_zh(),
+        })
+        .collect();
+    let overdue = catalog::list_change_events(&state.db, None, true).await.unwrap_or_default();
+    let page = ReviewPage { l: layout(&state, &s, "目录审核", "review", flash).await, rows, overdue };
+    render(&page)
+}
+
+#[derive(Template)]
+#[template(path = "catalog_stats.html")]
+struct StatsPage {
+    l: Layout,
+    s: catalog::CatalogStats,
+    shareable: String,
+    open: String,
+}
+
+pub async fn stats(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
+    let st = match catalog::stats(&state.db).await {
+        Ok(x) => x,
+        Err(e) => return back_with("/", &e),
+    };
+    let page = StatsPage {
+        l: layout(&state, &s, "目录统计", "stats", flash).await,
+        shareable: format!("{:.1}%", st.shareable_share * 100.0),
+        open: format!("{:.1}%", st.open_share * 100.0),
+        s: st,
+    };
+    render(&page)
+}
