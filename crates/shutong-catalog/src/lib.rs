@@ -4,6 +4,7 @@ pub mod model;
 pub mod rules;
 pub mod search;
 pub mod service;
+pub mod transfer;
 
 pub use model::*;
 pub use service::*;

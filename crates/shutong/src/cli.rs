@@ -72,6 +72,25 @@ pub enum CatalogCommand {
     },
     /// Rebuild the search index from the database and report what it holds.
     Reindex,
+    /// Import a catalog file (XLSX, CSV or JSON): all or nothing, with a report of every issue.
+    Import {
+        file: PathBuf,
+        /// The department whose catalog this is (统一社会信用代码): fills empty 提供方代码 cells.
+        #[arg(long)]
+        department: Option<String>,
+        /// Submit the imported resources for review at once.
+        #[arg(long)]
+        submit: bool,
+        /// Check the file only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Export the catalog (every resource at its latest version) as XLSX, CSV or JSON.
+    Export {
+        /// The output file; its extension chooses the format (default catalog.xlsx).
+        #[arg(long, default_value = "catalog.xlsx")]
+        output: PathBuf,
+    },
     /// Print catalog statistics as JSON.
     Stats,
 }
@@ -511,7 +530,63 @@ pub async fn run_catalog(cli: &Cli, cmd: &CatalogCommand) -> anyhow::Result<()> 
             println!("indexed {n} published resources in {:.2} s (the index holds {})", started.elapsed().as_secs_f64(), index.len());
         }
         CatalogCommand::Stats => print_json(&shutong_catalog::stats(&db).await?)?,
+        CatalogCommand::Import { file, department, submit, dry_run } => {
+            use shutong_catalog::transfer::{self, ImportLimits, ImportOptions, TransferFormat};
+            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let format = TransferFormat::of_path(&file.to_string_lossy()).unwrap_or_else(|| transfer::sniff(&bytes));
+            let started = std::time::Instant::now();
+            eprintln!("checking {} ({:?}, {} bytes)…", file.display(), format, bytes.len());
+            let entries = match transfer::parse(format, &bytes, &ImportLimits::default()) {
+                Ok(e) => e,
+                Err(issues) => {
+                    print_issues(&issues);
+                    anyhow::bail!("nothing imported: {} issue(s)", issues.len());
+                }
+            };
+            eprintln!(
+                "{} resources, {} items checked in {:.2} s",
+                entries.len(),
+                entries.iter().map(|e| e.document.items.len()).sum::<usize>(),
+                started.elapsed().as_secs_f64()
+            );
+            if !*dry_run {
+                let (op, ctx) = operator();
+                let total = entries.len();
+                let progress = move |done: usize| eprint!("\rimporting: {done}/{total} ({}%)", done * 100 / total.max(1));
+                let report = transfer::import(
+                    &db,
+                    &op,
+                    &ctx,
+                    &entries,
+                    ImportOptions { submit: *submit, department_code: department.clone() },
+                    &progress,
+                )
+                .await?;
+                eprintln!();
+                if !report.issues.is_empty() {
+                    print_issues(&report.issues);
+                    anyhow::bail!("nothing imported: {} issue(s)", report.issues.len());
+                }
+                println!("imported {} resources ({} items) in {:.2} s", report.resources, report.items, started.elapsed().as_secs_f64());
+            }
+        }
+        CatalogCommand::Export { output } => {
+            use shutong_catalog::transfer::{self, TransferFormat};
+            let format = TransferFormat::of_path(&output.to_string_lossy()).context("--output must end in .xlsx, .csv or .json")?;
+            let (op, _) = operator();
+            let entries =
+                transfer::export_entries(&db, &op, &shutong_catalog::ResourceFilter { limit: 1000, ..Default::default() }).await?;
+            std::fs::write(output, transfer::write(format, &entries)?).with_context(|| format!("writing {}", output.display()))?;
+            println!("exported {} resources to {}", entries.len(), output.display());
+        }
     }
     db.close().await;
     Ok(())
+}
+
+fn print_issues(issues: &[shutong_catalog::transfer::ImportIssue]) {
+    eprintln!("sheet\trow\tcolumn\treason");
+    for i in issues {
+        eprintln!("{}\t{}\t{}\t{}", i.sheet, i.row, i.column, i.reason);
+    }
 }

@@ -15,6 +15,7 @@ on_both_backends!(
     change_events_have_a_15_working_day_deadline,
     classification_and_statistics,
     search_in_chinese_with_facets_and_cursor,
+    import_and_export_round_trip_and_refuse_bad_files,
 );
 
 /// Departments A and B (with an editor each), and a reviewer of the sharing authority.
@@ -468,5 +469,126 @@ async fn search_in_chinese_with_facets_and_cursor(backend: Backend) {
     // Withdrawn resources leave the index at once.
     app.post(&format!("{}/withdraw", path_of(&deaths)), &f.editor_a, json!({"reason": "停止采集"})).await;
     assert_eq!(search("q=%E4%BA%BA%E5%8F%A3").await.body["total"], 1);
+    app.stop().await;
+}
+
+async fn post_file(app: &TestApp, token: &str, query: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let r = app.http.post(format!("{}/api/v1/catalog/import?{query}", app.base)).bearer_auth(token).body(bytes).send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn import_and_export_round_trip_and_refuse_bad_files(backend: Backend) {
+    use shutong_catalog::transfer::{self, CatalogEntry, ImportLimits, TransferFormat};
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    let a_code = shutong::demo::demo_credit_code("320000", 201);
+    let doc = |v: Value| serde_json::from_value::<shutong_catalog::ResourceDocument>(v).unwrap();
+    let entries = vec![
+        CatalogEntry { code: None, classification_code: "101".into(), provider_code: String::new(), document: doc(population_doc()) },
+        CatalogEntry {
+            code: None,
+            classification_code: "202".into(),
+            provider_code: a_code.clone(),
+            document: doc(named("社会救助信息", "救助对象", &["公民身份号码", "救助金额"], false)),
+        },
+    ];
+    let xlsx = transfer::write(TransferFormat::Xlsx, &entries).unwrap();
+    let count = || async { shutong_catalog::stats(app.db()).await.unwrap().drafts_and_pending };
+    let before = count().await;
+
+    // Another department cannot import in A's name.
+    let (s, b) = post_file(&app, &f.editor_b, &format!("department={a_code}"), xlsx.clone()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(b["error"]["violations"].as_array().unwrap().iter().any(|v| v["column"] == "提供方代码"), "{b}");
+
+    let (s, b) = post_file(&app, &f.editor_a, &format!("department={a_code}"), xlsx.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!((b["resources"].as_u64(), b["items"].as_u64(), b["committed"].as_bool()), (Some(2), Some(5), Some(true)));
+    assert_eq!(count().await, before + 2);
+
+    // Export in each format: the same documents come back.
+    for format in ["xlsx", "csv", "json"] {
+        let r = app
+            .http
+            .get(format!("{}/api/v1/catalog/export?format={format}&provider_department_id={}", app.base, f.a))
+            .bearer_auth(&f.editor_a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let bytes = r.bytes().await.unwrap();
+        let back = transfer::parse(TransferFormat::parse(format).unwrap(), &bytes, &ImportLimits::default()).unwrap();
+        let mut names: Vec<&str> = back.iter().map(|e| e.document.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["人口基本信息", "社会救助信息"], "{format}");
+        let pop = back.iter().find(|e| e.document.name == "人口基本信息").unwrap();
+        assert_eq!(pop.document, entries[0].document, "{format}");
+        assert!(pop.code.as_deref().unwrap().starts_with("101/"));
+    }
+
+    // Bad files: a report naming sheet, row, column, reason; nothing imported.
+    let mut broken = entries.clone();
+    broken[1].document.sharing_type = shutong_catalog::SharingType::Unconditional; // R-CAT-3: its items are conditional
+    broken[0].classification_code = "199".into();
+    let (s, b) =
+        post_file(&app, &f.editor_a, &format!("department={a_code}"), transfer::write(TransferFormat::Xlsx, &broken).unwrap()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let v = b["error"]["violations"].as_array().unwrap();
+    assert!(
+        v.iter().any(|i| i["sheet"] == "信息资源"
+            && i["row"] == 3
+            && i["column"] == "共享类型"
+            && i["reason"].as_str().unwrap().starts_with("R-CAT-3")),
+        "{v:?}"
+    );
+    let mut unknown_class = entries.clone();
+    unknown_class[0].classification_code = "199".into();
+    let (s, b) =
+        post_file(&app, &f.editor_a, &format!("department={a_code}"), transfer::write(TransferFormat::Xlsx, &unknown_class).unwrap()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b["error"]["violations"].as_array().unwrap().iter().any(|i| i["column"] == "信息资源分类" && i["row"] == 2), "{b}");
+    // Missing column, wrong type, duplicate key (CSV).
+    let csv = String::from_utf8(transfer::write(TransferFormat::Csv, &entries).unwrap()).unwrap();
+    let no_sharing = csv.replacen(",共享类型,", ",共享类别,", 1);
+    let (s, b) = post_file(&app, &f.editor_a, "format=csv", no_sharing.into_bytes()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b["error"]["violations"][0]["reason"].as_str().unwrap().contains("missing column '共享类型'"), "{b}");
+    let bad_length = csv.replacen(",C,18,", ",C,十八,", 1);
+    let (s, b) = post_file(&app, &f.editor_a, "format=csv", bad_length.into_bytes()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        b["error"]["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["column"] == "长度" && i["reason"].as_str().unwrap().contains("十八")),
+        "{b}"
+    );
+    let same = |e: &CatalogEntry| CatalogEntry { code: Some("101/000001".into()), ..e.clone() };
+    let dup = transfer::write(TransferFormat::Xlsx, &[same(&entries[0]), same(&entries[1])]).unwrap();
+    let (s, b) = post_file(&app, &f.editor_a, "format=xlsx", dup).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let v = b["error"]["violations"].as_array().unwrap();
+    assert!(
+        v.iter().any(|i| i["row"] == 3 && i["column"] == "信息资源代码" && i["reason"].as_str().unwrap().contains("duplicate")),
+        "{v:?}"
+    );
+    let json_dup =
+        serde_json::to_vec(&json!([{"classification_code": "101", "provider_code": a_code, "document": population_doc(), "bogus": 1}]))
+            .unwrap();
+    let (s, b) = post_file(&app, &f.editor_a, "format=json", json_dup).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b["error"]["violations"][0]["reason"].as_str().unwrap().contains("bogus"), "{b}");
+    // Not a spreadsheet at all, and not UTF-8.
+    let (s, _) = post_file(&app, &f.editor_a, "format=xlsx", b"PK\x03\x04 not really a zip".to_vec()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, b) = post_file(&app, &f.editor_a, "format=csv", vec![0xC8, 0xCB, 0xBF, 0xDA]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b["error"]["violations"][0]["reason"].as_str().unwrap().contains("UTF-8"));
+    assert_eq!(count().await, before + 2, "no bad file imported anything");
+    // Over the size limit: 413 before anything is read.
+    let (s, _) = post_file(&app, &f.editor_a, "format=json", vec![b' '; 65 << 20]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     app.stop().await;
 }

@@ -437,3 +437,136 @@ pub async fn label_facets(state: &AppState, results: &mut shutong_catalog::searc
         }
     }
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// xlsx, csv or json; default from the content type, else sniffed.
+    pub format: Option<String>,
+    /// The 统一社会信用代码 of the department whose catalog this is (fills empty 提供方代码).
+    pub department: Option<String>,
+    /// Submit the imported resources for review at once.
+    #[serde(default)]
+    pub submit: bool,
+    /// Check only; write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Imports a catalog file (the body: XLSX, CSV or JSON). Every row is checked against every rule; on
+/// any problem nothing is imported and the 422 error lists each issue (sheet, row, column, reason) in
+/// `violations`.
+#[utoipa::path(post, path = "/api/v1/catalog/import", tag = "catalog", security(("bearer" = [])), params(ImportQuery),
+    request_body(content = Vec<u8>, description = "the file", content_type = "application/octet-stream"),
+    responses((status = 200, body = shutong_catalog::transfer::ImportReport), (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ImportQuery>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::Json<shutong_catalog::transfer::ImportReport>> {
+    use shutong_catalog::transfer::{self, ImportLimits, ImportOptions, TransferFormat};
+    let format = match q.format.as_deref() {
+        Some(f) => {
+            TransferFormat::parse(f).ok_or_else(|| ApiError::validation("format", format!("format: '{f}' is not xlsx, csv or json")))?
+        }
+        None => {
+            let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if ct.contains("spreadsheetml") {
+                TransferFormat::Xlsx
+            } else if ct.contains("csv") {
+                TransferFormat::Csv
+            } else if ct.contains("json") {
+                TransferFormat::Json
+            } else {
+                transfer::sniff(&body)
+            }
+        }
+    };
+    let reject = |issues: Vec<transfer::ImportIssue>| {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "import_rejected",
+            format!("nothing imported: {} issue(s); see violations", issues.len()),
+        );
+        e.field = issues.first().map(|i| format!("{}!{}{}", i.sheet, i.column, i.row));
+        e.violations = serde_json::to_value(&issues).ok();
+        e
+    };
+    let parsed = tokio::task::spawn_blocking(move || transfer::parse(format, &body, &ImportLimits::default()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let entries = parsed.map_err(reject)?;
+    let options = ImportOptions { submit: q.submit, department_code: q.department };
+    if q.dry_run {
+        return Ok(axum::Json(transfer::ImportReport {
+            format: format!("{format:?}").to_lowercase(),
+            resources: entries.len(),
+            items: entries.iter().map(|e| e.document.items.len()).sum(),
+            committed: false,
+            codes: vec![],
+            issues: vec![],
+        }));
+    }
+    let mut report = transfer::import(&state.db, &caller.principal, &caller.ctx(), &entries, options, &|_| {}).await?;
+    if !report.issues.is_empty() {
+        return Err(reject(report.issues));
+    }
+    report.format = format!("{format:?}").to_lowercase();
+    if let Err(e) = state.catalog_index.rebuild(&state.db).await {
+        tracing::warn!(error = %e, "index rebuild after import failed");
+    }
+    Ok(axum::Json(report))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// xlsx (default), csv or json.
+    pub format: Option<String>,
+    pub provider_department_id: Option<i64>,
+    /// A resource status; default: what the caller may see.
+    pub status: Option<String>,
+    pub classification: Option<String>,
+}
+
+/// Exports the catalog the caller may see, in the shape the import reads.
+#[utoipa::path(get, path = "/api/v1/catalog/export", tag = "catalog", security(("bearer" = [])), params(ExportQuery),
+    responses((status = 200, description = "the file", content_type = "application/octet-stream", body = Vec<u8>)))]
+pub async fn export(State(state): State<AppState>, caller: Caller, Query(q): Query<ExportQuery>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    use shutong_catalog::transfer::{self, TransferFormat};
+    let format = match q.format.as_deref() {
+        Some(f) => {
+            TransferFormat::parse(f).ok_or_else(|| ApiError::validation("format", format!("format: '{f}' is not xlsx, csv or json")))?
+        }
+        None => TransferFormat::Xlsx,
+    };
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            VersionStatus::parse(s)
+                .ok_or_else(|| ApiError::validation("status", format!("status: '{s}' is not one of {}", VersionStatus::expected())))
+        })
+        .transpose()?;
+    let filter = ResourceFilter {
+        provider: q.provider_department_id.map(DepartmentId),
+        status,
+        classification_prefix: q.classification,
+        limit: 1000,
+        ..Default::default()
+    };
+    let entries = transfer::export_entries(&state.db, &caller.principal, &filter).await?;
+    let bytes = tokio::task::spawn_blocking(move || transfer::write(format, &entries)).await.map_err(|e| ApiError::internal(&e))??;
+    let ext = format!("{format:?}").to_lowercase();
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, format.content_type().to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"catalog.{ext}\"")),
+        ],
+        bytes,
+    )
+        .into_response())
+}

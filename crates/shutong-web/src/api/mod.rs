@@ -32,7 +32,7 @@ use crate::state::AppState;
         calendar::is_workday, calendar::add_workdays, calendar::between, calendar::list_years, calendar::get_year, calendar::import_year,
         catalog::create_resource, catalog::list_resources, catalog::get_resource, catalog::update_resource, catalog::list_versions,
         catalog::submit_resource, catalog::review_resource, catalog::revise_resource, catalog::withdraw_resource, catalog::resource_history,
-        catalog::list_classifications, catalog::create_classification, catalog::stats, catalog::create_change_event, catalog::list_change_events, catalog::search,
+        catalog::list_classifications, catalog::create_classification, catalog::stats, catalog::create_change_event, catalog::list_change_events, catalog::search, catalog::import, catalog::export,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -102,5 +102,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/catalog/classifications", get(catalog::list_classifications).post(catalog::create_classification))
         .route("/api/v1/catalog/stats", get(catalog::stats))
         .route("/api/v1/catalog/search", get(catalog::search))
+        .route("/api/v1/catalog/import", post(catalog::import).layer(axum::extract::DefaultBodyLimit::max(64 << 20)))
+        .route("/api/v1/catalog/export", get(catalog::export))
         .route("/api/v1/catalog/change-events", get(catalog::list_change_events).post(catalog::create_change_event))
 }
