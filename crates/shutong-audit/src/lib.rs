@@ -68,6 +68,52 @@ pub async fn record(conn: &mut AnyConnection, ctx: &AuditContext, event: NewAudi
     Ok(row.try_get::<i64, _>(0)?)
 }
 
+/// Writes many events inside the caller's transaction (a bulk operation records one event per thing it
+/// changes), in multi-row statements.
+pub async fn record_many(conn: &mut AnyConnection, ctx: &AuditContext, events: &[NewAuditEvent<'_>]) -> StoreResult<()> {
+    let at = now_ms();
+    for chunk in events.chunks(400) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 10;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${},${},${},${},${},${},${},${},${},${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(at)
+                .bind(ctx.actor_user_id)
+                .bind(&ctx.actor)
+                .bind(e.department_id)
+                .bind(e.action)
+                .bind(e.target_kind)
+                .bind(&e.target_id)
+                .bind(e.detail.to_string())
+                .bind(&ctx.request_id)
+                .bind(&ctx.ip);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// A filter over the trail; all fields optional.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {

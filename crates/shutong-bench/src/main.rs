@@ -26,18 +26,31 @@ enum Cmd {
     },
     /// The I/O-only baseline as a process: copies stdin lines to stdout in the batch output format.
     CopyLines,
+    /// Catalog import throughput and search latency on N generated resources, on SQLite and PostgreSQL.
+    Catalog {
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        /// PostgreSQL server for the second run (a database is created and dropped).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        /// Skip the PostgreSQL run.
+        #[arg(long)]
+        sqlite_only: bool,
+    },
 }
 
+mod catalog_bench;
+
 /// A small deterministic generator (xorshift64*), so every run measures the same numbers.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
@@ -231,6 +244,10 @@ fn reference(n: usize, shutong: Option<std::path::PathBuf>) -> anyhow::Result<()
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Reference { n, shutong } => reference(n, shutong),
+        Cmd::Catalog { n, postgres, sqlite_only } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(catalog_bench::run(n, &postgres, sqlite_only))
+        }
         Cmd::CopyLines => {
             let stdin = std::io::stdin();
             let stdout = std::io::stdout();

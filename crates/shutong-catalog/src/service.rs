@@ -290,6 +290,8 @@ pub struct NewResource {
     /// Defaults to the principal's department.
     pub provider: Option<DepartmentId>,
     pub document: ResourceDocument,
+    /// A project's catalog entry (R-CAT-8): merged into the catalog when the project is accepted.
+    pub project: Option<i64>,
 }
 
 /// 编制: creates a resource as a draft (version 1) and gives it its code.
@@ -304,8 +306,28 @@ pub async fn create_resource(db: &Db, actor: &Principal, ctx: &AuditContext, new
     let doc = normalise(new.document);
     field_violations(&doc)?;
     let mut tx = db.begin().await?;
+    if let Some(project) = new.project {
+        let row = sqlx::query("SELECT department_id, status FROM catalog_projects WHERE id = $1")
+            .bind(project)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| invalid("project_id", format!("project {project} does not exist")))?;
+        if row.try_get::<i64, _>("department_id")? != provider.0 {
+            return Err(invalid("project_id", "the project belongs to another department"));
+        }
+        if row.try_get::<String, _>("status")? != "compiled" {
+            return Err(CatalogError::State("the project was accepted; its catalog is closed".into()));
+        }
+    }
     let mut code = ResourceCode::new(&new.classification_code, 0);
     create_in_tx(&mut tx, ctx, &new.classification_code, provider, &doc, &mut code).await?;
+    if let Some(project) = new.project {
+        sqlx::query("UPDATE catalog_resources SET project_id = $1 WHERE code = $2")
+            .bind(project)
+            .bind(code.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
     let view = load_version(&mut tx, code.as_str(), 1).await?;
     tx.commit().await?;
     Ok(view)
@@ -377,6 +399,118 @@ pub async fn create_in_tx(
         .await?;
     *code_out = code;
     Ok(())
+}
+
+/// Creates many resources in the caller's transaction (the import): classifications and providers must
+/// have been checked by the caller. Codes are taken per classification in one step, rows are written in
+/// multi-row statements, and every resource still gets its own audit event. With `submit`, each is
+/// submitted for review at once.
+pub async fn create_many_in_tx(
+    tx: &mut Tx,
+    ctx: &AuditContext,
+    rows: &[(String, DepartmentId, ResourceDocument)],
+    submit: bool,
+) -> CatalogResult<Vec<ResourceCode>> {
+    use std::collections::BTreeMap;
+    let mut per_class: BTreeMap<&str, i64> = BTreeMap::new();
+    for (class, _, _) in rows {
+        *per_class.entry(class.as_str()).or_default() += 1;
+    }
+    // The next free sequence per classification, reserved for the whole batch.
+    let mut next: BTreeMap<&str, i64> = BTreeMap::new();
+    for (class, count) in &per_class {
+        let last: i64 = sqlx::query(
+            "INSERT INTO catalog_sequences (classification_code, last_seq) VALUES ($1, $2) \
+             ON CONFLICT (classification_code) DO UPDATE SET last_seq = catalog_sequences.last_seq + $2 RETURNING last_seq",
+        )
+        .bind(*class)
+        .bind(*count)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+        if last > 999_999 {
+            return Err(invalid("classification_code", format!("classification {class} would exceed 999999 sequence codes")));
+        }
+        next.insert(class, last - count + 1);
+    }
+    let now = now_ms();
+    let status = if submit { "submitted" } else { "draft" };
+    let submitted_at = submit.then_some(now);
+    let mut codes = Vec::with_capacity(rows.len());
+    for (class, _, _) in rows {
+        let seq = next.get_mut(class.as_str()).ok_or_else(|| CatalogError::State("sequence".into()))?;
+        codes.push(ResourceCode::new(class, *seq));
+        *seq += 1;
+    }
+    const CHUNK: usize = 300;
+    for (chunk_i, chunk) in rows.chunks(CHUNK).enumerate() {
+        let codes = &codes[chunk_i * CHUNK..chunk_i * CHUNK + chunk.len()];
+        let mut res_sql = String::from(
+            "INSERT INTO catalog_resources (code, classification_code, provider_department_id, status, latest_version, published_version, name, sharing_type, is_open, format, update_cycle, created_at, updated_at) VALUES ",
+        );
+        let mut ver_sql =
+            String::from("INSERT INTO catalog_versions (code, version, status, document, created_at, created_by, submitted_at) VALUES ");
+        for i in 0..chunk.len() {
+            let (r, v) = (i * 11, i * 6);
+            if i > 0 {
+                res_sql.push(',');
+                ver_sql.push(',');
+            }
+            res_sql.push_str(&format!(
+                "(${},${},${},${},1,NULL,${},${},${},${},${},${},${})",
+                r + 1,
+                r + 2,
+                r + 3,
+                r + 4,
+                r + 5,
+                r + 6,
+                r + 7,
+                r + 8,
+                r + 9,
+                r + 10,
+                r + 11
+            ));
+            ver_sql.push_str(&format!("(${},1,${},${},${},${},${})", v + 1, v + 2, v + 3, v + 4, v + 5, v + 6));
+        }
+        let mut rq = sqlx::query(&res_sql);
+        let mut vq = sqlx::query(&ver_sql);
+        for ((class, provider, doc), code) in chunk.iter().zip(codes) {
+            rq = rq
+                .bind(code.as_str())
+                .bind(class.as_str())
+                .bind(provider.0)
+                .bind(status)
+                .bind(&doc.name)
+                .bind(doc.sharing_type.as_str())
+                .bind(doc.open_to_public as i64)
+                .bind(doc.format.as_str())
+                .bind(doc.update_cycle.as_str())
+                .bind(now)
+                .bind(now);
+            vq = vq
+                .bind(code.as_str())
+                .bind(status)
+                .bind(serde_json::to_string(doc).unwrap_or_default())
+                .bind(now)
+                .bind(&ctx.actor)
+                .bind(submitted_at);
+        }
+        rq.execute(&mut **tx).await?;
+        vq.execute(&mut **tx).await?;
+        let events: Vec<NewAuditEvent> = chunk
+            .iter()
+            .zip(codes)
+            .map(|((class, provider, doc), code)| NewAuditEvent {
+                action: "catalog.create",
+                target_kind: "catalog_resource",
+                target_id: code.to_string(),
+                department_id: Some(provider.0),
+                detail: json!({"name": doc.name, "classification": class, "version": 1, "imported": true, "submitted": submit}),
+            })
+            .collect();
+        shutong_audit::record_many(&mut *tx, ctx, &events).await?;
+    }
+    Ok(codes)
 }
 
 /// Replaces the document of the latest version while it is a draft (or was returned).
@@ -455,6 +589,18 @@ pub async fn submit(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) 
     let status = latest_status(&mut tx, code, r.latest_version).await?;
     if !matches!(status, VersionStatus::Draft | VersionStatus::Returned) {
         return Err(CatalogError::State(format!("version {} is {}; only a draft can be submitted", r.latest_version, status.label_zh())));
+    }
+    let in_open_project: Option<i64> = sqlx::query(
+        "SELECT p.id FROM catalog_resources r JOIN catalog_projects p ON p.id = r.project_id WHERE r.code = $1 AND p.status = 'compiled'",
+    )
+    .bind(code)
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|r| r.get(0));
+    if let Some(p) = in_open_project {
+        return Err(CatalogError::State(format!(
+            "this entry belongs to project {p}'s catalog, which is merged when the project is accepted (第二十二条)"
+        )));
     }
     let doc = latest_document(&mut tx, code, r.latest_version).await?;
     all_rules(&doc, &r.classification)?;
@@ -1070,4 +1216,181 @@ pub async fn stats(db: &Db) -> CatalogResult<CatalogStats> {
         open_share: ratio(open),
         overdue_change_events: overdue,
     })
+}
+
+// ------------------------------------------------------------------ project catalogs (R-CAT-8)
+
+/// 政务信息化项目目录: a project whose catalog is compiled before approval and merged at acceptance.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    pub department_id: i64,
+    /// `compiled` (目录已编制, awaiting acceptance) or `accepted` (验收, merged into the catalog).
+    pub status: String,
+    pub resources: i64,
+    pub created_at_ms: i64,
+    pub accepted_at_ms: Option<i64>,
+}
+
+/// Registers a project whose catalog the department compiles ahead of approval.
+pub async fn create_project(
+    db: &Db,
+    actor: &Principal,
+    ctx: &AuditContext,
+    department: DepartmentId,
+    name: &str,
+) -> CatalogResult<Project> {
+    let authority = is_authority(db, actor).await?;
+    if !may_edit(actor, department, authority) {
+        return Err(CatalogError::Forbidden("a project's catalog is compiled by its department's catalog editors".into()));
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(invalid("name", "must be 1 to 200 characters"));
+    }
+    let mut tx = db.begin().await?;
+    if sqlx::query("SELECT id FROM departments WHERE id = $1").bind(department.0).fetch_optional(&mut *tx).await?.is_none() {
+        return Err(invalid("department_id", format!("department {department} does not exist")));
+    }
+    let now = now_ms();
+    let id: i64 = sqlx::query("INSERT INTO catalog_projects (name, department_id, status, created_at, created_by) VALUES ($1, $2, 'compiled', $3, $4) RETURNING id")
+        .bind(name)
+        .bind(department.0)
+        .bind(now)
+        .bind(&ctx.actor)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+    record(
+        &mut tx,
+        ctx,
+        NewAuditEvent {
+            action: "catalog.project_create",
+            target_kind: "catalog_project",
+            target_id: id.to_string(),
+            department_id: Some(department.0),
+            detail: json!({"name": name}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Project {
+        id,
+        name: name.into(),
+        department_id: department.0,
+        status: "compiled".into(),
+        resources: 0,
+        created_at_ms: now,
+        accepted_at_ms: None,
+    })
+}
+
+pub async fn list_projects(db: &Db) -> CatalogResult<Vec<Project>> {
+    let rows = sqlx::query(
+        "SELECT p.id, p.name, p.department_id, p.status, p.created_at, p.accepted_at, (SELECT COUNT(*) FROM catalog_resources r WHERE r.project_id = p.id) AS resources \
+         FROM catalog_projects p ORDER BY p.id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Project {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                department_id: r.try_get("department_id")?,
+                status: r.try_get("status")?,
+                resources: r.try_get("resources")?,
+                created_at_ms: r.try_get("created_at")?,
+                accepted_at_ms: r.try_get("accepted_at")?,
+            })
+        })
+        .collect()
+}
+
+/// 验收合并: the authority accepts a project and its catalog is merged (published) into the platform
+/// catalog, all entries or none: every entry must satisfy every rule, and a project without a catalog
+/// cannot be accepted.
+pub async fn accept_project(db: &Db, actor: &Principal, ctx: &AuditContext, project: i64) -> CatalogResult<Project> {
+    if !is_authority(db, actor).await? {
+        return Err(CatalogError::Forbidden("only the sharing authority accepts projects".into()));
+    }
+    let mut tx = db.begin().await?;
+    let status: String = sqlx::query("SELECT status FROM catalog_projects WHERE id = $1")
+        .bind(project)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.get(0))
+        .ok_or(CatalogError::NotFound { what: "project" })?;
+    if status != "compiled" {
+        return Err(CatalogError::State(format!("project {project} was accepted already")));
+    }
+    let rows = sqlx::query(
+        "SELECT r.code, r.classification_code, r.provider_department_id, r.latest_version, v.document FROM catalog_resources r \
+         JOIN catalog_versions v ON v.code = r.code AND v.version = r.latest_version WHERE r.project_id = $1 ORDER BY r.code",
+    )
+    .bind(project)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Err(CatalogError::State("a project without a catalog cannot be accepted (第二十二条)".into()));
+    }
+    let mut violations = Vec::new();
+    let mut entries = Vec::new();
+    for r in &rows {
+        let code: String = r.try_get("code")?;
+        let class: String = r.try_get("classification_code")?;
+        let doc: ResourceDocument = serde_json::from_str(&r.try_get::<String, _>("document")?)
+            .map_err(|e| CatalogError::State(format!("stored document unreadable: {e}")))?;
+        for v in rules::check(&doc, class.starts_with('1')) {
+            violations.push(Violation { field: format!("{code}: {}", v.field), ..v });
+        }
+        entries.push((code, DepartmentId(r.try_get("provider_department_id")?), r.try_get::<i64, _>("latest_version")?, doc));
+    }
+    if !violations.is_empty() {
+        return Err(CatalogError::Rules(violations));
+    }
+    let now = now_ms();
+    for (code, provider, version, doc) in &entries {
+        sqlx::query("UPDATE catalog_versions SET status = 'published', submitted_at = $1, reviewed_at = $1, reviewed_by = $2, published_at = $1 WHERE code = $3 AND version = $4")
+            .bind(now)
+            .bind(&ctx.actor)
+            .bind(code)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE catalog_resources SET published_version = $1 WHERE code = $2")
+            .bind(version)
+            .bind(code)
+            .execute(&mut *tx)
+            .await?;
+        sync_columns(&mut tx, code, doc, VersionStatus::Published).await?;
+        audit(&mut tx, ctx, "catalog.merge", code, *provider, json!({"version": version, "project": project})).await?;
+    }
+    sqlx::query("UPDATE catalog_projects SET status = 'accepted', accepted_at = $1, accepted_by = $2 WHERE id = $3")
+        .bind(now)
+        .bind(&ctx.actor)
+        .bind(project)
+        .execute(&mut *tx)
+        .await?;
+    record(
+        &mut tx,
+        ctx,
+        NewAuditEvent {
+            action: "catalog.project_accept",
+            target_kind: "catalog_project",
+            target_id: project.to_string(),
+            department_id: entries.first().map(|e| e.1.0),
+            detail: json!({"resources": entries.len()}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    list_projects(db).await?.into_iter().find(|p| p.id == project).ok_or(CatalogError::NotFound { what: "project" })
+}
+
+/// The codes of a project's resources (to refresh projections after a merge).
+pub async fn project_codes(db: &Db, project: i64) -> CatalogResult<Vec<String>> {
+    let rows = sqlx::query("SELECT code FROM catalog_resources WHERE project_id = $1").bind(project).fetch_all(db.pool()).await?;
+    Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
 }

@@ -674,22 +674,12 @@ pub async fn import(
     }
     let mut tx = db.begin().await?;
     let mut codes = Vec::with_capacity(entries.len());
-    for (i, e) in entries.iter().enumerate() {
-        let provider = DepartmentId(depts[&e.provider_code]);
-        let mut code = ResourceCode::new(&e.classification_code, 0);
-        crate::service::create_in_tx(&mut tx, ctx, &e.classification_code, provider, &e.document, &mut code).await?;
-        if options.submit {
-            sqlx::query("UPDATE catalog_versions SET status = 'submitted', submitted_at = $1 WHERE code = $2 AND version = 1")
-                .bind(shutong_store::now_ms())
-                .bind(code.as_str())
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE catalog_resources SET status = 'submitted' WHERE code = $1").bind(code.as_str()).execute(&mut *tx).await?;
-        }
-        codes.push(code.to_string());
-        if (i + 1) % 1000 == 0 {
-            progress(i + 1);
-        }
+    for (i, batch) in entries.chunks(2000).enumerate() {
+        let rows: Vec<(String, DepartmentId, ResourceDocument)> =
+            batch.iter().map(|e| (e.classification_code.clone(), DepartmentId(depts[&e.provider_code]), e.document.clone())).collect();
+        let created = crate::service::create_many_in_tx(&mut tx, ctx, &rows, options.submit).await?;
+        codes.extend(created.into_iter().map(|c| c.to_string()));
+        progress((i * 2000 + batch.len()).min(entries.len()));
     }
     shutong_audit::record(
         &mut tx,

@@ -655,7 +655,7 @@ async fn seed_catalog(
             db,
             operator,
             ctx,
-            NewResource { classification_code: r.class.into(), provider: Some(provider), document: demo_document(r) },
+            NewResource { classification_code: r.class.into(), provider: Some(provider), document: demo_document(r), project: None },
         )
         .await?;
         if r.state == Draft {

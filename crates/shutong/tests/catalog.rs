@@ -16,6 +16,7 @@ on_both_backends!(
     classification_and_statistics,
     search_in_chinese_with_facets_and_cursor,
     import_and_export_round_trip_and_refuse_bad_files,
+    project_catalogs_merge_at_acceptance,
 );
 
 /// Departments A and B (with an editor each), and a reviewer of the sharing authority.
@@ -590,5 +591,71 @@ async fn import_and_export_round_trip_and_refuse_bad_files(backend: Backend) {
     // Over the size limit: 413 before anything is read.
     let (s, _) = post_file(&app, &f.editor_a, "format=json", vec![b' '; 65 << 20]).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    app.stop().await;
+}
+
+async fn project_catalogs_merge_at_acceptance(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    let r = app.post("/api/v1/catalog/projects", &f.editor_a, json!({"department_id": f.a, "name": "甲省智慧公安二期工程"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let project = r.body["id"].as_i64().unwrap();
+    assert_eq!(
+        app.post("/api/v1/catalog/projects", &f.editor_b, json!({"department_id": f.a, "name": "x"})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // A project without a catalog cannot be accepted.
+    assert_eq!(app.post(&format!("/api/v1/catalog/projects/{project}/accept"), &f.reviewer, json!({})).await.status, StatusCode::CONFLICT);
+    let add = |doc: Value| {
+        let app = &app;
+        let token = f.editor_a.clone();
+        async move {
+            let r = app
+                .post("/api/v1/catalog/resources", &token, json!({"classification_code": "211", "project_id": project, "document": doc}))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+            r.body["code"].as_str().unwrap().to_string()
+        }
+    };
+    let good = add(named("警情信息", "110 接处警信息", &["警情编号", "接警时间"], true)).await;
+    let mut bad_doc = named("案件信息", "刑事案件信息", &["案件编号"], false);
+    bad_doc["sharing_condition"] = Value::Null; // R-CAT-1
+    let bad = add(bad_doc).await;
+    // Entries of a project are not submitted one by one.
+    assert_eq!(app.post(&format!("{}/submit", path_of(&good)), &f.editor_a, json!({})).await.status, StatusCode::CONFLICT);
+    // Only the authority accepts; a rule broken anywhere stops the whole merge.
+    assert_eq!(app.post(&format!("/api/v1/catalog/projects/{project}/accept"), &f.editor_a, json!({})).await.status, StatusCode::FORBIDDEN);
+    let r = app.post(&format!("/api/v1/catalog/projects/{project}/accept"), &f.reviewer, json!({})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body["error"]["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["rule"] == "R-CAT-1" && v["field"].as_str().unwrap().starts_with(&bad)),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(app.get(&path_of(&good), &f.editor_a).await.body["status"], "draft", "nothing merged");
+    let mut fixed = named("案件信息", "刑事案件信息", &["案件编号"], false);
+    fixed["sharing_condition"] = json!("仅向司法机关提供");
+    assert_eq!(app.call(Method::PUT, &path_of(&bad), Some(&f.editor_a), Some(fixed)).await.status, StatusCode::OK);
+    let r = app.post(&format!("/api/v1/catalog/projects/{project}/accept"), &f.reviewer, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!((r.body["status"].as_str(), r.body["resources"].as_i64()), (Some("accepted"), Some(2)));
+    for code in [&good, &bad] {
+        assert_eq!(app.get(&path_of(code), &f.editor_b).await.body["status"], "published");
+    }
+    // Merged entries are searchable; the project is closed to new entries.
+    let s = app.call(Method::GET, "/api/v1/catalog/search?q=%E8%AD%A6%E6%83%85", None, None).await; // 警情
+    assert_eq!(s.body["hits"][0]["code"], good);
+    let r = app
+        .post(
+            "/api/v1/catalog/resources",
+            &f.editor_a,
+            json!({"classification_code": "211", "project_id": project, "document": population_doc()}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
     app.stop().await;
 }

@@ -158,3 +158,59 @@ fn admin_commands_and_print_config() {
     assert!(!text.contains("supersecret") && text.contains("REDACTED"), "{text}");
     assert_eq!(shutong(&["version"], d, None).1, format!("shutong {}\n", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn catalog_import_search_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let uscc = "91110000600037341L";
+    assert_eq!(
+        shutong(
+            &[
+                "admin",
+                "department",
+                "create",
+                "--name",
+                "命令行目录局",
+                "--credit-code",
+                uscc,
+                "--region",
+                "110000",
+                "--level",
+                "province"
+            ],
+            d,
+            None
+        )
+        .0,
+        0
+    );
+    let entries = serde_json::json!([{
+        "classification_code": "101",
+        "provider_code": "",
+        "document": {
+            "name": "命令行人口信息", "summary": "测试", "format": "数据库", "update_cycle": "每日", "sharing_type": "无条件共享",
+            "sharing_methods": ["联机查询"],
+            "items": [{"name": "公民身份号码", "data_type": "C", "length": 18, "sharing_type": "无条件共享", "is_base_item": true}]
+        }
+    }]);
+    let file = d.join("catalog.json");
+    std::fs::write(&file, serde_json::to_vec(&entries).unwrap()).unwrap();
+    // Without a provider the file is refused with a report, and nothing is written.
+    let (code, _, err) = shutong(&["catalog", "import", file.to_str().unwrap()], d, None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("提供方代码"), "{err}");
+    let (code, out, err) = shutong(&["catalog", "import", file.to_str().unwrap(), "--department", uscc, "--submit"], d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 1 resources"), "{out}");
+    // Submitted, not yet published: search finds nothing; export has it.
+    let (_, out, _) = shutong(&["catalog", "search", "人口"], d, None);
+    assert!(out.is_empty(), "{out}");
+    let export = d.join("out.csv");
+    let (code, out, _) = shutong(&["catalog", "export", "--output", export.to_str().unwrap()], d, None);
+    assert_eq!(code, 0);
+    assert!(out.contains("exported 1"));
+    assert!(std::fs::read_to_string(&export).unwrap().contains("命令行人口信息"));
+    let (_, out, _) = shutong(&["catalog", "reindex"], d, None);
+    assert!(out.contains("indexed 0 published"), "{out}");
+}

@@ -30,6 +30,9 @@ pub struct CreateResourceRequest {
     #[serde(default)]
     pub provider_department_id: Option<i64>,
     pub document: ResourceDocument,
+    /// A registered project whose catalog this entry belongs to (R-CAT-8).
+    #[serde(default)]
+    pub project_id: Option<i64>,
 }
 
 /// Creates a resource as a draft (version 1); the platform gives it its code.
@@ -48,6 +51,7 @@ pub async fn create_resource(
             classification_code: req.classification_code.trim().to_string(),
             provider: req.provider_department_id.map(DepartmentId),
             document: req.document,
+            project: req.project_id,
         },
     )
     .await?;
@@ -569,4 +573,40 @@ pub async fn export(State(state): State<AppState>, caller: Caller, Query(q): Que
         bytes,
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProjectRequest {
+    pub department_id: i64,
+    pub name: String,
+}
+
+/// Registers an information project whose catalog is compiled before approval (R-CAT-8, 第二十二条).
+#[utoipa::path(post, path = "/api/v1/catalog/projects", tag = "catalog", security(("bearer" = [])), request_body = CreateProjectRequest,
+    responses((status = 201, body = catalog::Project), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn create_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateProjectRequest>,
+) -> ApiResult<(StatusCode, axum::Json<catalog::Project>)> {
+    let p = catalog::create_project(&state.db, &caller.principal, &caller.ctx(), DepartmentId(req.department_id), &req.name).await?;
+    Ok((StatusCode::CREATED, axum::Json(p)))
+}
+
+/// Projects and their catalogs.
+#[utoipa::path(get, path = "/api/v1/catalog/projects", tag = "catalog", security(("bearer" = [])), responses((status = 200, body = [catalog::Project])))]
+pub async fn list_projects(State(state): State<AppState>, _caller: Caller) -> ApiResult<axum::Json<Vec<catalog::Project>>> {
+    Ok(axum::Json(catalog::list_projects(&state.db).await?))
+}
+
+/// Accepts a project: its catalog is merged into the platform catalog, all entries or none.
+#[utoipa::path(post, path = "/api/v1/catalog/projects/{id}/accept", tag = "catalog", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = catalog::Project), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn accept_project(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<catalog::Project>> {
+    let p = catalog::accept_project(&state.db, &caller.principal, &caller.ctx(), id).await?;
+    for code in catalog::project_codes(&state.db, id).await? {
+        state.catalog_changed(&code).await;
+    }
+    Ok(axum::Json(p))
 }

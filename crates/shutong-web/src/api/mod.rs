@@ -32,7 +32,7 @@ use crate::state::AppState;
         calendar::is_workday, calendar::add_workdays, calendar::between, calendar::list_years, calendar::get_year, calendar::import_year,
         catalog::create_resource, catalog::list_resources, catalog::get_resource, catalog::update_resource, catalog::list_versions,
         catalog::submit_resource, catalog::review_resource, catalog::revise_resource, catalog::withdraw_resource, catalog::resource_history,
-        catalog::list_classifications, catalog::create_classification, catalog::stats, catalog::create_change_event, catalog::list_change_events, catalog::search, catalog::import, catalog::export,
+        catalog::list_classifications, catalog::create_classification, catalog::stats, catalog::create_change_event, catalog::list_change_events, catalog::search, catalog::import, catalog::export, catalog::create_project, catalog::list_projects, catalog::accept_project,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -104,5 +104,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/catalog/search", get(catalog::search))
         .route("/api/v1/catalog/import", post(catalog::import).layer(axum::extract::DefaultBodyLimit::max(64 << 20)))
         .route("/api/v1/catalog/export", get(catalog::export))
+        .route("/api/v1/catalog/projects", get(catalog::list_projects).post(catalog::create_project))
+        .route("/api/v1/catalog/projects/{id}/accept", post(catalog::accept_project))
         .route("/api/v1/catalog/change-events", get(catalog::list_change_events).post(catalog::create_change_event))
 }

@@ -635,7 +635,12 @@ pub async fn create(State(state): State<AppState>, s: PortalSession, Form(f): Fo
         Ok(d) => d,
         Err(m) => return back_with("/catalog/new", &CatalogError::Validation { field: "form".into(), message: m }),
     };
-    let new = NewResource { classification_code: f.classification_code.clone(), provider: f.provider.map(DepartmentId), document: doc };
+    let new = NewResource {
+        classification_code: f.classification_code.clone(),
+        provider: f.provider.map(DepartmentId),
+        document: doc,
+        project: None,
+    };
     match catalog::create_resource(&state.db, &s.principal, &s.ctx(), new).await {
         Ok(v) => {
             state.catalog_changed(&v.code).await;
