@@ -22,6 +22,21 @@ pub struct Inner {
     pub catalog_index: Arc<shutong_catalog::search::CatalogIndex>,
     calendar: RwLock<Arc<WorkCalendar>>,
     regions: RwLock<Arc<RegionTable>>,
+    /// Catalog imports started from the portal, by job ID (progress and report).
+    pub import_jobs: std::sync::Mutex<std::collections::HashMap<String, ImportJob>>,
+}
+
+/// A catalog import started from the portal: its progress while it runs, its report when done.
+#[derive(Clone, Debug, Default)]
+pub struct ImportJob {
+    pub owner: Option<i64>,
+    pub file_name: String,
+    pub phase: String,
+    pub done: usize,
+    pub total: usize,
+    pub finished: bool,
+    pub summary: Option<String>,
+    pub issues: Vec<shutong_catalog::transfer::ImportIssue>,
 }
 
 impl Deref for AppState {
@@ -73,6 +88,7 @@ impl AppState {
             metrics: metrics_handle(),
             calendar: RwLock::new(Arc::new(calendar)),
             regions: RwLock::new(Arc::new(regions)),
+            import_jobs: Default::default(),
         }))
     }
 
@@ -94,6 +110,15 @@ impl AppState {
     pub async fn catalog_changed(&self, code: &str) {
         if let Err(e) = self.catalog_index.refresh(&self.db, code).await {
             tracing::warn!(error = %e, code, "search index refresh failed; reconciliation will repair it");
+        }
+    }
+
+    /// Changes a portal import job, if it exists.
+    pub fn update_job(&self, id: &str, f: impl FnOnce(&mut ImportJob)) {
+        if let Ok(mut jobs) = self.import_jobs.lock()
+            && let Some(job) = jobs.get_mut(id)
+        {
+            f(job);
         }
     }
 

@@ -280,3 +280,55 @@ async fn catalog_search_and_the_review_workflow() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_import_reports_every_issue_or_imports_everything() {
+    use shutong_catalog::transfer::{self, CatalogEntry, TransferFormat};
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    let base = app.base.clone();
+    let ga = shutong::demo::demo_credit_code("320000", 101);
+    let doc = |name: &str, sharing: &str| {
+        serde_json::from_value::<shutong_catalog::ResourceDocument>(json!({
+            "name": name, "summary": "导入测试", "format": "数据库", "update_cycle": "每月", "sharing_type": sharing,
+            "sharing_methods": ["联机查询"],
+            "items": [{"name": "案件编号", "data_type": "C", "length": 30, "sharing_type": "无条件共享"}]
+        }))
+        .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.xlsx");
+    let good = dir.path().join("good.xlsx");
+    let entries = |second: &str| {
+        vec![
+            CatalogEntry {
+                code: None,
+                classification_code: "211".into(),
+                provider_code: ga.clone(),
+                document: doc("导入测试甲", "无条件共享"),
+            },
+            CatalogEntry {
+                code: None, classification_code: "211".into(), provider_code: ga.clone(), document: doc("导入测试乙", second)
+            },
+        ]
+    };
+    std::fs::write(&bad, transfer::write(TransferFormat::Xlsx, &entries("不予共享")).unwrap()).unwrap();
+    std::fs::write(&good, transfer::write(TransferFormat::Xlsx, &entries("无条件共享")).unwrap()).unwrap();
+
+    switch_user(&c, &base, "ga.editor").await;
+    c.goto(&format!("{base}/catalog/import")).await.unwrap();
+    c.find(Locator::Id("file")).await.unwrap().send_keys(bad.to_str().unwrap()).await.unwrap();
+    click(&c, "[data-testid=upload]").await;
+    wait_text(&c, "[data-testid=rejected]", |t| t.contains("未导入任何内容")).await;
+    let issues = text_of(&c, "[data-testid=issues]").await;
+    assert!(issues.contains("信息资源") && issues.contains("R-CAT-3") && issues.contains("共享类型"), "{issues}");
+    save_screenshot(&c, "catalog-import-report").await;
+
+    c.goto(&format!("{base}/catalog/import")).await.unwrap();
+    c.find(Locator::Id("file")).await.unwrap().send_keys(good.to_str().unwrap()).await.unwrap();
+    click(&c, "[data-testid=upload]").await;
+    wait_text(&c, "[data-testid=summary]", |t| t.contains("已导入 2 条资源")).await;
+    assert_eq!(text_of(&c, "[data-testid=progress]").await, "2 / 2");
+    c.close().await.unwrap();
+    app.stop().await;
+}

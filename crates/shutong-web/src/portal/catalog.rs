@@ -757,3 +757,169 @@ pub async fn stats(State(state): State<AppState>, s: PortalSession, Query(flash)
     };
     render(&page)
 }
+
+// ------------------------------------------------------------------ import (portal)
+
+#[derive(Template)]
+#[template(path = "catalog_import.html")]
+struct ImportPage {
+    l: Layout,
+    departments: Vec<(String, String)>,
+}
+
+pub async fn import_page(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
+    let authority = catalog::is_authority(&state.db, &s.principal).await.unwrap_or(false);
+    let departments = shutong_identity::list_departments(&state.db)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| authority || s.principal.has_role_in(Role::CatalogEditor, d.id))
+        .map(|d| (d.credit_code, d.name))
+        .collect();
+    render(&ImportPage { l: layout(&state, &s, "导入目录", "catalog", flash).await, departments })
+}
+
+/// Starts an import from an uploaded file and shows its progress page; the import runs in the
+/// background and the page refreshes itself until the report is ready.
+pub async fn import_upload(State(state): State<AppState>, s: PortalSession, mut form: axum::extract::Multipart) -> Response {
+    use shutong_catalog::transfer::{self, ImportLimits, ImportOptions, TransferFormat};
+    let (mut csrf, mut file_name, mut bytes, mut department, mut submit) = (String::new(), String::new(), Vec::new(), None, false);
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return plain_error(e.status(), &format!("上传失败：{}", e.body_text())),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            file_name = field.file_name().unwrap_or("catalog").to_string();
+        }
+        let data = match field.bytes().await {
+            Ok(d) => d,
+            Err(e) => return plain_error(e.status(), &format!("上传失败：{}", e.body_text())),
+        };
+        match name.as_str() {
+            "csrf" => csrf = String::from_utf8_lossy(&data).into_owned(),
+            "file" => bytes = data.to_vec(),
+            "department" => department = Some(String::from_utf8_lossy(&data).trim().to_string()).filter(|d| !d.is_empty()),
+            "submit" => submit = true,
+            _ => {}
+        }
+    }
+    if let Some(r) = s.csrf_rejection(&csrf) {
+        return r;
+    }
+    if bytes.is_empty() {
+        return Redirect::to("/catalog/import?error=%E8%AF%B7%E9%80%89%E6%8B%A9%E6%96%87%E4%BB%B6").into_response();
+    }
+    let format = TransferFormat::of_path(&file_name).unwrap_or_else(|| transfer::sniff(&bytes));
+    let id = {
+        use rand::RngCore;
+        let mut b = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut b);
+        hex::encode(b)
+    };
+    let job =
+        crate::state::ImportJob {
+            owner: s.principal.user_id.map(|u| u.0), file_name, phase: "正在校验文件…".into(), ..Default::default()
+        };
+    if let Ok(mut jobs) = state.import_jobs.lock() {
+        // Old finished jobs are dropped as new ones start.
+        if jobs.len() > 100 {
+            jobs.retain(|_, j| !j.finished);
+        }
+        jobs.insert(id.clone(), job);
+    }
+    let (principal, ctx, job_id, st) = (s.principal.clone(), s.ctx(), id.clone(), state.clone());
+    tokio::spawn(async move {
+        let parsed = tokio::task::spawn_blocking(move || transfer::parse(format, &bytes, &ImportLimits::default())).await;
+        let entries = match parsed {
+            Ok(Ok(e)) => e,
+            Ok(Err(issues)) => {
+                st.update_job(&job_id, |j| {
+                    j.issues = issues;
+                    j.phase = "校验未通过".into();
+                    j.finished = true;
+                });
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "import parsing task failed");
+                st.update_job(&job_id, |j| {
+                    j.phase = "内部错误".into();
+                    j.finished = true;
+                });
+                return;
+            }
+        };
+        let total = entries.len();
+        st.update_job(&job_id, |j| {
+            j.total = total;
+            j.phase = format!("校验通过：{total} 条资源，正在导入…");
+        });
+        let progress_state = st.clone();
+        let progress_id = job_id.clone();
+        let progress = move |done: usize| progress_state.update_job(&progress_id, |j| j.done = done);
+        let result =
+            transfer::import(&st.db, &principal, &ctx, &entries, ImportOptions { submit, department_code: department }, &progress).await;
+        match result {
+            Ok(report) if report.issues.is_empty() => {
+                if let Err(e) = st.catalog_index.rebuild(&st.db).await {
+                    tracing::warn!(error = %e, "index rebuild after import failed");
+                }
+                st.update_job(&job_id, |j| {
+                    j.done = total;
+                    j.phase = "导入完成".into();
+                    j.summary = Some(format!(
+                        "已导入 {} 条资源（{} 个信息项）{}。",
+                        report.resources,
+                        report.items,
+                        if submit { "，并已提交审核" } else { "，均为草稿" }
+                    ));
+                    j.finished = true;
+                });
+            }
+            Ok(report) => st.update_job(&job_id, |j| {
+                j.issues = report.issues;
+                j.phase = "校验未通过".into();
+                j.finished = true;
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "portal import failed");
+                st.update_job(&job_id, |j| {
+                    j.phase = format!("导入失败：{e}");
+                    j.finished = true;
+                });
+            }
+        }
+    });
+    Redirect::to(&format!("/catalog/import/{id}")).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "catalog_import_job.html")]
+struct ImportJobPage {
+    file_name: String,
+    phase: String,
+    done: usize,
+    total: usize,
+    running: bool,
+    summary: Option<String>,
+    issues: Vec<shutong_catalog::transfer::ImportIssue>,
+}
+
+pub async fn import_job(State(state): State<AppState>, s: PortalSession, Path(id): Path<String>) -> Response {
+    let job = state.import_jobs.lock().ok().and_then(|jobs| jobs.get(&id).cloned());
+    match job {
+        Some(j) if j.owner == s.principal.user_id.map(|u| u.0) => render(&ImportJobPage {
+            file_name: j.file_name,
+            phase: j.phase,
+            done: j.done,
+            total: j.total.max(1),
+            running: !j.finished,
+            summary: j.summary,
+            issues: j.issues,
+        }),
+        _ => plain_error(StatusCode::NOT_FOUND, "没有这个导入任务。"),
+    }
+}

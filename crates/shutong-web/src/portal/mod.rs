@@ -39,6 +39,11 @@ pub fn routes() -> Router<AppState> {
         .route("/catalog", get(catalog::search))
         .route("/catalog/new", get(catalog::new_form).post(catalog::create))
         .route("/catalog/review", get(catalog::review_queue))
+        .route(
+            "/catalog/import",
+            get(catalog::import_page).post(catalog::import_upload).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
+        )
+        .route("/catalog/import/{id}", get(catalog::import_job))
         .route("/catalog/stats", get(catalog::stats))
         .route("/catalog/{class}/{seq}", get(catalog::resource))
         .route("/catalog/{class}/{seq}/edit", get(catalog::edit_form).post(catalog::update))
