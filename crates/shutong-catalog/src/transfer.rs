@@ -256,18 +256,7 @@ fn read_csv(bytes: &[u8]) -> Result<(Table, Table), Vec<ImportIssue>> {
     let mut item_rows = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let pick = |row: &[String], cols: &[&str]| -> Vec<String> { cols.iter().map(|c| all.cell(row, c).to_string()).collect() };
-    let item_cols: Vec<&str> = ITEM_COLUMNS
-        .iter()
-        .map(|c| {
-            if *c == "共享类型" {
-                "信息项共享类型"
-            } else if *c == "共享条件" {
-                "信息项共享条件"
-            } else {
-                c
-            }
-        })
-        .collect();
+    let item_cols: Vec<&str> = ITEM_COLUMNS.iter().map(|c| csv_item_header(c)).collect();
     for (n, row) in &all.rows {
         let key = all.cell(row, "资源标识").to_string();
         if seen.insert(key.clone()) {
@@ -293,6 +282,15 @@ fn read_csv(bytes: &[u8]) -> Result<(Table, Table), Vec<ImportIssue>> {
         Table { sheet: "CSV".into(), columns: index(RESOURCE_COLUMNS), rows: res_rows },
         Table { sheet: "CSV".into(), columns: item_index, rows: item_rows },
     ))
+}
+
+/// In the one-sheet CSV form, item columns whose names the resource columns also use are prefixed.
+fn csv_item_header(column: &'static str) -> &'static str {
+    match column {
+        "共享类型" => "信息项共享类型",
+        "共享条件" => "信息项共享条件",
+        c => c,
+    }
 }
 
 /// Text files come as UTF-8 (with or without BOM) or, commonly, GBK; anything else is named.
@@ -778,18 +776,7 @@ pub fn write(format: TransferFormat, entries: &[CatalogEntry]) -> CatalogResult<
         TransferFormat::Json => serde_json::to_vec_pretty(entries).map_err(|e| CatalogError::State(e.to_string())),
         TransferFormat::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
-            let item_headers: Vec<&str> = ITEM_COLUMNS[1..]
-                .iter()
-                .map(|c| {
-                    if *c == "共享类型" {
-                        "信息项共享类型"
-                    } else if *c == "共享条件" {
-                        "信息项共享条件"
-                    } else {
-                        c
-                    }
-                })
-                .collect();
+            let item_headers: Vec<&str> = ITEM_COLUMNS[1..].iter().map(|c| csv_item_header(c)).collect();
             let headers: Vec<&str> = RESOURCE_COLUMNS.iter().copied().chain(item_headers.iter().copied()).collect();
             let err = |e: csv::Error| CatalogError::State(e.to_string());
             w.write_record(&headers).map_err(err)?;
