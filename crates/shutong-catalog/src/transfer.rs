@@ -293,15 +293,16 @@ fn csv_item_header(column: &'static str) -> &'static str {
     }
 }
 
-/// Text files come as UTF-8 (with or without BOM) or, commonly, GBK; anything else is named.
+/// Text files come as UTF-8 (with or without BOM) or, as Excel in China saves CSV, GBK/GB18030; anything
+/// else is refused with the offset of the first bad byte.
 pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
         Ok(s) => Ok(s.to_string()),
-        Err(e) => Err(format!(
-            "the file is not UTF-8 text (first bad byte at offset {}); save it as UTF-8 (GBK is not accepted for catalog files)",
-            e.valid_up_to()
-        )),
+        Err(e) => encoding_rs::GB18030
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .map(|s| s.into_owned())
+            .ok_or_else(|| format!("the file is neither UTF-8 nor GBK text (first bad UTF-8 byte at offset {})", e.valid_up_to())),
     }
 }
 
@@ -904,6 +905,14 @@ mod tests {
     }
 
     #[test]
+    fn accepts_gbk_csv() {
+        let csv = String::from_utf8(write(TransferFormat::Csv, &sample()).unwrap()).unwrap();
+        let (gbk, _, lossy) = encoding_rs::GBK.encode(csv.trim_start_matches('\u{feff}'));
+        assert!(!lossy);
+        assert_eq!(parse(TransferFormat::Csv, &gbk, &ImportLimits::default()).unwrap(), sample());
+    }
+
+    #[test]
     fn reports_name_sheet_row_column() {
         let mut entries = sample();
         entries[0].document.sharing_type = SharingType::Conditional; // R-CAT-3 and R-CAT-1
@@ -924,6 +933,8 @@ mod tests {
         let tight = ImportLimits { max_unpacked_bytes: 1000, ..Default::default() };
         assert!(parse(TransferFormat::Xlsx, &bytes, &tight).unwrap_err()[0].reason.contains("zip bomb"));
         assert!(parse(TransferFormat::Xlsx, b"PK\x03\x04garbage", &ImportLimits::default()).is_err());
-        assert!(parse(TransferFormat::Csv, b"\xff\xfe", &ImportLimits::default()).unwrap_err()[0].reason.contains("UTF-8"));
+        assert!(
+            parse(TransferFormat::Csv, b"\xff\xfe\xff", &ImportLimits::default()).unwrap_err()[0].reason.contains("neither UTF-8 nor GBK")
+        );
     }
 }

@@ -584,9 +584,9 @@ async fn import_and_export_round_trip_and_refuse_bad_files(backend: Backend) {
     // Not a spreadsheet at all, and not UTF-8.
     let (s, _) = post_file(&app, &f.editor_a, "format=xlsx", b"PK\x03\x04 not really a zip".to_vec()).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, b) = post_file(&app, &f.editor_a, "format=csv", vec![0xC8, 0xCB, 0xBF, 0xDA]).await;
+    let (s, b) = post_file(&app, &f.editor_a, "format=csv", vec![0xFF, 0xFE, 0xFF, 0x80]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(b["error"]["violations"][0]["reason"].as_str().unwrap().contains("UTF-8"));
+    assert!(b["error"]["violations"][0]["reason"].as_str().unwrap().contains("neither UTF-8 nor GBK"));
     assert_eq!(count().await, before + 2, "no bad file imported anything");
     // Over the size limit: 413 before anything is read.
     let (s, _) = post_file(&app, &f.editor_a, "format=json", vec![b' '; 65 << 20]).await;
