@@ -16,7 +16,7 @@ use tantivy::tokenizer::{LowerCaser, TextAnalyzer};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use utoipa::ToSchema;
 
-use crate::model::{ResourceDocument, SharingType};
+use crate::model::{ResourceDocument, SharingType, is_classification_code};
 use crate::service::{CatalogError, CatalogResult};
 
 /// The facet dimensions, in the order the portal shows them.
@@ -283,7 +283,11 @@ impl CatalogIndex {
                     format!("'{dim}' is not a facet ({})", FACETS.iter().map(|(d, _)| *d).collect::<Vec<_>>().join(", ")),
                 ));
             }
-            if value.is_empty() || value.contains('/') || value.len() > 64 {
+            let well_formed = match dim.as_str() {
+                "class" => is_classification_code(value),
+                _ => !value.is_empty() && value.len() <= 64 && !value.contains(['/', '\\']),
+            };
+            if !well_formed {
                 return Err(invalid(dim, format!("'{value}' is not a value of {dim}")));
             }
             let facet = if dim == "class" { class_facet(value) } else { Facet::from(format!("/{dim}/{value}").as_str()) };

@@ -466,6 +466,10 @@ async fn search_in_chinese_with_facets_and_cursor(backend: Backend) {
     assert_eq!(search("sharing=maybe").await.body["total"], 0);
     assert_eq!(search("cursor=abc").await.body["error"]["field"], "cursor");
     assert_eq!(search("limit=0").await.body["error"]["field"], "limit");
+    for bad in ["class=%E4%BA%BA%E5%8F%A3", "class=4", "class=10", "region=a%5Cb", "provider=a/b"] {
+        let r = search(bad).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {:?}", r.body);
+    }
     assert_eq!(search("q=%22%28%5B%3A%7E").await.status, StatusCode::OK);
     // Withdrawn resources leave the index at once.
     app.post(&format!("{}/withdraw", path_of(&deaths)), &f.editor_a, json!({"reason": "停止采集"})).await;
