@@ -468,9 +468,22 @@ pub async fn import(
     caller: Caller,
     Query(q): Query<ImportQuery>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<axum::Json<shutong_catalog::transfer::ImportReport>> {
     use shutong_catalog::transfer::{self, ImportLimits, ImportOptions, TransferFormat};
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the file is larger than {} MB", super::IMPORT_LIMIT >> 20),
+        )
+    };
+    // A declared length over the limit is refused before any of the body is read.
+    let declared = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > super::IMPORT_LIMIT as u64) {
+        return Err(too_large());
+    }
+    let body = axum::body::to_bytes(body, super::IMPORT_LIMIT).await.map_err(|_| too_large())?;
     let format = match q.format.as_deref() {
         Some(f) => {
             TransferFormat::parse(f).ok_or_else(|| ApiError::validation("format", format!("format: '{f}' is not xlsx, csv or json")))?

@@ -58,6 +58,9 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The largest catalog file accepted through the API, bytes.
+pub const IMPORT_LIMIT: usize = 64 << 20;
+
 /// The API routes (without the docs, which the app adds).
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -102,7 +105,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/catalog/classifications", get(catalog::list_classifications).post(catalog::create_classification))
         .route("/api/v1/catalog/stats", get(catalog::stats))
         .route("/api/v1/catalog/search", get(catalog::search))
-        .route("/api/v1/catalog/import", post(catalog::import).layer(axum::extract::DefaultBodyLimit::max(64 << 20)))
+        // Files are larger than JSON bodies; the handler checks the declared length before reading.
+        .route("/api/v1/catalog/import", post(catalog::import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT)))
         .route("/api/v1/catalog/export", get(catalog::export))
         .route("/api/v1/catalog/projects", get(catalog::list_projects).post(catalog::create_project))
         .route("/api/v1/catalog/projects/{id}/accept", post(catalog::accept_project))
