@@ -319,8 +319,9 @@ pub async fn create_resource(db: &Db, actor: &Principal, ctx: &AuditContext, new
             return Err(CatalogError::State("the project was accepted; its catalog is closed".into()));
         }
     }
-    let mut code = ResourceCode::new(&new.classification_code, 0);
-    create_in_tx(&mut tx, ctx, &new.classification_code, provider, &doc, &mut code).await?;
+    check_target(&mut tx, &new.classification_code, provider).await?;
+    let rows = [(new.classification_code.clone(), provider, doc)];
+    let code = create_many_in_tx(&mut tx, ctx, &rows, false).await?.remove(0);
     if let Some(project) = new.project {
         sqlx::query("UPDATE catalog_resources SET project_id = $1 WHERE code = $2")
             .bind(project)
@@ -333,15 +334,9 @@ pub async fn create_resource(db: &Db, actor: &Principal, ctx: &AuditContext, new
     Ok(view)
 }
 
-/// The insert behind [`create_resource`], also used by the import (many resources in one transaction).
-pub async fn create_in_tx(
-    tx: &mut Tx,
-    ctx: &AuditContext,
-    classification: &str,
-    provider: DepartmentId,
-    doc: &ResourceDocument,
-    code_out: &mut ResourceCode,
-) -> CatalogResult<()> {
+/// Checks that a resource may be filed under `classification` (a 项 or deeper that exists) for an
+/// existing `provider`: what [`create_many_in_tx`] expects its caller to have checked.
+async fn check_target(tx: &mut Tx, classification: &str, provider: DepartmentId) -> CatalogResult<()> {
     let class_level: Option<i64> = sqlx::query("SELECT level FROM catalog_classifications WHERE code = $1")
         .bind(classification)
         .fetch_optional(&mut **tx)
@@ -352,57 +347,15 @@ pub async fn create_in_tx(
         Some(1) => return Err(invalid("classification_code", "a resource belongs under a 项 or deeper, not directly under a 类")),
         Some(_) => {}
     }
-    let dept: Option<String> =
-        sqlx::query("SELECT name FROM departments WHERE id = $1").bind(provider.0).fetch_optional(&mut **tx).await?.map(|r| r.get(0));
+    let dept = sqlx::query("SELECT id FROM departments WHERE id = $1").bind(provider.0).fetch_optional(&mut **tx).await?;
     if dept.is_none() {
         return Err(invalid("provider_department_id", format!("department {provider} does not exist")));
     }
-    // The sequence only ever grows: a code once given is never given again, even if its resource goes.
-    let seq: i64 = sqlx::query(
-        "INSERT INTO catalog_sequences (classification_code, last_seq) VALUES ($1, 1) \
-         ON CONFLICT (classification_code) DO UPDATE SET last_seq = catalog_sequences.last_seq + 1 RETURNING last_seq",
-    )
-    .bind(classification)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?;
-    if seq > 999_999 {
-        return Err(invalid("classification_code", "this classification has used all 999999 sequence codes"));
-    }
-    let code = ResourceCode::new(classification, seq);
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO catalog_resources (code, classification_code, provider_department_id, status, latest_version, published_version, name, sharing_type, is_open, format, update_cycle, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'draft', 1, NULL, $4, $5, $6, $7, $8, $9, $9)",
-    )
-    .bind(code.as_str())
-    .bind(classification)
-    .bind(provider.0)
-    .bind(&doc.name)
-    .bind(doc.sharing_type.as_str())
-    .bind(doc.open_to_public as i64)
-    .bind(doc.format.as_str())
-    .bind(doc.update_cycle.as_str())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO catalog_versions (code, version, status, document, created_at, created_by) VALUES ($1, 1, 'draft', $2, $3, $4)",
-    )
-    .bind(code.as_str())
-    .bind(serde_json::to_string(doc).unwrap_or_default())
-    .bind(now)
-    .bind(&ctx.actor)
-    .execute(&mut **tx)
-    .await?;
-    audit(tx, ctx, "catalog.create", code.as_str(), provider, json!({"name": doc.name, "classification": classification, "version": 1}))
-        .await?;
-    *code_out = code;
     Ok(())
 }
 
-/// Creates many resources in the caller's transaction (the import): classifications and providers must
-/// have been checked by the caller. Codes are taken per classification in one step, rows are written in
+/// Creates resources in the caller's transaction: the one insert path, for a single new entry and for an
+/// import alike. Classifications and providers must have been checked by the caller. Codes are taken per classification in one step, rows are written in
 /// multi-row statements, and every resource still gets its own audit event. With `submit`, each is
 /// submitted for review at once.
 pub async fn create_many_in_tx(
@@ -505,7 +458,7 @@ pub async fn create_many_in_tx(
                 target_kind: "catalog_resource",
                 target_id: code.to_string(),
                 department_id: Some(provider.0),
-                detail: json!({"name": doc.name, "classification": class, "version": 1, "imported": true, "submitted": submit}),
+                detail: json!({"name": doc.name, "classification": class, "version": 1, "submitted": submit}),
             })
             .collect();
         shutong_audit::record_many(&mut *tx, ctx, &events).await?;
