@@ -4,10 +4,13 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
 
+/// A closed list of values with an English code (the wire form) and a Chinese name (accepted on input and
+/// shown in forms, spreadsheets and the portal). Exported for the other capability crates.
+#[macro_export]
 macro_rules! value_list {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $s:literal / $zh:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema)]
         pub enum $name { $($(#[$vdoc])* #[serde(rename = $s, alias = $zh)] $variant),+ }
 
         impl $name {
@@ -22,8 +25,8 @@ macro_rules! value_list {
             }
             pub fn expected() -> String { [$($zh),+].join("、") }
         }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result { f.write_str(self.as_str()) }
         }
     };
 }

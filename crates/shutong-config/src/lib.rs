@@ -33,6 +33,7 @@ pub struct Config {
     pub node: NodeConfig,
     pub security: SecurityConfig,
     pub limits: LimitsConfig,
+    pub sharing: SharingConfig,
     /// 脱敏规则 overrides per item kind, e.g. `[masking.mobile] keep_head = 3, keep_tail = 4`. Kinds:
     /// id_number, mobile, landline, name, address, credit_code, bank_card, email. Unset kinds keep the
     /// defaults of SPEC §5.
@@ -88,6 +89,7 @@ impl Default for Config {
             node: NodeConfig::default(),
             security: SecurityConfig::default(),
             limits: LimitsConfig::default(),
+            sharing: SharingConfig::default(),
             masking: BTreeMap::new(),
         }
     }
@@ -115,6 +117,40 @@ impl Default for SecurityConfig {
             session_ttl_minutes: 480,
             max_token_ttl_days: 366,
             secure_cookies: false,
+        }
+    }
+}
+
+/// 共享申请 deadlines, in working days of the official calendar (办法 第十六条), and the reminders.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharingConfig {
+    /// A provider answers a conditional request within this many working days. 1–10, default 10 (第十六条).
+    pub answer_workdays: i64,
+    /// 协商: the provider's answer in a negotiation. Default 10.
+    pub negotiation_workdays: i64,
+    /// 协调: the sharing authority's coordination. Default 15.
+    pub coordination_workdays: i64,
+    /// 领导小组: the leading group's decision. Default 20.
+    pub leading_group_workdays: i64,
+    /// A reminder goes to the owner this many working days before a deadline. Default 3.
+    pub reminder_workdays: i64,
+    /// Grant holders and providers are told this many days before a grant expires. Default 30.
+    pub expiry_notice_days: i64,
+    /// How often the server sweeps deadlines (overdue, reminders, expiries), seconds. Default 60.
+    pub sweep_seconds: u64,
+}
+
+impl Default for SharingConfig {
+    fn default() -> Self {
+        SharingConfig {
+            answer_workdays: 10,
+            negotiation_workdays: 10,
+            coordination_workdays: 15,
+            leading_group_workdays: 20,
+            reminder_workdays: 3,
+            expiry_notice_days: 30,
+            sweep_seconds: 60,
         }
     }
 }
@@ -196,6 +232,28 @@ impl Config {
             if rule.keep_head + rule.keep_tail > 64 {
                 return bad(&format!("masking.{}", kind.as_str()), "keep_head + keep_tail must be at most 64".into());
             }
+        }
+        let sh = &self.sharing;
+        if !(1..=10).contains(&sh.answer_workdays) {
+            return bad("sharing.answer_workdays", "must be between 1 and 10 (办法 第十六条: within 10 working days)".into());
+        }
+        for (k, v) in [
+            ("sharing.negotiation_workdays", sh.negotiation_workdays),
+            ("sharing.coordination_workdays", sh.coordination_workdays),
+            ("sharing.leading_group_workdays", sh.leading_group_workdays),
+        ] {
+            if !(1..=120).contains(&v) {
+                return bad(k, "must be between 1 and 120".into());
+            }
+        }
+        if !(0..=10).contains(&sh.reminder_workdays) {
+            return bad("sharing.reminder_workdays", "must be between 0 and 10".into());
+        }
+        if !(0..=365).contains(&sh.expiry_notice_days) {
+            return bad("sharing.expiry_notice_days", "must be between 0 and 365".into());
+        }
+        if sh.sweep_seconds == 0 {
+            return bad("sharing.sweep_seconds", "must be at least 1".into());
         }
         if self.security.password_min_length < 8 {
             return bad("security.password_min_length", "must be at least 8".into());

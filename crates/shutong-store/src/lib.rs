@@ -195,3 +195,42 @@ pub fn now_ms() -> i64 {
 pub fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
+
+/// 时钟: the business clock of deadlines (due dates, overdue, reminders, grant validity). Production runs on
+/// the system clock; tests shift it so that a deadline can be crossed without waiting. Cloning shares the
+/// shift.
+#[derive(Clone, Debug, Default)]
+pub struct Clock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Clock::default()
+    }
+
+    /// Now, as Unix milliseconds, shifted.
+    pub fn now_ms(&self) -> i64 {
+        now_ms() + self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Today's date in China Standard Time (UTC+8), the time zone of every deadline in the regulations.
+    pub fn today(&self) -> chrono::NaiveDate {
+        china_date(self.now_ms())
+    }
+
+    /// Moves the clock so that it now reads `ms` (and goes on from there).
+    pub fn set_now_ms(&self, ms: i64) {
+        self.0.store(ms - now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Moves the clock to 09:00 China time on `date`.
+    pub fn set_date(&self, date: chrono::NaiveDate) {
+        let at = date.and_hms_opt(1, 0, 0).map(|t| t.and_utc().timestamp_millis()).unwrap_or_default();
+        self.set_now_ms(at);
+    }
+}
+
+/// The China Standard Time (UTC+8) date of a stored time.
+pub fn china_date(ms: i64) -> chrono::NaiveDate {
+    (from_ms(ms) + chrono::Duration::hours(8)).date_naive()
+}

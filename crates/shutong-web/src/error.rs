@@ -153,6 +153,20 @@ impl From<shutong_catalog::CatalogError> for ApiError {
     }
 }
 
+impl From<shutong_sharing::SharingError> for ApiError {
+    fn from(e: shutong_sharing::SharingError) -> Self {
+        use shutong_sharing::SharingError as S;
+        match e {
+            S::Validation { field, message } => ApiError::validation(&field, format!("{field}: {message}")),
+            S::NotFound { what } => ApiError::not_found(what),
+            S::Forbidden(m) => ApiError::forbidden(m),
+            S::State(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
+            S::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            S::Store(s) => s.into(),
+        }
+    }
+}
+
 fn e_rules_message(v: &[shutong_catalog::rules::Violation]) -> String {
     v.iter().map(|v| format!("{} {}: {}", v.rule, v.field, v.message)).collect::<Vec<_>>().join("; ")
 }

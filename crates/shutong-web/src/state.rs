@@ -24,6 +24,9 @@ pub struct Inner {
     regions: RwLock<Arc<RegionTable>>,
     /// Catalog imports started from the portal, by job ID (progress and report).
     pub import_jobs: std::sync::Mutex<std::collections::HashMap<String, ImportJob>>,
+    /// The business clock of deadlines; tests move it.
+    pub clock: shutong_store::Clock,
+    pub deadlines: shutong_sharing::Deadlines,
 }
 
 /// A catalog import started from the portal: its progress while it runs, its report when done.
@@ -71,7 +74,25 @@ pub fn security_settings(config: &Config) -> SecuritySettings {
     }
 }
 
+/// Sharing deadlines from configuration.
+pub fn deadlines(config: &Config) -> shutong_sharing::Deadlines {
+    let s = &config.sharing;
+    shutong_sharing::Deadlines {
+        answer: s.answer_workdays,
+        negotiation: s.negotiation_workdays,
+        coordination: s.coordination_workdays,
+        leading_group: s.leading_group_workdays,
+        reminder: s.reminder_workdays,
+        expiry_notice_days: s.expiry_notice_days,
+    }
+}
+
 impl AppState {
+    /// The sharing services' context: database, calendar snapshot, clock, deadlines.
+    pub fn sharing(&self) -> shutong_sharing::Sharing {
+        shutong_sharing::Sharing { db: self.db.clone(), calendar: self.calendar(), clock: self.clock.clone(), deadlines: self.deadlines }
+    }
+
     pub fn new(
         db: Db,
         config: Arc<Config>,
@@ -83,12 +104,14 @@ impl AppState {
             catalog_index,
             security: security_settings(&config),
             mask_rules: MaskRules { overrides: config.masking.clone() },
+            deadlines: deadlines(&config),
             db,
             config,
             metrics: metrics_handle(),
             calendar: RwLock::new(Arc::new(calendar)),
             regions: RwLock::new(Arc::new(regions)),
             import_jobs: Default::default(),
+            clock: shutong_store::Clock::system(),
         }))
     }
 

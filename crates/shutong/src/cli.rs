@@ -56,6 +56,12 @@ pub enum Command {
     /// The resource catalog (政务信息资源目录).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Sharing requests (共享申请): subscribe, apply, answer, withdraw, escalate.
+    #[command(subcommand)]
+    Request(crate::sharing_cli::RequestCommand),
+    /// Grants (授权): list, show, revoke, renew.
+    #[command(subcommand)]
+    Grant(crate::sharing_cli::GrantCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -257,7 +263,7 @@ async fn find_department(db: &shutong_store::Db, s: &str) -> anyhow::Result<Depa
     Ok(identity::find_department_by_credit_code(db, s).await.with_context(|| format!("department {s}"))?.id)
 }
 
-async fn find_user(db: &shutong_store::Db, username: &str) -> anyhow::Result<UserId> {
+pub(crate) async fn find_user(db: &shutong_store::Db, username: &str) -> anyhow::Result<UserId> {
     let (op, _) = operator();
     identity::list_users(db, &op, None)
         .await?

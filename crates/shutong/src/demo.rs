@@ -5,7 +5,7 @@
 
 use shutong_audit::AuditContext;
 use shutong_identity::{self as identity, DepartmentKind, DepartmentLevel, NewDepartment, NewUser, Principal, Role, SecuritySettings};
-use shutong_reference::{CreditCode, OrgCode, RegionTable};
+use shutong_reference::{CreditCode, OrgCode, RegionTable, WorkCalendar};
 use shutong_store::Db;
 
 pub const AUTHORITY_NAME: &str = "示范省大数据管理局";
@@ -24,6 +24,10 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str, &[Role])] = &[
     ("dc.admin", DEMO_PASSWORD, "东川市大数据管理局", &[Role::DepartmentAdmin]),
     ("dc.ga.editor", DEMO_PASSWORD, "东川市公安局", &[Role::CatalogEditor, Role::Reviewer]),
     ("xl.admin", DEMO_PASSWORD, "西岭市大数据管理局", &[Role::DepartmentAdmin]),
+    ("dc.rs.editor", DEMO_PASSWORD, "东川市人力资源和社会保障局", &[Role::CatalogEditor, Role::Reviewer]),
+    ("mz.reviewer", DEMO_PASSWORD, "示范省民政厅", &[Role::Reviewer]),
+    ("wj.reviewer", DEMO_PASSWORD, "示范省卫生健康委员会", &[Role::Reviewer]),
+    ("zr.reviewer", DEMO_PASSWORD, "示范省自然资源厅", &[Role::Reviewer]),
 ];
 
 /// A valid 统一社会信用代码 for a demo department: 机构编制/机关, the region, a made-up organisation code.
@@ -75,7 +79,7 @@ const DEPARTMENTS: &[DemoDepartment] = &[
 ];
 
 /// Seeds the demo once. Returns whether anything was created.
-pub async fn seed(db: &Db, regions: &RegionTable, security: &SecuritySettings) -> anyhow::Result<bool> {
+pub async fn seed(db: &Db, regions: &RegionTable, security: &SecuritySettings, calendar: &WorkCalendar) -> anyhow::Result<bool> {
     let first_code = demo_credit_code(DEPARTMENTS[0].region, 101);
     if identity::find_department_by_credit_code(db, &first_code).await.is_ok() {
         return Ok(false);
@@ -141,7 +145,221 @@ pub async fn seed(db: &Db, regions: &RegionTable, security: &SecuritySettings) -
         )
         .await?;
     }
+    seed_sharing(db, calendar).await?;
     Ok(true)
+}
+
+/// Sharing requests in every state, some submitted in the past so that due dates, overdue answers and
+/// escalations show: a subscription, pending (one overdue since 2026-10-16: submitted 2026-09-28, across
+/// 国庆 and 中秋), approved with narrowing, refused, withdrawn, in 协商, in 协调 (by the province and by a
+/// city), in 领导小组, a grant decided by coordination, and a revoked grant.
+async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
+    use shutong_sharing::{self as sharing, AccessMethod::*, Approval, NewRequest, Purpose, RowCondition, RowFilter};
+    use shutong_store::Row;
+    let s = sharing::Sharing {
+        db: db.clone(),
+        calendar: std::sync::Arc::new(calendar.clone()),
+        clock: shutong_store::Clock::system(),
+        deadlines: sharing::Deadlines::default(),
+    };
+    let user = |name: &'static str| async move {
+        let id: i64 = sqlx::query("SELECT id FROM users WHERE username = $1").bind(name).fetch_one(db.pool()).await?.try_get(0)?;
+        let p = identity::load_principal(db, identity::UserId(id)).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
+        let ctx = AuditContext { actor_user_id: Some(id), actor: name.to_string(), ..Default::default() };
+        anyhow::Ok((p, ctx))
+    };
+    let code = |name: &'static str| async move {
+        let c: String =
+            sqlx::query("SELECT code FROM catalog_resources WHERE name = $1").bind(name).fetch_one(db.pool()).await?.try_get(0)?;
+        anyhow::Ok(c)
+    };
+    let req = |resource: String, items: &[&str], purpose: Purpose, basis: &str| NewRequest {
+        resource_code: resource,
+        items: items.iter().map(|i| i.to_string()).collect(),
+        purpose: Some(purpose),
+        basis: basis.into(),
+        period_to: Some(s.today() + chrono::Days::new(365)),
+        access_methods: vec![OnlineQuery],
+        expected_volume: Some("每日约 500 次查询".into()),
+        ..Default::default()
+    };
+    let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+
+    // 无条件共享: a subscription, and one whose grant the provider later revoked.
+    let (dcga, dcga_ctx) = user("dc.ga.editor").await?;
+    let mut sub =
+        req(code("法人单位基本信息").await?, &[], Purpose::BusinessCollaboration, "《东川市公安局职能配置》: 治安管理中核验单位身份");
+    sub.access_methods = vec![OnlineQuery, Subscription];
+    sharing::subscribe(&s, &dcga, &dcga_ctx, sub).await?;
+    let revoked =
+        sharing::subscribe(&s, &dcga, &dcga_ctx, req(code("企业经营异常名录").await?, &[], Purpose::WorkReference, "治安重点单位排查"))
+            .await?;
+    let (sj, sj_ctx) = user("sj.editor").await?;
+    if let Some(g) = revoked.grant {
+        sharing::revoke_grant(&s, &sj, &sj_ctx, g.id, "使用部门调用量异常，经核查超出申请用途，撤销授权").await?;
+    }
+
+    // An application submitted on 2026-09-28 and never answered: due 2026-10-16, overdue since.
+    s.clock.set_date(date(2026, 9, 28));
+    let (xl, xl_ctx) = user("xl.admin").await?;
+    let mut late = req(
+        code("婚姻登记信息").await?,
+        &["男方公民身份号码", "女方公民身份号码", "登记类型"],
+        Purpose::DataVerification,
+        "《西岭市公共租赁住房管理办法》第十二条: 核验申请家庭婚姻状况",
+    );
+    late.period_to = Some(date(2027, 9, 27));
+    sharing::create_request(&s, &xl, &xl_ctx, late).await?;
+
+    // Escalations that started in October 2026.
+    s.clock.set_date(date(2026, 11, 13));
+    let (dcrs, dcrs_ctx) = user("dc.rs.editor").await?;
+    let (wj, wj_ctx) = user("wj.reviewer").await?;
+    let (sq, sq_ctx) = user("sq.reviewer").await?;
+    let (zr, zr_ctx) = user("zr.reviewer").await?;
+    let (ga, ga_ctx) = user("ga.reviewer").await?;
+    let (dc, dc_ctx) = user("dc.admin").await?;
+    let mut birth = req(
+        code("出生医学证明信息").await?,
+        &["出生医学证明编号", "新生儿姓名", "母亲公民身份号码"],
+        Purpose::AdministrativeBasis,
+        "《社会保险法》第二十五条: 新生儿参加城乡居民医疗保险",
+    );
+    birth.period_to = Some(date(2027, 11, 12));
+    let birth = sharing::create_request(&s, &dcrs, &dcrs_ctx, birth).await?.request.id;
+    sharing::reject(&s, &wj, &wj_ctx, birth, "出生医学证明信息涉及新生儿个人隐私，现阶段仅向公安机关提供").await?;
+    sharing::escalate(&s, &dcrs, &dcrs_ctx, birth, "新生儿参保需核验出生证明，请求协商提供编号与姓名两项").await?;
+    sharing::reject(&s, &wj, &wj_ctx, birth, "经研究，维持原答复").await?;
+    sharing::escalate(&s, &dcrs, &dcrs_ctx, birth, "协商未果，提请省大数据管理局协调").await?;
+
+    let mut land = req(
+        code("不动产登记信息").await?,
+        &["不动产单元号", "权利人证件号码", "坐落"],
+        Purpose::AdministrativeBasis,
+        "《西岭市城镇住房保障条例》: 核查保障对象住房情况",
+    );
+    land.period_to = Some(date(2027, 11, 12));
+    let land = sharing::create_request(&s, &xl, &xl_ctx, land).await?.request.id;
+    sharing::reject(&s, &zr, &zr_ctx, land, "权利人信息属于有条件共享，申请用途与共享条件不符").await?;
+    sharing::escalate(&s, &xl, &xl_ctx, land, "住房保障资格审核确需使用，请求协商").await?;
+    sharing::escalate(&s, &xl, &xl_ctx, land, "协商未果").await?;
+    sharing::reject(&s, &sq, &sq_ctx, land, "协调意见: 建议先通过不动产登记查询窗口办理").await?;
+    sharing::escalate(&s, &xl, &xl_ctx, land, "涉及省级部门，提请领导小组协调解决（第十六条）").await?;
+
+    let mut drivers = req(
+        code("机动车驾驶人信息").await?,
+        &["公民身份号码", "准驾车型", "累积记分"],
+        Purpose::BusinessCollaboration,
+        "《道路运输条例》: 营运驾驶员资格核查",
+    );
+    drivers.period_to = Some(date(2027, 11, 12));
+    let drivers = sharing::create_request(&s, &dc, &dc_ctx, drivers).await?.request.id;
+    sharing::reject(&s, &ga, &ga_ctx, drivers, "累积记分属于执法信息，不予提供").await?;
+    sharing::escalate(&s, &dc, &dc_ctx, drivers, "营运驾驶员资格核查需要，请求协商").await?;
+    sharing::escalate(&s, &dc, &dc_ctx, drivers, "协商未果，提请协调").await?;
+    sharing::approve(
+        &s,
+        &sq,
+        &sq_ctx,
+        drivers,
+        Approval {
+            items: Some(vec!["公民身份号码".into(), "准驾车型".into()]),
+            note: Some("协调意见: 提供身份号码与准驾车型，累积记分不予提供".into()),
+            ..Default::default()
+        },
+    )
+    .await?;
+
+    // A city-level dispute is coordinated by that city's authority (本级主管部门).
+    let mut subsidy = req(
+        code("东川市职业技能培训补贴信息").await?,
+        &["公民身份号码", "培训项目"],
+        Purpose::DataVerification,
+        "打击骗取培训补贴专项行动",
+    );
+    subsidy.period_to = Some(date(2027, 11, 12));
+    let subsidy = sharing::create_request(&s, &dcga, &dcga_ctx, subsidy).await?.request.id;
+    sharing::reject(&s, &dcrs, &dcrs_ctx, subsidy, "补贴发放信息仅用于人社部门内部审核").await?;
+    sharing::escalate(&s, &dcga, &dcga_ctx, subsidy, "专项行动需要，请求协商").await?;
+    sharing::escalate(&s, &dcga, &dcga_ctx, subsidy, "协商未果，提请东川市大数据管理局协调").await?;
+
+    // Today: pending, approved with narrowing, refused, withdrawn, negotiating.
+    s.clock.set_now_ms(shutong_store::now_ms());
+    sharing::create_request(
+        &s,
+        &dcrs,
+        &dcrs_ctx,
+        req(
+            code("人口基本信息").await?,
+            &["公民身份号码", "姓名", "户籍地址"],
+            Purpose::AdministrativeBasis,
+            "《社会保险法》: 核验参保人户籍",
+        ),
+    )
+    .await?;
+    let (rs, rs_ctx) = user("rs.admin").await?;
+    let ins = sharing::create_request(
+        &s,
+        &dc,
+        &dc_ctx,
+        req(code("社会保险参保信息").await?, &["公民身份号码", "险种", "参保状态"], Purpose::WorkReference, "东川市人才引进政策效果评估"),
+    )
+    .await?
+    .request
+    .id;
+    sharing::approve(
+        &s,
+        &rs,
+        &rs_ctx,
+        ins,
+        Approval {
+            items: Some(vec!["公民身份号码".into(), "参保状态".into()]),
+            row_filter: Some(RowFilter {
+                conditions: vec![RowCondition {
+                    item: "险种".into(),
+                    op: shutong_sharing::FilterOp::Eq,
+                    values: vec!["企业职工基本养老保险".into()],
+                }],
+            }),
+            daily_quota: Some(5000),
+            note: Some("仅提供养老保险参保状态".into()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let jobs = sharing::create_request(
+        &s,
+        &dcga,
+        &dcga_ctx,
+        req(code("就业登记信息").await?, &["公民身份号码", "就业状态"], Purpose::WorkReference, "流动人口就业情况摸排"),
+    )
+    .await?
+    .request
+    .id;
+    sharing::reject(&s, &rs, &rs_ctx, jobs, "申请用途不属于就业登记信息的共享条件范围").await?;
+    let dibao = sharing::create_request(
+        &s,
+        &xl,
+        &xl_ctx,
+        req(code("最低生活保障对象信息").await?, &["公民身份号码", "保障类别"], Purpose::WorkReference, "西岭市社会救助统计"),
+    )
+    .await?
+    .request
+    .id;
+    sharing::withdraw(&s, &xl, &xl_ctx, dibao, Some("改为使用统计汇总数据")).await?;
+    sharing::create_request(
+        &s,
+        &dc,
+        &dc_ctx,
+        req(
+            code("在押人员信息").await?,
+            &["公民身份号码", "羁押状态"],
+            Purpose::AdministrativeBasis,
+            "社会救助资格审核须排除在押人员（《社会救助暂行办法》）",
+        ),
+    )
+    .await?;
+    Ok(())
 }
 
 /// An information item: name, data type code, length (0: none), sharing (`u`/`c`/`n`), base item, mask kind.

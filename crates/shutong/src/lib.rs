@@ -4,3 +4,4 @@ pub mod cli;
 pub mod demo;
 pub mod lines;
 pub mod server;
+pub mod sharing_cli;

@@ -68,5 +68,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Calendar(cmd) => shutong::cli::run_calendar(&cli, cmd).await.map(|_| 0),
         Command::Audit(cmd) => shutong::cli::run_audit(&cli, cmd).await.map(|_| 0),
         Command::Catalog(cmd) => shutong::cli::run_catalog(&cli, cmd).await.map(|_| 0),
+        Command::Request(cmd) => shutong::sharing_cli::run_request(&cli, cmd).await.map(|_| 0),
+        Command::Grant(cmd) => shutong::sharing_cli::run_grant(&cli, cmd).await.map(|_| 0),
     }
 }

@@ -94,7 +94,7 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     let outcome =
         shutong_identity::bootstrap(&db, &regions, &security, &bootstrap_of(&config, demo)).await.context("first-start bootstrap")?;
     if demo {
-        crate::demo::seed(&db, &regions, &security).await.context("seeding demo data")?;
+        crate::demo::seed(&db, &regions, &security, &calendar).await.context("seeding demo data")?;
     }
     let catalog_index = Arc::new(shutong_catalog::search::CatalogIndex::new()?);
     let indexed = catalog_index.rebuild(&db).await.context("building the catalog search index")?;
@@ -110,6 +110,20 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
             tick.tick().await;
             if let Err(e) = reconcile_index.reconcile(&reconcile_db).await {
                 tracing::warn!(error = %e, "catalog index reconciliation failed");
+            }
+        }
+    });
+    // The deadline sweep: overdue stages, reminders, grant expiries (R-REQ-3). Idempotent, so replicas may
+    // all run it.
+    let sweep_state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(sweep_state.config.sharing.sweep_seconds));
+        loop {
+            tick.tick().await;
+            match shutong_sharing::sweep(&sweep_state.sharing()).await {
+                Ok(r) if r.overdue + r.reminders + r.grants_expiring + r.grants_expired > 0 => tracing::info!(?r, "deadline sweep"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "deadline sweep failed"),
             }
         }
     });

@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod departments;
 pub mod reference;
+pub mod sharing;
 pub mod system;
 pub mod tokens;
 pub mod users;
@@ -33,6 +34,9 @@ use crate::state::AppState;
         catalog::create_resource, catalog::list_resources, catalog::get_resource, catalog::update_resource, catalog::list_versions,
         catalog::submit_resource, catalog::review_resource, catalog::revise_resource, catalog::withdraw_resource, catalog::resource_history,
         catalog::list_classifications, catalog::create_classification, catalog::stats, catalog::create_change_event, catalog::list_change_events, catalog::search, catalog::import, catalog::export, catalog::create_project, catalog::list_projects, catalog::accept_project,
+        sharing::subscribe, sharing::create_request, sharing::list_requests, sharing::get_request, sharing::approve, sharing::reject,
+        sharing::withdraw, sharing::escalate, sharing::add_message, sharing::stats, sharing::list_grants, sharing::get_grant,
+        sharing::revoke_grant, sharing::renew_grant, sharing::inbox, sharing::mark_read, sharing::sweep,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -44,6 +48,7 @@ use crate::state::AppState;
         (name = "reference", description = "参考数据: 身份证号, 统一社会信用代码, 组织机构代码, 行政区划, 脱敏"),
         (name = "calendar", description = "工作日历"),
         (name = "catalog", description = "政务信息资源目录: resources, versions, review, classification, change events, statistics"),
+        (name = "sharing", description = "共享申请与授权: subscriptions, requests, answers within 10 working days, 协商/协调/领导小组, grants, inbox"),
         (name = "system", description = "health, readiness, metrics, node"),
     )
 )]
@@ -111,4 +116,20 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/catalog/projects", get(catalog::list_projects).post(catalog::create_project))
         .route("/api/v1/catalog/projects/{id}/accept", post(catalog::accept_project))
         .route("/api/v1/catalog/change-events", get(catalog::list_change_events).post(catalog::create_change_event))
+        .route("/api/v1/subscriptions", post(sharing::subscribe))
+        .route("/api/v1/requests", get(sharing::list_requests).post(sharing::create_request))
+        .route("/api/v1/requests/stats", get(sharing::stats))
+        .route("/api/v1/requests/{id}", get(sharing::get_request))
+        .route("/api/v1/requests/{id}/approve", post(sharing::approve))
+        .route("/api/v1/requests/{id}/reject", post(sharing::reject))
+        .route("/api/v1/requests/{id}/withdraw", post(sharing::withdraw))
+        .route("/api/v1/requests/{id}/escalate", post(sharing::escalate))
+        .route("/api/v1/requests/{id}/messages", post(sharing::add_message))
+        .route("/api/v1/grants", get(sharing::list_grants))
+        .route("/api/v1/grants/{id}", get(sharing::get_grant))
+        .route("/api/v1/grants/{id}/revoke", post(sharing::revoke_grant))
+        .route("/api/v1/grants/{id}/renew", post(sharing::renew_grant))
+        .route("/api/v1/inbox", get(sharing::inbox))
+        .route("/api/v1/inbox/read", post(sharing::mark_read))
+        .route("/api/v1/sharing/sweep", post(sharing::sweep))
 }

@@ -210,6 +210,8 @@ struct ResourcePage {
     can_revise: bool,
     can_review: bool,
     can_withdraw: bool,
+    /// 申请使用: a department other than the provider may apply for (or subscribe to) a published resource.
+    can_apply: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -311,6 +313,10 @@ pub async fn resource(
         can_revise: editor && is_latest && r.status == VersionStatus::Published,
         can_review: authority && is_latest && r.status == VersionStatus::Submitted,
         can_withdraw: editor && is_latest && r.status == VersionStatus::Published && r.resource_status != VersionStatus::Withdrawn,
+        can_apply: r.published_version.is_some()
+            && r.resource_status != VersionStatus::Withdrawn
+            && s.principal.department_id.is_some_and(|d| d.0 != r.provider_department_id)
+            && s.principal.roles.iter().any(|x| Some(x.department_id) == s.principal.department_id && x.role != Role::Auditor),
         r,
     };
     render(&page)

@@ -4,6 +4,7 @@
 
 mod catalog;
 mod pages;
+mod sharing;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -48,6 +49,15 @@ pub fn routes() -> Router<AppState> {
         .route("/catalog/{class}/{seq}", get(catalog::resource))
         .route("/catalog/{class}/{seq}/edit", get(catalog::edit_form).post(catalog::update))
         .route("/catalog/{class}/{seq}/{verb}", post(catalog::action))
+        .route("/requests", get(sharing::requests).post(sharing::create))
+        .route("/requests/new", get(sharing::new_form))
+        .route("/requests/{id}", get(sharing::request))
+        .route("/requests/{id}/{verb}", post(sharing::request_action))
+        .route("/grants", get(sharing::grants))
+        .route("/grants/{id}", get(sharing::grant))
+        .route("/grants/{id}/{verb}", post(sharing::grant_action))
+        .route("/inbox", get(sharing::inbox))
+        .route("/inbox/read", post(sharing::mark_read))
 }
 
 async fn stylesheet() -> Response {

@@ -32,6 +32,8 @@ pub struct Layout {
     pub flash_error: Option<String>,
     pub node_name: String,
     pub version: &'static str,
+    /// Unread notices of the user's department.
+    pub unread: i64,
 }
 
 #[derive(Deserialize, Default)]
@@ -47,6 +49,7 @@ pub(super) async fn layout(state: &AppState, s: &PortalSession, title: &str, sec
     };
     let node_name = identity::node_identity(&state.db).await.ok().flatten().map(|n| n.name).unwrap_or_default();
     let can_review = shutong_catalog::is_authority(&state.db, &s.principal).await.unwrap_or(false);
+    let unread = shutong_sharing::inbox_unread(&state.db, &s.principal).await.unwrap_or(0);
     Layout {
         can_review,
         title: title.to_string(),
@@ -59,6 +62,7 @@ pub(super) async fn layout(state: &AppState, s: &PortalSession, title: &str, sec
         flash_error: flash.error,
         node_name,
         version: env!("CARGO_PKG_VERSION"),
+        unread,
     }
 }
 
@@ -75,6 +79,16 @@ fn ok_text(key: &str) -> &'static str {
         "returned" => "已退回编制部门。",
         "revised" => "已创建新版本草稿。",
         "withdrawn" => "已撤销。",
+        "applied" => "申请已提交，等待提供部门答复。",
+        "subscribed" => "已订阅，授权已生效。",
+        "approved_grant" => "已同意，授权已生成。",
+        "rejected_answer" => "已答复不予共享。",
+        "request_withdrawn" => "申请已撤回。",
+        "escalated" => "已提请下一环节。",
+        "message_added" => "已记录。",
+        "grant_revoked" => "授权已撤销。",
+        "grant_renewed" => "授权已续期。",
+        "notices_read" => "提醒已全部标为已读。",
         _ => "操作成功。",
     }
 }

@@ -134,6 +134,8 @@ pub fn test_config(db: &TestDb) -> Config {
         ..Default::default()
     };
     config.limits.max_body_bytes = 64 * 1024;
+    // Tests run the deadline sweep themselves (POST /api/v1/sharing/sweep) after moving the clock.
+    config.sharing.sweep_seconds = 3600;
     config
 }
 
@@ -168,6 +170,11 @@ pub struct Resp {
 }
 
 impl TestApp {
+    /// The server's business clock: tests move it to cross deadlines.
+    pub fn clock(&self) -> &shutong_store::Clock {
+        &self.running.as_ref().unwrap().state.clock
+    }
+
     pub fn db(&self) -> &shutong_store::Db {
         &self.running.as_ref().unwrap().state.db
     }
