@@ -137,7 +137,8 @@ pub struct SharingConfig {
     pub reminder_workdays: i64,
     /// Grant holders and providers are told this many days before a grant expires. Default 30.
     pub expiry_notice_days: i64,
-    /// How often the server sweeps deadlines (overdue, reminders, expiries), seconds. Default 60.
+    /// How often the server sweeps deadlines (overdue, reminders, expiries), seconds. Default 60; 0 turns the
+    /// background sweep off (run `shutong request sweep` from a scheduler instead).
     pub sweep_seconds: u64,
 }
 
@@ -251,9 +252,6 @@ impl Config {
         }
         if !(0..=365).contains(&sh.expiry_notice_days) {
             return bad("sharing.expiry_notice_days", "must be between 0 and 365".into());
-        }
-        if sh.sweep_seconds == 0 {
-            return bad("sharing.sweep_seconds", "must be at least 1".into());
         }
         if self.security.password_min_length < 8 {
             return bad("security.password_min_length", "must be at least 8".into());

@@ -116,8 +116,12 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     // The deadline sweep: overdue stages, reminders, grant expiries (R-REQ-3). Idempotent, so replicas may
     // all run it.
     let sweep_state = state.clone();
+    let sweep_every = sweep_state.config.sharing.sweep_seconds;
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(sweep_state.config.sharing.sweep_seconds));
+        if sweep_every == 0 {
+            return;
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(sweep_every));
         loop {
             tick.tick().await;
             match shutong_sharing::sweep(&sweep_state.sharing()).await {

@@ -135,7 +135,7 @@ pub fn test_config(db: &TestDb) -> Config {
     };
     config.limits.max_body_bytes = 64 * 1024;
     // Tests run the deadline sweep themselves (POST /api/v1/sharing/sweep) after moving the clock.
-    config.sharing.sweep_seconds = 3600;
+    config.sharing.sweep_seconds = 0;
     config
 }
 

@@ -1,0 +1,602 @@
+//! Sharing requests and grants through the API, on SQLite and PostgreSQL, on the demo province: the
+//! 10-working-day answer, narrowing, refusals, overdue, escalation, grants, who may do what, bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
+
+mod common;
+
+use chrono::NaiveDate;
+use common::{Backend, TestApp, spawn_demo_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shutong::demo::DEMO_PASSWORD;
+use shutong_store::Row;
+
+on_both_backends!(
+    a_city_department_applies_and_the_provider_narrows_and_approves,
+    the_answer_is_due_on_the_10th_working_day_across_holidays,
+    overdue_requests_reach_the_authority_the_figures_and_the_consumer,
+    a_refusal_needs_a_reason_and_escalation_walks_to_the_leading_group,
+    a_city_dispute_is_coordinated_by_the_city_authority_and_ends_there,
+    only_the_parties_act_and_see,
+    bad_requests_are_refused_with_the_field_named,
+    subscriptions_grants_revocation_renewal_and_expiry,
+);
+
+async fn code_of(app: &TestApp, name: &str) -> String {
+    sqlx::query("SELECT code FROM catalog_resources WHERE name = $1").bind(name).fetch_one(app.db().pool()).await.unwrap().get(0)
+}
+
+async fn login(app: &TestApp, user: &str) -> String {
+    app.login(user, DEMO_PASSWORD).await
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn application(code: &str, items: &[&str], purpose: &str, to: NaiveDate) -> Value {
+    json!({
+        "resource_code": code,
+        "items": items,
+        "purpose": purpose,
+        "basis": "《社会保险法》第八条：经办机构核验参保人员身份",
+        "period_to": to,
+        "access_methods": ["online_query"],
+        "expected_volume": "每日约 300 次",
+    })
+}
+
+async fn audit_actions(app: &TestApp, kind: &str, id: i64) -> Vec<String> {
+    sqlx::query("SELECT action FROM audit_events WHERE target_kind = $1 AND target_id = $2 ORDER BY seq")
+        .bind(kind)
+        .bind(id.to_string())
+        .fetch_all(app.db().pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+async fn a_city_department_applies_and_the_provider_narrows_and_approves(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let code = code_of(&app, "流动人口居住登记信息").await;
+    let consumer = login(&app, "dc.rs.editor").await;
+    let provider = login(&app, "ga.reviewer").await;
+    let to = app.clock().today() + chrono::Days::new(200);
+    let r = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码", "姓名", "居住地址"], "作为行政依据", to)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    assert_eq!(r.body["request"]["status"], "pending");
+    assert_eq!(r.body["request"]["kind"], "application");
+    assert_eq!(r.body["request"]["purpose"], "administrative_basis");
+    assert_eq!(r.body["request"]["consumer_name"], "东川市人力资源和社会保障局");
+    assert_eq!(r.body["request"]["owner_name"], "示范省公安厅");
+
+    // The provider sees it in its inbox with the due date, and answers: two of three items, a row filter,
+    // a shorter period, a quota.
+    let inbox = app.get("/api/v1/inbox", &provider).await;
+    let waiting = inbox.body["waiting"].as_array().unwrap();
+    let mine = waiting.iter().find(|i| i["request_id"] == id).expect("in the provider's inbox");
+    assert_eq!(mine["kind"], "answer");
+    assert_eq!(mine["due_on"], r.body["request"]["due_on"]);
+    let valid_to = app.clock().today() + chrono::Days::new(100);
+    let a = app
+        .post(
+            &format!("/api/v1/requests/{id}/approve"),
+            &provider,
+            json!({
+                "items": ["公民身份号码", "居住地址"],
+                "row_filter": {"conditions": [{"item": "居住地址", "op": "prefix", "values": ["东川市"]}]},
+                "valid_to": valid_to,
+                "daily_quota": 1000,
+                "note": "姓名不予提供",
+            }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(a.body["request"]["status"], "approved");
+    let grant = &a.body["grant"];
+    assert_eq!(grant["items"], json!(["公民身份号码", "居住地址"]), "exactly the narrowed items");
+    assert_eq!(grant["row_filter"]["conditions"][0]["values"], json!(["东川市"]));
+    assert_eq!(grant["valid_to"], json!(valid_to));
+    assert_eq!(grant["daily_quota"], 1000);
+    assert_eq!(grant["state"], "active");
+    assert_eq!(grant["origin"], "approval");
+    assert_eq!(grant["clear_text"], false);
+    assert_eq!(grant["consumer_department_id"], r.body["request"]["consumer_department_id"]);
+
+    // The consumer sees the grant; it is what later access is checked against.
+    let g = app.get(&format!("/api/v1/grants/{}", grant["id"]), &consumer).await;
+    assert_eq!(g.status, StatusCode::OK);
+    assert_eq!(g.body["items"], json!(["公民身份号码", "居住地址"]));
+    let listed = app.get("/api/v1/grants?side=consumer&state=active", &consumer).await;
+    assert!(listed.body["grants"].as_array().unwrap().iter().any(|x| x["id"] == grant["id"]));
+    // An approval can only narrow: a second answer is refused, and so is an item that was not asked for.
+    let again = app.post(&format!("/api/v1/requests/{id}/approve"), &provider, json!({})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    assert_eq!(audit_actions(&app, "sharing_request", id).await, ["request.create", "request.approve"]);
+    assert_eq!(audit_actions(&app, "sharing_grant", grant["id"].as_i64().unwrap()).await, ["grant.create"]);
+    // The consumer is told.
+    let told = app.get("/api/v1/inbox", &consumer).await;
+    assert!(told.body["notifications"].as_array().unwrap().iter().any(|n| n["kind"] == "approved" && n["target_id"] == id.to_string()));
+
+    // Widening is refused.
+    let r2 = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码"], "用于数据校核", to)).await;
+    let id2 = r2.body["request"]["id"].as_i64().unwrap();
+    let wide = app.post(&format!("/api/v1/requests/{id2}/approve"), &provider, json!({"items": ["公民身份号码", "姓名"]})).await;
+    assert_eq!(wide.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wide.body["error"]["field"], "items[1]");
+    let late = app.post(&format!("/api/v1/requests/{id2}/approve"), &provider, json!({"valid_to": to + chrono::Days::new(1)})).await;
+    assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(late.body["error"]["field"], "valid_to");
+    app.stop().await;
+}
+
+async fn the_answer_is_due_on_the_10th_working_day_across_holidays(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    // Monday 2026-09-28; 国庆 and 中秋 run 10-01 to 10-08 and Saturday 10-10 is an adjusted working day.
+    app.clock().set_date(date(2026, 9, 28));
+    let code = code_of(&app, "流动人口居住登记信息").await;
+    let consumer = login(&app, "dc.rs.editor").await;
+    let r = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码"], "work_reference", date(2026, 12, 31))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["request"]["submitted_on"], "2026-09-28");
+    assert_eq!(r.body["request"]["due_on"], "2026-10-16");
+    assert_eq!(r.body["request"]["overdue"], false);
+    // On the due date it is not yet overdue; the next day it is.
+    app.clock().set_date(date(2026, 10, 16));
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/requests/{id}"), &consumer).await.body["request"]["overdue"], false);
+    app.clock().set_date(date(2026, 10, 17));
+    assert_eq!(app.get(&format!("/api/v1/requests/{id}"), &consumer).await.body["request"]["overdue"], true);
+    app.stop().await;
+}
+
+async fn overdue_requests_reach_the_authority_the_figures_and_the_consumer(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let admin = app.admin_token().await;
+    app.clock().set_date(date(2026, 9, 28));
+    let code = code_of(&app, "流动人口居住登记信息").await;
+    let consumer = login(&app, "dc.rs.editor").await;
+    let provider = login(&app, "ga.reviewer").await;
+    let authority = login(&app, "sq.reviewer").await;
+    let r = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码"], "work_reference", date(2026, 12, 31))).await;
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    let provider_id = r.body["request"]["provider_department_id"].as_i64().unwrap();
+    let figures = |b: &Value| b["providers"].as_array().unwrap().iter().find(|p| p["department_id"] == provider_id).cloned().unwrap();
+
+    // A reminder goes out three working days before the due date (2026-10-13 is three working days before).
+    app.clock().set_date(date(2026, 10, 13));
+    let sweep = app.post("/api/v1/sharing/sweep", &admin, json!({})).await;
+    assert_eq!(sweep.status, StatusCode::OK, "{:?}", sweep.body);
+    assert_eq!(sweep.body["overdue"], 0);
+    let inbox = app.get("/api/v1/inbox", &provider).await;
+    assert!(inbox.body["notifications"].as_array().unwrap().iter().any(|n| n["kind"] == "reminder" && n["target_id"] == id.to_string()));
+
+    app.clock().set_date(date(2026, 10, 19));
+    let listed = app.get("/api/v1/requests?overdue=true", &authority).await;
+    assert!(listed.body["requests"].as_array().unwrap().iter().any(|x| x["id"] == id), "{:?}", listed.body);
+    let inbox = app.get("/api/v1/inbox", &authority).await;
+    assert!(inbox.body["overdue"].as_array().unwrap().iter().any(|x| x["request_id"] == id));
+    let stats = app.get("/api/v1/requests/stats", &authority).await;
+    let f = figures(&stats.body);
+    assert_eq!(f["overdue_now"], 1);
+    assert_eq!(f["answered_late"], 1);
+    // The provider sees its own figures, not others'.
+    let own = app.get("/api/v1/requests/stats", &provider).await;
+    assert!(own.body["providers"].as_array().unwrap().iter().all(|p| p["department_id"] == provider_id));
+    assert_eq!(figures(&own.body)["overdue_now"], 1);
+
+    // The sweep records the overdue once and tells the consumer.
+    let first = app.post("/api/v1/sharing/sweep", &admin, json!({})).await;
+    assert!(first.body["overdue"].as_i64().unwrap() >= 1);
+    let second = app.post("/api/v1/sharing/sweep", &admin, json!({})).await;
+    assert_eq!(second.body["overdue"], 0, "each overdue is recorded once");
+    assert_eq!(audit_actions(&app, "sharing_request", id).await, ["request.create", "request.overdue"]);
+    let told = app.get("/api/v1/inbox", &consumer).await;
+    assert!(told.body["notifications"].as_array().unwrap().iter().any(|n| n["kind"] == "overdue" && n["target_id"] == id.to_string()));
+    // Only administrators run the sweep.
+    assert_eq!(app.post("/api/v1/sharing/sweep", &provider, json!({})).await.status, StatusCode::FORBIDDEN);
+
+    // A late answer stays counted against the provider.
+    let a = app.post(&format!("/api/v1/requests/{id}/approve"), &provider, json!({})).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(a.body["request"]["answered_late"], true);
+    let f = figures(&app.get("/api/v1/requests/stats", &authority).await.body);
+    assert_eq!(f["overdue_now"], 0);
+    assert_eq!(f["answered_late"], 1);
+    app.stop().await;
+}
+
+async fn a_refusal_needs_a_reason_and_escalation_walks_to_the_leading_group(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let code = code_of(&app, "就业登记信息").await;
+    let consumer = login(&app, "dc.rs.editor").await;
+    let provider = login(&app, "rs.admin").await;
+    let authority = login(&app, "sq.reviewer").await;
+    let to = app.clock().today() + chrono::Days::new(300);
+    let r = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码", "就业状态"], "business_collaboration", to)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    let path = |verb: &str| format!("/api/v1/requests/{id}/{verb}");
+
+    for reason in [json!({}), json!({"reason": ""}), json!({"reason": "   "})] {
+        let no = app.post(&path("reject"), &provider, reason).await;
+        assert_eq!(no.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", no.body);
+        assert_eq!(no.body["error"]["field"], "reason");
+    }
+    assert_eq!(audit_actions(&app, "sharing_request", id).await, ["request.create"], "a refused refusal writes nothing");
+    // Escalating before a refusal is not possible.
+    assert_eq!(app.post(&path("escalate"), &consumer, json!({"reason": "急需"})).await.status, StatusCode::CONFLICT);
+
+    let no = app.post(&path("reject"), &provider, json!({"reason": "就业状态仅用于就业服务"})).await;
+    assert_eq!(no.status, StatusCode::OK);
+    assert_eq!(no.body["request"]["status"], "rejected");
+    assert_eq!(no.body["request"]["next_stage"], "negotiation");
+    assert_eq!(no.body["request"]["answer_reason"], "就业状态仅用于就业服务");
+
+    // 协商 with the provider.
+    let e = app.post(&path("escalate"), &consumer, json!({"reason": "医保与就业联动需要"})).await;
+    assert_eq!(e.status, StatusCode::OK, "{:?}", e.body);
+    assert_eq!(e.body["request"]["status"], "negotiating");
+    assert_eq!(e.body["request"]["owner_name"], "示范省人力资源和社会保障厅");
+    assert_eq!(e.body["escalations"][0]["stage"], "negotiation");
+    let msg = app.post(&path("messages"), &provider, json!({"body": "可否只提供就业状态的汇总？"})).await;
+    assert_eq!(msg.status, StatusCode::OK);
+    assert_eq!(msg.body["messages"].as_array().unwrap().len(), 2);
+    let no = app.post(&path("reject"), &provider, json!({"reason": "协商后维持原答复"})).await;
+    assert_eq!(no.body["request"]["next_stage"], "coordination");
+
+    // 协调 by the provincial authority (a provincial department is involved).
+    let e = app.post(&path("escalate"), &consumer, json!({"reason": "协商未果"})).await;
+    assert_eq!(e.body["request"]["status"], "coordinating");
+    assert_eq!(e.body["request"]["owner_name"], "示范省大数据管理局");
+    // The provider no longer answers at this stage.
+    assert_eq!(app.post(&path("approve"), &provider, json!({})).await.status, StatusCode::FORBIDDEN);
+    let inbox = app.get("/api/v1/inbox", &authority).await;
+    assert!(inbox.body["waiting"].as_array().unwrap().iter().any(|i| i["request_id"] == id && i["kind"] == "coordination"));
+    let no = app.post(&path("reject"), &authority, json!({"reason": "建议通过业务协同平台解决"})).await;
+    assert_eq!(no.status, StatusCode::OK, "{:?}", no.body);
+    assert_eq!(no.body["request"]["next_stage"], "leading_group");
+
+    // 领导小组 decides, and its decision can create a grant.
+    let e = app.post(&path("escalate"), &consumer, json!({"reason": "涉及省有关部门，提请领导小组"})).await;
+    assert_eq!(e.body["request"]["status"], "leading_group");
+    let due = e.body["request"]["stage_due_on"].as_str().unwrap().to_string();
+    let expected = app.running.as_ref().unwrap().state.calendar().add_workdays(app.clock().today(), 20).unwrap().0;
+    assert_eq!(due, expected.to_string(), "the leading group's deadline is 20 working days by default");
+    let ok = app.post(&path("approve"), &authority, json!({"items": ["公民身份号码"], "note": "领导小组意见：提供身份号码"})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    assert_eq!(ok.body["request"]["status"], "approved");
+    assert_eq!(ok.body["grant"]["origin"], "leading_group");
+    assert_eq!(ok.body["grant"]["items"], json!(["公民身份号码"]));
+    let steps = ok.body["escalations"].as_array().unwrap();
+    let stages: Vec<&str> = steps.iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["negotiation", "coordination", "leading_group"]);
+    let outcomes: Vec<&str> = steps.iter().map(|s| s["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["refused", "refused", "granted"]);
+    assert!(steps.iter().all(|s| s["due_on"].is_string() && s["owner_department_id"].is_i64()));
+    assert_eq!(
+        audit_actions(&app, "sharing_request", id).await,
+        [
+            "request.create",
+            "request.reject",
+            "request.escalate",
+            "request.message",
+            "request.reject",
+            "request.escalate",
+            "request.reject",
+            "request.escalate",
+            "request.approve"
+        ]
+    );
+    app.stop().await;
+}
+
+async fn a_city_dispute_is_coordinated_by_the_city_authority_and_ends_there(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let code = code_of(&app, "东川市职业技能培训补贴信息").await;
+    let consumer = login(&app, "dc.ga.editor").await;
+    let provider = login(&app, "dc.rs.editor").await;
+    let city_authority = login(&app, "dc.admin").await;
+    let to = app.clock().today() + chrono::Days::new(90);
+    let r = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码"], "work_reference", to)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    let path = |verb: &str| format!("/api/v1/requests/{id}/{verb}");
+    app.post(&path("reject"), &provider, json!({"reason": "内部审核使用"})).await;
+    // Negotiation that goes nowhere may be escalated while still open (协商未果).
+    app.post(&path("escalate"), &consumer, json!({"reason": "请求协商"})).await;
+    let e = app.post(&path("escalate"), &consumer, json!({"reason": "协商未果"})).await;
+    assert_eq!(e.body["request"]["status"], "coordinating", "{:?}", e.body);
+    assert_eq!(e.body["request"]["owner_name"], "东川市大数据管理局", "本级主管部门");
+    assert_eq!(e.body["escalations"][0]["outcome"], "escalated");
+    let no = app.post(&path("reject"), &city_authority, json!({"reason": "协调意见：不予提供"})).await;
+    assert_eq!(no.status, StatusCode::OK, "{:?}", no.body);
+    assert_eq!(no.body["request"]["next_stage"], Value::Null, "no provincial department: the coordination is final");
+    let again = app.post(&path("escalate"), &consumer, json!({"reason": "再次申请"})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body["error"]["message"].as_str().unwrap().contains("final"));
+    app.stop().await;
+}
+
+async fn only_the_parties_act_and_see(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let code = code_of(&app, "流动人口居住登记信息").await;
+    let to = app.clock().today() + chrono::Days::new(60);
+    let consumer = login(&app, "dc.rs.editor").await;
+    let r = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码"], "work_reference", to)).await;
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    let mut tokens = std::collections::HashMap::new();
+    for u in ["dc.rs.editor", "ga.reviewer", "ga.editor", "xl.admin", "sq.reviewer", "auditor"] {
+        tokens.insert(u, login(&app, u).await);
+    }
+    tokens.insert("admin", app.admin_token().await);
+    // Neither consumer nor answering provider: (user, sees it (GET and list), approve, reject, withdraw).
+    use StatusCode as S;
+    let table: &[(&str, S, S, S, S)] = &[
+        ("xl.admin", S::NOT_FOUND, S::NOT_FOUND, S::NOT_FOUND, S::NOT_FOUND),
+        ("ga.editor", S::OK, S::FORBIDDEN, S::FORBIDDEN, S::FORBIDDEN),
+        ("sq.reviewer", S::OK, S::FORBIDDEN, S::FORBIDDEN, S::FORBIDDEN),
+        ("auditor", S::OK, S::FORBIDDEN, S::FORBIDDEN, S::FORBIDDEN),
+        ("admin", S::OK, S::FORBIDDEN, S::FORBIDDEN, S::FORBIDDEN),
+    ];
+    for (user, see, approve, reject, withdraw) in table {
+        let t = &tokens[user];
+        assert_eq!(app.get(&format!("/api/v1/requests/{id}"), t).await.status, *see, "{user} GET");
+        assert_eq!(app.post(&format!("/api/v1/requests/{id}/approve"), t, json!({})).await.status, *approve, "{user} approve");
+        assert_eq!(app.post(&format!("/api/v1/requests/{id}/reject"), t, json!({"reason": "x"})).await.status, *reject, "{user} reject");
+        assert_eq!(app.post(&format!("/api/v1/requests/{id}/withdraw"), t, json!({})).await.status, *withdraw, "{user} withdraw");
+        let list = app.get("/api/v1/requests?limit=1000", t).await;
+        let listed = list.body["requests"].as_array().unwrap().iter().any(|x| x["id"] == id);
+        assert_eq!(listed, *see == S::OK, "{user} list");
+    }
+    for party in ["dc.rs.editor", "ga.reviewer"] {
+        assert_eq!(app.get(&format!("/api/v1/requests/{id}"), &tokens[party]).await.status, S::OK, "{party} GET");
+    }
+    // The consumer cannot answer its own request; the provider cannot withdraw it.
+    assert_eq!(app.post(&format!("/api/v1/requests/{id}/approve"), &tokens["dc.rs.editor"], json!({})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.post(&format!("/api/v1/requests/{id}/withdraw"), &tokens["ga.reviewer"], json!({})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(audit_actions(&app, "sharing_request", id).await, ["request.create"], "nothing refused left a trace");
+    let w = app.post(&format!("/api/v1/requests/{id}/withdraw"), &consumer, json!({"reason": "不再需要"})).await;
+    assert_eq!(w.status, StatusCode::OK);
+    assert_eq!(w.body["request"]["status"], "withdrawn");
+    // A closed request is not answered.
+    assert_eq!(app.post(&format!("/api/v1/requests/{id}/approve"), &tokens["ga.reviewer"], json!({})).await.status, StatusCode::CONFLICT);
+    // Grants follow the same visibility.
+    let sub = app
+        .post(
+            "/api/v1/subscriptions",
+            &consumer,
+            json!({"resource_code": code_of(&app, "社会组织登记信息").await, "purpose": "work_reference", "basis": "社会组织参保核验", "access_methods": ["online_query"]}),
+        )
+        .await;
+    let gid = sub.body["grant"]["id"].as_i64().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/grants/{gid}"), &tokens["xl.admin"]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/api/v1/grants/{gid}"), &tokens["auditor"]).await.status, StatusCode::OK);
+    assert_eq!(
+        app.post(&format!("/api/v1/grants/{gid}/revoke"), &tokens["xl.admin"], json!({"reason": "x"})).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.post(&format!("/api/v1/grants/{gid}/revoke"), &consumer, json!({"reason": "x"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post(&format!("/api/v1/grants/{gid}/revoke"), &tokens["auditor"], json!({"reason": "x"})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    app.stop().await;
+}
+
+async fn bad_requests_are_refused_with_the_field_named(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let consumer = login(&app, "dc.rs.editor").await;
+    let code = code_of(&app, "流动人口居住登记信息").await;
+    let open = code_of(&app, "法人单位基本信息").await;
+    let today = app.clock().today();
+    let to = today + chrono::Days::new(30);
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (application("101/999999", &["公民身份号码"], "work_reference", to), StatusCode::UNPROCESSABLE_ENTITY, "resource_code"),
+        (application("not-a-code", &["公民身份号码"], "work_reference", to), StatusCode::UNPROCESSABLE_ENTITY, "resource_code"),
+        (application(&code, &["学历"], "work_reference", to), StatusCode::UNPROCESSABLE_ENTITY, "items[0]"),
+        (application(&code, &["公民身份号码", "公民身份号码"], "work_reference", to), StatusCode::UNPROCESSABLE_ENTITY, "items[1]"),
+        (application(&code, &[], "work_reference", to), StatusCode::UNPROCESSABLE_ENTITY, "items"),
+        (
+            application(&code, &["公民身份号码"], "work_reference", today - chrono::Days::new(1)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "period_to",
+        ),
+        (
+            {
+                let mut b = application(&code, &["公民身份号码"], "work_reference", to);
+                b["period_from"] = json!(today - chrono::Days::new(10));
+                b
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "period_from",
+        ),
+        (
+            {
+                let mut b = application(&code, &["公民身份号码"], "work_reference", to);
+                b.as_object_mut().unwrap().remove("period_to");
+                b
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "period_to",
+        ),
+        (application(&code, &["公民身份号码"], "招商引资", to), StatusCode::BAD_REQUEST, "purpose"),
+        (application(&code, &["公民身份号码"], "other", to), StatusCode::UNPROCESSABLE_ENTITY, "purpose_detail"),
+        (
+            {
+                let mut b = application(&code, &["公民身份号码"], "work_reference", to);
+                b["basis"] = json!("");
+                b
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "basis",
+        ),
+        (
+            {
+                let mut b = application(&code, &["公民身份号码"], "work_reference", to);
+                b["access_methods"] = json!(["bulk_download"]);
+                b
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "access_methods[0]",
+        ),
+        (
+            {
+                let mut b = application(&code, &["公民身份号码"], "work_reference", to);
+                b["access_methods"] = json!(["fax"]);
+                b
+            },
+            StatusCode::BAD_REQUEST,
+            "access_methods[0]",
+        ),
+        (application(&open, &["统一社会信用代码"], "work_reference", to), StatusCode::UNPROCESSABLE_ENTITY, "items"),
+        (
+            {
+                let mut b = application(&code, &["公民身份号码"], "work_reference", to);
+                b["consumer_department_id"] = json!(2);
+                b
+            },
+            StatusCode::FORBIDDEN,
+            "",
+        ),
+        (
+            {
+                let mut b = application(&code, &["公民身份号码"], "work_reference", to);
+                b["unexpected"] = json!(1);
+                b
+            },
+            StatusCode::BAD_REQUEST,
+            "",
+        ),
+    ];
+    for (body, status, field) in &cases {
+        let r = app.post("/api/v1/requests", &consumer, body.clone()).await;
+        assert_eq!(r.status, *status, "{body}: {:?}", r.body);
+        if !field.is_empty() {
+            assert_eq!(r.body["error"]["field"], *field, "{body}: {:?}", r.body);
+        }
+    }
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM sharing_requests WHERE consumer_department_id = (SELECT department_id FROM users WHERE username = 'dc.rs.editor')")
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap()
+        .get(0);
+    let before = n;
+    // A second open request for the same resource and purpose is a conflict; another purpose is not.
+    let first = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码"], "work_reference", to)).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let second = app.post("/api/v1/requests", &consumer, application(&code, &["姓名"], "work_reference", to)).await;
+    assert_eq!(second.status, StatusCode::CONFLICT, "{:?}", second.body);
+    assert!(second.body["error"]["message"].as_str().unwrap().contains("still open"));
+    let other = app.post("/api/v1/requests", &consumer, application(&code, &["姓名"], "data_verification", to)).await;
+    assert_eq!(other.status, StatusCode::CREATED);
+    // A subscription to a conditional resource is refused, naming the route to take.
+    let sub = app
+        .post(
+            "/api/v1/subscriptions",
+            &consumer,
+            json!({"resource_code": code, "purpose": "work_reference", "basis": "x", "access_methods": ["online_query"]}),
+        )
+        .await;
+    assert_eq!(sub.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(sub.body["error"]["field"], "resource_code");
+    // Unknown IDs.
+    assert_eq!(app.get("/api/v1/requests/999999", &consumer).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/requests/abc", &consumer).await.status.as_u16() / 100, 4);
+    assert_eq!(app.get("/api/v1/requests?status=lost", &consumer).await.body["error"]["field"], "status");
+    // 不予共享 data opens a negotiation at once; a grant never includes a 不予共享 item.
+    let secret = code_of(&app, "在押人员信息").await;
+    let n_req =
+        app.post("/api/v1/requests", &consumer, application(&secret, &["公民身份号码", "羁押状态"], "administrative_basis", to)).await;
+    assert_eq!(n_req.status, StatusCode::CREATED, "{:?}", n_req.body);
+    assert_eq!(n_req.body["request"]["kind"], "negotiation");
+    assert_eq!(n_req.body["request"]["status"], "negotiating");
+    let nid = n_req.body["request"]["id"].as_i64().unwrap();
+    let ga = login(&app, "ga.reviewer").await;
+    let refused = app.post(&format!("/api/v1/requests/{nid}/approve"), &ga, json!({})).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("不予共享"));
+    let after: i64 = sqlx::query("SELECT COUNT(*) FROM sharing_requests WHERE consumer_department_id = (SELECT department_id FROM users WHERE username = 'dc.rs.editor')")
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after, before + 3, "only the three accepted requests were stored");
+    app.stop().await;
+}
+
+async fn subscriptions_grants_revocation_renewal_and_expiry(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let consumer = login(&app, "xl.admin").await;
+    let provider = login(&app, "sj.editor").await;
+    let code = code_of(&app, "食品生产许可信息").await;
+    let today = app.clock().today();
+    let sub = app
+        .post(
+            "/api/v1/subscriptions",
+            &consumer,
+            json!({"resource_code": code, "purpose": "业务协同", "basis": "食品安全联合检查", "access_methods": ["online_query", "subscription"], "period_to": today + chrono::Days::new(20)}),
+        )
+        .await;
+    assert_eq!(sub.status, StatusCode::CREATED, "{:?}", sub.body);
+    assert_eq!(sub.body["request"]["kind"], "subscription");
+    assert_eq!(sub.body["request"]["status"], "approved");
+    let g = &sub.body["grant"];
+    assert_eq!(g["origin"], "subscription");
+    assert_eq!(g["purpose"], "business_collaboration");
+    assert_eq!(g["items"], json!(["许可证编号", "统一社会信用代码", "食品类别", "有效期至"]), "every unconditional item by default");
+    assert_eq!(g["access_methods"], json!(["online_query", "subscription"]));
+    let gid = g["id"].as_i64().unwrap();
+    // A second subscription for the same purpose is a conflict.
+    let dup = app
+        .post(
+            "/api/v1/subscriptions",
+            &consumer,
+            json!({"resource_code": code, "purpose": "业务协同", "basis": "again", "access_methods": ["online_query"]}),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+
+    // Expiry notices, then expiry: the grant stops working the day after valid_to.
+    let admin = app.admin_token().await;
+    let sweep = app.post("/api/v1/sharing/sweep", &admin, json!({})).await;
+    assert!(sweep.body["grants_expiring"].as_i64().unwrap() >= 1, "{:?}", sweep.body);
+    app.clock().set_date(today + chrono::Days::new(21));
+    assert_eq!(app.get(&format!("/api/v1/grants/{gid}"), &consumer).await.body["state"], "expired");
+    let st = &app.running.as_ref().unwrap().state;
+    let dept = shutong_identity::DepartmentId(sub.body["request"]["consumer_department_id"].as_i64().unwrap());
+    assert!(shutong_sharing::grants_in_force(&st.sharing(), dept, &code).await.unwrap().is_empty());
+    // Renewal: only forward, by the provider.
+    let back = app.post(&format!("/api/v1/grants/{gid}/renew"), &provider, json!({"valid_to": today})).await;
+    assert_eq!(back.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(back.body["error"]["field"], "valid_to");
+    assert_eq!(
+        app.post(&format!("/api/v1/grants/{gid}/renew"), &consumer, json!({"valid_to": today + chrono::Days::new(90)})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let renewed = app.post(&format!("/api/v1/grants/{gid}/renew"), &provider, json!({"valid_to": today + chrono::Days::new(90)})).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
+    assert_eq!(renewed.body["state"], "active");
+    assert_eq!(shutong_sharing::grants_in_force(&st.sharing(), dept, &code).await.unwrap().len(), 1);
+    // Revocation: a reason is required; then it stops at once and cannot be renewed.
+    assert_eq!(
+        app.post(&format!("/api/v1/grants/{gid}/revoke"), &provider, json!({"reason": ""})).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let revoked = app.post(&format!("/api/v1/grants/{gid}/revoke"), &provider, json!({"reason": "超出用途使用"})).await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert_eq!(revoked.body["state"], "revoked");
+    assert_eq!(revoked.body["revoke_reason"], "超出用途使用");
+    assert!(shutong_sharing::grants_in_force(&st.sharing(), dept, &code).await.unwrap().is_empty());
+    assert_eq!(
+        app.post(&format!("/api/v1/grants/{gid}/renew"), &provider, json!({"valid_to": today + chrono::Days::new(120)})).await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(app.get("/api/v1/grants?state=revoked&side=consumer", &consumer).await.body["grants"][0]["id"], gid);
+    assert_eq!(audit_actions(&app, "sharing_grant", gid).await, ["grant.create", "grant.renew", "grant.revoke"]);
+    app.stop().await;
+}
