@@ -332,3 +332,68 @@ async fn portal_import_reports_every_issue_or_imports_everything() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_department_applies_and_the_provider_narrows_and_approves_in_the_portal() {
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    let base = app.base.clone();
+    let code: String = {
+        use shutong_store::Row;
+        sqlx::query("SELECT code FROM catalog_resources WHERE name = '流动人口居住登记信息'")
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap()
+            .get(0)
+    };
+    // Monday 2026-09-28: the answer is due on the 10th working day, across 国庆 and 中秋, on 2026-10-16.
+    app.clock().set_date(chrono::NaiveDate::from_ymd_opt(2026, 9, 28).unwrap());
+
+    // 东川市人社局 applies from the resource page.
+    switch_user(&c, &base, "dc.rs.editor").await;
+    c.goto(&format!("{base}/catalog/{code}")).await.unwrap();
+    click(&c, "[data-testid=apply]").await;
+    let preview = wait_text(&c, "[data-testid=due-preview]", |t| t.contains("2026-10-16")).await;
+    assert!(preview.contains("10 个工作日"), "{preview}");
+    fill(&c, "basis", "《社会保险法》第八条：核验参保人员居住信息").await;
+    save_screenshot(&c, "sharing-apply").await;
+    click(&c, "[data-testid=apply-submit]").await;
+    wait_text(&c, "[data-testid=status]", |t| t == "待答复").await;
+    assert_eq!(text_of(&c, "[data-testid=due-on]").await, "2026-10-16");
+    let request_path = c.current_url().await.unwrap().path().to_string();
+    let requested = text_of(&c, "[data-testid=requested-items]").await;
+    assert!(requested.contains("姓名") && requested.contains("登记日期"), "{requested}");
+
+    // Unanswered past the due date: the authority sees it marked overdue.
+    app.clock().set_date(chrono::NaiveDate::from_ymd_opt(2026, 10, 19).unwrap());
+    switch_user(&c, &base, "sq.reviewer").await;
+    c.goto(&format!("{base}/requests?side=all&overdue=1")).await.unwrap();
+    let list = wait_text(&c, "[data-testid=requests]", |t| t.contains("流动人口居住登记信息")).await;
+    assert!(list.contains("已逾期") && list.contains("2026-10-16"), "{list}");
+    save_screenshot(&c, "sharing-overdue").await;
+
+    // The provider narrows the items to two and approves.
+    switch_user(&c, &base, "ga.reviewer").await;
+    c.goto(&format!("{base}/requests?side=owner")).await.unwrap();
+    wait_text(&c, "[data-testid=requests]", |t| t.contains("东川市人力资源和社会保障局")).await;
+    c.goto(&format!("{base}{request_path}")).await.unwrap();
+    wait_text(&c, "[data-testid=overdue-banner]", |t| t.contains("2026-10-16")).await;
+    click(&c, "[data-testid=approve-form] input[value='姓名']").await;
+    click(&c, "[data-testid=approve-form] input[value='登记日期']").await;
+    fill(&c, "note", "姓名、登记日期不予提供").await;
+    save_screenshot(&c, "sharing-answer").await;
+    click(&c, "[data-testid=approve]").await;
+    wait_text(&c, "[data-testid=status]", |t| t == "已同意").await;
+    assert_eq!(text_of(&c, "[data-testid=granted-items]").await, "公民身份号码、居住地址");
+
+    // The consumer holds a grant with exactly those items.
+    switch_user(&c, &base, "dc.rs.editor").await;
+    c.goto(&format!("{base}/grants")).await.unwrap();
+    let grants = wait_text(&c, "[data-testid=grants]", |t| t.contains("流动人口居住登记信息")).await;
+    assert!(grants.contains("公民身份号码、居住地址") && !grants.contains("姓名"), "{grants}");
+    save_screenshot(&c, "sharing-grants").await;
+    c.goto(&format!("{base}/inbox")).await.unwrap();
+    wait_text(&c, "[data-testid=notices]", |t| t.contains("已同意")).await;
+    c.close().await.unwrap();
+    app.stop().await;
+}

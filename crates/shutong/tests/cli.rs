@@ -1,6 +1,8 @@
 //! The CLI's exact forms, which other tools script.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -213,4 +215,67 @@ fn catalog_import_search_export() {
     assert!(std::fs::read_to_string(&export).unwrap().contains("命令行人口信息"));
     let (_, out, _) = shutong(&["catalog", "reindex"], d, None);
     assert!(out.contains("indexed 0 published"), "{out}");
+}
+
+/// `shutong request …` and `shutong grant …` on the demo database: the same services as the API, acting
+/// `--as` a user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_and_grants_from_the_command_line() {
+    let app = common::spawn_demo_app(common::Backend::Sqlite).await;
+    let d = app.db.data_dir();
+    let (code, out, err) = shutong(&["request", "list", "--as", "sq.reviewer", "--overdue"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("婚姻登记信息") && out.contains("2026-10-16") && out.contains("OVERDUE"), "{out}");
+    let resource: String = {
+        use shutong_store::Row;
+        sqlx::query("SELECT code FROM catalog_resources WHERE name = '流动人口居住登记信息'")
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let to = (shutong_store::Clock::system().today() + chrono::Days::new(90)).to_string();
+    let apply = ["request", "create", "--as", "dc.rs.editor", "--resource", &resource, "--item", "公民身份号码", "--item", "姓名"];
+    let rest = ["--purpose", "工作参考", "--basis", "CLI 测试", "--to", &to, "--method", "online_query"];
+    let args: Vec<&str> = apply.iter().chain(rest.iter()).copied().collect();
+    let (code, out, err) = shutong(&args, &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("request ") && out.contains("pending due "), "{out}");
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    // The operator does not answer for the provider; the provider's reviewer does, and a refusal needs a reason.
+    let (code, _, err) = shutong(&["request", "approve", &id], &d, None);
+    assert_eq!(code, 2);
+    assert!(err.contains("only 示范省公安厅 answers"), "{err}");
+    let (code, _, err) = shutong(&["request", "reject", &id, "--as", "ga.reviewer", "--reason", " "], &d, None);
+    assert_eq!(code, 2);
+    assert!(err.contains("reason: required"), "{err}");
+    let (code, out, err) = shutong(
+        &[
+            "request",
+            "approve",
+            &id,
+            "--as",
+            "ga.reviewer",
+            "--item",
+            "公民身份号码",
+            "--filter",
+            "居住地址 prefix 东川市",
+            "--quota",
+            "100",
+        ],
+        &d,
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("approved: grant") && out.contains("items 公民身份号码 "), "{out}");
+    let (code, out, _) = shutong(&["grant", "list", "--as", "dc.rs.editor", "--side", "consumer"], &d, None);
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l.contains(&resource) && l.contains("active") && l.ends_with(&to)), "{out}");
+    let grant = out.lines().find(|l| l.contains(&resource)).unwrap().split('\t').next().unwrap().to_string();
+    let (code, out, err) = shutong(&["grant", "revoke", &grant, "--as", "ga.reviewer", "--reason", "测试撤销"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("grant {grant} revoked"));
+    let (_, out, _) = shutong(&["audit", "list", "--action", "grant.revoke"], &d, None);
+    assert!(out.contains("cli:") && out.contains(" as ga.reviewer"), "{out}");
+    app.stop().await;
 }

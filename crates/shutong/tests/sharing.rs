@@ -120,7 +120,13 @@ async fn a_city_department_applies_and_the_provider_narrows_and_approves(backend
     assert_eq!(audit_actions(&app, "sharing_grant", grant["id"].as_i64().unwrap()).await, ["grant.create"]);
     // The consumer is told.
     let told = app.get("/api/v1/inbox", &consumer).await;
-    assert!(told.body["notifications"].as_array().unwrap().iter().any(|n| n["kind"] == "approved" && n["target_id"] == id.to_string()));
+    assert!(
+        told.body["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "approved" && n["target_id"].as_str() == Some(id.to_string()).as_deref())
+    );
 
     // Widening is refused.
     let r2 = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码"], "用于数据校核", to)).await;
@@ -173,7 +179,13 @@ async fn overdue_requests_reach_the_authority_the_figures_and_the_consumer(backe
     assert_eq!(sweep.status, StatusCode::OK, "{:?}", sweep.body);
     assert_eq!(sweep.body["overdue"], 0);
     let inbox = app.get("/api/v1/inbox", &provider).await;
-    assert!(inbox.body["notifications"].as_array().unwrap().iter().any(|n| n["kind"] == "reminder" && n["target_id"] == id.to_string()));
+    assert!(
+        inbox.body["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "reminder" && n["target_id"].as_str() == Some(id.to_string()).as_deref())
+    );
 
     app.clock().set_date(date(2026, 10, 19));
     let listed = app.get("/api/v1/requests?overdue=true", &authority).await;
@@ -196,7 +208,13 @@ async fn overdue_requests_reach_the_authority_the_figures_and_the_consumer(backe
     assert_eq!(second.body["overdue"], 0, "each overdue is recorded once");
     assert_eq!(audit_actions(&app, "sharing_request", id).await, ["request.create", "request.overdue"]);
     let told = app.get("/api/v1/inbox", &consumer).await;
-    assert!(told.body["notifications"].as_array().unwrap().iter().any(|n| n["kind"] == "overdue" && n["target_id"] == id.to_string()));
+    assert!(
+        told.body["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "overdue" && n["target_id"].as_str() == Some(id.to_string()).as_deref())
+    );
     // Only administrators run the sweep.
     assert_eq!(app.post("/api/v1/sharing/sweep", &provider, json!({})).await.status, StatusCode::FORBIDDEN);
 
