@@ -257,7 +257,8 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run_request(cli: &Cli, cmd: &RequestCommand) -> anyhow::Result<()> {
+/// The database and the sharing services' context, from the configuration.
+async fn context(cli: &Cli) -> anyhow::Result<(shutong_store::Db, sharing::Sharing)> {
     let config = load_config(cli, None)?;
     let db = crate::server::open_database(&config).await?;
     let calendar = shutong_refdata::load_calendar(&db).await?;
@@ -267,6 +268,11 @@ pub async fn run_request(cli: &Cli, cmd: &RequestCommand) -> anyhow::Result<()> 
         clock: shutong_store::Clock::system(),
         deadlines: shutong_web::state::deadlines(&config),
     };
+    Ok((db, s))
+}
+
+pub async fn run_request(cli: &Cli, cmd: &RequestCommand) -> anyhow::Result<()> {
+    let (db, s) = context(cli).await?;
     match cmd {
         RequestCommand::List { side, status, overdue, limit, json, acting: a } => {
             let (p, _) = acting(&db, a).await?;
@@ -368,15 +374,7 @@ pub async fn run_request(cli: &Cli, cmd: &RequestCommand) -> anyhow::Result<()> 
 }
 
 pub async fn run_grant(cli: &Cli, cmd: &GrantCommand) -> anyhow::Result<()> {
-    let config = load_config(cli, None)?;
-    let db = crate::server::open_database(&config).await?;
-    let calendar = shutong_refdata::load_calendar(&db).await?;
-    let s = sharing::Sharing {
-        db: db.clone(),
-        calendar: std::sync::Arc::new(calendar),
-        clock: shutong_store::Clock::system(),
-        deadlines: shutong_web::state::deadlines(&config),
-    };
+    let (db, s) = context(cli).await?;
     match cmd {
         GrantCommand::List { side, state, resource, limit, json, acting: a } => {
             let (p, _) = acting(&db, a).await?;

@@ -529,6 +529,18 @@ async fn openapi_document_lists_every_route(backend: Backend) {
         "/api/v1/reference/validate",
         "/api/v1/calendar/add-workdays",
         "/api/v1/calendar/years/{year}",
+        "/api/v1/subscriptions",
+        "/api/v1/requests",
+        "/api/v1/requests/{id}",
+        "/api/v1/requests/{id}/approve",
+        "/api/v1/requests/{id}/reject",
+        "/api/v1/requests/{id}/withdraw",
+        "/api/v1/requests/{id}/escalate",
+        "/api/v1/requests/stats",
+        "/api/v1/grants",
+        "/api/v1/grants/{id}/revoke",
+        "/api/v1/grants/{id}/renew",
+        "/api/v1/inbox",
         "/readyz",
     ] {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");

@@ -370,6 +370,12 @@ async fn a_city_department_applies_and_the_provider_narrows_and_approves_in_the_
     c.goto(&format!("{base}/requests?side=all&overdue=1")).await.unwrap();
     let list = wait_text(&c, "[data-testid=requests]", |t| t.contains("流动人口居住登记信息")).await;
     assert!(list.contains("已逾期") && list.contains("2026-10-16"), "{list}");
+    // And the provider's figures count it.
+    let mut overdue_providers = Vec::new();
+    for row in c.find_all(Locator::Css("[data-testid=figures] tr.overdue")).await.unwrap() {
+        overdue_providers.push(row.text().await.unwrap());
+    }
+    assert!(overdue_providers.iter().any(|r| r.starts_with("示范省公安厅")), "{overdue_providers:?}");
     save_screenshot(&c, "sharing-overdue").await;
 
     // The provider narrows the items to two and approves.

@@ -83,6 +83,8 @@ struct RequestsPage {
     wide: bool,
     overdue_only: bool,
     rows: Vec<RequestRow>,
+    /// 答复情况 per provider: all of them for the authority, the caller's own otherwise.
+    figures: Vec<sharing::ProviderFigures>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,8 +107,13 @@ pub async fn requests(State(state): State<AppState>, s: PortalSession, Query(p):
         Ok(list) => list.iter().map(row).collect(),
         Err(e) => return back_with("/", &e),
     };
+    let figures = match sharing::stats(&sh, &s.principal).await {
+        Ok(st) => st.providers,
+        Err(e) => return back_with("/", &e),
+    };
     let page = RequestsPage {
         l: layout(&state, &s, "共享申请", "requests", Flash { ok: p.ok, error: p.error }).await,
+        figures,
         side: side_s,
         wide,
         overdue_only,
