@@ -175,14 +175,7 @@ fn is_provincial(d: &Dept) -> bool {
 /// one city; otherwise the province's. Falls back to the province's (or the national one) when a city has
 /// none registered.
 async fn coordination_owner(tx: &mut Tx, consumer: &Dept, provider: &Dept) -> SharingResult<DepartmentId> {
-    let authorities = sqlx::query("SELECT id, level, region_code FROM departments WHERE kind = $1 ORDER BY id")
-        .bind(DepartmentKind::SharingAuthority.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
-    let list: Vec<(i64, String, String)> = authorities
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("level")?, r.try_get("region_code")?)))
-        .collect::<Result<_, sqlx::Error>>()?;
+    let list = authorities(tx).await?;
     let same_city = !is_provincial(consumer)
         && !is_provincial(provider)
         && consumer.region_code.get(..4).is_some()
@@ -206,18 +199,22 @@ fn provincial_authority_of(list: &[(i64, String, String)], consumer: &Dept) -> S
         .ok_or_else(|| SharingError::State("no provincial sharing authority is registered to coordinate".into()))
 }
 
+/// 领导小组: its office is the provincial sharing authority (办法 第五条).
 async fn leading_group_owner(tx: &mut Tx, consumer: &Dept) -> SharingResult<DepartmentId> {
+    provincial_authority_of(&authorities(tx).await?, consumer)
+}
+
+/// The sharing authorities: (ID, level, region code).
+async fn authorities(tx: &mut Tx) -> SharingResult<Vec<(i64, String, String)>> {
     let rows = sqlx::query("SELECT id, level, region_code FROM departments WHERE kind = $1 ORDER BY id")
         .bind(DepartmentKind::SharingAuthority.as_str())
         .fetch_all(&mut **tx)
         .await?;
-    let list: Vec<(i64, String, String)> =
-        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("level")?, r.try_get("region_code")?))).collect::<Result<_, sqlx::Error>>()?;
-    provincial_authority_of(&list, consumer)
+    Ok(rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("level")?, r.try_get("region_code")?))).collect::<Result<_, sqlx::Error>>()?)
 }
 
 /// Users who act for the consumer: any member of the department holding a role there other than auditor.
-fn acts_for(p: &Principal, department: DepartmentId) -> bool {
+pub fn acts_for(p: &Principal, department: DepartmentId) -> bool {
     p.department_id == Some(department) && p.roles.iter().any(|r| r.department_id == department && r.role != Role::Auditor)
 }
 
@@ -228,8 +225,22 @@ fn answers_for(p: &Principal, department: DepartmentId) -> bool {
 
 /// Who sees a request: its parties, the owner of its current stage, the authority, auditors.
 async fn may_see(s: &Sharing, p: &Principal, consumer: i64, provider: i64, owner: i64) -> SharingResult<bool> {
-    let mine = |d: i64| p.department_id == Some(DepartmentId(d)) || p.roles.iter().any(|r| r.department_id.0 == d);
-    Ok(mine(consumer) || mine(provider) || mine(owner) || p.is_auditor() || shutong_catalog::is_authority(&s.db, p).await?)
+    Ok(p_in(p, consumer) || p_in(p, provider) || p_in(p, owner) || sees_all(s, p).await?)
+}
+
+/// The authority and auditors see every request and grant.
+async fn sees_all(s: &Sharing, p: &Principal) -> SharingResult<bool> {
+    Ok(p.is_auditor() || shutong_catalog::is_authority(&s.db, p).await?)
+}
+
+/// The departments a principal belongs to or holds a role in, as a SQL list of IDs (`None` if none, e.g. the
+/// CLI operator: `IN ()` is not SQL).
+fn departments_sql(p: &Principal) -> Option<String> {
+    let mut mine: Vec<i64> = p.roles.iter().map(|r| r.department_id.0).collect();
+    mine.extend(p.department_id.map(|d| d.0));
+    mine.sort_unstable();
+    mine.dedup();
+    (!mine.is_empty()).then(|| mine.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
 }
 
 // ------------------------------------------------------------------ views
@@ -1030,7 +1041,7 @@ async fn request_for_change(s: &Sharing, tx: &mut Tx, actor: &Principal, id: i64
 
 /// Who answers at a stage: the provider's reviewers for 答复 and 协商; the owning authority's reviewers (and
 /// platform administrators) for 协调 and 领导小组.
-fn may_answer(actor: &Principal, r: &RequestView) -> bool {
+pub fn may_answer(actor: &Principal, r: &RequestView) -> bool {
     match r.stage {
         Stage::Answer | Stage::Negotiation => answers_for(actor, DepartmentId(r.provider_department_id)),
         Stage::Coordination | Stage::LeadingGroup => actor.is_platform_admin() || answers_for(actor, DepartmentId(r.owner_department_id)),
@@ -1480,17 +1491,13 @@ pub struct RequestFilter {
 /// Requests the principal may see, newest first: its department's as consumer, provider or owner of a stage;
 /// every request for the authority and auditors.
 pub async fn list_requests(s: &Sharing, actor: &Principal, f: &RequestFilter) -> SharingResult<Vec<RequestView>> {
-    let wide = actor.is_auditor() || shutong_catalog::is_authority(&s.db, actor).await?;
-    let mut mine: Vec<i64> = actor.roles.iter().map(|r| r.department_id.0).collect();
-    mine.extend(actor.department_id.map(|d| d.0));
-    mine.sort_unstable();
-    mine.dedup();
-    if !wide && mine.is_empty() {
+    let wide = sees_all(s, actor).await?;
+    let Some(list) = departments_sql(actor).or_else(|| wide.then(|| "NULL".to_string())) else {
+        // Neither wide nor in any department: nothing to see.
         return Ok(Vec::new());
-    }
+    };
     let mut sql = format!("{REQUEST_SQL} WHERE 1 = 1");
     let mut binds: Vec<String> = Vec::new();
-    let list = mine.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",");
     let side_sql = |col: &str| format!(" AND q.{col} IN ({list})");
     match f.side {
         Some(Side::Consumer) => sql.push_str(&side_sql("consumer_department_id")),
@@ -1561,15 +1568,11 @@ pub struct GrantFilter {
 /// Grants the principal may see, newest first: those of its department (as consumer or provider); all of
 /// them for the authority and auditors.
 pub async fn list_grants(s: &Sharing, actor: &Principal, f: &GrantFilter) -> SharingResult<Vec<GrantView>> {
-    let wide = actor.is_auditor() || shutong_catalog::is_authority(&s.db, actor).await?;
-    let mut mine: Vec<i64> = actor.roles.iter().map(|r| r.department_id.0).collect();
-    mine.extend(actor.department_id.map(|d| d.0));
-    mine.sort_unstable();
-    mine.dedup();
-    if !wide && mine.is_empty() {
+    let wide = sees_all(s, actor).await?;
+    let Some(list) = departments_sql(actor).or_else(|| wide.then(|| "NULL".to_string())) else {
+        // Neither wide nor in any department: nothing to see.
         return Ok(Vec::new());
-    }
-    let list = mine.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",");
+    };
     let mut sql = format!("{GRANT_SQL} WHERE 1 = 1");
     match f.side {
         Some(Side::Consumer) => sql.push_str(&format!(" AND g.consumer_department_id IN ({list})")),
@@ -1633,7 +1636,7 @@ pub async fn get_grant(s: &Sharing, actor: &Principal, id: i64) -> SharingResult
 }
 
 /// Who may revoke or renew a grant: the provider's reviewers and administrators, and the authority.
-async fn may_manage_grant(s: &Sharing, actor: &Principal, g: &GrantView) -> SharingResult<bool> {
+pub async fn may_manage_grant(s: &Sharing, actor: &Principal, g: &GrantView) -> SharingResult<bool> {
     Ok(answers_for(actor, DepartmentId(g.provider_department_id)) || shutong_catalog::is_authority(&s.db, actor).await?)
 }
 
@@ -1835,8 +1838,7 @@ pub async fn inbox(s: &Sharing, actor: &Principal) -> SharingResult<Inbox> {
     let mut waiting = Vec::new();
     let owned = list_requests(s, actor, &RequestFilter { side: Some(Side::Owner), limit: 1000, ..Default::default() }).await?;
     for r in owned.iter().rev() {
-        let mine = |d: i64| p_in(actor, d);
-        if !mine(r.owner_department_id) {
+        if !p_in(actor, r.owner_department_id) {
             continue;
         }
         let kind = match r.stage {
@@ -1879,7 +1881,7 @@ pub async fn inbox(s: &Sharing, actor: &Principal) -> SharingResult<Inbox> {
         });
     }
     waiting.sort_by_key(|i| (!i.overdue, i.due_on));
-    let wide = actor.is_auditor() || shutong_catalog::is_authority(&s.db, actor).await?;
+    let wide = sees_all(s, actor).await?;
     let overdue = if wide {
         list_requests(s, actor, &RequestFilter { overdue: true, limit: 1000, ..Default::default() })
             .await?
@@ -2155,7 +2157,7 @@ pub struct SharingStats {
 
 /// Per-provider figures. The authority and auditors see every provider; others their own department.
 pub async fn stats(s: &Sharing, actor: &Principal) -> SharingResult<SharingStats> {
-    let wide = actor.is_auditor() || shutong_catalog::is_authority(&s.db, actor).await?;
+    let wide = sees_all(s, actor).await?;
     let today = s.today().to_string();
     let rows = sqlx::query(
         "SELECT q.provider_department_id AS d, \

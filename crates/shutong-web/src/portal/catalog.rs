@@ -315,8 +315,7 @@ pub async fn resource(
         can_withdraw: editor && is_latest && r.status == VersionStatus::Published && r.resource_status != VersionStatus::Withdrawn,
         can_apply: r.published_version.is_some()
             && r.resource_status != VersionStatus::Withdrawn
-            && s.principal.department_id.is_some_and(|d| d.0 != r.provider_department_id)
-            && s.principal.roles.iter().any(|x| Some(x.department_id) == s.principal.department_id && x.role != Role::Auditor),
+            && s.principal.department_id.is_some_and(|d| d.0 != r.provider_department_id && shutong_sharing::acts_for(&s.principal, d)),
         r,
     };
     render(&page)

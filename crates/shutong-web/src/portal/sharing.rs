@@ -9,10 +9,10 @@ use axum_extra::extract::Form;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use shutong_catalog::SharingType;
-use shutong_identity::{DepartmentId, Role};
+use shutong_identity::DepartmentId;
 use shutong_sharing::{
     self as sharing, AccessMethod, Approval, FilterOp, GrantFilter, GrantView, Purpose, RequestDetail, RequestFilter, RequestView,
-    RowCondition, RowFilter, SharingError, Side, Stage,
+    RowCondition, RowFilter, SharingError, Side,
 };
 
 use super::pages::{Flash, Layout, fmt_time, layout, render};
@@ -359,15 +359,8 @@ pub async fn request(State(state): State<AppState>, s: PortalSession, Path(id): 
     };
     let r = d.request.clone();
     let p = &s.principal;
-    let answers_for =
-        |dep: i64| p.has_role_in(Role::Reviewer, DepartmentId(dep)) || p.has_role_in(Role::DepartmentAdmin, DepartmentId(dep));
-    let consumer_side = p.department_id == Some(DepartmentId(r.consumer_department_id))
-        && p.roles.iter().any(|x| x.department_id.0 == r.consumer_department_id && x.role != Role::Auditor);
-    let can_answer = r.status.is_open()
-        && match r.stage {
-            Stage::Answer | Stage::Negotiation => answers_for(r.provider_department_id),
-            _ => p.is_platform_admin() || answers_for(r.owner_department_id),
-        };
+    let consumer_side = sharing::acts_for(p, DepartmentId(r.consumer_department_id));
+    let can_answer = r.status.is_open() && sharing::may_answer(p, &r);
     let resource_items = match shutong_catalog::get_resource(&state.db, p, &r.resource_code, None).await {
         Ok(res) => res
             .document
@@ -602,10 +595,7 @@ pub async fn grant(State(state): State<AppState>, s: PortalSession, Path(id): Pa
         Err(e) => return back_with("/grants", &e),
     };
     let p = &s.principal;
-    let can_manage = g.state != sharing::GrantState::Revoked
-        && (p.has_role_in(Role::Reviewer, DepartmentId(g.provider_department_id))
-            || p.has_role_in(Role::DepartmentAdmin, DepartmentId(g.provider_department_id))
-            || shutong_catalog::is_authority(&state.db, p).await.unwrap_or(false));
+    let can_manage = g.state != sharing::GrantState::Revoked && sharing::may_manage_grant(&state.sharing(), p, &g).await.unwrap_or(false);
     let page = GrantPage {
         l: layout(&state, &s, &format!("授权 {id}"), "grants", flash).await,
         b: grant_box(&g),
