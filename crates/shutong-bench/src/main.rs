@@ -37,9 +37,32 @@ enum Cmd {
         #[arg(long)]
         sqlite_only: bool,
     },
+    /// The data plane through the release server on SQLite and PostgreSQL: ingest and export of N generated
+    /// population rows against PostgreSQL COPY, lookups under load against a trivial endpoint, peak RSS.
+    Exchange {
+        #[arg(long, default_value_t = 1_000_000)]
+        n: u64,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        #[arg(long)]
+        sqlite_only: bool,
+        /// Concurrent clients of the lookup load.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds of each load run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// The shutong binary (default: next to this one).
+        #[arg(long)]
+        shutong: Option<std::path::PathBuf>,
+        /// Where the generated file and data directories go (default: the temp directory).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 mod catalog_bench;
+mod exchange_bench;
 
 /// A small deterministic generator (xorshift64*), so every run measures the same numbers.
 pub(crate) struct Rng(pub(crate) u64);
@@ -261,6 +284,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Catalog { n, postgres, sqlite_only } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(catalog_bench::run(n, &postgres, sqlite_only))
+        }
+        Cmd::Exchange { n, postgres, sqlite_only, clients, seconds, shutong, dir } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(exchange_bench::run(exchange_bench::Options { n, postgres, sqlite_only, clients, seconds, shutong, dir }))
         }
         Cmd::CopyLines => {
             let stdin = std::io::stdin();

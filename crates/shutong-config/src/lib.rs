@@ -34,6 +34,7 @@ pub struct Config {
     pub security: SecurityConfig,
     pub limits: LimitsConfig,
     pub sharing: SharingConfig,
+    pub exchange: ExchangeConfig,
     /// 脱敏规则 overrides per item kind, e.g. `[masking.mobile] keep_head = 3, keep_tail = 4`. Kinds:
     /// id_number, mobile, landline, name, address, credit_code, bank_card, email. Unset kinds keep the
     /// defaults of SPEC §5.
@@ -64,6 +65,10 @@ pub struct SecurityConfig {
     pub lockout_minutes: i64,
     pub session_ttl_minutes: i64,
     pub max_token_ttl_days: i64,
+    /// How long a resolved bearer token (session or API token) is reused without asking the database, ms.
+    /// Identity changes through this process's API take effect at once; elsewhere within this time.
+    /// Default 2000; 0 turns the cache off.
+    pub principal_cache_ms: u64,
     /// Set the `Secure` flag on cookies (behind TLS). Default false for the local default.
     pub secure_cookies: bool,
 }
@@ -90,6 +95,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             limits: LimitsConfig::default(),
             sharing: SharingConfig::default(),
+            exchange: ExchangeConfig::default(),
             masking: BTreeMap::new(),
         }
     }
@@ -116,6 +122,7 @@ impl Default for SecurityConfig {
             lockout_minutes: 15,
             session_ttl_minutes: 480,
             max_token_ttl_days: 366,
+            principal_cache_ms: 2000,
             secure_cookies: false,
         }
     }
@@ -152,6 +159,51 @@ impl Default for SharingConfig {
             reminder_workdays: 3,
             expiry_notice_days: 30,
             sweep_seconds: 60,
+        }
+    }
+}
+
+/// The data plane (共享交换): uploads, batches, pages, per-grant rates, the pool database.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExchangeConfig {
+    /// Where pooled datasets live. Default: the platform database on PostgreSQL; `pool.db` in the data
+    /// directory on SQLite (so that a long batch never holds the platform database's write lock).
+    pub pool_url: Option<String>,
+    /// Largest upload of one batch, MiB. Default 1024.
+    pub max_upload_mb: u64,
+    /// Rows per chunk handed from the parser to the writer. Default 2000.
+    pub chunk_rows: usize,
+    /// Rejected rows kept in a batch report (all are counted). Default 10000.
+    pub max_reported_rejects: usize,
+    /// A batch's claim on its dataset lapses when not refreshed for this long (a crashed writer). Default 120.
+    pub claim_timeout_seconds: i64,
+    /// Requests per second per grant; 0 = unlimited. Default 2000.
+    pub grant_rate_per_second: u32,
+    /// Largest page of a query or change feed. Default 1000.
+    pub max_page: i64,
+    /// How long a resolved access decision is reused by this process, ms (changes made through this process
+    /// take effect at once; other replicas' within this time). Default 1000; 0 turns the cache off.
+    pub access_cache_ms: i64,
+    /// Timeout of a proxied call to a provider's service, seconds. Default 10.
+    pub proxy_timeout_seconds: u64,
+    /// Rows of the demo's synthetic population (`serve --demo`). Default 20000.
+    pub demo_population_rows: u64,
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        ExchangeConfig {
+            pool_url: None,
+            max_upload_mb: 1024,
+            chunk_rows: 2000,
+            max_reported_rejects: 10_000,
+            claim_timeout_seconds: 120,
+            grant_rate_per_second: 2000,
+            max_page: 1000,
+            access_cache_ms: 1000,
+            proxy_timeout_seconds: 10,
+            demo_population_rows: 20_000,
         }
     }
 }
@@ -253,6 +305,24 @@ impl Config {
         if !(0..=365).contains(&sh.expiry_notice_days) {
             return bad("sharing.expiry_notice_days", "must be between 0 and 365".into());
         }
+        let ex = &self.exchange;
+        if ex.max_upload_mb == 0 {
+            return bad("exchange.max_upload_mb", "must be at least 1".into());
+        }
+        if !(1..=100_000).contains(&ex.chunk_rows) {
+            return bad("exchange.chunk_rows", "must be between 1 and 100000".into());
+        }
+        if ex.claim_timeout_seconds < 1 {
+            return bad("exchange.claim_timeout_seconds", "must be at least 1".into());
+        }
+        if !(1..=100_000).contains(&ex.max_page) {
+            return bad("exchange.max_page", "must be between 1 and 100000".into());
+        }
+        if let Some(u) = &ex.pool_url
+            && !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        {
+            return bad("exchange.pool_url", "use sqlite://… or postgres://…".into());
+        }
         if self.security.password_min_length < 8 {
             return bad("security.password_min_length", "must be at least 8".into());
         }
@@ -264,6 +334,17 @@ impl Config {
         match &self.database_url {
             Some(u) => u.expose_secret().to_string(),
             None => format!("sqlite://{}", self.data_dir.join("shutong.db").display()),
+        }
+    }
+
+    /// The pool database's URL if it is a database of its own (`None`: the platform database).
+    pub fn effective_pool_url(&self) -> Option<String> {
+        match &self.exchange.pool_url {
+            Some(u) => Some(u.clone()),
+            None if self.effective_database_url().starts_with("sqlite:") => {
+                Some(format!("sqlite://{}", self.data_dir.join("pool.db").display()))
+            }
+            None => None,
         }
     }
 

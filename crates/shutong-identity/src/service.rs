@@ -994,16 +994,22 @@ pub async fn create_session(db: &Db, settings: &SecuritySettings, user: UserId) 
 
 /// Resolves a session secret to its principal and CSRF token; expired or unknown sessions give `None`.
 pub async fn resolve_session(db: &Db, token: &str) -> IdentityResult<Option<(Principal, String)>> {
+    Ok(resolve_session_until(db, token).await?.map(|(p, csrf, _)| (p, csrf)))
+}
+
+/// As [`resolve_session`], with the session's expiry (epoch ms).
+pub async fn resolve_session_until(db: &Db, token: &str) -> IdentityResult<Option<(Principal, String, i64)>> {
     let row = sqlx::query("SELECT user_id, csrf_token, expires_at FROM sessions WHERE token_hash = $1")
         .bind(hash_secret(token))
         .fetch_optional(db.pool())
         .await?;
     let Some(r) = row else { return Ok(None) };
-    if r.try_get::<i64, _>("expires_at")? < now_ms() {
+    let expires: i64 = r.try_get("expires_at")?;
+    if expires < now_ms() {
         return Ok(None);
     }
     let csrf: String = r.try_get("csrf_token")?;
-    Ok(load_principal(db, UserId(r.try_get("user_id")?)).await?.map(|p| (p, csrf)))
+    Ok(load_principal(db, UserId(r.try_get("user_id")?)).await?.map(|p| (p, csrf, expires)))
 }
 
 /// Ends a session (logout).
@@ -1151,13 +1157,19 @@ pub async fn list_tokens(db: &Db, actor: &Principal, user: Option<UserId>) -> Id
 
 /// Resolves a bearer token: known, not revoked, not expired, owner active.
 pub async fn resolve_token(db: &Db, secret: &str) -> IdentityResult<Option<Principal>> {
+    Ok(resolve_token_until(db, secret).await?.map(|(p, _)| p))
+}
+
+/// As [`resolve_token`], with the token's expiry (epoch ms).
+pub async fn resolve_token_until(db: &Db, secret: &str) -> IdentityResult<Option<(Principal, i64)>> {
     let row = sqlx::query("SELECT id, user_id, expires_at, revoked_at, last_used_at FROM api_tokens WHERE token_hash = $1")
         .bind(hash_secret(secret))
         .fetch_optional(db.pool())
         .await?;
     let Some(r) = row else { return Ok(None) };
     let now = now_ms();
-    if r.try_get::<Option<i64>, _>("revoked_at")?.is_some() || r.try_get::<i64, _>("expires_at")? < now {
+    let expires: i64 = r.try_get("expires_at")?;
+    if r.try_get::<Option<i64>, _>("revoked_at")?.is_some() || expires < now {
         return Ok(None);
     }
     // Last use is recorded at most once a minute, to keep reads cheap.
@@ -1169,7 +1181,7 @@ pub async fn resolve_token(db: &Db, secret: &str) -> IdentityResult<Option<Princ
             .execute(db.pool())
             .await?;
     }
-    load_principal(db, UserId(r.try_get("user_id")?)).await
+    Ok(load_principal(db, UserId(r.try_get("user_id")?)).await?.map(|p| (p, expires)))
 }
 
 // ---------------------------------------------------------------- figures

@@ -90,11 +90,14 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// How long a caller waits for a connection before the database counts as unavailable.
     pub acquire_timeout: Duration,
+    /// Statements slower than this are logged with their SQL (`None`: never; the pool's bulk inserts are
+    /// long by design).
+    pub slow_statement: Option<Duration>,
 }
 
 impl Default for DbOptions {
     fn default() -> Self {
-        DbOptions { max_connections: 16, acquire_timeout: Duration::from_secs(3) }
+        DbOptions { max_connections: 16, acquire_timeout: Duration::from_secs(3), slow_statement: Some(Duration::from_secs(1)) }
     }
 }
 
@@ -103,6 +106,7 @@ impl Default for DbOptions {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    url: std::sync::Arc<str>,
 }
 
 static MIGRATOR_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -127,7 +131,10 @@ impl Db {
         let connect = AnyConnectOptions::from_str(&url)
             .map_err(StoreError::Other)?
             .log_statements(tracing::log::LevelFilter::Trace)
-            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+            .log_slow_statements(
+                if options.slow_statement.is_some() { tracing::log::LevelFilter::Warn } else { tracing::log::LevelFilter::Off },
+                options.slow_statement.unwrap_or(Duration::from_secs(1)),
+            );
         let mut pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { options.max_connections.min(8) } else { options.max_connections })
             .acquire_timeout(options.acquire_timeout);
@@ -143,11 +150,21 @@ impl Db {
             });
         }
         let pool = pool.connect_lazy_with(connect);
-        Ok(Db { pool, backend })
+        Ok(Db { pool, backend, url: url.as_str().into() })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A native PostgreSQL connection of its own, for what the portable pool cannot do (`COPY`). `None` on
+    /// SQLite.
+    pub async fn pg_connection(&self) -> StoreResult<Option<sqlx::PgConnection>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        use sqlx::Connection;
+        Ok(Some(sqlx::PgConnection::connect(&self.url).await?))
     }
 
     pub fn pool(&self) -> &AnyPool {

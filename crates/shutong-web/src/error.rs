@@ -23,7 +23,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
-    pub violations: Option<serde_json::Value>,
+    pub violations: Option<Box<serde_json::Value>>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -77,7 +77,7 @@ impl IntoResponse for ApiError {
                 message: self.message,
                 field: self.field,
                 request_id: current_request_id(),
-                violations: self.violations,
+                violations: self.violations.map(|v| *v),
             },
         };
         let mut res = (self.status, axum::Json(body)).into_response();
@@ -142,7 +142,7 @@ impl From<shutong_catalog::CatalogError> for ApiError {
                 let message = e_rules_message(&violations);
                 let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_violation", message);
                 err.field = violations.first().map(|v| v.field.clone());
-                err.violations = serde_json::to_value(&violations).ok();
+                err.violations = serde_json::to_value(&violations).ok().map(Box::new);
                 err
             }
             C::NotFound { what } => ApiError::not_found(what),
@@ -163,6 +163,28 @@ impl From<shutong_sharing::SharingError> for ApiError {
             S::State(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
             S::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             S::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<shutong_exchange::ExchangeError> for ApiError {
+    fn from(e: shutong_exchange::ExchangeError) -> Self {
+        use shutong_exchange::ExchangeError as X;
+        match e {
+            X::Validation { field, message } => ApiError::validation(&field, format!("{field}: {message}")),
+            X::NotFound { what } => ApiError::not_found(what),
+            X::Forbidden(m) => ApiError::forbidden(m),
+            X::NoGrant(m) => ApiError::new(StatusCode::FORBIDDEN, "no_grant", m),
+            X::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            X::Limited(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limited", m),
+            X::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m),
+            X::BatchRejected { message, report } => {
+                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "batch_rejected", message);
+                err.violations = serde_json::to_value(&*report).ok().map(Box::new);
+                err
+            }
+            X::Upstream(m) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", m),
+            X::Store(s) => s.into(),
         }
     }
 }

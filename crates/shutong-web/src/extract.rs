@@ -111,24 +111,44 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let db = &state.db;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        // A change to identities is resolved without the cache, and empties it (before, and again after the
+        // response: see `middleware::forget_principals`).
+        let identity_change = !safe && changes_identities(parts.uri.path());
+        if identity_change {
+            state.principals.clear();
+        }
         let principal = if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let value = auth.to_str().map_err(|_| ApiError::unauthenticated())?;
             let token = value.strip_prefix("Bearer ").ok_or_else(ApiError::unauthenticated)?.trim();
             if token.len() > 200 {
                 return Err(ApiError::unauthenticated());
             }
-            if token.starts_with("st_") {
-                shutong_identity::resolve_token(db, token).await?
-            } else if token.starts_with("ss_") {
-                shutong_identity::resolve_session(db, token).await?.map(|(p, _)| p)
-            } else {
-                None
+            match state.principals.get(token).filter(|_| !identity_change) {
+                Some(p) => Some(p),
+                None => {
+                    let p = if token.starts_with("st_") {
+                        shutong_identity::resolve_token_until(db, token).await?
+                    } else if token.starts_with("ss_") {
+                        shutong_identity::resolve_session_until(db, token).await?.map(|(p, _, until)| (p, until))
+                    } else {
+                        None
+                    };
+                    match p {
+                        Some((p, until)) => {
+                            if !identity_change {
+                                state.principals.put(token, p.clone(), until);
+                            }
+                            Some(p)
+                        }
+                        None => None,
+                    }
+                }
             }
         } else if let Some(session) = cookie(parts, SESSION_COOKIE) {
             // A browser session: state-changing calls must carry the session's CSRF token in a header.
             match shutong_identity::resolve_session(db, session).await? {
                 Some((p, csrf)) => {
-                    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
                     let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
                     if !safe && sent != Some(csrf.as_str()) {
                         return Err(ApiError::forbidden("missing or wrong x-csrf-token header for a cookie-authenticated request"));
@@ -152,5 +172,70 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+/// Paths whose state-changing requests change identities (users, roles, departments, tokens, sessions),
+/// in the API and the portal.
+pub fn changes_identities(path: &str) -> bool {
+    const PREFIXES: [&str; 9] = [
+        "/api/v1/auth",
+        "/api/v1/users",
+        "/api/v1/tokens",
+        "/api/v1/departments",
+        "/users",
+        "/departments",
+        "/account",
+        "/logout",
+        "/login",
+    ];
+    PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// Bearer credentials resolved recently: an API call then costs no identity queries. An entry lives for
+/// `ttl` and never past the credential's own expiry. Keys are the credentials' SHA-256, never the secrets.
+/// Every identity change made through this process empties it, so revocations, role changes and logouts
+/// apply at once here; a change made on another replica (or in the database directly) within `ttl`.
+pub struct PrincipalCache {
+    ttl: std::time::Duration,
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], (std::time::Instant, i64, Principal)>>,
+}
+
+impl PrincipalCache {
+    pub fn new(ttl_ms: u64) -> Self {
+        PrincipalCache { ttl: std::time::Duration::from_millis(ttl_ms), map: Default::default() }
+    }
+
+    fn key(token: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    pub fn get(&self, token: &str) -> Option<Principal> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let map = self.map.lock().ok()?;
+        let now = shutong_store::now_ms();
+        map.get(&Self::key(token)).filter(|(at, until, _)| at.elapsed() < self.ttl && now < *until).map(|(_, _, p)| p.clone())
+    }
+
+    /// Remembers a resolved credential valid until `until_ms` (epoch ms).
+    pub fn put(&self, token: &str, p: Principal, until_ms: i64) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() > 50_000 {
+                map.retain(|_, (at, _, _)| at.elapsed() < self.ttl);
+            }
+            map.insert(Self::key(token), (std::time::Instant::now(), until_ms, p));
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.map.lock() {
+            map.clear();
+        }
     }
 }

@@ -23,6 +23,7 @@ pub fn app(state: AppState) -> Router {
         .merge(portal::routes())
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", api::ApiDoc::openapi()))
         .route_layer(axum::middleware::from_fn(middleware::record_metrics))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::forget_principals))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(middleware::envelope_plain_errors))
         .layer(axum::middleware::from_fn(middleware::security_headers))

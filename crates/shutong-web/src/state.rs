@@ -27,6 +27,10 @@ pub struct Inner {
     /// The business clock of deadlines; tests move it.
     pub clock: shutong_store::Clock,
     pub deadlines: shutong_sharing::Deadlines,
+    /// The data plane (共享交换): pool database, access log, caches. Its business clock is `clock`.
+    pub exchange: shutong_exchange::Exchange,
+    /// Recently resolved bearer tokens (`security.principal_cache_ms`).
+    pub principals: crate::extract::PrincipalCache,
 }
 
 /// A catalog import started from the portal: its progress while it runs, its report when done.
@@ -99,8 +103,13 @@ impl AppState {
         calendar: WorkCalendar,
         regions: RegionTable,
         catalog_index: Arc<shutong_catalog::search::CatalogIndex>,
+        mut exchange: shutong_exchange::Exchange,
     ) -> Self {
+        let clock = shutong_store::Clock::system();
+        exchange.sharing.clock = clock.clone();
         AppState(Arc::new(Inner {
+            principals: crate::extract::PrincipalCache::new(config.security.principal_cache_ms),
+            exchange,
             catalog_index,
             security: security_settings(&config),
             mask_rules: MaskRules { overrides: config.masking.clone() },
@@ -111,7 +120,7 @@ impl AppState {
             calendar: RwLock::new(Arc::new(calendar)),
             regions: RwLock::new(Arc::new(regions)),
             import_jobs: Default::default(),
-            clock: shutong_store::Clock::system(),
+            clock,
         }))
     }
 
@@ -131,6 +140,7 @@ impl AppState {
     /// for that resource. A failure is logged, not returned: the change is committed, and the periodic
     /// reconciliation repairs the projection.
     pub async fn catalog_changed(&self, code: &str) {
+        self.exchange.invalidate();
         if let Err(e) = self.catalog_index.refresh(&self.db, code).await {
             tracing::warn!(error = %e, code, "search index refresh failed; reconciliation will repair it");
         }

@@ -62,6 +62,9 @@ pub enum Command {
     /// Grants (授权): list, show, revoke, renew.
     #[command(subcommand)]
     Grant(crate::sharing_cli::GrantCommand),
+    /// Data exchange (共享交换): bind, load, export, query, batches.
+    #[command(subcommand)]
+    Data(crate::data_cli::DataCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -839,10 +839,14 @@ fn demo_document(r: &DemoResource) -> shutong_catalog::ResourceDocument {
         sharing_condition: (sharing_type == SharingType::Conditional).then(|| "部分信息项仅向承担相关职能的部门提供".into()),
         permitted_usage: (sharing_type == SharingType::Conditional).then(|| "仅用于申请时载明的行政职能，不得向第三方提供".into()),
         legal_basis: (sharing_type == SharingType::NotShared).then(|| "《中华人民共和国保守国家秘密法》《公安机关执法细则》".into()),
+        // 基础信息资源 (class 1xx) are also offered for bulk download; thematic and departmental ones are queried
+        // and exchanged through nodes and system integration only.
         sharing_methods: if sharing_type == SharingType::NotShared {
             vec![]
+        } else if r.class.starts_with('1') {
+            vec![SharingMethod::OnlineQuery, SharingMethod::ExchangeNode, SharingMethod::BulkDownload, SharingMethod::SystemIntegration]
         } else {
-            vec![SharingMethod::OnlineQuery, SharingMethod::ExchangeNode]
+            vec![SharingMethod::OnlineQuery, SharingMethod::ExchangeNode, SharingMethod::SystemIntegration]
         },
         open_to_public: r.open && sharing_type != SharingType::NotShared,
         open_condition: None,
@@ -898,6 +902,52 @@ async fn seed_catalog(
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Pooled demo datasets (共享交换): a synthetic population bound to 人口基本信息 (示范省公安厅) and legal
+/// entities bound to 法人单位基本信息 (示范省市场监督管理局), loaded as their providers' batches, with valid
+/// identifiers. Seeded once.
+pub async fn seed_exchange(ex: &shutong_exchange::Exchange, population_rows: u64) -> anyhow::Result<()> {
+    use shutong_exchange::{self as exchange, BatchRequest, BindingKind, DataFormat, IngestMode, Input, NewBinding};
+    use shutong_store::Row;
+    let db = &ex.db;
+    let code = |name: &'static str| async move {
+        let c: String =
+            sqlx::query("SELECT code FROM catalog_resources WHERE name = $1").bind(name).fetch_one(db.pool()).await?.try_get(0)?;
+        anyhow::Ok(c)
+    };
+    let user = |name: &'static str| async move {
+        let id: i64 = sqlx::query("SELECT id FROM users WHERE username = $1").bind(name).fetch_one(db.pool()).await?.try_get(0)?;
+        let p = identity::load_principal(db, identity::UserId(id)).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
+        let ctx = AuditContext { actor_user_id: Some(id), actor: name.to_string(), ..Default::default() };
+        anyhow::Ok((p, ctx))
+    };
+    let population = code("人口基本信息").await?;
+    if exchange::get_binding(ex, &population).await?.is_some() {
+        return Ok(());
+    }
+    let entities = code("法人单位基本信息").await?;
+    for (resource, editor, people) in [(&population, "ga.editor", true), (&entities, "sj.editor", false)] {
+        let (p, ctx) = user(editor).await?;
+        exchange::bind(ex, &p, &ctx, resource, NewBinding { kind: Some(BindingKind::Dataset), ..Default::default() }).await?;
+        let mut csv = Vec::new();
+        if people {
+            exchange::synth::write_population_csv(&mut csv, population_rows, 2026)?;
+        } else {
+            exchange::synth::write_entities_csv(&mut csv, (population_rows / 4).max(100), 2026)?;
+        }
+        let req = BatchRequest {
+            resource_code: resource.clone(),
+            mode: IngestMode::Full,
+            format: DataFormat::Csv,
+            batch_id: Some("demo-initial-load".into()),
+            delimiter: None,
+            encoding: None,
+            all_or_nothing: true,
+        };
+        exchange::ingest(ex, &p, &ctx, req, Input::Reader(Box::new(std::io::Cursor::new(csv)))).await?;
     }
     Ok(())
 }

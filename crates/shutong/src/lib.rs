@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cli;
+pub mod data_cli;
 pub mod demo;
 pub mod lines;
 pub mod server;

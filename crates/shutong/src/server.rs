@@ -23,12 +23,65 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
         &DbOptions {
             max_connections: config.database_max_connections,
             acquire_timeout: Duration::from_secs(config.database_timeout_seconds),
+            ..Default::default()
         },
     )
     .await
     .context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
     Ok(db)
+}
+
+/// The data plane: its pool database (the platform database on PostgreSQL, `pool.db` on SQLite), its
+/// schema and crash clean-up, the access log writer, and the batch audit outbox.
+pub async fn open_exchange(
+    config: &Config,
+    db: &Db,
+    calendar: &shutong_reference::WorkCalendar,
+) -> anyhow::Result<shutong_exchange::Exchange> {
+    // A pool of its own even when the data lives in the platform database (PostgreSQL): bulk loads and
+    // exports do not take the platform's connections, and their long statements are not logged as slow.
+    let url = config.effective_pool_url().unwrap_or_else(|| config.effective_database_url());
+    let pool = Db::connect(
+        &url,
+        &DbOptions {
+            max_connections: config.database_max_connections,
+            acquire_timeout: Duration::from_secs(config.database_timeout_seconds.max(10)),
+            slow_statement: None,
+        },
+    )
+    .await
+    .context("connecting to the pool database")?;
+    let ex = &config.exchange;
+    shutong_exchange::schema::ensure(&pool, ex.claim_timeout_seconds * 1000).await.context("preparing the pool database")?;
+    let settings = shutong_exchange::Settings {
+        chunk_rows: ex.chunk_rows,
+        max_reported_rejects: ex.max_reported_rejects,
+        claim_timeout_ms: ex.claim_timeout_seconds * 1000,
+        grant_rate_per_second: ex.grant_rate_per_second,
+        max_page: ex.max_page,
+        access_cache_ms: ex.access_cache_ms,
+        files_dir: config.data_dir.join("exchange-files"),
+        proxy_timeout_ms: ex.proxy_timeout_seconds * 1000,
+    };
+    let log = shutong_exchange::AccessLog::start(db.clone(), pool.clone());
+    let sharing = shutong_sharing::Sharing {
+        db: db.clone(),
+        calendar: Arc::new(calendar.clone()),
+        clock: shutong_store::Clock::system(),
+        deadlines: shutong_web::state::deadlines(config),
+    };
+    let mut exchange = shutong_exchange::Exchange::new(
+        db.clone(),
+        pool,
+        sharing,
+        shutong_reference::MaskRules { overrides: config.masking.clone() },
+        settings,
+        log,
+    );
+    exchange.pool_in_platform_db &= config.exchange.pool_url.is_none();
+    shutong_exchange::audit_outbox(&exchange).await;
+    Ok(exchange)
 }
 
 #[cfg(unix)]
@@ -101,7 +154,11 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     tracing::info!(resources = indexed, "catalog search index built");
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(db, Arc::new(config), calendar, regions, catalog_index.clone());
+    let exchange = open_exchange(&config, &db, &calendar).await?;
+    if demo {
+        crate::demo::seed_exchange(&exchange, config.exchange.demo_population_rows).await.context("seeding demo datasets")?;
+    }
+    let state = AppState::new(db, Arc::new(config), calendar, regions, catalog_index.clone(), exchange);
     // Reconcile the index with the database now and then: other replicas change the catalog too.
     let (reconcile_db, reconcile_index) = (state.db.clone(), catalog_index);
     tokio::spawn(async move {

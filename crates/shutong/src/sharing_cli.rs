@@ -201,7 +201,7 @@ pub enum GrantCommand {
     },
 }
 
-async fn acting(db: &shutong_store::Db, a: &Acting) -> anyhow::Result<(Principal, AuditContext)> {
+pub(crate) async fn acting(db: &shutong_store::Db, a: &Acting) -> anyhow::Result<(Principal, AuditContext)> {
     let os = std::env::var("USER").unwrap_or_else(|_| "operator".into());
     match &a.as_user {
         None => {

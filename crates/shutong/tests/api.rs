@@ -326,6 +326,8 @@ async fn tokens_work_until_revoked_or_expired(backend: Backend) {
         .execute(app.db().pool())
         .await
         .unwrap();
+    // Changed in the database directly, not through the platform: seen once the principal cache lapses.
+    tokio::time::sleep(common::PRINCIPAL_CACHE + std::time::Duration::from_millis(50)).await;
     assert_eq!(app.get("/api/v1/me", &secret2).await.status, StatusCode::UNAUTHORIZED);
     // A disabled account's tokens stop as well.
     let r = app.post("/api/v1/tokens", &admin, json!({"user_id": sys, "name": "三"})).await;
@@ -568,17 +570,18 @@ async fn database_unreachable_gives_503() {
     for url in ["postgres://postgres@127.0.0.1:1/none", "sqlite:///nonexistent-dir/x/y.db?mode=rw"] {
         let db = shutong_store::Db::connect(
             url,
-            &shutong_store::DbOptions { max_connections: 2, acquire_timeout: std::time::Duration::from_millis(500) },
+            &shutong_store::DbOptions { max_connections: 2, acquire_timeout: std::time::Duration::from_millis(500), ..Default::default() },
         )
         .await
         .unwrap();
         let config = shutong_config::Config { listen: "127.0.0.1:0".into(), ..Default::default() };
         let state = shutong_web::AppState::new(
-            db,
+            db.clone(),
             std::sync::Arc::new(config),
             shutong_reference::WorkCalendar::builtin(),
             shutong_reference::RegionTable::builtin(),
             std::sync::Arc::new(shutong_catalog::search::CatalogIndex::new().unwrap()),
+            shutong_exchange::Exchange::with_defaults(db.clone()),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

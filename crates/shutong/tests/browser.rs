@@ -403,3 +403,88 @@ async fn a_city_department_applies_and_the_provider_narrows_and_approves_in_the_
     c.close().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dataset_tab_downloads_within_the_grant_and_shows_the_providers_batch_report() {
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    let base = app.base.clone();
+
+    // A city department without a grant: the dataset's facts, and why it cannot download.
+    switch_user(&c, &base, "dc.rs.editor").await;
+    c.goto(&format!("{base}/catalog/101/000001")).await.unwrap();
+    click(&c, "[data-testid=dataset-tab]").await;
+    wait_text(&c, "[data-testid=row-count]", |t| t == "2000").await;
+    assert_eq!(text_of(&c, "[data-testid=binding-kind]").await, "数据集");
+    let note = text_of(&c, "[data-testid=no-download]").await;
+    assert!(note.contains("没有") && note.contains("授权"), "{note}");
+    assert!(c.find(Locator::Css("[data-testid=downloads]")).await.is_err());
+
+    // Granted two items for bulk download: the buttons appear and the CSV holds exactly those items, masked.
+    let consumer = app.login("dc.rs.editor", shutong::demo::DEMO_PASSWORD).await;
+    let provider = app.login("ga.reviewer", shutong::demo::DEMO_PASSWORD).await;
+    let r = app
+        .post(
+            "/api/v1/requests",
+            &consumer,
+            json!({"resource_code": "101/000001", "items": ["公民身份号码", "姓名", "户籍地址"], "purpose": "data_verification",
+                   "basis": "《社会保险法》第五十八条", "period_to": "2027-06-30", "access_methods": ["bulk_download"]}),
+        )
+        .await;
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    let r = app.post(&format!("/api/v1/requests/{id}/approve"), &provider, json!({"items": ["公民身份号码", "户籍地址"]})).await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    c.goto(&format!("{base}/catalog/101/000001/data")).await.unwrap();
+    let downloads = wait_text(&c, "[data-testid=downloads]", |t| t.contains("CSV")).await;
+    assert!(downloads.contains("Parquet") && downloads.contains("NDJSON"), "{downloads}");
+    let mut yours = Vec::new();
+    for row in c.find_all(Locator::Css("[data-testid=schema] tbody tr")).await.unwrap() {
+        let t = row.text().await.unwrap();
+        if t.ends_with('✓') {
+            yours.push(t.split_whitespace().next().unwrap_or_default().to_string());
+        }
+    }
+    assert_eq!(yours, ["公民身份号码", "户籍地址"]);
+    let href = c.find(Locator::Css("[data-testid=downloads] a")).await.unwrap().attr("href").await.unwrap().unwrap();
+    let csv = c
+        .execute_async(
+            "const [href, done] = arguments; fetch(href).then(r => r.text()).then(done, e => done('error ' + e));",
+            vec![json!(href)],
+        )
+        .await
+        .unwrap();
+    let csv = csv.as_str().unwrap().to_string();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("公民身份号码,户籍地址"), "{}", &csv[..csv.len().min(300)]);
+    assert_eq!(lines.clone().count(), 2000);
+    assert!(lines.all(|l| l.contains('*')), "masked");
+    save_screenshot(&c, "data-consumer").await;
+
+    // The provider uploads an incremental batch with one bad row: the report names it; the list shows it.
+    switch_user(&c, &base, "ga.editor").await;
+    c.goto(&format!("{base}/catalog/101/000001/data")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("增量.csv");
+    let p = shutong_exchange::synth::person(9_000_001, 5);
+    std::fs::write(
+        &file,
+        format!("公民身份号码,姓名,性别,民族,出生日期,户籍地址\n{}\n110101199003071235,李四,男,汉族,19900307,南京市\n", p.join(",")),
+    )
+    .unwrap();
+    c.find(Locator::Id("file")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
+    click(&c, "#mode option[value=incremental]").await;
+    click(&c, "[data-testid=load]").await;
+    wait_text(&c, "[data-testid=batch-status]", |t| t == "已提交").await;
+    assert_eq!(text_of(&c, "[data-testid=batch-upserted]").await, "1");
+    assert_eq!(text_of(&c, "[data-testid=batch-rejected]").await, "1");
+    let rejects = text_of(&c, "[data-testid=rejects]").await;
+    assert!(rejects.contains("110101199003071235") && rejects.contains("公民身份号码"), "{rejects}");
+    save_screenshot(&c, "data-batch-report").await;
+    c.goto(&format!("{base}/catalog/101/000001/data")).await.unwrap();
+    wait_text(&c, "[data-testid=row-count]", |t| t == "2001").await;
+    let batches = text_of(&c, "[data-testid=batches]").await;
+    assert!(batches.contains("增量") && batches.contains("ga.editor"), "{batches}");
+    save_screenshot(&c, "data-provider").await;
+    c.close().await.unwrap();
+    app.stop().await;
+}

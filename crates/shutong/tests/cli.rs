@@ -279,3 +279,88 @@ async fn requests_and_grants_from_the_command_line() {
     assert!(out.contains("cli:") && out.contains(" as ga.reviewer"), "{out}");
     app.stop().await;
 }
+
+/// `shutong data …`: the provider loads CSV and XLSX batches, a consumer queries under its grant, an
+/// export without a grant for downloads is refused, and the batches are listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_from_the_command_line() {
+    let app = common::spawn_demo_app(common::Backend::Sqlite).await;
+    let d = app.db.data_dir();
+    // 法人单位基本信息 (102/000001) holds the demo's entities; an incremental XLSX batch adds one and updates one.
+    let entity = |i: u64| shutong_exchange::synth::entity(i, 2026);
+    let (new, old) = (shutong_exchange::synth::entity(900_001, 1), entity(0));
+    let path = d.join("entities.xlsx");
+    {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, h) in shutong_exchange::synth::ENTITY_ITEMS.iter().enumerate() {
+            sheet.write_string(0, c as u16, *h).unwrap();
+        }
+        for (r, row) in [&new, &old].iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                sheet.write_string(r as u32 + 1, c as u16, if c == 1 && r == 1 { "更名后的公司" } else { v.as_str() }).unwrap();
+            }
+        }
+        sheet.write_string(3, 0, "91320102MA1XXXXXX0").unwrap();
+        sheet.write_string(3, 1, "无效代码公司").unwrap();
+        book.save(&path).unwrap();
+    }
+    let p = path.to_str().unwrap();
+    let (code, out, err) =
+        shutong(&["data", "load", "102/000001", p, "--mode", "incremental", "--batch-id", "xlsx-1", "--as", "sj.editor"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((report["rows_upserted"].as_i64(), report["rows_rejected"].as_i64()), (Some(2), Some(1)), "{out}");
+    assert!(report["rejects"][0]["reason"].as_str().unwrap().contains("统一社会信用代码"), "{out}");
+    // The consumer (东川市公安局 subscribes to it) looks one up and queries; the key is normalised.
+    let (code, out, err) = shutong(&["data", "query", "102/000001", "--key", &old[0].to_lowercase(), "--as", "dc.ga.editor"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("更名后的公司"), "{out}");
+    let (code, out, _) =
+        shutong(&["data", "query", "102/000001", "--where", &format!("单位名称={}", new[1]), "--as", "dc.ga.editor"], &d, None);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    // The subscription does not include bulk download.
+    let (code, _, err) = shutong(&["data", "export", "102/000001", "--as", "dc.ga.editor"], &d, None);
+    assert_eq!(code, 2);
+    assert!(err.contains("bulk_download"), "{err}");
+    // The provider exports its own data; a bad file is refused with its reason.
+    let out_file = d.join("out.ndjson");
+    let (code, _, err) =
+        shutong(&["data", "export", "102/000001", "--format", "ndjson", "-o", out_file.to_str().unwrap(), "--as", "sj.editor"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap().lines().count(), 500 + 1);
+    std::fs::write(d.join("bad.csv"), "统一社会信用代码;单位名称\n").unwrap();
+    let (code, _, err) = shutong(&["data", "load", "102/000001", d.join("bad.csv").to_str().unwrap(), "--as", "sj.editor"], &d, None);
+    assert_eq!(code, 2);
+    assert!(err.contains("delimiter"), "{err}");
+    let (code, out, _) = shutong(&["data", "batches", "102/000001", "--as", "sj.editor"], &d, None);
+    assert_eq!(code, 0);
+    assert!(out.contains("rows=501") && out.contains("xlsx-1") && out.contains("demo-initial-load"), "{out}");
+
+    // Files (文件挂接): 流动人口居住登记信息 bound as files; the provider uploads one and downloads it intact;
+    // a department without a grant is refused.
+    let (code, _, err) = shutong(&["data", "bind", "101/000002", "--kind", "files", "--as", "ga.editor"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    let src = d.join("登记表.csv");
+    std::fs::write(&src, "公民身份号码,姓名\n".repeat(1000)).unwrap();
+    let (code, out, err) = shutong(&["data", "put-file", "101/000002", src.to_str().unwrap(), "--as", "ga.editor"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    let stored: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = stored["id"].as_i64().unwrap().to_string();
+    let (code, out, _) = shutong(&["data", "files", "101/000002"], &d, None);
+    assert_eq!(code, 0);
+    assert!(out.starts_with(&format!("{id}\t{}\t", "公民身份号码,姓名\n".len() * 1000)) && out.trim_end().ends_with("登记表.csv"), "{out}");
+    let copy = d.join("copy.csv");
+    let (code, _, err) = shutong(&["data", "get-file", "101/000002", &id, "-o", copy.to_str().unwrap(), "--as", "ga.editor"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&src).unwrap());
+    let (code, _, err) = shutong(&["data", "get-file", "101/000002", &id, "-o", copy.to_str().unwrap(), "--as", "xl.admin"], &d, None);
+    assert_eq!(code, 2);
+    assert!(err.contains("no grant"), "{err}");
+    let (code, _, err) =
+        shutong(&["data", "put-file", "101/000002", src.to_str().unwrap(), "--name", "../x", "--as", "ga.editor"], &d, None);
+    assert_eq!(code, 2);
+    assert!(err.contains("name"), "{err}");
+    app.stop().await;
+}

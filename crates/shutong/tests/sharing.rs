@@ -455,7 +455,8 @@ async fn bad_requests_are_refused_with_the_field_named(backend: Backend) {
         ),
         (
             {
-                let mut b = application(&code, &["公民身份号码"], "work_reference", to);
+                // 机动车驾驶人信息 (a thematic resource) is not offered for bulk download.
+                let mut b = application(&code_of(&app, "机动车驾驶人信息").await, &["公民身份号码"], "work_reference", to);
                 b["access_methods"] = json!(["bulk_download"]);
                 b
             },

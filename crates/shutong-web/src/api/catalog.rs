@@ -508,7 +508,7 @@ pub async fn import(
             format!("nothing imported: {} issue(s); see violations", issues.len()),
         );
         e.field = issues.first().map(|i| format!("{}!{}{}", i.sheet, i.column, i.row));
-        e.violations = serde_json::to_value(&issues).ok();
+        e.violations = serde_json::to_value(&issues).ok().map(Box::new);
         e
     };
     let parsed = tokio::task::spawn_blocking(move || transfer::parse(format, &body, &ImportLimits::default()))

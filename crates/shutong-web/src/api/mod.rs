@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod calendar;
 pub mod catalog;
+pub mod data;
 pub mod departments;
 pub mod reference;
 pub mod sharing;
@@ -37,6 +38,8 @@ use crate::state::AppState;
         sharing::subscribe, sharing::create_request, sharing::list_requests, sharing::get_request, sharing::approve, sharing::reject,
         sharing::withdraw, sharing::escalate, sharing::add_message, sharing::stats, sharing::list_grants, sharing::get_grant,
         sharing::revoke_grant, sharing::renew_grant, sharing::inbox, sharing::mark_read, sharing::sweep,
+        data::get_dataset, data::bind, data::post_batch, data::list_batches, data::get_batch, data::get_record, data::query,
+        data::export, data::changes, data::service_proxy, data::exemption_check, data::list_files, data::upload_file, data::download_file, data::delete_file,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -49,6 +52,7 @@ use crate::state::AppState;
         (name = "calendar", description = "工作日历"),
         (name = "catalog", description = "政务信息资源目录: resources, versions, review, classification, change events, statistics"),
         (name = "sharing", description = "共享申请与授权: subscriptions, requests, answers within 10 working days, 协商/协调/领导小组, grants, inbox"),
+        (name = "data", description = "共享交换: 挂接, 数据归集 (batches), 联机查询, 批量下载, 订阅 (change feed), 系统对接 (proxy), 免提交核验"),
         (name = "system", description = "health, readiness, metrics, node"),
     )
 )]
@@ -132,4 +136,19 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/inbox", get(sharing::inbox))
         .route("/api/v1/inbox/read", post(sharing::mark_read))
         .route("/api/v1/sharing/sweep", post(sharing::sweep))
+        .route("/api/v1/data/{classification}/{sequence}", get(data::get_dataset))
+        .route("/api/v1/data/{classification}/{sequence}/binding", axum::routing::put(data::bind))
+        .route("/api/v1/data/{classification}/{sequence}/batches", get(data::list_batches).post(data::post_batch))
+        .route("/api/v1/data/{classification}/{sequence}/batches/{id}", get(data::get_batch))
+        .route("/api/v1/data/{classification}/{sequence}/records/{key}", get(data::get_record))
+        .route("/api/v1/data/{classification}/{sequence}/query", post(data::query))
+        .route("/api/v1/data/{classification}/{sequence}/export", get(data::export))
+        .route("/api/v1/data/{classification}/{sequence}/changes", get(data::changes))
+        .route(
+            "/api/v1/data/{classification}/{sequence}/files",
+            get(data::list_files).post(data::upload_file).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/data/{classification}/{sequence}/files/{id}", get(data::download_file).delete(data::delete_file))
+        .route("/api/v1/services/{classification}/{sequence}/{*path}", axum::routing::any(data::service_proxy))
+        .route("/api/v1/exemptions/check", post(data::exemption_check))
 }

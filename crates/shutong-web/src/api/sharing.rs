@@ -91,6 +91,7 @@ pub async fn subscribe(
     ApiJson(body): ApiJson<CreateRequestBody>,
 ) -> ApiResult<(StatusCode, axum::Json<RequestDetail>)> {
     let d = sharing::subscribe(&state.sharing(), &caller.principal, &caller.ctx(), body.into_new()).await?;
+    state.exchange.invalidate();
     Ok((StatusCode::CREATED, axum::Json(d)))
 }
 
@@ -232,7 +233,9 @@ pub async fn approve(
         clear_text: b.clear_text,
         note: b.note,
     };
-    Ok(axum::Json(sharing::approve(&state.sharing(), &caller.principal, &caller.ctx(), id, a).await?))
+    let out = sharing::approve(&state.sharing(), &caller.principal, &caller.ctx(), id, a).await?;
+    state.exchange.invalidate();
+    Ok(axum::Json(out))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -280,7 +283,9 @@ pub async fn escalate(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    Ok(axum::Json(sharing::escalate(&state.sharing(), &caller.principal, &caller.ctx(), id, &b.reason).await?))
+    let out = sharing::escalate(&state.sharing(), &caller.principal, &caller.ctx(), id, &b.reason).await?;
+    state.exchange.invalidate();
+    Ok(axum::Json(out))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -366,7 +371,9 @@ pub async fn revoke_grant(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<GrantView>> {
-    Ok(axum::Json(sharing::revoke_grant(&state.sharing(), &caller.principal, &caller.ctx(), id, &b.reason).await?))
+    let out = sharing::revoke_grant(&state.sharing(), &caller.principal, &caller.ctx(), id, &b.reason).await?;
+    state.exchange.invalidate();
+    Ok(axum::Json(out))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -388,7 +395,9 @@ pub async fn renew_grant(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<RenewBody>,
 ) -> ApiResult<axum::Json<GrantView>> {
-    Ok(axum::Json(sharing::renew_grant(&state.sharing(), &caller.principal, &caller.ctx(), id, b.valid_to, b.note.as_deref()).await?))
+    let out = sharing::renew_grant(&state.sharing(), &caller.principal, &caller.ctx(), id, b.valid_to, b.note.as_deref()).await?;
+    state.exchange.invalidate();
+    Ok(axum::Json(out))
 }
 
 /// What waits for the caller's department, with due dates; the authority's overdue list; notices.

@@ -3,6 +3,7 @@
 //! form a double-submit token), checked before anything else.
 
 mod catalog;
+mod data;
 mod pages;
 mod sharing;
 
@@ -47,6 +48,10 @@ pub fn routes() -> Router<AppState> {
         .route("/catalog/import/{id}", get(catalog::import_job))
         .route("/catalog/stats", get(catalog::stats))
         .route("/catalog/{class}/{seq}", get(catalog::resource))
+        .route("/catalog/{class}/{seq}/data", get(data::dataset))
+        .route("/catalog/{class}/{seq}/data/batches", post(data::upload).layer(axum::extract::DefaultBodyLimit::disable()))
+        .route("/catalog/{class}/{seq}/data/batches/{id}", get(data::batch))
+        .route("/catalog/{class}/{seq}/data/files", post(data::upload_file).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/catalog/{class}/{seq}/edit", get(catalog::edit_form).post(catalog::update))
         .route("/catalog/{class}/{seq}/{verb}", post(catalog::action))
         .route("/requests", get(sharing::requests).post(sharing::create))

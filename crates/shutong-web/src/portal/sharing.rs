@@ -269,7 +269,9 @@ pub async fn create(State(state): State<AppState>, s: PortalSession, Form(f): Fo
         .map(|r| r.document.sharing_type == SharingType::Unconditional)
         .unwrap_or(false);
     let result = if unconditional {
-        sharing::subscribe(&sh, &s.principal, &s.ctx(), new).await
+        let r = sharing::subscribe(&sh, &s.principal, &s.ctx(), new).await;
+        state.exchange.invalidate();
+        r
     } else {
         sharing::create_request(&sh, &s.principal, &s.ctx(), new).await
     };
@@ -526,6 +528,7 @@ pub async fn request_action(
         "message" => sharing::add_message(&sh, &s.principal, &ctx, id, &f.body).await.map(|_| "message_added"),
         _ => return plain_error(StatusCode::NOT_FOUND, "没有这个操作。"),
     };
+    state.exchange.invalidate();
     match result {
         Ok(ok) => done(&to, ok),
         Err(e) => back_with(&to, &e),
@@ -630,6 +633,7 @@ pub async fn grant_action(
         },
         _ => return plain_error(StatusCode::NOT_FOUND, "没有这个操作。"),
     };
+    state.exchange.invalidate();
     match result {
         Ok(ok) => done(&to, ok),
         Err(e) => back_with(&to, &e),

@@ -136,8 +136,15 @@ pub fn test_config(db: &TestDb) -> Config {
     config.limits.max_body_bytes = 64 * 1024;
     // Tests run the deadline sweep themselves (POST /api/v1/sharing/sweep) after moving the clock.
     config.sharing.sweep_seconds = 0;
+    config.exchange.demo_population_rows = 2000;
+    // Short, so that tests which change credentials in the database directly wait little (see PRINCIPAL_CACHE).
+    config.security.principal_cache_ms = PRINCIPAL_CACHE.as_millis() as u64;
     config
 }
+
+/// The principal cache's lifetime in tests: a credential changed behind the platform's back (in the
+/// database directly) is seen after it; changes through the API or portal are seen at once.
+pub const PRINCIPAL_CACHE: std::time::Duration = std::time::Duration::from_millis(300);
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await

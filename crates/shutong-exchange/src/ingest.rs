@@ -1,0 +1,749 @@
+//! 数据归集: a provider's batch, streamed from the upload into a table of its own, then made visible in one
+//! short transaction.
+//!
+//! A full batch loads into a new generation table (`xd_<code>_b<batch>`); an incremental batch into a
+//! staging table (`xs_…`). Readers keep using the binding's current table until the final transaction
+//! points the binding at the new generation (or merges the staging rows into it), records the batch and its
+//! report, and releases the dataset's claim. A crash before that transaction leaves an orphan table that
+//! the next start drops, and the batch `failed`; after it, the batch is complete. A batch ID that committed
+//! once is answered with its report and not applied again.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use serde_json::json;
+use shutong_audit::{AuditContext, NewAuditEvent};
+use shutong_identity::{DepartmentId, Principal};
+use shutong_reference::IdNumberValidator;
+use shutong_store::{Row, now_ms};
+
+use crate::binding::{get_binding, load_batch, may_load, published};
+use crate::model::*;
+use crate::parse::{Columns, ParseOptions, Parsed};
+use crate::validate::ItemCheck;
+use crate::{Exchange, ExchangeError, ExchangeResult, invalid, schema};
+
+/// What a batch is.
+#[derive(Clone, Debug)]
+pub struct BatchRequest {
+    pub resource_code: String,
+    pub mode: IngestMode,
+    pub format: DataFormat,
+    /// The client's batch ID (letters, digits, `.`, `_`, `-`, `:`; up to 100): re-sending it is safe.
+    pub batch_id: Option<String>,
+    pub delimiter: Option<u8>,
+    pub encoding: Option<String>,
+    /// Refuse the whole batch if any row is rejected (default: apply the valid rows, report the others).
+    pub all_or_nothing: bool,
+}
+
+/// The upload: a reader (CSV, NDJSON), or a file on disk (XLSX needs random access).
+pub enum Input {
+    Reader(Box<dyn Read + Send + 'static>),
+    File(std::path::PathBuf),
+}
+
+/// Checks a client batch ID.
+pub fn check_batch_id(id: &str) -> ExchangeResult<()> {
+    if id.is_empty() || id.len() > 100 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':')) {
+        return Err(invalid("batch_id", format!("'{id}' must be 1–100 letters, digits, '.', '_', '-' or ':'")));
+    }
+    Ok(())
+}
+
+/// The report of a committed batch with this ID, if there is one.
+pub async fn committed_batch(ex: &Exchange, code: &str, batch_id: &str) -> ExchangeResult<Option<BatchReport>> {
+    let id: Option<i64> =
+        sqlx::query("SELECT id FROM exchange_batches WHERE resource_code = $1 AND batch_key = $2 AND status = 'committed'")
+            .bind(code)
+            .bind(batch_id)
+            .fetch_optional(ex.pool.pool())
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+    match id {
+        Some(id) => {
+            let mut r = load_batch(ex, code, id).await?;
+            r.replayed = true;
+            Ok(Some(r))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Everything a batch needs before reading its input: authorisation, the binding, an idempotency check.
+/// Returns `Ok(Err(report))` when the batch ID already committed.
+pub async fn prepare(ex: &Exchange, actor: &Principal, req: &BatchRequest) -> ExchangeResult<Result<(), BatchReport>> {
+    if let Some(id) = &req.batch_id {
+        check_batch_id(id)?;
+    }
+    let binding = get_binding(ex, &req.resource_code).await?.ok_or_else(|| ExchangeError::NotFound { what: "binding" })?;
+    if !may_load(actor, DepartmentId(binding.provider_department_id)) {
+        return Err(ExchangeError::Forbidden(
+            "only the provider's catalog editors, administrators and system accounts load its data".into(),
+        ));
+    }
+    if binding.kind != BindingKind::Dataset {
+        return Err(ExchangeError::Conflict(format!("{} is bound as {}, not as a dataset", req.resource_code, binding.kind.label_zh())));
+    }
+    if req.format == DataFormat::Parquet {
+        return Err(invalid("format", "Parquet is a download format; upload CSV, NDJSON or XLSX"));
+    }
+    if let Some(id) = &req.batch_id
+        && let Some(done) = committed_batch(ex, &req.resource_code, id).await?
+    {
+        return Ok(Err(done));
+    }
+    Ok(Ok(()))
+}
+
+struct Chunk {
+    rows: Vec<(i64, String, bool, Vec<Option<String>>)>,
+    rejects: Vec<RejectedRow>,
+}
+
+enum Feed {
+    Chunk(Chunk),
+    Done { encoding: &'static str },
+    Failed(ExchangeError),
+}
+
+/// Runs a batch: reads, validates and loads `input`, then commits it atomically. See the module comment.
+pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: BatchRequest, input: Input) -> ExchangeResult<BatchReport> {
+    if let Err(done) = prepare(ex, actor, &req).await? {
+        return Ok(done);
+    }
+    let code = req.resource_code.clone();
+    let p = published(ex, &code).await?;
+    let binding = get_binding(ex, &code).await?.ok_or(ExchangeError::NotFound { what: "binding" })?;
+    let key_item = binding.key_item.clone().ok_or_else(|| ExchangeError::Conflict("the dataset has no key item".into()))?;
+    // Columns: the binding's, then items added by later catalog versions.
+    let mut names = binding.columns.clone();
+    for i in &p.document.items {
+        if !names.contains(&i.name) {
+            names.push(i.name.clone());
+        }
+    }
+    let checks: Vec<Option<ItemCheck>> = names.iter().map(|n| p.document.items.iter().find(|i| &i.name == n).map(ItemCheck::of)).collect();
+    let key = names
+        .iter()
+        .position(|n| *n == key_item)
+        .ok_or_else(|| ExchangeError::Conflict(format!("the key item '{key_item}' is no longer an item")))?;
+    if checks[key].is_none() {
+        return Err(ExchangeError::Conflict(format!("the key item '{key_item}' is no longer in the published catalog entry")));
+    }
+    let columns = Columns { names, checks, key };
+
+    // The batch record and the dataset's claim.
+    let started = now_ms();
+    let batch_key = req.batch_id.clone().unwrap_or_else(|| format!("auto-{}", uuid::Uuid::new_v4().simple()));
+    let batch: i64 = sqlx::query(
+        "INSERT INTO exchange_batches (resource_code, batch_key, mode, format, encoding, status, started_at, submitted_by, provider_department_id) \
+         VALUES ($1, $2, $3, $4, '', 'loading', $5, $6, $7) RETURNING id",
+    )
+    .bind(&code)
+    .bind(&batch_key)
+    .bind(req.mode.as_str())
+    .bind(req.format.as_str())
+    .bind(started)
+    .bind(&ctx.actor)
+    .bind(binding.provider_department_id)
+    .fetch_one(ex.pool.pool())
+    .await?
+    .try_get(0)?;
+    let claimed = sqlx::query(
+        "UPDATE exchange_bindings SET busy_batch = $1, busy_since = $2 WHERE resource_code = $3 AND (busy_batch IS NULL OR busy_since < $4)",
+    )
+    .bind(batch)
+    .bind(started)
+    .bind(&code)
+    .bind(started - ex.settings.claim_timeout_ms)
+    .execute(ex.pool.pool())
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        finish_failed(ex, batch, "another batch of this dataset is being loaded", false).await;
+        return Err(ExchangeError::Conflict(format!("another batch of {code} is being loaded: try again when it has finished")));
+    }
+    let base: i64 = sqlx::query("SELECT last_seq FROM exchange_bindings WHERE resource_code = $1")
+        .bind(&code)
+        .fetch_one(ex.pool.pool())
+        .await?
+        .try_get(0)?;
+    let load_table = schema::table_name(if req.mode == IngestMode::Full { "xd" } else { "xs" }, &code, batch);
+    let result = load(ex, &req, input, &columns, batch, base, started, &load_table).await;
+    let (encoding, received, rejects, rejected_count) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            drop_table(ex, &load_table).await;
+            finish_failed(ex, batch, &e.to_string(), true).await;
+            return Err(e);
+        }
+    };
+    let accepted = received - rejected_count;
+    let empty_full = req.mode == IngestMode::Full && accepted == 0;
+    if (req.all_or_nothing && rejected_count > 0) || empty_full {
+        drop_table(ex, &load_table).await;
+        let message = if empty_full {
+            format!("the full batch has no valid rows ({rejected_count} rejected): it would empty the dataset, so nothing was applied")
+        } else {
+            format!("{rejected_count} of {received} rows were rejected and all_or_nothing is set: nothing was applied")
+        };
+        let report = finish_rejected(ex, batch, encoding, received, rejected_count, &rejects, &message).await?;
+        return Err(ExchangeError::BatchRejected { message, report: Box::new(report) });
+    }
+    match commit(ex, ctx, &req, &p.provider, &columns, batch, base, started, &load_table, encoding, received, &rejects, rejected_count)
+        .await
+    {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            drop_table(ex, &load_table).await;
+            let duplicate = matches!(&e, ExchangeError::Store(shutong_store::StoreError::Conflict { .. }));
+            finish_failed(ex, batch, &e.to_string(), true).await;
+            if duplicate {
+                // The same batch ID committed concurrently: answer with that batch's report.
+                if let Some(done) = committed_batch(ex, &code, &batch_key).await? {
+                    return Ok(done);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Reads the input on a blocking thread and writes its valid rows into `table`. Returns the encoding read,
+/// the rows received, the reported rejects and the number rejected.
+#[allow(clippy::too_many_arguments)]
+async fn load(
+    ex: &Exchange,
+    req: &BatchRequest,
+    input: Input,
+    columns: &Columns,
+    batch: i64,
+    base: i64,
+    started: i64,
+    table: &str,
+) -> ExchangeResult<(&'static str, i64, Vec<RejectedRow>, i64)> {
+    let ncols = columns.names.len();
+    let cols_sql: String = (0..ncols).map(|i| format!(", c{i} TEXT")).collect();
+    // A full batch loads into a table without any index (appends only) and builds its indexes at the end;
+    // an incremental batch stages into a table keyed by k, where later rows win.
+    let key_sql = if req.mode == IngestMode::Full { "k TEXT NOT NULL" } else { "k TEXT PRIMARY KEY" };
+    sqlx::query(&format!(
+        "CREATE TABLE {table} ({key_sql}, s BIGINT NOT NULL, b BIGINT NOT NULL, t BIGINT NOT NULL, d BIGINT NOT NULL{cols_sql})"
+    ))
+    .execute(ex.pool.pool())
+    .await?;
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Feed>(4);
+    let chunk_rows = ex.settings.chunk_rows.max(1);
+    let opts = ParseOptions { format: req.format, mode: req.mode, delimiter: req.delimiter, encoding: req.encoding.clone() };
+    let today = ex.sharing.today();
+    let cols = Columns { names: columns.names.clone(), checks: columns.checks.clone(), key: columns.key };
+    let parser = tokio::task::spawn_blocking(move || {
+        let ids = IdNumberValidator::new(today);
+        let source = match input {
+            Input::Reader(r) => match opts.format {
+                DataFormat::Ndjson => crate::parse::ndjson_source(r, &opts, &cols, ids),
+                DataFormat::Xlsx => Err(invalid("format", "an XLSX upload must be spooled to a file first")),
+                _ => crate::parse::csv_source(r, &opts, &cols, ids),
+            },
+            Input::File(path) => match std::fs::File::open(&path) {
+                Err(e) => Err(invalid("file", format!("cannot open {}: {e}", path.display()))),
+                Ok(f) => match opts.format {
+                    DataFormat::Xlsx => crate::parse::xlsx_source(std::io::BufReader::new(f), &opts, &cols, ids),
+                    DataFormat::Ndjson => crate::parse::ndjson_source(Box::new(f), &opts, &cols, ids),
+                    _ => crate::parse::csv_source(Box::new(f), &opts, &cols, ids),
+                },
+            },
+        };
+        let mut source = match source {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.blocking_send(Feed::Failed(e));
+                return;
+            }
+        };
+        let mut chunk = Chunk { rows: Vec::with_capacity(chunk_rows), rejects: Vec::new() };
+        loop {
+            match source.next_row() {
+                None => break,
+                Some(Err(e)) => {
+                    let err = if e.to_string().contains("length limit exceeded") {
+                        ExchangeError::TooLarge("the upload is larger than exchange.max_upload_bytes: nothing was applied".into())
+                    } else {
+                        invalid("file", format!("the upload broke off: {e}; nothing was applied"))
+                    };
+                    let _ = tx.blocking_send(Feed::Failed(err));
+                    return;
+                }
+                Some(Ok(Parsed::Row { row, key, delete, values })) => chunk.rows.push((row, key, delete, values)),
+                Some(Ok(Parsed::Reject(r))) => chunk.rejects.push(r),
+            }
+            if chunk.rows.len() >= chunk_rows || chunk.rejects.len() >= chunk_rows {
+                let full = std::mem::replace(&mut chunk, Chunk { rows: Vec::with_capacity(chunk_rows), rejects: Vec::new() });
+                if tx.blocking_send(Feed::Chunk(full)).is_err() {
+                    return;
+                }
+            }
+        }
+        let encoding = source.encoding();
+        if !chunk.rows.is_empty() || !chunk.rejects.is_empty() {
+            let _ = tx.blocking_send(Feed::Chunk(chunk));
+        }
+        let _ = tx.blocking_send(Feed::Done { encoding });
+    });
+
+    let full = req.mode == IngestMode::Full;
+    // SQLite binds parameters in time that grows faster than their number: small statements, one
+    // transaction per chunk.
+    let per_stmt = (300 / (3 + ncols)).clamp(1, chunk_rows);
+    let names: String = (0..ncols).map(|i| format!(", c{i}")).collect();
+    let on_conflict = if full {
+        String::new()
+    } else {
+        let sets: String = (0..ncols).map(|i| format!(", c{i} = excluded.c{i}")).collect();
+        format!(" ON CONFLICT (k) DO UPDATE SET s = excluded.s, d = excluded.d{sets}")
+    };
+    // PostgreSQL: a full batch streams into its table with COPY, on a connection of its own.
+    let mut pg = if full { ex.pool.pg_connection().await? } else { None };
+    let mut copy = match pg.as_mut() {
+        Some(conn) => Some(conn.copy_in_raw(&format!("COPY {table} (k, s, b, t, d{names}) FROM STDIN")).await?),
+        None => None,
+    };
+    let mut sql_cache: HashMap<usize, String> = HashMap::new();
+    let mut rejects: Vec<RejectedRow> = Vec::new();
+    let mut rejected = 0i64;
+    let mut received = 0i64;
+    let mut chunks = 0u64;
+    let mut encoding = "utf-8";
+    let max_reported = ex.settings.max_reported_rejects;
+    let mut text = Vec::with_capacity(1 << 20);
+    while let Some(feed) = rx.recv().await {
+        let chunk = match feed {
+            Feed::Chunk(c) => c,
+            Feed::Done { encoding: e } => {
+                encoding = e;
+                break;
+            }
+            Feed::Failed(e) => {
+                let _ = parser.await;
+                if let Some(c) = copy.take() {
+                    let _ = c.abort("the upload failed").await;
+                }
+                return Err(e);
+            }
+        };
+        received += (chunk.rows.len() + chunk.rejects.len()) as i64;
+        for r in chunk.rejects {
+            keep_reject(&mut rejects, &mut rejected, max_reported, r);
+        }
+        // Within a full batch a key may appear once: later repeats are rejected (first wins; repeats across
+        // chunks are found when the key index is built). Within an incremental batch later rows win.
+        let mut rows = chunk.rows;
+        if full {
+            let mut seen: HashMap<&str, i64> = HashMap::with_capacity(rows.len());
+            let mut dup = Vec::new();
+            for (i, (row, key, _, _)) in rows.iter().enumerate() {
+                if let Some(first) = seen.get(key.as_str()) {
+                    dup.push((i, *first, *row, key.clone()));
+                } else {
+                    seen.insert(key, *row);
+                }
+            }
+            for (i, first, row, key) in dup.into_iter().rev() {
+                rows.remove(i);
+                let r = RejectedRow { row, key: Some(key), field: None, reason: format!("the key repeats row {first}") };
+                keep_reject(&mut rejects, &mut rejected, max_reported, r);
+            }
+        } else {
+            let mut last: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+            for (i, (_, key, _, _)) in rows.iter().enumerate() {
+                last.insert(key, i);
+            }
+            if last.len() < rows.len() {
+                let keep_idx: std::collections::HashSet<usize> = last.values().copied().collect();
+                let mut i = 0;
+                rows.retain(|_| {
+                    let k = keep_idx.contains(&i);
+                    i += 1;
+                    k
+                });
+            }
+        }
+        if let Some(c) = copy.as_mut() {
+            text.clear();
+            for (row, key, delete, values) in &rows {
+                copy_field(&mut text, Some(key));
+                text.extend_from_slice(format!("\t{}\t{batch}\t{started}\t{}", base + row, *delete as i64).as_bytes());
+                for v in values {
+                    text.push(b'\t');
+                    copy_field(&mut text, v.as_deref());
+                }
+                text.push(b'\n');
+            }
+            c.send(text.as_slice()).await?;
+        } else {
+            let mut tx = ex.pool.pool().begin().await?;
+            for part in rows.chunks(per_stmt) {
+                let sql = sql_cache.entry(part.len()).or_insert_with(|| {
+                    let width = 3 + ncols;
+                    let mut s = String::with_capacity(64 + part.len() * width * 6);
+                    s.push_str(&format!("INSERT INTO {table} (k, s, b, t, d{names}) VALUES "));
+                    for r in 0..part.len() {
+                        if r > 0 {
+                            s.push(',');
+                        }
+                        let b = r * width;
+                        s.push_str(&format!("(${}, ${}, {batch}, {started}, ${}", b + 1, b + 2, b + 3));
+                        for c in 0..ncols {
+                            s.push_str(&format!(", ${}", b + 4 + c));
+                        }
+                        s.push(')');
+                    }
+                    s.push_str(&on_conflict);
+                    s
+                });
+                let mut q = sqlx::query(sql.as_str());
+                for (row, key, delete, values) in part {
+                    q = q.bind(key.as_str()).bind(base + row).bind(*delete as i64);
+                    for v in values {
+                        q = q.bind(v.as_deref());
+                    }
+                }
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        }
+        chunks += 1;
+        if chunks.is_multiple_of(16) {
+            sqlx::query("UPDATE exchange_bindings SET busy_since = $1 WHERE resource_code = $2 AND busy_batch = $3")
+                .bind(now_ms())
+                .bind(&req.resource_code)
+                .bind(batch)
+                .execute(ex.pool.pool())
+                .await?;
+        }
+    }
+    if let Some(c) = copy.take() {
+        c.finish().await?;
+    }
+    drop(copy);
+    drop(pg);
+    if full {
+        // The key index. A key repeated across chunks makes it fail: keep each key's first row, reject the
+        // others, and build it again.
+        let unique = format!("CREATE UNIQUE INDEX {table}_k ON {table} (k)");
+        if let Err(e) = sqlx::query(&unique).execute(ex.pool.pool()).await {
+            match shutong_store::StoreError::from(e) {
+                shutong_store::StoreError::Conflict { .. } => {}
+                other => return Err(other.into()),
+            }
+            let dups = sqlx::query(&format!(
+                "SELECT k, s FROM {table} WHERE k IN (SELECT k FROM {table} GROUP BY k HAVING COUNT(*) > 1) ORDER BY k, s"
+            ))
+            .fetch_all(ex.pool.pool())
+            .await?;
+            let mut first: Option<(String, i64)> = None;
+            for r in dups {
+                let (k, s): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
+                match &first {
+                    Some((fk, fs)) if *fk == k => {
+                        sqlx::query(&format!("DELETE FROM {table} WHERE k = $1 AND s = $2"))
+                            .bind(&k)
+                            .bind(s)
+                            .execute(ex.pool.pool())
+                            .await?;
+                        let reason = format!("the key repeats row {}", fs - base);
+                        keep_reject(
+                            &mut rejects,
+                            &mut rejected,
+                            max_reported,
+                            RejectedRow { row: s - base, key: Some(k), field: None, reason },
+                        );
+                    }
+                    _ => first = Some((k, s)),
+                }
+            }
+            sqlx::query(&unique).execute(ex.pool.pool()).await?;
+        }
+        sqlx::query(&format!("CREATE INDEX {table}_s ON {table} (s)")).execute(ex.pool.pool()).await?;
+    }
+    let _ = parser.await;
+    rejects.sort_by_key(|r| r.row);
+    Ok((encoding, received, rejects, rejected))
+}
+
+/// The final transaction: the loaded rows become the dataset (full) or are merged into it (incremental).
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    ex: &Exchange,
+    ctx: &AuditContext,
+    req: &BatchRequest,
+    provider: &DepartmentId,
+    columns: &Columns,
+    batch: i64,
+    base: i64,
+    started: i64,
+    load_table: &str,
+    encoding: &str,
+    received: i64,
+    rejects: &[RejectedRow],
+    rejected: i64,
+) -> ExchangeResult<BatchReport> {
+    let code = &req.resource_code;
+    let ncols = columns.names.len();
+    let mut tx = ex.pool.pool().begin().await?;
+    // Still ours? (A claim lapses if this writer stalled past the timeout and another batch took over.)
+    let row = sqlx::query("SELECT busy_batch, table_name, last_seq, row_count, columns FROM exchange_bindings WHERE resource_code = $1")
+        .bind(code)
+        .fetch_one(&mut *tx)
+        .await?;
+    if row.try_get::<Option<i64>, _>("busy_batch")? != Some(batch) {
+        return Err(ExchangeError::Conflict(
+            "the batch lost its claim on the dataset (it stalled past exchange.claim_timeout_seconds)".into(),
+        ));
+    }
+    let old_table: Option<String> = row.try_get("table_name")?;
+    let last_seq: i64 = row.try_get("last_seq")?;
+    let old_count: i64 = row.try_get("row_count")?;
+    let old_columns: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("columns")?).unwrap_or_default();
+    let now = now_ms();
+    let (upserted, deleted, rows_after, first_seq, max_seq, table, reset_seq, drop_after) = if req.mode == IngestMode::Full {
+        let r = sqlx::query(&format!("SELECT COUNT(*), MIN(s), MAX(s) FROM {load_table}")).fetch_one(&mut *tx).await?;
+        let n: i64 = r.try_get(0)?;
+        let min: Option<i64> = r.try_get(1)?;
+        let max: Option<i64> = r.try_get(2)?;
+        (n, 0, n, min, max, load_table.to_string(), Some(min.unwrap_or(last_seq + 1)), old_table.clone())
+    } else {
+        // The dataset's table: the current one, extended by new columns, or a new one for a first batch.
+        let target = match &old_table {
+            Some(t) => {
+                for i in old_columns.len()..ncols {
+                    sqlx::query(&format!("ALTER TABLE {t} ADD COLUMN c{i} TEXT")).execute(&mut *tx).await?;
+                }
+                t.clone()
+            }
+            None => {
+                let t = schema::table_name("xd", code, batch);
+                let cols_sql: String = (0..ncols).map(|i| format!(", c{i} TEXT")).collect();
+                sqlx::query(&format!(
+                    "CREATE TABLE {t} (k TEXT NOT NULL, s BIGINT NOT NULL, b BIGINT NOT NULL, t BIGINT NOT NULL, d BIGINT NOT NULL{cols_sql})"
+                ))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(&format!("CREATE UNIQUE INDEX {t}_k ON {t} (k)")).execute(&mut *tx).await?;
+                sqlx::query(&format!("CREATE INDEX {t}_s ON {t} (s)")).execute(&mut *tx).await?;
+                t
+            }
+        };
+        let r = sqlx::query(&format!(
+            "SELECT COALESCE(SUM(CASE WHEN st.d = 0 THEN 1 ELSE 0 END), 0), \
+                    COALESCE(SUM(CASE WHEN st.d = 1 THEN 1 ELSE 0 END), 0), \
+                    COALESCE(SUM(CASE WHEN st.d = 0 AND (t.k IS NULL OR t.d = 1) THEN 1 ELSE 0 END), 0), \
+                    COALESCE(SUM(CASE WHEN st.d = 1 AND t.k IS NOT NULL AND t.d = 0 THEN 1 ELSE 0 END), 0), \
+                    MIN(st.s), MAX(st.s) \
+             FROM {load_table} st LEFT JOIN {target} t ON t.k = st.k"
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        let (ups, dels, added, removed): (i64, i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+        let (min, max): (Option<i64>, Option<i64>) = (r.try_get(4)?, r.try_get(5)?);
+        let names: String = (0..ncols).map(|i| format!(", c{i}")).collect();
+        let sets: String = (0..ncols).map(|i| format!(", c{i} = excluded.c{i}")).collect();
+        sqlx::query(&format!(
+            "INSERT INTO {target} (k, s, b, t, d{names}) SELECT k, s, b, t, d{names} FROM {load_table} WHERE true \
+             ON CONFLICT (k) DO UPDATE SET s = excluded.s, b = excluded.b, t = excluded.t, d = excluded.d{sets}"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        (ups, dels, old_count + added - removed, min, max, target, None, Some(load_table.to_string()))
+    };
+    let new_last = max_seq.unwrap_or(last_seq).max(last_seq);
+    sqlx::query(
+        "UPDATE exchange_bindings SET table_name = $1, columns = $2, last_seq = $3, reset_seq = COALESCE($4, reset_seq), row_count = $5, \
+         last_batch_at = $6, busy_batch = NULL, busy_since = NULL, updated_at = $6 WHERE resource_code = $7",
+    )
+    .bind(&table)
+    .bind(json!(columns.names).to_string())
+    .bind(new_last)
+    .bind(reset_seq)
+    .bind(rows_after)
+    .bind(now)
+    .bind(code)
+    .execute(&mut *tx)
+    .await?;
+    let audited = ex.same_database();
+    sqlx::query(
+        "UPDATE exchange_batches SET status = 'committed', encoding = $1, rows_received = $2, rows_upserted = $3, rows_deleted = $4, \
+         rows_rejected = $5, rows_after = $6, first_seq = $7, last_seq = $8, finished_at = $9, audited = $10 WHERE id = $11",
+    )
+    .bind(encoding)
+    .bind(received)
+    .bind(upserted)
+    .bind(deleted)
+    .bind(rejected)
+    .bind(rows_after)
+    .bind(first_seq)
+    .bind(max_seq)
+    .bind(now)
+    .bind(audited as i64)
+    .bind(batch)
+    .execute(&mut *tx)
+    .await?;
+    insert_rejects(&mut tx, batch, rejects).await?;
+    let detail = json!({
+        "batch": batch, "batch_id": req.batch_id, "mode": req.mode, "format": req.format, "received": received,
+        "upserted": upserted, "deleted": deleted, "rejected": rejected, "rows_after": rows_after,
+        "first_seq": first_seq, "last_seq": max_seq, "started_at": started, "base_seq": base,
+    });
+    if audited {
+        shutong_audit::record(&mut tx, ctx, batch_event(code, provider, detail.clone())).await?;
+    }
+    tx.commit().await?;
+    if let Some(t) = drop_after {
+        drop_table(ex, &t).await;
+    }
+    if !audited {
+        audit_outbox(ex).await;
+    }
+    ex.invalidate();
+    load_batch(ex, code, batch).await
+}
+
+fn batch_event(code: &str, provider: &DepartmentId, detail: serde_json::Value) -> NewAuditEvent<'static> {
+    NewAuditEvent { action: "data.batch", target_kind: "resource", target_id: code.to_string(), department_id: Some(provider.0), detail }
+}
+
+/// Writes the audit events of committed batches whose event is not yet in the platform database (SQLite:
+/// the pool is a database of its own). Run after every commit and at start.
+pub async fn audit_outbox(ex: &Exchange) {
+    let run = async {
+        let rows = sqlx::query("SELECT * FROM exchange_batches WHERE status = 'committed' AND audited = 0 ORDER BY id LIMIT 100")
+            .fetch_all(ex.pool.pool())
+            .await?;
+        for r in rows {
+            let report = crate::binding::report_from_row(&r)?;
+            let provider = DepartmentId(r.try_get("provider_department_id")?);
+            let ctx = AuditContext { actor: report.submitted_by.clone(), ..Default::default() };
+            let detail = json!({
+                "batch": report.id, "batch_id": report.batch_id, "mode": report.mode, "format": report.format,
+                "received": report.rows_received, "upserted": report.rows_upserted, "deleted": report.rows_deleted,
+                "rejected": report.rows_rejected, "rows_after": report.rows_after, "first_seq": report.first_seq,
+                "last_seq": report.last_seq, "started_at": report.started_at_ms,
+            });
+            let mut conn = ex.db.pool().acquire().await.map_err(shutong_store::StoreError::from)?;
+            shutong_audit::record(&mut conn, &ctx, batch_event(&report.resource_code, &provider, detail)).await?;
+            sqlx::query("UPDATE exchange_batches SET audited = 1 WHERE id = $1").bind(report.id).execute(ex.pool.pool()).await?;
+        }
+        ExchangeResult::Ok(())
+    };
+    if let Err(e) = run.await {
+        tracing::warn!(error = %e, "batch audit outbox: will retry");
+    }
+}
+
+async fn insert_rejects(tx: &mut shutong_store::Tx, batch: i64, rejects: &[RejectedRow]) -> ExchangeResult<()> {
+    for part in rejects.chunks(500) {
+        let mut sql = String::from("INSERT INTO exchange_rejects (batch_id, row_no, record_key, field, reason) VALUES ");
+        for i in 0..part.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let b = i * 4;
+            sql.push_str(&format!("({batch}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+        }
+        let mut q = sqlx::query(&sql);
+        for r in part {
+            q = q.bind(r.row).bind(r.key.as_deref()).bind(r.field.as_deref()).bind(r.reason.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn drop_table(ex: &Exchange, table: &str) {
+    if schema::is_pool_table_name(table)
+        && let Err(e) = sqlx::query(&format!("DROP TABLE IF EXISTS {table}")).execute(ex.pool.pool()).await
+    {
+        tracing::warn!(error = %e, table, "could not drop a dataset table; the next start drops it");
+    }
+}
+
+/// Marks a batch failed and releases its claim (if `release`).
+async fn finish_failed(ex: &Exchange, batch: i64, why: &str, release: bool) {
+    let run = async {
+        sqlx::query("UPDATE exchange_batches SET status = 'failed', failure = $1, finished_at = $2 WHERE id = $3")
+            .bind(why)
+            .bind(now_ms())
+            .bind(batch)
+            .execute(ex.pool.pool())
+            .await?;
+        if release {
+            sqlx::query("UPDATE exchange_bindings SET busy_batch = NULL, busy_since = NULL WHERE busy_batch = $1")
+                .bind(batch)
+                .execute(ex.pool.pool())
+                .await?;
+        }
+        ExchangeResult::Ok(())
+    };
+    if let Err(e) = run.await {
+        tracing::warn!(error = %e, batch, "could not record a failed batch; the next start cleans it up");
+    }
+}
+
+async fn finish_rejected(
+    ex: &Exchange,
+    batch: i64,
+    encoding: &str,
+    received: i64,
+    rejected: i64,
+    rejects: &[RejectedRow],
+    why: &str,
+) -> ExchangeResult<BatchReport> {
+    let mut tx = ex.pool.pool().begin().await?;
+    sqlx::query(
+        "UPDATE exchange_batches SET status = 'rejected', encoding = $1, rows_received = $2, rows_rejected = $3, failure = $4, finished_at = $5 WHERE id = $6",
+    )
+    .bind(encoding)
+    .bind(received)
+    .bind(rejected)
+    .bind(why)
+    .bind(now_ms())
+    .bind(batch)
+    .execute(&mut *tx)
+    .await?;
+    insert_rejects(&mut tx, batch, rejects).await?;
+    sqlx::query("UPDATE exchange_bindings SET busy_batch = NULL, busy_since = NULL WHERE busy_batch = $1")
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let code: String =
+        sqlx::query("SELECT resource_code FROM exchange_batches WHERE id = $1").bind(batch).fetch_one(ex.pool.pool()).await?.try_get(0)?;
+    load_batch(ex, &code, batch).await
+}
+
+fn keep_reject(rejects: &mut Vec<RejectedRow>, rejected: &mut i64, max: usize, r: RejectedRow) {
+    *rejected += 1;
+    if rejects.len() < max {
+        rejects.push(r);
+    }
+}
+
+/// One field of PostgreSQL's COPY text format: `\N` for NULL; backslash, tab, newline and CR escaped.
+fn copy_field(out: &mut Vec<u8>, v: Option<&str>) {
+    let Some(v) = v else {
+        out.extend_from_slice(b"\\N");
+        return;
+    };
+    for &b in v.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}

@@ -1,0 +1,184 @@
+#![doc = include_str!("../README.md")]
+
+pub mod access;
+pub mod accesslog;
+pub mod binding;
+pub mod exemption;
+pub mod files;
+pub mod ingest;
+pub mod model;
+pub mod parse;
+pub mod proxy;
+pub mod read;
+pub mod schema;
+pub mod synth;
+pub mod validate;
+
+pub use access::*;
+pub use accesslog::AccessLog;
+pub use binding::*;
+pub use exemption::*;
+pub use files::*;
+pub use ingest::*;
+pub use model::*;
+pub use proxy::{ProxyAnswer, ProxyCall, proxy};
+pub use read::*;
+
+use shutong_reference::MaskRules;
+use shutong_sharing::Sharing;
+use shutong_store::{Db, StoreError};
+use std::sync::Arc;
+
+/// Errors of the data plane, each mapping to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// One field, parameter, column or value is invalid (422).
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    /// Not found, or not visible to the principal (404).
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    /// The principal may not do this (403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// No grant in force covers this access (403, R-EX-1).
+    #[error("{0}")]
+    NoGrant(String),
+    /// The binding or batch is not in a state that allows this (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// A grant's daily quota or rate limit is used up (429).
+    #[error("{0}")]
+    Limited(String),
+    /// The upload is larger than the limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// A batch was refused as a whole (422); its report names every rejected row.
+    #[error("{message}")]
+    BatchRejected { message: String, report: Box<BatchReport> },
+    /// The provider's own service failed or answered with something the platform cannot filter (502).
+    #[error("{0}")]
+    Upstream(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ExchangeError {
+    fn from(e: sqlx::Error) -> Self {
+        ExchangeError::Store(e.into())
+    }
+}
+
+impl From<shutong_catalog::CatalogError> for ExchangeError {
+    fn from(e: shutong_catalog::CatalogError) -> Self {
+        use shutong_catalog::CatalogError as C;
+        match e {
+            C::Store(s) => ExchangeError::Store(s),
+            C::NotFound { what } => ExchangeError::NotFound { what },
+            C::Forbidden(m) => ExchangeError::Forbidden(m),
+            other => ExchangeError::Conflict(other.to_string()),
+        }
+    }
+}
+
+impl From<shutong_sharing::SharingError> for ExchangeError {
+    fn from(e: shutong_sharing::SharingError) -> Self {
+        use shutong_sharing::SharingError as S;
+        match e {
+            S::Store(s) => ExchangeError::Store(s),
+            S::NotFound { what } => ExchangeError::NotFound { what },
+            S::Forbidden(m) => ExchangeError::Forbidden(m),
+            S::Validation { field, message } => ExchangeError::Validation { field, message },
+            other => ExchangeError::Conflict(other.to_string()),
+        }
+    }
+}
+
+pub type ExchangeResult<T> = Result<T, ExchangeError>;
+
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ExchangeError {
+    ExchangeError::Validation { field: field.to_string(), message: message.into() }
+}
+
+/// Limits and tuning of the data plane (`[exchange]` in the configuration).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Rows per insert statement and per chunk handed from the parser to the writer.
+    pub chunk_rows: usize,
+    /// Rejected rows kept in a batch report (all are counted).
+    pub max_reported_rejects: usize,
+    /// A batch's claim on its dataset lapses when not refreshed for this long (a crashed writer).
+    pub claim_timeout_ms: i64,
+    /// Requests per second per grant (0: unlimited).
+    pub grant_rate_per_second: u32,
+    /// Largest page of a query or change feed.
+    pub max_page: i64,
+    /// How long a resolved access decision may be reused within this process (grant, binding, items).
+    /// Every grant, catalog or binding change made through this process invalidates it at once.
+    pub access_cache_ms: i64,
+    /// Directory for bound files.
+    pub files_dir: std::path::PathBuf,
+    /// Timeout of a proxied call to a provider's service.
+    pub proxy_timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            chunk_rows: 2000,
+            max_reported_rejects: 10_000,
+            claim_timeout_ms: 120_000,
+            grant_rate_per_second: 2000,
+            max_page: 1000,
+            access_cache_ms: 1000,
+            files_dir: std::path::PathBuf::from("shutong-data/exchange-files"),
+            proxy_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The data plane's context: the platform database (catalog, grants, audit), the pool database (datasets,
+/// batches; the same database on PostgreSQL, `pool.db` beside the platform's on SQLite), the sharing
+/// context for grants, masking rules, settings, and the process-wide caches and access log.
+#[derive(Clone)]
+pub struct Exchange {
+    pub db: Db,
+    pub pool: Db,
+    pub sharing: Sharing,
+    pub mask_rules: MaskRules,
+    pub settings: Arc<Settings>,
+    pub log: AccessLog,
+    /// The pool is the platform database (PostgreSQL without `exchange.pool_url`).
+    pub pool_in_platform_db: bool,
+    pub(crate) runtime: Arc<access::Runtime>,
+}
+
+impl Exchange {
+    pub fn new(db: Db, pool: Db, sharing: Sharing, mask_rules: MaskRules, settings: Settings, log: AccessLog) -> Self {
+        let pool_in_platform_db = pool.backend() == shutong_store::Backend::Postgres && db.backend() == shutong_store::Backend::Postgres;
+        Exchange { db, pool, sharing, mask_rules, settings: Arc::new(settings), log, pool_in_platform_db, runtime: Default::default() }
+    }
+
+    /// A data plane on one database with default settings (tests, tools).
+    pub fn with_defaults(db: Db) -> Self {
+        let sharing = Sharing {
+            db: db.clone(),
+            calendar: Arc::new(shutong_reference::WorkCalendar::builtin()),
+            clock: shutong_store::Clock::system(),
+            deadlines: Default::default(),
+        };
+        let log = AccessLog::start(db.clone(), db.clone());
+        Exchange::new(db.clone(), db, sharing, MaskRules::default(), Settings::default(), log)
+    }
+
+    /// Whether the pool lives in the platform database (PostgreSQL): then a batch's audit event is written in
+    /// the batch's own transaction; otherwise through the outbox (`exchange_batches.audited`).
+    pub fn same_database(&self) -> bool {
+        self.pool_in_platform_db
+    }
+
+    /// Forgets every cached access decision: called after grant, catalog and binding changes.
+    pub fn invalidate(&self) {
+        self.runtime.invalidate();
+    }
+}

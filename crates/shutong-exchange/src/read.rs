@@ -1,0 +1,577 @@
+//! 数据使用: lookup by key and filtered query (联机查询), bulk download (批量下载), the change feed (订阅).
+//! Every call passes [`authorize`](crate::authorize) and is written to the access log.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shutong_audit::AuditContext;
+use shutong_identity::Principal;
+use shutong_reference::IdNumberValidator;
+use shutong_sharing::{AccessMethod, FilterOp, RowCondition};
+use shutong_store::{AnyRow, Row, now_ms};
+use utoipa::ToSchema;
+
+use crate::access::{Access, authorize, count_usage, project, require_quota, take_rate};
+use crate::accesslog::AccessEvent;
+use crate::model::*;
+use crate::validate::IdentKind;
+use crate::{Exchange, ExchangeError, ExchangeResult, invalid};
+
+pub(crate) fn event(
+    ex: &Exchange,
+    ctx: &AuditContext,
+    a: &Access,
+    action: &'static str,
+    records: i64,
+    extra: serde_json::Value,
+) -> AccessEvent {
+    AccessEvent {
+        at_ms: now_ms(),
+        actor_user_id: ctx.actor_user_id,
+        actor: ctx.actor.clone(),
+        department_id: a.consumer.0,
+        action,
+        resource_code: a.binding.resource_code.clone(),
+        grant_id: a.grant_id(),
+        purpose: a.purpose(),
+        items: Arc::new(a.item_names_out()),
+        records,
+        extra,
+        request_id: ctx.request_id.clone(),
+        ip: ctx.ip.clone(),
+        quota_day: a.grant.as_ref().and_then(|g| g.daily_quota).map(|_| ex.sharing.today().to_string()),
+    }
+}
+
+fn values_of(r: &AnyRow, from: usize, n: usize) -> Result<Vec<Option<String>>, sqlx::Error> {
+    (0..n).map(|i| r.try_get::<Option<String>, _>(from + i)).collect()
+}
+
+fn columns_sql(n: usize) -> String {
+    (0..n).map(|i| format!(", c{i}")).collect()
+}
+
+/// A dataset table disappears when a full batch replaces it between resolving and reading: resolve again.
+fn table_gone(e: &ExchangeError) -> bool {
+    let m = e.to_string();
+    m.contains("no such table") || (m.contains("relation") && m.contains("does not exist"))
+}
+
+/// Normalises a key: identifiers are checked and normalised (15 → 18 digits, x → X).
+pub fn normalise_key(a: &Access, key: &str, today: chrono::NaiveDate) -> ExchangeResult<String> {
+    let k = key.trim();
+    if k.is_empty() || k.len() > 200 {
+        return Err(invalid("key", "must be 1–200 characters"));
+    }
+    match a.key_ident {
+        Some(IdentKind::IdNumber) => IdNumberValidator::new(today)
+            .parse(k)
+            .map(|n| n.as_str().to_string())
+            .map_err(|e| invalid("key", format!("'{k}' is not a valid 公民身份号码: {e}"))),
+        Some(IdentKind::CreditCode) => shutong_reference::CreditCode::parse(k)
+            .map(|c| c.as_str().to_string())
+            .map_err(|e| invalid("key", format!("'{k}' is not a valid 统一社会信用代码: {e}"))),
+        None => Ok(k.to_string()),
+    }
+}
+
+/// Appends the SQL of conditions (row filter or query) with their parameters.
+fn conditions_sql(a: &Access, conds: &[RowCondition], params: &mut Vec<String>, field: &str) -> ExchangeResult<String> {
+    let mut sql = String::new();
+    for (i, c) in conds.iter().enumerate() {
+        let col = a
+            .all_columns
+            .get(&c.item)
+            .ok_or_else(|| invalid(&format!("{field}[{i}].item"), format!("'{}' is not an item of the dataset", c.item)))?;
+        if c.values.is_empty() {
+            return Err(invalid(&format!("{field}[{i}].values"), "at least one value"));
+        }
+        let mut alts = Vec::new();
+        for v in &c.values {
+            params.push(v.clone());
+            let p = params.len();
+            alts.push(match c.op {
+                FilterOp::Eq | FilterOp::In => format!("c{col} = ${p}"),
+                FilterOp::Prefix => format!("substr(c{col}, 1, {}) = ${p}", v.chars().count()),
+            });
+        }
+        sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
+    }
+    Ok(sql)
+}
+
+/// 按键查询: one record by its key.
+pub async fn lookup(
+    ex: &Exchange,
+    actor: &Principal,
+    ctx: &AuditContext,
+    code: &str,
+    key: &str,
+    grant: Option<i64>,
+) -> ExchangeResult<Record> {
+    let mut retried = false;
+    loop {
+        let a = authorize(ex, actor, code, AccessMethod::OnlineQuery, grant).await?;
+        match lookup_once(ex, ctx, &a, key).await {
+            Err(e) if !retried && table_gone(&e) => {
+                ex.invalidate();
+                retried = true;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -> ExchangeResult<Record> {
+    take_rate(ex, a)?;
+    require_quota(ex, a, 1).await?;
+    let key = normalise_key(a, key, ex.sharing.today())?;
+    let table = a.table()?;
+    let n = a.binding.columns.len();
+    let mut params = Vec::new();
+    let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
+    let sql = format!("SELECT d{} FROM {table} WHERE k = ${} AND d = 0{filter}", columns_sql(n), params.len() + 1);
+    let mut q = sqlx::query(&sql);
+    for p in &params {
+        q = q.bind(p.as_str());
+    }
+    let row = q.bind(key.as_str()).fetch_optional(ex.pool.pool()).await?;
+    let found = row.map(|r| values_of(&r, 1, n)).transpose()?;
+    let records = found.is_some() as i64;
+    count_usage(ex, a, records);
+    ex.log.record(event(ex, ctx, a, "data.lookup", records, json!({"key": key}))).await;
+    match found {
+        Some(values) => Ok(project(ex, a, &values)),
+        None => Err(ExchangeError::NotFound { what: "record" }),
+    }
+}
+
+/// A filtered query (联机查询).
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySpec {
+    /// All must hold: `eq`, `in`, `prefix` on granted items.
+    #[serde(default)]
+    pub conditions: Vec<RowCondition>,
+    /// Cursor: the `next_after` of the previous page.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// 1–`exchange.max_page` (default 100).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// Which grant to use, if several are in force.
+    #[serde(default)]
+    pub grant_id: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RecordPage {
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Record>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
+    pub grant_id: Option<i64>,
+    /// The items delivered, in order.
+    pub items: Vec<String>,
+}
+
+pub async fn query(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &str, spec: &QuerySpec) -> ExchangeResult<RecordPage> {
+    let mut retried = false;
+    loop {
+        let a = authorize(ex, actor, code, AccessMethod::OnlineQuery, spec.grant_id).await?;
+        match query_once(ex, ctx, &a, spec).await {
+            Err(e) if !retried && table_gone(&e) => {
+                ex.invalidate();
+                retried = true;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn query_once(ex: &Exchange, ctx: &AuditContext, a: &Access, spec: &QuerySpec) -> ExchangeResult<RecordPage> {
+    let limit = spec.limit.unwrap_or(100);
+    if !(1..=ex.settings.max_page).contains(&limit) {
+        return Err(invalid("limit", format!("must be between 1 and {}", ex.settings.max_page)));
+    }
+    for (i, c) in spec.conditions.iter().enumerate() {
+        if !a.items.iter().any(|it| it.name == c.item) {
+            return Err(invalid(&format!("conditions[{i}].item"), format!("'{}' is not among the items you may read", c.item)));
+        }
+    }
+    take_rate(ex, a)?;
+    let left = require_quota(ex, a, 1).await?;
+    let limit = left.map_or(limit, |l| limit.min(l));
+    let table = a.table()?;
+    let n = a.binding.columns.len();
+    let mut params = Vec::new();
+    let mut filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
+    filter.push_str(&conditions_sql(a, &spec.conditions, &mut params, "conditions")?);
+    if let Some(after) = &spec.after {
+        params.push(after.clone());
+        filter.push_str(&format!(" AND k > ${}", params.len()));
+    }
+    let sql = format!("SELECT k{} FROM {table} WHERE d = 0{filter} ORDER BY k LIMIT {}", columns_sql(n), limit + 1);
+    let mut q = sqlx::query(&sql);
+    for p in &params {
+        q = q.bind(p.as_str());
+    }
+    let rows = q.fetch_all(ex.pool.pool()).await?;
+    let more = rows.len() as i64 > limit;
+    let mut records = Vec::with_capacity(rows.len());
+    let mut last_key = None;
+    for r in rows.iter().take(limit as usize) {
+        last_key = Some(r.try_get::<String, _>(0)?);
+        records.push(project(ex, a, &values_of(r, 1, n)?));
+    }
+    count_usage(ex, a, records.len() as i64);
+    let conds: Vec<String> = spec.conditions.iter().map(|c| format!("{} {} {}", c.item, c.op.as_str(), c.values.join("|"))).collect();
+    ex.log.record(event(ex, ctx, a, "data.query", records.len() as i64, json!({"conditions": conds, "after": spec.after}))).await;
+    Ok(RecordPage { records, next_after: if more { last_key } else { None }, grant_id: a.grant_id(), items: a.item_names_out() })
+}
+
+/// One change of the feed.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Change {
+    pub seq: i64,
+    /// `upsert` or `delete`.
+    pub op: String,
+    /// The record's key, if the key item is among the items delivered (masked like the item).
+    pub key: Option<String>,
+    /// The record after the change (absent for a deletion).
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<Record>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ChangePage {
+    pub changes: Vec<Change>,
+    /// Pass as `since` next time.
+    pub next_since: i64,
+    /// The dataset's last sequence number.
+    pub last_seq: i64,
+    /// A full replacement happened after `since`: records absent from this feed no longer exist; discard the
+    /// local copy and rebuild it from the changes (or from an export).
+    pub reset: bool,
+}
+
+/// 订阅: the changes after `since`, in sequence order (each record's latest state).
+pub async fn changes(
+    ex: &Exchange,
+    actor: &Principal,
+    ctx: &AuditContext,
+    code: &str,
+    since: i64,
+    limit: Option<i64>,
+    grant: Option<i64>,
+) -> ExchangeResult<ChangePage> {
+    let mut retried = false;
+    loop {
+        let a = authorize(ex, actor, code, AccessMethod::Subscription, grant).await?;
+        match changes_once(ex, ctx, &a, since, limit).await {
+            Err(e) if !retried && table_gone(&e) => {
+                ex.invalidate();
+                retried = true;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn changes_once(ex: &Exchange, ctx: &AuditContext, a: &Access, since: i64, limit: Option<i64>) -> ExchangeResult<ChangePage> {
+    if since < 0 {
+        return Err(invalid("since", "must be 0 or a sequence number"));
+    }
+    let limit = limit.unwrap_or(100);
+    if !(1..=ex.settings.max_page).contains(&limit) {
+        return Err(invalid("limit", format!("must be between 1 and {}", ex.settings.max_page)));
+    }
+    take_rate(ex, a)?;
+    let left = require_quota(ex, a, 1).await?;
+    let limit = left.map_or(limit, |l| limit.min(l));
+    let table = a.table()?;
+    let n = a.binding.columns.len();
+    // `since` is $1; the row filter's parameters follow.
+    let mut params = vec![String::new()];
+    let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
+    let sql = format!("SELECT s, d{} FROM {table} WHERE s > $1{filter} ORDER BY s LIMIT {limit}", columns_sql(n));
+    let mut q = sqlx::query(&sql).bind(since);
+    for p in &params[1..] {
+        q = q.bind(p.as_str());
+    }
+    let rows = q.fetch_all(ex.pool.pool()).await?;
+    let key_out = a.items.iter().find(|i| i.column == a.key_column);
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let seq: i64 = r.try_get(0)?;
+        let deleted: i64 = r.try_get(1)?;
+        let values = values_of(r, 2, n)?;
+        let record = project(ex, a, &values);
+        let key = key_out.and_then(|k| record.get(&k.name)).and_then(|v| v.as_str()).map(str::to_string);
+        out.push(Change {
+            seq,
+            op: if deleted == 1 { "delete".into() } else { "upsert".into() },
+            key,
+            record: (deleted == 0).then_some(record),
+        });
+    }
+    count_usage(ex, a, out.len() as i64);
+    ex.log.record(event(ex, ctx, a, "data.changes", out.len() as i64, json!({"since": since}))).await;
+    let next_since = out.last().map(|c| c.seq).unwrap_or(since.max(0));
+    let reset = since > 0 && since < a.binding.reset_seq;
+    Ok(ChangePage { changes: out, next_since, last_seq: a.binding.last_seq, reset })
+}
+
+// ------------------------------------------------------------------ export
+
+/// A download being streamed.
+pub struct Export {
+    pub content_type: &'static str,
+    pub file_name: String,
+    pub records_hint: i64,
+    pub body: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+/// 批量下载: the whole dataset within the grant (row filter, items, masking), streamed as CSV, NDJSON or
+/// Parquet. With a daily quota, the rows are counted first and the export is refused if they exceed it.
+pub async fn export(
+    ex: &Exchange,
+    actor: &Principal,
+    ctx: &AuditContext,
+    code: &str,
+    format: DataFormat,
+    grant: Option<i64>,
+) -> ExchangeResult<Export> {
+    if format == DataFormat::Xlsx {
+        return Err(invalid("format", "downloads are csv, ndjson or parquet"));
+    }
+    let a = authorize(ex, actor, code, AccessMethod::BulkDownload, grant).await?;
+    take_rate(ex, &a)?;
+    let table = a.table()?.to_string();
+    let n = a.binding.columns.len();
+    let mut params = Vec::new();
+    let filter = conditions_sql(&a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
+    let mut hint = a.binding.row_count;
+    if a.grant.as_ref().and_then(|g| g.daily_quota).is_some() {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE d = 0{filter}");
+        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+        for p in &params {
+            q = q.bind(p.clone());
+        }
+        hint = q.fetch_one(ex.pool.pool()).await?;
+        require_quota(ex, &a, hint).await?;
+    }
+    let sql = format!("SELECT c0{} FROM {table} WHERE d = 0{filter}", (1..n).map(|i| format!(", c{i}")).collect::<String>());
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let ex2 = ex.clone();
+    let ctx2 = ctx.clone();
+    let a2 = a.clone();
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        handle.block_on(async move {
+            let sent = stream_rows(&ex2, &a2, &sql, &params, n, format, &tx).await;
+            let (records, failure) = match sent {
+                Ok(n) => (n, None),
+                Err((n, e)) => (n, Some(e)),
+            };
+            if let Some(e) = &failure {
+                tracing::warn!(error = %e, "an export stopped early");
+                let _ = tx.send(Err(std::io::Error::other(e.clone()))).await;
+            }
+            count_usage(&ex2, &a2, records);
+            ex2.log.record(event(&ex2, &ctx2, &a2, "data.export", records, json!({"format": format, "complete": failure.is_none()}))).await;
+        })
+    });
+    let ext = match format {
+        DataFormat::Ndjson => "ndjson",
+        DataFormat::Parquet => "parquet",
+        _ => "csv",
+    };
+    Ok(Export {
+        content_type: match format {
+            DataFormat::Ndjson => "application/x-ndjson",
+            DataFormat::Parquet => "application/vnd.apache.parquet",
+            _ => "text/csv; charset=utf-8",
+        },
+        file_name: format!("{}.{ext}", code.replace('/', "-")),
+        records_hint: hint,
+        body: rx,
+    })
+}
+
+type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Streams the rows; returns the records sent, or those sent and the error that stopped it.
+async fn stream_rows(
+    ex: &Exchange,
+    a: &Access,
+    sql: &str,
+    params: &[String],
+    n: usize,
+    format: DataFormat,
+    tx: &Sender,
+) -> Result<i64, (i64, String)> {
+    use futures_util::StreamExt;
+    let mut q = sqlx::query(sql);
+    for p in params {
+        q = q.bind(p.as_str());
+    }
+    let mut rows = q.fetch(ex.pool.pool());
+    let mut enc = Encoder::new(ex, a, format).map_err(|e| (0, e))?;
+    let mut count = 0i64;
+    while let Some(r) = rows.next().await {
+        let r = r.map_err(|e| (count, e.to_string()))?;
+        let values = values_of(&r, 0, n).map_err(|e| (count, e.to_string()))?;
+        enc.push(&values).map_err(|e| (count, e))?;
+        count += 1;
+        if let Some(bytes) = enc.take_if_full().map_err(|e| (count, e))?
+            && tx.send(Ok(bytes)).await.is_err()
+        {
+            return Err((count, "the client went away".into()));
+        }
+    }
+    let last = enc.finish().map_err(|e| (count, e))?;
+    if !last.is_empty() && tx.send(Ok(last)).await.is_err() {
+        return Err((count, "the client went away".into()));
+    }
+    Ok(count)
+}
+
+/// Encodes projected rows into the download format, in chunks of about 256 KiB.
+pub struct Encoder<'a> {
+    ex: &'a Exchange,
+    a: &'a Access,
+    format: DataFormat,
+    buf: Vec<u8>,
+    parquet: Option<ParquetSink>,
+}
+
+struct ParquetSink {
+    writer: parquet::arrow::ArrowWriter<Vec<u8>>,
+    schema: Arc<arrow_schema::Schema>,
+    builders: Vec<arrow_array::builder::StringBuilder>,
+    rows: usize,
+}
+
+const CHUNK: usize = 256 * 1024;
+const ROW_GROUP: usize = 65_536;
+
+impl<'a> Encoder<'a> {
+    pub fn new(ex: &'a Exchange, a: &'a Access, format: DataFormat) -> Result<Self, String> {
+        let mut e = Encoder { ex, a, format, buf: Vec::with_capacity(CHUNK + 4096), parquet: None };
+        match format {
+            DataFormat::Parquet => {
+                let fields: Vec<arrow_schema::Field> =
+                    a.items.iter().map(|i| arrow_schema::Field::new(i.name.clone(), arrow_schema::DataType::Utf8, true)).collect();
+                let schema = Arc::new(arrow_schema::Schema::new(fields));
+                let props = parquet::file::properties::WriterProperties::builder()
+                    .set_compression(parquet::basic::Compression::SNAPPY)
+                    .set_max_row_group_row_count(Some(ROW_GROUP))
+                    .build();
+                let writer = parquet::arrow::ArrowWriter::try_new(Vec::with_capacity(CHUNK), schema.clone(), Some(props))
+                    .map_err(|e| e.to_string())?;
+                e.parquet = Some(ParquetSink { writer, schema, builders: a.items.iter().map(|_| Default::default()).collect(), rows: 0 });
+            }
+            DataFormat::Ndjson => {}
+            _ => {
+                for (n, i) in a.items.iter().enumerate() {
+                    csv_field(&mut e.buf, n, Some(&i.name));
+                }
+                e.buf.extend_from_slice(b"\r\n");
+            }
+        }
+        Ok(e)
+    }
+
+    pub fn push(&mut self, values: &[Option<String>]) -> Result<(), String> {
+        let masked = |i: &crate::access::OutItem| -> Option<String> {
+            let v = values.get(i.column).cloned().flatten()?;
+            Some(match i.mask {
+                Some(kind) => self.ex.mask_rules.mask(kind, &v),
+                None => v,
+            })
+        };
+        match self.format {
+            DataFormat::Ndjson => {
+                let rec = project(self.ex, self.a, values);
+                serde_json::to_writer(&mut self.buf, &rec).map_err(|e| e.to_string())?;
+                self.buf.push(b'\n');
+            }
+            DataFormat::Parquet => {
+                let items = &self.a.items;
+                let vals: Vec<Option<String>> = items.iter().map(masked).collect();
+                let sink = self.parquet.as_mut().ok_or("no parquet writer")?;
+                for (b, v) in sink.builders.iter_mut().zip(vals) {
+                    b.append_option(v);
+                }
+                sink.rows += 1;
+                if sink.rows >= ROW_GROUP {
+                    self.flush_parquet()?;
+                }
+            }
+            _ => {
+                for (n, i) in self.a.items.iter().enumerate() {
+                    let v = masked(i);
+                    csv_field(&mut self.buf, n, v.as_deref());
+                }
+                self.buf.extend_from_slice(b"\r\n");
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_parquet(&mut self) -> Result<(), String> {
+        let sink = self.parquet.as_mut().ok_or("no parquet writer")?;
+        if sink.rows == 0 {
+            return Ok(());
+        }
+        let arrays: Vec<arrow_array::ArrayRef> = sink.builders.iter_mut().map(|b| Arc::new(b.finish()) as arrow_array::ArrayRef).collect();
+        let batch = arrow_array::RecordBatch::try_new(sink.schema.clone(), arrays).map_err(|e| e.to_string())?;
+        sink.writer.write(&batch).map_err(|e| e.to_string())?;
+        sink.writer.flush().map_err(|e| e.to_string())?;
+        sink.rows = 0;
+        self.buf.append(sink.writer.inner_mut());
+        Ok(())
+    }
+
+    /// The encoded bytes once there are enough of them.
+    pub fn take_if_full(&mut self) -> Result<Option<Bytes>, String> {
+        if self.buf.len() >= CHUNK {
+            return Ok(Some(Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + 4096)))));
+        }
+        Ok(None)
+    }
+
+    /// The rest, with the Parquet footer.
+    pub fn finish(mut self) -> Result<Bytes, String> {
+        if self.parquet.is_some() {
+            self.flush_parquet()?;
+            let sink = self.parquet.take().ok_or("no parquet writer")?;
+            let rest = sink.writer.into_inner().map_err(|e| e.to_string())?;
+            self.buf.extend_from_slice(&rest);
+        }
+        Ok(Bytes::from(self.buf))
+    }
+}
+
+/// Appends one CSV field (RFC 4180: quoted when it holds a delimiter, quote or line break).
+fn csv_field(buf: &mut Vec<u8>, n: usize, v: Option<&str>) {
+    if n > 0 {
+        buf.push(b',');
+    }
+    let Some(v) = v else { return };
+    if v.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        buf.push(b'"');
+        for b in v.bytes() {
+            if b == b'"' {
+                buf.push(b'"');
+            }
+            buf.push(b);
+        }
+        buf.push(b'"');
+    } else {
+        buf.extend_from_slice(v.as_bytes());
+    }
+}

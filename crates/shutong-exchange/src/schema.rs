@@ -1,0 +1,168 @@
+//! The pool database's own schema. The data plane creates its tables itself (`CREATE … IF NOT EXISTS`),
+//! because on SQLite the pool is a database file of its own (`pool.db`), so that a long batch never holds
+//! the platform database's write lock; on PostgreSQL the same tables live in the platform database.
+//! Dataset tables (`xd_…`) and staging tables (`xs_…`) are created per binding and batch.
+
+use shutong_store::{Backend, Db, Row, StoreResult};
+
+fn statements(backend: Backend) -> Vec<String> {
+    let serial = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    vec![
+        "CREATE TABLE IF NOT EXISTS exchange_bindings (
+            resource_code TEXT PRIMARY KEY,
+            provider_department_id BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            key_item TEXT,
+            columns TEXT NOT NULL DEFAULT '[]',
+            table_name TEXT,
+            generation BIGINT NOT NULL DEFAULT 0,
+            service_url TEXT,
+            last_seq BIGINT NOT NULL DEFAULT 0,
+            reset_seq BIGINT NOT NULL DEFAULT 0,
+            row_count BIGINT NOT NULL DEFAULT 0,
+            last_batch_at BIGINT,
+            busy_batch BIGINT,
+            busy_since BIGINT,
+            created_at BIGINT NOT NULL,
+            created_by TEXT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )"
+        .to_string(),
+        format!(
+            "CREATE TABLE IF NOT EXISTS exchange_batches (
+            id {serial},
+            resource_code TEXT NOT NULL,
+            batch_key TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            format TEXT NOT NULL,
+            encoding TEXT NOT NULL,
+            status TEXT NOT NULL,
+            rows_received BIGINT NOT NULL DEFAULT 0,
+            rows_upserted BIGINT NOT NULL DEFAULT 0,
+            rows_deleted BIGINT NOT NULL DEFAULT 0,
+            rows_rejected BIGINT NOT NULL DEFAULT 0,
+            rows_after BIGINT NOT NULL DEFAULT 0,
+            first_seq BIGINT,
+            last_seq BIGINT,
+            started_at BIGINT NOT NULL,
+            finished_at BIGINT,
+            submitted_by TEXT NOT NULL,
+            provider_department_id BIGINT NOT NULL,
+            failure TEXT,
+            audited INTEGER NOT NULL DEFAULT 0
+        )"
+        ),
+        "CREATE UNIQUE INDEX IF NOT EXISTS exchange_batches_key ON exchange_batches(resource_code, batch_key) WHERE status = 'committed'"
+            .to_string(),
+        "CREATE INDEX IF NOT EXISTS exchange_batches_resource ON exchange_batches(resource_code, id)".to_string(),
+        "CREATE TABLE IF NOT EXISTS exchange_rejects (
+            batch_id BIGINT NOT NULL,
+            row_no BIGINT NOT NULL,
+            record_key TEXT,
+            field TEXT,
+            reason TEXT NOT NULL
+        )"
+        .to_string(),
+        "CREATE INDEX IF NOT EXISTS exchange_rejects_batch ON exchange_rejects(batch_id, row_no)".to_string(),
+        format!(
+            "CREATE TABLE IF NOT EXISTS exchange_files (
+            id {serial},
+            resource_code TEXT NOT NULL,
+            name TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            sha256 TEXT NOT NULL,
+            uploaded_at BIGINT NOT NULL,
+            uploaded_by TEXT NOT NULL
+        )"
+        ),
+        "CREATE TABLE IF NOT EXISTS exchange_usage (
+            grant_id BIGINT NOT NULL,
+            day TEXT NOT NULL,
+            records BIGINT NOT NULL,
+            calls BIGINT NOT NULL,
+            PRIMARY KEY (grant_id, day)
+        )"
+        .to_string(),
+    ]
+}
+
+/// Creates the pool's tables, then cleans up after a crash: batches that were loading are marked failed,
+/// their staging or next-generation tables dropped, and claims older than `claim_timeout_ms` released.
+/// Committed batches are untouched: a batch is visible only once its binding points at its data.
+pub async fn ensure(pool: &Db, claim_timeout_ms: i64) -> StoreResult<()> {
+    for s in statements(pool.backend()) {
+        sqlx::query(&s).execute(pool.pool()).await?;
+    }
+    let now = shutong_store::now_ms();
+    sqlx::query("UPDATE exchange_bindings SET busy_batch = NULL, busy_since = NULL WHERE busy_batch IS NOT NULL AND busy_since < $1")
+        .bind(now - claim_timeout_ms)
+        .execute(pool.pool())
+        .await?;
+    // Loading batches whose claim is gone (released above, or taken by another batch) failed.
+    sqlx::query(
+        "UPDATE exchange_batches SET status = 'failed', failure = 'interrupted (the server stopped while loading)', finished_at = $1 \
+         WHERE status = 'loading' AND id NOT IN (SELECT busy_batch FROM exchange_bindings WHERE busy_batch IS NOT NULL)",
+    )
+    .bind(now)
+    .execute(pool.pool())
+    .await?;
+    drop_orphans(pool).await
+}
+
+/// Drops dataset and staging tables that no binding points at and no loading batch owns.
+pub async fn drop_orphans(pool: &Db) -> StoreResult<()> {
+    let tables: Vec<String> = match pool.backend() {
+        Backend::Sqlite => sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table' AND (name LIKE 'xd\\_%' ESCAPE '\\' OR name LIKE 'xs\\_%' ESCAPE '\\')")
+            .fetch_all(pool.pool())
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?,
+        Backend::Postgres => sqlx::query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND (tablename LIKE 'xd\\_%' OR tablename LIKE 'xs\\_%')",
+        )
+        .fetch_all(pool.pool())
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?,
+    };
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let live: Vec<String> = sqlx::query("SELECT table_name FROM exchange_bindings WHERE table_name IS NOT NULL")
+        .fetch_all(pool.pool())
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    let loading: Vec<i64> = sqlx::query("SELECT busy_batch FROM exchange_bindings WHERE busy_batch IS NOT NULL")
+        .fetch_all(pool.pool())
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+    for t in tables {
+        let owned_by_loading = loading.iter().any(|b| t.ends_with(&format!("_b{b}")));
+        if !live.contains(&t) && !owned_by_loading && is_pool_table_name(&t) {
+            tracing::info!(table = %t, "dropping an orphaned dataset table");
+            sqlx::query(&format!("DROP TABLE IF EXISTS {t}")).execute(pool.pool()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `xd_<digits>_<digits>_b<digits>` or `xs_…`: the only names the data plane builds SQL from.
+pub fn is_pool_table_name(t: &str) -> bool {
+    (t.starts_with("xd_") || t.starts_with("xs_")) && t[3..].bytes().all(|b| b.is_ascii_digit() || b == b'_' || b == b'b')
+}
+
+/// The table name of a resource's data loaded by a batch: `xd_101_000001_b17`.
+pub fn table_name(prefix: &str, resource_code: &str, batch: i64) -> String {
+    let code: String = resource_code.chars().map(|c| if c.is_ascii_digit() { c } else { '_' }).collect();
+    format!("{prefix}_{code}_b{batch}")
+}

@@ -1,0 +1,690 @@
+//! Data exchange (C4) through the HTTP API, on SQLite and PostgreSQL: grant enforcement on every output,
+//! batches (validation, reports, idempotency, increments, the change feed), bad input, the service proxy,
+//! and a server killed during a large batch.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
+
+mod common;
+
+use common::{Backend, TestApp, spawn_demo_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use shutong_exchange::synth;
+use shutong_reference::{MaskKind, MaskRules};
+
+const DEMO: &str = shutong::demo::DEMO_PASSWORD;
+const POPULATION: &str = "/api/v1/data/101/000001";
+
+async fn upload(app: &TestApp, token: &str, path: &str, query: &str, content_type: &str, body: Vec<u8>) -> common::Resp {
+    let res = app
+        .http
+        .post(format!("{}{path}/batches?{query}", app.base))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap_or_default();
+    common::Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), headers }
+}
+
+async fn raw_get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Vec<u8>) {
+    let res = app.http.get(format!("{}{path}", app.base)).bearer_auth(token).send().await.expect("get");
+    (res.status(), res.bytes().await.unwrap_or_default().to_vec())
+}
+
+/// 东川市人社局 applies for three items of 人口基本信息; 省公安厅 grants two, for 玄武区 rows only, masked.
+async fn narrowed_grant(app: &TestApp) -> (String, i64) {
+    let consumer = app.login("dc.rs.editor", DEMO).await;
+    let provider = app.login("ga.reviewer", DEMO).await;
+    let r = app
+        .post(
+            "/api/v1/requests",
+            &consumer,
+            json!({"resource_code": "101/000001", "items": ["公民身份号码", "姓名", "户籍地址"], "purpose": "data_verification",
+                   "basis": "《社会保险法》第五十八条: 核验参保人户籍", "period_to": "2027-06-30",
+                   "access_methods": ["online_query", "bulk_download", "subscription"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    let r = app
+        .post(
+            &format!("/api/v1/requests/{id}/approve"),
+            &provider,
+            json!({"items": ["公民身份号码", "户籍地址"],
+                   "row_filter": {"conditions": [{"item": "户籍地址", "op": "prefix", "values": ["南京市玄武区"]}]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    (consumer, r.body["grant"]["id"].as_i64().unwrap())
+}
+
+async fn grants_are_enforced_on_every_output(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let rows = 2000u64;
+    let people: Vec<[String; 6]> = (0..rows).map(|i| synth::person(i, 2026)).collect();
+    let in_xuanwu = |p: &[String; 6]| p[5].starts_with("南京市玄武区");
+    let inside = people.iter().find(|p| in_xuanwu(p)).unwrap().clone();
+    let outside = people.iter().find(|p| !in_xuanwu(p)).unwrap().clone();
+    let expected_rows = people.iter().filter(|p| in_xuanwu(p)).count();
+
+    // Without a grant: 403 on every way out, for any department; auditors read the trail, not the data.
+    let stranger = app.login("xl.admin", DEMO).await;
+    for path in
+        [format!("{POPULATION}/records/{}", inside[0]), format!("{POPULATION}/export?format=csv"), format!("{POPULATION}/changes?since=0")]
+    {
+        let r = app.get(&path, &stranger).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {:?}", r.body);
+        assert_eq!(r.body["error"]["code"], "no_grant");
+    }
+    let r = app.post(&format!("{POPULATION}/query"), &stranger, json!({})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let auditor = app.login("auditor", DEMO).await;
+    assert_eq!(app.get(&format!("{POPULATION}/records/{}", inside[0]), &auditor).await.status, StatusCode::FORBIDDEN);
+
+    let (consumer, grant) = narrowed_grant(&app).await;
+    let masks = MaskRules::default();
+    let id_masked = masks.mask(MaskKind::IdNumber, &inside[0]);
+    let addr_masked = masks.mask(MaskKind::Address, &inside[5]);
+    assert_ne!(id_masked, inside[0]);
+
+    // Lookup: exactly the granted items, masked; a row outside the filter does not exist for this consumer.
+    let r = app.get(&format!("{POPULATION}/records/{}", inside[0]), &consumer).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body, json!({"公民身份号码": id_masked, "户籍地址": addr_masked}));
+    // A lower-case x and surrounding spaces are normalised like everywhere else.
+    let r = app.get(&format!("{POPULATION}/records/{}", outside[0]), &consumer).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "row filter: {:?}", r.body);
+    let r = app.get(&format!("{POPULATION}/records/123"), &consumer).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("key")));
+
+    // Query: only filtered rows, only granted items; conditions on items outside the grant are refused.
+    let mut seen = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let r = app.post(&format!("{POPULATION}/query"), &consumer, json!({"limit": 500, "after": after})).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        for rec in r.body["records"].as_array().unwrap() {
+            let keys: Vec<&String> = rec.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["公民身份号码", "户籍地址"]);
+            assert!(rec["户籍地址"].as_str().unwrap().starts_with("南京"), "{rec}");
+            assert!(rec["户籍地址"].as_str().unwrap().contains('*'), "masked: {rec}");
+            seen += 1;
+        }
+        match r.body["next_after"].as_str() {
+            Some(a) => after = Some(a.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected_rows);
+    let r = app
+        .post(&format!("{POPULATION}/query"), &consumer, json!({"conditions": [{"item": "姓名", "op": "eq", "values": [inside[1]]}]}))
+        .await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("conditions[0].item")));
+
+    // Every download format: the granted items only, masked, filtered.
+    let (status, csv) = raw_get(&app, &consumer, &format!("{POPULATION}/export?format=csv")).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("公民身份号码,户籍地址"));
+    assert_eq!(lines.clone().count(), expected_rows);
+    assert!(text.contains(&id_masked) && !text.contains(&inside[0]) && !text.contains(&inside[1]) && !text.contains(&outside[5]));
+    let (_, nd) = raw_get(&app, &consumer, &format!("{POPULATION}/export?format=ndjson")).await;
+    let nd = String::from_utf8(nd).unwrap();
+    assert_eq!(nd.lines().count(), expected_rows);
+    for line in nd.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["公民身份号码", "户籍地址"]);
+    }
+    assert!(!nd.contains("姓名") && !nd.contains(&inside[0]));
+    let (_, pq) = raw_get(&app, &consumer, &format!("{POPULATION}/export?format=parquet")).await;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(pq)).unwrap();
+    let names: Vec<String> = reader.schema().fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(names, ["公民身份号码", "户籍地址"]);
+    let mut total = 0;
+    for batch in reader.build().unwrap() {
+        let batch = batch.unwrap();
+        let ids = batch.column(0).as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+        for i in 0..batch.num_rows() {
+            assert!(ids.value(i).contains('*'), "masked in parquet");
+            assert_ne!(ids.value(i), inside[0]);
+        }
+        total += batch.num_rows();
+    }
+    assert_eq!(total, expected_rows);
+
+    // The change feed, same rules.
+    let r = app.get(&format!("{POPULATION}/changes?since=0&limit=1000"), &consumer).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for c in r.body["changes"].as_array().unwrap() {
+        assert_eq!(c["record"].as_object().unwrap().len(), 2);
+    }
+
+    // The access log: consumer, grant, purpose, items, record count.
+    let admin = app.admin_token().await;
+    let mut events = Value::Null;
+    for _ in 0..50 {
+        events = app.get("/api/v1/audit/events?action=data.export&limit=10", &admin).await.body;
+        if events["events"].as_array().is_some_and(|e| e.len() >= 3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let e = &events["events"][0];
+    assert_eq!(e["detail"]["grant"], grant);
+    assert_eq!(e["detail"]["purpose"], "data_verification");
+    assert_eq!(e["detail"]["items"], json!(["公民身份号码", "户籍地址"]));
+    assert_eq!(e["detail"]["records"], expected_rows);
+
+    // Revocation stops access at once.
+    let provider = app.login("ga.reviewer", DEMO).await;
+    let r = app.post(&format!("/api/v1/grants/{grant}/revoke"), &provider, json!({"reason": "核验任务已完成"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.get(&format!("{POPULATION}/records/{}", inside[0]), &consumer).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "after revocation: {:?}", r.body);
+    assert_eq!(raw_get(&app, &consumer, &format!("{POPULATION}/export")).await.0, StatusCode::FORBIDDEN);
+
+    // The provider reads its own data in clear.
+    let own = app.login("ga.editor", DEMO).await;
+    let r = app.get(&format!("{POPULATION}/records/{}", inside[0].to_lowercase()), &own).await;
+    assert_eq!(r.body["姓名"], inside[1]);
+    app.stop().await;
+}
+
+fn population_csv(rows: &[[String; 6]]) -> Vec<u8> {
+    let mut out = String::from("公民身份号码,姓名,性别,民族,出生日期,户籍地址\n");
+    for p in rows {
+        out.push_str(&p.join(","));
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+async fn batches_are_validated_reported_and_idempotent(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let editor = app.login("ga.editor", DEMO).await;
+    // 流动人口居住登记信息 (101/000002): bind it as a dataset keyed by 公民身份号码.
+    let path = "/api/v1/data/101/000002";
+    let r = app.call(Method::PUT, &format!("{path}/binding"), Some(&editor), Some(json!({"kind": "dataset"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["key_item"], "公民身份号码");
+    let p: Vec<[String; 6]> = (0..6).map(|i| synth::person(i + 50_000, 9)).collect();
+    let good = |i: usize| format!("{},{},{},2024-03-0{}", p[i][0], p[i][1], p[i][5], i + 1);
+    let bad_id = format!("{}1", &p[0][0][..17]);
+    let csv = format!(
+        "公民身份号码,姓名,居住地址,登记日期\n{}\n{}\n{bad_id},张三,某地,2024-01-01\n{},李四,某地,2024-13-01\n{},王五,某地,2024-01-01,多余\n{}\n{},重复,某地,2024-01-01\n",
+        good(0),
+        good(1),
+        p[2][0],
+        p[3][0],
+        good(4),
+        p[0][0]
+    );
+    let r = upload(&app, &editor, path, "mode=full&batch_id=load-1", "text/csv", csv.clone().into_bytes()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["status"], "committed");
+    assert_eq!(r.body["rows_received"], 7);
+    assert_eq!(r.body["rows_upserted"], 3);
+    assert_eq!(r.body["rows_rejected"], 4);
+    let rejects = r.body["rejects"].as_array().unwrap();
+    let reason = |row: i64| rejects.iter().find(|x| x["row"] == row).map(|x| x["reason"].as_str().unwrap().to_string()).unwrap_or_default();
+    assert!(reason(3).contains("check character"), "{}", reason(3));
+    assert_eq!(rejects.iter().find(|x| x["row"] == 4).unwrap()["field"], "登记日期");
+    assert!(reason(5).contains("5 fields, the header has 4"), "{}", reason(5));
+    assert!(reason(7).contains("repeats row 1"), "{}", reason(7));
+    // Re-sent: the first delivery's report, nothing applied twice.
+    let again = upload(&app, &editor, path, "mode=full&batch_id=load-1", "text/csv", csv.into_bytes()).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!((again.body["replayed"].as_bool(), again.body["id"].clone()), (Some(true), r.body["id"].clone()));
+    let d = app.get(path, &editor).await;
+    assert_eq!((d.body["binding"]["row_count"].as_i64(), d.body["binding"]["last_seq"].as_i64()), (Some(3), Some(6)));
+
+    // Incremental: an upsert and a deletion; the change feed shows both; a deletion in a full batch is refused.
+    let inc = format!("公民身份号码,姓名,居住地址,登记日期,_op\n{},新名字,新地址,2024-05-01,upsert\n{},,,,delete\n", p[0][0], p[1][0]);
+    let r = upload(&app, &editor, path, "mode=incremental&batch_id=inc-1", "text/csv", inc.into_bytes()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(
+        (r.body["rows_upserted"].as_i64(), r.body["rows_deleted"].as_i64(), r.body["rows_after"].as_i64()),
+        (Some(1), Some(1), Some(2))
+    );
+    let since = r.body["first_seq"].as_i64().unwrap() - 1;
+    let feed = app.get(&format!("{path}/changes?since={since}"), &editor).await;
+    let ops: Vec<(String, Option<String>)> = feed.body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["op"].as_str().unwrap().to_string(), c["key"].as_str().map(str::to_string)))
+        .collect();
+    assert_eq!(ops, [("upsert".to_string(), Some(p[0][0].clone())), ("delete".to_string(), Some(p[1][0].clone()))]);
+    assert_eq!(app.get(&format!("{path}/records/{}", p[1][0]), &editor).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("{path}/records/{}", p[0][0]), &editor).await.body["姓名"], "新名字");
+    let r = upload(
+        &app,
+        &editor,
+        path,
+        "mode=full",
+        "text/csv",
+        format!("公民身份号码,姓名,居住地址,登记日期,_op\n{},a,b,2024-01-01,delete\n", p[4][0]).into_bytes(),
+    )
+    .await;
+    assert_eq!(r.body["error"]["code"], "batch_rejected", "{:?}", r.body);
+    assert!(r.body["error"]["violations"]["rejects"][0]["reason"].as_str().unwrap().contains("incremental"), "{:?}", r.body);
+    assert_eq!(app.get(path, &editor).await.body["binding"]["row_count"], 2, "a full batch without valid rows empties nothing");
+    // A full replacement: a reader behind it is told to resync.
+    let r =
+        upload(&app, &editor, path, "mode=full", "text/csv", format!("公民身份号码,姓名,居住地址,登记日期\n{}\n", good(4)).into_bytes())
+            .await;
+    assert_eq!((r.status, r.body["rows_after"].as_i64()), (StatusCode::CREATED, Some(1)), "{:?}", r.body);
+    let feed = app.get(&format!("{path}/changes?since={since}"), &editor).await;
+    assert_eq!(feed.body["reset"], true, "{:?}", feed.body);
+
+    // NDJSON and GBK CSV.
+    let nd = format!(
+        "{{\"公民身份号码\": \"{}\", \"姓名\": \"赵六\", \"居住地址\": \"某地\", \"登记日期\": \"20240102\"}}\nnot json\n",
+        p[5][0]
+    );
+    let r = upload(&app, &editor, path, "mode=incremental", "application/x-ndjson", nd.into_bytes()).await;
+    assert_eq!(
+        (r.status, r.body["rows_upserted"].as_i64(), r.body["rows_rejected"].as_i64()),
+        (StatusCode::CREATED, Some(1), Some(1)),
+        "{:?}",
+        r.body
+    );
+    let gbk_text = format!("公民身份号码,姓名,居住地址,登记日期\n{},钱七,玄武区珠江路,2024-02-02\n", p[4][0]);
+    let (gbk, _, _) = encoding_rs::GBK.encode(&gbk_text);
+    let r = upload(&app, &editor, path, "mode=incremental", "text/csv", gbk.to_vec()).await;
+    assert_eq!((r.status, r.body["encoding"].as_str()), (StatusCode::CREATED, Some("gbk")), "{:?}", r.body);
+    assert_eq!(app.get(&format!("{path}/records/{}", p[4][0]), &editor).await.body["居住地址"], "玄武区珠江路");
+
+    // The file as a whole: wrong delimiter, unknown column, an encoding that is neither, all-or-nothing.
+    let r = upload(&app, &editor, path, "", "text/csv", "公民身份号码;姓名;居住地址;登记日期\n".into()).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("delimiter")), "{:?}", r.body);
+    let r = upload(&app, &editor, path, "", "text/csv", "公民身份号码,姓名,居住地址,登记日期,血型\n".into()).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("columns[5]")), "{:?}", r.body);
+    let r = upload(&app, &editor, path, "", "text/csv", vec![0xff, 0xfe, 0xfd, 0x80, 0x0a, 0xff]).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("encoding")), "{:?}", r.body);
+    let before = app.get(path, &editor).await.body["binding"]["row_count"].clone();
+    let r = upload(
+        &app,
+        &editor,
+        path,
+        "mode=incremental&all_or_nothing=true",
+        "text/csv",
+        format!("公民身份号码,姓名,居住地址,登记日期\n{},a,b,2024-01-01\n{bad_id},a,b,2024-01-01\n", p[3][0]).into_bytes(),
+    )
+    .await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("batch_rejected")), "{:?}", r.body);
+    assert_eq!(r.body["error"]["violations"]["rejects"][0]["row"], 2);
+    assert_eq!(app.get(path, &editor).await.body["binding"]["row_count"], before);
+
+    // Only the provider loads; others are refused before anything is read.
+    let other = app.login("dc.rs.editor", DEMO).await;
+    let r = upload(&app, &other, path, "", "text/csv", "x".into()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    app.stop().await;
+    // Over the upload limit: refused by its Content-Length, and (streamed without one) when the limit is crossed.
+    app_over_limit(backend).await;
+}
+
+async fn app_over_limit(backend: Backend) {
+    let mut app = spawn_demo_app(backend).await;
+    app.restart_with(|c| c.exchange.max_upload_mb = 1).await;
+    let editor = app.login("ga.editor", DEMO).await;
+    let big = population_csv(&(0..40_000).map(|i| synth::person(i, 3)).collect::<Vec<_>>());
+    assert!(big.len() > 2 * 1024 * 1024);
+    let r = upload(&app, &editor, POPULATION, "batch_id=big", "text/csv", big.clone()).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", r.body);
+    let stream = futures_util::stream::iter(big.chunks(64 * 1024).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let res = app
+        .http
+        .post(format!("{}{POPULATION}/batches?batch_id=big", app.base))
+        .bearer_auth(&editor)
+        .header("content-type", "text/csv")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await;
+    match res {
+        Ok(r) => assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE),
+        // The server may answer and close before the client has sent everything.
+        Err(e) => eprintln!("the server closed the upload early: {e}"),
+    }
+    let d = app.get(POPULATION, &editor).await;
+    assert_eq!(d.body["binding"]["row_count"], 2000, "nothing applied");
+    app.stop().await;
+}
+
+async fn a_service_binding_is_proxied_and_filtered(backend: Backend) {
+    // The provider's own service: answers with every item of 流动人口居住登记信息 and an envelope.
+    let provider_service = axum::Router::new().route(
+        "/persons/{id}",
+        axum::routing::get(|axum::extract::Path(id): axum::extract::Path<String>, headers: axum::http::HeaderMap| async move {
+            axum::Json(json!({"code": 0, "consumer": headers.get("x-shutong-consumer").and_then(|v| v.to_str().ok()),
+                "data": [{"公民身份号码": id, "姓名": "张三", "居住地址": "南京市玄武区中山路1号", "登记日期": "2024-01-01"}]}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let service_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, provider_service).await });
+
+    let app = spawn_demo_app(backend).await;
+    let editor = app.login("ga.editor", DEMO).await;
+    let path = "/api/v1/data/101/000002";
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("{path}/binding"),
+            Some(&editor),
+            Some(json!({"kind": "service", "service_url": format!("http://{service_addr}/")})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let consumer = app.login("dc.rs.editor", DEMO).await;
+    let id = synth::person(1, 1)[0].clone();
+    let r = app.get(&format!("/api/v1/services/101/000002/persons/{id}"), &consumer).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no grant: {:?}", r.body);
+    let r = app
+        .post(
+            "/api/v1/requests",
+            &consumer,
+            json!({"resource_code": "101/000002", "items": ["公民身份号码", "居住地址"], "purpose": "business_collaboration",
+                   "basis": "流动人口服务协同", "period_to": "2027-06-30", "access_methods": ["system_integration"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let req = r.body["request"]["id"].as_i64().unwrap();
+    let reviewer = app.login("ga.reviewer", DEMO).await;
+    assert_eq!(app.post(&format!("/api/v1/requests/{req}/approve"), &reviewer, json!({})).await.status, StatusCode::OK);
+    let r = app.get(&format!("/api/v1/services/101/000002/persons/{id}"), &consumer).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let rec = &r.body["data"][0];
+    assert!(rec.get("姓名").is_none(), "ungranted item removed: {rec}");
+    assert_eq!(rec["公民身份号码"], MaskRules::default().mask(MaskKind::IdNumber, &id));
+    assert_eq!(r.body["code"], 0, "the envelope passes");
+    assert!(r.body["consumer"].as_str().is_some_and(|c| c.len() == 18), "the provider learns the consumer: {:?}", r.body);
+    let r = app.get("/api/v1/services/101/000002/../admin", &consumer).await;
+    assert_ne!(r.status, StatusCode::OK);
+    app.stop().await;
+}
+
+on_both_backends!(
+    grants_are_enforced_on_every_output,
+    batches_are_validated_reported_and_idempotent,
+    a_service_binding_is_proxied_and_filtered
+);
+
+// ------------------------------------------------------------------ kill -9 during a batch
+
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+fn start_server(db: &common::TestDb, port: u16, demo: bool) -> Server {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shutong"));
+    cmd.arg("serve");
+    if demo {
+        cmd.arg("--demo");
+    }
+    let child = cmd
+        .env("SHUTONG_DATA_DIR", db.data_dir())
+        .env("SHUTONG_DATABASE_URL", &db.url)
+        .env("SHUTONG_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SHUTONG_EXCHANGE__DEMO_POPULATION_ROWS", "500")
+        .env("SHUTONG_EXCHANGE__CLAIM_TIMEOUT_SECONDS", "1")
+        .env("SHUTONG_SHARING__SWEEP_SECONDS", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start shutong");
+    Server { child, base: format!("http://127.0.0.1:{port}") }
+}
+
+/// Files (文件挂接) leave the platform whole or not at all: to the provider, and to a consumer only under a
+/// grant covering every item in clear text without a row filter. Every download is audited.
+async fn files_are_delivered_whole_or_not_at_all(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let editor = app.login("ga.editor", DEMO).await;
+    let path = "/api/v1/data/101/000002";
+    let put = |token: String, name: &'static str, body: Vec<u8>| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .post(format!("{}{path}/files", app.base))
+                .query(&[("name", name)])
+                .bearer_auth(token)
+                .header("content-type", "text/csv")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Not bound as files yet: 409.
+    let (status, _) = put(editor.clone(), "名单.csv", b"x".to_vec()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let r = app.call(Method::PUT, &format!("{path}/binding"), Some(&editor), Some(json!({"kind": "files"}))).await;
+    assert_eq!((r.status, r.body["kind"].as_str()), (StatusCode::OK, Some("files")), "{:?}", r.body);
+
+    let content = "公民身份号码,姓名,居住地址,登记日期\n110101199003071234,张三,玄武区,2024-01-01\n".as_bytes().to_vec();
+    let (status, f) = put(editor.clone(), "名单.csv", content.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{f:?}");
+    use sha2::Digest;
+    assert_eq!(f["sha256"].as_str().unwrap(), hex::encode(sha2::Sha256::digest(&content)));
+    assert_eq!(f["size"], content.len());
+    let id = f["id"].as_i64().unwrap();
+    // Bad names and strangers are refused; nothing is stored.
+    for bad in ["../etc/passwd", "a/b.csv", "..", " "] {
+        let res =
+            app.http.post(format!("{}{path}/files", app.base)).query(&[("name", bad)]).bearer_auth(&editor).body("x").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"]["field"], "name", "{bad}: {v}");
+    }
+    let stranger = app.login("rs.admin", DEMO).await;
+    let (status, _) = put(stranger.clone(), "x.csv", b"x".to_vec()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let list = app.get(&format!("{path}/files"), &stranger).await;
+    assert_eq!(list.body["files"].as_array().unwrap().len(), 1, "{:?}", list.body);
+
+    // The provider downloads it, byte for byte, with its digest.
+    let res = app.http.get(format!("{}{path}/files/{id}", app.base)).bearer_auth(&editor).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-shutong-sha256"].to_str().unwrap(), f["sha256"].as_str().unwrap());
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains("filename*=UTF-8''%E5%90%8D%E5%8D%95.csv"));
+    assert_eq!(res.bytes().await.unwrap().to_vec(), content);
+
+    // No grant: 403.
+    let (status, body) = raw_get(&app, &stranger, &format!("{path}/files/{id}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&body));
+    // A grant for some items only, or masked: still 403, saying why.
+    let provider = app.login("ga.reviewer", DEMO).await;
+    let grant = |consumer: String, items: Vec<&'static str>, clear: bool| {
+        let (app, provider) = (&app, provider.clone());
+        async move {
+            let r = app
+                .post(
+                    "/api/v1/requests",
+                    &consumer,
+                    json!({"resource_code": "101/000002", "items": items, "purpose": "data_verification",
+                           "basis": "《社会保险法》第五十八条", "period_to": "2027-06-30", "access_methods": ["bulk_download"]}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+            let id = r.body["request"]["id"].as_i64().unwrap();
+            let r = app.post(&format!("/api/v1/requests/{id}/approve"), &provider, json!({"clear_text": clear})).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            r.body["grant"]["id"].as_i64().unwrap()
+        }
+    };
+    grant(stranger.clone(), vec!["公民身份号码", "姓名"], true).await;
+    let r = app.get(&format!("{path}/files/{id}"), &stranger).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("whole"), "{:?}", r.body);
+    let city = app.login("dc.rs.editor", DEMO).await;
+    grant(city.clone(), vec!["公民身份号码", "姓名", "居住地址", "登记日期"], false).await;
+    let r = app.get(&format!("{path}/files/{id}"), &city).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("masked"), "{:?}", r.body);
+    // Every item in clear text: the file, audited with the grant.
+    let full = grant(stranger.clone(), vec!["公民身份号码", "姓名", "居住地址", "登记日期"], true).await;
+    let (status, body) = raw_get(&app, &stranger, &format!("{path}/files/{id}?grant_id={full}")).await;
+    assert_eq!((status, body), (StatusCode::OK, content.clone()));
+    let admin = app.admin_token().await;
+    let audited = |e: &Value| e["detail"]["grant"] == full && e["detail"]["access"]["sha256"] == f["sha256"];
+    let mut trail = Value::Null;
+    for _ in 0..50 {
+        // The access log is written in batches: give it a moment.
+        trail = app.get("/api/v1/audit/events?action=data.file_download&limit=10", &admin).await.body;
+        if trail["events"].as_array().is_some_and(|e| e.iter().any(audited)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(trail["events"].as_array().unwrap().iter().any(audited), "{trail}");
+
+    // Replaced by a file of the same name; removed by the provider.
+    let (status, f2) = put(editor.clone(), "名单.csv", b"v2".to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(app.get(&format!("{path}/files"), &editor).await.body["files"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get(&format!("{path}/files/{id}"), &editor).await.status, StatusCode::NOT_FOUND);
+    let id2 = f2["id"].as_i64().unwrap();
+    assert_eq!(app.call(Method::DELETE, &format!("{path}/files/{id2}"), Some(&stranger), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.call(Method::DELETE, &format!("{path}/files/{id2}"), Some(&editor), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&format!("{path}/files/{id2}"), &editor).await.status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+/// 免提交 (R-EX-6): which items the platform can provide for a subject under the caller's grants, and their
+/// values in one call, masked and row-filtered like a lookup.
+async fn the_exemption_check_answers_from_grants(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let people: Vec<[String; 6]> = (0..2000).map(|i| synth::person(i, 2026)).collect();
+    let inside = people.iter().find(|p| p[5].starts_with("南京市玄武区")).unwrap().clone();
+    let outside = people.iter().find(|p| !p[5].starts_with("南京市玄武区")).unwrap().clone();
+    let (consumer, grant) = narrowed_grant(&app).await;
+    let ask = |subject: String, fetch: bool| {
+        let (app, consumer) = (&app, consumer.clone());
+        async move {
+            app.post(
+                "/api/v1/exemptions/check",
+                &consumer,
+                json!({"subject": subject, "items": ["户籍地址", "姓名", "学历"], "fetch": fetch}),
+            )
+            .await
+        }
+    };
+    let r = ask(inside[0].clone(), false).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["subject_kind"], "person");
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!((items[0]["available"].as_bool(), items[0]["grant_id"].as_i64()), (Some(true), Some(grant)), "{items:?}");
+    assert_eq!(items[0]["resource_code"], "101/000001");
+    // 姓名 is pooled but not granted to this department; 学历 is pooled nowhere.
+    assert_eq!((items[1]["available"].as_bool(), items[1]["reason"].as_str()), (Some(false), Some("no_grant")));
+    assert_eq!((items[2]["available"].as_bool(), items[2]["reason"].as_str()), (Some(false), Some("not_pooled")));
+    assert_eq!(r.body["still_required"], json!(["姓名", "学历"]));
+    // Fetched: the value, masked as the grant requires.
+    let r = ask(format!(" {} ", inside[0].to_lowercase()), true).await;
+    assert_eq!(r.body["items"][0]["value"], json!(MaskRules::default().mask(MaskKind::Address, &inside[5])), "{:?}", r.body);
+    // Outside the grant's rows: the applicant must provide it.
+    let r = ask(outside[0].clone(), true).await;
+    assert_eq!((r.body["items"][0]["available"].as_bool(), r.body["items"][0]["reason"].as_str()), (Some(false), Some("no_record")));
+    assert_eq!(r.body["still_required"], json!(["户籍地址", "姓名", "学历"]));
+    // Bad input names the field.
+    let r = app.post("/api/v1/exemptions/check", &consumer, json!({"subject": "110101199003071235", "items": ["姓名"]})).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("subject")), "{:?}", r.body);
+    let r = app.post("/api/v1/exemptions/check", &consumer, json!({"subject": inside[0], "items": []})).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("items")));
+    // Without any grant, nothing is available.
+    let stranger = app.login("xl.admin", DEMO).await;
+    let r = app.post("/api/v1/exemptions/check", &stranger, json!({"subject": inside[0], "items": ["户籍地址"], "fetch": true})).await;
+    assert_eq!(r.body["items"][0]["reason"], "no_grant", "{:?}", r.body);
+    app.stop().await;
+}
+
+on_both_backends!(files_are_delivered_whole_or_not_at_all, the_exemption_check_answers_from_grants);
+
+async fn wait_ready(http: &reqwest::Client, base: &str) {
+    for _ in 0..600 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the server did not become ready");
+}
+
+async fn a_killed_server_loses_no_committed_batch(backend: Backend) {
+    let db = common::TestDb::new(backend).await;
+    let port = { std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port() };
+    let http = reqwest::Client::new();
+    let mut server = start_server(&db, port, true);
+    wait_ready(&http, &server.base).await;
+    let token = {
+        let r = http
+            .post(format!("{}/api/v1/auth/login", server.base))
+            .json(&json!({"username": "ga.editor", "password": DEMO}))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    };
+    let count = |base: String, token: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(format!("{base}{POPULATION}")).bearer_auth(token).send().await.unwrap();
+            r.json::<Value>().await.unwrap()["binding"]["row_count"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(count(server.base.clone(), token.clone()).await, 500);
+    // A large batch, streamed slowly enough that it is still loading when the server dies.
+    let big = population_csv(&(0..60_000).map(|i| synth::person(i, 77)).collect::<Vec<_>>());
+    let chunks: Vec<Vec<u8>> = big.chunks(256 * 1024).map(|c| c.to_vec()).collect();
+    let slow = futures_util::stream::unfold(chunks.clone().into_iter(), |mut it| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        it.next().map(|c| (Ok::<_, std::io::Error>(c), it))
+    });
+    let url = format!("{}{POPULATION}/batches?mode=full&batch_id=census-2026", server.base);
+    let upload =
+        tokio::spawn(http.post(&url).bearer_auth(&token).header("content-type", "text/csv").body(reqwest::Body::wrap_stream(slow)).send());
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    server.child.kill().expect("kill -9");
+    let _ = server.child.wait();
+    let _ = upload.await;
+    // Let the dead writer's claim lapse (exchange.claim_timeout_seconds = 1).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    // After the restart: the committed data is intact, the interrupted batch left nothing behind.
+    let mut server = start_server(&db, port, false);
+    wait_ready(&http, &server.base).await;
+    assert_eq!(count(server.base.clone(), token.clone()).await, 500);
+    let batches: Value =
+        http.get(format!("{}{POPULATION}/batches", server.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let census: Vec<&Value> = batches["batches"].as_array().unwrap().iter().filter(|b| b["batch_id"] == "census-2026").collect();
+    assert_eq!(census.len(), 1, "{batches}");
+    assert_eq!(census[0]["status"], "failed");
+
+    // Re-sent: applied once; re-sent again: the same report.
+    let r = http.post(&url).bearer_auth(&token).header("content-type", "text/csv").body(big.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["rows_upserted"], 60_000);
+    let r = http.post(&url).bearer_auth(&token).header("content-type", "text/csv").body(big).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let second: Value = r.json().await.unwrap();
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(count(server.base.clone(), token.clone()).await, 60_000);
+    server.child.kill().ok();
+    let _ = server.child.wait();
+}
+
+on_both_backends!(a_killed_server_loses_no_committed_batch);
