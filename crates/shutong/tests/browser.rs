@@ -485,6 +485,24 @@ async fn the_dataset_tab_downloads_within_the_grant_and_shows_the_providers_batc
     let batches = text_of(&c, "[data-testid=batches]").await;
     assert!(batches.contains("增量") && batches.contains("ga.editor"), "{batches}");
     save_screenshot(&c, "data-provider").await;
+
+    // Files (文件挂接): 流动人口居住登记信息 bound as files; the provider uploads one from the tab and sees it
+    // listed with its digest.
+    let editor = app.login("ga.editor", shutong::demo::DEMO_PASSWORD).await;
+    let r = app.call(reqwest::Method::PUT, "/api/v1/data/101/000002/binding", Some(&editor), Some(json!({"kind": "files"}))).await;
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    c.goto(&format!("{base}/catalog/101/000002/data")).await.unwrap();
+    wait_text(&c, "[data-testid=binding-kind]", |t| t == "文件").await;
+    let doc = dir.path().join("居住登记汇总.csv");
+    std::fs::write(&doc, "公民身份号码,姓名\n").unwrap();
+    c.find(Locator::Id("file")).await.unwrap().send_keys(doc.to_str().unwrap()).await.unwrap();
+    click(&c, "[data-testid=upload-file]").await;
+    let files = wait_text(&c, "[data-testid=files]", |t| t.contains("居住登记汇总.csv")).await;
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest("公民身份号码,姓名\n".as_bytes()));
+    assert!(files.contains(&digest), "{files}");
+    assert!(files.contains("ga.editor"), "{files}");
+    assert_eq!(text_of(&c, "[data-testid=file-count]").await, "1");
+    save_screenshot(&c, "data-files").await;
     c.close().await.unwrap();
     app.stop().await;
 }
