@@ -260,13 +260,13 @@ pub async fn require_quota(ex: &Exchange, a: &Access, need: i64) -> ExchangeResu
 
 /// A stored row as it leaves: the granted items in catalog order, masked where required. Values are
 /// indexed by column.
-pub fn project(ex: &Exchange, a: &Access, values: &[Option<String>]) -> Record {
+pub fn project<S: AsRef<str>>(ex: &Exchange, a: &Access, values: &[Option<S>]) -> Record {
     let mut out = Record::new();
     for item in &a.items {
-        let v = values.get(item.column).cloned().flatten();
+        let v = values.get(item.column).and_then(|v| v.as_ref()).map(|v| v.as_ref());
         let v = match (v, item.mask) {
-            (Some(v), Some(kind)) => serde_json::Value::String(ex.mask_rules.mask(kind, &v)),
-            (Some(v), None) => serde_json::Value::String(v),
+            (Some(v), Some(kind)) => serde_json::Value::String(ex.mask_rules.mask(kind, v)),
+            (Some(v), None) => serde_json::Value::String(v.to_string()),
             (None, _) => serde_json::Value::Null,
         };
         out.insert(item.name.clone(), v);

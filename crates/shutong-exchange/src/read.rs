@@ -404,6 +404,40 @@ pub async fn export(
 type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
 
 /// Streams the rows; returns the records sent, or those sent and the error that stopped it.
+/// The body of `stream_rows` for one native connection type (the two drivers' row types differ; the code
+/// does not).
+macro_rules! stream_native {
+    ($conn:expr, $ex:expr, $a:expr, $sql:expr, $params:expr, $n:expr, $format:expr, $tx:expr) => {{
+        use futures_util::StreamExt;
+        let mut q = sqlx::query($sql);
+        for p in $params {
+            q = q.bind(p.as_str());
+        }
+        let mut rows = q.fetch($conn);
+        let mut enc = Encoder::new($ex, $a, $format).map_err(|e| (0, e))?;
+        let mut count = 0i64;
+        while let Some(r) = rows.next().await {
+            let r = r.map_err(|e| (count, e.to_string()))?;
+            let mut values: Vec<Option<&str>> = Vec::with_capacity($n);
+            for i in 0..$n {
+                values.push(r.try_get::<Option<&str>, _>(i).map_err(|e| (count, e.to_string()))?);
+            }
+            enc.push(&values).map_err(|e| (count, e))?;
+            count += 1;
+            if let Some(bytes) = enc.take_if_full().map_err(|e| (count, e))?
+                && $tx.send(Ok(bytes)).await.is_err()
+            {
+                return Err((count, "the client went away".into()));
+            }
+        }
+        let last = enc.finish().map_err(|e| (count, e))?;
+        if !last.is_empty() && $tx.send(Ok(last)).await.is_err() {
+            return Err((count, "the client went away".into()));
+        }
+        Ok(count)
+    }};
+}
+
 async fn stream_rows(
     ex: &Exchange,
     a: &Access,
@@ -413,30 +447,45 @@ async fn stream_rows(
     format: DataFormat,
     tx: &Sender,
 ) -> Result<i64, (i64, String)> {
-    use futures_util::StreamExt;
-    let mut q = sqlx::query(sql);
-    for p in params {
-        q = q.bind(p.as_str());
-    }
-    let mut rows = q.fetch(ex.pool.pool());
-    let mut enc = Encoder::new(ex, a, format).map_err(|e| (0, e))?;
-    let mut count = 0i64;
-    while let Some(r) = rows.next().await {
-        let r = r.map_err(|e| (count, e.to_string()))?;
-        let values = values_of(&r, 0, n).map_err(|e| (count, e.to_string()))?;
-        enc.push(&values).map_err(|e| (count, e))?;
-        count += 1;
-        if let Some(bytes) = enc.take_if_full().map_err(|e| (count, e))?
-            && tx.send(Ok(bytes)).await.is_err()
-        {
-            return Err((count, "the client went away".into()));
+    // A native connection of its own: values are read as borrowed text, without the portable pool's
+    // per-value conversion, which costs more than the rest of an export.
+    let fail = |e: shutong_store::StoreError| (0, e.to_string());
+    match ex.pool.backend() {
+        shutong_store::Backend::Postgres => {
+            let mut conn = ex.pool.pg_connection().await.map_err(fail)?.ok_or((0, "no PostgreSQL connection".to_string()))?;
+            stream_native!(&mut conn, ex, a, sql, params, n, format, tx)
+        }
+        shutong_store::Backend::Sqlite => {
+            // sqlx hands SQLite rows one by one across threads; a reader of our own on this blocking thread
+            // reads them in place.
+            let path = ex.pool.sqlite_path().ok_or((0, "the pool is not a SQLite file".to_string()))?;
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = rusqlite::Connection::open_with_flags(&path, flags).map_err(|e| (0, e.to_string()))?;
+            conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| (0, e.to_string()))?;
+            let mut stmt = conn.prepare(sql).map_err(|e| (0, e.to_string()))?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(|e| (0, e.to_string()))?;
+            let mut enc = Encoder::new(ex, a, format).map_err(|e| (0, e))?;
+            let mut count = 0i64;
+            while let Some(r) = rows.next().map_err(|e| (count, e.to_string()))? {
+                let mut values: Vec<Option<&str>> = Vec::with_capacity(n);
+                for i in 0..n {
+                    values.push(r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?)).map_err(|e| (count, e.to_string()))?);
+                }
+                enc.push(&values).map_err(|e| (count, e))?;
+                count += 1;
+                if let Some(bytes) = enc.take_if_full().map_err(|e| (count, e))?
+                    && tx.send(Ok(bytes)).await.is_err()
+                {
+                    return Err((count, "the client went away".into()));
+                }
+            }
+            let last = enc.finish().map_err(|e| (count, e))?;
+            if !last.is_empty() && tx.send(Ok(last)).await.is_err() {
+                return Err((count, "the client went away".into()));
+            }
+            Ok(count)
         }
     }
-    let last = enc.finish().map_err(|e| (count, e))?;
-    if !last.is_empty() && tx.send(Ok(last)).await.is_err() {
-        return Err((count, "the client went away".into()));
-    }
-    Ok(count)
 }
 
 /// Encodes projected rows into the download format, in chunks of about 256 KiB.
@@ -485,12 +534,12 @@ impl<'a> Encoder<'a> {
         Ok(e)
     }
 
-    pub fn push(&mut self, values: &[Option<String>]) -> Result<(), String> {
-        let masked = |i: &crate::access::OutItem| -> Option<String> {
-            let v = values.get(i.column).cloned().flatten()?;
+    pub fn push<S: AsRef<str>>(&mut self, values: &[Option<S>]) -> Result<(), String> {
+        let masked = |i: &crate::access::OutItem| -> Option<std::borrow::Cow<'_, str>> {
+            let v = values.get(i.column)?.as_ref()?.as_ref();
             Some(match i.mask {
-                Some(kind) => self.ex.mask_rules.mask(kind, &v),
-                None => v,
+                Some(kind) => std::borrow::Cow::Owned(self.ex.mask_rules.mask(kind, v)),
+                None => std::borrow::Cow::Borrowed(v),
             })
         };
         match self.format {
@@ -501,7 +550,7 @@ impl<'a> Encoder<'a> {
             }
             DataFormat::Parquet => {
                 let items = &self.a.items;
-                let vals: Vec<Option<String>> = items.iter().map(masked).collect();
+                let vals: Vec<Option<std::borrow::Cow<'_, str>>> = items.iter().map(masked).collect();
                 let sink = self.parquet.as_mut().ok_or("no parquet writer")?;
                 for (b, v) in sink.builders.iter_mut().zip(vals) {
                     b.append_option(v);

@@ -167,6 +167,17 @@ impl Db {
         Ok(Some(sqlx::PgConnection::connect(&self.url).await?))
     }
 
+    /// The database file on SQLite (for a reader of its own on a blocking thread: exports); `None` on
+    /// PostgreSQL and for in-memory databases.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let rest = self.url.strip_prefix("sqlite://").or_else(|| self.url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
