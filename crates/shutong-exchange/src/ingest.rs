@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::Arc;
 
 use serde_json::json;
 use shutong_audit::{AuditContext, NewAuditEvent};
@@ -311,6 +312,21 @@ async fn load(
         Some(conn) => Some(conn.copy_in_raw(&format!("COPY {table} (k, s, b, t, d{names}) FROM STDIN")).await?),
         None => None,
     };
+    // SQLite: a writer of its own on a blocking thread, one prepared single-row insert per row and one
+    // transaction per chunk (sqlx would hand every statement across threads).
+    let mut lite = match ex.pool.sqlite_path() {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(&path).map_err(lite_error)?;
+            conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(lite_error)?;
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(lite_error)?;
+            Some(conn)
+        }
+        None => None,
+    };
+    let lite_sql = Arc::new(format!(
+        "INSERT INTO {table} (k, s, b, t, d{names}) VALUES (?1, ?2, {batch}, {started}, ?3{}){on_conflict}",
+        (0..ncols).map(|c| format!(", ?{}", c + 4)).collect::<String>()
+    ));
     let mut sql_cache: HashMap<usize, String> = HashMap::new();
     let mut rejects: Vec<RejectedRow> = Vec::new();
     let mut rejected = 0i64;
@@ -383,6 +399,17 @@ async fn load(
                 text.push(b'\n');
             }
             c.send(text.as_slice()).await?;
+        } else if let Some(conn) = lite.take() {
+            let sql = lite_sql.clone();
+            let (conn, written) = tokio::task::spawn_blocking(move || {
+                let mut conn = conn;
+                let written = write_chunk(&mut conn, &sql, base, &rows);
+                (conn, written)
+            })
+            .await
+            .map_err(|e| ExchangeError::Store(shutong_store::StoreError::Other(sqlx::Error::Io(std::io::Error::other(e)))))?;
+            written.map_err(lite_error)?;
+            lite = Some(conn);
         } else {
             let mut tx = ex.pool.pool().begin().await?;
             for part in rows.chunks(per_stmt) {
@@ -472,6 +499,33 @@ async fn load(
     let _ = parser.await;
     rejects.sort_by_key(|r| r.row);
     Ok((encoding, received, rejects, rejected))
+}
+
+/// Writes one chunk in one SQLite transaction with a prepared single-row insert.
+fn write_chunk(
+    conn: &mut rusqlite::Connection,
+    sql: &str,
+    base: i64,
+    rows: &[(i64, String, bool, Vec<Option<String>>)],
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(sql)?;
+        for (row, key, delete, values) in rows {
+            stmt.raw_bind_parameter(1, key.as_str())?;
+            stmt.raw_bind_parameter(2, base + row)?;
+            stmt.raw_bind_parameter(3, *delete as i64)?;
+            for (i, v) in values.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 4, v.as_deref())?;
+            }
+            stmt.raw_execute()?;
+        }
+    }
+    tx.commit()
+}
+
+fn lite_error(e: rusqlite::Error) -> ExchangeError {
+    ExchangeError::Store(shutong_store::StoreError::Other(sqlx::Error::Io(std::io::Error::other(e))))
 }
 
 /// The final transaction: the loaded rows become the dataset (full) or are merged into it (incremental).
