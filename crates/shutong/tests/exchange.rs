@@ -626,7 +626,9 @@ async fn wait_ready(http: &reqwest::Client, base: &str) {
 async fn a_killed_server_loses_no_committed_batch(backend: Backend) {
     let db = common::TestDb::new(backend).await;
     let port = { std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port() };
-    let http = reqwest::Client::new();
+    // No kept-alive connections: the server is killed and restarted on the same port, and a pooled
+    // connection to the dead one would fail the next request.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let mut server = start_server(&db, port, true);
     wait_ready(&http, &server.base).await;
     let token = {
