@@ -163,8 +163,12 @@ impl Db {
         if self.backend != Backend::Postgres {
             return Ok(None);
         }
-        use sqlx::Connection;
-        Ok(Some(sqlx::PgConnection::connect(&self.url).await?))
+        use sqlx::{ConnectOptions, Connection};
+        // Its statements (a COPY, a whole-table export) are long by design: not logged as slow.
+        let options = sqlx::postgres::PgConnectOptions::from_str(&self.url)
+            .map_err(StoreError::Other)?
+            .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(1));
+        Ok(Some(sqlx::PgConnection::connect_with(&options).await?))
     }
 
     /// The database file on SQLite (for a reader of its own on a blocking thread: exports); `None` on
