@@ -116,8 +116,7 @@ impl MaskRule {
     /// Masks by characters (not bytes), so Chinese names and addresses mask correctly. A value too
     /// short to keep head and tail is masked except for its head, and never shown whole.
     pub fn apply(&self, value: &str) -> String {
-        let chars: Vec<char> = value.chars().collect();
-        let n = chars.len();
+        let n = value.chars().count();
         if n == 0 {
             return String::new();
         }
@@ -126,10 +125,15 @@ impl MaskRule {
         } else {
             (self.keep_head.min(n.saturating_sub(1)), 0)
         };
+        // Byte offsets of the head's end and the tail's start (one pass, no per-character buffer: exports
+        // mask millions of values).
+        let offset = |chars: usize| value.char_indices().nth(chars).map_or(value.len(), |(i, _)| i);
+        let head_end = offset(head);
+        let tail_start = if tail == 0 { value.len() } else { offset(n - tail) };
         let mut out = String::with_capacity(value.len());
-        out.extend(&chars[..head]);
+        out.push_str(&value[..head_end]);
         out.extend(std::iter::repeat_n(self.mask_char, n - head - tail));
-        out.extend(&chars[n - tail..]);
+        out.push_str(&value[tail_start..]);
         out
     }
 }
@@ -137,6 +141,17 @@ impl MaskRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn by_characters_at_both_ends() {
+        let r = MaskRule { keep_head: 1, keep_tail: 1, mask_char: '*' };
+        assert_eq!(r.apply("欧阳娜娜"), "欧**娜");
+        assert_eq!(r.apply("a张b"), "a*b");
+        assert_eq!(r.apply("张b"), "张*", "too short for head and tail: the head shows, never the whole");
+        let r = MaskRule { keep_head: 0, keep_tail: 2, mask_char: '#' };
+        assert_eq!(r.apply("玄武区12号"), "####2号");
+        assert_eq!(r.apply(""), "");
+    }
 
     #[test]
     fn defaults() {
