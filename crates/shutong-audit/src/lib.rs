@@ -71,34 +71,41 @@ pub async fn record(conn: &mut AnyConnection, ctx: &AuditContext, event: NewAudi
 /// Writes many events inside the caller's transaction (a bulk operation records one event per thing it
 /// changes), in multi-row statements.
 pub async fn record_many(conn: &mut AnyConnection, ctx: &AuditContext, events: &[NewAuditEvent<'_>]) -> StoreResult<()> {
-    let at = now_ms();
-    for chunk in events.chunks(400) {
+    let at_ms = now_ms();
+    let stamped: Vec<StampedEvent<'_>> = events.iter().map(|event| StampedEvent { at_ms, ctx, event: event.clone() }).collect();
+    record_stamped(conn, &stamped).await
+}
+
+/// An event with its own time and actor: events gathered from many requests and written together (the
+/// data plane's access log).
+#[derive(Clone, Debug)]
+pub struct StampedEvent<'a> {
+    pub at_ms: i64,
+    pub ctx: &'a AuditContext,
+    pub event: NewAuditEvent<'a>,
+}
+
+/// Writes events, each with its own time and actor, inside the caller's transaction, in multi-row
+/// statements. Small statements: SQLite binds parameters in time that grows faster than their number.
+pub async fn record_stamped(conn: &mut AnyConnection, events: &[StampedEvent<'_>]) -> StoreResult<()> {
+    const ROWS: usize = 64;
+    for chunk in events.chunks(ROWS) {
         let mut sql = String::from(
             "INSERT INTO audit_events (at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip) VALUES ",
         );
         for i in 0..chunk.len() {
-            let b = i * 10;
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10
-            ));
+            let b = i * 10;
+            sql.push('(');
+            sql.push_str(&(1..=10).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(","));
+            sql.push(')');
         }
         let mut q = sqlx::query(&sql);
-        for e in chunk {
+        for StampedEvent { at_ms, ctx, event: e } in chunk {
             q = q
-                .bind(at)
+                .bind(*at_ms)
                 .bind(ctx.actor_user_id)
                 .bind(&ctx.actor)
                 .bind(e.department_id)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use shutong_audit::{AuditContext, NewAuditEvent, StampedEvent};
 use shutong_store::Db;
 use tokio::sync::{mpsc, oneshot};
 
@@ -14,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 #[derive(Clone, Debug)]
 pub struct AccessEvent {
     pub at_ms: i64,
-    pub actor_user_id: Option<i64>,
-    pub actor: String,
+    /// Who accessed, through which request.
+    pub ctx: AuditContext,
     pub department_id: i64,
     /// `data.lookup`, `data.query`, `data.export`, `data.changes`, `data.proxy`, `data.exemption`, `data.file`.
     pub action: &'static str,
@@ -26,8 +27,6 @@ pub struct AccessEvent {
     pub records: i64,
     /// What else identifies the access: the key looked up, the conditions, the format.
     pub extra: serde_json::Value,
-    pub request_id: Option<String>,
-    pub ip: Option<String>,
     /// Counted towards the grant's daily quota on this day.
     pub quota_day: Option<String>,
 }
@@ -98,49 +97,25 @@ async fn writer(db: Db, pool: Db, mut rx: mpsc::Receiver<Msg>) {
     }
 }
 
-async fn write(db: &Db, pool: &Db, events: &[AccessEvent]) -> Result<(), sqlx::Error> {
+async fn write(db: &Db, pool: &Db, events: &[AccessEvent]) -> Result<(), shutong_store::StoreError> {
     let mut tx = db.pool().begin().await?;
-    // SQLite binds parameters in time that grows faster than their number: small statements, one transaction.
-    for chunk in events.chunks(32) {
-        let mut sql = String::from(
-            "INSERT INTO audit_events (at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            let b = i * 9;
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, 'resource', ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9
-            ));
-        }
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            let detail = json!({
-                "grant": e.grant_id, "purpose": e.purpose, "items": *e.items, "records": e.records, "access": e.extra,
-            });
-            q = q
-                .bind(e.at_ms)
-                .bind(e.actor_user_id)
-                .bind(e.actor.as_str())
-                .bind(e.department_id)
-                .bind(e.action)
-                .bind(e.resource_code.as_str())
-                .bind(detail.to_string())
-                .bind(e.request_id.as_deref())
-                .bind(e.ip.as_deref());
-        }
-        q.execute(&mut *tx).await?;
-    }
+    let stamped: Vec<StampedEvent<'_>> = events
+        .iter()
+        .map(|e| StampedEvent {
+            at_ms: e.at_ms,
+            ctx: &e.ctx,
+            event: NewAuditEvent {
+                action: e.action,
+                target_kind: "resource",
+                target_id: e.resource_code.clone(),
+                department_id: Some(e.department_id),
+                detail: json!({
+                    "grant": e.grant_id, "purpose": e.purpose, "items": *e.items, "records": e.records, "access": e.extra,
+                }),
+            },
+        })
+        .collect();
+    shutong_audit::record_stamped(&mut tx, &stamped).await?;
     tx.commit().await?;
     let mut usage: HashMap<(i64, &str), (i64, i64)> = HashMap::new();
     for e in events {

@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 
 use crate::access::{Access, authorize, count_usage, require_quota, take_rate};
-use crate::binding::{commit_with_audit, get_binding, may_load, published};
+use crate::binding::{Published, commit_with_audit, get_binding, may_load, published};
 use crate::model::*;
 use crate::read::event;
 use crate::{Exchange, ExchangeError, ExchangeResult, invalid};
@@ -85,7 +85,7 @@ fn file_path(ex: &Exchange, code: &str, id: i64) -> PathBuf {
 
 /// Checks, before the body is read, that the actor may upload files for the resource: the provider's
 /// editors, administrators and system accounts, on a resource bound as files.
-pub async fn prepare_file_upload(ex: &Exchange, actor: &Principal, code: &str) -> ExchangeResult<()> {
+pub async fn prepare_file_upload(ex: &Exchange, actor: &Principal, code: &str) -> ExchangeResult<Published> {
     let p = published(ex, code).await?;
     if !may_load(actor, p.provider) {
         return Err(ExchangeError::Forbidden(
@@ -93,7 +93,7 @@ pub async fn prepare_file_upload(ex: &Exchange, actor: &Principal, code: &str) -
         ));
     }
     match get_binding(ex, code).await? {
-        Some(b) if b.kind == BindingKind::Files => Ok(()),
+        Some(b) if b.kind == BindingKind::Files => Ok(p),
         Some(b) => Err(ExchangeError::Conflict(format!("{code} is bound as {}, not as files", b.kind.label_zh()))),
         None => Err(ExchangeError::Conflict(format!("{code} is not bound yet: bind it as files first"))),
     }
@@ -123,8 +123,8 @@ where
     let NewFile { name, media_type, limit } = new;
     let name = check_file_name(name)?;
     let media_type = check_media_type(media_type)?;
-    prepare_file_upload(ex, actor, code).await?;
-    let p = published(ex, code).await?;
+    // Every check before the first byte of the body is read.
+    let p = prepare_file_upload(ex, actor, code).await?;
     let dir = ex.settings.files_dir.join(code.replace('/', "-"));
     tokio::fs::create_dir_all(&dir).await.map_err(io_error)?;
     let spool = dir.join(format!("upload-{}", uuid::Uuid::new_v4().simple()));

@@ -316,7 +316,7 @@ async fn load(
     // transaction per chunk (sqlx would hand every statement across threads).
     let mut lite = match ex.pool.sqlite_path() {
         Some(path) => {
-            let conn = rusqlite::Connection::open(&path).map_err(lite_error)?;
+            let conn = rusqlite::Connection::open(path).map_err(lite_error)?;
             conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(lite_error)?;
             conn.pragma_update(None, "synchronous", "NORMAL").map_err(lite_error)?;
             Some(conn)

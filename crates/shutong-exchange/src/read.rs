@@ -30,8 +30,7 @@ pub(crate) fn event(
 ) -> AccessEvent {
     AccessEvent {
         at_ms: now_ms(),
-        actor_user_id: ctx.actor_user_id,
-        actor: ctx.actor.clone(),
+        ctx: ctx.clone(),
         department_id: a.consumer.0,
         action,
         resource_code: a.binding.resource_code.clone(),
@@ -40,8 +39,6 @@ pub(crate) fn event(
         items: Arc::new(a.item_names_out()),
         records,
         extra,
-        request_id: ctx.request_id.clone(),
-        ip: ctx.ip.clone(),
         quota_day: a.grant.as_ref().and_then(|g| g.daily_quota).map(|_| ex.sharing.today().to_string()),
     }
 }
@@ -135,7 +132,7 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
     let sql = format!("SELECT d{} FROM {table} WHERE k = ${} AND d = 0{filter}", columns_sql(n), params.len() + 1);
     let found = match ex.pool.sqlite_path() {
-        Some(path) => lite_lookup(&path, &sql, &params, &key, n)?,
+        Some(path) => lite_lookup(path, &sql, &params, &key, n)?,
         None => {
             let mut q = sqlx::query(&sql);
             for p in &params {
@@ -462,38 +459,37 @@ pub async fn export(
 type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
 
 /// Streams the rows; returns the records sent, or those sent and the error that stopped it.
-/// The body of `stream_rows` for one native connection type (the two drivers' row types differ; the code
-/// does not).
-macro_rules! stream_native {
-    ($conn:expr, $ex:expr, $a:expr, $sql:expr, $params:expr, $n:expr, $format:expr, $tx:expr) => {{
-        use futures_util::StreamExt;
-        let mut q = sqlx::query($sql);
-        for p in $params {
-            q = q.bind(p.as_str());
+/// Encodes rows and sends the encoded chunks to the client, counting rows; an error carries the count so far.
+struct Emitter<'a> {
+    enc: Encoder<'a>,
+    tx: &'a Sender,
+    count: i64,
+}
+
+impl Emitter<'_> {
+    fn fail(&self, e: impl ToString) -> (i64, String) {
+        (self.count, e.to_string())
+    }
+
+    async fn row(&mut self, values: &[Option<&str>]) -> Result<(), (i64, String)> {
+        self.enc.push(values).map_err(|e| self.fail(e))?;
+        self.count += 1;
+        if let Some(bytes) = self.enc.take_if_full().map_err(|e| self.fail(e))?
+            && self.tx.send(Ok(bytes)).await.is_err()
+        {
+            return Err(self.fail("the client went away"));
         }
-        let mut rows = q.fetch($conn);
-        let mut enc = Encoder::new($ex, $a, $format).map_err(|e| (0, e))?;
-        let mut count = 0i64;
-        while let Some(r) = rows.next().await {
-            let r = r.map_err(|e| (count, e.to_string()))?;
-            let mut values: Vec<Option<&str>> = Vec::with_capacity($n);
-            for i in 0..$n {
-                values.push(r.try_get::<Option<&str>, _>(i).map_err(|e| (count, e.to_string()))?);
-            }
-            enc.push(&values).map_err(|e| (count, e))?;
-            count += 1;
-            if let Some(bytes) = enc.take_if_full().map_err(|e| (count, e))?
-                && $tx.send(Ok(bytes)).await.is_err()
-            {
-                return Err((count, "the client went away".into()));
-            }
-        }
-        let last = enc.finish().map_err(|e| (count, e))?;
-        if !last.is_empty() && $tx.send(Ok(last)).await.is_err() {
+        Ok(())
+    }
+
+    async fn finish(self) -> Result<i64, (i64, String)> {
+        let count = self.count;
+        let last = self.enc.finish().map_err(|e| (count, e))?;
+        if !last.is_empty() && self.tx.send(Ok(last)).await.is_err() {
             return Err((count, "the client went away".into()));
         }
         Ok(count)
-    }};
+    }
 }
 
 async fn stream_rows(
@@ -505,46 +501,43 @@ async fn stream_rows(
     format: DataFormat,
     tx: &Sender,
 ) -> Result<i64, (i64, String)> {
-    // A native connection of its own: values are read as borrowed text, without the portable pool's
-    // per-value conversion, which costs more than the rest of an export.
-    let fail = |e: shutong_store::StoreError| (0, e.to_string());
+    use futures_util::StreamExt;
+    let mut out = Emitter { enc: Encoder::new(ex, a, format).map_err(|e| (0, e))?, tx, count: 0 };
+    // Each backend's own driver: values are read as borrowed text, without the portable pool's per-value
+    // conversion (and, on SQLite, without sqlx handing every row across threads).
     match ex.pool.backend() {
         shutong_store::Backend::Postgres => {
-            let mut conn = ex.pool.pg_connection().await.map_err(fail)?.ok_or((0, "no PostgreSQL connection".to_string()))?;
-            stream_native!(&mut conn, ex, a, sql, params, n, format, tx)
+            let mut conn =
+                ex.pool.pg_connection().await.map_err(|e| (0, e.to_string()))?.ok_or((0, "no PostgreSQL connection".to_string()))?;
+            let mut q = sqlx::query(sql);
+            for p in params {
+                q = q.bind(p.as_str());
+            }
+            let mut rows = q.fetch(&mut conn);
+            while let Some(r) = rows.next().await {
+                let r = r.map_err(|e| out.fail(e))?;
+                let values = (0..n).map(|i| r.try_get::<Option<&str>, _>(i)).collect::<Result<Vec<_>, _>>().map_err(|e| out.fail(e))?;
+                out.row(&values).await?;
+            }
         }
         shutong_store::Backend::Sqlite => {
-            // sqlx hands SQLite rows one by one across threads; a reader of our own on this blocking thread
-            // reads them in place.
             let path = ex.pool.sqlite_path().ok_or((0, "the pool is not a SQLite file".to_string()))?;
             let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let conn = rusqlite::Connection::open_with_flags(&path, flags).map_err(|e| (0, e.to_string()))?;
+            let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| (0, e.to_string()))?;
             conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| (0, e.to_string()))?;
             let mut stmt = conn.prepare(sql).map_err(|e| (0, e.to_string()))?;
             bind_numbered(&mut stmt, params.iter().map(String::as_str)).map_err(|e| (0, e.to_string()))?;
             let mut rows = stmt.raw_query();
-            let mut enc = Encoder::new(ex, a, format).map_err(|e| (0, e))?;
-            let mut count = 0i64;
-            while let Some(r) = rows.next().map_err(|e| (count, e.to_string()))? {
-                let mut values: Vec<Option<&str>> = Vec::with_capacity(n);
-                for i in 0..n {
-                    values.push(r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?)).map_err(|e| (count, e.to_string()))?);
-                }
-                enc.push(&values).map_err(|e| (count, e))?;
-                count += 1;
-                if let Some(bytes) = enc.take_if_full().map_err(|e| (count, e))?
-                    && tx.send(Ok(bytes)).await.is_err()
-                {
-                    return Err((count, "the client went away".into()));
-                }
+            while let Some(r) = rows.next().map_err(|e| out.fail(e))? {
+                let values = (0..n)
+                    .map(|i| r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?)))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(|e| out.fail(e))?;
+                out.row(&values).await?;
             }
-            let last = enc.finish().map_err(|e| (count, e))?;
-            if !last.is_empty() && tx.send(Ok(last)).await.is_err() {
-                return Err((count, "the client went away".into()));
-            }
-            Ok(count)
         }
     }
+    out.finish().await
 }
 
 /// Encodes projected rows into the download format, in chunks of about 256 KiB.

@@ -107,6 +107,8 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     url: std::sync::Arc<str>,
+    /// The database file on SQLite (derived from `url` once).
+    sqlite_path: Option<std::sync::Arc<std::path::Path>>,
 }
 
 static MIGRATOR_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -150,7 +152,14 @@ impl Db {
             });
         }
         let pool = pool.connect_lazy_with(connect);
-        Ok(Db { pool, backend, url: url.as_str().into() })
+        let sqlite_path = if backend == Backend::Sqlite {
+            let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(&url);
+            let path = rest.split('?').next().unwrap_or(rest);
+            (!path.is_empty() && path != ":memory:").then(|| std::sync::Arc::from(std::path::Path::new(path)))
+        } else {
+            None
+        };
+        Ok(Db { pool, backend, url: url.as_str().into(), sqlite_path })
     }
 
     pub fn backend(&self) -> Backend {
@@ -171,15 +180,10 @@ impl Db {
         Ok(Some(sqlx::PgConnection::connect_with(&options).await?))
     }
 
-    /// The database file on SQLite (for a reader of its own on a blocking thread: exports); `None` on
-    /// PostgreSQL and for in-memory databases.
-    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
-        if self.backend != Backend::Sqlite {
-            return None;
-        }
-        let rest = self.url.strip_prefix("sqlite://").or_else(|| self.url.strip_prefix("sqlite:"))?;
-        let path = rest.split('?').next().unwrap_or(rest);
-        (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+    /// The database file on SQLite (for readers and writers of their own on blocking threads: the data
+    /// plane's hot paths); `None` on PostgreSQL and for in-memory databases.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        self.sqlite_path.as_deref()
     }
 
     pub fn pool(&self) -> &AnyPool {

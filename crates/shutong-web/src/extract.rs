@@ -112,19 +112,13 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let db = &state.db;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        // A change to identities is resolved without the cache, and empties it (before, and again after the
-        // response: see `middleware::forget_principals`).
-        let identity_change = !safe && changes_identities(parts.uri.path());
-        if identity_change {
-            state.principals.clear();
-        }
         let principal = if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let value = auth.to_str().map_err(|_| ApiError::unauthenticated())?;
             let token = value.strip_prefix("Bearer ").ok_or_else(ApiError::unauthenticated)?.trim();
             if token.len() > 200 {
                 return Err(ApiError::unauthenticated());
             }
-            match state.principals.get(token).filter(|_| !identity_change) {
+            match state.principals.get(token) {
                 Some(p) => Some(p),
                 None => {
                     let p = if token.starts_with("st_") {
@@ -134,15 +128,10 @@ impl FromRequestParts<AppState> for Caller {
                     } else {
                         None
                     };
-                    match p {
-                        Some((p, until)) => {
-                            if !identity_change {
-                                state.principals.put(token, p.clone(), until);
-                            }
-                            Some(p)
-                        }
-                        None => None,
-                    }
+                    p.map(|(p, until)| {
+                        state.principals.put(token, p.clone(), until);
+                        p
+                    })
                 }
             }
         } else if let Some(session) = cookie(parts, SESSION_COOKIE) {

@@ -429,8 +429,6 @@ pub async fn upload_file(
 ) -> ApiResult<(StatusCode, axum::Json<exchange::FileView>)> {
     let code = code_of(&class, &seq)?;
     let limit = upload_limit(&state, &headers, "store it in parts")?;
-    exchange::check_file_name(&q.name)?;
-    exchange::prepare_file_upload(&state.exchange, &caller.principal, &code).await?;
     let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let stream = body.into_data_stream().map(|c| c.map_err(std::io::Error::other));
     let new = exchange::NewFile { name: &q.name, media_type: media_type.as_deref(), limit };
