@@ -243,6 +243,10 @@ pub struct AuditEventView {
     pub detail: serde_json::Value,
     pub request_id: Option<String>,
     pub ip: Option<String>,
+    /// Position in the hash chain; absent until the event is sealed (within `audit.seal_interval_ms`).
+    pub chain_seq: Option<i64>,
+    /// `h_i`, hex (docs/AUDIT-FORMAT.md).
+    pub chain_hash: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -259,6 +263,73 @@ pub struct NodeView {
     pub zone: String,
     pub region_code: String,
     pub version: String,
+    /// The node's SM2 public key (uncompressed SEC1 point, hex): it signs the audit trail's checkpoints.
+    pub public_key: String,
+    /// The same key as SubjectPublicKeyInfo PEM, for `openssl pkeyutl -verify -pubin -inkey`.
+    pub public_key_pem: String,
+    /// SM2 distinguishing identifier of the node's signatures.
+    pub sm2_id: String,
+}
+
+/// A signed checkpoint of the audit chain.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditCheckpointView {
+    pub chain_seq: i64,
+    pub hash: String,
+    pub at: DateTime<Utc>,
+    pub public_key: String,
+    /// DER-encoded SM2 signature, hex.
+    pub signature: String,
+}
+
+/// The audit chain's state.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditChainView {
+    /// Last sealed position.
+    pub head: i64,
+    pub head_hash: String,
+    /// Positions up to here were archived out of the database.
+    pub archived_through: i64,
+    /// Events committed but not sealed yet.
+    pub unsealed: i64,
+    pub checkpoints: i64,
+    pub last_checkpoint: Option<AuditCheckpointView>,
+}
+
+/// Where a verification failed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditFailureView {
+    pub chain_seq: i64,
+    pub seq: Option<i64>,
+    pub reason: String,
+}
+
+/// The result of re-computing the chain and its signatures.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditVerifyView {
+    pub ok: bool,
+    pub from: i64,
+    pub through: i64,
+    pub events: u64,
+    pub checkpoints: u64,
+    /// Last position covered by a valid signature.
+    pub signed_through: i64,
+    pub unsealed: i64,
+    pub failure: Option<AuditFailureView>,
+    pub elapsed_ms: u64,
+}
+
+/// An archived segment of the chain.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditArchiveView {
+    pub from: i64,
+    pub to: i64,
+    pub last_hash: String,
+    pub events: i64,
+    pub file: String,
+    pub file_sm3: String,
+    pub archived_at: DateTime<Utc>,
+    pub archived_by: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

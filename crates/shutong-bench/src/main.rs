@@ -24,6 +24,15 @@ enum Cmd {
         #[arg(long)]
         shutong: Option<std::path::PathBuf>,
     },
+    /// The audit trail: append, seal, verify and export rates on N events, on SQLite and PostgreSQL.
+    Audit {
+        #[arg(long, default_value_t = 1_000_000)]
+        n: usize,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        #[arg(long)]
+        sqlite_only: bool,
+    },
     /// The I/O-only baseline as a process: copies stdin lines to stdout in the batch output format.
     CopyLines,
     /// Catalog import throughput and search latency on N generated resources, on SQLite and PostgreSQL.
@@ -61,6 +70,7 @@ enum Cmd {
     },
 }
 
+mod audit_bench;
 mod catalog_bench;
 mod exchange_bench;
 
@@ -288,6 +298,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Exchange { n, postgres, sqlite_only, clients, seconds, shutong, dir } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(exchange_bench::run(exchange_bench::Options { n, postgres, sqlite_only, clients, seconds, shutong, dir }))
+        }
+        Cmd::Audit { n, postgres, sqlite_only } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(audit_bench::run(n, &postgres, sqlite_only))
         }
         Cmd::CopyLines => {
             let stdin = std::io::stdin();

@@ -276,6 +276,29 @@ fn field_violations(doc: &ResourceDocument) -> CatalogResult<()> {
     if v.is_empty() { Ok(()) } else { Err(CatalogError::Rules(v)) }
 }
 
+/// 网络分区 (SPEC §2, §6: classified resources only on inner-zone nodes): a node in the outer zone (电子政务外网)
+/// refuses resources marked 涉密, whoever asks and however they arrive (new, edited, imported).
+async fn check_zone(tx: &mut Tx, docs: &[(usize, &ResourceDocument)]) -> CatalogResult<()> {
+    if !docs.iter().any(|(_, d)| d.secrecy == crate::model::Secrecy::Classified) {
+        return Ok(());
+    }
+    let zone: Option<String> =
+        sqlx::query("SELECT zone FROM node_identity WHERE id = 1").fetch_optional(&mut **tx).await?.map(|r| r.get::<String, _>(0));
+    if zone.as_deref() == Some("inner") {
+        return Ok(());
+    }
+    let violations = docs
+        .iter()
+        .filter(|(_, d)| d.secrecy == crate::model::Secrecy::Classified)
+        .map(|(i, _)| rules::Violation {
+            rule: "R-SEC-ZONE",
+            field: if docs.len() == 1 { "secrecy".to_string() } else { format!("resources[{i}].secrecy") },
+            message: "this node is in the outer zone (电子政务外网): a classified (涉密) resource belongs on an inner-zone node".into(),
+        })
+        .collect();
+    Err(CatalogError::Rules(violations))
+}
+
 fn all_rules(doc: &ResourceDocument, classification: &str) -> CatalogResult<()> {
     let v = rules::check(doc, classification.starts_with('1'));
     if v.is_empty() { Ok(()) } else { Err(CatalogError::Rules(v)) }
@@ -365,6 +388,7 @@ pub async fn create_many_in_tx(
     submit: bool,
 ) -> CatalogResult<Vec<ResourceCode>> {
     use std::collections::BTreeMap;
+    check_zone(tx, &rows.iter().enumerate().map(|(i, (_, _, d))| (i, d)).collect::<Vec<_>>()).await?;
     let mut per_class: BTreeMap<&str, i64> = BTreeMap::new();
     for (class, _, _) in rows {
         *per_class.entry(class.as_str()).or_default() += 1;
@@ -478,6 +502,7 @@ pub async fn update_draft(
     let doc = normalise(document);
     field_violations(&doc)?;
     let mut tx = db.begin().await?;
+    check_zone(&mut tx, &[(0, &doc)]).await?;
     let r = resource_row(&mut tx, code).await?;
     if !may_edit(actor, r.provider, authority) {
         return Err(refusal(

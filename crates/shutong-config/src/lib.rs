@@ -35,6 +35,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub sharing: SharingConfig,
     pub exchange: ExchangeConfig,
+    pub audit: AuditConfig,
     /// 脱敏规则 overrides per item kind, e.g. `[masking.mobile] keep_head = 3, keep_tail = 4`. Kinds:
     /// id_number, mobile, landline, name, address, credit_code, bank_card, email. Unset kinds keep the
     /// defaults of SPEC §5.
@@ -96,6 +97,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             sharing: SharingConfig::default(),
             exchange: ExchangeConfig::default(),
+            audit: AuditConfig::default(),
             masking: BTreeMap::new(),
         }
     }
@@ -205,6 +207,51 @@ impl Default for ExchangeConfig {
             proxy_timeout_seconds: 10,
             demo_population_rows: 20_000,
         }
+    }
+}
+
+/// The tamper-evident audit trail (审计): sealing, signed checkpoints, retention (docs/AUDIT-FORMAT.md).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The node's SM2 private key (PKCS#8 PEM, owner-only permissions), created at first start if missing.
+    /// Default `keys/node-sm2.pem` in the data directory. Replicas of one node share it.
+    pub key_file: Option<PathBuf>,
+    /// How often committed events are sealed into the hash chain, ms. Default 500.
+    pub seal_interval_ms: u64,
+    /// Sign a checkpoint after this many sealed events. Default 10000.
+    pub checkpoint_every: i64,
+    /// …or after this many seconds, if anything was sealed since the last one. Default 60.
+    pub checkpoint_interval_seconds: i64,
+    /// Sealed events older than this may be archived out of the database (`shutong audit archive`).
+    /// Default 184 (six months and more; 办法 第二十一条 asks for the trail to be kept).
+    pub retention_days: i64,
+    /// Where `shutong audit archive` writes segments. Default `audit-archive` in the data directory.
+    pub archive_dir: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            key_file: None,
+            seal_interval_ms: 500,
+            checkpoint_every: 10_000,
+            checkpoint_interval_seconds: 60,
+            retention_days: 184,
+            archive_dir: None,
+        }
+    }
+}
+
+impl Config {
+    /// The node's SM2 key file.
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit.key_file.clone().unwrap_or_else(|| self.data_dir.join("keys").join("node-sm2.pem"))
+    }
+
+    /// Where archived audit segments go.
+    pub fn audit_archive_dir(&self) -> PathBuf {
+        self.audit.archive_dir.clone().unwrap_or_else(|| self.data_dir.join("audit-archive"))
     }
 }
 
@@ -322,6 +369,19 @@ impl Config {
             && !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://"))
         {
             return bad("exchange.pool_url", "use sqlite://… or postgres://…".into());
+        }
+        let au = &self.audit;
+        if !(10..=3_600_000).contains(&au.seal_interval_ms) {
+            return bad("audit.seal_interval_ms", "must be between 10 and 3600000".into());
+        }
+        if au.checkpoint_every < 1 {
+            return bad("audit.checkpoint_every", "must be at least 1".into());
+        }
+        if au.checkpoint_interval_seconds < 1 {
+            return bad("audit.checkpoint_interval_seconds", "must be at least 1".into());
+        }
+        if au.retention_days < 0 {
+            return bad("audit.retention_days", "must not be negative".into());
         }
         if self.security.password_min_length < 8 {
             return bad("security.password_min_length", "must be at least 8".into());

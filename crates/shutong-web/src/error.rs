@@ -103,6 +103,19 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<shutong_audit::AuditError> for ApiError {
+    fn from(e: shutong_audit::AuditError) -> Self {
+        match e {
+            shutong_audit::AuditError::Store(s) => s.into(),
+            shutong_audit::AuditError::Invalid(m) => {
+                let field = m.split(':').next().filter(|f| ["from", "to", "from/to"].contains(f)).unwrap_or("audit").to_string();
+                ApiError::validation(&field, m)
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
 impl From<IdentityError> for ApiError {
     fn from(e: IdentityError) -> Self {
         match e {

@@ -31,6 +31,8 @@ pub struct Inner {
     pub exchange: shutong_exchange::Exchange,
     /// Recently resolved bearer tokens (`security.principal_cache_ms`).
     pub principals: crate::extract::PrincipalCache,
+    /// 节点密钥: signs the audit trail's checkpoints; its public half is published at `/api/v1/node`.
+    pub node_key: Arc<shutong_crypto::NodeKey>,
 }
 
 /// A catalog import started from the portal: its progress while it runs, its report when done.
@@ -78,6 +80,15 @@ pub fn security_settings(config: &Config) -> SecuritySettings {
     }
 }
 
+/// When the sealer signs checkpoints, from configuration.
+pub fn seal_options(config: &Config) -> shutong_audit::SealOptions {
+    shutong_audit::SealOptions {
+        batch: 5_000,
+        checkpoint_every: config.audit.checkpoint_every,
+        checkpoint_interval_ms: config.audit.checkpoint_interval_seconds * 1000,
+    }
+}
+
 /// Sharing deadlines from configuration.
 pub fn deadlines(config: &Config) -> shutong_sharing::Deadlines {
     let s = &config.sharing;
@@ -104,6 +115,7 @@ impl AppState {
         regions: RegionTable,
         catalog_index: Arc<shutong_catalog::search::CatalogIndex>,
         mut exchange: shutong_exchange::Exchange,
+        node_key: Arc<shutong_crypto::NodeKey>,
     ) -> Self {
         let clock = shutong_store::Clock::system();
         exchange.sharing.clock = clock.clone();
@@ -121,6 +133,7 @@ impl AppState {
             regions: RwLock::new(Arc::new(regions)),
             import_jobs: Default::default(),
             clock,
+            node_key,
         }))
     }
 

@@ -235,6 +235,45 @@ pub enum AuditCommand {
         #[arg(long)]
         action: Option<String>,
     },
+    /// The chain's state: end, last signed checkpoint, events not sealed yet (JSON).
+    Status,
+    /// Seal committed events into the chain now (the server does this every `audit.seal_interval_ms`).
+    Seal {
+        /// Also sign a checkpoint at the chain's end.
+        #[arg(long)]
+        checkpoint: bool,
+    },
+    /// Re-compute the chain (SM3) and the checkpoints' SM2 signatures; exit 1 naming the first place that
+    /// does not match.
+    Verify {
+        /// Verify an export or archive file instead of the database.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Trust checkpoints signed by this SM2 public key (hex; repeatable). Default: this node's key (for
+        /// a file without the node's key file: the key in the file's header).
+        #[arg(long = "public-key")]
+        public_keys: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write positions FROM..TO of the chain as NDJSON (docs/AUDIT-FORMAT.md).
+    Export {
+        #[arg(long)]
+        from: Option<i64>,
+        #[arg(long)]
+        to: Option<i64>,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Move sealed events older than the retention period (`audit.retention_days`) into a verified archive
+    /// file, up to the last checkpoint signed before the cut-off.
+    Archive {
+        /// An earlier cut-off than the retention period allows (YYYY-MM-DD, China time).
+        #[arg(long)]
+        before: Option<chrono::NaiveDate>,
+    },
 }
 
 /// The configuration with command-line overrides applied.
@@ -493,21 +532,135 @@ pub async fn run_calendar(cli: &Cli, cmd: &CalendarCommand) -> anyhow::Result<()
     Ok(())
 }
 
-pub async fn run_audit(cli: &Cli, cmd: &AuditCommand) -> anyhow::Result<()> {
+pub async fn run_audit(cli: &Cli, cmd: &AuditCommand) -> anyhow::Result<i32> {
     let config = load_config(cli, None)?;
+    if let AuditCommand::Verify { file: Some(file), public_keys, json } = cmd {
+        // A file verifies on its own, without the database (an auditor's copy, an archive).
+        let mut keys = public_keys.clone();
+        if keys.is_empty() && config.audit_key_file().exists() {
+            keys.push(crate::server::load_node_key(&config)?.public_key_hex());
+        }
+        let reader = std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
+        let report = shutong_audit::verify_file(reader, keys)?;
+        return print_verify(&report, *json);
+    }
     let db = crate::server::open_database(&config).await?;
+    let code = run_audit_db(&config, &db, cmd).await;
+    db.close().await;
+    code
+}
+
+async fn run_audit_db(config: &Config, db: &shutong_store::Db, cmd: &AuditCommand) -> anyhow::Result<i32> {
     match cmd {
         AuditCommand::List { limit, action } => {
             let events =
-                shutong_audit::list(&db, &shutong_audit::AuditFilter { limit: *limit, action: action.clone(), ..Default::default() })
+                shutong_audit::list(db, &shutong_audit::AuditFilter { limit: *limit, action: action.clone(), ..Default::default() })
                     .await?;
             for e in events {
                 println!("{}", serde_json::to_string(&e)?);
             }
         }
+        AuditCommand::Status => print_json(&shutong_audit::status(db).await?)?,
+        AuditCommand::Seal { checkpoint } => {
+            let key = crate::server::load_node_key(config)?;
+            let report = shutong_audit::seal(db, &key, &shutong_web::state::seal_options(config), *checkpoint).await?;
+            print_json(&report)?;
+        }
+        AuditCommand::Verify { public_keys, json, .. } => {
+            let mut keys = public_keys.clone();
+            if keys.is_empty() {
+                keys.push(crate::server::load_node_key(config)?.public_key_hex());
+            }
+            let report = shutong_audit::verify_db(db, keys).await?;
+            return print_verify(&report, *json);
+        }
+        AuditCommand::Export { from, to, out } => {
+            let key = crate::server::load_node_key(config)?;
+            let (from, to) = shutong_audit::resolve_range(db, *from, *to).await?;
+            let name = identity::node_identity(db).await?.map(|n| n.name).unwrap_or_default();
+            let (hex_key, pem) = (key.public_key_hex(), key.public_key_pem());
+            let signer = shutong_audit::ExportSigner { node_name: &name, public_key_hex: &hex_key, public_key_pem: &pem };
+            let writer: Box<dyn std::io::Write + Send> = match out {
+                Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
+                None => Box::new(std::io::stdout()),
+            };
+            let writer = std::sync::Arc::new(std::sync::Mutex::new(std::io::BufWriter::new(writer)));
+            let summary = shutong_audit::export(db, from, to, &signer, |chunk| {
+                let w = writer.clone();
+                async move {
+                    use std::io::Write;
+                    w.lock().map_err(|_| std::io::Error::other("writer poisoned"))?.write_all(&chunk)
+                }
+            })
+            .await?;
+            {
+                use std::io::Write;
+                writer.lock().map_err(|_| anyhow::anyhow!("writer poisoned"))?.flush()?;
+            }
+            eprintln!(
+                "exported positions {}..{}: {} events, {} checkpoints",
+                summary.from, summary.to, summary.events, summary.checkpoints
+            );
+            if summary.signed_through < summary.to {
+                eprintln!(
+                    "note: positions {}..{} are chained but not covered by a checkpoint in this file yet; `shutong audit seal --checkpoint` signs one",
+                    summary.signed_through + 1,
+                    summary.to
+                );
+            }
+        }
+        AuditCommand::Archive { before } => {
+            let key = crate::server::load_node_key(config)?;
+            let retention_cutoff = shutong_store::now_ms() - config.audit.retention_days * 86_400_000;
+            let cutoff = match before {
+                Some(d) => {
+                    let ms = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis() - 8 * 3_600_000).unwrap_or(i64::MIN);
+                    if ms > retention_cutoff {
+                        bail!(
+                            "--before {d}: later than the retention period allows ({} days: events after {} are kept)",
+                            config.audit.retention_days,
+                            shutong_store::from_ms(retention_cutoff).format("%Y-%m-%d %H:%M UTC")
+                        );
+                    }
+                    ms
+                }
+                None => retention_cutoff,
+            };
+            let name = identity::node_identity(db).await?.map(|n| n.name).unwrap_or_default();
+            let (hex_key, pem) = (key.public_key_hex(), key.public_key_pem());
+            let signer = shutong_audit::ExportSigner { node_name: &name, public_key_hex: &hex_key, public_key_pem: &pem };
+            let (_, ctx) = operator();
+            match shutong_audit::archive(db, &signer, vec![hex_key.clone()], cutoff, &config.audit_archive_dir(), &ctx).await? {
+                Some(a) => {
+                    print_json(&a)?;
+                }
+                None => eprintln!("nothing to archive: no checkpoint was signed before the cut-off"),
+            }
+        }
     }
-    db.close().await;
-    Ok(())
+    Ok(0)
+}
+
+fn print_verify(report: &shutong_audit::VerifyReport, json: bool) -> anyhow::Result<i32> {
+    if json {
+        print_json(report)?;
+    } else if report.ok {
+        let rate = (report.events * 1000).checked_div(report.elapsed_ms).unwrap_or(report.events);
+        println!(
+            "ok: positions {}..{} verify ({} events, {} signed checkpoints, signed through {}, {} ms, {rate} events/s)",
+            report.from, report.through, report.events, report.checkpoints, report.signed_through, report.elapsed_ms
+        );
+        if report.unsealed > 0 {
+            println!("{} committed events are not sealed yet", report.unsealed);
+        }
+    }
+    if let Some(f) = &report.failure {
+        if !json {
+            println!("FAILED at {f}");
+        }
+        return Ok(1);
+    }
+    Ok(0)
 }
 
 pub async fn run_catalog(cli: &Cli, cmd: &CatalogCommand) -> anyhow::Result<()> {

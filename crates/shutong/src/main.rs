@@ -66,7 +66,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Admin(cmd) => shutong::cli::run_admin(&cli, cmd).await.map(|_| 0),
         Command::Check { kind, value } => shutong::cli::run_check(&cli, kind, value).await,
         Command::Calendar(cmd) => shutong::cli::run_calendar(&cli, cmd).await.map(|_| 0),
-        Command::Audit(cmd) => shutong::cli::run_audit(&cli, cmd).await.map(|_| 0),
+        Command::Audit(cmd) => shutong::cli::run_audit(&cli, cmd).await,
         Command::Catalog(cmd) => shutong::cli::run_catalog(&cli, cmd).await.map(|_| 0),
         Command::Request(cmd) => shutong::sharing_cli::run_request(&cli, cmd).await.map(|_| 0),
         Command::Grant(cmd) => shutong::sharing_cli::run_grant(&cli, cmd).await.map(|_| 0),

@@ -121,20 +121,32 @@ pub struct Running {
     pub generated_admin_password: Option<String>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    seal_stop: tokio::sync::watch::Sender<bool>,
+    sealer: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    /// Stops accepting, lets requests in flight finish, and closes the database.
+    /// Stops accepting, lets requests in flight finish, writes the access log, seals the audit trail, and
+    /// closes the database.
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
         let _ = self.handle.await;
+        Self::drain(&self.state, self.seal_stop, self.sealer).await;
         self.state.db.close().await;
     }
 
     /// Waits until the server ends (on Ctrl-C or SIGTERM in `shutong serve`).
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.handle.await.context("server task")?.context("server")?;
+        let served = self.handle.await.context("server task")?.context("server");
+        Self::drain(&self.state, self.seal_stop, self.sealer).await;
+        served?;
         Ok(())
+    }
+
+    async fn drain(state: &AppState, seal_stop: tokio::sync::watch::Sender<bool>, sealer: tokio::task::JoinHandle<()>) {
+        state.exchange.log.flush().await;
+        let _ = seal_stop.send(true);
+        let _ = sealer.await;
     }
 }
 
@@ -158,7 +170,17 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     if demo {
         crate::demo::seed_exchange(&exchange, config.exchange.demo_population_rows).await.context("seeding demo datasets")?;
     }
-    let state = AppState::new(db, Arc::new(config), calendar, regions, catalog_index.clone(), exchange);
+    let node_key = Arc::new(load_node_key(&config)?);
+    let state = AppState::new(db, Arc::new(config), calendar, regions, catalog_index.clone(), exchange, node_key.clone());
+    // The sealer: chains committed audit events and signs checkpoints (docs/AUDIT-FORMAT.md).
+    let (seal_stop, seal_rx) = tokio::sync::watch::channel(false);
+    let sealer = tokio::spawn(shutong_audit::run_sealer(
+        state.db.clone(),
+        node_key,
+        shutong_web::state::seal_options(&state.config),
+        Duration::from_millis(state.config.audit.seal_interval_ms),
+        seal_rx,
+    ));
     // Reconcile the index with the database now and then: other replicas change the catalog too.
     let (reconcile_db, reconcile_index) = (state.db.clone(), catalog_index);
     tokio::spawn(async move {
@@ -204,7 +226,17 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
             })
             .await
     });
-    Ok(Running { addr, state, generated_admin_password: outcome.generated_password, shutdown: tx, handle })
+    Ok(Running { addr, state, generated_admin_password: outcome.generated_password, shutdown: tx, handle, seal_stop, sealer })
+}
+
+/// The node's SM2 key pair, created at first start (owner-only permissions).
+pub fn load_node_key(config: &Config) -> anyhow::Result<shutong_crypto::NodeKey> {
+    let path = config.audit_key_file();
+    let (key, created) = shutong_crypto::NodeKey::load_or_create(&path)?;
+    if created {
+        tracing::info!(path = %path.display(), public_key = %key.public_key_hex(), "node SM2 key pair created");
+    }
+    Ok(key)
 }
 
 async fn shutdown_signal() {

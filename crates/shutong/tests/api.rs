@@ -582,6 +582,7 @@ async fn database_unreachable_gives_503() {
             shutong_reference::RegionTable::builtin(),
             std::sync::Arc::new(shutong_catalog::search::CatalogIndex::new().unwrap()),
             shutong_exchange::Exchange::with_defaults(db.clone()),
+            std::sync::Arc::new(shutong_crypto::NodeKey::generate()),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

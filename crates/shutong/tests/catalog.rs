@@ -17,6 +17,7 @@ on_both_backends!(
     search_in_chinese_with_facets_and_cursor,
     import_and_export_round_trip_and_refuse_bad_files,
     project_catalogs_merge_at_acceptance,
+    outer_zone_refuses_classified_resources,
 );
 
 /// Departments A and B (with an editor each), and a reviewer of the sharing authority.
@@ -675,5 +676,29 @@ async fn project_catalogs_merge_at_acceptance(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
+    app.stop().await;
+}
+
+/// 网络分区: a node in the outer zone (the default) refuses a 涉密 resource, new or edited; an inner-zone node
+/// accepts it.
+async fn outer_zone_refuses_classified_resources(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    let mut doc = population_doc();
+    doc["secrecy"] = json!("classified");
+    let r = app.post("/api/v1/catalog/resources", &f.editor_a, json!({"classification_code": "101", "document": doc.clone()})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let violations = r.body["error"]["violations"].as_array().unwrap();
+    assert!(violations.iter().any(|v| v["rule"] == "R-SEC-ZONE" && v["field"] == "secrecy"), "{violations:?}");
+    // Nor can a draft become classified by an edit.
+    let code = create(&app, &f.editor_a, "101", population_doc()).await;
+    let r = app.call(Method::PUT, &path_of(&code), Some(&f.editor_a), Some(doc.clone())).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    app.stop().await;
+
+    let app = common::spawn_app_with(backend, |c| c.node.zone = "inner".into()).await;
+    let f = fixture(&app).await;
+    let code = create(&app, &f.editor_a, "101", doc).await;
+    assert_eq!(app.get(&path_of(&code), &f.editor_a).await.body["document"]["secrecy"], "classified");
     app.stop().await;
 }

@@ -24,7 +24,7 @@ use crate::state::AppState;
     info(title = "shutong 数通 API", description = "政务数据共享交换平台 — government data sharing and exchange platform. \
         Errors share one envelope: {\"error\": {\"code\", \"message\", \"field\", \"request_id\"}}."),
     paths(
-        system::healthz, system::readyz, system::metrics, system::node, system::list_audit_events,
+        system::healthz, system::readyz, system::metrics, system::node, system::list_audit_events, system::audit_chain, system::audit_verify, system::audit_export, system::audit_archives,
         auth::login, auth::logout, auth::me,
         departments::list_departments, departments::create_department, departments::get_department, departments::update_department,
         users::list_users, users::create_user, users::get_user, users::update_user, users::set_password, users::assign_role, users::revoke_role,
@@ -78,6 +78,10 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(system::metrics))
         .route("/api/v1/node", get(system::node))
         .route("/api/v1/audit/events", get(system::list_audit_events))
+        .route("/api/v1/audit/chain", get(system::audit_chain))
+        .route("/api/v1/audit/verify", post(system::audit_verify))
+        .route("/api/v1/audit/export", get(system::audit_export))
+        .route("/api/v1/audit/archives", get(system::audit_archives))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/me", get(auth::me))

@@ -49,6 +49,9 @@ pub async fn node(State(state): State<AppState>) -> ApiResult<axum::Json<NodeVie
         zone: n.zone.as_str().into(),
         region_code: n.region_code,
         version: env!("CARGO_PKG_VERSION").into(),
+        public_key: state.node_key.public_key_hex(),
+        public_key_pem: state.node_key.public_key_pem(),
+        sm2_id: shutong_crypto::DEFAULT_SM2_ID.into(),
     }))
 }
 
@@ -60,6 +63,10 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// The actor's label (username).
     pub actor: Option<String>,
+    /// What the events are about: `catalog_resource`, `data`, `grant`, `department` …
+    pub target_kind: Option<String>,
+    /// The target's identifier, e.g. a resource code.
+    pub target_id: Option<String>,
     /// From this time (RFC 3339), inclusive.
     pub from: Option<chrono::DateTime<chrono::Utc>>,
     /// Up to this time (RFC 3339), exclusive.
@@ -91,6 +98,8 @@ pub async fn list_audit_events(
             department_id: q.department_id,
             action: q.action,
             actor: q.actor,
+            target_kind: q.target_kind.filter(|s| !s.is_empty()),
+            target_id: q.target_id.filter(|s| !s.is_empty()),
             from_ms: q.from.map(|t| t.timestamp_millis()),
             to_ms: q.to.map(|t| t.timestamp_millis()),
             before_seq: q.before,
@@ -100,4 +109,126 @@ pub async fn list_audit_events(
     .await?;
     let next_before = if events.len() as i64 == limit { events.last().map(|e| e.seq) } else { None };
     Ok(axum::Json(AuditEventList { events: events.iter().map(audit_view).collect(), next_before }))
+}
+
+fn require_auditor(caller: &Caller) -> ApiResult<()> {
+    if caller.principal.can_read_audit() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only platform administrators and auditors read the audit trail"))
+    }
+}
+
+pub fn chain_view(s: &shutong_audit::ChainStatus) -> AuditChainView {
+    AuditChainView {
+        head: s.head,
+        head_hash: s.head_hash.clone(),
+        archived_through: s.archived_through,
+        unsealed: s.unsealed,
+        checkpoints: s.checkpoints,
+        last_checkpoint: s.last_checkpoint.as_ref().map(|c| AuditCheckpointView {
+            chain_seq: c.chain_seq,
+            hash: c.hash.clone(),
+            at: shutong_store::from_ms(c.at_ms),
+            public_key: c.public_key.clone(),
+            signature: c.signature.clone(),
+        }),
+    }
+}
+
+pub fn verify_view(r: &shutong_audit::VerifyReport) -> AuditVerifyView {
+    AuditVerifyView {
+        ok: r.ok,
+        from: r.from,
+        through: r.through,
+        events: r.events,
+        checkpoints: r.checkpoints,
+        signed_through: r.signed_through,
+        unsealed: r.unsealed,
+        failure: r.failure.as_ref().map(|f| AuditFailureView { chain_seq: f.chain_seq, seq: f.seq, reason: f.reason.clone() }),
+        elapsed_ms: r.elapsed_ms,
+    }
+}
+
+/// The audit chain: its end, the last signed checkpoint, what is not sealed yet.
+#[utoipa::path(get, path = "/api/v1/audit/chain", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, body = AuditChainView), (status = 403, body = ErrorEnvelope)))]
+pub async fn audit_chain(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<AuditChainView>> {
+    require_auditor(&caller)?;
+    Ok(axum::Json(chain_view(&shutong_audit::status(&state.db).await?)))
+}
+
+/// Re-computes the whole chain (SM3) and every checkpoint's SM2 signature against this node's key, and
+/// names the first place that does not match.
+#[utoipa::path(post, path = "/api/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, body = AuditVerifyView), (status = 403, body = ErrorEnvelope)))]
+pub async fn audit_verify(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<AuditVerifyView>> {
+    require_auditor(&caller)?;
+    let report = shutong_audit::verify_db(&state.db, vec![state.node_key.public_key_hex()]).await?;
+    Ok(axum::Json(verify_view(&report)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditExportQuery {
+    /// First chain position (default: the first still in the database).
+    pub from: Option<i64>,
+    /// Last chain position (default: the chain's end).
+    pub to: Option<i64>,
+}
+
+/// A segment of the chain as NDJSON that verifies with any SM3/SM2 implementation (docs/AUDIT-FORMAT.md).
+#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", security(("bearer" = [])), params(AuditExportQuery),
+    responses((status = 200, description = "NDJSON", content_type = "application/x-ndjson"), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn audit_export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditExportQuery>,
+) -> ApiResult<axum::response::Response> {
+    require_auditor(&caller)?;
+    let (from, to) = shutong_audit::resolve_range(&state.db, q.from, q.to).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(8);
+    let st = state.clone();
+    tokio::spawn(async move {
+        let name = shutong_identity::node_identity(&st.db).await.ok().flatten().map(|n| n.name).unwrap_or_default();
+        let (hex_key, pem) = (st.node_key.public_key_hex(), st.node_key.public_key_pem());
+        let signer = shutong_audit::ExportSigner { node_name: &name, public_key_hex: &hex_key, public_key_pem: &pem };
+        let sink = |chunk: Vec<u8>| {
+            let tx = tx.clone();
+            async move { tx.send(Ok(chunk.into())).await.map_err(|_| std::io::Error::other("client went away")) }
+        };
+        if let Err(e) = shutong_audit::export(&st.db, from, to, &signer, sink).await {
+            tracing::warn!(error = %e, "audit export failed mid-stream");
+            let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    axum::response::Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"audit-{from}-{to}.ndjson\""))
+        .body(axum::body::Body::from_stream(stream))
+        .map_err(|e| ApiError::internal(&e))
+}
+
+/// Archived segments of the chain (retention).
+#[utoipa::path(get, path = "/api/v1/audit/archives", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, body = Vec<AuditArchiveView>), (status = 403, body = ErrorEnvelope)))]
+pub async fn audit_archives(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<Vec<AuditArchiveView>>> {
+    require_auditor(&caller)?;
+    let list = shutong_audit::list_archives(&state.db).await?;
+    Ok(axum::Json(
+        list.into_iter()
+            .map(|a| AuditArchiveView {
+                from: a.from,
+                to: a.to,
+                last_hash: a.last_hash,
+                events: a.events,
+                file: a.file,
+                file_sm3: a.file_sm3,
+                archived_at: shutong_store::from_ms(a.archived_at_ms),
+                archived_by: a.archived_by,
+            })
+            .collect(),
+    ))
 }

@@ -65,6 +65,8 @@ pub fn audit_view(e: &shutong_audit::AuditEvent) -> AuditEventView {
         detail: e.detail.clone(),
         request_id: e.request_id.clone(),
         ip: e.ip.clone(),
+        chain_seq: e.chain_seq,
+        chain_hash: e.chain_hash.clone(),
     }
 }
 

@@ -1,0 +1,153 @@
+//! Reading the sealed chain fast, in chain order, in batches: through each backend's native driver (a
+//! read-only rusqlite connection on a blocking thread; a PostgreSQL connection of its own), because
+//! verification must keep up with millions of events.
+
+use shutong_store::{Db, Row};
+use tokio::sync::mpsc;
+
+use crate::chain::{SealedEvent, parse_hash};
+use crate::{AuditError, AuditResult};
+
+pub type Batch = Vec<(SealedEvent, [u8; 32])>;
+
+const BATCH: usize = 16_384;
+
+const SELECT: &str = "SELECT chain_seq, seq, at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip, chain_hash \
+     FROM audit_events WHERE chain_seq > $1 ORDER BY chain_seq";
+
+fn bad_hash(chain_seq: i64, seq: i64) -> AuditError {
+    AuditError::Corrupt(format!("chain position {chain_seq} (event seq {seq}): the stored hash is missing or not 64 hex digits"))
+}
+
+/// Sealed events after position `after`, in chain order, in batches.
+pub async fn sealed_batches(db: &Db, after: i64) -> AuditResult<mpsc::Receiver<AuditResult<Batch>>> {
+    let (tx, rx) = mpsc::channel(4);
+    if let Some(path) = db.sqlite_path() {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = read_sqlite(&path, after, &tx) {
+                let _ = tx.blocking_send(Err(AuditError::Corrupt(format!("reading the audit trail: {e}"))));
+            }
+        });
+    } else if let Some(mut conn) = db.pg_connection().await? {
+        tokio::spawn(async move {
+            use futures_util::TryStreamExt;
+            let mut rows = sqlx::query(SELECT).bind(after).fetch(&mut conn);
+            let mut batch = Vec::with_capacity(BATCH);
+            loop {
+                match rows.try_next().await {
+                    Ok(Some(r)) => match pg_event(&r) {
+                        Ok(e) => batch.push(e),
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    },
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(AuditError::db(e))).await;
+                        return;
+                    }
+                }
+                if batch.len() == BATCH && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).await.is_err() {
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(Ok(batch)).await;
+            }
+        });
+    } else {
+        // An in-memory SQLite database: through the pool.
+        let db = db.clone();
+        tokio::spawn(async move {
+            use futures_util::TryStreamExt;
+            let mut rows = sqlx::query(SELECT).bind(after).fetch(db.pool());
+            let mut batch = Vec::with_capacity(BATCH);
+            loop {
+                match rows.try_next().await {
+                    Ok(Some(r)) => match crate::verify::event_from_row(&r)
+                        .and_then(|(ev, h)| parse_hash(&h).map(|h| (ev.clone(), h)).ok_or_else(|| bad_hash(ev.chain_seq, ev.seq)))
+                    {
+                        Ok(e) => batch.push(e),
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    },
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(AuditError::db(e))).await;
+                        return;
+                    }
+                }
+                if batch.len() == BATCH && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).await.is_err() {
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(Ok(batch)).await;
+            }
+        });
+    }
+    Ok(rx)
+}
+
+fn pg_event(r: &sqlx::postgres::PgRow) -> AuditResult<(SealedEvent, [u8; 32])> {
+    let g = |e: sqlx::Error| AuditError::db(e);
+    let ev = SealedEvent {
+        chain_seq: r.try_get(0).map_err(g)?,
+        seq: r.try_get(1).map_err(g)?,
+        at_ms: r.try_get(2).map_err(g)?,
+        actor_user_id: r.try_get(3).map_err(g)?,
+        actor: r.try_get(4).map_err(g)?,
+        department_id: r.try_get(5).map_err(g)?,
+        action: r.try_get(6).map_err(g)?,
+        target_kind: r.try_get(7).map_err(g)?,
+        target_id: r.try_get(8).map_err(g)?,
+        detail: r.try_get(9).map_err(g)?,
+        request_id: r.try_get(10).map_err(g)?,
+        ip: r.try_get(11).map_err(g)?,
+    };
+    let h: Option<&str> = r.try_get(12).map_err(g)?;
+    let h = h.and_then(parse_hash).ok_or_else(|| bad_hash(ev.chain_seq, ev.seq))?;
+    Ok((ev, h))
+}
+
+fn read_sqlite(path: &std::path::Path, after: i64, tx: &mpsc::Sender<AuditResult<Batch>>) -> rusqlite::Result<()> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mut stmt = conn.prepare(&SELECT.replace("$1", "?1"))?;
+    let mut rows = stmt.query([after])?;
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(r) = rows.next()? {
+        let ev = SealedEvent {
+            chain_seq: r.get(0)?,
+            seq: r.get(1)?,
+            at_ms: r.get(2)?,
+            actor_user_id: r.get(3)?,
+            actor: r.get(4)?,
+            department_id: r.get(5)?,
+            action: r.get(6)?,
+            target_kind: r.get(7)?,
+            target_id: r.get(8)?,
+            detail: r.get(9)?,
+            request_id: r.get(10)?,
+            ip: r.get(11)?,
+        };
+        let h = r.get_ref(12)?.as_str_or_null().ok().flatten().and_then(parse_hash);
+        let Some(h) = h else {
+            let _ = tx.blocking_send(Err(bad_hash(ev.chain_seq, ev.seq)));
+            return Ok(());
+        };
+        batch.push((ev, h));
+        if batch.len() == BATCH && tx.blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err() {
+            return Ok(());
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(Ok(batch));
+    }
+    Ok(())
+}

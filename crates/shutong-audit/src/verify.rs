@@ -1,0 +1,353 @@
+//! 核验: re-computing the chain and the checkpoint signatures, from the database or from an export file,
+//! and naming the first place that does not match.
+
+use std::collections::VecDeque;
+use std::io::BufRead;
+use std::time::Instant;
+
+use base64::Engine;
+use shutong_store::{Db, Row};
+
+use crate::chain::{SealedEvent, checkpoint_message, parse_hash};
+use crate::seal::Checkpoint;
+use crate::{AuditError, AuditResult};
+
+/// The first place where the trail does not verify.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    /// Position in the chain.
+    pub chain_seq: i64,
+    /// The event's own sequence number, where an event is at fault.
+    pub seq: Option<i64>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.seq {
+            Some(seq) => write!(f, "chain position {} (event seq {seq}): {}", self.chain_seq, self.reason),
+            None => write!(f, "chain position {}: {}", self.chain_seq, self.reason),
+        }
+    }
+}
+
+/// What a verification found.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    /// First position checked (the one after the archived or exported start).
+    pub from: i64,
+    /// Last position checked.
+    pub through: i64,
+    pub events: u64,
+    pub checkpoints: u64,
+    /// The last position covered by a valid signature.
+    pub signed_through: i64,
+    /// Events committed but not sealed yet (database only): not yet protected by the chain.
+    pub unsealed: i64,
+    pub failure: Option<Failure>,
+    pub elapsed_ms: u64,
+}
+
+/// Checks events in chain order against their stored hashes and checkpoints against the chain.
+pub struct ChainVerifier {
+    next: i64,
+    prev: [u8; 32],
+    trusted_keys: Vec<String>,
+    keys: Vec<(String, shutong_crypto::PublicKey)>,
+    checkpoints: VecDeque<Checkpoint>,
+    report: VerifyReport,
+}
+
+impl ChainVerifier {
+    /// Starts after position `after` whose hash is `prev`; checkpoints must be signed by one of
+    /// `trusted_keys` (uncompressed SEC1, hex).
+    pub fn new(after: i64, prev: [u8; 32], trusted_keys: Vec<String>, mut checkpoints: Vec<Checkpoint>) -> Self {
+        checkpoints.sort_by_key(|c| c.chain_seq);
+        ChainVerifier {
+            next: after + 1,
+            prev,
+            trusted_keys,
+            keys: Vec::new(),
+            checkpoints: checkpoints.into_iter().filter(|c| c.chain_seq > after).collect(),
+            report: VerifyReport { from: after + 1, through: after, signed_through: after, ..Default::default() },
+        }
+    }
+
+    /// The next events in chain order, each with its stored hash: the links are checked in parallel (each
+    /// against the stored hash before it, which is itself checked), so verification is not bound to one
+    /// core. The first failure is the one sequential checking would find.
+    pub fn batch(&mut self, events: &[(SealedEvent, [u8; 32])]) -> Result<(), Failure> {
+        // Positions must run on without a gap; links are checked up to the first gap.
+        let gap = events.iter().enumerate().position(|(i, (ev, _))| ev.chain_seq != self.next + i as i64);
+        let upto = gap.unwrap_or(events.len());
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+        let chunk = upto.div_ceil(workers).max(512);
+        let prev0 = self.prev;
+        let first_bad = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..upto)
+                .step_by(chunk)
+                .map(|start| {
+                    let end = (start + chunk).min(upto);
+                    scope.spawn(move || {
+                        let mut buf = Vec::with_capacity(1024);
+                        for i in start..end {
+                            let prev = if i == 0 { &prev0 } else { &events[i - 1].1 };
+                            buf.clear();
+                            events[i].0.encode_canonical(&mut buf);
+                            if shutong_crypto::sm3_chain(prev, &buf) != events[i].1 {
+                                return Some(i);
+                            }
+                        }
+                        None
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok().flatten()).min()
+        });
+        let ok_until = first_bad.unwrap_or(upto);
+        // Checkpoints inside the verified part.
+        for (ev, h) in &events[..ok_until] {
+            self.prev = *h;
+            self.next = ev.chain_seq + 1;
+            self.report.events += 1;
+            self.report.through = ev.chain_seq;
+            while self.checkpoints.front().is_some_and(|c| c.chain_seq == ev.chain_seq) {
+                if let Some(c) = self.checkpoints.pop_front() {
+                    self.checkpoint(&c)?;
+                }
+            }
+        }
+        if let Some(i) = first_bad {
+            let ev = &events[i].0;
+            return Err(Failure {
+                chain_seq: ev.chain_seq,
+                seq: Some(ev.seq),
+                reason: "does not match its chain hash: the event was changed, or events before it were changed, removed or reordered"
+                    .into(),
+            });
+        }
+        if let Some(g) = gap {
+            let ev = &events[g].0;
+            let reason = if ev.chain_seq > self.next {
+                format!("missing: the next event found is at position {} (seq {}); events were deleted", ev.chain_seq, ev.seq)
+            } else {
+                format!("position {} appears twice or out of order", ev.chain_seq)
+            };
+            return Err(Failure { chain_seq: self.next, seq: None, reason });
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, c: &Checkpoint) -> Result<(), Failure> {
+        let fail = |reason: String| Failure { chain_seq: c.chain_seq, seq: None, reason };
+        if parse_hash(&c.hash) != Some(self.prev) {
+            return Err(fail("the signed checkpoint's hash differs from the chain's: events up to it were changed".into()));
+        }
+        if !self.trusted_keys.iter().any(|k| k.eq_ignore_ascii_case(&c.public_key)) {
+            return Err(fail(format!("the checkpoint is signed by key {}, which is not a trusted node key", c.public_key)));
+        }
+        let key = match self.keys.iter().find(|(k, _)| k == &c.public_key) {
+            Some((_, key)) => key,
+            None => {
+                let key = shutong_crypto::PublicKey::from_hex(&c.public_key).map_err(|e| fail(e.to_string()))?;
+                self.keys.push((c.public_key.clone(), key));
+                &self.keys[self.keys.len() - 1].1
+            }
+        };
+        let sig = hex::decode(&c.signature).map_err(|_| fail("the signature is not hex".into()))?;
+        key.verify(&checkpoint_message(c.chain_seq, &self.prev, c.at_ms), &sig)
+            .map_err(|_| fail("the checkpoint's SM2 signature does not verify".into()))?;
+        self.report.checkpoints += 1;
+        self.report.signed_through = c.chain_seq;
+        Ok(())
+    }
+
+    /// Ends the walk: `head` is where the chain should end and with which hash, if known.
+    pub fn finish(mut self, head: Option<(i64, &str)>, failure: Option<Failure>, started: Instant) -> VerifyReport {
+        let mut failure = failure;
+        if failure.is_none()
+            && let Some(c) = self.checkpoints.front()
+        {
+            failure = Some(Failure {
+                chain_seq: c.chain_seq,
+                seq: None,
+                reason: format!(
+                    "a checkpoint signs position {} but the chain ends at {}: events at the end were removed",
+                    c.chain_seq,
+                    self.next - 1
+                ),
+            });
+        }
+        if failure.is_none()
+            && let Some((head_seq, head_hash)) = head
+        {
+            if head_seq != self.next - 1 {
+                failure = Some(Failure {
+                    chain_seq: self.next,
+                    seq: None,
+                    reason: format!(
+                        "the chain head records position {head_seq} but the sealed events end at {}: events at the end were removed",
+                        self.next - 1
+                    ),
+                });
+            } else if parse_hash(head_hash) != Some(self.prev) {
+                failure = Some(Failure { chain_seq: head_seq, seq: None, reason: "the chain head's hash differs from the events'".into() });
+            }
+        }
+        self.report.ok = failure.is_none();
+        self.report.failure = failure;
+        self.report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.report
+    }
+}
+
+/// Verifies the whole chain in the database (from the end of the archived part), its checkpoints against
+/// `trusted_keys`, and its head.
+pub async fn verify_db(db: &Db, trusted_keys: Vec<String>) -> AuditResult<VerifyReport> {
+    let started = Instant::now();
+    let head = sqlx::query("SELECT chain_seq, hash, archived_through, archived_hash FROM audit_chain_head WHERE id = 1")
+        .fetch_one(db.pool())
+        .await
+        .map_err(AuditError::db)?;
+    let head_seq: i64 = head.try_get(0).map_err(AuditError::db)?;
+    let head_hash: String = head.try_get(1).map_err(AuditError::db)?;
+    let archived_through: i64 = head.try_get(2).map_err(AuditError::db)?;
+    let archived_hash: String = head.try_get(3).map_err(AuditError::db)?;
+    let prev =
+        parse_hash(&archived_hash).ok_or_else(|| AuditError::Corrupt("the archived hash in the chain head is not 64 hex digits".into()))?;
+    let checkpoints =
+        sqlx::query("SELECT chain_seq, hash, at, public_key, signature FROM audit_checkpoints WHERE chain_seq > $1 ORDER BY chain_seq")
+            .bind(archived_through)
+            .fetch_all(db.pool())
+            .await
+            .map_err(AuditError::db)?
+            .iter()
+            .map(crate::seal::checkpoint_from_row)
+            .collect::<AuditResult<Vec<_>>>()?;
+    let unsealed: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE chain_seq IS NULL")
+        .fetch_one(db.pool())
+        .await
+        .map_err(AuditError::db)?
+        .try_get(0)
+        .map_err(AuditError::db)?;
+
+    let mut v = ChainVerifier::new(archived_through, prev, trusted_keys, checkpoints);
+    let mut batches = crate::read::sealed_batches(db, archived_through).await?;
+    let mut failure = None;
+    while let Some(batch) = batches.recv().await {
+        if let Err(f) = v.batch(&batch?) {
+            failure = Some(f);
+            break;
+        }
+    }
+    drop(batches);
+    let mut report = v.finish(Some((head_seq, &head_hash)), failure, started);
+    report.unsealed = unsealed;
+    Ok(report)
+}
+
+pub(crate) fn event_from_row(r: &shutong_store::AnyRow) -> AuditResult<(SealedEvent, String)> {
+    Ok((
+        SealedEvent {
+            chain_seq: r.try_get(0).map_err(AuditError::db)?,
+            seq: r.try_get(1).map_err(AuditError::db)?,
+            at_ms: r.try_get(2).map_err(AuditError::db)?,
+            actor_user_id: r.try_get(3).map_err(AuditError::db)?,
+            actor: r.try_get(4).map_err(AuditError::db)?,
+            department_id: r.try_get(5).map_err(AuditError::db)?,
+            action: r.try_get(6).map_err(AuditError::db)?,
+            target_kind: r.try_get(7).map_err(AuditError::db)?,
+            target_id: r.try_get(8).map_err(AuditError::db)?,
+            detail: r.try_get(9).map_err(AuditError::db)?,
+            request_id: r.try_get(10).map_err(AuditError::db)?,
+            ip: r.try_get(11).map_err(AuditError::db)?,
+        },
+        r.try_get::<Option<String>, _>(12).map_err(AuditError::db)?.unwrap_or_default(),
+    ))
+}
+
+/// Verifies an export or archive file (NDJSON, docs/AUDIT-FORMAT.md) on its own. Checkpoints must be
+/// signed by one of `trusted_keys`; with none given, the key named in the file's header is trusted (and
+/// should then be compared with the node's published key).
+pub fn verify_file(reader: impl BufRead, trusted_keys: Vec<String>) -> AuditResult<VerifyReport> {
+    let started = Instant::now();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut lines = reader.lines();
+    let header_line = lines.next().ok_or_else(|| AuditError::Invalid("line 1: the file is empty".into()))?.map_err(AuditError::Io)?;
+    let header: crate::export::ExportHeader =
+        serde_json::from_str(&header_line).map_err(|e| AuditError::Invalid(format!("line 1: not an export header: {e}")))?;
+    if header.format != crate::export::EXPORT_FORMAT {
+        return Err(AuditError::Invalid(format!("line 1: format {:?}, expected {:?}", header.format, crate::export::EXPORT_FORMAT)));
+    }
+    let prev = parse_hash(&header.prev_hash).ok_or_else(|| AuditError::Invalid("line 1: prev_hash is not 64 hex digits".into()))?;
+    let trusted = if trusted_keys.is_empty() { vec![header.public_key.clone()] } else { trusted_keys };
+
+    // Checkpoints follow the event they sign; they are fed to the verifier before that event is replayed.
+    let mut events: Vec<(SealedEvent, [u8; 32])> = Vec::new();
+    let mut checkpoints = Vec::new();
+    let mut v: Option<ChainVerifier> = None;
+    let mut failure = None;
+    let flush = |v: &mut Option<ChainVerifier>, events: &mut Vec<(SealedEvent, [u8; 32])>, checkpoints: &mut Vec<Checkpoint>| {
+        let verifier = v.get_or_insert_with(|| ChainVerifier::new(header.from - 1, prev, trusted.clone(), Vec::new()));
+        verifier.checkpoints.extend(checkpoints.drain(..));
+        let result = verifier.batch(events).err();
+        events.clear();
+        result
+    };
+    for (i, line) in lines.enumerate() {
+        let n = i + 2;
+        let line = line.map_err(AuditError::Io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: crate::export::ExportLine = serde_json::from_str(&line).map_err(|e| AuditError::Invalid(format!("line {n}: {e}")))?;
+        match rec {
+            crate::export::ExportLine::Event { chain_seq, canonical, hash, .. } => {
+                let bytes = b64.decode(&canonical).map_err(|e| AuditError::Invalid(format!("line {n}: canonical is not base64: {e}")))?;
+                let ev = SealedEvent::decode_canonical(&bytes).map_err(|e| AuditError::Invalid(format!("line {n}: canonical: {e}")))?;
+                if ev.chain_seq != chain_seq {
+                    failure = Some(Failure {
+                        chain_seq,
+                        seq: Some(ev.seq),
+                        reason: format!("line {n}: the encoding says position {}", ev.chain_seq),
+                    });
+                    break;
+                }
+                let Some(hash) = parse_hash(&hash) else {
+                    failure = Some(Failure { chain_seq, seq: Some(ev.seq), reason: format!("line {n}: hash is not 64 hex digits") });
+                    break;
+                };
+                events.push((ev, hash));
+                if events.len() >= 16_384 {
+                    // The last event stays for the next batch: its checkpoint line may follow it.
+                    let last = events.pop();
+                    if let Some(f) = flush(&mut v, &mut events, &mut checkpoints) {
+                        failure = Some(f);
+                        break;
+                    }
+                    events.extend(last);
+                }
+            }
+            crate::export::ExportLine::Checkpoint { chain_seq, hash, at, public_key, signature, .. } => {
+                let signature =
+                    b64.decode(&signature).map_err(|e| AuditError::Invalid(format!("line {n}: signature is not base64: {e}")))?;
+                checkpoints.push(Checkpoint { chain_seq, hash, at_ms: at, public_key, signature: hex::encode(signature) });
+            }
+        }
+    }
+    if failure.is_none() {
+        failure = flush(&mut v, &mut events, &mut checkpoints);
+    }
+    let v = v.unwrap_or_else(|| ChainVerifier::new(header.from - 1, prev, Vec::new(), Vec::new()));
+    let mut report = v.finish(None, failure, started);
+    if report.ok && report.through != header.to {
+        report.ok = false;
+        report.failure = Some(Failure {
+            chain_seq: report.through + 1,
+            seq: None,
+            reason: format!("the header says the export runs to {} but its events end at {}", header.to, report.through),
+        });
+    }
+    Ok(report)
+}

@@ -1,0 +1,183 @@
+//! `shutong-bench audit`: the audit trail's append, seal and verify rates on N events, on SQLite and
+//! PostgreSQL, and the in-memory chain rate (SM3 over canonical encodings) that bounds them.
+
+use anyhow::Context;
+use shutong_audit::{AuditContext, NewAuditEvent, SealOptions, StampedEvent};
+use shutong_store::{Db, DbOptions};
+use std::time::Instant;
+
+struct Figures {
+    backend: &'static str,
+    append: f64,
+    seal: f64,
+    verify: f64,
+    export: f64,
+    verify_file: f64,
+    file_mb: f64,
+}
+
+pub async fn run(n: usize, postgres: &str, sqlite_only: bool) -> anyhow::Result<()> {
+    println!("shutong-bench audit: N = {n} events (access-log shaped, 64 per statement, 4,096 per transaction)");
+    let chain_rate = in_memory_chain(n.min(2_000_000));
+    let key = shutong_crypto::NodeKey::generate();
+    let mut figures = Vec::new();
+    let dir = std::env::temp_dir().join(format!("shutong-bench-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    figures.push(run_on("SQLite", &format!("sqlite://{}", dir.join("bench.db").display()), n, &key, &dir).await?);
+    if !sqlite_only {
+        sqlx::any::install_default_drivers();
+        let name = format!("shutong_bench_audit_{}", std::process::id());
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(postgres)
+            .await
+            .context("connecting to PostgreSQL (--sqlite-only skips it)")?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        let base = postgres.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or_default();
+        let result = run_on("PostgreSQL", &format!("{base}/{name}"), n, &key, &dir).await;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+        figures.push(result?);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!();
+    println!("in-memory chain (canonical encoding + SM3 link, one core): {chain_rate:.0} events/s");
+    println!();
+    println!(
+        "| backend | append (record_stamped) | seal (chain + checkpoints) | verify (database) | export | verify (file) | ratio to targets |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for f in &figures {
+        println!(
+            "| {} | {:.0}/s | {:.0}/s | {:.0}/s | {:.0}/s ({:.0} MB) | {:.0}/s | append {:.2}x, seal {:.2}x of 100,000/s; verify {:.2}x of 1,000,000/s |",
+            f.backend,
+            f.append,
+            f.seal,
+            f.verify,
+            f.export,
+            f.file_mb,
+            f.verify_file,
+            f.append / 100_000.0,
+            f.seal / 100_000.0,
+            f.verify / 1_000_000.0
+        );
+    }
+    Ok(())
+}
+
+/// Encoding and hashing only: the ceiling of sealing and verification.
+fn in_memory_chain(n: usize) -> f64 {
+    let ev = sample(0);
+    let t = Instant::now();
+    let mut h = [0u8; 32];
+    let mut buf = Vec::with_capacity(512);
+    let mut e = shutong_audit::chain::SealedEvent {
+        chain_seq: 0,
+        seq: 0,
+        at_ms: 1_764_000_000_000,
+        actor_user_id: Some(7),
+        actor: ev.0.actor.clone(),
+        department_id: Some(3),
+        action: "data.lookup".into(),
+        target_kind: "data".into(),
+        target_id: "320000-101-000001".into(),
+        detail: ev.1.to_string(),
+        request_id: ev.0.request_id.clone(),
+        ip: ev.0.ip.clone(),
+    };
+    for i in 0..n as i64 {
+        e.chain_seq = i + 1;
+        e.seq = i + 1;
+        buf.clear();
+        e.encode_canonical(&mut buf);
+        h = shutong_crypto::sm3_chain(&h, &buf);
+    }
+    std::hint::black_box(h);
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn sample(i: usize) -> (AuditContext, serde_json::Value) {
+    (
+        AuditContext {
+            actor_user_id: Some(7),
+            actor: "dc.rs.system".into(),
+            request_id: Some(format!("req-{i:012}")),
+            ip: Some("10.32.1.17".into()),
+        },
+        serde_json::json!({"grant": 12, "purpose": "社会保险待遇资格认证", "items": ["公民身份号码", "姓名", "户籍地址"], "records": 1, "method": "lookup"}),
+    )
+}
+
+async fn run_on(
+    backend: &'static str,
+    url: &str,
+    n: usize,
+    key: &shutong_crypto::NodeKey,
+    dir: &std::path::Path,
+) -> anyhow::Result<Figures> {
+    let db = Db::connect(url, &DbOptions { slow_statement: None, ..Default::default() }).await?;
+    db.migrate().await?;
+    let (ctx, detail) = sample(0);
+
+    // Append: the access log's path — events gathered from many requests, written in big transactions.
+    let t = Instant::now();
+    let mut written = 0;
+    while written < n {
+        let take = (n - written).min(4096);
+        let events: Vec<NewAuditEvent<'_>> = (0..take)
+            .map(|i| NewAuditEvent {
+                action: "data.lookup",
+                target_kind: "data",
+                target_id: format!("320000-101-{:06}", (written + i) % 1000),
+                department_id: Some(3),
+                detail: detail.clone(),
+            })
+            .collect();
+        let stamped: Vec<StampedEvent<'_>> =
+            events.into_iter().map(|event| StampedEvent { at_ms: shutong_store::now_ms(), ctx: &ctx, event }).collect();
+        let mut tx = db.begin().await?;
+        shutong_audit::record_stamped(&mut tx, &stamped).await?;
+        tx.commit().await?;
+        written += take;
+    }
+    let append = n as f64 / t.elapsed().as_secs_f64();
+    println!("  {backend}: appended {n} events at {append:.0}/s");
+
+    let t = Instant::now();
+    let report =
+        shutong_audit::seal(&db, key, &SealOptions { batch: 10_000, checkpoint_every: 10_000, checkpoint_interval_ms: 60_000 }, true)
+            .await?;
+    let seal = report.sealed as f64 / t.elapsed().as_secs_f64();
+    println!("  {backend}: sealed {} events, {} checkpoints, at {seal:.0}/s", report.sealed, report.checkpoints);
+
+    let t = Instant::now();
+    let v = shutong_audit::verify_db(&db, vec![key.public_key_hex()]).await?;
+    let verify = v.events as f64 / t.elapsed().as_secs_f64();
+    anyhow::ensure!(v.ok, "verification failed: {:?}", v.failure);
+    println!("  {backend}: verified {} events and {} signatures at {verify:.0}/s", v.events, v.checkpoints);
+
+    let file = dir.join(format!("export-{backend}.ndjson"));
+    let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::BufWriter::new(std::fs::File::create(&file)?)));
+    let (hex_key, pem) = (key.public_key_hex(), key.public_key_pem());
+    let signer = shutong_audit::ExportSigner { node_name: "bench", public_key_hex: &hex_key, public_key_pem: &pem };
+    let t = Instant::now();
+    let summary = shutong_audit::export(&db, 1, report.head, &signer, |chunk| {
+        let out = out.clone();
+        async move {
+            use std::io::Write;
+            out.lock().map_err(|_| std::io::Error::other("poisoned"))?.write_all(&chunk)
+        }
+    })
+    .await?;
+    {
+        use std::io::Write;
+        out.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.flush()?;
+    }
+    let export = summary.events as f64 / t.elapsed().as_secs_f64();
+    let file_mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
+    let t = Instant::now();
+    let fv = shutong_audit::verify_file(std::io::BufReader::new(std::fs::File::open(&file)?), vec![hex_key.clone()])?;
+    anyhow::ensure!(fv.ok, "file verification failed: {:?}", fv.failure);
+    let verify_file = fv.events as f64 / t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&file);
+    println!("  {backend}: exported at {export:.0}/s ({file_mb:.0} MB), file verified at {verify_file:.0}/s");
+    db.close().await;
+    Ok(Figures { backend, append, seal, verify, export, verify_file, file_mb })
+}

@@ -1,0 +1,388 @@
+//! The tamper-evident audit trail (C5, issue #7), on SQLite and PostgreSQL: events are sealed into an SM3
+//! chain with SM2-signed checkpoints; `shutong audit verify` names the first place where a stored event
+//! was changed, deleted or reordered; an export verifies with OpenSSL; archiving removes only sealed,
+//! verified, old segments; only auditors and platform administrators read the trail.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
+
+mod common;
+
+use base64::Engine;
+use common::{Backend, TestApp, spawn_app_with};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Row;
+use std::process::Command;
+
+on_both_backends!(tampering_is_detected_and_named, export_verifies_with_openssl, archive_keeps_the_chain_verifiable, auditors_only);
+
+fn fast_sealing(c: &mut shutong_config::Config) {
+    c.audit.seal_interval_ms = 50;
+    c.audit.checkpoint_every = 4;
+    c.audit.checkpoint_interval_seconds = 1;
+}
+
+fn shutong(app_db: &common::TestDb, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shutong"));
+    cmd.arg("--database-url").arg(&app_db.url).arg("--data-dir").arg(app_db.data_dir()).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run shutong");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Some activity (each call writes audit events), then waits until the sealer has chained all of it.
+async fn activity_sealed(app: &TestApp, n: u32) -> Value {
+    let admin = app.admin_token().await;
+    for i in 0..n {
+        app.create_department(&admin, &format!("审计测试部门{i}"), 100 + i, "320000").await;
+    }
+    for _ in 0..200 {
+        let chain = app.get("/api/v1/audit/chain", &admin).await;
+        assert_eq!(chain.status, StatusCode::OK, "{:?}", chain.body);
+        if chain.body["unsealed"] == 0 && chain.body["last_checkpoint"]["chain_seq"] == chain.body["head"] {
+            return chain.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the sealer did not seal and sign the trail");
+}
+
+async fn stop_server(app: &mut TestApp) {
+    if let Some(r) = app.running.take() {
+        r.stop().await;
+    }
+}
+
+async fn conn(app: &TestApp) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    <sqlx::AnyConnection as sqlx::Connection>::connect(&app.db.url).await.unwrap()
+}
+
+async fn exec(app: &TestApp, sql: &str) {
+    let mut c = conn(app).await;
+    sqlx::query(sql).execute(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn text_at(app: &TestApp, column: &str, chain_seq: i64) -> String {
+    let mut c = conn(app).await;
+    sqlx::query(&format!("SELECT {column} FROM audit_events WHERE chain_seq = {chain_seq}"))
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+        .get::<String, _>(0)
+}
+
+/// Keeps a copy of the events at these positions, to put back after tampering.
+async fn snapshot(app: &TestApp, positions: &[i64]) {
+    let list = positions.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+    exec(app, "DROP TABLE IF EXISTS saved_events").await;
+    exec(app, &format!("CREATE TABLE saved_events AS SELECT * FROM audit_events WHERE chain_seq IN ({list})")).await;
+}
+
+async fn restore(app: &TestApp, positions: &[i64]) {
+    let list = positions.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+    exec(app, &format!("DELETE FROM audit_events WHERE chain_seq IN ({list}) OR seq IN (SELECT seq FROM saved_events) OR chain_seq < 0"))
+        .await;
+    exec(app, "INSERT INTO audit_events SELECT * FROM saved_events").await;
+}
+
+fn flip_first_byte(s: &str) -> String {
+    let mut b = s.as_bytes().to_vec();
+    let i = b.iter().position(|c| c.is_ascii_alphanumeric()).expect("an ASCII character to flip");
+    b[i] ^= 0x01;
+    String::from_utf8(b).unwrap()
+}
+
+fn sql_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `audit verify` fails (exit 1) and names `position`.
+fn assert_fails_at(app: &TestApp, position: i64, what: &str) {
+    let (code, out, err) = shutong(&app.db, &["audit", "verify"], &[]);
+    assert_eq!(code, 1, "{what}: verification must fail\n{out}{err}");
+    assert!(out.contains(&format!("FAILED at chain position {position}")), "{what}: must name position {position}: {out}{err}");
+}
+
+fn assert_verifies(app: &TestApp) -> String {
+    let (code, out, err) = shutong(&app.db, &["audit", "verify"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("ok: positions 1.."), "{out}");
+    out
+}
+
+async fn tampering_is_detected_and_named(backend: Backend) {
+    let mut app = spawn_app_with(backend, fast_sealing).await;
+    let chain = activity_sealed(&app, 5).await;
+    let head = chain["head"].as_i64().unwrap();
+    assert!(head >= 8, "{chain}");
+    // The API's verification agrees while the server runs.
+    let admin = app.admin_token().await;
+    let v = app.post("/api/v1/audit/verify", &admin, serde_json::json!({})).await;
+    assert_eq!(v.status, StatusCode::OK);
+    assert_eq!(v.body["ok"], true, "{}", v.body);
+    assert!(v.body["through"].as_i64().unwrap() >= head, "{}", v.body);
+    assert!(v.body["checkpoints"].as_u64().unwrap() >= 2, "{}", v.body);
+    stop_server(&mut app).await;
+    let out = assert_verifies(&app);
+    assert!(out.contains("signed through"), "{out}");
+
+    // One byte flipped in each stored field of the event at position 3.
+    let k = 3;
+    for column in ["actor", "action", "target_kind", "target_id", "detail", "chain_hash"] {
+        snapshot(&app, &[k]).await;
+        let original = text_at(&app, column, k).await;
+        exec(&app, &format!("UPDATE audit_events SET {column} = {} WHERE chain_seq = {k}", sql_str(&flip_first_byte(&original)))).await;
+        assert_fails_at(&app, k, column);
+        restore(&app, &[k]).await;
+    }
+    for (column, change) in
+        [("at", "at + 1"), ("seq", "seq + 100000"), ("department_id", "COALESCE(department_id, 0) + 1"), ("ip", "'10.0.0.1'")]
+    {
+        snapshot(&app, &[k]).await;
+        exec(&app, &format!("UPDATE audit_events SET {column} = {change} WHERE chain_seq = {k}")).await;
+        assert_fails_at(&app, k, column);
+        restore(&app, &[k]).await;
+    }
+    assert_verifies(&app);
+
+    // An event deleted: the gap is named.
+    snapshot(&app, &[4]).await;
+    exec(&app, "DELETE FROM audit_events WHERE chain_seq = 4").await;
+    assert_fails_at(&app, 4, "deleted event");
+    let (_, out, _) = shutong(&app.db, &["audit", "verify"], &[]);
+    assert!(out.contains("missing"), "{out}");
+    restore(&app, &[4]).await;
+    assert_verifies(&app);
+
+    // Two events reordered (their chain positions swapped, hashes and all).
+    snapshot(&app, &[5, 6]).await;
+    exec(&app, "UPDATE audit_events SET chain_seq = -6 WHERE chain_seq = 6").await;
+    exec(&app, "UPDATE audit_events SET chain_seq = 6 WHERE chain_seq = 5").await;
+    exec(&app, "UPDATE audit_events SET chain_seq = 5 WHERE chain_seq = -6").await;
+    assert_fails_at(&app, 5, "reordered events");
+    restore(&app, &[5, 6]).await;
+    assert_verifies(&app);
+
+    // A checkpoint's signature forged (one byte changed), and events cut from the end.
+    let mut c = conn(&app).await;
+    let (cp, sig): (i64, String) = {
+        let r =
+            sqlx::query("SELECT chain_seq, signature FROM audit_checkpoints ORDER BY chain_seq LIMIT 1").fetch_one(&mut c).await.unwrap();
+        (r.get(0), r.get(1))
+    };
+    let mut forged = hex::decode(&sig).unwrap();
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01;
+    exec(&app, &format!("UPDATE audit_checkpoints SET signature = '{}' WHERE chain_seq = {cp}", hex::encode(&forged))).await;
+    assert_fails_at(&app, cp, "forged checkpoint");
+    exec(&app, &format!("UPDATE audit_checkpoints SET signature = '{sig}' WHERE chain_seq = {cp}")).await;
+    let last: i64 = sqlx::query("SELECT MAX(chain_seq) FROM audit_events").fetch_one(&mut c).await.unwrap().get(0);
+    exec(&app, &format!("DELETE FROM audit_events WHERE chain_seq = {last}")).await;
+    let (code, out, _) = shutong(&app.db, &["audit", "verify"], &[]);
+    assert_eq!(code, 1, "a truncated chain must fail: {out}");
+    assert!(out.contains("removed"), "{out}");
+}
+
+async fn export_verifies_with_openssl(backend: Backend) {
+    let mut app = spawn_app_with(backend, fast_sealing).await;
+    let chain = activity_sealed(&app, 3).await;
+    let head = chain["head"].as_i64().unwrap();
+    stop_server(&mut app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit.ndjson");
+    let (code, _, err) = shutong(&app.db, &["audit", "export", "--out", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("exported positions 1..{head}")), "{err}");
+    let (code, out, err) = shutong(&app.db, &["audit", "verify", "--file", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // The format, from docs/AUDIT-FORMAT.md alone: h_i = SM3(h_{i-1} || canonical_i), h_0 = 32 zero bytes;
+    // the checkpoint message is the magic, i64 BE position, h, i64 BE time; SM2 with the default ID.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines = text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
+    let header = lines.next().unwrap();
+    assert_eq!(header["format"], "shutong-audit-export/1");
+    assert_eq!(header["prev_hash"], "0".repeat(64));
+    std::fs::write(dir.path().join("pub.pem"), header["public_key_pem"].as_str().unwrap()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut prev = vec![0u8; 32];
+    let (mut events, mut checkpoints) = (0, 0);
+    let have_openssl = Command::new("openssl").arg("version").output().is_ok();
+    if !have_openssl {
+        eprintln!("openssl not found: the export is checked with the built-in SM3/SM2 only");
+    }
+    for line in lines {
+        match line["type"].as_str().unwrap() {
+            "event" => {
+                let mut data = prev.clone();
+                data.extend(b64.decode(line["canonical"].as_str().unwrap()).unwrap());
+                let expected = line["hash"].as_str().unwrap();
+                if have_openssl {
+                    let f = dir.path().join("link.bin");
+                    std::fs::write(&f, &data).unwrap();
+                    let out = Command::new("openssl").args(["dgst", "-sm3", "-r"]).arg(&f).output().unwrap();
+                    let digest = String::from_utf8_lossy(&out.stdout);
+                    assert!(digest.starts_with(expected), "openssl SM3 {digest} vs {expected} at {}", line["chain_seq"]);
+                }
+                assert_eq!(hex::encode(shutong_crypto::sm3(&data)), expected);
+                prev = hex::decode(expected).unwrap();
+                events += 1;
+            }
+            "checkpoint" => {
+                let mut message = b"SHUTONG-AUDIT-CHECKPOINT-1".to_vec();
+                message.extend(line["chain_seq"].as_i64().unwrap().to_be_bytes());
+                message.extend(hex::decode(line["hash"].as_str().unwrap()).unwrap());
+                message.extend(line["at"].as_i64().unwrap().to_be_bytes());
+                assert_eq!(b64.encode(&message), line["message"].as_str().unwrap());
+                assert_eq!(line["hash"].as_str().unwrap(), hex::encode(&prev), "a checkpoint signs the hash of the event before it");
+                let sig = b64.decode(line["signature"].as_str().unwrap()).unwrap();
+                if have_openssl {
+                    std::fs::write(dir.path().join("msg.bin"), &message).unwrap();
+                    std::fs::write(dir.path().join("sig.der"), &sig).unwrap();
+                    let out = Command::new("openssl")
+                        .current_dir(dir.path())
+                        .args(["pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "msg.bin", "-sigfile", "sig.der"])
+                        .args(["-digest", "sm3", "-pkeyopt", "distid:1234567812345678"])
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "openssl rejects checkpoint {}: {}",
+                        line["chain_seq"],
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                checkpoints += 1;
+            }
+            other => panic!("unknown line type {other}"),
+        }
+    }
+    assert_eq!(events, head);
+    assert!(checkpoints >= 1);
+
+    // The file tampered: one byte of one event's encoding. The file's verification names the place.
+    let mut out = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let mut v: Value = serde_json::from_str(l).unwrap();
+        if i == 2 {
+            let mut bytes = b64.decode(v["canonical"].as_str().unwrap()).unwrap();
+            let n = bytes.len() - 3;
+            bytes[n] ^= 0x20;
+            v["canonical"] = Value::String(b64.encode(bytes));
+        }
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    let bad = dir.path().join("bad.ndjson");
+    std::fs::write(&bad, out).unwrap();
+    let (code, out, _) = shutong(&app.db, &["audit", "verify", "--file", bad.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED at chain position 2"), "{out}");
+    // …and a file verified against a key that is not the node's fails at its first checkpoint.
+    let other = shutong_crypto::NodeKey::generate().public_key_hex();
+    let (code, out, _) = shutong(&app.db, &["audit", "verify", "--file", file.to_str().unwrap(), "--public-key", &other], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not a trusted node key"), "{out}");
+}
+
+async fn archive_keeps_the_chain_verifiable(backend: Backend) {
+    let mut app = spawn_app_with(backend, fast_sealing).await;
+    let chain = activity_sealed(&app, 4).await;
+    let head = chain["head"].as_i64().unwrap();
+    stop_server(&mut app).await;
+    // An event committed but not sealed (as if written the instant before a crash): never archived.
+    exec(
+        &app,
+        "INSERT INTO audit_events (at, actor, action, target_kind, target_id, detail) VALUES (1, 'system', 'test.unsealed', 'test', 'x', '{}')",
+    )
+    .await;
+    // The default retention (184 days) keeps everything this young.
+    let (code, _, err) = shutong(&app.db, &["audit", "archive"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("nothing to archive"), "{err}");
+    let (code, _, err) = shutong(&app.db, &["audit", "archive", "--before", "2099-01-01"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("retention"), "{err}");
+
+    let (code, out, err) = shutong(&app.db, &["audit", "archive"], &[("SHUTONG_AUDIT__RETENTION_DAYS", "0")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let archived: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(archived["from"], 1);
+    let to = archived["to"].as_i64().unwrap();
+    assert_eq!(to, head, "archived through the last checkpoint");
+    let file = archived["file"].as_str().unwrap().to_string();
+    assert!(std::path::Path::new(&file).starts_with(app.db.data_dir().join("audit-archive")));
+
+    let mut c = conn(&app).await;
+    let left: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE chain_seq <= $1").bind(to).fetch_one(&mut c).await.unwrap().get(0);
+    assert_eq!(left, 0, "archived events are removed from the database");
+    let unsealed: i64 =
+        sqlx::query("SELECT COUNT(*) FROM audit_events WHERE action = 'test.unsealed'").fetch_one(&mut c).await.unwrap().get(0);
+    assert_eq!(unsealed, 1, "an unsealed event is never removed");
+
+    // The archive verifies on its own; the database verifies from where the archive ends, after sealing
+    // what came since (the archive's own audit event among it).
+    let (code, out, err) = shutong(&app.db, &["audit", "verify", "--file", &file], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = shutong(&app.db, &["audit", "seal", "--checkpoint"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = shutong(&app.db, &["audit", "verify"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with(&format!("ok: positions {}..", to + 1)), "{out}");
+    let (code, out, _) = shutong(&app.db, &["audit", "list", "--action", "audit.archive"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("\"target_id\":\"1-{to}\"")), "{out}");
+    // An export cannot start inside the archived part.
+    let (code, _, err) = shutong(&app.db, &["audit", "export", "--from", "1"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("archived"), "{err}");
+}
+
+async fn auditors_only(backend: Backend) {
+    let app = spawn_app_with(backend, fast_sealing).await;
+    let admin = app.admin_token().await;
+    let dept = app.create_department(&admin, "审计厅", 7, "320000").await;
+    app.create_user(&admin, "aud", dept, &["auditor"]).await;
+    app.create_user(&admin, "editor", dept, &["catalog_editor"]).await;
+    activity_sealed(&app, 2).await;
+    let auditor = app.login("aud", common::PASSWORD).await;
+    let editor = app.login("editor", common::PASSWORD).await;
+    for path in ["/api/v1/audit/chain", "/api/v1/audit/export", "/api/v1/audit/archives", "/api/v1/audit/events"] {
+        assert_eq!(app.get(path, &editor).await.status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(app.get(path, &auditor).await.status, StatusCode::OK, "{path}");
+    }
+    assert_eq!(app.post("/api/v1/audit/verify", &editor, serde_json::json!({})).await.status, StatusCode::FORBIDDEN);
+    let v = app.post("/api/v1/audit/verify", &auditor, serde_json::json!({})).await;
+    assert_eq!(v.body["ok"], true, "{}", v.body);
+
+    // The auditor's export verifies against the key the node publishes.
+    let node = app.get("/api/v1/node", &auditor).await.body;
+    let key = node["public_key"].as_str().unwrap().to_string();
+    assert_eq!(node["sm2_id"], "1234567812345678");
+    let res = app.http.get(format!("{}/api/v1/audit/export", app.base)).bearer_auth(&auditor).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let body = res.bytes().await.unwrap();
+    let report = shutong_audit::verify_file(std::io::Cursor::new(body.to_vec()), vec![key]).unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(report.events >= 3);
+    let bad = app.get("/api/v1/audit/export?from=0", &auditor).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["error"]["field"], "from", "{}", bad.body);
+
+    // Events carry their chain position; the trail filters by target.
+    let events = app.get("/api/v1/audit/events?target_kind=department&limit=5", &auditor).await.body;
+    let list = events["events"].as_array().unwrap();
+    assert!(!list.is_empty());
+    assert!(list.iter().all(|e| e["target_kind"] == "department"));
+    assert!(list.iter().any(|e| e["chain_seq"].is_i64()), "{events}");
+
+    // The key file is the node's, owner-only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(app.db.data_dir().join("keys/node-sm2.pem")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+}
