@@ -13,84 +13,68 @@ pub type Batch = Vec<(SealedEvent, [u8; 32])>;
 const BATCH: usize = 16_384;
 
 const SELECT: &str = "SELECT chain_seq, seq, at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip, chain_hash \
-     FROM audit_events WHERE chain_seq > $1 ORDER BY chain_seq";
+     FROM audit_events WHERE chain_seq > $1 AND chain_seq <= $2 ORDER BY chain_seq";
 
-fn bad_hash(chain_seq: i64, seq: i64) -> AuditError {
-    AuditError::Corrupt(format!("chain position {chain_seq} (event seq {seq}): the stored hash is missing or not 64 hex digits"))
-}
+/// A stored hash that is missing or not hex reads as all zeros: it cannot equal an SM3 output, so the
+/// verifier names that event as not matching (a damaged hash is tampering like any other).
+const UNREADABLE: [u8; 32] = [0u8; 32];
 
-/// Sealed events after position `after`, in chain order, in batches.
-pub async fn sealed_batches(db: &Db, after: i64) -> AuditResult<mpsc::Receiver<AuditResult<Batch>>> {
+/// Sealed events at positions `after + 1 ..= through`, in chain order, in batches.
+pub async fn sealed_batches(db: &Db, after: i64, through: i64) -> AuditResult<mpsc::Receiver<AuditResult<Batch>>> {
     let (tx, rx) = mpsc::channel(4);
     if let Some(path) = db.sqlite_path() {
         let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = read_sqlite(&path, after, &tx) {
+            if let Err(e) = read_sqlite(&path, after, through, &tx) {
                 let _ = tx.blocking_send(Err(AuditError::Corrupt(format!("reading the audit trail: {e}"))));
             }
         });
     } else if let Some(mut conn) = db.pg_connection().await? {
         tokio::spawn(async move {
-            use futures_util::TryStreamExt;
-            let mut rows = sqlx::query(SELECT).bind(after).fetch(&mut conn);
-            let mut batch = Vec::with_capacity(BATCH);
-            loop {
-                match rows.try_next().await {
-                    Ok(Some(r)) => match pg_event(&r) {
-                        Ok(e) => batch.push(e),
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
-                    },
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = tx.send(Err(AuditError::db(e))).await;
-                        return;
-                    }
-                }
-                if batch.len() == BATCH && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).await.is_err() {
-                    return;
-                }
-            }
-            if !batch.is_empty() {
-                let _ = tx.send(Ok(batch)).await;
-            }
+            let rows = sqlx::query(SELECT).bind(after).bind(through).fetch(&mut conn);
+            forward(rows, pg_event, &tx).await;
         });
     } else {
         // An in-memory SQLite database: through the pool.
         let db = db.clone();
         tokio::spawn(async move {
-            use futures_util::TryStreamExt;
-            let mut rows = sqlx::query(SELECT).bind(after).fetch(db.pool());
-            let mut batch = Vec::with_capacity(BATCH);
-            loop {
-                match rows.try_next().await {
-                    Ok(Some(r)) => match crate::verify::event_from_row(&r)
-                        .and_then(|(ev, h)| parse_hash(&h).map(|h| (ev.clone(), h)).ok_or_else(|| bad_hash(ev.chain_seq, ev.seq)))
-                    {
-                        Ok(e) => batch.push(e),
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
-                    },
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = tx.send(Err(AuditError::db(e))).await;
-                        return;
-                    }
-                }
-                if batch.len() == BATCH && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).await.is_err() {
-                    return;
-                }
-            }
-            if !batch.is_empty() {
-                let _ = tx.send(Ok(batch)).await;
-            }
+            let rows = sqlx::query(SELECT).bind(after).bind(through).fetch(db.pool());
+            let map =
+                |r: &shutong_store::AnyRow| crate::verify::event_from_row(r).map(|(ev, h)| (ev, parse_hash(&h).unwrap_or(UNREADABLE)));
+            forward(rows, map, &tx).await;
         });
     }
     Ok(rx)
+}
+
+/// Batches a stream of rows into `tx`; stops at the first error (sent on) or when the receiver goes away.
+async fn forward<R, S, F>(mut rows: S, map: F, tx: &mpsc::Sender<AuditResult<Batch>>)
+where
+    S: futures_util::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    F: Fn(&R) -> AuditResult<(SealedEvent, [u8; 32])>,
+{
+    use futures_util::TryStreamExt;
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let item = match rows.try_next().await {
+            Ok(Some(r)) => map(&r),
+            Ok(None) => break,
+            Err(e) => Err(AuditError::db(e)),
+        };
+        match item {
+            Ok(e) => batch.push(e),
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+        if batch.len() == BATCH && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).await.is_err() {
+            return;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(Ok(batch)).await;
+    }
 }
 
 fn pg_event(r: &sqlx::postgres::PgRow) -> AuditResult<(SealedEvent, [u8; 32])> {
@@ -110,16 +94,15 @@ fn pg_event(r: &sqlx::postgres::PgRow) -> AuditResult<(SealedEvent, [u8; 32])> {
         ip: r.try_get(11).map_err(g)?,
     };
     let h: Option<&str> = r.try_get(12).map_err(g)?;
-    let h = h.and_then(parse_hash).ok_or_else(|| bad_hash(ev.chain_seq, ev.seq))?;
-    Ok((ev, h))
+    Ok((ev, h.and_then(parse_hash).unwrap_or(UNREADABLE)))
 }
 
-fn read_sqlite(path: &std::path::Path, after: i64, tx: &mpsc::Sender<AuditResult<Batch>>) -> rusqlite::Result<()> {
+fn read_sqlite(path: &std::path::Path, after: i64, through: i64, tx: &mpsc::Sender<AuditResult<Batch>>) -> rusqlite::Result<()> {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    let mut stmt = conn.prepare(&SELECT.replace("$1", "?1"))?;
-    let mut rows = stmt.query([after])?;
+    let mut stmt = conn.prepare(&SELECT.replace("$1", "?1").replace("$2", "?2"))?;
+    let mut rows = stmt.query([after, through])?;
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(r) = rows.next()? {
         let ev = SealedEvent {
@@ -136,11 +119,7 @@ fn read_sqlite(path: &std::path::Path, after: i64, tx: &mpsc::Sender<AuditResult
             request_id: r.get(10)?,
             ip: r.get(11)?,
         };
-        let h = r.get_ref(12)?.as_str_or_null().ok().flatten().and_then(parse_hash);
-        let Some(h) = h else {
-            let _ = tx.blocking_send(Err(bad_hash(ev.chain_seq, ev.seq)));
-            return Ok(());
-        };
+        let h = r.get_ref(12)?.as_str_or_null().ok().flatten().and_then(parse_hash).unwrap_or(UNREADABLE);
         batch.push((ev, h));
         if batch.len() == BATCH && tx.blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err() {
             return Ok(());

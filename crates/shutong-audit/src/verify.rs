@@ -233,7 +233,7 @@ pub async fn verify_db(db: &Db, trusted_keys: Vec<String>) -> AuditResult<Verify
         .map_err(AuditError::db)?;
 
     let mut v = ChainVerifier::new(archived_through, prev, trusted_keys, checkpoints);
-    let mut batches = crate::read::sealed_batches(db, archived_through).await?;
+    let mut batches = crate::read::sealed_batches(db, archived_through, head_seq).await?;
     let mut failure = None;
     while let Some(batch) = batches.recv().await {
         if let Err(f) = v.batch(&batch?) {
@@ -242,6 +242,24 @@ pub async fn verify_db(db: &Db, trusted_keys: Vec<String>) -> AuditResult<Verify
         }
     }
     drop(batches);
+    if failure.is_none() {
+        // Rows claiming positions past the chain's end were not sealed by the sealer (which moves the head in
+        // the same transaction): they are forged, and would also block sealing.
+        let beyond =
+            sqlx::query("SELECT MIN(e.chain_seq) FROM audit_events e, audit_chain_head h WHERE h.id = 1 AND e.chain_seq > h.chain_seq")
+                .fetch_one(db.pool())
+                .await
+                .map_err(AuditError::db)?
+                .try_get::<Option<i64>, _>(0)
+                .map_err(AuditError::db)?;
+        if let Some(pos) = beyond {
+            failure = Some(Failure {
+                chain_seq: pos,
+                seq: None,
+                reason: "an event claims a position past the chain's head: it was not sealed here".into(),
+            });
+        }
+    }
     let mut report = v.finish(Some((head_seq, &head_hash)), failure, started);
     report.unsealed = unsealed;
     Ok(report)

@@ -87,11 +87,21 @@ async fn restore(app: &TestApp, positions: &[i64]) {
     exec(app, "INSERT INTO audit_events SELECT * FROM saved_events").await;
 }
 
+/// One byte changed: the lowest bit of the first ASCII byte, or (all Chinese) the last character's code point.
 fn flip_first_byte(s: &str) -> String {
     let mut b = s.as_bytes().to_vec();
-    let i = b.iter().position(|c| c.is_ascii_alphanumeric()).expect("an ASCII character to flip");
-    b[i] ^= 0x01;
-    String::from_utf8(b).unwrap()
+    match b.iter().position(|c| c.is_ascii()) {
+        Some(i) => {
+            b[i] ^= 0x01;
+            String::from_utf8(b).unwrap()
+        }
+        None => {
+            let mut chars: Vec<char> = s.chars().collect();
+            let last = chars.pop().expect("a non-empty value");
+            chars.push(char::from_u32(last as u32 + 1).unwrap());
+            chars.into_iter().collect()
+        }
+    }
 }
 
 fn sql_str(s: &str) -> String {
@@ -128,9 +138,16 @@ async fn tampering_is_detected_and_named(backend: Backend) {
     let out = assert_verifies(&app);
     assert!(out.contains("signed through"), "{out}");
 
-    // One byte flipped in each stored field of the event at position 3.
-    let k = 3;
-    for column in ["actor", "action", "target_kind", "target_id", "detail", "chain_hash"] {
+    // One byte flipped in each stored field of an event written by a request (all its fields set).
+    let k: i64 = {
+        let mut c = conn(&app).await;
+        sqlx::query("SELECT MIN(chain_seq) FROM audit_events WHERE request_id IS NOT NULL AND ip IS NOT NULL AND department_id IS NOT NULL")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+            .get(0)
+    };
+    for column in ["actor", "action", "target_kind", "target_id", "detail", "chain_hash", "request_id"] {
         snapshot(&app, &[k]).await;
         let original = text_at(&app, column, k).await;
         exec(&app, &format!("UPDATE audit_events SET {column} = {} WHERE chain_seq = {k}", sql_str(&flip_first_byte(&original)))).await;
@@ -163,6 +180,17 @@ async fn tampering_is_detected_and_named(backend: Backend) {
     exec(&app, "UPDATE audit_events SET chain_seq = 5 WHERE chain_seq = -6").await;
     assert_fails_at(&app, 5, "reordered events");
     restore(&app, &[5, 6]).await;
+    assert_verifies(&app);
+
+    // A forged event placed past the chain's end.
+    exec(
+        &app,
+        "INSERT INTO audit_events (at, actor, action, target_kind, target_id, detail, chain_seq, chain_hash) \
+         VALUES (1, 'x', 'forged', 'x', 'x', '{}', 1000000, '00')",
+    )
+    .await;
+    assert_fails_at(&app, 1_000_000, "forged event past the head");
+    exec(&app, "DELETE FROM audit_events WHERE chain_seq = 1000000").await;
     assert_verifies(&app);
 
     // A checkpoint's signature forged (one byte changed), and events cut from the end.
