@@ -20,6 +20,8 @@ pub struct Failure {
     /// The event's own sequence number, where an event is at fault.
     pub seq: Option<i64>,
     pub reason: String,
+    /// The same, in Chinese (the portal's).
+    pub reason_zh: String,
 }
 
 impl std::fmt::Display for Failure {
@@ -125,39 +127,49 @@ impl ChainVerifier {
                 seq: Some(ev.seq),
                 reason: "does not match its chain hash: the event was changed, or events before it were changed, removed or reordered"
                     .into(),
+                reason_zh: "与其链哈希不符：该事件被改动，或其前的事件被改动、删除或调换".into(),
             });
         }
         if let Some(g) = gap {
             let ev = &events[g].0;
-            let reason = if ev.chain_seq > self.next {
-                format!("missing: the next event found is at position {} (seq {}); events were deleted", ev.chain_seq, ev.seq)
+            let (reason, reason_zh) = if ev.chain_seq > self.next {
+                (
+                    format!("missing: the next event found is at position {} (seq {}); events were deleted", ev.chain_seq, ev.seq),
+                    format!("缺失：下一个事件在链位置 {}（事件序号 {}），其间的事件被删除", ev.chain_seq, ev.seq),
+                )
             } else {
-                format!("position {} appears twice or out of order", ev.chain_seq)
+                (format!("position {} appears twice or out of order", ev.chain_seq), format!("链位置 {} 重复或次序错乱", ev.chain_seq))
             };
-            return Err(Failure { chain_seq: self.next, seq: None, reason });
+            return Err(Failure { chain_seq: self.next, seq: None, reason, reason_zh });
         }
         Ok(())
     }
 
     fn checkpoint(&mut self, c: &Checkpoint) -> Result<(), Failure> {
-        let fail = |reason: String| Failure { chain_seq: c.chain_seq, seq: None, reason };
+        let fail = |reason: String, reason_zh: &str| Failure { chain_seq: c.chain_seq, seq: None, reason, reason_zh: reason_zh.into() };
         if parse_hash(&c.hash) != Some(self.prev) {
-            return Err(fail("the signed checkpoint's hash differs from the chain's: events up to it were changed".into()));
+            return Err(fail(
+                "the signed checkpoint's hash differs from the chain's: events up to it were changed".into(),
+                "签名检查点的哈希与链不符：其前的事件被改动",
+            ));
         }
         if !self.trusted_keys.iter().any(|k| k.eq_ignore_ascii_case(&c.public_key)) {
-            return Err(fail(format!("the checkpoint is signed by key {}, which is not a trusted node key", c.public_key)));
+            return Err(fail(
+                format!("the checkpoint is signed by key {}, which is not a trusted node key", c.public_key),
+                "检查点的签名密钥不是本节点（或指定）的公钥",
+            ));
         }
         let key = match self.keys.iter().find(|(k, _)| k == &c.public_key) {
             Some((_, key)) => key,
             None => {
-                let key = shutong_crypto::PublicKey::from_hex(&c.public_key).map_err(|e| fail(e.to_string()))?;
+                let key = shutong_crypto::PublicKey::from_hex(&c.public_key).map_err(|e| fail(e.to_string(), "检查点的公钥无法解析"))?;
                 self.keys.push((c.public_key.clone(), key));
                 &self.keys[self.keys.len() - 1].1
             }
         };
-        let sig = hex::decode(&c.signature).map_err(|_| fail("the signature is not hex".into()))?;
+        let sig = hex::decode(&c.signature).map_err(|_| fail("the signature is not hex".into(), "签名不是十六进制"))?;
         key.verify(&checkpoint_message(c.chain_seq, &self.prev, c.at_ms), &sig)
-            .map_err(|_| fail("the checkpoint's SM2 signature does not verify".into()))?;
+            .map_err(|_| fail("the checkpoint's SM2 signature does not verify".into(), "检查点的 SM2 签名验证不通过"))?;
         self.report.checkpoints += 1;
         self.report.signed_through = c.chain_seq;
         Ok(())
@@ -177,6 +189,7 @@ impl ChainVerifier {
                     c.chain_seq,
                     self.next - 1
                 ),
+                reason_zh: format!("检查点签署到链位置 {}，但链止于 {}：链尾的事件被删除", c.chain_seq, self.next - 1),
             });
         }
         if failure.is_none()
@@ -190,9 +203,15 @@ impl ChainVerifier {
                         "the chain head records position {head_seq} but the sealed events end at {}: events at the end were removed",
                         self.next - 1
                     ),
+                    reason_zh: format!("链头记录到链位置 {head_seq}，但已封存的事件止于 {}：链尾的事件被删除", self.next - 1),
                 });
             } else if parse_hash(head_hash) != Some(self.prev) {
-                failure = Some(Failure { chain_seq: head_seq, seq: None, reason: "the chain head's hash differs from the events'".into() });
+                failure = Some(Failure {
+                    chain_seq: head_seq,
+                    seq: None,
+                    reason: "the chain head's hash differs from the events'".into(),
+                    reason_zh: "链头哈希与事件计算结果不符".into(),
+                });
             }
         }
         self.report.ok = failure.is_none();
@@ -257,6 +276,7 @@ pub async fn verify_db(db: &Db, trusted_keys: Vec<String>) -> AuditResult<Verify
                 chain_seq: pos,
                 seq: None,
                 reason: "an event claims a position past the chain's head: it was not sealed here".into(),
+                reason_zh: "有事件占据链头之后的位置：并非由本节点封存（伪造）".into(),
             });
         }
     }
@@ -329,11 +349,17 @@ pub fn verify_file(reader: impl BufRead, trusted_keys: Vec<String>) -> AuditResu
                         chain_seq,
                         seq: Some(ev.seq),
                         reason: format!("line {n}: the encoding says position {}", ev.chain_seq),
+                        reason_zh: format!("第 {n} 行：规范编码中的链位置为 {}", ev.chain_seq),
                     });
                     break;
                 }
                 let Some(hash) = parse_hash(&hash) else {
-                    failure = Some(Failure { chain_seq, seq: Some(ev.seq), reason: format!("line {n}: hash is not 64 hex digits") });
+                    failure = Some(Failure {
+                        chain_seq,
+                        seq: Some(ev.seq),
+                        reason: format!("line {n}: hash is not 64 hex digits"),
+                        reason_zh: format!("第 {n} 行：哈希不是 64 位十六进制"),
+                    });
                     break;
                 };
                 events.push((ev, hash));
@@ -365,6 +391,7 @@ pub fn verify_file(reader: impl BufRead, trusted_keys: Vec<String>) -> AuditResu
             chain_seq: report.through + 1,
             seq: None,
             reason: format!("the header says the export runs to {} but its events end at {}", header.to, report.through),
+            reason_zh: format!("文件头写明导出至链位置 {}，但事件止于 {}", header.to, report.through),
         });
     }
     Ok(report)

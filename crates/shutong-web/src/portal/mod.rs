@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account", get(pages::account))
         .route("/account/password", post(pages::change_password))
         .route("/audit", get(pages::audit))
+        .route("/audit/verify", post(pages::verify_audit))
         .route("/catalog", get(catalog::search))
         .route("/catalog/new", get(catalog::new_form).post(catalog::create))
         .route("/catalog/review", get(catalog::review_queue))

@@ -247,6 +247,8 @@ pub async fn logout(State(state): State<AppState>, s: PortalSession, Form(f): Fo
 
 pub struct EventRow {
     seq: i64,
+    /// Position in the hash chain, or empty while not sealed.
+    chain: String,
     at: String,
     actor: String,
     action: String,
@@ -289,6 +291,7 @@ pub(super) fn action_zh(action: &str) -> &'static str {
 fn event_row(e: &shutong_audit::AuditEvent) -> EventRow {
     EventRow {
         seq: e.seq,
+        chain: e.chain_seq.map(|c| c.to_string()).unwrap_or_default(),
         at: fmt_time(e.at_ms),
         actor: e.actor.clone(),
         action: e.action.clone(),
@@ -792,11 +795,19 @@ pub async fn change_password(State(state): State<AppState>, s: PortalSession, Fo
 #[template(path = "audit.html")]
 struct AuditPage {
     l: Layout,
+    verified: Option<VerifyOutcome>,
     events: Vec<EventRow>,
     filter_action: String,
     filter_actor: String,
+    filter_target: String,
+    filter_from: String,
+    filter_to: String,
     departments: Vec<(i64, String, bool)>,
     next_link: Option<String>,
+    chain: Option<shutong_audit::ChainStatus>,
+    last_checkpoint_at: String,
+    public_key: String,
+    export_link: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -804,21 +815,60 @@ pub struct AuditParams {
     action: Option<String>,
     actor: Option<String>,
     department_id: Option<String>,
+    /// A resource code (or any target identifier).
+    target: Option<String>,
+    /// YYYY-MM-DD, China time, inclusive.
+    from: Option<String>,
+    to: Option<String>,
     before: Option<i64>,
     ok: Option<String>,
     error: Option<String>,
 }
 
+/// Midnight of a China date, as Unix ms.
+fn china_midnight_ms(d: chrono::NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis() - 8 * 3_600_000).unwrap_or(0)
+}
+
 pub async fn audit(State(state): State<AppState>, s: PortalSession, Query(p): Query<AuditParams>) -> Response {
+    audit_page(&state, &s, p, None).await
+}
+
+/// The outcome of a verification run from the portal: passed, and the text to show.
+pub struct VerifyOutcome {
+    ok: bool,
+    text: String,
+}
+
+async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verified: Option<VerifyOutcome>) -> Response {
     if !s.principal.can_read_audit() {
         return plain_error(StatusCode::FORBIDDEN, "只有平台管理员和审计人员可以查看审计日志。");
     }
     let non_empty = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let dept = non_empty(&p.department_id).and_then(|d| d.parse::<i64>().ok());
+    let date = |o: &Option<String>, field: &str| -> Result<Option<chrono::NaiveDate>, String> {
+        match non_empty(o) {
+            None => Ok(None),
+            Some(v) => {
+                chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d").map(Some).map_err(|_| format!("{field}「{v}」不是 YYYY-MM-DD 格式的日期"))
+            }
+        }
+    };
+    let (from, to) = match (date(&p.from, "起始日期"), date(&p.to, "截止日期")) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => {
+            let q = serde_urlencoded::to_string([("error", e)]).unwrap_or_default();
+            return Redirect::to(&format!("/audit?{q}")).into_response();
+        }
+    };
+    let target = non_empty(&p.target);
     let filter = AuditFilter {
         action: non_empty(&p.action),
         actor: non_empty(&p.actor),
         department_id: dept,
+        target_id: target.clone(),
+        from_ms: from.map(china_midnight_ms),
+        to_ms: to.and_then(|d| d.succ_opt()).map(china_midnight_ms),
         before_seq: p.before,
         limit: 50,
         ..Default::default()
@@ -827,11 +877,15 @@ pub async fn audit(State(state): State<AppState>, s: PortalSession, Query(p): Qu
         Ok(e) => e,
         Err(_) => return plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。"),
     };
+    let fmt_date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
     let next_link = (events.len() == 50).then(|| {
         let q = serde_urlencoded::to_string([
             ("action", filter.action.clone().unwrap_or_default()),
             ("actor", filter.actor.clone().unwrap_or_default()),
             ("department_id", dept.map(|d| d.to_string()).unwrap_or_default()),
+            ("target", target.clone().unwrap_or_default()),
+            ("from", fmt_date(from)),
+            ("to", fmt_date(to)),
             ("before", events.last().map(|e| e.seq.to_string()).unwrap_or_default()),
         ])
         .unwrap_or_default();
@@ -843,13 +897,63 @@ pub async fn audit(State(state): State<AppState>, s: PortalSession, Query(p): Qu
         .into_iter()
         .map(|d| (d.id.0, d.name, Some(d.id.0) == dept))
         .collect();
+    let chain = shutong_audit::status(&state.db).await.ok();
     let page = AuditPage {
-        l: layout(&state, &s, "审计日志", "audit", Flash { ok: p.ok, error: p.error }).await,
+        l: layout(state, s, "审计日志", "audit", Flash { ok: p.ok, error: p.error }).await,
+        verified,
         events: events.iter().map(event_row).collect(),
         filter_action: filter.action.unwrap_or_default(),
         filter_actor: filter.actor.unwrap_or_default(),
+        filter_target: target.unwrap_or_default(),
+        filter_from: fmt_date(from),
+        filter_to: fmt_date(to),
         departments,
         next_link,
+        last_checkpoint_at: chain.as_ref().and_then(|c| c.last_checkpoint.as_ref()).map(|c| fmt_time(c.at_ms)).unwrap_or_default(),
+        export_link: chain
+            .as_ref()
+            .map(|c| format!("/api/v1/audit/export?from={}&to={}", c.archived_through + 1, c.head))
+            .unwrap_or_default(),
+        chain,
+        public_key: state.node_key.public_key_hex(),
     };
     render(&page)
+}
+
+/// 核验: re-computes the chain and its signatures, and reports the outcome on the audit page.
+pub async fn verify_audit(State(state): State<AppState>, s: PortalSession, Form(f): Form<CsrfForm>) -> Response {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
+        return r;
+    }
+    if !s.principal.can_read_audit() {
+        return plain_error(StatusCode::FORBIDDEN, "只有平台管理员和审计人员可以核验审计日志。");
+    }
+    let outcome = match shutong_audit::verify_db(&state.db, vec![state.node_key.public_key_hex()]).await {
+        Ok(r) if r.ok => VerifyOutcome {
+            ok: true,
+            text: format!(
+                "核验通过：第 {}–{} 号事件（{} 条）哈希链完整，{} 个签名检查点有效，签名覆盖至第 {} 号；用时 {} 毫秒。",
+                r.from, r.through, r.events, r.checkpoints, r.signed_through, r.elapsed_ms
+            ),
+        },
+        Ok(r) => VerifyOutcome {
+            ok: false,
+            text: match r.failure {
+                Some(f) => format!(
+                    "核验失败：链位置 {}{}：{}",
+                    f.chain_seq,
+                    f.seq.map(|s| format!("（事件序号 {s}）")).unwrap_or_default(),
+                    f.reason_zh
+                ),
+                None => "核验失败。".into(),
+            },
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "portal audit verification failed to run");
+            VerifyOutcome {
+                ok: false, text: "核验未能完成：数据库暂时不可用或审计链已损坏，请查看服务日志。".into()
+            }
+        }
+    };
+    audit_page(&state, &s, AuditParams::default(), Some(outcome)).await
 }
