@@ -170,6 +170,9 @@ async fn on_backend(o: &Options, shutong: &Path, csv: &Path, dir: &Path, postgre
         .env("SHUTONG_LISTEN", format!("127.0.0.1:{port}"))
         .env("SHUTONG_EXCHANGE__DEMO_POPULATION_ROWS", "1000")
         .env("SHUTONG_EXCHANGE__GRANT_RATE_PER_SECOND", "0")
+        // The load generator is one address and one token: the per-address and per-credential limits would cap it.
+        .env("SHUTONG_SECURITY__RATE_PER_IP", "0")
+        .env("SHUTONG_SECURITY__RATE_PER_TOKEN", "0")
         .env("SHUTONG_EXCHANGE__MAX_UPLOAD_MB", "100000")
         .env("SHUTONG_SHARING__SWEEP_SECONDS", "0")
         .env("RUST_LOG", "warn")

@@ -72,6 +72,10 @@ pub struct SecurityConfig {
     pub principal_cache_ms: u64,
     /// Set the `Secure` flag on cookies (behind TLS). Default false for the local default.
     pub secure_cookies: bool,
+    /// Requests per second from one client address (burst twice that); 0 = unlimited. Default 500.
+    pub rate_per_ip: u32,
+    /// Requests per second with one bearer token or session (burst twice that); 0 = unlimited. Default 5000.
+    pub rate_per_token: u32,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -126,6 +130,8 @@ impl Default for SecurityConfig {
             max_token_ttl_days: 366,
             principal_cache_ms: 2000,
             secure_cookies: false,
+            rate_per_ip: 500,
+            rate_per_token: 5000,
         }
     }
 }

@@ -137,3 +137,87 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<
     let msg = err.downcast_ref::<String>().cloned().or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
     ApiError::internal(&format!("handler panicked: {msg}")).into_response()
 }
+
+/// 限流: requests per second per client address and per credential (bearer token or session), each with a
+/// burst of twice the rate. Beyond it: 429 with `Retry-After`. Health and metrics endpoints are exempt.
+pub struct RateLimits {
+    per_ip: Option<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    per_token: Option<governor::DefaultKeyedRateLimiter<u64>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl RateLimits {
+    /// 0 turns a limit off.
+    pub fn new(per_ip: u32, per_token: u32) -> Self {
+        let quota = |n: u32| {
+            std::num::NonZeroU32::new(n)
+                .map(|rate| governor::Quota::per_second(rate).allow_burst(std::num::NonZeroU32::new(n.saturating_mul(2)).unwrap_or(rate)))
+        };
+        RateLimits {
+            per_ip: quota(per_ip).map(governor::RateLimiter::keyed),
+            per_token: quota(per_token).map(governor::RateLimiter::keyed),
+            hasher: Default::default(),
+        }
+    }
+
+    /// `Err(wait)` when the request is over a limit.
+    fn check(&self, ip: Option<std::net::IpAddr>, credential: Option<&str>) -> Result<(), (std::time::Duration, &'static str)> {
+        use governor::clock::{Clock, DefaultClock};
+        use std::hash::BuildHasher;
+        let clock = DefaultClock::default();
+        if let (Some(lim), Some(ip)) = (&self.per_ip, ip) {
+            if lim.len() > 100_000 {
+                lim.retain_recent();
+            }
+            lim.check_key(&ip).map_err(|n| (n.wait_time_from(clock.now()), "this address"))?;
+        }
+        if let (Some(lim), Some(cred)) = (&self.per_token, credential) {
+            if lim.len() > 100_000 {
+                lim.retain_recent();
+            }
+            // Keyed by a hash: credentials are not kept in memory longer than the request.
+            lim.check_key(&self.hasher.hash_one(cred)).map_err(|n| (n.wait_time_from(clock.now()), "this credential"))?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn rate_limit(axum::extract::State(state): axum::extract::State<crate::AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        return next.run(req).await;
+    }
+    let ip = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let credential = bearer.map(str::to_string).or_else(|| {
+        let parts = req.headers();
+        parts
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == crate::extract::SESSION_COOKIE)
+            .map(|(_, v)| v.to_string())
+    });
+    if let Err((wait, whom)) = state.rate_limits.check(ip, credential.as_deref()) {
+        let secs = wait.as_secs() + 1;
+        let mut res = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests from {whom}; retry after {} ms", wait.as_millis().max(1)),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    next.run(req).await
+}

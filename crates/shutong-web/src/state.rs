@@ -33,6 +33,8 @@ pub struct Inner {
     pub principals: crate::extract::PrincipalCache,
     /// 节点密钥: signs the audit trail's checkpoints; its public half is published at `/api/v1/node`.
     pub node_key: Arc<shutong_crypto::NodeKey>,
+    /// Requests per second per address and per credential (`security.rate_per_ip`, `rate_per_token`).
+    pub rate_limits: crate::middleware::RateLimits,
 }
 
 /// A catalog import started from the portal: its progress while it runs, its report when done.
@@ -121,6 +123,7 @@ impl AppState {
         exchange.sharing.clock = clock.clone();
         AppState(Arc::new(Inner {
             principals: crate::extract::PrincipalCache::new(config.security.principal_cache_ms),
+            rate_limits: crate::middleware::RateLimits::new(config.security.rate_per_ip, config.security.rate_per_token),
             exchange,
             catalog_index,
             security: security_settings(&config),

@@ -21,6 +21,7 @@ on_both_backends!(
     migrations_apply_to_a_database_that_holds_data,
     masking_rules_are_configurable,
     node_identity_follows_configuration,
+    rate_limits_per_address_and_per_credential,
 );
 
 async fn health_ready_and_node(backend: Backend) {
@@ -652,5 +653,48 @@ async fn node_identity_follows_configuration(backend: Backend) {
     assert_eq!(events.body["events"].as_array().unwrap().len(), 2);
     assert_eq!(events.body["events"][0]["actor"], "system:config");
     assert_eq!(app.get("/api/v1/users", &admin).await.body["users"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+/// 限流: beyond the per-address or per-credential rate (burst twice the rate), 429 with `Retry-After` and the
+/// envelope; health endpoints are never limited; one credential's excess does not limit another's.
+async fn rate_limits_per_address_and_per_credential(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| {
+        c.security.rate_per_ip = 20;
+        c.security.rate_per_token = 0;
+    })
+    .await;
+    let mut limited = None;
+    for _ in 0..80 {
+        let r = app.http.get(format!("{}/api/v1/node", app.base)).send().await.unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("80 requests at once from one address must exceed 20/s with a burst of 40");
+    assert!(r.headers().get("retry-after").is_some());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("address"), "{body}");
+    for _ in 0..50 {
+        assert_eq!(app.call(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
+    }
+    app.stop().await;
+
+    let app = common::spawn_app_with(backend, |c| {
+        c.security.rate_per_ip = 0;
+        c.security.rate_per_token = 10;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(app.get("/api/v1/me", &admin).await.status);
+    }
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    // Another credential is not limited by the first one's excess.
+    let other = app.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(app.get("/api/v1/me", &other).await.status, StatusCode::OK);
     app.stop().await;
 }

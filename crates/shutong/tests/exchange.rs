@@ -423,6 +423,10 @@ struct Server {
     base: String,
 }
 
+fn server_log(db: &common::TestDb, port: u16) -> String {
+    std::fs::read_to_string(db.data_dir().join(format!("server-{port}.log"))).unwrap_or_default()
+}
+
 fn start_server(db: &common::TestDb, port: u16, demo: bool) -> Server {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shutong"));
     cmd.arg("serve");
@@ -437,7 +441,8 @@ fn start_server(db: &common::TestDb, port: u16, demo: bool) -> Server {
         .env("SHUTONG_EXCHANGE__CLAIM_TIMEOUT_SECONDS", "1")
         .env("SHUTONG_SHARING__SWEEP_SECONDS", "0")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        // Kept for the failure message of a test that loses its server (see `server_log`).
+        .stderr(std::fs::File::create(db.data_dir().join(format!("server-{port}.log"))).expect("server log"))
         .spawn()
         .expect("start shutong");
     Server { child, base: format!("http://127.0.0.1:{port}") }
@@ -676,7 +681,10 @@ async fn a_killed_server_loses_no_committed_batch(backend: Backend) {
     assert_eq!(census[0]["status"], "failed");
 
     // Re-sent: applied once; re-sent again: the same report.
-    let r = http.post(&url).bearer_auth(&token).header("content-type", "text/csv").body(big.clone()).send().await.unwrap();
+    let r = match http.post(&url).bearer_auth(&token).header("content-type", "text/csv").body(big.clone()).send().await {
+        Ok(r) => r,
+        Err(e) => panic!("re-sending the batch: {e}\nserver log:\n{}", server_log(&db, port)),
+    };
     assert_eq!(r.status(), StatusCode::CREATED);
     let first: Value = r.json().await.unwrap();
     assert_eq!(first["rows_upserted"], 60_000);
