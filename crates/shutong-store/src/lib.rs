@@ -43,6 +43,9 @@ pub enum StoreError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A value the database cannot store as text (PostgreSQL refuses the NUL character): bad input, 400.
+    #[error("a text value contains a character the database cannot store (NUL, U+0000)")]
+    BadText,
     /// The database URL is not one of the supported forms.
     #[error("unsupported database URL (use sqlite://… or postgres://…)")]
     UnsupportedUrl,
@@ -60,6 +63,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => {
                 if db.is_unique_violation() {
                     return StoreError::Conflict { constraint: db.constraint().unwrap_or("unique").to_string() };
+                }
+                // PostgreSQL 22021 (character_not_in_repertoire): text with U+0000 from a client.
+                if db.code().as_deref() == Some("22021") {
+                    return StoreError::BadText;
                 }
                 // PostgreSQL: class 08 (connection exception), 57P0x (shutdown), 53300 (too many connections).
                 // SQLite primary codes: 5 BUSY, 6 LOCKED, 10 IOERR, 13 FULL, 14 CANTOPEN (extended codes

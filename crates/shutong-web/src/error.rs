@@ -98,6 +98,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { constraint } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", format!("a unique value is already taken ({constraint})"))
             }
+            StoreError::BadText => ApiError::bad_request("a text value contains the NUL character (U+0000), which is not accepted"),
             other => ApiError::internal(&other),
         }
     }

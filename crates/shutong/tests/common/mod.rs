@@ -159,6 +159,11 @@ pub async fn spawn_demo_app(backend: Backend) -> TestApp {
     spawn(backend, true, |_| {}).await
 }
 
+/// The demo app with configuration changes.
+pub async fn spawn_demo_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(backend, true, tweak).await
+}
+
 async fn spawn(backend: Backend, demo: bool, tweak: impl FnOnce(&mut Config)) -> TestApp {
     // Server logs (5xx causes among them) show in a failing test's output.
     let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
