@@ -172,6 +172,20 @@ pub struct UpdateUserRequest {
     pub status: Option<String>,
 }
 
+/// A system account's SM2 public key for signed requests (hex SEC1 point or SPKI PEM); `null` removes it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sm2KeyRequest {
+    pub public_key: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Sm2KeyView {
+    pub user_id: i64,
+    /// As stored: the uncompressed SEC1 point, hex; absent when removed.
+    pub public_key: Option<String>,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPasswordRequest {

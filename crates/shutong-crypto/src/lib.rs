@@ -33,6 +33,20 @@ pub fn sm3(data: &[u8]) -> [u8; 32] {
     sm3::Sm3::digest(data).into()
 }
 
+/// Incremental SM3 (a streamed body).
+#[derive(Clone, Default)]
+pub struct Sm3Hasher(sm3::Sm3);
+
+impl Sm3Hasher {
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    pub fn finalize(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
+}
+
 /// One link of a hash chain: `SM3(prev || data)`.
 pub fn sm3_chain(prev: &[u8; 32], data: &[u8]) -> [u8; 32] {
     let mut h = sm3::Sm3::new();

@@ -4,6 +4,7 @@ pub mod model;
 pub mod password;
 pub mod principal;
 pub mod service;
+pub mod signing;
 
 pub use model::*;
 pub use principal::{Principal, RoleAssignment};

@@ -112,7 +112,9 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let db = &state.db;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let principal = if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+        let principal = if parts.headers.contains_key(shutong_identity::signing::HEADER_SIGNATURE) {
+            Some(signed_principal(parts, db).await?)
+        } else if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let value = auth.to_str().map_err(|_| ApiError::unauthenticated())?;
             let token = value.strip_prefix("Bearer ").ok_or_else(ApiError::unauthenticated)?.trim();
             if token.len() > 200 {
@@ -151,6 +153,31 @@ impl FromRequestParts<AppState> for Caller {
         };
         let principal = principal.ok_or_else(ApiError::unauthenticated)?;
         Ok(Caller { principal, request_id: current_request_id(), ip: client_ip(parts) })
+    }
+}
+
+/// A system account's SM2-signed request (`shutong_identity::signing`): verified on every call, never cached.
+/// The body's SM3 is checked as it is read (`middleware::check_signed_body`).
+async fn signed_principal(parts: &Parts, db: &shutong_store::Db) -> Result<shutong_identity::Principal, ApiError> {
+    use shutong_identity::signing::*;
+    let h =
+        |name: &'static str| -> Result<&str, ApiError> {
+            parts.headers.get(name).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", format!("a signed request needs the {name} header"))
+            })
+        };
+    let req = SignedRequest {
+        account: h(HEADER_ACCOUNT)?,
+        timestamp: h(HEADER_TIMESTAMP)?,
+        nonce: h(HEADER_NONCE)?,
+        content_sm3: h(HEADER_CONTENT_SM3)?,
+        signature: h(HEADER_SIGNATURE)?,
+        method: parts.method.as_str(),
+        path_and_query: parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+    };
+    match authenticate_signed(db, &req).await? {
+        Ok(p) => Ok(p),
+        Err(refusal) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", refusal.to_string())),
     }
 }
 

@@ -25,6 +25,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(middleware::record_metrics))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::forget_principals))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(middleware::check_signed_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::rate_limit))
         .layer(axum::middleware::from_fn(middleware::envelope_plain_errors))
         .layer(axum::middleware::from_fn(middleware::security_headers))

@@ -221,3 +221,55 @@ pub async fn rate_limit(axum::extract::State(state): axum::extract::State<crate:
     }
     next.run(req).await
 }
+
+/// A signed request's body must hash (SM3) to its `X-Shutong-Content-SM3` header: checked as the handler
+/// reads it, so a streamed upload is not buffered; a mismatch fails the read at the end (and with it the
+/// request, before anything commits).
+pub async fn check_signed_body(req: Request, next: Next) -> Response {
+    use shutong_identity::signing::{HEADER_CONTENT_SM3, HEADER_SIGNATURE};
+    if !req.headers().contains_key(HEADER_SIGNATURE) {
+        return next.run(req).await;
+    }
+    let mut expected = [0u8; 32];
+    let declared = req.headers().get(HEADER_CONTENT_SM3).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if hex::decode_to_slice(declared, &mut expected).is_err() {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", "X-Shutong-Content-SM3: 64 hex digits (SM3 of the body)")
+            .into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let checked = Sm3Checked { inner: body.into_data_stream(), hasher: Some(Default::default()), expected };
+    next.run(Request::from_parts(parts, Body::from_stream(checked))).await
+}
+
+struct Sm3Checked {
+    inner: axum::body::BodyDataStream,
+    hasher: Option<shutong_crypto::Sm3Hasher>,
+    expected: [u8; 32],
+}
+
+impl futures_util::Stream for Sm3Checked {
+    type Item = Result<axum::body::Bytes, axum::Error>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        use futures_util::StreamExt;
+        match self.inner.poll_next_unpin(cx) {
+            std::task::Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(h) = self.hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                std::task::Poll::Ready(Some(Ok(chunk)))
+            }
+            std::task::Poll::Ready(None) => {
+                let digest = self.hasher.take().map(|h| h.finalize());
+                if digest.is_some_and(|d| d != self.expected) {
+                    return std::task::Poll::Ready(Some(Err(axum::Error::new(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "the body does not match X-Shutong-Content-SM3",
+                    )))));
+                }
+                std::task::Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+}

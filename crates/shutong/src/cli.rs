@@ -180,6 +180,16 @@ pub enum UserCommand {
         #[arg(long)]
         system: bool,
     },
+    /// Register a system account's SM2 public key for signed requests (hex, or a PEM file); --remove drops it.
+    SetKey {
+        #[arg(long)]
+        username: String,
+        /// The public key: hex (04…), or the path of a PEM file.
+        #[arg(long, required_unless_present = "remove")]
+        public_key: Option<String>,
+        #[arg(long)]
+        remove: bool,
+    },
     /// Reset a password (read from SHUTONG_NEW_PASSWORD or standard input); unlocks the account.
     SetPassword {
         #[arg(long)]
@@ -390,6 +400,18 @@ pub async fn run_admin(cli: &Cli, cmd: &AdminCommand) -> anyhow::Result<()> {
             )
             .await?;
             print_json(&u)?;
+        }
+        AdminCommand::User(UserCommand::SetKey { username, public_key, remove }) => {
+            let id = find_user(&db, username).await?;
+            let key = match (public_key, remove) {
+                (_, true) => None,
+                (Some(k), false) if std::path::Path::new(k).is_file() => {
+                    Some(std::fs::read_to_string(k).with_context(|| format!("reading --public-key {k}"))?)
+                }
+                (k, false) => k.clone(),
+            };
+            let stored = identity::signing::set_sm2_key(&db, &op, &ctx, id, key.as_deref()).await?;
+            print_json(&serde_json::json!({"username": username, "public_key": stored}))?;
         }
         AdminCommand::User(UserCommand::SetPassword { username }) => {
             let id = find_user(&db, username).await?;

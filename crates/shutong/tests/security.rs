@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 const DEMO: &str = shutong::demo::DEMO_PASSWORD;
 
-on_both_backends!(every_endpoint_by_every_role, injection_strings_are_data, credentials_and_bodies);
+on_both_backends!(every_endpoint_by_every_role, injection_strings_are_data, credentials_and_bodies, signed_requests_are_accepted_once);
 
 const INJECTIONS: &[&str] = &[
     "' OR '1'='1",
@@ -250,7 +250,7 @@ async fn credentials_and_bodies(backend: Backend) {
     // An expired API token stops working (within the principal cache's lifetime).
     let admin = app.admin_token().await;
     let me = app.get("/api/v1/me", &admin).await.body;
-    let t = app.post("/api/v1/tokens", &admin, json!({"user_id": me["id"], "name": "short", "ttl_days": 1})).await;
+    let t = app.post("/api/v1/tokens", &admin, json!({"user_id": me["user"]["id"], "name": "short", "ttl_days": 1})).await;
     assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
     let token = t.body["secret"].as_str().unwrap().to_string();
     assert_eq!(app.get("/api/v1/me", &token).await.status, StatusCode::OK);
@@ -290,5 +290,119 @@ async fn credentials_and_bodies(backend: Backend) {
         assert!(status.as_u16() < 500, "{path}: {status}");
         assert!(!text.contains("[workspace]") && !text.contains("root:x:0:0"), "{path} leaked a file");
     }
+    app.stop().await;
+}
+
+/// A signed request, as a client builds it (the README's recipe).
+struct Signer {
+    key: shutong_crypto::NodeKey,
+    account: String,
+}
+
+impl Signer {
+    fn headers(&self, method: &str, path: &str, body: &[u8], timestamp: i64, nonce: &str) -> Vec<(&'static str, String)> {
+        use base64::Engine;
+        let content = hex::encode(shutong_crypto::sm3(body));
+        let message = shutong_identity::signing::signing_string(method, path, timestamp, nonce, &content);
+        vec![
+            ("x-shutong-account", self.account.clone()),
+            ("x-shutong-timestamp", timestamp.to_string()),
+            ("x-shutong-nonce", nonce.to_string()),
+            ("x-shutong-content-sm3", content),
+            ("x-shutong-signature", base64::engine::general_purpose::STANDARD.encode(self.key.sign(message.as_bytes()))),
+        ]
+    }
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> (StatusCode, Value) {
+    let mut req =
+        reqwest::Client::new().request(method, format!("{}{path}", app.base)).header("content-type", "application/json").body(body);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// 签名请求: a system account with a registered SM2 key signs instead of sending a token; each request is
+/// accepted once, within five minutes, with its exact body, and only for system accounts.
+async fn signed_requests_are_accepted_once(backend: Backend) {
+    let app = app(backend).await;
+    let admin = app.admin_token().await;
+    let ga = app.get("/api/v1/me", &app.login("ga.admin", DEMO).await).await.body["user"]["department_id"].as_i64().unwrap();
+    let r = app.post("/api/v1/users", &admin, json!({"username": "ga.qianzhiji", "display_name": "公安厅前置机", "department_id": ga, "is_system": true, "roles": ["system_account"]})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let sys = r.body["user"]["id"].as_i64().unwrap();
+    let signer = Signer { key: shutong_crypto::NodeKey::generate(), account: "ga.qianzhiji".into() };
+    let now = shutong_store::now_ms();
+    let me = signer.headers("GET", "/api/v1/me", b"", now, "nonce-0000000000001");
+    // No key registered yet.
+    assert_eq!(send(&app, Method::GET, "/api/v1/me", &me, vec![]).await.0, StatusCode::UNAUTHORIZED);
+    // Registered as PEM by the department's administrator; stored as hex.
+    let ga_admin = app.login("ga.admin", DEMO).await;
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{sys}/sm2-key"),
+            Some(&ga_admin),
+            Some(json!({"public_key": signer.key.public_key_pem()})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["public_key"], signer.key.public_key_hex());
+    // A person cannot register a key: people log in.
+    let person = app.get("/api/v1/me", &app.login("ga.editor", DEMO).await).await.body["user"]["id"].as_i64().unwrap();
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{person}/sm2-key"),
+            Some(&admin),
+            Some(json!({"public_key": signer.key.public_key_hex()})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = app.call(Method::PUT, &format!("/api/v1/users/{sys}/sm2-key"), Some(&admin), Some(json!({"public_key": "04abcd"}))).await;
+    assert_eq!(r.body["error"]["field"], "public_key", "{}", r.body);
+
+    // Accepted, as the account.
+    let (status, body) = send(&app, Method::GET, "/api/v1/me", &me, vec![]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["username"], "ga.qianzhiji");
+    // The same request again: a replay.
+    let (status, body) = send(&app, Method::GET, "/api/v1/me", &me, vec![]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "bad_signature");
+    assert!(body["error"]["message"].as_str().unwrap().contains("nonce"), "{body}");
+    // Too old, signed by another key, for another path, malformed.
+    let stale = signer.headers("GET", "/api/v1/me", b"", now - 10 * 60 * 1000, "nonce-0000000000002");
+    let (status, body) = send(&app, Method::GET, "/api/v1/me", &stale, vec![]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["error"]["message"].as_str().unwrap().contains("Timestamp"), "{body}");
+    let other = Signer { key: shutong_crypto::NodeKey::generate(), account: "ga.qianzhiji".into() };
+    let forged = other.headers("GET", "/api/v1/me", b"", now, "nonce-0000000000003");
+    assert_eq!(send(&app, Method::GET, "/api/v1/me", &forged, vec![]).await.0, StatusCode::UNAUTHORIZED);
+    let elsewhere = signer.headers("GET", "/api/v1/users", b"", now, "nonce-0000000000004");
+    assert_eq!(send(&app, Method::GET, "/api/v1/me", &elsewhere, vec![]).await.0, StatusCode::UNAUTHORIZED);
+    let mut bad = signer.headers("GET", "/api/v1/me", b"", now, "nonce-0000000000005");
+    bad[2].1 = "short".into();
+    assert_eq!(send(&app, Method::GET, "/api/v1/me", &bad, vec![]).await.0, StatusCode::UNAUTHORIZED);
+
+    // A body is part of what is signed: the exact body is accepted, another one refused.
+    let body = serde_json::to_vec(&json!({"subject": "11010519491231002X", "items": ["姓名"]})).unwrap();
+    let h = signer.headers("POST", "/api/v1/exemptions/check", &body, now, "nonce-0000000000006");
+    let (status, answer) = send(&app, Method::POST, "/api/v1/exemptions/check", &h, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let h = signer.headers("POST", "/api/v1/exemptions/check", &body, now, "nonce-0000000000007");
+    let tampered = serde_json::to_vec(&json!({"subject": "11010519491231002X", "items": ["公民身份号码"]})).unwrap();
+    let (status, answer) = send(&app, Method::POST, "/api/v1/exemptions/check", &h, tampered).await;
+    assert!(status.is_client_error(), "{status} {answer}");
+    assert!(answer.to_string().contains("X-Shutong-Content-SM3"), "{answer}");
+
+    // The key removed: signatures stop working.
+    let r = app.call(Method::PUT, &format!("/api/v1/users/{sys}/sm2-key"), Some(&admin), Some(json!({"public_key": null}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let again = signer.headers("GET", "/api/v1/me", b"", now, "nonce-0000000000008");
+    assert_eq!(send(&app, Method::GET, "/api/v1/me", &again, vec![]).await.0, StatusCode::UNAUTHORIZED);
     app.stop().await;
 }

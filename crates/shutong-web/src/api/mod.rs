@@ -13,7 +13,7 @@ pub mod users;
 pub mod views;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -27,7 +27,7 @@ use crate::state::AppState;
         system::healthz, system::readyz, system::metrics, system::node, system::list_audit_events, system::audit_chain, system::audit_verify, system::audit_export, system::audit_archives,
         auth::login, auth::logout, auth::me,
         departments::list_departments, departments::create_department, departments::get_department, departments::update_department,
-        users::list_users, users::create_user, users::get_user, users::update_user, users::set_password, users::assign_role, users::revoke_role,
+        users::list_users, users::create_user, users::get_user, users::update_user, users::set_password, users::set_sm2_key, users::assign_role, users::revoke_role,
         tokens::list_tokens, tokens::create_token, tokens::revoke_token,
         reference::check_id_number, reference::check_credit_code, reference::check_org_code, reference::validate_batch,
         reference::get_region, reference::list_regions, reference::upsert_region, reference::mask, reference::list_mask_rules,
@@ -90,6 +90,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users", get(users::list_users).post(users::create_user))
         .route("/api/v1/users/{id}", get(users::get_user).patch(users::update_user))
         .route("/api/v1/users/{id}/password", post(users::set_password))
+        .route("/api/v1/users/{id}/sm2-key", put(users::set_sm2_key))
         .route("/api/v1/users/{id}/roles", post(users::assign_role))
         .route("/api/v1/users/{id}/roles/{assignment_id}", delete(users::revoke_role))
         .route("/api/v1/tokens", get(tokens::list_tokens).post(tokens::create_token))

@@ -96,6 +96,21 @@ pub async fn update_user(
     Ok(axum::Json(user_view(&user)))
 }
 
+/// Registers (or removes) a system account's SM2 public key: the account may then sign its requests
+/// instead of sending a bearer token (headers X-Shutong-Account, -Timestamp, -Nonce, -Content-SM3,
+/// -Signature; see the README).
+#[utoipa::path(put, path = "/api/v1/users/{id}/sm2-key", tag = "users", security(("bearer" = [])), params(("id" = i64, Path)), request_body = Sm2KeyRequest,
+    responses((status = 200, body = Sm2KeyView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn set_sm2_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<Sm2KeyRequest>,
+) -> ApiResult<axum::Json<Sm2KeyView>> {
+    let key = identity::signing::set_sm2_key(&state.db, &caller.principal, &caller.ctx(), UserId(id), req.public_key.as_deref()).await?;
+    Ok(axum::Json(Sm2KeyView { user_id: id, public_key: key }))
+}
+
 /// Sets a password: one's own (with the current one) or, as administrator, another's.
 #[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "users", security(("bearer" = [])), params(("id" = i64, Path)), request_body = SetPasswordRequest,
     responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
