@@ -48,19 +48,24 @@ impl SealedEvent {
     /// opt_X   = 0x00 (absent) | 0x01 || X
     /// ```
     pub fn encode_canonical(&self, out: &mut Vec<u8>) {
-        out.push(EVENT_FORMAT_VERSION);
-        out.extend_from_slice(&self.chain_seq.to_be_bytes());
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&self.at_ms.to_be_bytes());
-        opt_i64(out, self.actor_user_id);
-        str_(out, &self.actor);
-        opt_i64(out, self.department_id);
-        str_(out, &self.action);
-        str_(out, &self.target_kind);
-        str_(out, &self.target_id);
-        str_(out, &self.detail);
-        opt_str(out, self.request_id.as_deref());
-        opt_str(out, self.ip.as_deref());
+        self.as_ref().encode(out);
+    }
+
+    pub fn as_ref(&self) -> EventRef<'_> {
+        EventRef {
+            chain_seq: self.chain_seq,
+            seq: self.seq,
+            at_ms: self.at_ms,
+            actor_user_id: self.actor_user_id,
+            actor: &self.actor,
+            department_id: self.department_id,
+            action: &self.action,
+            target_kind: &self.target_kind,
+            target_id: &self.target_id,
+            detail: &self.detail,
+            request_id: self.request_id.as_deref(),
+            ip: self.ip.as_deref(),
+        }
     }
 
     pub fn canonical(&self) -> Vec<u8> {
@@ -93,6 +98,95 @@ impl SealedEvent {
             return Err(format!("{} bytes after the last field", b.len()));
         }
         Ok(ev)
+    }
+}
+
+/// An event's fields borrowed from where they are read (a database row): encoded without copying them.
+#[derive(Clone, Copy, Debug)]
+pub struct EventRef<'a> {
+    pub chain_seq: i64,
+    pub seq: i64,
+    pub at_ms: i64,
+    pub actor_user_id: Option<i64>,
+    pub actor: &'a str,
+    pub department_id: Option<i64>,
+    pub action: &'a str,
+    pub target_kind: &'a str,
+    pub target_id: &'a str,
+    pub detail: &'a str,
+    pub request_id: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
+impl EventRef<'_> {
+    /// The canonical encoding, appended to `out` (see [`SealedEvent::encode_canonical`]).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(EVENT_FORMAT_VERSION);
+        out.extend_from_slice(&self.chain_seq.to_be_bytes());
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.at_ms.to_be_bytes());
+        opt_i64(out, self.actor_user_id);
+        str_(out, self.actor);
+        opt_i64(out, self.department_id);
+        str_(out, self.action);
+        str_(out, self.target_kind);
+        str_(out, self.target_id);
+        str_(out, self.detail);
+        opt_str(out, self.request_id);
+        opt_str(out, self.ip);
+    }
+}
+
+/// Events in chain order as their canonical encodings in one buffer, each with its position, `seq` and
+/// stored hash: what verification needs, with one allocation per batch instead of several per event.
+#[derive(Debug, Default)]
+pub struct Links {
+    pub buf: Vec<u8>,
+    pub items: Vec<Link>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Link {
+    pub chain_seq: i64,
+    pub seq: i64,
+    pub start: usize,
+    pub end: usize,
+    /// The stored `h_i`.
+    pub hash: [u8; 32],
+}
+
+impl Links {
+    pub fn with_capacity(events: usize) -> Self {
+        Links { buf: Vec::with_capacity(events * 256), items: Vec::with_capacity(events) }
+    }
+
+    pub fn push(&mut self, ev: EventRef<'_>, hash: [u8; 32]) {
+        let start = self.buf.len();
+        ev.encode(&mut self.buf);
+        self.items.push(Link { chain_seq: ev.chain_seq, seq: ev.seq, start, end: self.buf.len(), hash });
+    }
+
+    pub fn push_canonical(&mut self, chain_seq: i64, seq: i64, canonical: &[u8], hash: [u8; 32]) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(canonical);
+        self.items.push(Link { chain_seq, seq, start, end: self.buf.len(), hash });
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.items.clear();
+    }
+
+    pub fn canonical(&self, i: usize) -> &[u8] {
+        &self.buf[self.items[i].start..self.items[i].end]
     }
 }
 

@@ -5,10 +5,10 @@
 use shutong_store::{Db, Row};
 use tokio::sync::mpsc;
 
-use crate::chain::{SealedEvent, parse_hash};
+use crate::chain::{EventRef, Links, parse_hash};
 use crate::{AuditError, AuditResult};
 
-pub type Batch = Vec<(SealedEvent, [u8; 32])>;
+pub type Batch = Links;
 
 const BATCH: usize = 16_384;
 
@@ -39,8 +39,9 @@ pub async fn sealed_batches(db: &Db, after: i64, through: i64) -> AuditResult<mp
         let db = db.clone();
         tokio::spawn(async move {
             let rows = sqlx::query(SELECT).bind(after).bind(through).fetch(db.pool());
-            let map =
-                |r: &shutong_store::AnyRow| crate::verify::event_from_row(r).map(|(ev, h)| (ev, parse_hash(&h).unwrap_or(UNREADABLE)));
+            let map = |r: &shutong_store::AnyRow, links: &mut Links| {
+                crate::verify::event_from_row(r).map(|(ev, h)| links.push(ev.as_ref(), parse_hash(&h).unwrap_or(UNREADABLE)))
+            };
             forward(rows, map, &tx).await;
         });
     }
@@ -51,24 +52,21 @@ pub async fn sealed_batches(db: &Db, after: i64, through: i64) -> AuditResult<mp
 async fn forward<R, S, F>(mut rows: S, map: F, tx: &mpsc::Sender<AuditResult<Batch>>)
 where
     S: futures_util::Stream<Item = Result<R, sqlx::Error>> + Unpin,
-    F: Fn(&R) -> AuditResult<(SealedEvent, [u8; 32])>,
+    F: Fn(&R, &mut Links) -> AuditResult<()>,
 {
     use futures_util::TryStreamExt;
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Links::with_capacity(BATCH);
     loop {
         let item = match rows.try_next().await {
-            Ok(Some(r)) => map(&r),
+            Ok(Some(r)) => map(&r, &mut batch),
             Ok(None) => break,
             Err(e) => Err(AuditError::db(e)),
         };
-        match item {
-            Ok(e) => batch.push(e),
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
+        if let Err(e) = item {
+            let _ = tx.send(Err(e)).await;
+            return;
         }
-        if batch.len() == BATCH && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).await.is_err() {
+        if batch.len() == BATCH && tx.send(Ok(std::mem::replace(&mut batch, Links::with_capacity(BATCH)))).await.is_err() {
             return;
         }
     }
@@ -77,9 +75,9 @@ where
     }
 }
 
-fn pg_event(r: &sqlx::postgres::PgRow) -> AuditResult<(SealedEvent, [u8; 32])> {
+fn pg_event(r: &sqlx::postgres::PgRow, links: &mut Links) -> AuditResult<()> {
     let g = |e: sqlx::Error| AuditError::db(e);
-    let ev = SealedEvent {
+    let ev = EventRef {
         chain_seq: r.try_get(0).map_err(g)?,
         seq: r.try_get(1).map_err(g)?,
         at_ms: r.try_get(2).map_err(g)?,
@@ -94,7 +92,8 @@ fn pg_event(r: &sqlx::postgres::PgRow) -> AuditResult<(SealedEvent, [u8; 32])> {
         ip: r.try_get(11).map_err(g)?,
     };
     let h: Option<&str> = r.try_get(12).map_err(g)?;
-    Ok((ev, h.and_then(parse_hash).unwrap_or(UNREADABLE)))
+    links.push(ev, h.and_then(parse_hash).unwrap_or(UNREADABLE));
+    Ok(())
 }
 
 fn read_sqlite(path: &std::path::Path, after: i64, through: i64, tx: &mpsc::Sender<AuditResult<Batch>>) -> rusqlite::Result<()> {
@@ -103,25 +102,33 @@ fn read_sqlite(path: &std::path::Path, after: i64, through: i64, tx: &mpsc::Send
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let mut stmt = conn.prepare(&SELECT.replace("$1", "?1").replace("$2", "?2"))?;
     let mut rows = stmt.query([after, through])?;
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Links::with_capacity(BATCH);
     while let Some(r) = rows.next()? {
-        let ev = SealedEvent {
+        let text = |i: usize| -> rusqlite::Result<&str> {
+            r.get_ref(i)?.as_str().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+        };
+        let opt_text = |i: usize| -> rusqlite::Result<Option<&str>> {
+            r.get_ref(i)?
+                .as_str_or_null()
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+        };
+        let ev = EventRef {
             chain_seq: r.get(0)?,
             seq: r.get(1)?,
             at_ms: r.get(2)?,
             actor_user_id: r.get(3)?,
-            actor: r.get(4)?,
+            actor: text(4)?,
             department_id: r.get(5)?,
-            action: r.get(6)?,
-            target_kind: r.get(7)?,
-            target_id: r.get(8)?,
-            detail: r.get(9)?,
-            request_id: r.get(10)?,
-            ip: r.get(11)?,
+            action: text(6)?,
+            target_kind: text(7)?,
+            target_id: text(8)?,
+            detail: text(9)?,
+            request_id: opt_text(10)?,
+            ip: opt_text(11)?,
         };
-        let h = r.get_ref(12)?.as_str_or_null().ok().flatten().and_then(parse_hash).unwrap_or(UNREADABLE);
-        batch.push((ev, h));
-        if batch.len() == BATCH && tx.blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err() {
+        let h = opt_text(12).ok().flatten().and_then(parse_hash).unwrap_or(UNREADABLE);
+        batch.push(ev, h);
+        if batch.len() == BATCH && tx.blocking_send(Ok(std::mem::replace(&mut batch, Links::with_capacity(BATCH)))).is_err() {
             return Ok(());
         }
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use base64::Engine;
 use shutong_store::{Db, Row};
 
-use crate::chain::{SealedEvent, checkpoint_message, parse_hash};
+use crate::chain::{Links, SealedEvent, checkpoint_message, parse_hash};
 use crate::seal::Checkpoint;
 use crate::{AuditError, AuditResult};
 
@@ -79,9 +79,10 @@ impl ChainVerifier {
     /// The next events in chain order, each with its stored hash: the links are checked in parallel (each
     /// against the stored hash before it, which is itself checked), so verification is not bound to one
     /// core. The first failure is the one sequential checking would find.
-    pub fn batch(&mut self, events: &[(SealedEvent, [u8; 32])]) -> Result<(), Failure> {
+    pub fn batch(&mut self, links: &Links) -> Result<(), Failure> {
+        let events = &links.items;
         // Positions must run on without a gap; links are checked up to the first gap.
-        let gap = events.iter().enumerate().position(|(i, (ev, _))| ev.chain_seq != self.next + i as i64);
+        let gap = events.iter().enumerate().position(|(i, l)| l.chain_seq != self.next + i as i64);
         let upto = gap.unwrap_or(events.len());
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
         let chunk = upto.div_ceil(workers).max(512);
@@ -92,12 +93,9 @@ impl ChainVerifier {
                 .map(|start| {
                     let end = (start + chunk).min(upto);
                     scope.spawn(move || {
-                        let mut buf = Vec::with_capacity(1024);
                         for i in start..end {
-                            let prev = if i == 0 { &prev0 } else { &events[i - 1].1 };
-                            buf.clear();
-                            events[i].0.encode_canonical(&mut buf);
-                            if shutong_crypto::sm3_chain(prev, &buf) != events[i].1 {
+                            let prev = if i == 0 { &prev0 } else { &events[i - 1].hash };
+                            if shutong_crypto::sm3_chain(prev, links.canonical(i)) != events[i].hash {
                                 return Some(i);
                             }
                         }
@@ -109,19 +107,19 @@ impl ChainVerifier {
         });
         let ok_until = first_bad.unwrap_or(upto);
         // Checkpoints inside the verified part.
-        for (ev, h) in &events[..ok_until] {
-            self.prev = *h;
-            self.next = ev.chain_seq + 1;
+        for l in &events[..ok_until] {
+            self.prev = l.hash;
+            self.next = l.chain_seq + 1;
             self.report.events += 1;
-            self.report.through = ev.chain_seq;
-            while self.checkpoints.front().is_some_and(|c| c.chain_seq == ev.chain_seq) {
+            self.report.through = l.chain_seq;
+            while self.checkpoints.front().is_some_and(|c| c.chain_seq == l.chain_seq) {
                 if let Some(c) = self.checkpoints.pop_front() {
                     self.checkpoint(&c)?;
                 }
             }
         }
         if let Some(i) = first_bad {
-            let ev = &events[i].0;
+            let ev = &events[i];
             return Err(Failure {
                 chain_seq: ev.chain_seq,
                 seq: Some(ev.seq),
@@ -131,7 +129,7 @@ impl ChainVerifier {
             });
         }
         if let Some(g) = gap {
-            let ev = &events[g].0;
+            let ev = &events[g];
             let (reason, reason_zh) = if ev.chain_seq > self.next {
                 (
                     format!("missing: the next event found is at position {} (seq {}); events were deleted", ev.chain_seq, ev.seq),
@@ -322,11 +320,11 @@ pub fn verify_file(reader: impl BufRead, trusted_keys: Vec<String>) -> AuditResu
     let trusted = if trusted_keys.is_empty() { vec![header.public_key.clone()] } else { trusted_keys };
 
     // Checkpoints follow the event they sign; they are fed to the verifier before that event is replayed.
-    let mut events: Vec<(SealedEvent, [u8; 32])> = Vec::new();
+    let mut events = Links::with_capacity(16_384);
     let mut checkpoints = Vec::new();
     let mut v: Option<ChainVerifier> = None;
     let mut failure = None;
-    let flush = |v: &mut Option<ChainVerifier>, events: &mut Vec<(SealedEvent, [u8; 32])>, checkpoints: &mut Vec<Checkpoint>| {
+    let flush = |v: &mut Option<ChainVerifier>, events: &mut Links, checkpoints: &mut Vec<Checkpoint>| {
         let verifier = v.get_or_insert_with(|| ChainVerifier::new(header.from - 1, prev, trusted.clone(), Vec::new()));
         verifier.checkpoints.extend(checkpoints.drain(..));
         let result = verifier.batch(events).err();
@@ -362,16 +360,15 @@ pub fn verify_file(reader: impl BufRead, trusted_keys: Vec<String>) -> AuditResu
                     });
                     break;
                 };
-                events.push((ev, hash));
-                if events.len() >= 16_384 {
-                    // The last event stays for the next batch: its checkpoint line may follow it.
-                    let last = events.pop();
-                    if let Some(f) = flush(&mut v, &mut events, &mut checkpoints) {
-                        failure = Some(f);
-                        break;
-                    }
-                    events.extend(last);
+                // A full batch is checked when the next event arrives: by then the checkpoint line that may
+                // follow its last event has been read.
+                if events.len() >= 16_384
+                    && let Some(f) = flush(&mut v, &mut events, &mut checkpoints)
+                {
+                    failure = Some(f);
+                    break;
                 }
+                events.push_canonical(chain_seq, ev.seq, &bytes, hash);
             }
             crate::export::ExportLine::Checkpoint { chain_seq, hash, at, public_key, signature, .. } => {
                 let signature =
