@@ -182,10 +182,31 @@ impl RateLimits {
     }
 }
 
-pub async fn rate_limit(axum::extract::State(state): axum::extract::State<crate::AppState>, req: Request, next: Next) -> Response {
+impl RateLimits {
+    fn is_off(&self) -> bool {
+        self.per_ip.is_none() && self.per_token.is_none()
+    }
+}
+
+/// One layer for the checks every request passes before routing (one layer, not two: each layer costs
+/// every request): the rate limits, and the body check of SM2-signed requests.
+pub async fn request_guard(state: axum::extract::State<crate::AppState>, req: Request, next: Next) -> Response {
+    if let Some(refused) = rate_limited(&state, &req) {
+        return refused;
+    }
+    if req.headers().contains_key(shutong_identity::signing::HEADER_SIGNATURE) {
+        return check_signed_body(req, next).await;
+    }
+    next.run(req).await
+}
+
+fn rate_limited(state: &crate::AppState, req: &Request) -> Option<Response> {
+    if state.rate_limits.is_off() {
+        return None;
+    }
     let path = req.uri().path();
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
-        return next.run(req).await;
+        return None;
     }
     let ip = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let bearer = req
@@ -206,30 +227,25 @@ pub async fn rate_limit(axum::extract::State(state): axum::extract::State<crate:
             .find(|(k, _)| *k == crate::extract::SESSION_COOKIE)
             .map(|(_, v)| v.to_string())
     });
-    if let Err((wait, whom)) = state.rate_limits.check(ip, credential.as_deref()) {
-        let secs = wait.as_secs() + 1;
-        let mut res = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many requests from {whom}; retry after {} ms", wait.as_millis().max(1)),
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return res;
+    let (wait, whom) = state.rate_limits.check(ip, credential.as_deref()).err()?;
+    let secs = wait.as_secs() + 1;
+    let mut res = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests from {whom}; retry after {} ms", wait.as_millis().max(1)),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    next.run(req).await
+    Some(res)
 }
 
 /// A signed request's body must hash (SM3) to its `X-Shutong-Content-SM3` header: checked as the handler
 /// reads it, so a streamed upload is not buffered; a mismatch fails the read at the end (and with it the
 /// request, before anything commits).
-pub async fn check_signed_body(req: Request, next: Next) -> Response {
-    use shutong_identity::signing::{HEADER_CONTENT_SM3, HEADER_SIGNATURE};
-    if !req.headers().contains_key(HEADER_SIGNATURE) {
-        return next.run(req).await;
-    }
+async fn check_signed_body(req: Request, next: Next) -> Response {
+    use shutong_identity::signing::HEADER_CONTENT_SM3;
     let mut expected = [0u8; 32];
     let declared = req.headers().get(HEADER_CONTENT_SM3).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if hex::decode_to_slice(declared, &mut expected).is_err() {
