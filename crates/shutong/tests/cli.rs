@@ -148,8 +148,48 @@ fn admin_commands_and_print_config() {
     assert!(out.trim().starts_with("st_"));
     let (_, out, _) = shutong(&["admin", "user", "list"], d, None);
     assert!(out.contains("cli.user"));
+    // A system account's SM2 key for signed requests: from a PEM file, removed; a person cannot have one.
+    let (code, _, err) = shutong(
+        &[
+            "admin",
+            "user",
+            "create",
+            "--username",
+            "cli.system",
+            "--display-name",
+            "前置机",
+            "--department",
+            uscc,
+            "--role",
+            "system_account",
+            "--system",
+        ],
+        d,
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let key = shutong_crypto::NodeKey::generate();
+    let pem = d.join("client.pem");
+    std::fs::write(&pem, key.public_key_pem()).unwrap();
+    let (code, out, err) =
+        shutong(&["admin", "user", "set-key", "--username", "cli.system", "--public-key", pem.to_str().unwrap()], d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&key.public_key_hex()), "{out}");
+    let (code, out, _) = shutong(&["admin", "user", "set-key", "--username", "cli.system", "--remove"], d, None);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"public_key\": null"), "{out}");
+    let (code, _, err) = shutong(&["admin", "user", "set-key", "--username", "cli.user", "--public-key", &key.public_key_hex()], d, None);
+    assert_eq!(code, 2);
+    assert!(err.contains("system accounts"), "{err}");
     let (_, out, _) = shutong(&["audit", "list"], d, None);
     assert!(out.contains("token.create") && out.contains("user.create") && out.contains("department.create"));
+    assert!(out.contains("user.sm2_key_set") && out.contains("user.sm2_key_removed"), "{out}");
+    // The CLI seals and verifies the trail it wrote (no server running).
+    let (code, _, err) = shutong(&["audit", "seal", "--checkpoint"], d, None);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = shutong(&["audit", "verify"], d, None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("ok: positions 1.."), "{out}");
 
     let (code, out, _) = shutong(&["serve", "--print-config"], d, None);
     assert_eq!(code, 0);
