@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use shutong_store::{Db, Row, now_ms};
 
-use crate::export::{ExportSigner, export};
+use crate::export::{ExportSigner, export_to};
 use crate::{AuditContext, AuditError, AuditResult, NewAuditEvent};
 
 /// A segment moved out of the database.
@@ -50,23 +50,8 @@ pub async fn archive(
     std::fs::create_dir_all(dir).map_err(AuditError::Io)?;
     let file = dir.join(format!("audit-{from:012}-{to:012}.ndjson"));
     let partial = dir.join(format!(".audit-{from:012}-{to:012}.ndjson.partial"));
-    let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::BufWriter::new(std::fs::File::create(&partial).map_err(AuditError::Io)?)));
-    let summary = export(db, from, to, signer, |chunk| {
-        let out = out.clone();
-        async move {
-            use std::io::Write;
-            let mut w = out.lock().map_err(|_| std::io::Error::other("archive writer poisoned"))?;
-            w.write_all(&chunk)
-        }
-    })
-    .await?;
-    {
-        use std::io::Write;
-        let mut w = out.lock().map_err(|_| AuditError::Invalid("archive writer poisoned".into()))?;
-        w.flush().map_err(AuditError::Io)?;
-        w.get_ref().sync_all().map_err(AuditError::Io)?;
-    }
-    drop(out);
+    let (summary, written) = export_to(db, from, to, signer, std::fs::File::create(&partial).map_err(AuditError::Io)?).await?;
+    written.sync_all().map_err(AuditError::Io)?;
 
     // The file must verify on its own, to its last event, under a signature, before anything is removed.
     let report = crate::verify::verify_file(std::io::BufReader::new(std::fs::File::open(&partial).map_err(AuditError::Io)?), trusted_keys)?;

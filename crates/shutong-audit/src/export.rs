@@ -93,13 +93,19 @@ pub async fn resolve_range(db: &Db, from: Option<i64>, to: Option<i64>) -> Audit
     let from = from.unwrap_or(archived + 1);
     let to = to.unwrap_or(head_seq).min(head_seq);
     if from <= archived {
-        return Err(AuditError::Invalid(format!(
-            "from: positions up to {archived} are archived (read them from the archive files); export from {} on",
-            archived + 1
-        )));
+        return Err(AuditError::Range {
+            field: "from",
+            message: format!(
+                "from: positions up to {archived} are archived (read them from the archive files); export from {} on",
+                archived + 1
+            ),
+        });
     }
     if from < 1 || to < from {
-        return Err(AuditError::Invalid(format!("from/to: the range {from}..{to} is empty; the chain runs {}..{head_seq}", archived + 1)));
+        return Err(AuditError::Range {
+            field: if from < 1 { "from" } else { "to" },
+            message: format!("from/to: the range {from}..{to} is empty; the chain runs {}..{head_seq}", archived + 1),
+        });
     }
     Ok((from, to))
 }
@@ -198,6 +204,21 @@ where
         sink(out).await.map_err(AuditError::Io)?;
     }
     Ok(summary)
+}
+
+/// [`export`] into a writer (a file, standard output), buffered; returns the summary and the writer, flushed.
+pub async fn export_to<W: std::io::Write + Send>(
+    db: &Db,
+    from: i64,
+    to: i64,
+    signer: &ExportSigner<'_>,
+    writer: W,
+) -> AuditResult<(ExportSummary, W)> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::with_capacity(256 * 1024, writer);
+    let summary = export(db, from, to, signer, |chunk| std::future::ready(w.write_all(&chunk))).await?;
+    let w = w.into_inner().map_err(|e| AuditError::Io(e.into_error()))?;
+    Ok((summary, w))
 }
 
 /// `h_{from-1}`: zeros at the chain's start, the archived hash right after an archive, else the stored hash.

@@ -11,7 +11,7 @@ pub mod seal;
 pub mod verify;
 
 pub use archive::{ArchiveRecord, Archived, archive, list_archives};
-pub use export::{ExportSigner, ExportSummary, export, resolve_range};
+pub use export::{ExportSigner, ExportSummary, export, export_to, resolve_range};
 pub use seal::{ChainStatus, Checkpoint, SealOptions, SealReport, run_sealer, seal, status};
 pub use verify::{Failure, VerifyReport, verify_db, verify_file};
 
@@ -23,7 +23,10 @@ pub enum AuditError {
     /// The stored chain itself is damaged where it cannot be read (not a verification failure).
     #[error("audit chain damaged: {0}")]
     Corrupt(String),
-    /// Bad input: a range, a file.
+    /// A range outside the chain; `field` is the parameter at fault.
+    #[error("{message}")]
+    Range { field: &'static str, message: String },
+    /// Bad input: a file.
     #[error("{0}")]
     Invalid(String),
     #[error("i/o: {0}")]

@@ -154,22 +154,10 @@ async fn run_on(
     println!("  {backend}: verified {} events and {} signatures at {verify:.0}/s", v.events, v.checkpoints);
 
     let file = dir.join(format!("export-{backend}.ndjson"));
-    let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::BufWriter::new(std::fs::File::create(&file)?)));
     let (hex_key, pem) = (key.public_key_hex(), key.public_key_pem());
     let signer = shutong_audit::ExportSigner { node_name: "bench", public_key_hex: &hex_key, public_key_pem: &pem };
     let t = Instant::now();
-    let summary = shutong_audit::export(&db, 1, report.head, &signer, |chunk| {
-        let out = out.clone();
-        async move {
-            use std::io::Write;
-            out.lock().map_err(|_| std::io::Error::other("poisoned"))?.write_all(&chunk)
-        }
-    })
-    .await?;
-    {
-        use std::io::Write;
-        out.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.flush()?;
-    }
+    let (summary, _) = shutong_audit::export_to(&db, 1, report.head, &signer, std::fs::File::create(&file)?).await?;
     let export = summary.events as f64 / t.elapsed().as_secs_f64();
     let file_mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
     let t = Instant::now();

@@ -277,3 +277,8 @@ impl Clock {
 pub fn china_date(ms: i64) -> chrono::NaiveDate {
     (from_ms(ms) + chrono::Duration::hours(8)).date_naive()
 }
+
+/// The start (00:00 China time) of a date, as Unix ms: the inverse of [`china_date`].
+pub fn china_midnight_ms(d: chrono::NaiveDate) -> i64 {
+    d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis() - 8 * 3_600_000
+}

@@ -108,10 +108,7 @@ impl From<shutong_audit::AuditError> for ApiError {
     fn from(e: shutong_audit::AuditError) -> Self {
         match e {
             shutong_audit::AuditError::Store(s) => s.into(),
-            shutong_audit::AuditError::Invalid(m) => {
-                let field = m.split(':').next().filter(|f| ["from", "to", "from/to"].contains(f)).unwrap_or("audit").to_string();
-                ApiError::validation(&field, m)
-            }
+            shutong_audit::AuditError::Range { field, message } => ApiError::validation(field, message),
             other => ApiError::internal(&other),
         }
     }

@@ -94,9 +94,8 @@ pub fn client_ip(parts: &Parts) -> Option<String> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -136,7 +135,7 @@ impl FromRequestParts<AppState> for Caller {
                     })
                 }
             }
-        } else if let Some(session) = cookie(parts, SESSION_COOKIE) {
+        } else if let Some(session) = cookie(&parts.headers, SESSION_COOKIE) {
             // A browser session: state-changing calls must carry the session's CSRF token in a header.
             match shutong_identity::resolve_session(db, session).await? {
                 Some((p, csrf)) => {

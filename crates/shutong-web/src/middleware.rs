@@ -162,21 +162,20 @@ impl RateLimits {
 
     /// `Err(wait)` when the request is over a limit.
     fn check(&self, ip: Option<std::net::IpAddr>, credential: Option<&str>) -> Result<(), (std::time::Duration, &'static str)> {
-        use governor::clock::{Clock, DefaultClock};
+        use governor::clock::Clock;
         use std::hash::BuildHasher;
-        let clock = DefaultClock::default();
         if let (Some(lim), Some(ip)) = (&self.per_ip, ip) {
             if lim.len() > 100_000 {
                 lim.retain_recent();
             }
-            lim.check_key(&ip).map_err(|n| (n.wait_time_from(clock.now()), "this address"))?;
+            lim.check_key(&ip).map_err(|n| (n.wait_time_from(lim.clock().now()), "this address"))?;
         }
         if let (Some(lim), Some(cred)) = (&self.per_token, credential) {
             if lim.len() > 100_000 {
                 lim.retain_recent();
             }
             // Keyed by a hash: credentials are not kept in memory longer than the request.
-            lim.check_key(&self.hasher.hash_one(cred)).map_err(|n| (n.wait_time_from(clock.now()), "this credential"))?;
+            lim.check_key(&self.hasher.hash_one(cred)).map_err(|n| (n.wait_time_from(lim.clock().now()), "this credential"))?;
         }
         Ok(())
     }
@@ -216,18 +215,8 @@ fn rate_limited(state: &crate::AppState, req: &Request) -> Option<Response> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    let credential = bearer.map(str::to_string).or_else(|| {
-        let parts = req.headers();
-        parts
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == crate::extract::SESSION_COOKIE)
-            .map(|(_, v)| v.to_string())
-    });
-    let (wait, whom) = state.rate_limits.check(ip, credential.as_deref()).err()?;
+    let credential = bearer.or_else(|| crate::extract::cookie(req.headers(), crate::extract::SESSION_COOKIE));
+    let (wait, whom) = state.rate_limits.check(ip, credential).err()?;
     let secs = wait.as_secs() + 1;
     let mut res = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,

@@ -606,19 +606,7 @@ async fn run_audit_db(config: &Config, db: &shutong_store::Db, cmd: &AuditComman
                 Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
                 None => Box::new(std::io::stdout()),
             };
-            let writer = std::sync::Arc::new(std::sync::Mutex::new(std::io::BufWriter::new(writer)));
-            let summary = shutong_audit::export(db, from, to, &signer, |chunk| {
-                let w = writer.clone();
-                async move {
-                    use std::io::Write;
-                    w.lock().map_err(|_| std::io::Error::other("writer poisoned"))?.write_all(&chunk)
-                }
-            })
-            .await?;
-            {
-                use std::io::Write;
-                writer.lock().map_err(|_| anyhow::anyhow!("writer poisoned"))?.flush()?;
-            }
+            let (summary, _) = shutong_audit::export_to(db, from, to, &signer, writer).await?;
             eprintln!(
                 "exported positions {}..{}: {} events, {} checkpoints",
                 summary.from, summary.to, summary.events, summary.checkpoints
@@ -636,7 +624,7 @@ async fn run_audit_db(config: &Config, db: &shutong_store::Db, cmd: &AuditComman
             let retention_cutoff = shutong_store::now_ms() - config.audit.retention_days * 86_400_000;
             let cutoff = match before {
                 Some(d) => {
-                    let ms = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis() - 8 * 3_600_000).unwrap_or(i64::MIN);
+                    let ms = shutong_store::china_midnight_ms(*d);
                     if ms > retention_cutoff {
                         bail!(
                             "--before {d}: later than the retention period allows ({} days: events after {} are kept)",

@@ -118,7 +118,7 @@ impl FromRequestParts<AppState> for PortalSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let to_login = || Redirect::to("/login").into_response();
-        let Some(token) = cookie(parts, SESSION_COOKIE).map(str::to_string) else {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
             return Err(to_login());
         };
         match shutong_identity::resolve_session(&state.db, &token).await {

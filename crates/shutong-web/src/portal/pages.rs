@@ -188,7 +188,7 @@ pub async fn login_submit(
 ) -> Response {
     let (mut parts, _) = axum::http::Request::new(()).into_parts();
     parts.headers = headers;
-    let expected = cookie(&parts, LOGIN_CSRF_COOKIE).unwrap_or("");
+    let expected = cookie(&parts.headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), f.csrf.as_bytes()) {
         return login_form(&state, Some("登录表单已过期，请重新登录。".into()), f.username, StatusCode::FORBIDDEN).await;
     }
@@ -825,11 +825,6 @@ pub struct AuditParams {
     error: Option<String>,
 }
 
-/// Midnight of a China date, as Unix ms.
-fn china_midnight_ms(d: chrono::NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis() - 8 * 3_600_000).unwrap_or(0)
-}
-
 pub async fn audit(State(state): State<AppState>, s: PortalSession, Query(p): Query<AuditParams>) -> Response {
     audit_page(&state, &s, p, None).await
 }
@@ -867,8 +862,8 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
         actor: non_empty(&p.actor),
         department_id: dept,
         target_id: target.clone(),
-        from_ms: from.map(china_midnight_ms),
-        to_ms: to.and_then(|d| d.succ_opt()).map(china_midnight_ms),
+        from_ms: from.map(shutong_store::china_midnight_ms),
+        to_ms: to.and_then(|d| d.succ_opt()).map(shutong_store::china_midnight_ms),
         before_seq: p.before,
         limit: 50,
         ..Default::default()
