@@ -698,3 +698,51 @@ async fn a_killed_server_loses_no_committed_batch(backend: Backend) {
 }
 
 on_both_backends!(a_killed_server_loses_no_committed_batch);
+
+/// Sends a whole upload over a raw connection, as a client that does not read before it has written everything
+/// (most do), and returns the status line and the body of the answer.
+async fn send_whole(base: &str, path_and_query: &str, token: &str, body: &[u8]) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    if let Err(e) = s.write_all(body).await {
+        panic!("the server closed the connection before the upload was sent: {e}");
+    }
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    let status = answer.lines().next().unwrap_or_default().to_string();
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+async fn an_upload_answered_early_still_gets_its_answer(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let editor = app.login("ga.editor", DEMO).await;
+    let rows = population_csv(&(0..10).map(|i| synth::person(i, 5)).collect::<Vec<_>>());
+    let r = upload(&app, &editor, POPULATION, "mode=incremental&batch_id=once", "text/csv", rows).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // 48 MB, far more than the socket buffers hold: the server answers before it has read them.
+    let filler = vec![b'x'; 48 * 1024 * 1024];
+    // A re-sent batch: the report of the first.
+    let (status, body) = send_whole(&app.base, &format!("{POPULATION}/batches?mode=incremental&batch_id=once"), &editor, &filler).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}\n{body}");
+    assert!(body.contains("\"replayed\":true"), "{body}");
+    // A refusal: the error envelope.
+    let other = app.login("dc.rs.editor", DEMO).await;
+    let (status, body) = send_whole(&app.base, &format!("{POPULATION}/batches?batch_id=x"), &other, &filler).await;
+    assert!(status.starts_with("HTTP/1.1 403"), "{status}\n{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    // A file upload refused before its first byte is read.
+    let (status, body) = send_whole(&app.base, &format!("{POPULATION}/files?name=a.bin"), &other, &filler).await;
+    assert!(status.starts_with("HTTP/1.1 4"), "{status}\n{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    app.stop().await;
+}
+
+on_both_backends!(an_upload_answered_early_still_gets_its_answer);

@@ -38,6 +38,25 @@ fn upload_limit(state: &AppState, headers: &HeaderMap, advice: &str) -> ApiResul
     }
 }
 
+/// Reads and drops what is left of an upload answered without being read (a re-sent batch, a refusal), so that a
+/// client still sending receives the answer rather than a reset connection. At most `limit` bytes and two minutes;
+/// nothing when the client sent `Expect: 100-continue`, since it waits for the answer before sending.
+async fn discard(mut body: axum::body::BodyDataStream, headers: &HeaderMap, limit: u64) {
+    if headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")) {
+        return;
+    }
+    let drain = async move {
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) = body.next().await {
+            seen += chunk.len() as u64;
+            if seen > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(120), drain).await;
+}
+
 /// A dataset's binding and figures (数据集: schema, row count, freshness).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DatasetView {
@@ -146,8 +165,16 @@ pub async fn post_batch(
         all_or_nothing: q.all_or_nothing,
     };
     let ex = &state.exchange;
-    if let Err(done) = exchange::prepare(ex, &caller.principal, &req).await? {
-        return Ok((StatusCode::OK, axum::Json(done)).into_response());
+    match exchange::prepare(ex, &caller.principal, &req).await {
+        Ok(Ok(())) => {}
+        Ok(Err(done)) => {
+            discard(body.into_data_stream(), &headers, limit).await;
+            return Ok((StatusCode::OK, axum::Json(done)).into_response());
+        }
+        Err(e) => {
+            discard(body.into_data_stream(), &headers, limit).await;
+            return Err(e.into());
+        }
     }
     // The body, counted against the limit as it streams.
     let mut seen = 0u64;
@@ -430,10 +457,23 @@ pub async fn upload_file(
     let code = code_of(&class, &seq)?;
     let limit = upload_limit(&state, &headers, "store it in parts")?;
     let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let stream = body.into_data_stream().map(|c| c.map_err(std::io::Error::other));
+    let mut body = body.into_data_stream();
+    let mut read = false;
+    let stream = body.by_ref().map(|c| {
+        read = true;
+        c.map_err(std::io::Error::other)
+    });
     let new = exchange::NewFile { name: &q.name, media_type: media_type.as_deref(), limit };
-    let f = exchange::upload_file(&state.exchange, &caller.principal, &caller.ctx(), &code, new, stream).await?;
-    Ok((StatusCode::CREATED, axum::Json(f)))
+    match exchange::upload_file(&state.exchange, &caller.principal, &caller.ctx(), &code, new, stream).await {
+        Ok(f) => Ok((StatusCode::CREATED, axum::Json(f))),
+        Err(e) => {
+            // Refused before the first byte was read: let the client finish sending and read the answer.
+            if !read {
+                discard(body, &headers, limit).await;
+            }
+            Err(e.into())
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
