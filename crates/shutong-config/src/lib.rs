@@ -76,6 +76,16 @@ pub struct SecurityConfig {
     pub rate_per_ip: u32,
     /// Requests per second with one bearer token or session (burst twice that); 0 = unlimited. Default 5000.
     pub rate_per_token: u32,
+    /// Store sensitive items (those with a masking kind) of pooled datasets encrypted with SM4-GCM, and a
+    /// sensitive key item as its HMAC-SM3 blind index. Default true.
+    pub encrypt_sensitive: bool,
+    /// The data key file (created at first start, owner-only). Default `data_dir/keys/data-sm4.keys`.
+    /// Ignored when `data_keys` is set.
+    pub data_key_file: Option<PathBuf>,
+    /// Data keys from configuration instead of the file: `"ID:HEX"` (32 hex digits each), the last one active.
+    pub data_keys: Vec<String>,
+    /// The blind-index key (32 hex digits), required with `data_keys`.
+    pub index_key: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -132,6 +142,10 @@ impl Default for SecurityConfig {
             secure_cookies: false,
             rate_per_ip: 500,
             rate_per_token: 5000,
+            encrypt_sensitive: true,
+            data_key_file: None,
+            data_keys: Vec::new(),
+            index_key: None,
         }
     }
 }
@@ -253,6 +267,11 @@ impl Config {
     /// The node's SM2 key file.
     pub fn audit_key_file(&self) -> PathBuf {
         self.audit.key_file.clone().unwrap_or_else(|| self.data_dir.join("keys").join("node-sm2.pem"))
+    }
+
+    /// The data key file (SM4 keys of sensitive items at rest).
+    pub fn data_key_file(&self) -> PathBuf {
+        self.security.data_key_file.clone().unwrap_or_else(|| self.data_dir.join("keys").join("data-sm4.keys"))
     }
 
     /// Where archived audit segments go.

@@ -2,6 +2,9 @@
 
 use std::path::Path;
 
+mod datakeys;
+pub use datakeys::DataKeys;
+
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use sm2::dsa::signature::{Signer, Verifier};
 use sm2::elliptic_curve::Generate;

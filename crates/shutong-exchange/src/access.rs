@@ -12,7 +12,7 @@ use std::time::Instant;
 use shutong_catalog::SharingType;
 use shutong_identity::{DepartmentId, Principal};
 use shutong_reference::MaskKind;
-use shutong_sharing::{AccessMethod, GrantView, RowFilter, acts_for};
+use shutong_sharing::{AccessMethod, FilterOp, GrantView, RowCondition, RowFilter, acts_for};
 
 use crate::binding::{get_binding, published};
 use crate::model::*;
@@ -25,6 +25,8 @@ pub struct OutItem {
     pub name: String,
     pub column: usize,
     pub mask: Option<MaskKind>,
+    /// The fingerprint of `mask`'s rule (see [`crate::sealed`]); empty without a mask.
+    pub fingerprint: String,
 }
 
 /// A resolved access: the binding, the grant (none for the provider reading its own data), the items.
@@ -43,6 +45,8 @@ pub struct Access {
     pub all_columns: HashMap<String, usize>,
     /// Items of the published entry by name (for query conditions).
     pub item_names: Vec<String>,
+    /// Per column: a sensitive item stored encrypted, so conditions on it are evaluated after decryption.
+    pub sealed_columns: Vec<bool>,
 }
 
 impl Access {
@@ -58,6 +62,32 @@ impl Access {
     pub fn item_names_out(&self) -> Vec<String> {
         self.items.iter().map(|i| i.name.clone()).collect()
     }
+    /// Whether a condition must be evaluated after decryption (it names a sensitive item stored encrypted).
+    pub fn is_app_condition(&self, c: &RowCondition) -> bool {
+        self.all_columns.get(&c.item).is_some_and(|&col| self.sealed_columns.get(col).copied().unwrap_or(false))
+    }
+
+    /// Whether a stored row passes `conds` (those evaluated after decryption), decrypting what they name.
+    pub fn passes<S: AsRef<str>>(&self, ex: &Exchange, conds: &[&RowCondition], values: &[Option<S>]) -> ExchangeResult<bool> {
+        for c in conds {
+            let Some(&col) = self.all_columns.get(&c.item) else { return Ok(false) };
+            let raw = values.get(col).and_then(|v| v.as_ref()).map(|v| v.as_ref());
+            let plain = match raw {
+                Some(raw) => Some(crate::sealed::open(ex.data_keys.as_deref(), &self.binding.resource_code, &c.item, raw)?),
+                None => None,
+            };
+            let v = plain.as_deref();
+            let ok = match c.op {
+                FilterOp::Eq | FilterOp::In => v.is_some_and(|v| c.values.iter().any(|x| x == v)),
+                FilterOp::Prefix => v.is_some_and(|v| c.values.iter().any(|x| v.starts_with(x.as_str()))),
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     pub fn table(&self) -> ExchangeResult<&str> {
         self.binding.table_name.as_deref().ok_or(ExchangeError::NotFound { what: "data (no batch has been loaded yet)" })
     }
@@ -165,13 +195,20 @@ async fn resolve(
         }
         if let Some(column) = column_of(&item.name) {
             let clear = grant.as_ref().is_none_or(|g| g.clear_text);
-            items.push(OutItem { name: item.name.clone(), column, mask: if clear { None } else { item.mask } });
+            let mask = if clear { None } else { item.mask };
+            let fingerprint = mask.map(|k| crate::sealed::rule_fingerprint(&ex.mask_rules, k)).unwrap_or_default();
+            items.push(OutItem { name: item.name.clone(), column, mask, fingerprint });
         }
     }
     let key_item = binding.key_item.clone().unwrap_or_default();
     let key_column = column_of(&key_item).unwrap_or(0);
     let key_ident = p.document.items.iter().find(|i| i.name == key_item).and_then(identifier_kind);
     let all_columns = binding.columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
+    let sealed_columns = binding
+        .columns
+        .iter()
+        .map(|c| ex.data_keys.is_some() && p.document.items.iter().any(|i| &i.name == c && i.mask.is_some()))
+        .collect();
     Ok(Access {
         row_filter: grant.as_ref().map(|g| g.row_filter.clone()).unwrap_or_default(),
         grant,
@@ -182,6 +219,7 @@ async fn resolve(
         key_ident,
         all_columns,
         item_names: p.document.items.iter().map(|i| i.name.clone()).collect(),
+        sealed_columns,
         binding,
     })
 }
@@ -260,18 +298,28 @@ pub async fn require_quota(ex: &Exchange, a: &Access, need: i64) -> ExchangeResu
 
 /// A stored row as it leaves: the granted items in catalog order, masked where required. Values are
 /// indexed by column.
-pub fn project<S: AsRef<str>>(ex: &Exchange, a: &Access, values: &[Option<S>]) -> Record {
+pub fn project<S: AsRef<str>>(ex: &Exchange, a: &Access, values: &[Option<S>]) -> ExchangeResult<Record> {
     let mut out = Record::new();
     for item in &a.items {
-        let v = values.get(item.column).and_then(|v| v.as_ref()).map(|v| v.as_ref());
-        let v = match (v, item.mask) {
-            (Some(v), Some(kind)) => serde_json::Value::String(ex.mask_rules.mask(kind, v)),
-            (Some(v), None) => serde_json::Value::String(v.to_string()),
-            (None, _) => serde_json::Value::Null,
+        let v = match values.get(item.column).and_then(|v| v.as_ref()) {
+            Some(raw) => serde_json::Value::String(reveal(ex, a, item, raw.as_ref())?.into_owned()),
+            None => serde_json::Value::Null,
         };
         out.insert(item.name.clone(), v);
     }
-    out
+    Ok(out)
+}
+
+/// One stored value as delivered to the caller: decrypted if need be, masked unless in clear.
+pub fn reveal<'v>(ex: &Exchange, a: &Access, item: &OutItem, raw: &'v str) -> ExchangeResult<std::borrow::Cow<'v, str>> {
+    if !crate::sealed::is_sealed(raw) {
+        return Ok(match item.mask {
+            Some(kind) => std::borrow::Cow::Owned(ex.mask_rules.mask(kind, raw)),
+            None => std::borrow::Cow::Borrowed(raw),
+        });
+    }
+    let mask = item.mask.map(|k| (k, item.fingerprint.as_str()));
+    crate::sealed::reveal(ex.data_keys.as_deref(), &ex.mask_rules, &a.binding.resource_code, &item.name, raw, mask)
 }
 
 /// Whether a stored row is within the grant's row filter.

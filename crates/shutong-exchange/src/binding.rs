@@ -81,6 +81,7 @@ pub(crate) fn binding_from_row(r: &AnyRow) -> ExchangeResult<BindingView> {
         created_at_ms: r.try_get("created_at")?,
         created_by: r.try_get("created_by")?,
         table_name: r.try_get("table_name")?,
+        key_sealed: r.try_get::<i64, _>("key_sealed")? != 0,
     })
 }
 

@@ -133,7 +133,13 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
     if checks[key].is_none() {
         return Err(ExchangeError::Conflict(format!("the key item '{key_item}' is no longer in the published catalog entry")));
     }
-    let columns = Columns { names, checks, key };
+    // A sensitive key is stored as its blind index. The table's choice stands until a full batch replaces it.
+    let key_sealed = if req.mode == IngestMode::Full || binding.table_name.is_none() {
+        ex.data_keys.is_some() && checks[key].as_ref().is_some_and(|c| c.mask.is_some())
+    } else {
+        binding.key_sealed
+    };
+    let columns = Columns { names, checks, key, key_sealed };
 
     // The batch record and the dataset's claim.
     let started = now_ms();
@@ -152,17 +158,7 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
     .fetch_one(ex.pool.pool())
     .await?
     .try_get(0)?;
-    let claimed = sqlx::query(
-        "UPDATE exchange_bindings SET busy_batch = $1, busy_since = $2 WHERE resource_code = $3 AND (busy_batch IS NULL OR busy_since < $4)",
-    )
-    .bind(batch)
-    .bind(started)
-    .bind(&code)
-    .bind(started - ex.settings.claim_timeout_ms)
-    .execute(ex.pool.pool())
-    .await?
-    .rows_affected();
-    if claimed == 0 {
+    if !claim(ex, &code, batch, started).await? {
         finish_failed(ex, batch, "another batch of this dataset is being loaded", false).await;
         return Err(ExchangeError::Conflict(format!("another batch of {code} is being loaded: try again when it has finished")));
     }
@@ -212,6 +208,22 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
     }
 }
 
+/// Takes the dataset's claim for `holder` (a batch, or -1 for a re-encryption pass) unless another holder's
+/// claim is younger than `exchange.claim_timeout_seconds`. Returns whether it was taken.
+pub(crate) async fn claim(ex: &Exchange, code: &str, holder: i64, now: i64) -> ExchangeResult<bool> {
+    let claimed = sqlx::query(
+        "UPDATE exchange_bindings SET busy_batch = $1, busy_since = $2 WHERE resource_code = $3 AND (busy_batch IS NULL OR busy_since < $4)",
+    )
+    .bind(holder)
+    .bind(now)
+    .bind(code)
+    .bind(now - ex.settings.claim_timeout_ms)
+    .execute(ex.pool.pool())
+    .await?
+    .rows_affected();
+    Ok(claimed > 0)
+}
+
 /// Reads the input on a blocking thread and writes its valid rows into `table`. Returns the encoding read,
 /// the rows received, the reported rejects and the number rejected.
 #[allow(clippy::too_many_arguments)]
@@ -240,8 +252,25 @@ async fn load(
     let chunk_rows = ex.settings.chunk_rows.max(1);
     let opts = ParseOptions { format: req.format, mode: req.mode, delimiter: req.delimiter, encoding: req.encoding.clone() };
     let today = ex.sharing.today();
-    let cols = Columns { names: columns.names.clone(), checks: columns.checks.clone(), key: columns.key };
+    let cols = Columns { names: columns.names.clone(), checks: columns.checks.clone(), key: columns.key, key_sealed: columns.key_sealed };
+    // Sensitive items are encrypted here, on the parser's thread, before any row reaches the database.
+    let sealer = ex.data_keys.clone().map(|keys| {
+        let kinds: Vec<Option<shutong_reference::MaskKind>> = cols.checks.iter().map(|c| c.as_ref().and_then(|c| c.mask)).collect();
+        (keys, ex.mask_rules.clone(), req.resource_code.clone(), kinds)
+    });
     let parser = tokio::task::spawn_blocking(move || {
+        let seal_row = |key: &mut String, values: &mut [Option<String>]| -> ExchangeResult<()> {
+            let Some((keys, rules, code, kinds)) = &sealer else { return Ok(()) };
+            if cols.key_sealed {
+                *key = crate::sealed::key_column(Some(keys), true, key)?.into_owned();
+            }
+            for (c, v) in values.iter_mut().enumerate() {
+                if let (Some(kind), Some(plain)) = (kinds.get(c).copied().flatten(), v.as_deref()) {
+                    *v = Some(crate::sealed::seal(keys, rules, code, &cols.names[c], kind, plain)?);
+                }
+            }
+            Ok(())
+        };
         let ids = IdNumberValidator::new(today);
         let source = match input {
             Input::Reader(r) => match opts.format {
@@ -278,7 +307,13 @@ async fn load(
                     let _ = tx.blocking_send(Feed::Failed(err));
                     return;
                 }
-                Some(Ok(Parsed::Row { row, key, delete, values })) => chunk.rows.push((row, key, delete, values)),
+                Some(Ok(Parsed::Row { row, mut key, delete, mut values })) => {
+                    if let Err(e) = seal_row(&mut key, &mut values) {
+                        let _ = tx.blocking_send(Feed::Failed(e));
+                        return;
+                    }
+                    chunk.rows.push((row, key, delete, values))
+                }
                 Some(Ok(Parsed::Reject(r))) => chunk.rejects.push(r),
             }
             if chunk.rows.len() >= chunk_rows || chunk.rejects.len() >= chunk_rows {
@@ -616,7 +651,7 @@ async fn commit(
     let new_last = max_seq.unwrap_or(last_seq).max(last_seq);
     sqlx::query(
         "UPDATE exchange_bindings SET table_name = $1, columns = $2, last_seq = $3, reset_seq = COALESCE($4, reset_seq), row_count = $5, \
-         last_batch_at = $6, busy_batch = NULL, busy_since = NULL, updated_at = $6 WHERE resource_code = $7",
+         last_batch_at = $6, busy_batch = NULL, busy_since = NULL, updated_at = $6, key_sealed = $8 WHERE resource_code = $7",
     )
     .bind(&table)
     .bind(json!(columns.names).to_string())
@@ -625,6 +660,7 @@ async fn commit(
     .bind(rows_after)
     .bind(now)
     .bind(code)
+    .bind(columns.key_sealed as i64)
     .execute(&mut *tx)
     .await?;
     let audited = ex.same_database();

@@ -11,6 +11,7 @@ pub mod parse;
 pub mod proxy;
 pub mod read;
 pub mod schema;
+pub mod sealed;
 pub mod synth;
 pub mod validate;
 
@@ -59,6 +60,9 @@ pub enum ExchangeError {
     /// The provider's own service failed or answered with something the platform cannot filter (502).
     #[error("{0}")]
     Upstream(String),
+    /// An encrypted value could not be decrypted: a missing or wrong data key, or a value altered at rest (500).
+    #[error("sensitive data at rest: {0}")]
+    Sealed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -151,12 +155,24 @@ pub struct Exchange {
     /// The pool is the platform database (PostgreSQL without `exchange.pool_url`).
     pub pool_in_platform_db: bool,
     pub(crate) runtime: Arc<access::Runtime>,
+    /// SM4-GCM keys for sensitive items at rest (`security.encrypt_sensitive`); none: stored in clear.
+    pub data_keys: Option<Arc<shutong_crypto::DataKeys>>,
 }
 
 impl Exchange {
     pub fn new(db: Db, pool: Db, sharing: Sharing, mask_rules: MaskRules, settings: Settings, log: AccessLog) -> Self {
         let pool_in_platform_db = pool.backend() == shutong_store::Backend::Postgres && db.backend() == shutong_store::Backend::Postgres;
-        Exchange { db, pool, sharing, mask_rules, settings: Arc::new(settings), log, pool_in_platform_db, runtime: Default::default() }
+        Exchange {
+            db,
+            pool,
+            sharing,
+            mask_rules,
+            settings: Arc::new(settings),
+            log,
+            pool_in_platform_db,
+            runtime: Default::default(),
+            data_keys: None,
+        }
     }
 
     /// A data plane on one database with default settings (tests, tools).

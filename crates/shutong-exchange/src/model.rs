@@ -73,6 +73,8 @@ pub struct BindingView {
     pub created_by: String,
     #[serde(skip)]
     pub table_name: Option<String>,
+    /// The key column holds the key's HMAC-SM3 blind index (a sensitive key item stored encrypted).
+    pub key_sealed: bool,
 }
 
 /// One rejected row of a batch.

@@ -29,6 +29,8 @@ pub struct Columns {
     pub names: Vec<String>,
     pub checks: Vec<Option<ItemCheck>>,
     pub key: usize,
+    /// The key is stored as its blind index (a sensitive key item with encryption at rest).
+    pub key_sealed: bool,
 }
 
 impl Columns {

@@ -86,6 +86,10 @@ fn conditions_sql(a: &Access, conds: &[RowCondition], params: &mut Vec<String>, 
         if c.values.is_empty() {
             return Err(invalid(&format!("{field}[{i}].values"), "at least one value"));
         }
+        if a.is_app_condition(c) {
+            // A sensitive item stored encrypted: evaluated after decryption (see `after_decryption`).
+            continue;
+        }
         let mut alts = Vec::new();
         for v in &c.values {
             params.push(v.clone());
@@ -99,6 +103,15 @@ fn conditions_sql(a: &Access, conds: &[RowCondition], params: &mut Vec<String>, 
     }
     Ok(sql)
 }
+
+/// The conditions that name sensitive items stored encrypted: evaluated on each row after decryption.
+fn after_decryption<'c>(a: &Access, conds: impl IntoIterator<Item = &'c RowCondition>) -> Vec<&'c RowCondition> {
+    conds.into_iter().filter(|c| a.is_app_condition(c)).collect()
+}
+
+/// How many rows one query or feed call reads at most while conditions are evaluated after decryption; a
+/// page may then hold fewer records than asked, with a cursor to go on from.
+const SCAN_LIMIT: usize = 50_000;
 
 /// 按键查询: one record by its key.
 pub async fn lookup(
@@ -131,22 +144,28 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     let mut params = Vec::new();
     let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
     let sql = format!("SELECT d{} FROM {table} WHERE k = ${} AND d = 0{filter}", columns_sql(n), params.len() + 1);
+    let k = crate::sealed::key_column(ex.data_keys.as_deref(), a.binding.key_sealed, &key)?;
     let found = match ex.pool.sqlite_path() {
-        Some(path) => lite_lookup(path, &sql, &params, &key, n)?,
+        Some(path) => lite_lookup(path, &sql, &params, &k, n)?,
         None => {
             let mut q = sqlx::query(&sql);
             for p in &params {
                 q = q.bind(p.as_str());
             }
-            let row = q.bind(key.as_str()).fetch_optional(ex.pool.pool()).await?;
+            let row = q.bind(k.as_ref()).fetch_optional(ex.pool.pool()).await?;
             row.map(|r| values_of(&r, 1, n)).transpose()?
         }
+    };
+    let app = after_decryption(a, &a.row_filter.conditions);
+    let found = match found {
+        Some(values) if !a.passes(ex, &app, &values)? => None,
+        other => other,
     };
     let records = found.is_some() as i64;
     count_usage(ex, a, records);
     ex.log.record(event(ex, ctx, a, "data.lookup", records, json!({"key": key}))).await;
     match found {
-        Some(values) => Ok(project(ex, a, &values)),
+        Some(values) => project(ex, a, &values),
         None => Err(ExchangeError::NotFound { what: "record" }),
     }
 }
@@ -264,22 +283,46 @@ async fn query_once(ex: &Exchange, ctx: &AuditContext, a: &Access, spec: &QueryS
     let mut params = Vec::new();
     let mut filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
     filter.push_str(&conditions_sql(a, &spec.conditions, &mut params, "conditions")?);
-    if let Some(after) = &spec.after {
-        params.push(after.clone());
-        filter.push_str(&format!(" AND k > ${}", params.len()));
-    }
-    let sql = format!("SELECT k{} FROM {table} WHERE d = 0{filter} ORDER BY k LIMIT {}", columns_sql(n), limit + 1);
-    let mut q = sqlx::query(&sql);
-    for p in &params {
-        q = q.bind(p.as_str());
-    }
-    let rows = q.fetch_all(ex.pool.pool()).await?;
-    let more = rows.len() as i64 > limit;
-    let mut records = Vec::with_capacity(rows.len());
-    let mut last_key = None;
-    for r in rows.iter().take(limit as usize) {
-        last_key = Some(r.try_get::<String, _>(0)?);
-        records.push(project(ex, a, &values_of(r, 1, n)?));
+    let app = after_decryption(a, a.row_filter.conditions.iter().chain(&spec.conditions));
+    // Rows are read in key order from the cursor on; with conditions after decryption, in pages until the
+    // page is full or SCAN_LIMIT rows were read.
+    let page = if app.is_empty() { limit as usize + 1 } else { (limit as usize + 1).max(1000) };
+    params.push(spec.after.clone().unwrap_or_default());
+    let cursor_param = params.len();
+    filter.push_str(&format!(" AND k > ${cursor_param}"));
+    let sql = format!("SELECT k{} FROM {table} WHERE d = 0{filter} ORDER BY k LIMIT {page}", columns_sql(n));
+    let mut records = Vec::new();
+    let mut last_key: Option<String> = None;
+    let mut more = false;
+    let mut scanned = 0usize;
+    'pages: loop {
+        let mut q = sqlx::query(&sql);
+        for p in &params {
+            q = q.bind(p.as_str());
+        }
+        let rows = q.fetch_all(ex.pool.pool()).await?;
+        let exhausted = rows.len() < page;
+        for r in &rows {
+            let k: String = r.try_get(0)?;
+            let values = values_of(r, 1, n)?;
+            scanned += 1;
+            if a.passes(ex, &app, &values)? {
+                if records.len() as i64 == limit {
+                    more = true;
+                    break 'pages;
+                }
+                records.push(project(ex, a, &values)?);
+            }
+            last_key = Some(k);
+        }
+        if exhausted {
+            break;
+        }
+        if scanned >= SCAN_LIMIT {
+            more = true;
+            break;
+        }
+        params[cursor_param - 1] = last_key.clone().unwrap_or_default();
     }
     count_usage(ex, a, records.len() as i64);
     let conds: Vec<String> = spec.conditions.iter().map(|c| format!("{} {} {}", c.item, c.op.as_str(), c.values.join("|"))).collect();
@@ -351,30 +394,49 @@ async fn changes_once(ex: &Exchange, ctx: &AuditContext, a: &Access, since: i64,
     // `since` is $1; the row filter's parameters follow.
     let mut params = vec![String::new()];
     let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
-    let sql = format!("SELECT s, d{} FROM {table} WHERE s > $1{filter} ORDER BY s LIMIT {limit}", columns_sql(n));
-    let mut q = sqlx::query(&sql).bind(since);
-    for p in &params[1..] {
-        q = q.bind(p.as_str());
-    }
-    let rows = q.fetch_all(ex.pool.pool()).await?;
+    let app = after_decryption(a, &a.row_filter.conditions);
+    let page = if app.is_empty() { limit } else { limit.max(1000) };
+    let sql = format!("SELECT s, d{} FROM {table} WHERE s > $1{filter} ORDER BY s LIMIT {page}", columns_sql(n));
     let key_out = a.items.iter().find(|i| i.column == a.key_column);
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let seq: i64 = r.try_get(0)?;
-        let deleted: i64 = r.try_get(1)?;
-        let values = values_of(r, 2, n)?;
-        let record = project(ex, a, &values);
-        let key = key_out.and_then(|k| record.get(&k.name)).and_then(|v| v.as_str()).map(str::to_string);
-        out.push(Change {
-            seq,
-            op: if deleted == 1 { "delete".into() } else { "upsert".into() },
-            key,
-            record: (deleted == 0).then_some(record),
-        });
+    let mut out = Vec::new();
+    let mut from = since;
+    let mut scanned = 0usize;
+    'pages: loop {
+        let mut q = sqlx::query(&sql).bind(from);
+        for p in &params[1..] {
+            q = q.bind(p.as_str());
+        }
+        let rows = q.fetch_all(ex.pool.pool()).await?;
+        let exhausted = (rows.len() as i64) < page;
+        for r in &rows {
+            let seq: i64 = r.try_get(0)?;
+            let deleted: i64 = r.try_get(1)?;
+            let values = values_of(r, 2, n)?;
+            scanned += 1;
+            // Like the conditions evaluated in SQL: a deletion keeps only its key, so a row filter on
+            // another item does not pass it.
+            if a.passes(ex, &app, &values)? {
+                if out.len() as i64 == limit {
+                    break 'pages;
+                }
+                let record = project(ex, a, &values)?;
+                let key = key_out.and_then(|k| record.get(&k.name)).and_then(|v| v.as_str()).map(str::to_string);
+                out.push(Change {
+                    seq,
+                    op: if deleted == 1 { "delete".into() } else { "upsert".into() },
+                    key,
+                    record: (deleted == 0).then_some(record),
+                });
+            }
+            from = seq;
+        }
+        if exhausted || scanned >= SCAN_LIMIT {
+            break;
+        }
     }
     count_usage(ex, a, out.len() as i64);
     ex.log.record(event(ex, ctx, a, "data.changes", out.len() as i64, json!({"since": since}))).await;
-    let next_since = out.last().map(|c| c.seq).unwrap_or(since.max(0));
+    let next_since = from.max(since.max(0));
     let reset = since > 0 && since < a.binding.reset_seq;
     Ok(ChangePage { changes: out, next_since, last_seq: a.binding.last_seq, reset })
 }
@@ -408,14 +470,34 @@ pub async fn export(
     let n = a.binding.columns.len();
     let mut params = Vec::new();
     let filter = conditions_sql(&a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
+    let app: Vec<RowCondition> = after_decryption(&a, &a.row_filter.conditions).into_iter().cloned().collect();
     let mut hint = a.binding.row_count;
     if a.grant.as_ref().and_then(|g| g.daily_quota).is_some() {
-        let sql = format!("SELECT COUNT(*) FROM {table} WHERE d = 0{filter}");
-        let mut q = sqlx::query_scalar::<_, i64>(&sql);
-        for p in &params {
-            q = q.bind(p.clone());
-        }
-        hint = q.fetch_one(ex.pool.pool()).await?;
+        hint = if app.is_empty() {
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE d = 0{filter}");
+            let mut q = sqlx::query_scalar::<_, i64>(&sql);
+            for p in &params {
+                q = q.bind(p.clone());
+            }
+            q.fetch_one(ex.pool.pool()).await?
+        } else {
+            // Counted by reading the rows the SQL conditions leave and decrypting what the others name.
+            let sql = format!("SELECT d{} FROM {table} WHERE d = 0{filter}", columns_sql(n));
+            let mut q = sqlx::query(&sql);
+            for p in &params {
+                q = q.bind(p.as_str());
+            }
+            let refs: Vec<&RowCondition> = app.iter().collect();
+            let mut rows = q.fetch(ex.pool.pool());
+            let mut count = 0i64;
+            use futures_util::TryStreamExt;
+            while let Some(r) = rows.try_next().await? {
+                if a.passes(ex, &refs, &values_of(&r, 1, n)?)? {
+                    count += 1;
+                }
+            }
+            count
+        };
         require_quota(ex, &a, hint).await?;
     }
     let sql = format!("SELECT c0{} FROM {table} WHERE d = 0{filter}", (1..n).map(|i| format!(", c{i}")).collect::<String>());
@@ -462,6 +544,8 @@ type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
 /// Encodes rows and sends the encoded chunks to the client, counting rows; an error carries the count so far.
 struct Emitter<'a> {
     enc: Encoder<'a>,
+    /// Row-filter conditions evaluated after decryption.
+    app: Vec<&'a RowCondition>,
     tx: &'a Sender,
     count: i64,
 }
@@ -472,6 +556,9 @@ impl Emitter<'_> {
     }
 
     async fn row<S: AsRef<str>>(&mut self, values: &[Option<S>]) -> Result<(), (i64, String)> {
+        if !self.app.is_empty() && !self.enc.a.passes(self.enc.ex, &self.app, values).map_err(|e| self.fail(e))? {
+            return Ok(());
+        }
         self.enc.push(values).map_err(|e| self.fail(e))?;
         self.count += 1;
         if let Some(bytes) = self.enc.take_if_full().map_err(|e| self.fail(e))?
@@ -502,7 +589,8 @@ async fn stream_rows(
     tx: &Sender,
 ) -> Result<i64, (i64, String)> {
     use futures_util::StreamExt;
-    let mut out = Emitter { enc: Encoder::new(ex, a, format).map_err(|e| (0, e))?, tx, count: 0 };
+    let app = after_decryption(a, &a.row_filter.conditions);
+    let mut out = Emitter { enc: Encoder::new(ex, a, format).map_err(|e| (0, e))?, app, tx, count: 0 };
     // Each backend's own driver: values are read as borrowed text, without the portable pool's per-value
     // conversion (and, on SQLite, without sqlx handing every row across threads).
     match ex.pool.backend() {
@@ -659,22 +747,22 @@ impl<'a> Encoder<'a> {
     }
 
     pub fn push<S: AsRef<str>>(&mut self, values: &[Option<S>]) -> Result<(), String> {
-        let masked = |i: &crate::access::OutItem| -> Option<std::borrow::Cow<'_, str>> {
-            let v = values.get(i.column)?.as_ref()?.as_ref();
-            Some(match i.mask {
-                Some(kind) => std::borrow::Cow::Owned(self.ex.mask_rules.mask(kind, v)),
-                None => std::borrow::Cow::Borrowed(v),
-            })
+        let (ex, a) = (self.ex, self.a);
+        let masked = |i: &crate::access::OutItem| -> Result<Option<std::borrow::Cow<'_, str>>, String> {
+            match values.get(i.column).and_then(|v| v.as_ref()) {
+                Some(v) => crate::access::reveal(ex, a, i, v.as_ref()).map(Some).map_err(|e| e.to_string()),
+                None => Ok(None),
+            }
         };
         match self.format {
             DataFormat::Ndjson => {
-                let rec = project(self.ex, self.a, values);
+                let rec = project(self.ex, self.a, values).map_err(|e| e.to_string())?;
                 serde_json::to_writer(&mut self.buf, &rec).map_err(|e| e.to_string())?;
                 self.buf.push(b'\n');
             }
             DataFormat::Parquet => {
                 let items = &self.a.items;
-                let vals: Vec<Option<std::borrow::Cow<'_, str>>> = items.iter().map(masked).collect();
+                let vals: Vec<Option<std::borrow::Cow<'_, str>>> = items.iter().map(masked).collect::<Result<_, _>>()?;
                 let sink = self.parquet.as_mut().ok_or("no parquet writer")?;
                 for (b, v) in sink.builders.iter_mut().zip(vals) {
                     b.append_option(v);
@@ -686,7 +774,7 @@ impl<'a> Encoder<'a> {
             }
             _ => {
                 for (n, i) in self.a.items.iter().enumerate() {
-                    let v = masked(i);
+                    let v = masked(i)?;
                     csv_field(&mut self.buf, n, v.as_deref());
                 }
                 self.buf.extend_from_slice(b"\r\n");

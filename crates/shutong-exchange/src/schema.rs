@@ -26,6 +26,7 @@ fn statements(backend: Backend) -> Vec<String> {
             last_batch_at BIGINT,
             busy_batch BIGINT,
             busy_since BIGINT,
+            key_sealed BIGINT NOT NULL DEFAULT 0,
             created_at BIGINT NOT NULL,
             created_by TEXT NOT NULL,
             updated_at BIGINT NOT NULL
@@ -96,6 +97,23 @@ fn statements(backend: Backend) -> Vec<String> {
 pub async fn ensure(pool: &Db, claim_timeout_ms: i64) -> StoreResult<()> {
     for s in statements(pool.backend()) {
         sqlx::query(&s).execute(pool.pool()).await?;
+    }
+    // Columns added after the first release of the pool schema (new pools have them from the start: on
+    // SQLite, a statement prepared before an ALTER TABLE would change shape under sqlx).
+    let has_key_sealed = match pool.backend() {
+        Backend::Sqlite => sqlx::query("SELECT 1 FROM pragma_table_info('exchange_bindings') WHERE name = 'key_sealed'")
+            .fetch_optional(pool.pool())
+            .await?
+            .is_some(),
+        Backend::Postgres => sqlx::query(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'exchange_bindings' AND column_name = 'key_sealed'",
+        )
+        .fetch_optional(pool.pool())
+        .await?
+        .is_some(),
+    };
+    if !has_key_sealed {
+        sqlx::query("ALTER TABLE exchange_bindings ADD COLUMN key_sealed BIGINT NOT NULL DEFAULT 0").execute(pool.pool()).await?;
     }
     let now = shutong_store::now_ms();
     sqlx::query("UPDATE exchange_bindings SET busy_batch = NULL, busy_since = NULL WHERE busy_batch IS NOT NULL AND busy_since < $1")

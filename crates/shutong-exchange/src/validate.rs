@@ -34,6 +34,8 @@ pub struct ItemCheck {
     pub length: Option<u32>,
     pub required: bool,
     pub ident: Option<IdentKind>,
+    /// The masking kind of a sensitive item (stored encrypted).
+    pub mask: Option<shutong_reference::MaskKind>,
 }
 
 impl ItemCheck {
@@ -44,6 +46,7 @@ impl ItemCheck {
             length: item.length,
             required: item.required || item.is_key,
             ident: identifier_kind(item),
+            mask: item.mask,
         }
     }
 

@@ -195,6 +195,7 @@ impl From<shutong_exchange::ExchangeError> for ApiError {
                 err
             }
             X::Upstream(m) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", m),
+            e @ X::Sealed(_) => ApiError::internal(&e),
             X::Store(s) => s.into(),
         }
     }

@@ -65,6 +65,9 @@ pub enum Command {
     /// Data exchange (共享交换): bind, load, export, query, batches.
     #[command(subcommand)]
     Data(crate::data_cli::DataCommand),
+    /// Data keys (SM4-GCM) of sensitive items at rest: status, rotate, rekey, retire.
+    #[command(subcommand)]
+    Keys(crate::keys_cli::KeysCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod data_cli;
 pub mod demo;
+pub mod keys_cli;
 pub mod lines;
 pub mod server;
 pub mod sharing_cli;

@@ -71,5 +71,6 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Request(cmd) => shutong::sharing_cli::run_request(&cli, cmd).await.map(|_| 0),
         Command::Grant(cmd) => shutong::sharing_cli::run_grant(&cli, cmd).await.map(|_| 0),
         Command::Data(cmd) => shutong::data_cli::run(&cli, cmd).await,
+        Command::Keys(cmd) => shutong::keys_cli::run(&cli, cmd).await,
     }
 }

@@ -80,6 +80,9 @@ pub async fn open_exchange(
         log,
     );
     exchange.pool_in_platform_db &= config.exchange.pool_url.is_none();
+    if config.security.encrypt_sensitive {
+        exchange.data_keys = Some(Arc::new(load_data_keys(config)?));
+    }
     shutong_exchange::audit_outbox(&exchange).await;
     Ok(exchange)
 }
@@ -237,6 +240,21 @@ pub fn load_node_key(config: &Config) -> anyhow::Result<shutong_crypto::NodeKey>
         tracing::info!(path = %path.display(), public_key = %key.public_key_hex(), "node SM2 key pair created");
     }
     Ok(key)
+}
+
+/// The data keys: from configuration, or from the key file (created at first start).
+pub fn load_data_keys(config: &Config) -> anyhow::Result<shutong_crypto::DataKeys> {
+    let sec = &config.security;
+    if !sec.data_keys.is_empty() {
+        let index = sec.index_key.as_deref().ok_or_else(|| anyhow::anyhow!("security.index_key is required with security.data_keys"))?;
+        return shutong_crypto::DataKeys::from_config(&sec.data_keys, index).map_err(|e| anyhow::anyhow!(e));
+    }
+    let path = config.data_key_file();
+    let (keys, created) = shutong_crypto::DataKeys::load_or_create(&path)?;
+    if created {
+        tracing::info!(path = %path.display(), "data key ring created (SM4-GCM for sensitive items at rest)");
+    }
+    Ok(keys)
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,335 @@
+//! 敏感数据加密存储: sensitive items at rest (SPEC C5: SM4 for sensitive data at rest; 办法 第二十一条).
+//!
+//! An item with a masking kind is sensitive. In a pooled dataset its values are stored as
+//!
+//! ```text
+//! U+0001 KEY ":" FP ":" MASKED ":" BASE64(nonce ‖ SM4-GCM ciphertext ‖ tag)
+//! ```
+//!
+//! - `KEY` is the number of the data key that encrypted it (so keys rotate without rewriting at once);
+//! - the associated data is `resource code ‖ 0x00 ‖ item name`, so a value moved to another item or
+//!   dataset does not decrypt;
+//! - `MASKED` is the value masked by the rule of its kind, computed at ingest, and `FP` the first four hex
+//!   digits of the SM3 of that rule: a masked read (the default for consumers, R-EX-3) uses it without
+//!   decrypting while the rule is unchanged, and decrypts and masks afresh once the rule has changed;
+//! - U+0001 never starts a value in clear: ingest refuses control characters.
+//!
+//! A sensitive key item is stored in the row's `k` column as its HMAC-SM3 blind index (hex), so that lookups
+//! and upserts by key still use the index; its value is in its own column, encrypted like any other.
+//! Conditions (row filters, query conditions) on sensitive items are evaluated after decryption.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use shutong_crypto::DataKeys;
+use shutong_reference::{MaskKind, MaskRules};
+
+use crate::{Exchange, ExchangeError, ExchangeResult};
+
+/// Starts every encrypted value.
+pub const MARK: char = '\u{1}';
+
+/// The first four hex digits of the SM3 of a kind's masking rule.
+pub fn rule_fingerprint(rules: &MaskRules, kind: MaskKind) -> String {
+    let d = shutong_crypto::sm3(format!("{kind:?}/{:?}", rules.rule(kind)).as_bytes());
+    hex::encode(&d[..2])
+}
+
+fn aad(code: &str, item: &str) -> Vec<u8> {
+    let mut a = Vec::with_capacity(code.len() + 1 + item.len());
+    a.extend_from_slice(code.as_bytes());
+    a.push(0);
+    a.extend_from_slice(item.as_bytes());
+    a
+}
+
+/// Encrypts one value of a sensitive item.
+pub fn seal(keys: &DataKeys, rules: &MaskRules, code: &str, item: &str, kind: MaskKind, plain: &str) -> ExchangeResult<String> {
+    let masked = rules.mask(kind, plain);
+    let (id, data) = keys.seal(plain.as_bytes(), &aad(code, item)).map_err(|e| ExchangeError::Sealed(e.to_string()))?;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(data);
+    Ok(format!("{MARK}{id}:{}:{masked}:{b64}", rule_fingerprint(rules, kind)))
+}
+
+/// A stored encrypted value, taken apart.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parts<'a> {
+    pub key: u32,
+    pub fingerprint: &'a str,
+    pub masked: &'a str,
+    pub data: &'a str,
+}
+
+/// Takes an encrypted value apart; `None` for a value in clear.
+pub fn parts(raw: &str) -> Option<Parts<'_>> {
+    let rest = raw.strip_prefix(MARK)?;
+    let (key, rest) = rest.split_once(':')?;
+    let (fingerprint, rest) = rest.split_once(':')?;
+    let (masked, data) = rest.rsplit_once(':')?;
+    Some(Parts { key: key.parse().ok()?, fingerprint, masked, data })
+}
+
+pub fn is_sealed(raw: &str) -> bool {
+    raw.starts_with(MARK)
+}
+
+/// The value in clear: decrypted if it is encrypted.
+pub fn open<'a>(keys: Option<&DataKeys>, code: &str, item: &str, raw: &'a str) -> ExchangeResult<Cow<'a, str>> {
+    if !is_sealed(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let p = parts(raw).ok_or_else(|| ExchangeError::Sealed(format!("{code}/{item}: an encrypted value is malformed")))?;
+    let keys = keys.ok_or_else(|| {
+        ExchangeError::Sealed(format!("{code}/{item}: the value is encrypted but security.encrypt_sensitive is off (no data keys)"))
+    })?;
+    let data = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(p.data)
+        .map_err(|_| ExchangeError::Sealed(format!("{code}/{item}: an encrypted value is malformed")))?;
+    let plain = keys.open(p.key, &data, &aad(code, item)).map_err(|e| ExchangeError::Sealed(format!("{code}/{item}: {e}")))?;
+    String::from_utf8(plain).map(Cow::Owned).map_err(|_| ExchangeError::Sealed(format!("{code}/{item}: decrypted value is not UTF-8")))
+}
+
+/// The value as delivered: masked by `mask` (with its rule's fingerprint `fp`) or in clear. A masked read
+/// of an encrypted value whose stored masking is current needs no decryption.
+pub fn reveal<'a>(
+    keys: Option<&DataKeys>,
+    rules: &MaskRules,
+    code: &str,
+    item: &str,
+    raw: &'a str,
+    mask: Option<(MaskKind, &str)>,
+) -> ExchangeResult<Cow<'a, str>> {
+    if let (Some((_, fp)), Some(p)) = (mask, parts(raw))
+        && p.fingerprint == fp
+    {
+        return Ok(Cow::Borrowed(p.masked));
+    }
+    let plain = open(keys, code, item, raw)?;
+    Ok(match mask {
+        Some((kind, _)) => Cow::Owned(rules.mask(kind, &plain)),
+        None => plain,
+    })
+}
+
+/// The `k` column of a key: its blind index (hex) when the dataset's key is sealed.
+pub fn key_column<'a>(keys: Option<&DataKeys>, key_sealed: bool, key: &'a str) -> ExchangeResult<Cow<'a, str>> {
+    if !key_sealed {
+        return Ok(Cow::Borrowed(key));
+    }
+    let keys = keys.ok_or_else(|| {
+        ExchangeError::Sealed("the dataset's key is stored as a blind index but security.encrypt_sensitive is off (no data keys)".into())
+    })?;
+    Ok(Cow::Owned(hex::encode(keys.blind_index(key.as_bytes()))))
+}
+
+/// What a re-encryption pass found and did, per dataset.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RekeyReport {
+    pub resource_code: String,
+    pub rows: i64,
+    /// Rows rewritten (or, in a dry run, that would be).
+    pub rows_rewritten: i64,
+    /// Encrypted values found under each key number, before the pass.
+    pub values_by_key: std::collections::BTreeMap<u32, i64>,
+    /// Values of sensitive items found in clear (encrypted by the pass).
+    pub values_in_clear: i64,
+    /// Encrypted values of items no longer sensitive (decrypted by the pass).
+    pub values_no_longer_sensitive: i64,
+    /// Whether the key column is (after the pass, would be) a blind index.
+    pub key_sealed: bool,
+}
+
+/// 密钥轮换: brings every pooled dataset (or one) to the current key and catalog — values under an older key
+/// re-encrypted under the active one, sensitive values found in clear encrypted, values of items no longer
+/// sensitive decrypted, the key column turned into or out of a blind index. Holds each dataset's claim
+/// (no batch loads meanwhile), one transaction per 1,000 rows; safe to interrupt and run again. With
+/// `dry_run`, only counts. Audited as `data.rekey` per dataset changed.
+pub async fn rekey(
+    ex: &Exchange,
+    ctx: &shutong_audit::AuditContext,
+    only: Option<&str>,
+    dry_run: bool,
+) -> ExchangeResult<Vec<RekeyReport>> {
+    let keys = ex.data_keys.as_deref();
+    let mut out = Vec::new();
+    for b in crate::binding::list_bindings(ex).await? {
+        if only.is_some_and(|c| c != b.resource_code) {
+            continue;
+        }
+        let Some(table) = b.table_name.clone() else { continue };
+        let code = b.resource_code.clone();
+        let p = crate::binding::published(ex, &code).await?;
+        let kinds: Vec<Option<MaskKind>> = b
+            .columns
+            .iter()
+            .map(|c| if keys.is_some() { p.document.items.iter().find(|i| &i.name == c).and_then(|i| i.mask) } else { None })
+            .collect();
+        let key_col = b.key_item.as_ref().and_then(|k| b.columns.iter().position(|c| c == k)).unwrap_or(0);
+        let want_key_sealed = kinds.get(key_col).copied().flatten().is_some();
+        let mut rep = RekeyReport { resource_code: code.clone(), key_sealed: want_key_sealed, ..Default::default() };
+        let claim = -1i64;
+        if !dry_run {
+            if !crate::ingest::claim(ex, &code, claim, shutong_store::now_ms()).await? {
+                return Err(ExchangeError::Conflict(format!("a batch of {code} is being loaded: run again when it has finished")));
+            }
+        }
+        let result = rekey_table(ex, &b, &table, &kinds, key_col, want_key_sealed, dry_run, &mut rep).await;
+        if !dry_run {
+            let _ = sqlx::query(
+                "UPDATE exchange_bindings SET busy_batch = NULL, busy_since = NULL, key_sealed = CASE WHEN $1 THEN $2 ELSE key_sealed END                  WHERE resource_code = $3 AND busy_batch = $4",
+            )
+            .bind(result.is_ok())
+            .bind(want_key_sealed as i64)
+            .bind(&code)
+            .bind(claim)
+            .execute(ex.pool.pool())
+            .await;
+            ex.invalidate();
+        }
+        result?;
+        if !dry_run && rep.rows_rewritten > 0 {
+            let mut conn = ex.db.pool().acquire().await.map_err(shutong_store::StoreError::from)?;
+            let ev = shutong_audit::NewAuditEvent {
+                action: "data.rekey",
+                target_kind: "resource",
+                target_id: code.clone(),
+                department_id: Some(b.provider_department_id),
+                detail: serde_json::json!({
+                    "rows_rewritten": rep.rows_rewritten, "values_by_key": rep.values_by_key,
+                    "values_in_clear": rep.values_in_clear, "values_no_longer_sensitive": rep.values_no_longer_sensitive,
+                    "active_key": keys.map(|k| k.active()), "key_sealed": want_key_sealed,
+                }),
+            };
+            shutong_audit::record(&mut conn, ctx, ev).await?;
+        }
+        out.push(rep);
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rekey_table(
+    ex: &Exchange,
+    b: &crate::model::BindingView,
+    table: &str,
+    kinds: &[Option<MaskKind>],
+    key_col: usize,
+    want_key_sealed: bool,
+    dry_run: bool,
+    rep: &mut RekeyReport,
+) -> ExchangeResult<()> {
+    use shutong_store::Row as _;
+    let keys = ex.data_keys.as_deref();
+    let code = &b.resource_code;
+    let n = b.columns.len();
+    let cols: String = (0..n).map(|i| format!(", c{i}")).collect();
+    let select = format!("SELECT k{cols} FROM {table} WHERE k > $1 ORDER BY k LIMIT 1000");
+    let sets: String = (0..n).map(|i| format!(", c{i} = ${}", i + 2)).collect();
+    let update = format!("UPDATE {table} SET k = $1{sets} WHERE k = ${}", n + 2);
+    let mut after = String::new();
+    loop {
+        let rows = sqlx::query(&select).bind(&after).fetch_all(ex.pool.pool()).await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut changes: Vec<(String, String, Vec<Option<String>>)> = Vec::new();
+        for r in &rows {
+            let k: String = r.try_get(0)?;
+            let mut values: Vec<Option<String>> = (0..n).map(|i| r.try_get::<Option<String>, _>(i + 1)).collect::<Result<_, _>>()?;
+            rep.rows += 1;
+            let mut changed = false;
+            for (c, v) in values.iter_mut().enumerate() {
+                let Some(raw) = v.as_deref() else { continue };
+                let parts = parts(raw);
+                if let Some(p) = &parts {
+                    *rep.values_by_key.entry(p.key).or_default() += 1;
+                }
+                let new = match (kinds.get(c).copied().flatten(), &parts) {
+                    (Some(kind), Some(p)) => {
+                        let current = keys.is_some_and(|k| k.active() == p.key) && p.fingerprint == rule_fingerprint(&ex.mask_rules, kind);
+                        if current {
+                            None
+                        } else {
+                            let plain = open(keys, code, &b.columns[c], raw)?.into_owned();
+                            Some(Some(plain))
+                        }
+                    }
+                    (Some(_), None) => {
+                        rep.values_in_clear += 1;
+                        Some(Some(raw.to_string()))
+                    }
+                    (None, Some(_)) => {
+                        rep.values_no_longer_sensitive += 1;
+                        Some(Some(open(keys, code, &b.columns[c], raw)?.into_owned()))
+                    }
+                    (None, None) => None,
+                };
+                if let Some(Some(plain)) = new {
+                    *v = Some(match (kinds.get(c).copied().flatten(), keys) {
+                        (Some(kind), Some(keys)) => seal(keys, &ex.mask_rules, code, &b.columns[c], kind, &plain)?,
+                        _ => plain,
+                    });
+                    changed = true;
+                }
+            }
+            let key_plain = match values.get(key_col).and_then(|v| v.as_deref()) {
+                Some(raw) => open(keys, code, &b.columns[key_col], raw)?.into_owned(),
+                None => k.clone(),
+            };
+            let new_k = key_column(keys, want_key_sealed, &key_plain)?.into_owned();
+            if new_k != k {
+                changed = true;
+            }
+            after = k.clone();
+            if changed {
+                rep.rows_rewritten += 1;
+                changes.push((k, new_k, values));
+            }
+        }
+        if !dry_run && !changes.is_empty() {
+            let mut tx = ex.pool.pool().begin().await?;
+            for (old_k, new_k, values) in &changes {
+                let mut q = sqlx::query(&update).bind(new_k.as_str());
+                for v in values {
+                    q = q.bind(v.as_deref());
+                }
+                q.bind(old_k.as_str()).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_masked_reads_need_no_key() {
+        let keys = DataKeys::generate();
+        let rules = MaskRules::default();
+        let v = seal(&keys, &rules, "101/000001", "公民身份号码", MaskKind::IdNumber, "110101199003071235").unwrap();
+        assert!(is_sealed(&v));
+        assert!(!v.contains("199003071235"), "{v}");
+        let fp = rule_fingerprint(&rules, MaskKind::IdNumber);
+        // Masked: from the stored masked form, without any key.
+        let masked = reveal(None, &rules, "101/000001", "公民身份号码", &v, Some((MaskKind::IdNumber, &fp))).unwrap();
+        assert_eq!(masked, rules.mask(MaskKind::IdNumber, "110101199003071235"));
+        // Clear: decrypted.
+        assert_eq!(reveal(Some(&keys), &rules, "101/000001", "公民身份号码", &v, None).unwrap(), "110101199003071235");
+        // A changed rule: decrypted and masked afresh.
+        let stale = reveal(Some(&keys), &rules, "101/000001", "公民身份号码", &v, Some((MaskKind::Name, "0000"))).unwrap();
+        assert_eq!(stale, rules.mask(MaskKind::Name, "110101199003071235"));
+        // Moved to another item or dataset, or under another key ring: refused.
+        assert!(open(Some(&keys), "101/000001", "姓名", &v).is_err());
+        assert!(open(Some(&keys), "101/000002", "公民身份号码", &v).is_err());
+        assert!(open(Some(&DataKeys::generate()), "101/000001", "公民身份号码", &v).is_err());
+        assert!(open(None, "101/000001", "公民身份号码", &v).is_err());
+        // Clear values pass through.
+        assert_eq!(open(None, "c", "i", "plain").unwrap(), "plain");
+        // A masked form with colons still parses.
+        let addr = seal(&keys, &rules, "c", "地址", MaskKind::Address, "A:B:C 路 1 号").unwrap();
+        assert_eq!(open(Some(&keys), "c", "地址", &addr).unwrap(), "A:B:C 路 1 号");
+    }
+}

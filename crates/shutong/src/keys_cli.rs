@@ -1,0 +1,98 @@
+//! `shutong keys …`: the data keys that encrypt sensitive items at rest (SM4-GCM) and their rotation.
+//!
+//! Rotation, in order: `keys rotate` (a new active key in the key file), restart every server (they read
+//! the key file at start, and must know the new key before any value is encrypted under it), `keys rekey`
+//! (every value re-encrypted under the active key), `keys retire OLD` (refused while any value needs it).
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use crate::cli::{Cli, load_config};
+use crate::sharing_cli::{Acting, acting};
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// The key ring (numbers, the active one) and, per dataset, how many values each key encrypts.
+    Status,
+    /// Add a new data key and make it the active one (key file only). Restart the servers, then `rekey`.
+    Rotate,
+    /// Re-encrypt under the active key, encrypt sensitive values found in clear, decrypt values of items no
+    /// longer sensitive. Safe to interrupt and run again.
+    Rekey {
+        /// One dataset (resource code) instead of all.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only count what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove a key from the key file once no value is encrypted under it.
+    Retire { id: u32 },
+}
+
+pub async fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<i32> {
+    let config = load_config(cli, None)?;
+    if !config.security.encrypt_sensitive {
+        bail!("security.encrypt_sensitive is off: sensitive items are stored in clear and there are no data keys");
+    }
+    let from_config = !config.security.data_keys.is_empty();
+    let path = config.data_key_file();
+    if let KeysCommand::Rotate = cmd {
+        if from_config {
+            bail!("the data keys come from configuration (security.data_keys): add the new key there, last");
+        }
+        let mut ring = crate::server::load_data_keys(&config)?;
+        let id = ring.rotate();
+        ring.save(&path)?;
+        println!("key {id} is now the active data key ({}). Restart every server, then run `shutong keys rekey`.", path.display());
+        return Ok(0);
+    }
+    let db = crate::server::open_database(&config).await?;
+    let calendar = shutong_refdata::load_calendar(&db).await?;
+    let ex = crate::server::open_exchange(&config, &db, &calendar).await?;
+    let (_, ctx) = acting(&db, &Acting { as_user: None }).await?;
+    let ring = ex.data_keys.clone().context("no data keys")?;
+    let status = match cmd {
+        KeysCommand::Status => {
+            let reports = shutong_exchange::sealed::rekey(&ex, &ctx, None, true).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            let out = serde_json::json!({
+                "source": if from_config { "configuration".to_string() } else { path.display().to_string() },
+                "active": ring.active(),
+                "keys": ring.ids(),
+                "datasets": reports,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            0
+        }
+        KeysCommand::Rekey { resource, dry_run } => {
+            let code = resource
+                .as_deref()
+                .map(|c| shutong_catalog::ResourceCode::parse(c).map(|c| c.to_string()).map_err(|e| anyhow::anyhow!("--resource: {e}")))
+                .transpose()?;
+            let reports =
+                shutong_exchange::sealed::rekey(&ex, &ctx, code.as_deref(), *dry_run).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            println!("{}", serde_json::to_string_pretty(&reports)?);
+            0
+        }
+        KeysCommand::Retire { id } => {
+            if from_config {
+                bail!("the data keys come from configuration (security.data_keys): remove key {id} there");
+            }
+            let reports = shutong_exchange::sealed::rekey(&ex, &ctx, None, true).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            let still: i64 = reports.iter().map(|r| r.values_by_key.get(id).copied().unwrap_or(0)).sum();
+            if still > 0 {
+                eprintln!("key {id} still encrypts {still} values: run `shutong keys rekey` first");
+                1
+            } else {
+                let mut ring = crate::server::load_data_keys(&config)?;
+                ring.retire(*id).map_err(|e| anyhow::anyhow!(e))?;
+                ring.save(&path)?;
+                println!("key {id} retired; the key ring is now {:?} (active {})", ring.ids(), ring.active());
+                0
+            }
+        }
+        KeysCommand::Rotate => 0,
+    };
+    db.close().await;
+    Ok(status)
+}
