@@ -168,10 +168,8 @@ pub async fn rekey(
         let want_key_sealed = kinds.get(key_col).copied().flatten().is_some();
         let mut rep = RekeyReport { resource_code: code.clone(), key_sealed: want_key_sealed, ..Default::default() };
         let claim = -1i64;
-        if !dry_run {
-            if !crate::ingest::claim(ex, &code, claim, shutong_store::now_ms()).await? {
-                return Err(ExchangeError::Conflict(format!("a batch of {code} is being loaded: run again when it has finished")));
-            }
+        if !dry_run && !crate::ingest::claim(ex, &code, claim, shutong_store::now_ms()).await? {
+            return Err(ExchangeError::Conflict(format!("a batch of {code} is being loaded: run again when it has finished")));
         }
         let result = rekey_table(ex, &b, &table, &kinds, key_col, want_key_sealed, dry_run, &mut rep).await;
         if !dry_run {
