@@ -28,6 +28,8 @@ pub struct DataKeys {
     active: u32,
     keys: BTreeMap<u32, ([u8; 16], Sm4Gcm)>,
     index: [u8; 16],
+    /// HMAC-SM3 keyed with `index` (its padded key blocks absorbed once), cloned per use.
+    index_mac: hmac::Hmac<sm3::Sm3>,
 }
 
 impl std::fmt::Debug for DataKeys {
@@ -37,6 +39,12 @@ impl std::fmt::Debug for DataKeys {
             .field("keys", &self.keys.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+fn index_mac(index: &[u8; 16]) -> hmac::Hmac<sm3::Sm3> {
+    // HMAC accepts keys of any length.
+    #[allow(clippy::expect_used)]
+    hmac::Hmac::<sm3::Sm3>::new_from_slice(index).expect("HMAC takes any key length")
 }
 
 fn random16() -> [u8; 16] {
@@ -56,7 +64,8 @@ impl DataKeys {
         let mut keys = BTreeMap::new();
         let k = random16();
         keys.insert(1, (k, Sm4Gcm::new(&k)));
-        DataKeys { active: 1, keys, index: random16() }
+        let index = random16();
+        DataKeys { active: 1, keys, index_mac: index_mac(&index), index }
     }
 
     /// Keys given in configuration: `"ID:HEX"` each, the last one active, and the index key in hex.
@@ -75,7 +84,7 @@ impl DataKeys {
             active = Some(id);
         }
         let active = active.ok_or("security.data_keys: no key")?;
-        Ok(DataKeys { active, keys: ring, index })
+        Ok(DataKeys { active, keys: ring, index_mac: index_mac(&index), index })
     }
 
     /// Parses the key file's text.
@@ -110,7 +119,7 @@ impl DataKeys {
         }
         let index = index.ok_or("no `index` line")?;
         let active = active.or_else(|| keys.keys().next_back().copied()).ok_or("no key")?;
-        Ok(DataKeys { active, keys, index })
+        Ok(DataKeys { active, keys, index_mac: index_mac(&index), index })
     }
 
     /// The key file's text.
@@ -205,9 +214,7 @@ impl DataKeys {
 
     /// The blind index of a value: HMAC-SM3 under the index key (RFC 2104 with SM3).
     pub fn blind_index(&self, value: &[u8]) -> [u8; 32] {
-        // HMAC accepts keys of any length.
-        #[allow(clippy::expect_used)]
-        let mut mac = hmac::Hmac::<sm3::Sm3>::new_from_slice(&self.index).expect("HMAC takes any key length");
+        let mut mac = self.index_mac.clone();
         mac.update(value);
         mac.finalize().into_bytes().into()
     }

@@ -253,24 +253,73 @@ async fn load(
     let opts = ParseOptions { format: req.format, mode: req.mode, delimiter: req.delimiter, encoding: req.encoding.clone() };
     let today = ex.sharing.today();
     let cols = Columns { names: columns.names.clone(), checks: columns.checks.clone(), key: columns.key, key_sealed: columns.key_sealed };
-    // Sensitive items are encrypted here, on the parser's thread, before any row reaches the database.
+    // Sensitive items are encrypted on a thread of their own between the parser and the writer (a
+    // pipeline: parsing, encrypting and writing overlap), before any row reaches the database.
     let sealer = ex.data_keys.clone().map(|keys| {
-        let kinds: Vec<Option<shutong_reference::MaskKind>> = cols.checks.iter().map(|c| c.as_ref().and_then(|c| c.mask)).collect();
-        (keys, ex.mask_rules.clone(), req.resource_code.clone(), kinds)
+        let columns: Vec<Option<crate::sealed::ColumnSealer>> = cols
+            .checks
+            .iter()
+            .zip(&cols.names)
+            .map(|(c, name)| {
+                c.as_ref().and_then(|c| c.mask).map(|kind| crate::sealed::ColumnSealer::new(&ex.mask_rules, &req.resource_code, name, kind))
+            })
+            .collect();
+        (keys, ex.mask_rules.clone(), columns)
     });
-    let parser = tokio::task::spawn_blocking(move || {
-        let seal_row = |key: &mut String, values: &mut [Option<String>]| -> ExchangeResult<()> {
-            let Some((keys, rules, code, kinds)) = &sealer else { return Ok(()) };
-            if cols.key_sealed {
-                *key = crate::sealed::key_column(Some(keys), true, key)?.into_owned();
-            }
-            for (c, v) in values.iter_mut().enumerate() {
-                if let (Some(kind), Some(plain)) = (kinds.get(c).copied().flatten(), v.as_deref()) {
-                    *v = Some(crate::sealed::seal(keys, rules, code, &cols.names[c], kind, plain)?);
+    let tx = match sealer {
+        None => tx,
+        Some((keys, rules, columns)) => {
+            let key_sealed = cols.key_sealed;
+            let seal_row = move |key: &mut String, values: &mut [Option<String>]| -> ExchangeResult<()> {
+                if key_sealed {
+                    *key = crate::sealed::key_column(Some(&keys), true, key)?.into_owned();
                 }
-            }
-            Ok(())
-        };
+                for (v, sealer) in values.iter_mut().zip(&columns) {
+                    if let (Some(sealer), Some(plain)) = (sealer, v.as_deref()) {
+                        *v = Some(sealer.seal(&keys, &rules, plain)?);
+                    }
+                }
+                Ok(())
+            };
+            let (parsed_tx, mut parsed) = tokio::sync::mpsc::channel::<Feed>(4);
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+            tokio::task::spawn_blocking(move || {
+                while let Some(feed) = parsed.blocking_recv() {
+                    let feed = match feed {
+                        Feed::Chunk(mut c) => {
+                            // Split over the cores: SM4 in software is the dearest step of a batch.
+                            let per = c.rows.len().div_ceil(threads).max(256);
+                            let result = std::thread::scope(|scope| {
+                                let mut parts = c.rows.chunks_mut(per);
+                                let first = parts.next();
+                                let others: Vec<_> = parts
+                                    .map(|part| scope.spawn(|| part.iter_mut().try_for_each(|(_, key, _, values)| seal_row(key, values))))
+                                    .collect();
+                                let mut result =
+                                    first.map_or(Ok(()), |part| part.iter_mut().try_for_each(|(_, key, _, values)| seal_row(key, values)));
+                                for h in others {
+                                    let r = h.join().unwrap_or_else(|_| Err(ExchangeError::Sealed("an encrypting thread failed".into())));
+                                    result = result.and(r);
+                                }
+                                result
+                            });
+                            match result {
+                                Ok(()) => Feed::Chunk(c),
+                                Err(e) => Feed::Failed(e),
+                            }
+                        }
+                        other => other,
+                    };
+                    let failed = matches!(feed, Feed::Failed(_));
+                    if tx.blocking_send(feed).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            parsed_tx
+        }
+    };
+    let parser = tokio::task::spawn_blocking(move || {
         let ids = IdNumberValidator::new(today);
         let source = match input {
             Input::Reader(r) => match opts.format {
@@ -307,13 +356,7 @@ async fn load(
                     let _ = tx.blocking_send(Feed::Failed(err));
                     return;
                 }
-                Some(Ok(Parsed::Row { row, mut key, delete, mut values })) => {
-                    if let Err(e) = seal_row(&mut key, &mut values) {
-                        let _ = tx.blocking_send(Feed::Failed(e));
-                        return;
-                    }
-                    chunk.rows.push((row, key, delete, values))
-                }
+                Some(Ok(Parsed::Row { row, key, delete, values })) => chunk.rows.push((row, key, delete, values)),
                 Some(Ok(Parsed::Reject(r))) => chunk.rejects.push(r),
             }
             if chunk.rows.len() >= chunk_rows || chunk.rejects.len() >= chunk_rows {

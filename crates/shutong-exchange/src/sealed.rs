@@ -45,10 +45,32 @@ fn aad(code: &str, item: &str) -> Vec<u8> {
 
 /// Encrypts one value of a sensitive item.
 pub fn seal(keys: &DataKeys, rules: &MaskRules, code: &str, item: &str, kind: MaskKind, plain: &str) -> ExchangeResult<String> {
-    let masked = rules.mask(kind, plain);
-    let (id, data) = keys.seal(plain.as_bytes(), &aad(code, item)).map_err(|e| ExchangeError::Sealed(e.to_string()))?;
-    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(data);
-    Ok(format!("{MARK}{id}:{}:{masked}:{b64}", rule_fingerprint(rules, kind)))
+    ColumnSealer::new(rules, code, item, kind).seal(keys, rules, plain)
+}
+
+/// What encrypting the values of one sensitive item needs, computed once per batch: its masking kind, the
+/// rule's fingerprint and the associated data.
+#[derive(Clone, Debug)]
+pub struct ColumnSealer {
+    kind: MaskKind,
+    fingerprint: String,
+    aad: Vec<u8>,
+}
+
+impl ColumnSealer {
+    pub fn new(rules: &MaskRules, code: &str, item: &str, kind: MaskKind) -> Self {
+        ColumnSealer { kind, fingerprint: rule_fingerprint(rules, kind), aad: aad(code, item) }
+    }
+
+    pub fn seal(&self, keys: &DataKeys, rules: &MaskRules, plain: &str) -> ExchangeResult<String> {
+        let masked = rules.mask(self.kind, plain);
+        let (id, data) = keys.seal(plain.as_bytes(), &self.aad).map_err(|e| ExchangeError::Sealed(e.to_string()))?;
+        let mut out = String::with_capacity(12 + masked.len() + data.len() * 4 / 3 + 4);
+        use std::fmt::Write as _;
+        let _ = write!(out, "{MARK}{id}:{}:{masked}:", self.fingerprint);
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode_string(data, &mut out);
+        Ok(out)
+    }
 }
 
 /// A stored encrypted value, taken apart.
