@@ -4,6 +4,7 @@ use serde::Serialize;
 use shutong_store::{AnyConnection, Db, Row, StoreError, StoreResult, now_ms};
 
 pub mod archive;
+pub mod batch;
 pub mod chain;
 pub mod export;
 mod read;
@@ -11,6 +12,7 @@ pub mod seal;
 pub mod verify;
 
 pub use archive::{ArchiveRecord, Archived, archive, list_archives};
+pub use batch::BatchWriter;
 pub use export::{ExportSigner, ExportSummary, export, export_to, resolve_range};
 pub use seal::{ChainStatus, Checkpoint, SealOptions, SealReport, run_sealer, seal, status};
 pub use verify::{Failure, VerifyReport, verify_db, verify_file};

@@ -66,6 +66,7 @@ impl AccessLog {
 }
 
 async fn writer(db: Db, pool: Db, mut rx: mpsc::Receiver<Msg>) {
+    let mut audit = shutong_audit::BatchWriter::new(db.clone());
     let mut events: Vec<AccessEvent> = Vec::with_capacity(4096);
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -82,7 +83,7 @@ async fn writer(db: Db, pool: Db, mut rx: mpsc::Receiver<Msg>) {
         }
         let mut delay = Duration::from_millis(100);
         while !events.is_empty() {
-            match write(&db, &pool, &events).await {
+            match write(&mut audit, &pool, &events).await {
                 Ok(()) => events.clear(),
                 Err(e) => {
                     tracing::warn!(error = %e, pending = events.len(), "writing the access log failed; retrying");
@@ -97,8 +98,7 @@ async fn writer(db: Db, pool: Db, mut rx: mpsc::Receiver<Msg>) {
     }
 }
 
-async fn write(db: &Db, pool: &Db, events: &[AccessEvent]) -> Result<(), shutong_store::StoreError> {
-    let mut tx = db.pool().begin().await?;
+async fn write(audit: &mut shutong_audit::BatchWriter, pool: &Db, events: &[AccessEvent]) -> Result<(), shutong_store::StoreError> {
     let stamped: Vec<StampedEvent<'_>> = events
         .iter()
         .map(|e| StampedEvent {
@@ -115,8 +115,7 @@ async fn write(db: &Db, pool: &Db, events: &[AccessEvent]) -> Result<(), shutong
             },
         })
         .collect();
-    shutong_audit::record_stamped(&mut tx, &stamped).await?;
-    tx.commit().await?;
+    audit.write(&stamped).await?;
     let mut usage: HashMap<(i64, &str), (i64, i64)> = HashMap::new();
     for e in events {
         if let (Some(g), Some(day)) = (e.grant_id, e.quota_day.as_deref()) {

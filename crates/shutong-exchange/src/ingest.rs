@@ -468,11 +468,11 @@ async fn load(
         if let Some(c) = copy.as_mut() {
             text.clear();
             for (row, key, delete, values) in &rows {
-                copy_field(&mut text, Some(key));
+                shutong_store::copy_text_field(&mut text, Some(key));
                 text.extend_from_slice(format!("\t{}\t{batch}\t{started}\t{}", base + row, *delete as i64).as_bytes());
                 for v in values {
                     text.push(b'\t');
-                    copy_field(&mut text, v.as_deref());
+                    shutong_store::copy_text_field(&mut text, v.as_deref());
                 }
                 text.push(b'\n');
             }
@@ -861,22 +861,5 @@ fn keep_reject(rejects: &mut Vec<RejectedRow>, rejected: &mut i64, max: usize, r
     *rejected += 1;
     if rejects.len() < max {
         rejects.push(r);
-    }
-}
-
-/// One field of PostgreSQL's COPY text format: `\N` for NULL; backslash, tab, newline and CR escaped.
-fn copy_field(out: &mut Vec<u8>, v: Option<&str>) {
-    let Some(v) = v else {
-        out.extend_from_slice(b"\\N");
-        return;
-    };
-    for &b in v.as_bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
-        }
     }
 }

@@ -282,3 +282,21 @@ pub fn china_date(ms: i64) -> chrono::NaiveDate {
 pub fn china_midnight_ms(d: chrono::NaiveDate) -> i64 {
     d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis() - 8 * 3_600_000
 }
+
+/// Appends one value in PostgreSQL's `COPY` text format: `\N` for NULL; backslash, tab, newline and carriage
+/// return escaped.
+pub fn copy_text_field(out: &mut Vec<u8>, v: Option<&str>) {
+    let Some(v) = v else {
+        out.extend_from_slice(b"\\N");
+        return;
+    };
+    for &b in v.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
