@@ -500,7 +500,8 @@ pub async fn export(
         };
         require_quota(ex, &a, hint).await?;
     }
-    let sql = format!("SELECT c0{} FROM {table} WHERE d = 0{filter}", (1..n).map(|i| format!(", c{i}")).collect::<String>());
+    let columns: Vec<String> = (0..n).map(|i| export_column(&a, &app, i)).collect();
+    let sql = format!("SELECT {} FROM {table} WHERE d = 0{filter}", columns.join(", "));
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let ex2 = ex.clone();
     let ctx2 = ctx.clone();
@@ -536,6 +537,16 @@ pub async fn export(
         records_hint: hint,
         body: rx,
     })
+}
+
+/// What an export reads of column `i`: nothing (NULL) for a column neither delivered nor named by a condition
+/// evaluated after decryption, so that no unneeded value (ciphertexts among them) is read or sent.
+/// (Cutting the ciphertext off masked values in SQL on PostgreSQL was tried: the string functions cost the
+/// server more than sending the bytes, 0.52× → 0.23× COPY.)
+fn export_column(a: &Access, app: &[RowCondition], i: usize) -> String {
+    let delivered = a.items.iter().any(|it| it.column == i);
+    let in_conditions = app.iter().any(|c| a.all_columns.get(&c.item) == Some(&i));
+    if delivered || in_conditions { format!("c{i}") } else { "NULL".into() }
 }
 
 type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
