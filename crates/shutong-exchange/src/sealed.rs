@@ -243,19 +243,21 @@ async fn rekey_table(
     let code = &b.resource_code;
     let n = b.columns.len();
     let cols: String = (0..n).map(|i| format!(", c{i}")).collect();
-    let select = format!("SELECT k{cols} FROM {table} WHERE k > $1 ORDER BY k LIMIT 1000");
+    // Walked in change-sequence order (unique per row, and unchanged by the pass, unlike `k`).
+    let select = format!("SELECT k, s{cols} FROM {table} WHERE s > $1 ORDER BY s LIMIT 1000");
     let sets: String = (0..n).map(|i| format!(", c{i} = ${}", i + 2)).collect();
     let update = format!("UPDATE {table} SET k = $1{sets} WHERE k = ${}", n + 2);
-    let mut after = String::new();
+    let mut after: i64 = -1;
     loop {
-        let rows = sqlx::query(&select).bind(&after).fetch_all(ex.pool.pool()).await?;
+        let rows = sqlx::query(&select).bind(after).fetch_all(ex.pool.pool()).await?;
         if rows.is_empty() {
             return Ok(());
         }
         let mut changes: Vec<(String, String, Vec<Option<String>>)> = Vec::new();
         for r in &rows {
             let k: String = r.try_get(0)?;
-            let mut values: Vec<Option<String>> = (0..n).map(|i| r.try_get::<Option<String>, _>(i + 1)).collect::<Result<_, _>>()?;
+            let seq: i64 = r.try_get(1)?;
+            let mut values: Vec<Option<String>> = (0..n).map(|i| r.try_get::<Option<String>, _>(i + 2)).collect::<Result<_, _>>()?;
             rep.rows += 1;
             let mut changed = false;
             for (c, v) in values.iter_mut().enumerate() {
@@ -300,7 +302,7 @@ async fn rekey_table(
             if new_k != k {
                 changed = true;
             }
-            after = k.clone();
+            after = seq;
             if changed {
                 rep.rows_rewritten += 1;
                 changes.push((k, new_k, values));
