@@ -12,7 +12,7 @@ use std::time::Instant;
 use shutong_catalog::SharingType;
 use shutong_identity::{DepartmentId, Principal};
 use shutong_reference::MaskKind;
-use shutong_sharing::{AccessMethod, FilterOp, GrantView, RowCondition, RowFilter, acts_for};
+use shutong_sharing::{AccessMethod, GrantView, RowCondition, RowFilter, acts_for};
 
 use crate::binding::{get_binding, published};
 use crate::model::*;
@@ -71,17 +71,10 @@ impl Access {
     pub fn passes<S: AsRef<str>>(&self, ex: &Exchange, conds: &[&RowCondition], values: &[Option<S>]) -> ExchangeResult<bool> {
         for c in conds {
             let Some(&col) = self.all_columns.get(&c.item) else { return Ok(false) };
-            let raw = values.get(col).and_then(|v| v.as_ref()).map(|v| v.as_ref());
-            let plain = match raw {
-                Some(raw) => Some(crate::sealed::open(ex.data_keys.as_deref(), &self.binding.resource_code, &c.item, raw)?),
-                None => None,
-            };
-            let v = plain.as_deref();
-            let ok = match c.op {
-                FilterOp::Eq | FilterOp::In => v.is_some_and(|v| c.values.iter().any(|x| x == v)),
-                FilterOp::Prefix => v.is_some_and(|v| c.values.iter().any(|x| v.starts_with(x.as_str()))),
-            };
-            if !ok {
+            // A missing value passes no condition, as in SQL.
+            let Some(raw) = values.get(col).and_then(|v| v.as_ref()) else { return Ok(false) };
+            let plain = crate::sealed::open(ex.data_keys.as_deref(), &self.binding.resource_code, &c.item, raw.as_ref())?;
+            if !c.holds(&plain) {
                 return Ok(false);
             }
         }
@@ -312,12 +305,6 @@ pub fn project<S: AsRef<str>>(ex: &Exchange, a: &Access, values: &[Option<S>]) -
 
 /// One stored value as delivered to the caller: decrypted if need be, masked unless in clear.
 pub fn reveal<'v>(ex: &Exchange, a: &Access, item: &OutItem, raw: &'v str) -> ExchangeResult<std::borrow::Cow<'v, str>> {
-    if !crate::sealed::is_sealed(raw) {
-        return Ok(match item.mask {
-            Some(kind) => std::borrow::Cow::Owned(ex.mask_rules.mask(kind, raw)),
-            None => std::borrow::Cow::Borrowed(raw),
-        });
-    }
     let mask = item.mask.map(|k| (k, item.fingerprint.as_str()));
     crate::sealed::reveal(ex.data_keys.as_deref(), &ex.mask_rules, &a.binding.resource_code, &item.name, raw, mask)
 }

@@ -169,6 +169,16 @@ pub struct RowCondition {
     pub values: Vec<String>,
 }
 
+impl RowCondition {
+    /// Whether one value satisfies the condition.
+    pub fn holds(&self, v: &str) -> bool {
+        match self.op {
+            FilterOp::Eq | FilterOp::In => self.values.iter().any(|x| x == v),
+            FilterOp::Prefix => self.values.iter().any(|x| v.starts_with(x.as_str())),
+        }
+    }
+}
+
 /// 行范围: the rows a grant covers; all conditions hold (AND). Empty means every row.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -183,13 +193,7 @@ impl RowFilter {
 
     /// Whether a row passes, given a lookup of its values by item name.
     pub fn matches<'a>(&self, value_of: impl Fn(&str) -> Option<&'a str>) -> bool {
-        self.conditions.iter().all(|c| {
-            let v = value_of(&c.item).unwrap_or("");
-            match c.op {
-                FilterOp::Eq | FilterOp::In => c.values.iter().any(|x| x == v),
-                FilterOp::Prefix => c.values.iter().any(|x| v.starts_with(x.as_str())),
-            }
-        })
+        self.conditions.iter().all(|c| c.holds(value_of(&c.item).unwrap_or("")))
     }
 
     /// A readable form, e.g. `户籍地区划代码 前缀 3201`.
