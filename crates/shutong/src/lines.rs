@@ -10,10 +10,15 @@ const CHUNK: usize = 1 << 20;
 /// Counts of (valid, invalid) lines, or whatever pair a line function keeps.
 pub type Counts = (u64, u64);
 
-/// A chunk of whole lines, numbered in input order.
-type Job = (u64, Vec<u8>);
+/// A chunk of whole lines, numbered in input order: the buffer and how many of its bytes are the chunk.
+type Job = (u64, Vec<u8>, usize);
 /// A processed chunk: its number, its output, its counts.
 type Done = (u64, Vec<u8>, Counts);
+
+/// Buffers already used, kept for the next chunks: a fresh multi-megabyte buffer per chunk would cost
+/// page faults (and, for input, zeroing) on every chunk. One pool holds written output buffers, another
+/// processed input buffers.
+type Spare = Mutex<Vec<Vec<u8>>>;
 
 /// Puts processed chunks back in input order and writes them.
 struct Reorder<'a> {
@@ -21,13 +26,18 @@ struct Reorder<'a> {
     pending: BTreeMap<u64, (Vec<u8>, Counts)>,
     next: u64,
     totals: Counts,
+    spare: &'a Spare,
 }
 
 impl Reorder<'_> {
     fn accept(&mut self, (seq, buf, counts): Done) -> std::io::Result<()> {
         self.pending.insert(seq, (buf, counts));
-        while let Some((buf, counts)) = self.pending.remove(&self.next) {
+        while let Some((mut buf, counts)) = self.pending.remove(&self.next) {
             self.out.write_all(&buf)?;
+            buf.clear();
+            if let Ok(mut spare) = self.spare.lock() {
+                spare.push(buf);
+            }
             self.totals.0 += counts.0;
             self.totals.1 += counts.1;
             self.next += 1;
@@ -50,8 +60,11 @@ where
     F: Fn(&[u8], &mut Vec<u8>, &mut Counts) + Sync,
 {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let spare: Spare = Mutex::new(Vec::new());
+    let spare_input: Spare = Mutex::new(Vec::new());
     let process = |chunk: &[u8]| {
-        let mut buf = Vec::with_capacity(chunk.len() * 3);
+        let reused = spare.lock().ok().and_then(|mut s| s.pop());
+        let mut buf = reused.unwrap_or_else(|| Vec::with_capacity(chunk.len() * 3));
         let mut counts = (0, 0);
         let mut start = 0;
         while start < chunk.len() {
@@ -67,11 +80,12 @@ where
         let (done_tx, done_rx) = channel::<Done>();
         for _ in 0..workers {
             let (job_rx, done_tx, process) = (job_rx.clone(), done_tx.clone(), &process);
-            scope.spawn(move || worker(&job_rx, &done_tx, process));
+            let spare_input = &spare_input;
+            scope.spawn(move || worker(&job_rx, &done_tx, spare_input, process));
         }
         drop(done_tx);
-        let mut reorder = Reorder { out, pending: BTreeMap::new(), next: 0, totals: (0, 0) };
-        let sent = read_chunks(input, &job_tx, &done_rx, &mut reorder, 2 * workers as u64);
+        let mut reorder = Reorder { out, pending: BTreeMap::new(), next: 0, totals: (0, 0), spare: &spare };
+        let sent = read_chunks(input, &job_tx, &done_rx, &mut reorder, &spare_input, 2 * workers as u64);
         drop(job_tx);
         let sent = sent?;
         while reorder.next < sent {
@@ -82,14 +96,17 @@ where
     })
 }
 
-fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, process: &(impl Fn(&[u8]) -> (Vec<u8>, Counts) + Sync)) {
+fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, spare_input: &Spare, process: &(impl Fn(&[u8]) -> (Vec<u8>, Counts) + Sync)) {
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        let Ok((seq, chunk)) = job else { return };
-        let (buf, counts) = process(&chunk);
+        let Ok((seq, chunk, len)) = job else { return };
+        let (buf, counts) = process(&chunk[..len]);
+        if let Ok(mut spare) = spare_input.lock() {
+            spare.push(chunk);
+        }
         if done.send((seq, buf, counts)).is_err() {
             return;
         }
@@ -97,46 +114,58 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, process: &(impl Fn(&
 }
 
 /// Reads chunks cut after their last line end (the tail starts the next chunk) and hands them out, writing
-/// finished ones meanwhile. Returns how many chunks were sent.
+/// finished ones meanwhile. Returns how many chunks were sent. Buffers come from `spare` when a worker has
+/// returned one; their bytes past the chunk are stale and never read.
 fn read_chunks(
     input: &mut dyn Read,
     jobs: &SyncSender<Job>,
     done: &Receiver<Done>,
     reorder: &mut Reorder,
+    spare: &Spare,
     max_in_flight: u64,
 ) -> std::io::Result<u64> {
     let mut seq = 0u64;
     let mut carry: Vec<u8> = Vec::new();
     loop {
-        let mut chunk = std::mem::take(&mut carry);
-        let filled = chunk.len();
+        let filled = carry.len();
         let target = filled.max(CHUNK / 2) + CHUNK;
-        chunk.resize(target, 0);
+        let mut chunk = spare.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default();
+        if chunk.len() < target {
+            chunk.resize(target, 0);
+        }
+        chunk[..filled].copy_from_slice(&carry);
         let mut end = filled;
         while end < target {
-            let n = input.read(&mut chunk[end..])?;
+            let n = input.read(&mut chunk[end..target])?;
             if n == 0 {
                 break;
             }
             end += n;
         }
-        chunk.truncate(end);
         let at_eof = end < target;
-        if !at_eof {
-            match memchr::memrchr(b'\n', &chunk) {
-                Some(last) => carry = chunk.split_off(last + 1),
+        let len = if at_eof {
+            carry.clear();
+            end
+        } else {
+            match memchr::memrchr(b'\n', &chunk[..end]) {
+                Some(last) => {
+                    carry.clear();
+                    carry.extend_from_slice(&chunk[last + 1..end]);
+                    last + 1
+                }
                 None => {
                     // One line longer than the chunk: keep reading it.
-                    carry = chunk;
+                    carry.clear();
+                    carry.extend_from_slice(&chunk[..end]);
                     continue;
                 }
             }
-        }
-        if !chunk.is_empty() {
+        };
+        if len > 0 {
             while seq - reorder.next >= max_in_flight {
                 reorder.wait_one(done)?;
             }
-            jobs.send((seq, chunk)).map_err(|_| std::io::Error::other("the worker threads stopped"))?;
+            jobs.send((seq, chunk, len)).map_err(|_| std::io::Error::other("the worker threads stopped"))?;
             seq += 1;
         }
         if at_eof {
@@ -163,11 +192,13 @@ mod tests {
     #[test]
     fn keeps_order_and_every_line() {
         let mut input = Vec::new();
-        for i in 0..300_000 {
-            input.extend_from_slice(format!("line-{i}\n").as_bytes());
+        // Enough chunks that input and output buffers are reused, with lines of varying length so that
+        // a reused buffer's stale bytes differ from the new chunk's.
+        for i in 0..1_500_000 {
+            input.extend_from_slice(format!("line-{i}-{}\n", "x".repeat(i % 7)).as_bytes());
         }
         let (out, counts) = upper(&input);
-        assert_eq!(counts.0, 300_000);
+        assert_eq!(counts.0, 1_500_000);
         assert_eq!(out, input.to_ascii_uppercase());
     }
 
