@@ -7,6 +7,13 @@ use shutong_store::{Backend, Db, StoreError, StoreResult};
 
 use crate::StampedEvent;
 
+/// The most events a group commit writes in one transaction. On SQLite, the auditors' index by target
+/// (resource) takes its inserts at as many places as there are distinct targets in a group, and each
+/// place costs a page written to the WAL at every commit: bigger groups share those pages among more
+/// events (`shutong-bench audit`: 4,096 → 16,384 events per group raised SQLite's append rate by about a
+/// quarter; PostgreSQL's COPY was unchanged). At 100,000 events/s a full group is 0.16 s of traffic.
+pub const GROUP_COMMIT_EVENTS: usize = 16_384;
+
 const COLUMNS: &str = "at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip";
 
 /// A long-lived writer of event batches (one per process: the access log's).

@@ -12,7 +12,7 @@ pub mod seal;
 pub mod verify;
 
 pub use archive::{ArchiveRecord, Archived, archive, list_archives};
-pub use batch::BatchWriter;
+pub use batch::{BatchWriter, GROUP_COMMIT_EVENTS};
 pub use export::{ExportSigner, ExportSummary, export, export_to, resolve_range};
 pub use seal::{ChainStatus, Checkpoint, SealOptions, SealReport, run_sealer, seal, status};
 pub use verify::{Failure, VerifyReport, verify_db, verify_file};
@@ -231,6 +231,9 @@ pub struct AuditFilter {
     pub to_ms: Option<i64>,
     /// Only events with a sequence number below this (cursor for the next page).
     pub before_seq: Option<i64>,
+    /// Only events whose detail contains this text (an access-log subject's audit token). Matched with
+    /// LIKE: callers pass text without `%`, `_`, a backslash or a double quote.
+    pub detail_contains: Option<String>,
     pub limit: i64,
 }
 
@@ -242,6 +245,7 @@ pub async fn list(db: &Db, f: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
          WHERE ($1 IS NULL OR department_id = $1) AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR actor = $3) \
            AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5) AND ($6 IS NULL OR seq < $6) \
            AND ($8 IS NULL OR target_kind = $8) AND ($9 IS NULL OR target_id = $9) \
+           AND ($10 IS NULL OR detail LIKE $10) \
          ORDER BY seq DESC LIMIT $7",
     )
     .bind(f.department_id)
@@ -253,6 +257,7 @@ pub async fn list(db: &Db, f: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
     .bind(f.limit.clamp(1, 1000))
     .bind(f.target_kind.as_deref())
     .bind(f.target_id.as_deref())
+    .bind(f.detail_contains.as_deref().map(|t| format!("%{t}%")))
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(from_row).collect()

@@ -17,7 +17,10 @@ struct Figures {
 }
 
 pub async fn run(n: usize, postgres: &str, sqlite_only: bool) -> anyhow::Result<()> {
-    println!("shutong-bench audit: N = {n} events (access-log shaped, 64 per statement, 4,096 per transaction)");
+    println!(
+        "shutong-bench audit: N = {n} events (access-log shaped, {} per transaction as the access log groups them)",
+        shutong_audit::GROUP_COMMIT_EVENTS
+    );
     let chain_rate = in_memory_chain(n.min(2_000_000));
     let key = shutong_crypto::NodeKey::generate();
     let mut figures = Vec::new();
@@ -122,7 +125,7 @@ async fn run_on(
     let t = Instant::now();
     let mut written = 0;
     while written < n {
-        let take = (n - written).min(4096);
+        let take = (n - written).min(shutong_audit::GROUP_COMMIT_EVENTS);
         let events: Vec<NewAuditEvent<'_>> = (0..take)
             .map(|i| NewAuditEvent {
                 action: "data.lookup",

@@ -47,6 +47,9 @@ pub struct Access {
     pub item_names: Vec<String>,
     /// Per column: a sensitive item stored encrypted, so conditions on it are evaluated after decryption.
     pub sealed_columns: Vec<bool>,
+    /// Per column: the item's masking kind in the catalog, whatever this grant delivers (what the access log
+    /// must not record in clear).
+    pub column_masks: Vec<Option<MaskKind>>,
 }
 
 impl Access {
@@ -79,6 +82,12 @@ impl Access {
             }
         }
         Ok(true)
+    }
+
+    /// A value of `item` as the access log records it (see [`crate::sealed::logged_value`]).
+    pub fn logged(&self, ex: &Exchange, item: &str, value: &str) -> String {
+        let mask = self.all_columns.get(item).and_then(|&col| self.column_masks.get(col).copied().flatten());
+        crate::sealed::logged_value(ex.data_keys.as_deref(), &ex.mask_rules, mask, value)
     }
 
     pub fn table(&self) -> ExchangeResult<&str> {
@@ -197,11 +206,9 @@ async fn resolve(
     let key_column = column_of(&key_item).unwrap_or(0);
     let key_ident = p.document.items.iter().find(|i| i.name == key_item).and_then(identifier_kind);
     let all_columns = binding.columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
-    let sealed_columns = binding
-        .columns
-        .iter()
-        .map(|c| ex.data_keys.is_some() && p.document.items.iter().any(|i| &i.name == c && i.mask.is_some()))
-        .collect();
+    let column_masks: Vec<Option<MaskKind>> =
+        binding.columns.iter().map(|c| p.document.items.iter().find(|i| &i.name == c).and_then(|i| i.mask)).collect();
+    let sealed_columns = column_masks.iter().map(|m| ex.data_keys.is_some() && m.is_some()).collect();
     Ok(Access {
         row_filter: grant.as_ref().map(|g| g.row_filter.clone()).unwrap_or_default(),
         grant,
@@ -213,6 +220,7 @@ async fn resolve(
         all_columns,
         item_names: p.document.items.iter().map(|i| i.name.clone()).collect(),
         sealed_columns,
+        column_masks,
         binding,
     })
 }

@@ -67,7 +67,7 @@ impl AccessLog {
 
 async fn writer(db: Db, pool: Db, mut rx: mpsc::Receiver<Msg>) {
     let mut audit = shutong_audit::BatchWriter::new(db.clone());
-    let mut events: Vec<AccessEvent> = Vec::with_capacity(4096);
+    let mut events: Vec<AccessEvent> = Vec::with_capacity(1024);
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut push = |m: Msg, events: &mut Vec<AccessEvent>| match m {
@@ -75,7 +75,7 @@ async fn writer(db: Db, pool: Db, mut rx: mpsc::Receiver<Msg>) {
             Msg::Flush(w) => waiters.push(w),
         };
         push(first, &mut events);
-        while events.len() < 4096 {
+        while events.len() < shutong_audit::GROUP_COMMIT_EVENTS {
             match rx.try_recv() {
                 Ok(m) => push(m, &mut events),
                 Err(_) => break,

@@ -163,7 +163,8 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     };
     let records = found.is_some() as i64;
     count_usage(ex, a, records);
-    ex.log.record(event(ex, ctx, a, "data.lookup", records, json!({"key": key}))).await;
+    let logged_key = a.logged(ex, a.binding.key_item.as_deref().unwrap_or_default(), &key);
+    ex.log.record(event(ex, ctx, a, "data.lookup", records, json!({"key": logged_key}))).await;
     match found {
         Some(values) => project(ex, a, &values),
         None => Err(ExchangeError::NotFound { what: "record" }),
@@ -325,7 +326,14 @@ async fn query_once(ex: &Exchange, ctx: &AuditContext, a: &Access, spec: &QueryS
         params[cursor_param - 1] = last_key.clone().unwrap_or_default();
     }
     count_usage(ex, a, records.len() as i64);
-    let conds: Vec<String> = spec.conditions.iter().map(|c| format!("{} {} {}", c.item, c.op.as_str(), c.values.join("|"))).collect();
+    let conds: Vec<String> = spec
+        .conditions
+        .iter()
+        .map(|c| {
+            let values: Vec<String> = c.values.iter().map(|v| a.logged(ex, &c.item, v)).collect();
+            format!("{} {} {}", c.item, c.op.as_str(), values.join("|"))
+        })
+        .collect();
     ex.log.record(event(ex, ctx, a, "data.query", records.len() as i64, json!({"conditions": conds, "after": spec.after}))).await;
     Ok(RecordPage { records, next_after: if more { last_key } else { None }, grant_id: a.grant_id(), items: a.item_names_out() })
 }

@@ -73,6 +73,11 @@ pub struct AuditQuery {
     pub to: Option<chrono::DateTime<chrono::Utc>>,
     /// Cursor: only events with a smaller sequence number.
     pub before: Option<i64>,
+    /// A data subject (公民身份号码, 统一社会信用代码 or another dataset key): only access-log events about it
+    /// (lookups by that key, queries with it as a condition value). The trail records such values of
+    /// sensitive items masked with an audit token, never in clear; the server turns the subject into its
+    /// token.
+    pub subject: Option<String>,
     /// Page size, 1–1000, default 100.
     pub limit: Option<i64>,
 }
@@ -92,6 +97,10 @@ pub async fn list_audit_events(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::validation("limit", "limit: must be between 1 and 1000"));
     }
+    let detail_contains = match q.subject.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(s) => Some(shutong_exchange::sealed::subject_search(&state.exchange, s)?),
+        None => None,
+    };
     let events = shutong_audit::list(
         &state.db,
         &AuditFilter {
@@ -103,6 +112,7 @@ pub async fn list_audit_events(
             from_ms: q.from.map(|t| t.timestamp_millis()),
             to_ms: q.to.map(|t| t.timestamp_millis()),
             before_seq: q.before,
+            detail_contains,
             limit,
         },
     )

@@ -800,6 +800,7 @@ struct AuditPage {
     filter_action: String,
     filter_actor: String,
     filter_target: String,
+    filter_subject: String,
     filter_from: String,
     filter_to: String,
     departments: Vec<(i64, String, bool)>,
@@ -817,6 +818,8 @@ pub struct AuditParams {
     department_id: Option<String>,
     /// A resource code (or any target identifier).
     target: Option<String>,
+    /// A data subject (ID number, credit code or another dataset key): accesses to its records.
+    subject: Option<String>,
     /// YYYY-MM-DD, China time, inclusive.
     from: Option<String>,
     to: Option<String>,
@@ -857,6 +860,15 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
         }
     };
     let target = non_empty(&p.target);
+    let subject = non_empty(&p.subject);
+    let detail_contains = match subject.as_deref().map(|v| shutong_exchange::sealed::subject_search(&state.exchange, v)) {
+        None => None,
+        Some(Ok(token)) => Some(token),
+        Some(Err(e)) => {
+            let q = serde_urlencoded::to_string([("error", format!("数据主体：{e}"))]).unwrap_or_default();
+            return Redirect::to(&format!("/audit?{q}")).into_response();
+        }
+    };
     let filter = AuditFilter {
         action: non_empty(&p.action),
         actor: non_empty(&p.actor),
@@ -865,6 +877,7 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
         from_ms: from.map(shutong_store::china_midnight_ms),
         to_ms: to.and_then(|d| d.succ_opt()).map(shutong_store::china_midnight_ms),
         before_seq: p.before,
+        detail_contains,
         limit: 50,
         ..Default::default()
     };
@@ -879,6 +892,7 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
             ("actor", filter.actor.clone().unwrap_or_default()),
             ("department_id", dept.map(|d| d.to_string()).unwrap_or_default()),
             ("target", target.clone().unwrap_or_default()),
+            ("subject", subject.clone().unwrap_or_default()),
             ("from", fmt_date(from)),
             ("to", fmt_date(to)),
             ("before", events.last().map(|e| e.seq.to_string()).unwrap_or_default()),
@@ -900,6 +914,7 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
         filter_action: filter.action.unwrap_or_default(),
         filter_actor: filter.actor.unwrap_or_default(),
         filter_target: target.unwrap_or_default(),
+        filter_subject: subject.unwrap_or_default(),
         filter_from: fmt_date(from),
         filter_to: fmt_date(to),
         departments,
