@@ -283,6 +283,11 @@ pub struct NodeView {
     pub public_key_pem: String,
     /// SM2 distinguishing identifier of the node's signatures.
     pub sm2_id: String,
+    /// The SM4 data key this server encrypts sensitive items under (its number, not the key), and the
+    /// numbers it can decrypt; absent when sensitive items are stored in clear. After `shutong keys rotate`,
+    /// check that every replica shows the new active key before `shutong keys rekey`.
+    pub data_key_active: Option<u32>,
+    pub data_keys: Option<Vec<u32>>,
 }
 
 /// A signed checkpoint of the audit chain.

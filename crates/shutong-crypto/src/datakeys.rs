@@ -134,20 +134,30 @@ impl DataKeys {
         s
     }
 
+    /// Reads an existing key file (owner-only, as [`Self::load_or_create`] checks).
+    pub fn load(path: &Path) -> CryptoResult<Self> {
+        let err = |reason: String| CryptoError::KeyFile { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        check_owner_only(path).map_err(err)?;
+        Self::parse(&text).map_err(err)
+    }
+
+    /// Whether two rings share the blind-index key (a ring that does not cannot replace the other: every
+    /// stored blind index would stop matching).
+    pub fn same_index_key(&self, other: &DataKeys) -> bool {
+        self.index == other.index
+    }
+
     /// Reads the key file, or creates one (owner-only) if there is none. Returns the ring and whether it was created.
     pub fn load_or_create(path: &Path) -> CryptoResult<(Self, bool)> {
-        let err = |reason: String| CryptoError::KeyFile { path: path.display().to_string(), reason };
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                check_owner_only(path).map_err(err)?;
-                Ok((Self::parse(&text).map_err(err)?, false))
-            }
+        match std::fs::metadata(path) {
+            Ok(_) => Ok((Self::load(path)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let ring = Self::generate();
                 ring.save(path)?;
                 Ok((ring, true))
             }
-            Err(e) => Err(err(e.to_string())),
+            Err(e) => Err(CryptoError::KeyFile { path: path.display().to_string(), reason: e.to_string() }),
         }
     }
 

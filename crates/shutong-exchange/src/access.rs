@@ -76,7 +76,7 @@ impl Access {
             let Some(&col) = self.all_columns.get(&c.item) else { return Ok(false) };
             // A missing value passes no condition, as in SQL.
             let Some(raw) = values.get(col).and_then(|v| v.as_ref()) else { return Ok(false) };
-            let plain = crate::sealed::open(ex.data_keys.as_deref(), &self.binding.resource_code, &c.item, raw.as_ref())?;
+            let plain = crate::sealed::open(ex.keys().as_deref(), &self.binding.resource_code, &c.item, raw.as_ref())?;
             if !c.holds(&plain) {
                 return Ok(false);
             }
@@ -87,7 +87,7 @@ impl Access {
     /// A value of `item` as the access log records it (see [`crate::sealed::logged_value`]).
     pub fn logged(&self, ex: &Exchange, item: &str, value: &str) -> String {
         let mask = self.all_columns.get(item).and_then(|&col| self.column_masks.get(col).copied().flatten());
-        crate::sealed::logged_value(ex.data_keys.as_deref(), &ex.mask_rules, mask, value)
+        crate::sealed::logged_value(ex.keys().as_deref(), &ex.mask_rules, mask, value)
     }
 
     pub fn table(&self) -> ExchangeResult<&str> {
@@ -314,7 +314,7 @@ pub fn project<S: AsRef<str>>(ex: &Exchange, a: &Access, values: &[Option<S>]) -
 /// One stored value as delivered to the caller: decrypted if need be, masked unless in clear.
 pub fn reveal<'v>(ex: &Exchange, a: &Access, item: &OutItem, raw: &'v str) -> ExchangeResult<std::borrow::Cow<'v, str>> {
     let mask = item.mask.map(|k| (k, item.fingerprint.as_str()));
-    crate::sealed::reveal(ex.data_keys.as_deref(), &ex.mask_rules, &a.binding.resource_code, &item.name, raw, mask)
+    crate::sealed::reveal(ex.keys().as_deref(), &ex.mask_rules, &a.binding.resource_code, &item.name, raw, mask)
 }
 
 /// Whether a stored row is within the grant's row filter.

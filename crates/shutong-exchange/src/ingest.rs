@@ -255,7 +255,7 @@ async fn load(
     let cols = Columns { names: columns.names.clone(), checks: columns.checks.clone(), key: columns.key, key_sealed: columns.key_sealed };
     // Sensitive items are encrypted on a thread of their own between the parser and the writer (a
     // pipeline: parsing, encrypting and writing overlap), before any row reaches the database.
-    let sealer = ex.data_keys.clone().map(|keys| {
+    let sealer = ex.keys().map(|keys| {
         let columns: Vec<Option<crate::sealed::ColumnSealer>> = cols
             .checks
             .iter()

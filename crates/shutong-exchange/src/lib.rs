@@ -156,7 +156,42 @@ pub struct Exchange {
     pub pool_in_platform_db: bool,
     pub(crate) runtime: Arc<access::Runtime>,
     /// SM4-GCM keys for sensitive items at rest (`security.encrypt_sensitive`); none: stored in clear.
-    pub data_keys: Option<Arc<shutong_crypto::DataKeys>>,
+    pub data_keys: Option<Arc<KeyRing>>,
+}
+
+/// The data key ring in use (密钥环, for 办法 第二十一条's security of shared data at rest), replaced whole
+/// when its key file changes (`shutong keys rotate|retire`), so that running servers take up a new active
+/// key without a restart. Readers take the current ring ([`Exchange::keys`]) once per batch, page or value.
+#[derive(Debug)]
+pub struct KeyRing {
+    current: std::sync::RwLock<Arc<shutong_crypto::DataKeys>>,
+}
+
+impl KeyRing {
+    pub fn new(keys: shutong_crypto::DataKeys) -> Self {
+        KeyRing { current: std::sync::RwLock::new(Arc::new(keys)) }
+    }
+
+    pub fn get(&self) -> Arc<shutong_crypto::DataKeys> {
+        match self.current.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `keys` in use. Refused (the ring in use stays) when the blind-index key differs: every stored
+    /// blind index would stop matching.
+    pub fn replace(&self, keys: shutong_crypto::DataKeys) -> Result<(), String> {
+        let mut current = match self.current.write() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if !current.same_index_key(&keys) {
+            return Err("the new key ring has another blind-index key; it is not used".into());
+        }
+        *current = Arc::new(keys);
+        Ok(())
+    }
 }
 
 impl Exchange {
@@ -193,8 +228,34 @@ impl Exchange {
         self.pool_in_platform_db
     }
 
+    /// The data key ring in use; none when sensitive items are stored in clear.
+    pub fn keys(&self) -> Option<Arc<shutong_crypto::DataKeys>> {
+        self.data_keys.as_ref().map(|r| r.get())
+    }
+
     /// Forgets every cached access decision: called after grant, catalog and binding changes.
     pub fn invalidate(&self) {
         self.runtime.invalidate();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod key_ring_tests {
+    use super::KeyRing;
+    use shutong_crypto::DataKeys;
+
+    #[test]
+    fn a_ring_with_another_index_key_is_not_used() {
+        let first = DataKeys::generate();
+        let text = first.to_text();
+        let ring = KeyRing::new(DataKeys::parse(&text).unwrap());
+        let mut rotated = DataKeys::parse(&text).unwrap();
+        rotated.rotate();
+        ring.replace(rotated).unwrap();
+        assert_eq!(ring.get().active(), 2);
+        let err = ring.replace(DataKeys::generate()).unwrap_err();
+        assert!(err.contains("blind-index"), "{err}");
+        assert_eq!((ring.get().active(), ring.get().ids()), (2, vec![1, 2]));
     }
 }

@@ -144,7 +144,7 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     let mut params = Vec::new();
     let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
     let sql = format!("SELECT d{} FROM {table} WHERE k = ${} AND d = 0{filter}", columns_sql(n), params.len() + 1);
-    let k = crate::sealed::key_column(ex.data_keys.as_deref(), a.binding.key_sealed, &key)?;
+    let k = crate::sealed::key_column(ex.keys().as_deref(), a.binding.key_sealed, &key)?;
     let found = match ex.pool.sqlite_path() {
         Some(path) => lite_lookup(path, &sql, &params, &k, n)?,
         None => {

@@ -188,7 +188,7 @@ pub fn subject_search(ex: &Exchange, subject: &str) -> ExchangeResult<String> {
     } else {
         s.to_string()
     };
-    Ok(audit_token(ex.data_keys.as_deref(), &normalised))
+    Ok(audit_token(ex.keys().as_deref(), &normalised))
 }
 
 /// What a re-encryption pass found and did, per dataset.
@@ -219,7 +219,8 @@ pub async fn rekey(
     only: Option<&str>,
     dry_run: bool,
 ) -> ExchangeResult<Vec<RekeyReport>> {
-    let keys = ex.data_keys.as_deref();
+    let ring = ex.keys();
+    let keys = ring.as_deref();
     let mut out = Vec::new();
     for b in crate::binding::list_bindings(ex).await? {
         if only.is_some_and(|c| c != b.resource_code) {
@@ -286,7 +287,8 @@ async fn rekey_table(
     rep: &mut RekeyReport,
 ) -> ExchangeResult<()> {
     use shutong_store::Row as _;
-    let keys = ex.data_keys.as_deref();
+    let ring = ex.keys();
+    let keys = ring.as_deref();
     let code = &b.resource_code;
     let n = b.columns.len();
     let cols: String = (0..n).map(|i| format!(", c{i}")).collect();

@@ -1,8 +1,8 @@
 //! `shutong keys …`: the data keys that encrypt sensitive items at rest (SM4-GCM) and their rotation.
 //!
-//! Rotation, in order: `keys rotate` (a new active key in the key file), restart every server (they read
-//! the key file at start, and must know the new key before any value is encrypted under it), `keys rekey`
-//! (every value re-encrypted under the active key), `keys retire OLD` (refused while any value needs it).
+//! Rotation, in order: `keys rotate` (a new active key in the key file), wait until every server shows it
+//! at `GET /api/v1/node` (they take a changed key file up within two seconds), `keys rekey` (every value
+//! re-encrypted under the active key), `keys retire OLD` (refused while any value needs it).
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -44,14 +44,18 @@ pub async fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<i32> {
         let mut ring = crate::server::load_data_keys(&config)?;
         let id = ring.rotate();
         ring.save(&path)?;
-        println!("key {id} is now the active data key ({}). Restart every server, then run `shutong keys rekey`.", path.display());
+        println!(
+            "key {id} is now the active data key ({}). Running servers take it up within two seconds: when every one shows \
+             data_key_active {id} at GET /api/v1/node, run `shutong keys rekey`.",
+            path.display()
+        );
         return Ok(0);
     }
     let db = crate::server::open_database(&config).await?;
     let calendar = shutong_refdata::load_calendar(&db).await?;
     let ex = crate::server::open_exchange(&config, &db, &calendar).await?;
     let (_, ctx) = acting(&db, &Acting { as_user: None }).await?;
-    let ring = ex.data_keys.clone().context("no data keys")?;
+    let ring = ex.keys().context("no data keys")?;
     let status = match cmd {
         KeysCommand::Status => {
             let reports = shutong_exchange::sealed::rekey(&ex, &ctx, None, true).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;

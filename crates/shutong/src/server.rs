@@ -81,7 +81,7 @@ pub async fn open_exchange(
     );
     exchange.pool_in_platform_db &= config.exchange.pool_url.is_none();
     if config.security.encrypt_sensitive {
-        exchange.data_keys = Some(Arc::new(load_data_keys(config)?));
+        exchange.data_keys = Some(Arc::new(shutong_exchange::KeyRing::new(load_data_keys(config)?)));
     }
     shutong_exchange::audit_outbox(&exchange).await;
     Ok(exchange)
@@ -173,6 +173,7 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     if demo {
         crate::demo::seed_exchange(&exchange, config.exchange.demo_population_rows).await.context("seeding demo datasets")?;
     }
+    watch_data_keys(&config, &exchange);
     let node_key = Arc::new(load_node_key(&config)?);
     let state = AppState::new(db, Arc::new(config), calendar, regions, catalog_index.clone(), exchange, node_key.clone());
     // The sealer: chains committed audit events and signs checkpoints (docs/AUDIT-FORMAT.md).
@@ -240,6 +241,43 @@ pub fn load_node_key(config: &Config) -> anyhow::Result<shutong_crypto::NodeKey>
         tracing::info!(path = %path.display(), public_key = %key.public_key_hex(), "node SM2 key pair created");
     }
     Ok(key)
+}
+
+/// How often a server looks at the data key file for changes.
+const KEY_FILE_POLL: Duration = Duration::from_secs(2);
+
+/// Takes up changes of the data key file (`shutong keys rotate|retire` on any host sharing `data_dir/keys`)
+/// without a restart: the file is looked at every two seconds and, when its modification time or size
+/// changed, read again and put in use. A file that is missing, unreadable, readable by others, malformed,
+/// or has another blind-index key is not used: the ring in use stays, and the log says why. Keys from
+/// configuration change with the configuration, at a restart.
+fn watch_data_keys(config: &Config, exchange: &shutong_exchange::Exchange) {
+    let Some(ring) = exchange.data_keys.clone() else { return };
+    if !config.security.data_keys.is_empty() {
+        return;
+    }
+    let path = config.data_key_file();
+    let stamp = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()));
+    let mut seen = stamp(&path);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEY_FILE_POLL);
+        loop {
+            tick.tick().await;
+            let now = stamp(&path);
+            if now == seen || now.is_none() {
+                continue;
+            }
+            seen = now;
+            let loaded = shutong_crypto::DataKeys::load(&path).map_err(|e| e.to_string());
+            match loaded.and_then(|keys| {
+                let (active, ids) = (keys.active(), keys.ids());
+                ring.replace(keys).map(|()| (active, ids))
+            }) {
+                Ok((active, ids)) => tracing::info!(path = %path.display(), active, keys = ?ids, "data key ring reloaded"),
+                Err(e) => tracing::error!(path = %path.display(), error = %e, "the changed data key file is not used"),
+            }
+        }
+    });
 }
 
 /// The data keys: from configuration, or from the key file (created at first start).

@@ -892,7 +892,7 @@ async fn sensitive_items_are_encrypted_at_rest(backend: Backend) {
             .execute(ex.pool.pool())
             .await
             .unwrap();
-        let id_number = shutong_exchange::sealed::open(ex.data_keys.as_deref(), "101/000001", "公民身份号码", v[0].as_deref().unwrap())
+        let id_number = shutong_exchange::sealed::open(ex.keys().as_deref(), "101/000001", "公民身份号码", v[0].as_deref().unwrap())
             .unwrap()
             .into_owned();
         let r = app.get(&format!("{POPULATION}/records/{id_number}"), &editor).await;
@@ -914,11 +914,21 @@ async fn sensitive_items_are_encrypted_at_rest(backend: Backend) {
         .unwrap();
     }
 
-    // Rotation: a new active key; the servers restart; new values use it, old ones still read.
+    // Rotation: a new active key, taken up by the running server from the key file (no restart); new
+    // values use it, old ones still read.
+    let node = app.get("/api/v1/node", &editor).await;
+    assert_eq!((node.body["data_key_active"].as_i64(), node.body["data_keys"].clone()), (Some(1), json!([1])), "{:?}", node.body);
     let (code, out, err) = shutong_cli(&app, &["keys", "rotate"]);
     assert_eq!(code, 0, "{out}{err}");
-    app.restart_with(|_| {}).await;
-    let editor = app.login("ga.editor", DEMO).await;
+    let mut node = Value::Null;
+    for _ in 0..100 {
+        node = app.get("/api/v1/node", &editor).await.body;
+        if node["data_key_active"] == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!((node["data_key_active"].as_i64(), node["data_keys"].clone()), (Some(2), json!([1, 2])), "{node}");
     let more: Vec<[String; 6]> = (100..105).map(|i| synth::person(i, 4242)).collect();
     let r = upload(&app, &editor, POPULATION, "mode=incremental&batch_id=at-rest-2", "text/csv", population_csv(&more)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -939,6 +949,14 @@ async fn sensitive_items_are_encrypted_at_rest(backend: Backend) {
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = shutong_cli(&app, &["keys", "retire", "1"]);
     assert_eq!(code, 0, "{out}{err}");
+    for _ in 0..100 {
+        node = app.get("/api/v1/node", &editor).await.body;
+        if node["data_keys"] == json!([2]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(node["data_keys"], json!([2]), "the retired key is dropped by the running server: {node}");
     app.restart_with(|_| {}).await;
     let editor = app.login("ga.editor", DEMO).await;
     for p in [&people[3], &more[2]] {

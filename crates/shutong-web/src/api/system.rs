@@ -52,6 +52,8 @@ pub async fn node(State(state): State<AppState>) -> ApiResult<axum::Json<NodeVie
         public_key: state.node_key.public_key_hex(),
         public_key_pem: state.node_key.public_key_pem(),
         sm2_id: shutong_crypto::DEFAULT_SM2_ID.into(),
+        data_key_active: state.exchange.keys().map(|k| k.active()),
+        data_keys: state.exchange.keys().map(|k| k.ids()),
     }))
 }
 
