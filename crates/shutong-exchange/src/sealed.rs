@@ -175,11 +175,16 @@ pub fn audit_token(keys: Option<&DataKeys>, subject: &str) -> String {
 /// trail): a 公民身份号码 or 统一社会信用代码 is normalised first, as lookups normalise keys; any other key is
 /// taken as it is, without `%`, `_`, a backslash, a double quote or a control character.
 pub fn subject_search(ex: &Exchange, subject: &str) -> ExchangeResult<String> {
+    subject_token(ex.keys().as_deref(), ex.sharing.today(), subject)
+}
+
+/// [`subject_search`] with the key ring and today's date given (the CLI, without a data plane).
+pub fn subject_token(keys: Option<&DataKeys>, today: chrono::NaiveDate, subject: &str) -> ExchangeResult<String> {
     let s = subject.trim();
     if s.is_empty() || s.chars().count() > 200 {
         return Err(crate::invalid("subject", "must be 1–200 characters"));
     }
-    let normalised = if let Ok(n) = shutong_reference::IdNumberValidator::new(ex.sharing.today()).parse(s) {
+    let normalised = if let Ok(n) = shutong_reference::IdNumberValidator::new(today).parse(s) {
         n.to_string()
     } else if let Ok(c) = shutong_reference::CreditCode::parse(s) {
         c.to_string()
@@ -188,7 +193,7 @@ pub fn subject_search(ex: &Exchange, subject: &str) -> ExchangeResult<String> {
     } else {
         s.to_string()
     };
-    Ok(audit_token(ex.keys().as_deref(), &normalised))
+    Ok(audit_token(keys, &normalised))
 }
 
 /// What a re-encryption pass found and did, per dataset.

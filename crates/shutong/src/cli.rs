@@ -247,6 +247,10 @@ pub enum AuditCommand {
         limit: i64,
         #[arg(long)]
         action: Option<String>,
+        /// Only accesses to this data subject (公民身份号码, 统一社会信用代码 or another dataset key), which the
+        /// trail records masked with an audit token (docs/DATA-AT-REST.md).
+        #[arg(long)]
+        subject: Option<String>,
     },
     /// The chain's state: end, last signed checkpoint, events not sealed yet (JSON).
     Status,
@@ -590,10 +594,17 @@ pub async fn run_audit(cli: &Cli, cmd: &AuditCommand) -> anyhow::Result<i32> {
 
 async fn run_audit_db(config: &Config, db: &shutong_store::Db, cmd: &AuditCommand) -> anyhow::Result<i32> {
     match cmd {
-        AuditCommand::List { limit, action } => {
-            let events =
-                shutong_audit::list(db, &shutong_audit::AuditFilter { limit: *limit, action: action.clone(), ..Default::default() })
-                    .await?;
+        AuditCommand::List { limit, action, subject } => {
+            let detail_contains = match subject {
+                Some(s) => {
+                    let keys = if config.security.encrypt_sensitive { Some(crate::server::load_data_keys(config)?) } else { None };
+                    let today = shutong_reference::id_number::china_today();
+                    Some(shutong_exchange::sealed::subject_token(keys.as_ref(), today, s)?)
+                }
+                None => None,
+            };
+            let filter = shutong_audit::AuditFilter { limit: *limit, action: action.clone(), detail_contains, ..Default::default() };
+            let events = shutong_audit::list(db, &filter).await?;
             for e in events {
                 println!("{}", serde_json::to_string(&e)?);
             }

@@ -869,6 +869,12 @@ async fn sensitive_items_are_encrypted_at_rest(backend: Backend) {
     let key = events.iter().find(|e| e["action"] == "data.lookup").unwrap()["detail"]["access"]["key"].as_str().unwrap().to_string();
     let (masked, token) = key.split_once('#').unwrap();
     assert!(masked.contains('*') && token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    // The same search from the CLI.
+    let (code, out, err) = shutong_cli(&app, &["audit", "list", "--limit", "100", "--subject", &people[3][0].to_lowercase()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let listed: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(listed.len(), events.len(), "{out}");
+    assert!(!out.contains(people[3][0].as_str()), "{out}");
     let none = app.get(&format!("/api/v1/audit/events?subject={}&limit=100", people[4][0]), &admin).await;
     assert_eq!(none.body["events"].as_array().map(Vec::len), Some(0), "{:?}", none.body);
     let trail = app.get("/api/v1/audit/events?target_kind=resource&limit=1000", &admin).await.body.to_string();
