@@ -50,6 +50,9 @@ pub struct Access {
     /// Per column: the item's masking kind in the catalog, whatever this grant delivers (what the access log
     /// must not record in clear).
     pub column_masks: Vec<Option<MaskKind>>,
+    /// The data key ring when the decision was made, taken once for every value the access reads (a key
+    /// file change invalidates cached decisions, see [`Exchange::invalidate`]).
+    pub keys: Option<Arc<shutong_crypto::DataKeys>>,
 }
 
 impl Access {
@@ -71,12 +74,12 @@ impl Access {
     }
 
     /// Whether a stored row passes `conds` (those evaluated after decryption), decrypting what they name.
-    pub fn passes<S: AsRef<str>>(&self, ex: &Exchange, conds: &[&RowCondition], values: &[Option<S>]) -> ExchangeResult<bool> {
+    pub fn passes<S: AsRef<str>>(&self, conds: &[&RowCondition], values: &[Option<S>]) -> ExchangeResult<bool> {
         for c in conds {
             let Some(&col) = self.all_columns.get(&c.item) else { return Ok(false) };
             // A missing value passes no condition, as in SQL.
             let Some(raw) = values.get(col).and_then(|v| v.as_ref()) else { return Ok(false) };
-            let plain = crate::sealed::open(ex.keys().as_deref(), &self.binding.resource_code, &c.item, raw.as_ref())?;
+            let plain = crate::sealed::open(self.keys.as_deref(), &self.binding.resource_code, &c.item, raw.as_ref())?;
             if !c.holds(&plain) {
                 return Ok(false);
             }
@@ -87,7 +90,7 @@ impl Access {
     /// A value of `item` as the access log records it (see [`crate::sealed::logged_value`]).
     pub fn logged(&self, ex: &Exchange, item: &str, value: &str) -> String {
         let mask = self.all_columns.get(item).and_then(|&col| self.column_masks.get(col).copied().flatten());
-        crate::sealed::logged_value(ex.keys().as_deref(), &ex.mask_rules, mask, value)
+        crate::sealed::logged_value(self.keys.as_deref(), &ex.mask_rules, mask, value)
     }
 
     pub fn table(&self) -> ExchangeResult<&str> {
@@ -208,7 +211,8 @@ async fn resolve(
     let all_columns = binding.columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
     let column_masks: Vec<Option<MaskKind>> =
         binding.columns.iter().map(|c| p.document.items.iter().find(|i| &i.name == c).and_then(|i| i.mask)).collect();
-    let sealed_columns = column_masks.iter().map(|m| ex.data_keys.is_some() && m.is_some()).collect();
+    let keys = ex.keys();
+    let sealed_columns = column_masks.iter().map(|m| keys.is_some() && m.is_some()).collect();
     Ok(Access {
         row_filter: grant.as_ref().map(|g| g.row_filter.clone()).unwrap_or_default(),
         grant,
@@ -221,6 +225,7 @@ async fn resolve(
         item_names: p.document.items.iter().map(|i| i.name.clone()).collect(),
         sealed_columns,
         column_masks,
+        keys,
         binding,
     })
 }
@@ -314,7 +319,7 @@ pub fn project<S: AsRef<str>>(ex: &Exchange, a: &Access, values: &[Option<S>]) -
 /// One stored value as delivered to the caller: decrypted if need be, masked unless in clear.
 pub fn reveal<'v>(ex: &Exchange, a: &Access, item: &OutItem, raw: &'v str) -> ExchangeResult<std::borrow::Cow<'v, str>> {
     let mask = item.mask.map(|k| (k, item.fingerprint.as_str()));
-    crate::sealed::reveal(ex.keys().as_deref(), &ex.mask_rules, &a.binding.resource_code, &item.name, raw, mask)
+    crate::sealed::reveal(a.keys.as_deref(), &ex.mask_rules, &a.binding.resource_code, &item.name, raw, mask)
 }
 
 /// Whether a stored row is within the grant's row filter.

@@ -51,13 +51,19 @@ pub struct ExemptionAnswer {
     pub still_required: Vec<String>,
 }
 
+/// A data subject as an identifier (申请人或法人): a valid 公民身份号码 or 统一社会信用代码, normalised as
+/// lookups normalise keys; `None` for anything else.
+pub(crate) fn identify_subject(today: chrono::NaiveDate, subject: &str) -> Option<(IdentKind, String)> {
+    if let Ok(n) = IdNumberValidator::new(today).parse(subject) {
+        Some((IdentKind::IdNumber, n.as_str().to_string()))
+    } else {
+        CreditCode::parse(subject).ok().map(|c| (IdentKind::CreditCode, c.as_str().to_string()))
+    }
+}
+
 pub async fn check_exemption(ex: &Exchange, actor: &Principal, ctx: &AuditContext, q: &ExemptionQuery) -> ExchangeResult<ExemptionAnswer> {
     let subject = q.subject.trim();
-    let kind = if let Ok(n) = IdNumberValidator::new(ex.sharing.today()).parse(subject) {
-        (IdentKind::IdNumber, n.as_str().to_string())
-    } else if let Ok(c) = CreditCode::parse(subject) {
-        (IdentKind::CreditCode, c.as_str().to_string())
-    } else {
+    let Some(kind) = identify_subject(ex.sharing.today(), subject) else {
         return Err(invalid("subject", format!("'{subject}' is neither a valid 公民身份号码 nor a valid 统一社会信用代码")));
     };
     if q.items.is_empty() || q.items.len() > 100 {

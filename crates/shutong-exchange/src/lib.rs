@@ -233,7 +233,7 @@ impl Exchange {
         self.data_keys.as_ref().map(|r| r.get())
     }
 
-    /// Forgets every cached access decision: called after grant, catalog and binding changes.
+    /// Forgets every cached access decision: called after grant, catalog, binding and key ring changes.
     pub fn invalidate(&self) {
         self.runtime.invalidate();
     }

@@ -144,7 +144,7 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     let mut params = Vec::new();
     let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
     let sql = format!("SELECT d{} FROM {table} WHERE k = ${} AND d = 0{filter}", columns_sql(n), params.len() + 1);
-    let k = crate::sealed::key_column(ex.keys().as_deref(), a.binding.key_sealed, &key)?;
+    let k = crate::sealed::key_column(a.keys.as_deref(), a.binding.key_sealed, &key)?;
     let found = match ex.pool.sqlite_path() {
         Some(path) => lite_lookup(path, &sql, &params, &k, n)?,
         None => {
@@ -158,7 +158,7 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     };
     let app = after_decryption(a, &a.row_filter.conditions);
     let found = match found {
-        Some(values) if !a.passes(ex, &app, &values)? => None,
+        Some(values) if !a.passes(&app, &values)? => None,
         other => other,
     };
     let records = found.is_some() as i64;
@@ -307,7 +307,7 @@ async fn query_once(ex: &Exchange, ctx: &AuditContext, a: &Access, spec: &QueryS
             let k: String = r.try_get(0)?;
             let values = values_of(r, 1, n)?;
             scanned += 1;
-            if a.passes(ex, &app, &values)? {
+            if a.passes(&app, &values)? {
                 if records.len() as i64 == limit {
                     more = true;
                     break 'pages;
@@ -423,7 +423,7 @@ async fn changes_once(ex: &Exchange, ctx: &AuditContext, a: &Access, since: i64,
             scanned += 1;
             // Like the conditions evaluated in SQL: a deletion keeps only its key, so a row filter on
             // another item does not pass it.
-            if a.passes(ex, &app, &values)? {
+            if a.passes(&app, &values)? {
                 if out.len() as i64 == limit {
                     break 'pages;
                 }
@@ -500,7 +500,7 @@ pub async fn export(
             let mut count = 0i64;
             use futures_util::TryStreamExt;
             while let Some(r) = rows.try_next().await? {
-                if a.passes(ex, &refs, &values_of(&r, 1, n)?)? {
+                if a.passes(&refs, &values_of(&r, 1, n)?)? {
                     count += 1;
                 }
             }
@@ -575,7 +575,7 @@ impl Emitter<'_> {
     }
 
     async fn row<S: AsRef<str>>(&mut self, values: &[Option<S>]) -> Result<(), (i64, String)> {
-        if !self.app.is_empty() && !self.enc.a.passes(self.enc.ex, &self.app, values).map_err(|e| self.fail(e))? {
+        if !self.app.is_empty() && !self.enc.a.passes(&self.app, values).map_err(|e| self.fail(e))? {
             return Ok(());
         }
         self.enc.push(values).map_err(|e| self.fail(e))?;

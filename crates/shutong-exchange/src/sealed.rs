@@ -184,10 +184,8 @@ pub fn subject_token(keys: Option<&DataKeys>, today: chrono::NaiveDate, subject:
     if s.is_empty() || s.chars().count() > 200 {
         return Err(crate::invalid("subject", "must be 1–200 characters"));
     }
-    let normalised = if let Ok(n) = shutong_reference::IdNumberValidator::new(today).parse(s) {
-        n.to_string()
-    } else if let Ok(c) = shutong_reference::CreditCode::parse(s) {
-        c.to_string()
+    let normalised = if let Some((_, normalised)) = crate::exemption::identify_subject(today, s) {
+        normalised
     } else if let Some(bad) = s.chars().find(|c| matches!(c, '%' | '_' | '\\' | '"') || c.is_control()) {
         return Err(crate::invalid("subject", format!("'{}' may not be part of a subject", bad.escape_default())));
     } else {

@@ -253,6 +253,7 @@ const KEY_FILE_POLL: Duration = Duration::from_secs(2);
 /// configuration change with the configuration, at a restart.
 fn watch_data_keys(config: &Config, exchange: &shutong_exchange::Exchange) {
     let Some(ring) = exchange.data_keys.clone() else { return };
+    let exchange = exchange.clone();
     if !config.security.data_keys.is_empty() {
         return;
     }
@@ -273,7 +274,11 @@ fn watch_data_keys(config: &Config, exchange: &shutong_exchange::Exchange) {
                 let (active, ids) = (keys.active(), keys.ids());
                 ring.replace(keys).map(|()| (active, ids))
             }) {
-                Ok((active, ids)) => tracing::info!(path = %path.display(), active, keys = ?ids, "data key ring reloaded"),
+                Ok((active, ids)) => {
+                    // Cached access decisions hold the ring they were made with.
+                    exchange.invalidate();
+                    tracing::info!(path = %path.display(), active, keys = ?ids, "data key ring reloaded")
+                }
                 Err(e) => tracing::error!(path = %path.display(), error = %e, "the changed data key file is not used"),
             }
         }
