@@ -2,7 +2,7 @@
 //! read-only rusqlite connection on a blocking thread; a PostgreSQL connection of its own), because
 //! verification must keep up with millions of events.
 
-use shutong_store::{Db, Row};
+use shutong_store::Db;
 use tokio::sync::mpsc;
 
 use crate::chain::{EventRef, Links, parse_hash};
@@ -19,21 +19,49 @@ const SELECT: &str = "SELECT chain_seq, seq, at, actor_user_id, actor, departmen
 /// verifier names that event as not matching (a damaged hash is tampering like any other).
 const UNREADABLE: [u8; 32] = [0u8; 32];
 
+/// Positions per segment: each reader query covers one segment, and each segment is one batch.
+const SEGMENT: i64 = BATCH as i64;
+
+/// Readers working at once, each on every `READERS`-th segment with a connection of its own: the database
+/// produces rows on one core per reader (PostgreSQL: one backend each), and the segments are handed on
+/// in chain order.
+const READERS: usize = 2;
+
 /// Sealed events at positions `after + 1 ..= through`, in chain order, in batches.
 pub async fn sealed_batches(db: &Db, after: i64, through: i64) -> AuditResult<mpsc::Receiver<AuditResult<Batch>>> {
     let (tx, rx) = mpsc::channel(4);
+    let segments = if through > after { (through - after + SEGMENT - 1) / SEGMENT } else { 0 };
+    let segment = move |i: i64| (after + i * SEGMENT, (after + (i + 1) * SEGMENT).min(through));
     if let Some(path) = db.sqlite_path() {
-        let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = read_sqlite(&path, after, through, &tx) {
-                let _ = tx.blocking_send(Err(AuditError::Corrupt(format!("reading the audit trail: {e}"))));
-            }
-        });
-    } else if let Some(mut conn) = db.pg_connection().await? {
-        tokio::spawn(async move {
-            let rows = sqlx::query(SELECT).bind(after).bind(through).fetch(&mut conn);
-            forward(rows, pg_event, &tx).await;
-        });
+        let mut parts = Vec::with_capacity(READERS);
+        for w in 0..READERS {
+            let (ptx, prx) = mpsc::channel(2);
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = read_sqlite(&path, (w as i64..segments).step_by(READERS).map(segment), &ptx) {
+                    let _ = ptx.blocking_send(Err(AuditError::Corrupt(format!("reading the audit trail: {e}"))));
+                }
+            });
+            parts.push(prx);
+        }
+        tokio::spawn(merge(parts, segments, tx));
+    } else if db.backend() == shutong_store::Backend::Postgres {
+        let mut parts = Vec::with_capacity(READERS);
+        for w in 0..READERS {
+            let (ptx, prx) = mpsc::channel(2);
+            let mut conn = db.pg_connection().await?.ok_or_else(|| AuditError::Corrupt("no PostgreSQL connection".into()))?;
+            tokio::spawn(async move {
+                for (from, to) in (w as i64..segments).step_by(READERS).map(segment) {
+                    let batch = read_pg_copy(&mut conn, from, to).await;
+                    let failed = batch.is_err();
+                    if ptx.send(batch).await.is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            parts.push(prx);
+        }
+        tokio::spawn(merge(parts, segments, tx));
     } else {
         // An in-memory SQLite database: through the pool.
         let db = db.clone();
@@ -46,6 +74,141 @@ pub async fn sealed_batches(db: &Db, after: i64, through: i64) -> AuditResult<mp
         });
     }
     Ok(rx)
+}
+
+/// Hands on the readers' batches in segment order: segment `i` comes from reader `i % READERS`, each of
+/// which sends exactly one batch per segment (or an error, and stops).
+async fn merge(mut parts: Vec<mpsc::Receiver<AuditResult<Batch>>>, segments: i64, tx: mpsc::Sender<AuditResult<Batch>>) {
+    for i in 0..segments {
+        let from = &mut parts[(i as usize) % READERS];
+        let batch = from.recv().await.unwrap_or_else(|| Err(AuditError::Corrupt("a reader of the audit trail stopped".into())));
+        let failed = batch.is_err();
+        if tx.send(batch).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// The columns of [`SELECT`] as `COPY … TO STDOUT (FORMAT binary)`: integers as 8-byte big-endian, text as
+/// its UTF-8 bytes.
+async fn read_pg_copy(conn: &mut sqlx::PgConnection, after: i64, through: i64) -> AuditResult<Batch> {
+    use futures_util::TryStreamExt;
+    // Integers formatted into the statement: COPY takes no parameters.
+    let sql = format!(
+        "COPY (SELECT chain_seq::int8, seq::int8, at::int8, actor_user_id::int8, actor, department_id::int8, action, target_kind, \
+         target_id, detail, request_id, ip, chain_hash FROM audit_events WHERE chain_seq > {after} AND chain_seq <= {through} \
+         ORDER BY chain_seq) TO STDOUT WITH (FORMAT binary)"
+    );
+    let mut stream = conn.copy_out_raw(&sql).await.map_err(AuditError::db)?;
+    let mut links = Links::with_capacity(usize::try_from(through - after).unwrap_or(0).min(BATCH));
+    let mut parser = CopyParser::default();
+    while let Some(chunk) = stream.try_next().await.map_err(AuditError::db)? {
+        parser.feed(&chunk, &mut links).map_err(|e| AuditError::Corrupt(format!("reading the audit trail: {e}")))?;
+    }
+    if !parser.finished {
+        return Err(AuditError::Corrupt("reading the audit trail: the COPY output ended early".into()));
+    }
+    Ok(links)
+}
+
+/// PostgreSQL's binary COPY format, parsed as it arrives (messages need not align with rows).
+#[derive(Default)]
+struct CopyParser {
+    pending: Vec<u8>,
+    header_done: bool,
+    finished: bool,
+}
+
+const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
+impl CopyParser {
+    fn feed(&mut self, chunk: &[u8], links: &mut Links) -> Result<(), String> {
+        self.pending.extend_from_slice(chunk);
+        let mut pos = 0;
+        if !self.header_done {
+            if self.pending.len() < 19 {
+                return Ok(());
+            }
+            if &self.pending[..11] != COPY_SIGNATURE {
+                return Err("not PostgreSQL's binary COPY format".into());
+            }
+            let ext = u32::from_be_bytes([self.pending[15], self.pending[16], self.pending[17], self.pending[18]]) as usize;
+            if self.pending.len() < 19 + ext {
+                return Ok(());
+            }
+            pos = 19 + ext;
+            self.header_done = true;
+        }
+        while !self.finished {
+            match parse_tuple(&self.pending[pos..], links)? {
+                Some(0) => self.finished = true,
+                Some(used) => pos += used,
+                None => break,
+            }
+            if self.finished {
+                pos += 2;
+            }
+        }
+        self.pending.drain(..pos.min(self.pending.len()));
+        Ok(())
+    }
+}
+
+fn required(v: Option<&str>, i: usize) -> Result<&str, String> {
+    v.ok_or_else(|| format!("column {i} is NULL"))
+}
+
+/// One tuple of the 13 columns: `Some(bytes used)`, `Some(0)` at the trailer, `None` if incomplete.
+fn parse_tuple(b: &[u8], links: &mut Links) -> Result<Option<usize>, String> {
+    if b.len() < 2 {
+        return Ok(None);
+    }
+    let fields = i16::from_be_bytes([b[0], b[1]]);
+    if fields == -1 {
+        return Ok(Some(0));
+    }
+    if fields != 13 {
+        return Err(format!("a row has {fields} columns, 13 expected"));
+    }
+    let mut pos = 2;
+    let mut cols: [Option<&[u8]>; 13] = [None; 13];
+    for col in &mut cols {
+        let Some(len) = b.get(pos..pos + 4) else { return Ok(None) };
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        pos += 4;
+        if len >= 0 {
+            let len = len as usize;
+            let Some(v) = b.get(pos..pos + len) else { return Ok(None) };
+            *col = Some(v);
+            pos += len;
+        }
+    }
+    let int = |i: usize| -> Result<Option<i64>, String> {
+        cols[i]
+            .map(|v| <[u8; 8]>::try_from(v).map(i64::from_be_bytes).map_err(|_| format!("column {i} is not an 8-byte integer")))
+            .transpose()
+    };
+    let text = |i: usize| -> Result<Option<&str>, String> {
+        cols[i].map(|v| std::str::from_utf8(v).map_err(|_| format!("column {i} is not UTF-8"))).transpose()
+    };
+    let need = |v: Option<i64>, i: usize| v.ok_or_else(|| format!("column {i} is NULL"));
+    let ev = EventRef {
+        chain_seq: need(int(0)?, 0)?,
+        seq: need(int(1)?, 1)?,
+        at_ms: need(int(2)?, 2)?,
+        actor_user_id: int(3)?,
+        actor: required(text(4)?, 4)?,
+        department_id: int(5)?,
+        action: required(text(6)?, 6)?,
+        target_kind: required(text(7)?, 7)?,
+        target_id: required(text(8)?, 8)?,
+        detail: required(text(9)?, 9)?,
+        request_id: text(10)?,
+        ip: text(11)?,
+    };
+    let h = text(12).ok().flatten().and_then(parse_hash).unwrap_or(UNREADABLE);
+    links.push(ev, h);
+    Ok(Some(pos))
 }
 
 /// Batches a stream of rows into `tx`; stops at the first error (sent on) or when the receiver goes away.
@@ -75,32 +238,25 @@ where
     }
 }
 
-fn pg_event(r: &sqlx::postgres::PgRow, links: &mut Links) -> AuditResult<()> {
-    let g = |e: sqlx::Error| AuditError::db(e);
-    let ev = EventRef {
-        chain_seq: r.try_get(0).map_err(g)?,
-        seq: r.try_get(1).map_err(g)?,
-        at_ms: r.try_get(2).map_err(g)?,
-        actor_user_id: r.try_get(3).map_err(g)?,
-        actor: r.try_get(4).map_err(g)?,
-        department_id: r.try_get(5).map_err(g)?,
-        action: r.try_get(6).map_err(g)?,
-        target_kind: r.try_get(7).map_err(g)?,
-        target_id: r.try_get(8).map_err(g)?,
-        detail: r.try_get(9).map_err(g)?,
-        request_id: r.try_get(10).map_err(g)?,
-        ip: r.try_get(11).map_err(g)?,
-    };
-    let h: Option<&str> = r.try_get(12).map_err(g)?;
-    links.push(ev, h.and_then(parse_hash).unwrap_or(UNREADABLE));
-    Ok(())
-}
-
-fn read_sqlite(path: &std::path::Path, after: i64, through: i64, tx: &mpsc::Sender<AuditResult<Batch>>) -> rusqlite::Result<()> {
+fn read_sqlite(
+    path: &std::path::Path,
+    segments: impl Iterator<Item = (i64, i64)>,
+    tx: &mpsc::Sender<AuditResult<Batch>>,
+) -> rusqlite::Result<()> {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let mut stmt = conn.prepare(&SELECT.replace("$1", "?1").replace("$2", "?2"))?;
+    for (after, through) in segments {
+        let batch = read_sqlite_segment(&mut stmt, after, through)?;
+        if tx.blocking_send(Ok(batch)).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn read_sqlite_segment(stmt: &mut rusqlite::Statement<'_>, after: i64, through: i64) -> rusqlite::Result<Batch> {
     let mut rows = stmt.query([after, through])?;
     let mut batch = Links::with_capacity(BATCH);
     while let Some(r) = rows.next()? {
@@ -128,12 +284,6 @@ fn read_sqlite(path: &std::path::Path, after: i64, through: i64, tx: &mpsc::Send
         };
         let h = opt_text(12).ok().flatten().and_then(parse_hash).unwrap_or(UNREADABLE);
         batch.push(ev, h);
-        if batch.len() == BATCH && tx.blocking_send(Ok(std::mem::replace(&mut batch, Links::with_capacity(BATCH)))).is_err() {
-            return Ok(());
-        }
     }
-    if !batch.is_empty() {
-        let _ = tx.blocking_send(Ok(batch));
-    }
-    Ok(())
+    Ok(batch)
 }

@@ -93,13 +93,18 @@ impl ChainVerifier {
                 .map(|start| {
                     let end = (start + chunk).min(upto);
                     scope.spawn(move || {
-                        for i in start..end {
-                            let prev = if i == 0 { &prev0 } else { &events[i - 1].hash };
-                            if shutong_crypto::sm3_chain(prev, links.canonical(i)) != events[i].hash {
-                                return Some(i);
-                            }
-                        }
-                        None
+                        // Sixteen links at a time (multi-buffer SM3): each against the stored hash before it.
+                        let mut computed = Vec::with_capacity(end - start);
+                        let prev0 = &prev0;
+                        shutong_crypto::sm3_chain_many(
+                            end - start,
+                            |j| {
+                                let i = start + j;
+                                (if i == 0 { prev0 } else { &events[i - 1].hash }, links.canonical(i))
+                            },
+                            &mut computed,
+                        );
+                        computed.iter().zip(&events[start..end]).position(|(h, l)| *h != l.hash).map(|j| start + j)
                     })
                 })
                 .collect();

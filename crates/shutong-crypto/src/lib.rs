@@ -3,7 +3,9 @@
 use std::path::Path;
 
 mod datakeys;
+mod sm3x;
 pub use datakeys::DataKeys;
+pub use sm3x::sm3_chain_many;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use sm2::dsa::signature::{Signer, Verifier};
