@@ -1,11 +1,18 @@
 //! Group commit for events that belong to no state change of their own: the data plane's access log writes
-//! thousands at a time. Each backend's own fast path — one prepared insert per event in one SQLite
-//! transaction on a native connection, `COPY … FROM STDIN` on PostgreSQL — on a connection the writer keeps.
-//! Events that belong to a state change are written by [`crate::record`] in that change's transaction.
+//! thousands at a time, and chains them as it writes them. Each backend's own fast path — one prepared
+//! insert per event in one SQLite transaction on a native connection, `COPY … FROM STDIN` on PostgreSQL —
+//! on a connection the writer keeps, in a transaction that holds the lock on `audit_chain_head` (as the
+//! sealer does): each event gets the next chain position and `h_i` before it is inserted, so it is written
+//! once and never updated. The sealer then only signs checkpoints over them (and chains events written
+//! by state changes, which are written in their own transactions without the lock). Events that belong to
+//! a state change are written by [`crate::record`] in that change's transaction.
+
+use std::sync::Arc;
 
 use shutong_store::{Backend, Db, StoreError, StoreResult};
 
 use crate::StampedEvent;
+use crate::chain::{EventRef, parse_hash};
 
 /// The most events a group commit writes in one transaction. On SQLite, the auditors' index by target
 /// (resource) takes its inserts at as many places as there are distinct targets in a group, and each
@@ -14,7 +21,96 @@ use crate::StampedEvent;
 /// quarter; PostgreSQL's COPY was unchanged). At 100,000 events/s a full group is 0.16 s of traffic.
 pub const GROUP_COMMIT_EVENTS: usize = 16_384;
 
-const COLUMNS: &str = "at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip";
+const COLUMNS: &str =
+    "seq, at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip, chain_seq, chain_hash";
+
+/// An event as it will be stored: text exactly as the chain encodes it.
+struct Row {
+    at: i64,
+    actor_user_id: Option<i64>,
+    actor: String,
+    department_id: Option<i64>,
+    action: String,
+    target_kind: String,
+    target_id: String,
+    detail: String,
+    request_id: Option<String>,
+    ip: Option<String>,
+}
+
+impl Row {
+    fn event(&self, chain_seq: i64, seq: i64) -> EventRef<'_> {
+        EventRef {
+            chain_seq,
+            seq,
+            at_ms: self.at,
+            actor_user_id: self.actor_user_id,
+            actor: &self.actor,
+            department_id: self.department_id,
+            action: &self.action,
+            target_kind: &self.target_kind,
+            target_id: &self.target_id,
+            detail: &self.detail,
+            request_id: self.request_id.as_deref(),
+            ip: self.ip.as_deref(),
+        }
+    }
+}
+
+/// Chains one event after `h`: its link, written into `hex` as the stored 64 hex digits.
+fn link(h: &mut [u8; 32], ev: EventRef<'_>, buf: &mut Vec<u8>, hex_out: &mut [u8; 64]) {
+    buf.clear();
+    ev.encode(buf);
+    *h = shutong_crypto::sm3_chain(h, buf);
+    // 32 bytes always fit 64 hex digits.
+    let _ = hex::encode_to_slice(*h, hex_out);
+}
+
+fn corrupt_head(hash: &str) -> StoreError {
+    StoreError::Other(sqlx::Error::Protocol(format!("the audit chain head's hash {hash:?} is not 64 hex digits")))
+}
+
+/// Events converted to their stored form (the details' JSON as text), ready for
+/// [`BatchWriter::write_prepared`] and for its retries. Preparing is the writer's CPU work outside the
+/// database: the access log prepares the next group while the previous one is written.
+#[derive(Clone, Default)]
+pub struct PreparedEvents(Arc<Vec<Row>>);
+
+impl std::fmt::Debug for PreparedEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedEvents").field("events", &self.0.len()).finish()
+    }
+}
+
+impl PreparedEvents {
+    pub fn new(events: &[StampedEvent<'_>]) -> Self {
+        PreparedEvents(Arc::new(
+            events
+                .iter()
+                .map(|StampedEvent { at_ms, ctx, event: e }| Row {
+                    at: *at_ms,
+                    actor_user_id: ctx.actor_user_id,
+                    actor: ctx.actor.clone(),
+                    department_id: e.department_id,
+                    action: e.action.to_string(),
+                    target_kind: e.target_kind.to_string(),
+                    target_id: e.target_id.clone(),
+                    detail: e.detail.to_string(),
+                    request_id: ctx.request_id.clone(),
+                    ip: ctx.ip.clone(),
+                })
+                .collect(),
+        ))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// A long-lived writer of event batches (one per process: the access log's).
 pub struct BatchWriter {
@@ -38,36 +134,41 @@ impl BatchWriter {
         BatchWriter { db, pg: None, lite: None }
     }
 
-    /// Writes the events in one transaction. On an error nothing was written and the connection is dropped
-    /// (the next call opens a new one): the caller retries.
+    /// Writes the events in one transaction, chained. On an error nothing was written and the connection is
+    /// dropped (the next call opens a new one): the caller retries.
     pub async fn write(&mut self, events: &[StampedEvent<'_>]) -> StoreResult<()> {
+        self.write_prepared(&PreparedEvents::new(events)).await
+    }
+
+    /// [`BatchWriter::write`] for events prepared beforehand.
+    pub async fn write_prepared(&mut self, events: &PreparedEvents) -> StoreResult<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let rows: Vec<[Option<String>; 10]> = events
-            .iter()
-            .map(|StampedEvent { at_ms, ctx, event: e }| {
-                [
-                    Some(at_ms.to_string()),
-                    ctx.actor_user_id.map(|v| v.to_string()),
-                    Some(ctx.actor.clone()),
-                    e.department_id.map(|v| v.to_string()),
-                    Some(e.action.to_string()),
-                    Some(e.target_kind.to_string()),
-                    Some(e.target_id.clone()),
-                    Some(e.detail.to_string()),
-                    ctx.request_id.clone(),
-                    ctx.ip.clone(),
-                ]
-            })
-            .collect();
         let result = match self.db.backend() {
-            Backend::Postgres => self.write_pg(&rows).await,
-            Backend::Sqlite if self.db.sqlite_path().is_some() => self.write_lite(rows).await,
-            // A database without a file (in memory): through the pool.
+            Backend::Postgres => self.write_pg(&events.0).await,
+            Backend::Sqlite if self.db.sqlite_path().is_some() => self.write_lite(events.0.clone()).await,
+            // A database without a file (in memory, tests): through the pool, left to the sealer to chain.
             Backend::Sqlite => {
                 let mut tx = self.db.pool().begin().await?;
-                crate::record_stamped(&mut tx, events).await?;
+                for r in events.0.iter() {
+                    sqlx::query(
+                        "INSERT INTO audit_events (at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(r.at)
+                    .bind(r.actor_user_id)
+                    .bind(&r.actor)
+                    .bind(r.department_id)
+                    .bind(&r.action)
+                    .bind(&r.target_kind)
+                    .bind(&r.target_id)
+                    .bind(&r.detail)
+                    .bind(&r.request_id)
+                    .bind(&r.ip)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await.map_err(StoreError::from)
             }
         };
@@ -78,32 +179,79 @@ impl BatchWriter {
         result
     }
 
-    async fn write_pg(&mut self, rows: &[[Option<String>; 10]]) -> StoreResult<()> {
+    async fn write_pg(&mut self, rows: &[Row]) -> StoreResult<()> {
+        use sqlx::{Connection, Row as _};
         if self.pg.is_none() {
             self.pg = self.db.pg_connection().await?;
         }
         let conn = self.pg.as_mut().ok_or_else(|| StoreError::Other(sqlx::Error::PoolClosed))?;
-        let mut buf = Vec::with_capacity(rows.len() * 320);
-        for row in rows {
-            for (i, v) in row.iter().enumerate() {
-                if i > 0 {
+        let mut tx = conn.begin().await?;
+        // The head's row lock: one chain writer at a time (the sealer takes the same lock).
+        sqlx::query("UPDATE audit_chain_head SET chain_seq = chain_seq WHERE id = 1").execute(&mut *tx).await?;
+        let head = sqlx::query("SELECT chain_seq, hash FROM audit_chain_head WHERE id = 1").fetch_one(&mut *tx).await?;
+        let mut n: i64 = head.try_get(0)?;
+        let head_hash: String = head.try_get(1)?;
+        let mut h = parse_hash(&head_hash).ok_or_else(|| corrupt_head(&head_hash))?;
+        // The events' own numbers, reserved now: the canonical encoding covers them.
+        let mut seqs: Vec<i64> =
+            sqlx::query_scalar("SELECT array_agg(nextval(pg_get_serial_sequence('audit_events', 'seq'))) FROM generate_series(1, $1)")
+                .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+                .fetch_one(&mut *tx)
+                .await?;
+        seqs.sort_unstable();
+        let mut copy = tx.copy_in_raw(&format!("COPY audit_events ({COLUMNS}) FROM STDIN")).await?;
+        // Sent in parts, so that the server inserts while the next part is chained.
+        let (mut buf, mut enc, mut hex_out) = (Vec::with_capacity(1024 * 400), Vec::with_capacity(512), [0u8; 64]);
+        for (part, seqs) in rows.chunks(1024).zip(seqs.chunks(1024)) {
+            buf.clear();
+            for (row, &seq) in part.iter().zip(seqs) {
+                n += 1;
+                link(&mut h, row.event(n, seq), &mut enc, &mut hex_out);
+                use std::io::Write as _;
+                let text = |buf: &mut Vec<u8>, v: Option<&str>| {
+                    shutong_store::copy_text_field(buf, v);
                     buf.push(b'\t');
-                }
-                shutong_store::copy_text_field(&mut buf, v.as_deref());
+                };
+                let int = |buf: &mut Vec<u8>, v: Option<i64>| {
+                    match v {
+                        Some(v) => {
+                            let _ = write!(buf, "{v}");
+                        }
+                        None => buf.extend_from_slice(b"\\N"),
+                    }
+                    buf.push(b'\t');
+                };
+                int(&mut buf, Some(seq));
+                int(&mut buf, Some(row.at));
+                int(&mut buf, row.actor_user_id);
+                text(&mut buf, Some(&row.actor));
+                int(&mut buf, row.department_id);
+                text(&mut buf, Some(&row.action));
+                text(&mut buf, Some(&row.target_kind));
+                text(&mut buf, Some(&row.target_id));
+                text(&mut buf, Some(&row.detail));
+                text(&mut buf, row.request_id.as_deref());
+                text(&mut buf, row.ip.as_deref());
+                int(&mut buf, Some(n));
+                buf.extend_from_slice(&hex_out);
+                buf.push(b'\n');
             }
-            buf.push(b'\n');
-        }
-        // COPY is one statement: it commits on its own, all rows or none.
-        let mut copy = conn.copy_in_raw(&format!("COPY audit_events ({COLUMNS}) FROM STDIN")).await?;
-        if let Err(e) = copy.send(buf).await {
-            let _ = copy.abort(e.to_string()).await;
-            return Err(e.into());
+            if let Err(e) = copy.send(buf.as_slice()).await {
+                let _ = copy.abort(e.to_string()).await;
+                return Err(e.into());
+            }
         }
         copy.finish().await?;
+        sqlx::query("UPDATE audit_chain_head SET chain_seq = $1, hash = $2 WHERE id = 1")
+            .bind(n)
+            .bind(hex::encode(h))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn write_lite(&mut self, rows: Vec<[Option<String>; 10]>) -> StoreResult<()> {
+    async fn write_lite(&mut self, rows: Arc<Vec<Row>>) -> StoreResult<()> {
         let path = self.db.sqlite_path().ok_or_else(|| StoreError::Other(sqlx::Error::PoolClosed))?.to_path_buf();
         let conn = self.lite.take();
         let (conn, result) = tokio::task::spawn_blocking(move || {
@@ -111,37 +259,86 @@ impl BatchWriter {
                 let c = rusqlite::Connection::open(&path)?;
                 c.busy_timeout(std::time::Duration::from_secs(10))?;
                 c.pragma_update(None, "synchronous", "NORMAL")?;
-                // The b-trees of the events and their four indexes stay in memory between batches.
+                // The b-trees of the events and their indexes stay in memory between batches.
                 c.pragma_update(None, "cache_size", -65_536)?;
                 Ok(c)
             };
             let mut conn = match conn.map_or_else(open, Ok) {
                 Ok(c) => c,
-                Err(e) => return (None, Err(e)),
+                Err(e) => return (None, Err(lite_error(e))),
             };
-            let run = |conn: &mut rusqlite::Connection| -> rusqlite::Result<()> {
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                {
-                    let mut stmt = tx.prepare_cached(&format!(
-                        "INSERT INTO audit_events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                    ))?;
-                    for row in &rows {
-                        let int = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<i64>().ok());
-                        stmt.execute(rusqlite::params![
-                            int(&row[0]),
-                            int(&row[1]),
-                            row[2],
-                            int(&row[3]),
-                            row[4],
-                            row[5],
-                            row[6],
-                            row[7],
-                            row[8],
-                            row[9]
-                        ])?;
+            let run = |conn: &mut rusqlite::Connection| -> StoreResult<()> {
+                // IMMEDIATE: the write lock first, so the chain head read below is the one this
+                // transaction extends (the sealer's transactions take the same lock).
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(lite_error)?;
+                let (mut n, head_hash): (i64, String) = tx
+                    .query_row("SELECT chain_seq, hash FROM audit_chain_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(lite_error)?;
+                let mut h = parse_hash(&head_hash).ok_or_else(|| corrupt_head(&head_hash))?;
+                // AUTOINCREMENT's counter: numbers of removed (archived) events are never given again.
+                let seq: i64 = tx
+                    .query_row(
+                        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'), 0), \
+                         COALESCE((SELECT MAX(seq) FROM audit_events), 0))",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(lite_error)?;
+                // The links are computed on a thread of their own, a part ahead of the inserts.
+                let h = std::thread::scope(|scope| -> StoreResult<[u8; 32]> {
+                    let (links_tx, links_rx) = std::sync::mpsc::sync_channel::<Vec<(i64, i64, [u8; 64])>>(16);
+                    let (seq0, n0, rows) = (seq, n, &rows);
+                    let hasher = scope.spawn(move || {
+                        let (mut seq, mut n, mut enc, mut hex_out) = (seq0, n0, Vec::with_capacity(512), [0u8; 64]);
+                        for part in rows.chunks(1024) {
+                            let mut out = Vec::with_capacity(part.len());
+                            for row in part {
+                                seq += 1;
+                                n += 1;
+                                link(&mut h, row.event(n, seq), &mut enc, &mut hex_out);
+                                out.push((seq, n, hex_out));
+                            }
+                            if links_tx.send(out).is_err() {
+                                break;
+                            }
+                        }
+                        h
+                    });
+                    let mut stmt = tx
+                        .prepare_cached(&format!(
+                            "INSERT INTO audit_events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                        ))
+                        .map_err(lite_error)?;
+                    for part in rows.chunks(1024) {
+                        let links = links_rx
+                            .recv()
+                            .map_err(|_| StoreError::Other(sqlx::Error::Protocol("the audit link thread stopped".into())))?;
+                        for (row, (seq, n, hash)) in part.iter().zip(&links) {
+                            stmt.execute(rusqlite::params![
+                                seq,
+                                row.at,
+                                row.actor_user_id,
+                                row.actor,
+                                row.department_id,
+                                row.action,
+                                row.target_kind,
+                                row.target_id,
+                                row.detail,
+                                row.request_id,
+                                row.ip,
+                                n,
+                                std::str::from_utf8(hash).unwrap_or_default()
+                            ])
+                            .map_err(lite_error)?;
+                        }
                     }
-                }
-                tx.commit()
+                    drop(links_rx);
+                    hasher.join().map_err(|_| StoreError::Other(sqlx::Error::Protocol("the audit link thread failed".into())))
+                })?;
+                n += i64::try_from(rows.len()).unwrap_or(i64::MAX);
+                tx.execute("UPDATE audit_chain_head SET chain_seq = ?1, hash = ?2 WHERE id = 1", rusqlite::params![n, hex::encode(h)])
+                    .map_err(lite_error)?;
+                tx.commit().map_err(lite_error)
             };
             let result = run(&mut conn);
             (Some(conn), result)
@@ -149,6 +346,6 @@ impl BatchWriter {
         .await
         .map_err(|e| StoreError::Other(sqlx::Error::Io(std::io::Error::other(e))))?;
         self.lite = conn;
-        result.map_err(lite_error)
+        result
     }
 }

@@ -12,7 +12,7 @@ pub mod seal;
 pub mod verify;
 
 pub use archive::{ArchiveRecord, Archived, archive, list_archives};
-pub use batch::{BatchWriter, GROUP_COMMIT_EVENTS};
+pub use batch::{BatchWriter, GROUP_COMMIT_EVENTS, PreparedEvents};
 pub use export::{ExportSigner, ExportSummary, export, export_to, resolve_range};
 pub use seal::{ChainStatus, Checkpoint, SealOptions, SealReport, run_sealer, seal, status};
 pub use verify::{Failure, VerifyReport, verify_db, verify_file};

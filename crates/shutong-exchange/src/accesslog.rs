@@ -65,8 +65,21 @@ impl AccessLog {
     }
 }
 
+/// A group of accesses on its way to the database: the events prepared, the quota usage they add up to,
+/// and the callers waiting for everything up to here to be written.
+struct Group {
+    events: shutong_audit::PreparedEvents,
+    usage: Vec<((i64, String), (i64, i64))>,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+/// Two stages, so that preparing a group (its details' JSON text) runs while the group before it is
+/// written: the collector gathers up to [`shutong_audit::GROUP_COMMIT_EVENTS`] events and prepares them;
+/// the writer writes each group in order, retrying until it is written, then its quota usage, then
+/// wakes the group's waiters.
 async fn writer(db: Db, pool: Db, mut rx: mpsc::Receiver<Msg>) {
-    let mut audit = shutong_audit::BatchWriter::new(db.clone());
+    let (groups_tx, groups_rx) = mpsc::channel::<Group>(1);
+    let write_stage = tokio::spawn(write_groups(db, pool, groups_rx));
     let mut events: Vec<AccessEvent> = Vec::with_capacity(1024);
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -81,24 +94,48 @@ async fn writer(db: Db, pool: Db, mut rx: mpsc::Receiver<Msg>) {
                 Err(_) => break,
             }
         }
-        let mut delay = Duration::from_millis(100);
-        while !events.is_empty() {
-            match write(&mut audit, &pool, &events).await {
-                Ok(()) => events.clear(),
-                Err(e) => {
-                    tracing::warn!(error = %e, pending = events.len(), "writing the access log failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
+        let group = Group { events: prepare(&events), usage: usage(&events), waiters: std::mem::take(&mut waiters) };
+        events.clear();
+        if groups_tx.send(group).await.is_err() {
+            tracing::error!("the access log's write stage has stopped");
+            return;
+        }
+    }
+    drop(groups_tx);
+    let _ = write_stage.await;
+}
+
+async fn write_groups(db: Db, pool: Db, mut groups: mpsc::Receiver<Group>) {
+    let mut audit = shutong_audit::BatchWriter::new(db);
+    while let Some(group) = groups.recv().await {
+        let mut delay = RETRY_FIRST;
+        while let Err(e) = audit.write_prepared(&group.events).await {
+            tracing::warn!(error = %e, pending = group.events.len(), "writing the access log failed; retrying");
+            delay = back_off(delay).await;
+        }
+        for ((grant, day), (records, calls)) in &group.usage {
+            let mut delay = RETRY_FIRST;
+            while let Err(e) = add_usage(&pool, *grant, day, *records, *calls).await {
+                tracing::warn!(error = %e, grant, "counting quota usage failed; retrying");
+                delay = back_off(delay).await;
             }
         }
-        for w in waiters.drain(..) {
+        for w in group.waiters {
             let _ = w.send(());
         }
     }
 }
 
-async fn write(audit: &mut shutong_audit::BatchWriter, pool: &Db, events: &[AccessEvent]) -> Result<(), shutong_store::StoreError> {
+/// Failed writes are retried, waiting longer after each failure (up to 5 s): accepted accesses are never
+/// dropped.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+
+async fn back_off(delay: Duration) -> Duration {
+    tokio::time::sleep(delay).await;
+    (delay * 2).min(Duration::from_secs(5))
+}
+
+fn prepare(events: &[AccessEvent]) -> shutong_audit::PreparedEvents {
     let stamped: Vec<StampedEvent<'_>> = events
         .iter()
         .map(|e| StampedEvent {
@@ -115,7 +152,11 @@ async fn write(audit: &mut shutong_audit::BatchWriter, pool: &Db, events: &[Acce
             },
         })
         .collect();
-    audit.write(&stamped).await?;
+    shutong_audit::PreparedEvents::new(&stamped)
+}
+
+/// Records and calls per grant and day.
+fn usage(events: &[AccessEvent]) -> Vec<((i64, String), (i64, i64))> {
     let mut usage: HashMap<(i64, &str), (i64, i64)> = HashMap::new();
     for e in events {
         if let (Some(g), Some(day)) = (e.grant_id, e.quota_day.as_deref()) {
@@ -124,17 +165,19 @@ async fn write(audit: &mut shutong_audit::BatchWriter, pool: &Db, events: &[Acce
             u.1 += 1;
         }
     }
-    for ((g, day), (records, calls)) in usage {
-        sqlx::query(
-            "INSERT INTO exchange_usage (grant_id, day, records, calls) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (grant_id, day) DO UPDATE SET records = exchange_usage.records + excluded.records, calls = exchange_usage.calls + excluded.calls",
-        )
-        .bind(g)
-        .bind(day)
-        .bind(records)
-        .bind(calls)
-        .execute(pool.pool())
-        .await?;
-    }
+    usage.into_iter().map(|((g, day), v)| ((g, day.to_string()), v)).collect()
+}
+
+async fn add_usage(pool: &Db, grant: i64, day: &str, records: i64, calls: i64) -> Result<(), shutong_store::StoreError> {
+    sqlx::query(
+        "INSERT INTO exchange_usage (grant_id, day, records, calls) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (grant_id, day) DO UPDATE SET records = exchange_usage.records + excluded.records, calls = exchange_usage.calls + excluded.calls",
+    )
+    .bind(grant)
+    .bind(day)
+    .bind(records)
+    .bind(calls)
+    .execute(pool.pool())
+    .await?;
     Ok(())
 }

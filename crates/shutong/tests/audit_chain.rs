@@ -7,13 +7,19 @@
 mod common;
 
 use base64::Engine;
-use common::{Backend, TestApp, spawn_app_with};
+use common::{Backend, TestApp, spawn_app_with, spawn_demo_app_with};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::Row;
 use std::process::Command;
 
-on_both_backends!(tampering_is_detected_and_named, export_verifies_with_openssl, archive_keeps_the_chain_verifiable, auditors_only);
+on_both_backends!(
+    tampering_is_detected_and_named,
+    export_verifies_with_openssl,
+    archive_keeps_the_chain_verifiable,
+    auditors_only,
+    the_access_log_is_chained_as_written
+);
 
 fn fast_sealing(c: &mut shutong_config::Config) {
     c.audit.seal_interval_ms = 50;
@@ -413,4 +419,89 @@ async fn auditors_only(backend: Backend) {
         let meta = std::fs::metadata(app.db.data_dir().join("keys/node-sm2.pem")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
+}
+
+/// The data plane's access log chains its events as it writes them: with the sealer idle, data accesses are
+/// in the chain at once, after the state changes' events that still wait for the sealer, and the chain
+/// verifies; the sealer then chains those after them.
+async fn the_access_log_is_chained_as_written(backend: Backend) {
+    const DEMO: &str = shutong::demo::DEMO_PASSWORD;
+    // The sealer runs once at start, then not for an hour: the test seals by hand.
+    let app = spawn_demo_app_with(backend, |c| c.audit.seal_interval_ms = 3_600_000).await;
+    let admin = app.admin_token().await;
+    let (code, out, err) = shutong(&app.db, &["audit", "seal"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let chain = app.get("/api/v1/audit/chain", &admin).await.body;
+    assert_eq!(chain["unsealed"], 0, "{chain}");
+    let head_at_start = chain["head"].as_i64().unwrap();
+
+    // A state change (a department): its event waits for the sealer.
+    app.create_department(&admin, "访问日志测试部门", 190, "320000").await;
+    // Accesses: a consumer granted the demo's pooled population dataset looks people up.
+    let consumer = app.login("dc.rs.editor", DEMO).await;
+    let provider = app.login("ga.reviewer", DEMO).await;
+    let r = app
+        .post(
+            "/api/v1/requests",
+            &consumer,
+            serde_json::json!({"resource_code": "101/000001", "items": ["公民身份号码", "户籍地址"], "purpose": "data_verification",
+                   "basis": "《社会保险法》第五十八条: 核验参保人户籍", "period_to": "2027-06-30", "access_methods": ["online_query"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    let r = app.post(&format!("/api/v1/requests/{id}/approve"), &provider, serde_json::json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let lookups = 12u64;
+    for i in 0..lookups {
+        let person = shutong_exchange::synth::person(i, 2026);
+        let r = app.get(&format!("/api/v1/data/101/000001/records/{}", person[0]), &consumer).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let mut c = conn(&app).await;
+    let mut chained = 0;
+    for _ in 0..200 {
+        chained = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE action = 'data.lookup' AND chain_seq IS NOT NULL")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+            .get::<i64, _>(0);
+        if chained >= lookups as i64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(chained, lookups as i64, "every lookup is in the chain without the sealer");
+    let unchained_lookups: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE action LIKE 'data.%' AND chain_seq IS NULL")
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unchained_lookups, 0);
+    let chain = app.get("/api/v1/audit/chain", &admin).await.body;
+    assert!(chain["unsealed"].as_i64().unwrap() >= 1, "the department's event waits for the sealer: {chain}");
+    assert_eq!(chain["head"].as_i64().unwrap(), head_at_start + lookups as i64, "{chain}");
+    // The lookups took the positions right after the start, before the earlier state change.
+    let first: (i64, i64) = {
+        let r = sqlx::query(&format!("SELECT seq, chain_seq FROM audit_events WHERE chain_seq = {}", head_at_start + 1))
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    let dept_seq: i64 =
+        sqlx::query("SELECT MAX(seq) FROM audit_events WHERE action = 'department.create'").fetch_one(&mut c).await.unwrap().get(0);
+    assert!(first.0 > dept_seq, "chain order is not seq order: position {} holds seq {}, the department's is {dept_seq}", first.1, first.0);
+    let out = assert_verifies(&app);
+    assert!(out.contains("not sealed yet") || out.contains("unsealed"), "verify reports what waits for the sealer: {out}");
+
+    // The sealer chains the rest after them; everything verifies.
+    let (code, out, err) = shutong(&app.db, &["audit", "seal", "--checkpoint"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let chain = app.get("/api/v1/audit/chain", &admin).await.body;
+    assert_eq!(chain["unsealed"], 0, "{chain}");
+    let dept_pos: Option<i64> =
+        sqlx::query(&format!("SELECT chain_seq FROM audit_events WHERE seq = {dept_seq}")).fetch_one(&mut c).await.unwrap().get(0);
+    assert!(dept_pos.unwrap() > head_at_start + lookups as i64);
+    assert_verifies(&app);
 }
