@@ -118,7 +118,49 @@ pub struct EventRef<'a> {
     pub ip: Option<&'a str>,
 }
 
-impl EventRef<'_> {
+impl<'a> EventRef<'a> {
+    /// The canonical encoding, appended to `out` (see [`SealedEvent::encode_canonical`]).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        self.raw().encode(out);
+    }
+
+    fn raw(&self) -> RawEventRef<'a> {
+        RawEventRef {
+            chain_seq: self.chain_seq,
+            seq: self.seq,
+            at_ms: self.at_ms,
+            actor_user_id: self.actor_user_id,
+            actor: self.actor.as_bytes(),
+            department_id: self.department_id,
+            action: self.action.as_bytes(),
+            target_kind: self.target_kind.as_bytes(),
+            target_id: self.target_id.as_bytes(),
+            detail: self.detail.as_bytes(),
+            request_id: self.request_id.map(str::as_bytes),
+            ip: self.ip.map(str::as_bytes),
+        }
+    }
+}
+
+/// An event's fields as the bytes a database stores for them (text as UTF-8): what verification reads and
+/// hashes. The encoding covers the stored bytes, so a reader need not check that they are UTF-8 first.
+#[derive(Clone, Copy, Debug)]
+pub struct RawEventRef<'a> {
+    pub chain_seq: i64,
+    pub seq: i64,
+    pub at_ms: i64,
+    pub actor_user_id: Option<i64>,
+    pub actor: &'a [u8],
+    pub department_id: Option<i64>,
+    pub action: &'a [u8],
+    pub target_kind: &'a [u8],
+    pub target_id: &'a [u8],
+    pub detail: &'a [u8],
+    pub request_id: Option<&'a [u8]>,
+    pub ip: Option<&'a [u8]>,
+}
+
+impl RawEventRef<'_> {
     /// The canonical encoding, appended to `out` (see [`SealedEvent::encode_canonical`]).
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.push(EVENT_FORMAT_VERSION);
@@ -161,6 +203,10 @@ impl Links {
     }
 
     pub fn push(&mut self, ev: EventRef<'_>, hash: [u8; 32]) {
+        self.push_raw(ev.raw(), hash);
+    }
+
+    pub fn push_raw(&mut self, ev: RawEventRef<'_>, hash: [u8; 32]) {
         let start = self.buf.len();
         ev.encode(&mut self.buf);
         self.items.push(Link { chain_seq: ev.chain_seq, seq: ev.seq, start, end: self.buf.len(), hash });
@@ -203,8 +249,16 @@ pub fn checkpoint_message(chain_seq: i64, hash: &[u8; 32], at_ms: i64) -> Vec<u8
 
 /// Parses a stored or exported hash (64 hex digits).
 pub fn parse_hash(s: &str) -> Option<[u8; 32]> {
+    parse_hash_bytes(s.as_bytes())
+}
+
+/// [`parse_hash`] of stored bytes (SIMD hex: verification parses one per event).
+pub fn parse_hash_bytes(b: &[u8]) -> Option<[u8; 32]> {
+    if b.len() != 64 {
+        return None;
+    }
     let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).ok()?;
+    faster_hex::hex_decode(b, &mut out).ok()?;
     Some(out)
 }
 
@@ -218,14 +272,14 @@ fn opt_i64(out: &mut Vec<u8>, v: Option<i64>) {
     }
 }
 
-fn str_(out: &mut Vec<u8>, s: &str) {
+fn str_(out: &mut Vec<u8>, s: &[u8]) {
     // Stored text is far below 4 GiB (request bodies are limited); saturate rather than wrap.
     let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(s);
 }
 
-fn opt_str(out: &mut Vec<u8>, v: Option<&str>) {
+fn opt_str(out: &mut Vec<u8>, v: Option<&[u8]>) {
     match v {
         None => out.push(0),
         Some(s) => {

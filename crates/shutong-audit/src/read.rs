@@ -5,7 +5,7 @@
 use shutong_store::Db;
 use tokio::sync::mpsc;
 
-use crate::chain::{EventRef, Links, parse_hash};
+use crate::chain::{Links, RawEventRef, parse_hash, parse_hash_bytes};
 use crate::{AuditError, AuditResult};
 
 pub type Batch = Links;
@@ -123,38 +123,52 @@ const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
 impl CopyParser {
     fn feed(&mut self, chunk: &[u8], links: &mut Links) -> Result<(), String> {
+        if self.pending.is_empty() {
+            // The usual case: whole rows per message, parsed where they arrived.
+            let used = self.parse(chunk, links)?;
+            self.pending.extend_from_slice(&chunk[used..]);
+            return Ok(());
+        }
         self.pending.extend_from_slice(chunk);
+        let pending = std::mem::take(&mut self.pending);
+        let used = self.parse(&pending, links)?;
+        self.pending = pending;
+        self.pending.drain(..used);
+        Ok(())
+    }
+
+    /// Parses what is complete in `b`; returns the bytes used.
+    fn parse(&mut self, b: &[u8], links: &mut Links) -> Result<usize, String> {
         let mut pos = 0;
         if !self.header_done {
-            if self.pending.len() < 19 {
-                return Ok(());
+            if b.len() < 19 {
+                return Ok(0);
             }
-            if &self.pending[..11] != COPY_SIGNATURE {
+            if &b[..11] != COPY_SIGNATURE {
                 return Err("not PostgreSQL's binary COPY format".into());
             }
-            let ext = u32::from_be_bytes([self.pending[15], self.pending[16], self.pending[17], self.pending[18]]) as usize;
-            if self.pending.len() < 19 + ext {
-                return Ok(());
+            let ext = u32::from_be_bytes([b[15], b[16], b[17], b[18]]) as usize;
+            if b.len() < 19 + ext {
+                return Ok(0);
             }
             pos = 19 + ext;
             self.header_done = true;
         }
         while !self.finished {
-            match parse_tuple(&self.pending[pos..], links)? {
-                Some(0) => self.finished = true,
+            match parse_tuple(&b[pos..], links)? {
+                Some(0) => {
+                    self.finished = true;
+                    pos += 2;
+                }
                 Some(used) => pos += used,
                 None => break,
             }
-            if self.finished {
-                pos += 2;
-            }
         }
-        self.pending.drain(..pos.min(self.pending.len()));
-        Ok(())
+        Ok(pos.min(b.len()))
     }
 }
 
-fn required(v: Option<&str>, i: usize) -> Result<&str, String> {
+fn required(v: Option<&[u8]>, i: usize) -> Result<&[u8], String> {
     v.ok_or_else(|| format!("column {i} is NULL"))
 }
 
@@ -188,26 +202,23 @@ fn parse_tuple(b: &[u8], links: &mut Links) -> Result<Option<usize>, String> {
             .map(|v| <[u8; 8]>::try_from(v).map(i64::from_be_bytes).map_err(|_| format!("column {i} is not an 8-byte integer")))
             .transpose()
     };
-    let text = |i: usize| -> Result<Option<&str>, String> {
-        cols[i].map(|v| std::str::from_utf8(v).map_err(|_| format!("column {i} is not UTF-8"))).transpose()
-    };
     let need = |v: Option<i64>, i: usize| v.ok_or_else(|| format!("column {i} is NULL"));
-    let ev = EventRef {
+    let ev = RawEventRef {
         chain_seq: need(int(0)?, 0)?,
         seq: need(int(1)?, 1)?,
         at_ms: need(int(2)?, 2)?,
         actor_user_id: int(3)?,
-        actor: required(text(4)?, 4)?,
+        actor: required(cols[4], 4)?,
         department_id: int(5)?,
-        action: required(text(6)?, 6)?,
-        target_kind: required(text(7)?, 7)?,
-        target_id: required(text(8)?, 8)?,
-        detail: required(text(9)?, 9)?,
-        request_id: text(10)?,
-        ip: text(11)?,
+        action: required(cols[6], 6)?,
+        target_kind: required(cols[7], 7)?,
+        target_id: required(cols[8], 8)?,
+        detail: required(cols[9], 9)?,
+        request_id: cols[10],
+        ip: cols[11],
     };
-    let h = text(12).ok().flatten().and_then(parse_hash).unwrap_or(UNREADABLE);
-    links.push(ev, h);
+    let h = cols[12].and_then(parse_hash_bytes).unwrap_or(UNREADABLE);
+    links.push_raw(ev, h);
     Ok(Some(pos))
 }
 
@@ -260,30 +271,112 @@ fn read_sqlite_segment(stmt: &mut rusqlite::Statement<'_>, after: i64, through: 
     let mut rows = stmt.query([after, through])?;
     let mut batch = Links::with_capacity(BATCH);
     while let Some(r) = rows.next()? {
-        let text = |i: usize| -> rusqlite::Result<&str> {
-            r.get_ref(i)?.as_str().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+        let bytes = |i: usize| -> rusqlite::Result<&[u8]> {
+            r.get_ref(i)?.as_bytes().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
         };
-        let opt_text = |i: usize| -> rusqlite::Result<Option<&str>> {
+        let opt_bytes = |i: usize| -> rusqlite::Result<Option<&[u8]>> {
             r.get_ref(i)?
-                .as_str_or_null()
+                .as_bytes_or_null()
                 .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
         };
-        let ev = EventRef {
+        let ev = RawEventRef {
             chain_seq: r.get(0)?,
             seq: r.get(1)?,
             at_ms: r.get(2)?,
             actor_user_id: r.get(3)?,
-            actor: text(4)?,
+            actor: bytes(4)?,
             department_id: r.get(5)?,
-            action: text(6)?,
-            target_kind: text(7)?,
-            target_id: text(8)?,
-            detail: text(9)?,
-            request_id: opt_text(10)?,
-            ip: opt_text(11)?,
+            action: bytes(6)?,
+            target_kind: bytes(7)?,
+            target_id: bytes(8)?,
+            detail: bytes(9)?,
+            request_id: opt_bytes(10)?,
+            ip: opt_bytes(11)?,
         };
-        let h = opt_text(12).ok().flatten().and_then(parse_hash).unwrap_or(UNREADABLE);
-        batch.push(ev, h);
+        let h = opt_bytes(12).ok().flatten().and_then(parse_hash_bytes).unwrap_or(UNREADABLE);
+        batch.push_raw(ev, h);
     }
     Ok(batch)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A binary COPY stream of `rows` events, as PostgreSQL sends it.
+    fn copy_stream(rows: i64) -> Vec<u8> {
+        let mut b = COPY_SIGNATURE.to_vec();
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&0u32.to_be_bytes());
+        for i in 1..=rows {
+            b.extend_from_slice(&13i16.to_be_bytes());
+            let int = |b: &mut Vec<u8>, v: i64| {
+                b.extend_from_slice(&8i32.to_be_bytes());
+                b.extend_from_slice(&v.to_be_bytes());
+            };
+            let text = |b: &mut Vec<u8>, v: Option<&str>| match v {
+                Some(v) => {
+                    b.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    b.extend_from_slice(v.as_bytes());
+                }
+                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+            };
+            int(&mut b, i);
+            int(&mut b, 100 + i);
+            int(&mut b, 1_764_000_000_000 + i);
+            b.extend_from_slice(&(-1i32).to_be_bytes());
+            text(&mut b, Some("张三"));
+            int(&mut b, 3);
+            text(&mut b, Some("data.lookup"));
+            text(&mut b, Some("resource"));
+            text(&mut b, Some("101/000001"));
+            text(&mut b, Some(r#"{"records":1}"#));
+            text(&mut b, None);
+            text(&mut b, Some("10.0.0.1"));
+            text(&mut b, Some(&"ab".repeat(32)));
+        }
+        b.extend_from_slice(&(-1i16).to_be_bytes());
+        b
+    }
+
+    /// Messages need not align with rows: every split of the stream into two parts parses the same.
+    #[test]
+    fn binary_copy_parses_across_any_split() {
+        let stream = copy_stream(3);
+        let mut whole = Links::default();
+        let mut p = CopyParser::default();
+        p.feed(&stream, &mut whole).unwrap();
+        assert!(p.finished);
+        assert_eq!(whole.len(), 3);
+        assert_eq!((whole.items[2].chain_seq, whole.items[2].seq), (3, 103));
+        assert_eq!(whole.items[0].hash, [0xab; 32]);
+        let expect = crate::chain::SealedEvent {
+            chain_seq: 1,
+            seq: 101,
+            at_ms: 1_764_000_000_001,
+            actor_user_id: None,
+            actor: "张三".into(),
+            department_id: Some(3),
+            action: "data.lookup".into(),
+            target_kind: "resource".into(),
+            target_id: "101/000001".into(),
+            detail: r#"{"records":1}"#.into(),
+            request_id: None,
+            ip: Some("10.0.0.1".into()),
+        };
+        assert_eq!(whole.canonical(0), expect.canonical().as_slice());
+        for cut in 0..stream.len() {
+            let mut links = Links::default();
+            let mut p = CopyParser::default();
+            p.feed(&stream[..cut], &mut links).unwrap();
+            p.feed(&stream[cut..], &mut links).unwrap();
+            assert!(p.finished, "cut at {cut}");
+            assert_eq!(links.buf, whole.buf, "cut at {cut}");
+            assert_eq!(links.len(), 3);
+        }
+        // A stream that is not binary COPY is refused, not misread.
+        let mut links = Links::default();
+        assert!(CopyParser::default().feed(b"1\t2\t3\n.................", &mut links).is_err());
+    }
 }

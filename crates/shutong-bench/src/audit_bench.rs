@@ -228,11 +228,22 @@ async fn run_on(
     let seal = report.sealed as f64 / t.elapsed().as_secs_f64();
     println!("  {backend}: sealed {} events written by state changes, {} checkpoints, at {seal:.0}/s", report.sealed, report.checkpoints);
 
+    // Twice: the first read of freshly written rows also pays for the database's own first-read work
+    // (PostgreSQL sets the rows' visibility hint bits and writes those pages again); an auditor's
+    // verification of a trail written earlier is the second case. Both are printed; the table shows the
+    // second.
+    let t = Instant::now();
+    let v = shutong_audit::verify_db(&db, vec![key.public_key_hex()]).await?;
+    let verify_first = v.events as f64 / t.elapsed().as_secs_f64();
+    anyhow::ensure!(v.ok, "verification failed: {:?}", v.failure);
     let t = Instant::now();
     let v = shutong_audit::verify_db(&db, vec![key.public_key_hex()]).await?;
     let verify = v.events as f64 / t.elapsed().as_secs_f64();
     anyhow::ensure!(v.ok, "verification failed: {:?}", v.failure);
-    println!("  {backend}: verified {} events and {} signatures at {verify:.0}/s", v.events, v.checkpoints);
+    println!(
+        "  {backend}: verified {} events and {} signatures at {verify_first:.0}/s right after writing them, {verify:.0}/s again",
+        v.events, v.checkpoints
+    );
 
     let file = dir.join(format!("export-{backend}.ndjson"));
     let (hex_key, pem) = (key.public_key_hex(), key.public_key_pem());
