@@ -308,93 +308,276 @@ pub(crate) fn event_from_row(r: &shutong_store::AnyRow) -> AuditResult<(SealedEv
     ))
 }
 
+/// One line after an export's header, as verification reads it: a flat record of either kind, text
+/// borrowed from the line where it has no escapes, and the decoded `event` (for people) skipped unread.
+#[derive(serde::Deserialize)]
+struct FileLine<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    chain_seq: i64,
+    #[serde(borrow)]
+    hash: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    canonical: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    event: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    at: Option<i64>,
+    #[serde(default, borrow)]
+    public_key: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    signature: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Parsed lines on their way to the thread that checks them.
+struct FileBatch {
+    events: Links,
+    checkpoints: Vec<Checkpoint>,
+}
+
 /// Verifies an export or archive file (NDJSON, docs/AUDIT-FORMAT.md) on its own. Checkpoints must be
 /// signed by one of `trusted_keys`; with none given, the key named in the file's header is trusted (and
 /// should then be compared with the node's published key).
-pub fn verify_file(reader: impl BufRead, trusted_keys: Vec<String>) -> AuditResult<VerifyReport> {
+///
+/// This thread reads and parses the lines; another checks them, batch by batch, as they come.
+pub fn verify_file(mut reader: impl BufRead, trusted_keys: Vec<String>) -> AuditResult<VerifyReport> {
     let started = Instant::now();
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut lines = reader.lines();
-    let header_line = lines.next().ok_or_else(|| AuditError::Invalid("line 1: the file is empty".into()))?.map_err(AuditError::Io)?;
+    let mut line = Vec::with_capacity(4096);
+    if reader.read_until(b'\n', &mut line).map_err(AuditError::Io)? == 0 {
+        return Err(AuditError::Invalid("line 1: the file is empty".into()));
+    }
     let header: crate::export::ExportHeader =
-        serde_json::from_str(&header_line).map_err(|e| AuditError::Invalid(format!("line 1: not an export header: {e}")))?;
+        serde_json::from_slice(&line).map_err(|e| AuditError::Invalid(format!("line 1: not an export header: {e}")))?;
     if header.format != crate::export::EXPORT_FORMAT {
         return Err(AuditError::Invalid(format!("line 1: format {:?}, expected {:?}", header.format, crate::export::EXPORT_FORMAT)));
     }
     let prev = parse_hash(&header.prev_hash).ok_or_else(|| AuditError::Invalid("line 1: prev_hash is not 64 hex digits".into()))?;
     let trusted = if trusted_keys.is_empty() { vec![header.public_key.clone()] } else { trusted_keys };
+    let verifier = ChainVerifier::new(header.from - 1, prev, trusted, Vec::new());
 
-    // Checkpoints follow the event they sign; they are fed to the verifier before that event is replayed.
-    let mut events = Links::with_capacity(16_384);
-    let mut checkpoints = Vec::new();
-    let mut v: Option<ChainVerifier> = None;
-    let mut failure = None;
-    let flush = |v: &mut Option<ChainVerifier>, events: &mut Links, checkpoints: &mut Vec<Checkpoint>| {
-        let verifier = v.get_or_insert_with(|| ChainVerifier::new(header.from - 1, prev, trusted.clone(), Vec::new()));
-        verifier.checkpoints.extend(checkpoints.drain(..));
-        let result = verifier.batch(events).err();
-        events.clear();
-        result
-    };
-    for (i, line) in lines.enumerate() {
-        let n = i + 2;
-        let line = line.map_err(AuditError::Io)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let rec: crate::export::ExportLine = serde_json::from_str(&line).map_err(|e| AuditError::Invalid(format!("line {n}: {e}")))?;
-        match rec {
-            crate::export::ExportLine::Event { chain_seq, canonical, hash, .. } => {
-                let bytes = b64.decode(&canonical).map_err(|e| AuditError::Invalid(format!("line {n}: canonical is not base64: {e}")))?;
-                let ev = SealedEvent::decode_canonical(&bytes).map_err(|e| AuditError::Invalid(format!("line {n}: canonical: {e}")))?;
-                if ev.chain_seq != chain_seq {
-                    failure = Some(Failure {
-                        chain_seq,
-                        seq: Some(ev.seq),
-                        reason: format!("line {n}: the encoding says position {}", ev.chain_seq),
-                        reason_zh: format!("第 {n} 行：规范编码中的链位置为 {}", ev.chain_seq),
-                    });
-                    break;
+    std::thread::scope(|scope| {
+        let (batches_tx, batches_rx) = std::sync::mpsc::sync_channel::<FileBatch>(2);
+        let checker = scope.spawn(move || {
+            let mut v = verifier;
+            for b in batches_rx {
+                v.checkpoints.extend(b.checkpoints);
+                if let Err(f) = v.batch(&b.events) {
+                    return (v, Some(f));
                 }
-                let Some(hash) = parse_hash(&hash) else {
-                    failure = Some(Failure {
-                        chain_seq,
-                        seq: Some(ev.seq),
-                        reason: format!("line {n}: hash is not 64 hex digits"),
-                        reason_zh: format!("第 {n} 行：哈希不是 64 位十六进制"),
-                    });
-                    break;
-                };
-                // A full batch is checked when the next event arrives: by then the checkpoint line that may
-                // follow its last event has been read.
-                if events.len() >= 16_384
-                    && let Some(f) = flush(&mut v, &mut events, &mut checkpoints)
-                {
-                    failure = Some(f);
-                    break;
-                }
-                events.push_canonical(chain_seq, ev.seq, &bytes, hash);
             }
-            crate::export::ExportLine::Checkpoint { chain_seq, hash, at, public_key, signature, .. } => {
-                let signature =
-                    b64.decode(&signature).map_err(|e| AuditError::Invalid(format!("line {n}: signature is not base64: {e}")))?;
-                checkpoints.push(Checkpoint { chain_seq, hash, at_ms: at, public_key, signature: hex::encode(signature) });
-            }
-        }
-    }
-    if failure.is_none() {
-        failure = flush(&mut v, &mut events, &mut checkpoints);
-    }
-    let v = v.unwrap_or_else(|| ChainVerifier::new(header.from - 1, prev, Vec::new(), Vec::new()));
-    let mut report = v.finish(None, failure, started);
-    if report.ok && report.through != header.to {
-        report.ok = false;
-        report.failure = Some(Failure {
-            chain_seq: report.through + 1,
-            seq: None,
-            reason: format!("the header says the export runs to {} but its events end at {}", header.to, report.through),
-            reason_zh: format!("文件头写明导出至链位置 {}，但事件止于 {}", header.to, report.through),
+            (v, None)
         });
+
+        // Checkpoints follow the event they sign; they go with the batch that holds that event.
+        let mut batch = FileBatch { events: Links::with_capacity(16_384), checkpoints: Vec::new() };
+        let mut parse_failure = None;
+        let mut n = 1;
+        let read = loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break Ok(()),
+                Ok(_) => {}
+                Err(e) => break Err(AuditError::Io(e)),
+            }
+            n += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let rec: FileLine<'_> = match serde_json::from_slice(&line) {
+                Ok(r) => r,
+                Err(e) => break Err(AuditError::Invalid(format!("line {n}: {e}"))),
+            };
+            match rec.kind.as_ref() {
+                "event" => {
+                    let Some(canonical) = rec.canonical else {
+                        break Err(AuditError::Invalid(format!("line {n}: missing field `canonical`")));
+                    };
+                    let Some(hash) = parse_hash(&rec.hash) else {
+                        parse_failure = Some(Failure {
+                            chain_seq: rec.chain_seq,
+                            seq: None,
+                            reason: format!("line {n}: hash is not 64 hex digits"),
+                            reason_zh: format!("第 {n} 行：哈希不是 64 位十六进制"),
+                        });
+                        break Ok(());
+                    };
+                    // A full batch is checked when the next event arrives: by then the checkpoint line that
+                    // may follow its last event has been read.
+                    if batch.events.len() >= 16_384 {
+                        let full =
+                            std::mem::replace(&mut batch, FileBatch { events: Links::with_capacity(16_384), checkpoints: Vec::new() });
+                        if batches_tx.send(full).is_err() {
+                            break Ok(()); // The checker stopped at a failure.
+                        }
+                    }
+                    let events = &mut batch.events;
+                    let start = events.buf.len();
+                    if let Err(e) = b64.decode_vec(canonical.as_bytes(), &mut events.buf) {
+                        break Err(AuditError::Invalid(format!("line {n}: canonical is not base64: {e}")));
+                    }
+                    let bytes = &events.buf[start..];
+                    // The encoding starts with its version and its position (docs/AUDIT-FORMAT.md §2); the
+                    // chain covers the rest.
+                    if bytes.len() < 25 || bytes[0] != crate::chain::EVENT_FORMAT_VERSION {
+                        break Err(AuditError::Invalid(format!("line {n}: canonical: not a version 1 event encoding")));
+                    }
+                    let at = |i: usize| i64::from_be_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8]));
+                    let (encoded_position, seq) = (at(1), at(9));
+                    if encoded_position != rec.chain_seq {
+                        parse_failure = Some(Failure {
+                            chain_seq: rec.chain_seq,
+                            seq: Some(seq),
+                            reason: format!("line {n}: the encoding says position {encoded_position}"),
+                            reason_zh: format!("第 {n} 行：规范编码中的链位置为 {encoded_position}"),
+                        });
+                        events.buf.truncate(start);
+                        break Ok(());
+                    }
+                    let end = events.buf.len();
+                    events.items.push(crate::chain::Link { chain_seq: rec.chain_seq, seq, start, end, hash });
+                }
+                "checkpoint" => {
+                    let (Some(at), Some(public_key), Some(signature)) = (rec.at, rec.public_key, rec.signature) else {
+                        break Err(AuditError::Invalid(format!("line {n}: a checkpoint needs at, public_key and signature")));
+                    };
+                    let signature = match b64.decode(signature.as_bytes()) {
+                        Ok(s) => s,
+                        Err(e) => break Err(AuditError::Invalid(format!("line {n}: signature is not base64: {e}"))),
+                    };
+                    batch.checkpoints.push(Checkpoint {
+                        chain_seq: rec.chain_seq,
+                        hash: rec.hash.into_owned(),
+                        at_ms: at,
+                        public_key: public_key.into_owned(),
+                        signature: hex::encode(signature),
+                    });
+                }
+                other => break Err(AuditError::Invalid(format!("line {n}: unknown line type {other:?}"))),
+            }
+        };
+        // What was read before a failure is checked first: a failure earlier in the chain is the one named.
+        let _ = batches_tx.send(batch);
+        drop(batches_tx);
+        let (v, failure) = checker.join().map_err(|_| AuditError::Corrupt("the verification thread failed".into()))?;
+        read?;
+        let mut report = v.finish(None, failure.or(parse_failure), started);
+        if report.ok && report.through != header.to {
+            report.ok = false;
+            report.failure = Some(Failure {
+                chain_seq: report.through + 1,
+                seq: None,
+                reason: format!("the header says the export runs to {} but its events end at {}", header.to, report.through),
+                reason_zh: format!("文件头写明导出至链位置 {}，但事件止于 {}", header.to, report.through),
+            });
+        }
+        Ok(report)
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::export::ExportLine;
+
+    /// An export of `n` events (three batches' worth and more), signed at the middle and at the end.
+    fn export(n: i64, key: &shutong_crypto::NodeKey, tamper: impl Fn(i64, &mut ExportLine)) -> Vec<u8> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let header = serde_json::json!({
+            "type": "header", "format": crate::export::EXPORT_FORMAT, "node": "test", "public_key": key.public_key_hex(),
+            "public_key_pem": key.public_key_pem(), "sm2_id": shutong_crypto::DEFAULT_SM2_ID, "hash_algorithm": "SM3",
+            "from": 1, "to": n, "prev_hash": hex::encode(crate::chain::H0), "exported_at": "2026-11-30T00:00:00Z",
+        });
+        let mut out = format!("{header}\n").into_bytes();
+        let mut h = crate::chain::H0;
+        for i in 1..=n {
+            let ev =
+                SealedEvent { chain_seq: i, seq: i + 7, at_ms: 1_764_000_000_000 + i, action: "data.lookup".into(), ..Default::default() };
+            let canonical = ev.canonical();
+            h = shutong_crypto::sm3_chain(&h, &canonical);
+            let mut line =
+                ExportLine::Event { chain_seq: i, seq: ev.seq, hash: hex::encode(h), canonical: b64.encode(&canonical), event: None };
+            tamper(i, &mut line);
+            out.extend_from_slice(serde_json::to_string(&line).unwrap().as_bytes());
+            out.push(b'\n');
+            if i == n / 2 || i == n {
+                let message = checkpoint_message(i, &h, 5);
+                let line = ExportLine::Checkpoint {
+                    chain_seq: i,
+                    hash: hex::encode(h),
+                    at: 5,
+                    public_key: key.public_key_hex(),
+                    message: b64.encode(&message),
+                    signature: b64.encode(key.sign(&message)),
+                };
+                out.extend_from_slice(serde_json::to_string(&line).unwrap().as_bytes());
+                out.push(b'\n');
+            }
+        }
+        out
     }
-    Ok(report)
+
+    fn verify(bytes: &[u8]) -> AuditResult<VerifyReport> {
+        verify_file(std::io::Cursor::new(bytes), Vec::new())
+    }
+
+    #[test]
+    fn a_file_verifies_and_its_first_fault_is_named() {
+        let key = shutong_crypto::NodeKey::generate();
+        let n = 40_000;
+        let r = verify(&export(n, &key, |_, _| {})).unwrap();
+        assert!(r.ok, "{:?}", r.failure);
+        assert_eq!((r.events, r.checkpoints, r.through, r.signed_through), (n as u64, 2, n, n));
+
+        // An event changed early, and a malformed hash later (in a later batch): the earlier is named.
+        let bytes = export(n, &key, |i, line| {
+            if let ExportLine::Event { canonical, hash, .. } = line {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                if i == 5 {
+                    let mut b = b64.decode(&*canonical).unwrap();
+                    let last = b.len() - 1;
+                    b[last] ^= 1;
+                    *canonical = b64.encode(b);
+                }
+                if i == 30_000 {
+                    *hash = "zz".repeat(32);
+                }
+            }
+        });
+        let f = verify(&bytes).unwrap().failure.unwrap();
+        assert_eq!((f.chain_seq, f.seq), (5, Some(12)), "{f}");
+
+        // Only the malformed hash: named at its position.
+        let bytes = export(n, &key, |i, line| {
+            if let (30_000, ExportLine::Event { hash, .. }) = (i, line) {
+                *hash = "zz".repeat(32);
+            }
+        });
+        let r = verify(&bytes).unwrap();
+        let f = r.failure.unwrap();
+        assert_eq!(f.chain_seq, 30_000, "{f}");
+        assert!(f.reason.contains("hash is not 64 hex digits"), "{f}");
+        assert_eq!(r.through, 29_999, "everything before it was checked");
+
+        // A line whose encoding names another position.
+        let bytes = export(n, &key, |i, line| {
+            if let (17_000, ExportLine::Event { chain_seq, .. }) = (i, line) {
+                *chain_seq = 17_001;
+            }
+        });
+        let f = verify(&bytes).unwrap().failure.unwrap();
+        assert_eq!(f.chain_seq, 17_001, "{f}");
+        assert!(f.reason.contains("the encoding says position 17000"), "{f}");
+
+        // Lines that are not an export's are refused with their line number.
+        let mut bytes = export(3, &key, |_, _| {});
+        bytes.extend_from_slice(b"{\"type\":\"note\",\"chain_seq\":1,\"hash\":\"\"}\n");
+        assert!(matches!(verify(&bytes), Err(AuditError::Invalid(m)) if m.contains("line 7") && m.contains("note")));
+        let mut bytes = export(3, &key, |_, _| {});
+        bytes.extend_from_slice(b"{not json\n");
+        assert!(matches!(verify(&bytes), Err(AuditError::Invalid(m)) if m.starts_with("line 7")));
+        assert!(matches!(verify(b""), Err(AuditError::Invalid(m)) if m.contains("empty")));
+    }
 }
