@@ -63,9 +63,8 @@ pub fn sm3_chain_many<'a>(n: usize, links: impl Fn(usize) -> (&'a [u8; 32], &'a 
 fn pad(buf: &mut Vec<u8>) {
     let bits = (buf.len() as u64).wrapping_mul(8);
     buf.push(0x80);
-    while buf.len() % 64 != 56 {
-        buf.push(0);
-    }
+    let zeros = (56 + 64 - buf.len() % 64) % 64;
+    buf.resize(buf.len() + zeros, 0);
     buf.extend_from_slice(&bits.to_be_bytes());
 }
 
