@@ -199,47 +199,56 @@ impl BatchWriter {
                 .fetch_one(&mut *tx)
                 .await?;
         seqs.sort_unstable();
-        let mut copy = tx.copy_in_raw(&format!("COPY audit_events ({COLUMNS}) FROM STDIN")).await?;
+        // Binary COPY: the server takes integers and text as they are, without parsing or unescaping.
+        let mut copy = tx.copy_in_raw(&format!("COPY audit_events ({COLUMNS}) FROM STDIN WITH (FORMAT binary)")).await?;
         // Sent in parts, so that the server inserts while the next part is chained.
         let (mut buf, mut enc, mut hex_out) = (Vec::with_capacity(1024 * 400), Vec::with_capacity(512), [0u8; 64]);
+        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        buf.extend_from_slice(&0u32.to_be_bytes()); // flags
+        buf.extend_from_slice(&0u32.to_be_bytes()); // header extension length
         for (part, seqs) in rows.chunks(1024).zip(seqs.chunks(1024)) {
-            buf.clear();
             for (row, &seq) in part.iter().zip(seqs) {
                 n += 1;
                 link(&mut h, row.event(n, seq), &mut enc, &mut hex_out);
-                use std::io::Write as _;
-                let text = |buf: &mut Vec<u8>, v: Option<&str>| {
-                    shutong_store::copy_text_field(buf, v);
-                    buf.push(b'\t');
-                };
-                let int = |buf: &mut Vec<u8>, v: Option<i64>| {
-                    match v {
-                        Some(v) => {
-                            let _ = write!(buf, "{v}");
-                        }
-                        None => buf.extend_from_slice(b"\\N"),
+                let int = |buf: &mut Vec<u8>, v: Option<i64>| match v {
+                    Some(v) => {
+                        buf.extend_from_slice(&8i32.to_be_bytes());
+                        buf.extend_from_slice(&v.to_be_bytes());
                     }
-                    buf.push(b'\t');
+                    None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
                 };
+                let text = |buf: &mut Vec<u8>, v: Option<&[u8]>| match v {
+                    // Text fields are far below 2 GiB (request bodies are limited).
+                    Some(v) => {
+                        buf.extend_from_slice(&i32::try_from(v.len()).unwrap_or(i32::MAX).to_be_bytes());
+                        buf.extend_from_slice(v);
+                    }
+                    None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+                };
+                buf.extend_from_slice(&13i16.to_be_bytes());
                 int(&mut buf, Some(seq));
                 int(&mut buf, Some(row.at));
                 int(&mut buf, row.actor_user_id);
-                text(&mut buf, Some(&row.actor));
+                text(&mut buf, Some(row.actor.as_bytes()));
                 int(&mut buf, row.department_id);
-                text(&mut buf, Some(&row.action));
-                text(&mut buf, Some(&row.target_kind));
-                text(&mut buf, Some(&row.target_id));
-                text(&mut buf, Some(&row.detail));
-                text(&mut buf, row.request_id.as_deref());
-                text(&mut buf, row.ip.as_deref());
+                text(&mut buf, Some(row.action.as_bytes()));
+                text(&mut buf, Some(row.target_kind.as_bytes()));
+                text(&mut buf, Some(row.target_id.as_bytes()));
+                text(&mut buf, Some(row.detail.as_bytes()));
+                text(&mut buf, row.request_id.as_deref().map(str::as_bytes));
+                text(&mut buf, row.ip.as_deref().map(str::as_bytes));
                 int(&mut buf, Some(n));
-                buf.extend_from_slice(&hex_out);
-                buf.push(b'\n');
+                text(&mut buf, Some(&hex_out));
             }
             if let Err(e) = copy.send(buf.as_slice()).await {
                 let _ = copy.abort(e.to_string()).await;
                 return Err(e.into());
             }
+            buf.clear();
+        }
+        if let Err(e) = copy.send(&(-1i16).to_be_bytes()[..]).await {
+            let _ = copy.abort(e.to_string()).await;
+            return Err(e.into());
         }
         copy.finish().await?;
         sqlx::query("UPDATE audit_chain_head SET chain_seq = $1, hash = $2 WHERE id = 1")
