@@ -63,7 +63,7 @@ pub async fn archive(
     let file_sm3 = hex::encode(shutong_crypto::sm3(&std::fs::read(&file).map_err(AuditError::Io)?));
 
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE audit_chain_head SET chain_seq = chain_seq WHERE id = 1").execute(&mut *tx).await.map_err(AuditError::db)?;
+    sqlx::query(crate::seal::LOCK_HEAD).execute(&mut *tx).await.map_err(AuditError::db)?;
     let again: i64 = sqlx::query("SELECT archived_through FROM audit_chain_head WHERE id = 1")
         .fetch_one(&mut *tx)
         .await

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use shutong_store::{Backend, Db, StoreError, StoreResult};
 
 use crate::StampedEvent;
-use crate::chain::{EventRef, parse_hash};
+use crate::chain::{EventRef, SealedEvent};
+use crate::seal::{LOCK_HEAD, MOVE_HEAD, READ_HEAD, head_hash};
 
 /// The most events a group commit writes in one transaction. On SQLite, the auditors' index by target
 /// (resource) takes its inserts at as many places as there are distinct targets in a group, and each
@@ -24,39 +25,6 @@ pub const GROUP_COMMIT_EVENTS: usize = 16_384;
 const COLUMNS: &str =
     "seq, at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip, chain_seq, chain_hash";
 
-/// An event as it will be stored: text exactly as the chain encodes it.
-struct Row {
-    at: i64,
-    actor_user_id: Option<i64>,
-    actor: String,
-    department_id: Option<i64>,
-    action: String,
-    target_kind: String,
-    target_id: String,
-    detail: String,
-    request_id: Option<String>,
-    ip: Option<String>,
-}
-
-impl Row {
-    fn event(&self, chain_seq: i64, seq: i64) -> EventRef<'_> {
-        EventRef {
-            chain_seq,
-            seq,
-            at_ms: self.at,
-            actor_user_id: self.actor_user_id,
-            actor: &self.actor,
-            department_id: self.department_id,
-            action: &self.action,
-            target_kind: &self.target_kind,
-            target_id: &self.target_id,
-            detail: &self.detail,
-            request_id: self.request_id.as_deref(),
-            ip: self.ip.as_deref(),
-        }
-    }
-}
-
 /// Chains one event after `h`: its link, written into `hex` as the stored 64 hex digits.
 fn link(h: &mut [u8; 32], ev: EventRef<'_>, buf: &mut Vec<u8>, hex_out: &mut [u8; 64]) {
     buf.clear();
@@ -66,15 +34,20 @@ fn link(h: &mut [u8; 32], ev: EventRef<'_>, buf: &mut Vec<u8>, hex_out: &mut [u8
     let _ = hex::encode_to_slice(*h, hex_out);
 }
 
-fn corrupt_head(hash: &str) -> StoreError {
-    StoreError::Other(sqlx::Error::Protocol(format!("the audit chain head's hash {hash:?} is not 64 hex digits")))
+fn corrupt(why: String) -> StoreError {
+    StoreError::Other(sqlx::Error::Protocol(why))
 }
 
-/// Events converted to their stored form (the details' JSON as text), ready for
+/// An event to be stored with its chain position and `seq`, which are given out when it is written.
+fn at(ev: &SealedEvent, chain_seq: i64, seq: i64) -> EventRef<'_> {
+    EventRef { chain_seq, seq, ..ev.as_ref() }
+}
+
+/// Events converted to their stored form (the details' JSON as text; positions not given out yet), ready for
 /// [`BatchWriter::write_prepared`] and for its retries. Preparing is the writer's CPU work outside the
 /// database: the access log prepares the next group while the previous one is written.
 #[derive(Clone, Default)]
-pub struct PreparedEvents(Arc<Vec<Row>>);
+pub struct PreparedEvents(Arc<Vec<SealedEvent>>);
 
 impl std::fmt::Debug for PreparedEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,8 +60,10 @@ impl PreparedEvents {
         PreparedEvents(Arc::new(
             events
                 .iter()
-                .map(|StampedEvent { at_ms, ctx, event: e }| Row {
-                    at: *at_ms,
+                .map(|StampedEvent { at_ms, ctx, event: e }| SealedEvent {
+                    chain_seq: 0,
+                    seq: 0,
+                    at_ms: *at_ms,
                     actor_user_id: ctx.actor_user_id,
                     actor: ctx.actor.clone(),
                     department_id: e.department_id,
@@ -156,7 +131,7 @@ impl BatchWriter {
                         "INSERT INTO audit_events (at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     )
-                    .bind(r.at)
+                    .bind(r.at_ms)
                     .bind(r.actor_user_id)
                     .bind(&r.actor)
                     .bind(r.department_id)
@@ -179,19 +154,17 @@ impl BatchWriter {
         result
     }
 
-    async fn write_pg(&mut self, rows: &[Row]) -> StoreResult<()> {
+    async fn write_pg(&mut self, rows: &[SealedEvent]) -> StoreResult<()> {
         use sqlx::{Connection, Row as _};
         if self.pg.is_none() {
             self.pg = self.db.pg_connection().await?;
         }
         let conn = self.pg.as_mut().ok_or_else(|| StoreError::Other(sqlx::Error::PoolClosed))?;
         let mut tx = conn.begin().await?;
-        // The head's row lock: one chain writer at a time (the sealer takes the same lock).
-        sqlx::query("UPDATE audit_chain_head SET chain_seq = chain_seq WHERE id = 1").execute(&mut *tx).await?;
-        let head = sqlx::query("SELECT chain_seq, hash FROM audit_chain_head WHERE id = 1").fetch_one(&mut *tx).await?;
+        sqlx::query(LOCK_HEAD).execute(&mut *tx).await?;
+        let head = sqlx::query(READ_HEAD).fetch_one(&mut *tx).await?;
         let mut n: i64 = head.try_get(0)?;
-        let head_hash: String = head.try_get(1)?;
-        let mut h = parse_hash(&head_hash).ok_or_else(|| corrupt_head(&head_hash))?;
+        let mut h = head_hash(&head.try_get::<String, _>(1)?).map_err(corrupt)?;
         // The events' own numbers, reserved now: the canonical encoding covers them.
         let mut seqs: Vec<i64> =
             sqlx::query_scalar("SELECT array_agg(nextval(pg_get_serial_sequence('audit_events', 'seq'))) FROM generate_series(1, $1)")
@@ -203,31 +176,31 @@ impl BatchWriter {
         let mut copy = tx.copy_in_raw(&format!("COPY audit_events ({COLUMNS}) FROM STDIN WITH (FORMAT binary)")).await?;
         // Sent in parts, so that the server inserts while the next part is chained.
         let (mut buf, mut enc, mut hex_out) = (Vec::with_capacity(1024 * 400), Vec::with_capacity(512), [0u8; 64]);
-        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        let int = |buf: &mut Vec<u8>, v: Option<i64>| match v {
+            Some(v) => {
+                buf.extend_from_slice(&8i32.to_be_bytes());
+                buf.extend_from_slice(&v.to_be_bytes());
+            }
+            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        };
+        let text = |buf: &mut Vec<u8>, v: Option<&[u8]>| match v {
+            // Text fields are far below 2 GiB (request bodies are limited).
+            Some(v) => {
+                buf.extend_from_slice(&i32::try_from(v.len()).unwrap_or(i32::MAX).to_be_bytes());
+                buf.extend_from_slice(v);
+            }
+            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        };
+        buf.extend_from_slice(crate::read::COPY_SIGNATURE);
         buf.extend_from_slice(&0u32.to_be_bytes()); // flags
         buf.extend_from_slice(&0u32.to_be_bytes()); // header extension length
         for (part, seqs) in rows.chunks(1024).zip(seqs.chunks(1024)) {
             for (row, &seq) in part.iter().zip(seqs) {
                 n += 1;
-                link(&mut h, row.event(n, seq), &mut enc, &mut hex_out);
-                let int = |buf: &mut Vec<u8>, v: Option<i64>| match v {
-                    Some(v) => {
-                        buf.extend_from_slice(&8i32.to_be_bytes());
-                        buf.extend_from_slice(&v.to_be_bytes());
-                    }
-                    None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-                };
-                let text = |buf: &mut Vec<u8>, v: Option<&[u8]>| match v {
-                    // Text fields are far below 2 GiB (request bodies are limited).
-                    Some(v) => {
-                        buf.extend_from_slice(&i32::try_from(v.len()).unwrap_or(i32::MAX).to_be_bytes());
-                        buf.extend_from_slice(v);
-                    }
-                    None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-                };
+                link(&mut h, at(row, n, seq), &mut enc, &mut hex_out);
                 buf.extend_from_slice(&13i16.to_be_bytes());
                 int(&mut buf, Some(seq));
-                int(&mut buf, Some(row.at));
+                int(&mut buf, Some(row.at_ms));
                 int(&mut buf, row.actor_user_id);
                 text(&mut buf, Some(row.actor.as_bytes()));
                 int(&mut buf, row.department_id);
@@ -251,16 +224,12 @@ impl BatchWriter {
             return Err(e.into());
         }
         copy.finish().await?;
-        sqlx::query("UPDATE audit_chain_head SET chain_seq = $1, hash = $2 WHERE id = 1")
-            .bind(n)
-            .bind(hex::encode(h))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(MOVE_HEAD).bind(n).bind(hex::encode(h)).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn write_lite(&mut self, rows: Arc<Vec<Row>>) -> StoreResult<()> {
+    async fn write_lite(&mut self, rows: Arc<Vec<SealedEvent>>) -> StoreResult<()> {
         let path = self.db.sqlite_path().ok_or_else(|| StoreError::Other(sqlx::Error::PoolClosed))?.to_path_buf();
         let conn = self.lite.take();
         let (conn, result) = tokio::task::spawn_blocking(move || {
@@ -280,10 +249,8 @@ impl BatchWriter {
                 // IMMEDIATE: the write lock first, so the chain head read below is the one this
                 // transaction extends (the sealer's transactions take the same lock).
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(lite_error)?;
-                let (mut n, head_hash): (i64, String) = tx
-                    .query_row("SELECT chain_seq, hash FROM audit_chain_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(lite_error)?;
-                let mut h = parse_hash(&head_hash).ok_or_else(|| corrupt_head(&head_hash))?;
+                let (mut n, stored): (i64, String) = tx.query_row(READ_HEAD, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(lite_error)?;
+                let mut h = head_hash(&stored).map_err(corrupt)?;
                 // AUTOINCREMENT's counter: numbers of removed (archived) events are never given again.
                 let seq: i64 = tx
                     .query_row(
@@ -304,7 +271,7 @@ impl BatchWriter {
                             for row in part {
                                 seq += 1;
                                 n += 1;
-                                link(&mut h, row.event(n, seq), &mut enc, &mut hex_out);
+                                link(&mut h, at(row, n, seq), &mut enc, &mut hex_out);
                                 out.push((seq, n, hex_out));
                             }
                             if links_tx.send(out).is_err() {
@@ -319,13 +286,11 @@ impl BatchWriter {
                         ))
                         .map_err(lite_error)?;
                     for part in rows.chunks(1024) {
-                        let links = links_rx
-                            .recv()
-                            .map_err(|_| StoreError::Other(sqlx::Error::Protocol("the audit link thread stopped".into())))?;
+                        let links = links_rx.recv().map_err(|_| corrupt("the audit link thread stopped".into()))?;
                         for (row, (seq, n, hash)) in part.iter().zip(&links) {
                             stmt.execute(rusqlite::params![
                                 seq,
-                                row.at,
+                                row.at_ms,
                                 row.actor_user_id,
                                 row.actor,
                                 row.department_id,
@@ -342,11 +307,10 @@ impl BatchWriter {
                         }
                     }
                     drop(links_rx);
-                    hasher.join().map_err(|_| StoreError::Other(sqlx::Error::Protocol("the audit link thread failed".into())))
+                    hasher.join().map_err(|_| corrupt("the audit link thread failed".into()))
                 })?;
                 n += i64::try_from(rows.len()).unwrap_or(i64::MAX);
-                tx.execute("UPDATE audit_chain_head SET chain_seq = ?1, hash = ?2 WHERE id = 1", rusqlite::params![n, hex::encode(h)])
-                    .map_err(lite_error)?;
+                tx.execute(MOVE_HEAD, rusqlite::params![n, hex::encode(h)]).map_err(lite_error)?;
                 tx.commit().map_err(lite_error)
             };
             let result = run(&mut conn);

@@ -89,16 +89,13 @@ async fn merge(mut parts: Vec<mpsc::Receiver<AuditResult<Batch>>>, segments: i64
     }
 }
 
-/// The columns of [`SELECT`] as `COPY … TO STDOUT (FORMAT binary)`: integers as 8-byte big-endian, text as
+/// [`SELECT`] as `COPY … TO STDOUT (FORMAT binary)`: integers (all `BIGINT`) as 8-byte big-endian, text as
 /// its UTF-8 bytes.
 async fn read_pg_copy(conn: &mut sqlx::PgConnection, after: i64, through: i64) -> AuditResult<Batch> {
     use futures_util::TryStreamExt;
     // Integers formatted into the statement: COPY takes no parameters.
-    let sql = format!(
-        "COPY (SELECT chain_seq::int8, seq::int8, at::int8, actor_user_id::int8, actor, department_id::int8, action, target_kind, \
-         target_id, detail, request_id, ip, chain_hash FROM audit_events WHERE chain_seq > {after} AND chain_seq <= {through} \
-         ORDER BY chain_seq) TO STDOUT WITH (FORMAT binary)"
-    );
+    let select = SELECT.replace("$1", &after.to_string()).replace("$2", &through.to_string());
+    let sql = format!("COPY ({select}) TO STDOUT WITH (FORMAT binary)");
     let mut stream = conn.copy_out_raw(&sql).await.map_err(AuditError::db)?;
     let mut links = Links::with_capacity(usize::try_from(through - after).unwrap_or(0).min(BATCH));
     let mut parser = CopyParser::default();
@@ -119,7 +116,8 @@ struct CopyParser {
     finished: bool,
 }
 
-const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+/// The first bytes of PostgreSQL's binary COPY format, in and out.
+pub(crate) const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
 impl CopyParser {
     fn feed(&mut self, chunk: &[u8], links: &mut Links) -> Result<(), String> {

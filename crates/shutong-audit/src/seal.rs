@@ -50,6 +50,18 @@ pub struct Checkpoint {
     pub signature: String,
 }
 
+/// The chain head's protocol, shared by every writer that extends the chain (the sealer, the access log's
+/// group commit) and by archiving: take the head's lock first — the row lock on PostgreSQL, the write lock
+/// on SQLite — so that one writer at a time reads the head, extends it and moves it in one transaction.
+pub(crate) const LOCK_HEAD: &str = "UPDATE audit_chain_head SET chain_seq = chain_seq WHERE id = 1";
+pub(crate) const READ_HEAD: &str = "SELECT chain_seq, hash FROM audit_chain_head WHERE id = 1";
+pub(crate) const MOVE_HEAD: &str = "UPDATE audit_chain_head SET chain_seq = $1, hash = $2 WHERE id = 1";
+
+/// The head's stored hash, or why it cannot be extended.
+pub(crate) fn head_hash(stored: &str) -> Result<[u8; 32], String> {
+    parse_hash(stored).ok_or_else(|| format!("the chain head's hash {stored:?} is not 64 hex digits"))
+}
+
 const SELECT_UNSEALED: &str = "SELECT seq, at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip \
      FROM audit_events WHERE chain_seq IS NULL ORDER BY seq LIMIT $1";
 
@@ -59,14 +71,10 @@ pub async fn seal(db: &Db, key: &NodeKey, opts: &SealOptions, force_checkpoint: 
     let mut report = SealReport::default();
     loop {
         let mut tx = db.begin().await?;
-        // Takes the head's row lock (PostgreSQL) or the write lock (SQLite): one sealer at a time.
-        sqlx::query("UPDATE audit_chain_head SET chain_seq = chain_seq WHERE id = 1").execute(&mut *tx).await.map_err(AuditError::db)?;
-        let head =
-            sqlx::query("SELECT chain_seq, hash FROM audit_chain_head WHERE id = 1").fetch_one(&mut *tx).await.map_err(AuditError::db)?;
+        sqlx::query(LOCK_HEAD).execute(&mut *tx).await.map_err(AuditError::db)?;
+        let head = sqlx::query(READ_HEAD).fetch_one(&mut *tx).await.map_err(AuditError::db)?;
         let mut n: i64 = head.try_get(0).map_err(AuditError::db)?;
-        let head_hash: String = head.try_get(1).map_err(AuditError::db)?;
-        let mut h = parse_hash(&head_hash)
-            .ok_or_else(|| AuditError::Corrupt(format!("the chain head's hash {head_hash:?} is not 64 hex digits")))?;
+        let mut h = head_hash(&head.try_get::<String, _>(1).map_err(AuditError::db)?).map_err(AuditError::Corrupt)?;
         let last = sqlx::query("SELECT chain_seq, at FROM audit_checkpoints ORDER BY chain_seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await
@@ -136,12 +144,7 @@ pub async fn seal(db: &Db, key: &NodeKey, opts: &SealOptions, force_checkpoint: 
             report.checkpoints += 1;
         }
         if !links.is_empty() {
-            sqlx::query("UPDATE audit_chain_head SET chain_seq = $1, hash = $2 WHERE id = 1")
-                .bind(n)
-                .bind(hex::encode(h))
-                .execute(&mut *tx)
-                .await
-                .map_err(AuditError::db)?;
+            sqlx::query(MOVE_HEAD).bind(n).bind(hex::encode(h)).execute(&mut *tx).await.map_err(AuditError::db)?;
         }
         tx.commit().await.map_err(AuditError::db)?;
         report.sealed += links.len() as u64;

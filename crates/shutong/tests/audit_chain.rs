@@ -440,18 +440,14 @@ async fn the_access_log_is_chained_as_written(backend: Backend) {
     // Accesses: a consumer granted the demo's pooled population dataset looks people up.
     let consumer = app.login("dc.rs.editor", DEMO).await;
     let provider = app.login("ga.reviewer", DEMO).await;
-    let r = app
-        .post(
-            "/api/v1/requests",
-            &consumer,
-            serde_json::json!({"resource_code": "101/000001", "items": ["公民身份号码", "户籍地址"], "purpose": "data_verification",
-                   "basis": "《社会保险法》第五十八条: 核验参保人户籍", "period_to": "2027-06-30", "access_methods": ["online_query"]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["request"]["id"].as_i64().unwrap();
-    let r = app.post(&format!("/api/v1/requests/{id}/approve"), &provider, serde_json::json!({})).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.approved_request(
+        &consumer,
+        &provider,
+        serde_json::json!({"resource_code": "101/000001", "items": ["公民身份号码", "户籍地址"], "purpose": "data_verification",
+               "basis": "《社会保险法》第五十八条: 核验参保人户籍", "period_to": "2027-06-30", "access_methods": ["online_query"]}),
+        serde_json::json!({}),
+    )
+    .await;
     let lookups = 12u64;
     for i in 0..lookups {
         let person = shutong_exchange::synth::person(i, 2026);

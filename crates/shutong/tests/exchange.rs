@@ -39,27 +39,18 @@ async fn raw_get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Vec<u8>
 async fn narrowed_grant(app: &TestApp) -> (String, i64) {
     let consumer = app.login("dc.rs.editor", DEMO).await;
     let provider = app.login("ga.reviewer", DEMO).await;
-    let r = app
-        .post(
-            "/api/v1/requests",
+    let approved = app
+        .approved_request(
             &consumer,
+            &provider,
             json!({"resource_code": "101/000001", "items": ["公民身份号码", "姓名", "户籍地址"], "purpose": "data_verification",
                    "basis": "《社会保险法》第五十八条: 核验参保人户籍", "period_to": "2027-06-30",
                    "access_methods": ["online_query", "bulk_download", "subscription"]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["request"]["id"].as_i64().unwrap();
-    let r = app
-        .post(
-            &format!("/api/v1/requests/{id}/approve"),
-            &provider,
             json!({"items": ["公民身份号码", "户籍地址"],
                    "row_filter": {"conditions": [{"item": "户籍地址", "op": "prefix", "values": ["南京市玄武区"]}]}}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    (consumer, r.body["grant"]["id"].as_i64().unwrap())
+    (consumer, approved["grant"]["id"].as_i64().unwrap())
 }
 
 async fn grants_are_enforced_on_every_output(backend: Backend) {

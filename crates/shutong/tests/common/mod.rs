@@ -235,6 +235,17 @@ impl TestApp {
         r.body["id"].as_i64().unwrap()
     }
 
+    /// A sharing request by `consumer`, approved by `provider` as `approval` says; returns the approval's
+    /// answer (with the grant).
+    pub async fn approved_request(&self, consumer: &str, provider: &str, request: Value, approval: Value) -> Value {
+        let r = self.post("/api/v1/requests", consumer, request).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let id = r.body["request"]["id"].as_i64().unwrap();
+        let r = self.post(&format!("/api/v1/requests/{id}/approve"), provider, approval).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body
+    }
+
     /// Creates a user with roles; returns its ID.
     pub async fn create_user(&self, admin: &str, username: &str, department: i64, roles: &[&str]) -> i64 {
         let r = self
