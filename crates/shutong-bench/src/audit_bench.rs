@@ -16,7 +16,7 @@ struct Figures {
     file_mb: f64,
 }
 
-pub async fn run(n: usize, postgres: &str, sqlite_only: bool) -> anyhow::Result<()> {
+pub async fn run(n: usize, postgres: &str, sqlite_only: bool, keep_database: bool) -> anyhow::Result<()> {
     println!(
         "shutong-bench audit: N = {n} events (access-log shaped, {} per transaction as the access log groups them)",
         shutong_audit::GROUP_COMMIT_EVENTS
@@ -37,7 +37,11 @@ pub async fn run(n: usize, postgres: &str, sqlite_only: bool) -> anyhow::Result<
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
         let base = postgres.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or_default();
         let result = run_on("PostgreSQL", &format!("{base}/{name}"), n, &key, &dir).await;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+        if keep_database {
+            println!("PostgreSQL database kept: {name}");
+        } else {
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+        }
         figures.push(result?);
     }
     let _ = std::fs::remove_dir_all(&dir);

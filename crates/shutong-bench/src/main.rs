@@ -32,6 +32,9 @@ enum Cmd {
         postgres: String,
         #[arg(long)]
         sqlite_only: bool,
+        /// Keep the PostgreSQL database afterwards (its name is printed), to look into it with psql.
+        #[arg(long)]
+        keep_database: bool,
     },
     /// The I/O-only baseline as a process: copies stdin lines to stdout in the batch output format.
     CopyLines,
@@ -307,9 +310,9 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(exchange_bench::run(exchange_bench::Options { n, postgres, sqlite_only, clients, seconds, shutong, dir }))
         }
-        Cmd::Audit { n, postgres, sqlite_only } => {
+        Cmd::Audit { n, postgres, sqlite_only, keep_database } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(audit_bench::run(n, &postgres, sqlite_only))
+            rt.block_on(audit_bench::run(n, &postgres, sqlite_only, keep_database))
         }
         Cmd::CopyLines => {
             let stdin = std::io::stdin();

@@ -109,6 +109,8 @@ pub(crate) struct Runtime {
     cache: Mutex<HashMap<AccessKey, AccessEntry>>,
     buckets: Mutex<HashMap<i64, (f64, Instant)>>,
     usage: Mutex<HashMap<(i64, String), i64>>,
+    /// Point lookups on PostgreSQL, batched.
+    pub(crate) lookups: Arc<crate::lookups::Lookups>,
 }
 
 impl Runtime {

@@ -16,7 +16,7 @@ use serde_json::json;
 use shutong_audit::{AuditContext, NewAuditEvent};
 use shutong_identity::{DepartmentId, Principal};
 use shutong_reference::IdNumberValidator;
-use shutong_store::{Row, now_ms};
+use shutong_store::{Backend, Row, now_ms};
 
 use crate::binding::{get_binding, load_batch, may_load, published};
 use crate::model::*;
@@ -208,6 +208,16 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
     }
 }
 
+/// The key column's type. On PostgreSQL keys collate "C" (byte order, as on SQLite): the key index is
+/// built and searched with plain byte comparisons instead of the locale's, which made a full batch's index
+/// build and every lookup slower, and gave no order anyone relies on.
+fn key_type(ex: &Exchange) -> &'static str {
+    match ex.pool.backend() {
+        Backend::Postgres => "TEXT COLLATE \"C\"",
+        Backend::Sqlite => "TEXT",
+    }
+}
+
 /// Takes the dataset's claim for `holder` (a batch, or -1 for a re-encryption pass) unless another holder's
 /// claim is younger than `exchange.claim_timeout_seconds`. Returns whether it was taken.
 pub(crate) async fn claim(ex: &Exchange, code: &str, holder: i64, now: i64) -> ExchangeResult<bool> {
@@ -241,7 +251,7 @@ async fn load(
     let cols_sql: String = (0..ncols).map(|i| format!(", c{i} TEXT")).collect();
     // A full batch loads into a table without any index (appends only) and builds its indexes at the end;
     // an incremental batch stages into a table keyed by k, where later rows win.
-    let key_sql = if req.mode == IngestMode::Full { "k TEXT NOT NULL" } else { "k TEXT PRIMARY KEY" };
+    let key_sql = format!("k {} {}", key_type(ex), if req.mode == IngestMode::Full { "NOT NULL" } else { "PRIMARY KEY" });
     sqlx::query(&format!(
         "CREATE TABLE {table} ({key_sql}, s BIGINT NOT NULL, b BIGINT NOT NULL, t BIGINT NOT NULL, d BIGINT NOT NULL{cols_sql})"
     ))
@@ -660,7 +670,8 @@ async fn commit(
                 let t = schema::table_name("xd", code, batch);
                 let cols_sql: String = (0..ncols).map(|i| format!(", c{i} TEXT")).collect();
                 sqlx::query(&format!(
-                    "CREATE TABLE {t} (k TEXT NOT NULL, s BIGINT NOT NULL, b BIGINT NOT NULL, t BIGINT NOT NULL, d BIGINT NOT NULL{cols_sql})"
+                    "CREATE TABLE {t} (k {} NOT NULL, s BIGINT NOT NULL, b BIGINT NOT NULL, t BIGINT NOT NULL, d BIGINT NOT NULL{cols_sql})",
+                    key_type(ex)
                 ))
                 .execute(&mut *tx)
                 .await?;
@@ -669,13 +680,29 @@ async fn commit(
                 t
             }
         };
+        // The staging keys compare in the target's collation, so that its key index serves the join: a
+        // dataset created before keys collated "C" keeps the database's default.
+        let collate = match ex.pool.backend() {
+            Backend::Postgres => {
+                let c: Option<String> = sqlx::query(
+                    "SELECT collation_name::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'k'",
+                )
+                .bind(&target)
+                .fetch_optional(&mut *tx)
+                .await?
+                .and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten());
+                if c.as_deref() == Some("C") { "" } else { " COLLATE \"default\"" }
+            }
+            Backend::Sqlite => "",
+        };
         let r = sqlx::query(&format!(
             "SELECT COALESCE(SUM(CASE WHEN st.d = 0 THEN 1 ELSE 0 END), 0), \
                     COALESCE(SUM(CASE WHEN st.d = 1 THEN 1 ELSE 0 END), 0), \
                     COALESCE(SUM(CASE WHEN st.d = 0 AND (t.k IS NULL OR t.d = 1) THEN 1 ELSE 0 END), 0), \
                     COALESCE(SUM(CASE WHEN st.d = 1 AND t.k IS NOT NULL AND t.d = 0 THEN 1 ELSE 0 END), 0), \
                     MIN(st.s), MAX(st.s) \
-             FROM {load_table} st LEFT JOIN {target} t ON t.k = st.k"
+             FROM {load_table} st LEFT JOIN {target} t ON t.k = st.k{collate}"
         ))
         .fetch_one(&mut *tx)
         .await?;

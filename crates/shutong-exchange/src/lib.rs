@@ -6,6 +6,7 @@ pub mod binding;
 pub mod exemption;
 pub mod files;
 pub mod ingest;
+mod lookups;
 pub mod model;
 pub mod parse;
 pub mod proxy;

@@ -145,9 +145,18 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
     let sql = format!("SELECT d{} FROM {table} WHERE k = ${} AND d = 0{filter}", columns_sql(n), params.len() + 1);
     let k = crate::sealed::key_column(a.keys.as_deref(), a.binding.key_sealed, &key)?;
-    let found = match ex.pool.sqlite_path() {
-        Some(path) => lite_lookup(path, &sql, &params, &k, n)?,
-        None => {
+    let found = match (ex.pool.sqlite_path(), ex.pool.pg_pool()) {
+        (Some(path), _) => lite_lookup(path, &sql, &params, &k, n)?,
+        (None, Some(pg)) => {
+            // The same statement for a batch of keys (see `lookups`).
+            let sql = format!("SELECT k{} FROM {table} WHERE k = ANY(${}) AND d = 0{filter}", columns_sql(n), params.len() + 1);
+            ex.runtime
+                .lookups
+                .get(pg, &sql, params, k.into_owned(), n)
+                .await
+                .map_err(|e| ExchangeError::Store(shutong_store::StoreError::Other(sqlx::Error::Io(std::io::Error::other(e)))))?
+        }
+        (None, None) => {
             let mut q = sqlx::query(&sql);
             for p in &params {
                 q = q.bind(p.as_str());

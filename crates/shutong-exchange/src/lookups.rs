@@ -1,0 +1,138 @@
+//! 按键查询 on PostgreSQL, batched: point lookups that arrive together on the same dataset (same table,
+//! same columns, same row filter) are read with one statement, `WHERE k = ANY($n)`.
+//!
+//! A lookup's own work on the platform is a few microseconds; a round trip to the database costs more than
+//! that in the server's parse-bind-execute and in the kernel on both sides. Batching needs no timer: a
+//! lookup that finds fewer than [`PARALLEL`] statements of its group in flight starts one at once (so an
+//! idle platform answers with no added wait), and lookups arriving meanwhile wait for the next statement,
+//! which takes all of them (up to [`MAX_KEYS`]). Each lookup is still authorised, rate-limited, counted
+//! and logged on its own ([`crate::read::lookup`]); only the read is shared, and each caller receives its
+//! own row.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use shutong_store::Row;
+use tokio::sync::oneshot;
+
+/// A row's values (columns `c0…`), as text.
+pub(crate) type Values = Vec<Option<String>>;
+type Reply = Result<Option<Values>, String>;
+
+/// Statements in flight at once per group: enough to overlap one statement's round trip with the next,
+/// few enough that waiting lookups gather into batches.
+const PARALLEL: usize = 1;
+/// Keys per statement at most.
+const MAX_KEYS: usize = 256;
+
+/// Lookups that can share a statement: the statement (table, columns and row filter) and the filter's
+/// parameters. The keys are bound last, as one array.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct GroupKey {
+    sql: Arc<str>,
+    params: Vec<String>,
+}
+
+#[derive(Default)]
+struct Group {
+    waiting: Vec<(String, oneshot::Sender<Reply>)>,
+    in_flight: usize,
+}
+
+/// The batches being gathered, per group.
+#[derive(Default)]
+pub(crate) struct Lookups {
+    groups: Mutex<HashMap<GroupKey, Group>>,
+}
+
+impl Lookups {
+    fn groups(&self) -> MutexGuard<'_, HashMap<GroupKey, Group>> {
+        self.groups.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads the row of `key` with `sql` (which selects `k` then `n` value columns, and takes `params`
+    /// then the array of keys), batched with the group's other lookups. `Err` carries the database's
+    /// message.
+    pub(crate) async fn get(
+        self: &Arc<Self>,
+        pool: &sqlx::PgPool,
+        sql: &str,
+        params: Vec<String>,
+        key: String,
+        n: usize,
+    ) -> Result<Option<Values>, String> {
+        let (tx, rx) = oneshot::channel();
+        let group = GroupKey { sql: sql.into(), params };
+        let start = {
+            let mut groups = self.groups();
+            let g = groups.entry(group.clone()).or_default();
+            g.waiting.push((key, tx));
+            if g.in_flight < PARALLEL {
+                g.in_flight += 1;
+                Some(take_batch(&mut g.waiting))
+            } else {
+                None
+            }
+        };
+        if let Some(batch) = start {
+            // On a task of its own: the statement goes on for the others even if this caller goes away.
+            tokio::spawn(self.clone().run(pool.clone(), group, batch, n));
+        }
+        rx.await.unwrap_or_else(|_| Err("the batched lookup stopped".into()))
+    }
+
+    /// Runs a batch, then the lookups that gathered meanwhile, until none is waiting.
+    async fn run(self: Arc<Self>, pool: sqlx::PgPool, group: GroupKey, mut batch: Vec<(String, oneshot::Sender<Reply>)>, n: usize) {
+        loop {
+            match read(&pool, &group, &batch, n).await {
+                Ok(rows) => {
+                    // Cloned, not moved: the same key may be asked twice in one batch.
+                    for (key, tx) in batch.drain(..) {
+                        let _ = tx.send(Ok(rows.get(&key).cloned()));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for (_, tx) in batch.drain(..) {
+                        let _ = tx.send(Err(message.clone()));
+                    }
+                }
+            }
+            let mut groups = self.groups();
+            let Some(g) = groups.get_mut(&group) else { return };
+            if g.waiting.is_empty() {
+                g.in_flight -= 1;
+                if g.in_flight == 0 {
+                    groups.remove(&group);
+                }
+                return;
+            }
+            batch = take_batch(&mut g.waiting);
+        }
+    }
+}
+
+fn take_batch(waiting: &mut Vec<(String, oneshot::Sender<Reply>)>) -> Vec<(String, oneshot::Sender<Reply>)> {
+    if waiting.len() <= MAX_KEYS { std::mem::take(waiting) } else { waiting.drain(..MAX_KEYS).collect() }
+}
+
+async fn read(
+    pool: &sqlx::PgPool,
+    group: &GroupKey,
+    batch: &[(String, oneshot::Sender<Reply>)],
+    n: usize,
+) -> Result<HashMap<String, Values>, sqlx::Error> {
+    let keys: Vec<&str> = batch.iter().map(|(k, _)| k.as_str()).collect();
+    let mut q = sqlx::query(&group.sql);
+    for p in &group.params {
+        q = q.bind(p.as_str());
+    }
+    let rows = q.bind(keys).fetch_all(pool).await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let key: String = r.try_get(0)?;
+        let values = (1..=n).map(|i| r.try_get::<Option<String>, _>(i)).collect::<Result<Values, _>>()?;
+        found.entry(key).or_insert(values);
+    }
+    Ok(found)
+}
