@@ -248,7 +248,14 @@ fn reference(n: usize, shutong: Option<std::path::PathBuf>) -> anyhow::Result<()
         let _ = std::process::Command::new("sync").status();
         Ok(std::fs::File::create(&out_file)?)
     };
-    let [mut e2e, mut copy_proc, mut e2e_file, mut copy_file] = [Duration::MAX; 4];
+    // Until the output is on disk: the command, then fsync of its output file, timed together.
+    let synced = |cmd: &mut std::process::Command| -> anyhow::Result<Duration> {
+        let t = Instant::now();
+        time_command(cmd)?;
+        std::fs::File::open(&out_file)?.sync_all()?;
+        Ok(t.elapsed())
+    };
+    let [mut e2e, mut copy_proc, mut e2e_file, mut copy_file, mut e2e_disk, mut copy_disk] = [Duration::MAX; 6];
     for _ in 0..3 {
         e2e = e2e.min(
             time_command(&mut check_cmd(devnull()?)?)
@@ -257,6 +264,8 @@ fn reference(n: usize, shutong: Option<std::path::PathBuf>) -> anyhow::Result<()
         copy_proc = copy_proc.min(time_command(&mut copy_cmd(devnull()?)?)?);
         e2e_file = e2e_file.min(time_command(&mut check_cmd(to_file()?)?)?);
         copy_file = copy_file.min(time_command(&mut copy_cmd(to_file()?)?)?);
+        e2e_disk = e2e_disk.min(synced(&mut check_cmd(to_file()?)?)?);
+        copy_disk = copy_disk.min(synced(&mut copy_cmd(to_file()?)?)?);
     }
     let _ = std::fs::remove_file(&out_file);
     let cat = time_command(std::process::Command::new("cat").arg(&file).stdout(devnull()?))?;
@@ -295,6 +304,12 @@ fn reference(n: usize, shutong: Option<std::path::PathBuf>) -> anyhow::Result<()
         rate(n, e2e_file) / rate(n, copy_file)
     );
     println!("| I/O-only process file → file | {} | 1.00 |", millions(rate(n, copy_file)));
+    println!(
+        "| `shutong check id -` file → file on disk (until its fsync returns) | {} | {:.2}x the I/O-only process |",
+        millions(rate(n, e2e_disk)),
+        rate(n, e2e_disk) / rate(n, copy_disk)
+    );
+    println!("| I/O-only process file → file on disk (until its fsync returns) | {} | 1.00 |", millions(rate(n, copy_disk)));
     println!("| `cat` file → /dev/null | {} | |", millions(rate(n, cat)));
     Ok(())
 }
