@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use shutong_store::{Backend, Db, StoreError, StoreResult};
+use shutong_store::{Backend, Db, StoreError, StoreResult, binary};
 
 use crate::StampedEvent;
 use crate::chain::{EventRef, SealedEvent};
@@ -176,42 +176,25 @@ impl BatchWriter {
         let mut copy = tx.copy_in_raw(&format!("COPY audit_events ({COLUMNS}) FROM STDIN WITH (FORMAT binary)")).await?;
         // Sent in parts, so that the server inserts while the next part is chained.
         let (mut buf, mut enc, mut hex_out) = (Vec::with_capacity(1024 * 400), Vec::with_capacity(512), [0u8; 64]);
-        let int = |buf: &mut Vec<u8>, v: Option<i64>| match v {
-            Some(v) => {
-                buf.extend_from_slice(&8i32.to_be_bytes());
-                buf.extend_from_slice(&v.to_be_bytes());
-            }
-            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-        };
-        let text = |buf: &mut Vec<u8>, v: Option<&[u8]>| match v {
-            // Text fields are far below 2 GiB (request bodies are limited).
-            Some(v) => {
-                buf.extend_from_slice(&i32::try_from(v.len()).unwrap_or(i32::MAX).to_be_bytes());
-                buf.extend_from_slice(v);
-            }
-            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-        };
-        buf.extend_from_slice(crate::read::COPY_SIGNATURE);
-        buf.extend_from_slice(&0u32.to_be_bytes()); // flags
-        buf.extend_from_slice(&0u32.to_be_bytes()); // header extension length
+        binary::header(&mut buf);
         for (part, seqs) in rows.chunks(1024).zip(seqs.chunks(1024)) {
             for (row, &seq) in part.iter().zip(seqs) {
                 n += 1;
                 link(&mut h, at(row, n, seq), &mut enc, &mut hex_out);
-                buf.extend_from_slice(&13i16.to_be_bytes());
-                int(&mut buf, Some(seq));
-                int(&mut buf, Some(row.at_ms));
-                int(&mut buf, row.actor_user_id);
-                text(&mut buf, Some(row.actor.as_bytes()));
-                int(&mut buf, row.department_id);
-                text(&mut buf, Some(row.action.as_bytes()));
-                text(&mut buf, Some(row.target_kind.as_bytes()));
-                text(&mut buf, Some(row.target_id.as_bytes()));
-                text(&mut buf, Some(row.detail.as_bytes()));
-                text(&mut buf, row.request_id.as_deref().map(str::as_bytes));
-                text(&mut buf, row.ip.as_deref().map(str::as_bytes));
-                int(&mut buf, Some(n));
-                text(&mut buf, Some(&hex_out));
+                binary::row(&mut buf, 13);
+                binary::int8(&mut buf, Some(seq));
+                binary::int8(&mut buf, Some(row.at_ms));
+                binary::int8(&mut buf, row.actor_user_id);
+                binary::text(&mut buf, Some(row.actor.as_bytes()));
+                binary::int8(&mut buf, row.department_id);
+                binary::text(&mut buf, Some(row.action.as_bytes()));
+                binary::text(&mut buf, Some(row.target_kind.as_bytes()));
+                binary::text(&mut buf, Some(row.target_id.as_bytes()));
+                binary::text(&mut buf, Some(row.detail.as_bytes()));
+                binary::text(&mut buf, row.request_id.as_deref().map(str::as_bytes));
+                binary::text(&mut buf, row.ip.as_deref().map(str::as_bytes));
+                binary::int8(&mut buf, Some(n));
+                binary::text(&mut buf, Some(&hex_out));
             }
             if let Err(e) = copy.send(buf.as_slice()).await {
                 let _ = copy.abort(e.to_string()).await;
@@ -219,7 +202,7 @@ impl BatchWriter {
             }
             buf.clear();
         }
-        if let Err(e) = copy.send(&(-1i16).to_be_bytes()[..]).await {
+        if let Err(e) = copy.send(&binary::TRAILER[..]).await {
             let _ = copy.abort(e.to_string()).await;
             return Err(e.into());
         }

@@ -116,8 +116,7 @@ struct CopyParser {
     finished: bool,
 }
 
-/// The first bytes of PostgreSQL's binary COPY format, in and out.
-pub(crate) const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+use shutong_store::binary::SIGNATURE as COPY_SIGNATURE;
 
 impl CopyParser {
     fn feed(&mut self, chunk: &[u8], links: &mut Links) -> Result<(), String> {

@@ -16,7 +16,7 @@ use serde_json::json;
 use shutong_audit::{AuditContext, NewAuditEvent};
 use shutong_identity::{DepartmentId, Principal};
 use shutong_reference::IdNumberValidator;
-use shutong_store::{Backend, Row, now_ms};
+use shutong_store::{Backend, Row, binary, now_ms};
 
 use crate::binding::{get_binding, load_batch, may_load, published};
 use crate::model::*;
@@ -396,8 +396,10 @@ async fn load(
     };
     // PostgreSQL: a full batch streams into its table with COPY, on a connection of its own.
     let mut pg = if full { ex.pool.pg_connection().await? } else { None };
+    let fields = i16::try_from(5 + ncols).map_err(|_| invalid("columns", "too many columns"))?;
     let mut copy = match pg.as_mut() {
-        Some(conn) => Some(conn.copy_in_raw(&format!("COPY {table} (k, s, b, t, d{names}) FROM STDIN")).await?),
+        // Binary: the server takes the values as they are, without parsing or unescaping them.
+        Some(conn) => Some(conn.copy_in_raw(&format!("COPY {table} (k, s, b, t, d{names}) FROM STDIN WITH (FORMAT binary)")).await?),
         None => None,
     };
     // SQLite: a writer of its own on a blocking thread, one prepared single-row insert per row and one
@@ -423,6 +425,10 @@ async fn load(
     let mut encoding = "utf-8";
     let max_reported = ex.settings.max_reported_rejects;
     let mut text = Vec::with_capacity(1 << 20);
+    if let Some(c) = copy.as_mut() {
+        binary::header(&mut text);
+        c.send(text.as_slice()).await?;
+    }
     while let Some(feed) = rx.recv().await {
         let chunk = match feed {
             Feed::Chunk(c) => c,
@@ -478,13 +484,15 @@ async fn load(
         if let Some(c) = copy.as_mut() {
             text.clear();
             for (row, key, delete, values) in &rows {
-                shutong_store::copy_text_field(&mut text, Some(key));
-                text.extend_from_slice(format!("\t{}\t{batch}\t{started}\t{}", base + row, *delete as i64).as_bytes());
+                binary::row(&mut text, fields);
+                binary::text(&mut text, Some(key.as_bytes()));
+                binary::int8(&mut text, Some(base + row));
+                binary::int8(&mut text, Some(batch));
+                binary::int8(&mut text, Some(started));
+                binary::int8(&mut text, Some(*delete as i64));
                 for v in values {
-                    text.push(b'\t');
-                    shutong_store::copy_text_field(&mut text, v.as_deref());
+                    binary::text(&mut text, v.as_deref().map(str::as_bytes));
                 }
-                text.push(b'\n');
             }
             c.send(text.as_slice()).await?;
         } else if let Some(conn) = lite.take() {
@@ -540,7 +548,8 @@ async fn load(
                 .await?;
         }
     }
-    if let Some(c) = copy.take() {
+    if let Some(mut c) = copy.take() {
+        c.send(&binary::TRAILER[..]).await?;
         c.finish().await?;
     }
     drop(copy);
