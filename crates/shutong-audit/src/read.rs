@@ -50,6 +50,13 @@ pub async fn sealed_batches(db: &Db, after: i64, through: i64) -> AuditResult<mp
         for w in 0..READERS {
             let (ptx, prx) = mpsc::channel(2);
             let mut conn = db.pg_connection().await?.ok_or_else(|| AuditError::Corrupt("no PostgreSQL connection".into()))?;
+            // A segment is read in chain order through the chain index, whatever the statistics say: on a
+            // table not analysed since it grew (as right after a burst of appends) the planner guessed a
+            // bitmap scan and a sort of every segment, and verification ran at two thirds of its speed
+            // (shutong-bench audit: 0.91-0.95M events/s, 1.31-1.49M after ANALYZE).
+            for set in ["SET enable_bitmapscan = off", "SET enable_sort = off"] {
+                sqlx::query(set).execute(&mut conn).await.map_err(AuditError::db)?;
+            }
             tokio::spawn(async move {
                 for (from, to) in (w as i64..segments).step_by(READERS).map(segment) {
                     let batch = read_pg_copy(&mut conn, from, to).await;
