@@ -48,19 +48,65 @@ pub async fn archive(
     let from = archived + 1;
 
     std::fs::create_dir_all(dir).map_err(AuditError::Io)?;
-    let file = dir.join(format!("audit-{from:012}-{to:012}.ndjson"));
-    let partial = dir.join(format!(".audit-{from:012}-{to:012}.ndjson.partial"));
-    let (summary, written) = export_to(db, from, to, signer, std::fs::File::create(&partial).map_err(AuditError::Io)?).await?;
+    // Names of its own per run: replicas sharing the directory may archive the same range at once.
+    let run = format!("{}-{}", std::process::id(), now_ms());
+    let partial = dir.join(format!(".audit-{from:012}-{to:012}.ndjson.{run}.partial"));
+    let exported = export_to(db, from, to, signer, std::fs::File::create(&partial).map_err(AuditError::Io)?).await;
+    let (summary, written) = match exported {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
     written.sync_all().map_err(AuditError::Io)?;
 
     // The file must verify on its own, to its last event, under a signature, before anything is removed.
-    let report = crate::verify::verify_file(std::io::BufReader::new(std::fs::File::open(&partial).map_err(AuditError::Io)?), trusted_keys)?;
-    if !report.ok || report.through != to || report.signed_through != to {
-        let why = report.failure.map(|f| f.to_string()).unwrap_or_else(|| format!("it verifies through {} only", report.signed_through));
+    let report = crate::verify::verify_file(std::io::BufReader::new(std::fs::File::open(&partial).map_err(AuditError::Io)?), trusted_keys);
+    let why = match &report {
+        Ok(r) if r.ok && r.through == to && r.signed_through == to => None,
+        Ok(r) => {
+            Some(r.failure.as_ref().map(|f| f.to_string()).unwrap_or_else(|| format!("it verifies through {} only", r.signed_through)))
+        }
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(why) = why {
+        let _ = std::fs::remove_file(&partial);
         return Err(AuditError::Corrupt(format!("the archive of {from}..{to} does not verify, nothing removed: {why}")));
     }
-    std::fs::rename(&partial, &file).map_err(AuditError::Io)?;
-    let file_sm3 = hex::encode(shutong_crypto::sm3(&std::fs::read(&file).map_err(AuditError::Io)?));
+    // Never over another file of the same range (another run's, whose SM3 may be on record, or one left by a
+    // run that failed before recording it): then under a name of its own.
+    let mut file = dir.join(format!("audit-{from:012}-{to:012}.ndjson"));
+    if let Err(e) = std::fs::hard_link(&partial, &file) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            let _ = std::fs::remove_file(&partial);
+            return Err(AuditError::Io(e));
+        }
+        file = dir.join(format!("audit-{from:012}-{to:012}.{run}.ndjson"));
+        std::fs::hard_link(&partial, &file).map_err(AuditError::Io)?;
+    }
+    let _ = std::fs::remove_file(&partial);
+    let recorded = record_archive(db, ctx, from, to, archived, &to_hash, summary.events, &file).await;
+    if recorded.is_err() {
+        // Not on record: the rows stay, and so would a second copy of them.
+        let _ = std::fs::remove_file(&file);
+    }
+    recorded
+}
+
+/// Removes the archived rows and records the archive, in one transaction under the chain head's lock.
+#[allow(clippy::too_many_arguments)]
+async fn record_archive(
+    db: &Db,
+    ctx: &AuditContext,
+    from: i64,
+    to: i64,
+    archived: i64,
+    to_hash: &str,
+    events: u64,
+    file: &Path,
+) -> AuditResult<Option<Archived>> {
+    let file_sm3 = hex::encode(shutong_crypto::sm3(&std::fs::read(file).map_err(AuditError::Io)?));
 
     let mut tx = db.begin().await?;
     sqlx::query(crate::seal::LOCK_HEAD).execute(&mut *tx).await.map_err(AuditError::db)?;
@@ -81,7 +127,7 @@ pub async fn archive(
         .map_err(AuditError::db)?;
     sqlx::query("UPDATE audit_chain_head SET archived_through = $1, archived_hash = $2 WHERE id = 1")
         .bind(to)
-        .bind(&to_hash)
+        .bind(to_hash)
         .execute(&mut *tx)
         .await
         .map_err(AuditError::db)?;
@@ -91,8 +137,8 @@ pub async fn archive(
     )
     .bind(to)
     .bind(from)
-    .bind(&to_hash)
-    .bind(i64::try_from(summary.events).unwrap_or(i64::MAX))
+    .bind(to_hash)
+    .bind(i64::try_from(events).unwrap_or(i64::MAX))
     .bind(file.display().to_string())
     .bind(&file_sm3)
     .bind(now_ms())
@@ -108,12 +154,12 @@ pub async fn archive(
             target_kind: "audit_chain",
             target_id: format!("{from}-{to}"),
             department_id: None,
-            detail: serde_json::json!({ "from": from, "to": to, "events": summary.events, "file": file.display().to_string(), "file_sm3": file_sm3 }),
+            detail: serde_json::json!({ "from": from, "to": to, "events": events, "file": file.display().to_string(), "file_sm3": file_sm3 }),
         },
     )
     .await?;
     tx.commit().await.map_err(AuditError::db)?;
-    Ok(Some(Archived { from, to, events: summary.events, file, file_sm3 }))
+    Ok(Some(Archived { from, to, events, file: file.to_path_buf(), file_sm3 }))
 }
 
 /// An archive on record.

@@ -248,6 +248,9 @@ pub struct AuditConfig {
     pub retention_days: i64,
     /// Where `shutong audit archive` writes segments. Default `audit-archive` in the data directory.
     pub archive_dir: Option<PathBuf>,
+    /// How often the server archives what is past `retention_days` by itself, seconds (as `shutong audit
+    /// archive` does). Default 86400 (daily); 0: only by the command.
+    pub archive_interval_seconds: u64,
 }
 
 impl Default for AuditConfig {
@@ -259,6 +262,7 @@ impl Default for AuditConfig {
             checkpoint_interval_seconds: 60,
             retention_days: 184,
             archive_dir: None,
+            archive_interval_seconds: 86_400,
         }
     }
 }

@@ -663,11 +663,8 @@ async fn run_audit_db(config: &Config, db: &shutong_store::Db, cmd: &AuditComman
                 }
                 None => retention_cutoff,
             };
-            let name = identity::node_identity(db).await?.map(|n| n.name).unwrap_or_default();
-            let (hex_key, pem) = (key.public_key_hex(), key.public_key_pem());
-            let signer = shutong_audit::ExportSigner { node_name: &name, public_key_hex: &hex_key, public_key_pem: &pem };
             let (_, ctx) = operator();
-            match shutong_audit::archive(db, &signer, vec![hex_key.clone()], cutoff, &config.audit_archive_dir(), &ctx).await? {
+            match crate::server::archive_before(db, config, &key, cutoff, &ctx).await? {
                 Some(a) => {
                     print_json(&a)?;
                 }

@@ -180,11 +180,33 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     let (seal_stop, seal_rx) = tokio::sync::watch::channel(false);
     let sealer = tokio::spawn(shutong_audit::run_sealer(
         state.db.clone(),
-        node_key,
+        node_key.clone(),
         shutong_web::state::seal_options(&state.config),
         Duration::from_millis(state.config.audit.seal_interval_ms),
         seal_rx,
     ));
+    // Retention: what is past `audit.retention_days` is archived now and then, as `shutong audit archive`
+    // does (an archive that meets another replica's at the same time removes nothing and says so).
+    let interval = state.config.audit.archive_interval_seconds;
+    if interval > 0 {
+        let (db, config) = (state.db.clone(), state.config.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(interval));
+            tick.tick().await; // The first tick is at once: the first archive comes one interval after start.
+            let ctx = shutong_audit::AuditContext::system("system:retention");
+            loop {
+                tick.tick().await;
+                let cutoff = shutong_store::now_ms() - config.audit.retention_days * 86_400_000;
+                match archive_before(&db, &config, &node_key, cutoff, &ctx).await {
+                    Ok(Some(a)) => {
+                        tracing::info!(from = a.from, to = a.to, events = a.events, file = %a.file.display(), "audit trail archived")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "archiving the audit trail failed"),
+                }
+            }
+        });
+    }
     // Reconcile the index with the database now and then: other replicas change the catalog too.
     let (reconcile_db, reconcile_index) = (state.db.clone(), catalog_index);
     tokio::spawn(async move {
@@ -318,4 +340,20 @@ async fn shutdown_signal() {
         let _ = ctrl_c.await;
     }
     tracing::info!("shutting down");
+}
+
+/// Archives the chain's sealed events signed before `cutoff_ms` into `audit.archive_dir` (a file that
+/// verifies on its own), then removes them from the database: `shutong audit archive` and the server's
+/// retention schedule.
+pub async fn archive_before(
+    db: &shutong_store::Db,
+    config: &Config,
+    key: &shutong_crypto::NodeKey,
+    cutoff_ms: i64,
+    ctx: &shutong_audit::AuditContext,
+) -> anyhow::Result<Option<shutong_audit::Archived>> {
+    let name = shutong_identity::node_identity(db).await?.map(|n| n.name).unwrap_or_default();
+    let (hex_key, pem) = (key.public_key_hex(), key.public_key_pem());
+    let signer = shutong_audit::ExportSigner { node_name: &name, public_key_hex: &hex_key, public_key_pem: &pem };
+    Ok(shutong_audit::archive(db, &signer, vec![hex_key.clone()], cutoff_ms, &config.audit_archive_dir(), ctx).await?)
 }

@@ -17,6 +17,7 @@ on_both_backends!(
     tampering_is_detected_and_named,
     export_verifies_with_openssl,
     archive_keeps_the_chain_verifiable,
+    the_server_archives_past_retention_by_itself,
     auditors_only,
     the_access_log_is_chained_as_written
 );
@@ -372,6 +373,42 @@ async fn archive_keeps_the_chain_verifiable(backend: Backend) {
     let (code, _, err) = shutong(&app.db, &["audit", "export", "--from", "1"], &[]);
     assert_ne!(code, 0);
     assert!(err.contains("archived"), "{err}");
+}
+
+/// With `audit.archive_interval_seconds` set, the server archives what is past retention by itself, as
+/// `shutong audit archive` would, while it keeps sealing what comes after.
+async fn the_server_archives_past_retention_by_itself(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        fast_sealing(c);
+        c.audit.retention_days = 0;
+        c.audit.archive_interval_seconds = 1;
+    })
+    .await;
+    let chain = activity_sealed(&app, 4).await;
+    let head = chain["head"].as_i64().unwrap();
+    let admin = app.admin_token().await;
+    let mut archived = Value::Null;
+    for _ in 0..100 {
+        let r = app.get("/api/v1/audit/archives", &admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        if let Some(a) = r.body.as_array().unwrap().iter().find(|a| a["to"].as_i64().unwrap() >= head) {
+            archived = a.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(archived.is_object(), "no archive through {head} within 10 s");
+    assert_eq!((archived["from"].as_i64(), archived["archived_by"].as_str()), (Some(1), Some("system:retention")));
+    let file = archived["file"].as_str().unwrap().to_string();
+    assert!(std::path::Path::new(&file).starts_with(app.db.data_dir().join("audit-archive")), "{file}");
+    let (code, out, err) = shutong(&app.db, &["audit", "verify", "--file", &file], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = shutong(&app.db, &["audit", "list", "--action", "audit.archive"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("system:retention"), "the archive is the retention schedule's: {out}");
+    // What remains in the database still verifies, from where the archives end.
+    let v = app.post("/api/v1/audit/verify", &admin, serde_json::json!({})).await;
+    assert_eq!(v.body["ok"], true, "{}", v.body);
 }
 
 async fn auditors_only(backend: Backend) {
