@@ -526,7 +526,7 @@ pub async fn export(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         handle.block_on(async move {
-            let sent = stream_rows(&ex2, &a2, &sql, &params, n, format, &tx).await;
+            let sent = stream_rows(&ex2, &a2, &table, &sql, &params, n, format, &tx).await;
             let (records, failure) = match sent {
                 Ok(n) => (n, None),
                 Err((n, e)) => (n, Some(e)),
@@ -607,9 +607,11 @@ impl Emitter<'_> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn stream_rows(
     ex: &Exchange,
     a: &Access,
+    table: &str,
     sql: &str,
     params: &[String],
     n: usize,
@@ -660,6 +662,14 @@ async fn stream_rows(
                 return Err(out.fail("COPY output ended inside a row"));
             }
         }
+        shutong_store::Backend::Sqlite if format != DataFormat::Parquet => {
+            let path = ex.pool.sqlite_path().ok_or((0, "the pool is not a SQLite file".to_string()))?;
+            let header = std::mem::take(&mut out.enc.buf);
+            if !header.is_empty() && tx.send(Ok(Bytes::from(header))).await.is_err() {
+                return Err((0, "the client went away".into()));
+            }
+            return lite_export_parallel(ex, a, path, table, sql, params, n, format, &out.app, tx);
+        }
         shutong_store::Backend::Sqlite => {
             let path = ex.pool.sqlite_path().ok_or((0, "the pool is not a SQLite file".to_string()))?;
             let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -678,6 +688,118 @@ async fn stream_rows(
         }
     }
     out.finish().await
+}
+
+/// Readers of a parallel SQLite export.
+const EXPORT_READERS: usize = 2;
+
+/// A CSV or NDJSON export from SQLite, read and encoded by [`EXPORT_READERS`] threads at once: the table's
+/// rowids are cut into segments (at most 65,536 rowids, at least 1,024), reader `w` takes segments `w`,
+/// `w + READERS`, …, and the segments' bytes are sent on in order, so the output is the same as one reader's
+/// (rowid order). A reader is at most two segments ahead of the one being sent.
+#[allow(clippy::too_many_arguments)]
+fn lite_export_parallel(
+    ex: &Exchange,
+    a: &Access,
+    path: &std::path::Path,
+    table: &str,
+    sql: &str,
+    params: &[String],
+    n: usize,
+    format: DataFormat,
+    app: &[&RowCondition],
+    tx: &Sender,
+) -> Result<i64, (i64, String)> {
+    type Segment = Result<(Vec<Bytes>, i64), String>;
+    let open = || -> rusqlite::Result<rusqlite::Connection> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(conn)
+    };
+    // The readers do not share a snapshot. The table is the binding's current one, which batches do not
+    // change in place (a full batch makes a new table); an increment merged meanwhile may be seen by one
+    // segment and not another, as a single reader may see it or not.
+    let (lo, hi): (i64, i64) = open()
+        .and_then(|c| {
+            c.query_row(&format!("SELECT COALESCE(MIN(rowid), 0), COALESCE(MAX(rowid), -1) FROM {table}"), [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
+        .map_err(|e| (0, e.to_string()))?;
+    let span = (hi - lo + 1).max(0);
+    let per = (span / 32).clamp(1024, 65_536);
+    let segments = if span == 0 { 0 } else { (span + per - 1) / per };
+    let ranged = format!("{sql} AND rowid >= $r1 AND rowid < $r2");
+    let mut receivers = Vec::with_capacity(EXPORT_READERS);
+    std::thread::scope(|scope| {
+        for w in 0..EXPORT_READERS as i64 {
+            let (stx, srx) = std::sync::mpsc::sync_channel::<Segment>(2);
+            receivers.push(srx);
+            let ranged = &ranged;
+            scope.spawn(move || {
+                let run = || -> Result<(), String> {
+                    let conn = open().map_err(|e| e.to_string())?;
+                    let mut stmt = conn.prepare(ranged).map_err(|e| e.to_string())?;
+                    let mut i = w;
+                    while i < segments {
+                        let (from, to) = (lo + i * per, lo + (i + 1) * per);
+                        let mut enc = Encoder::rows_only(ex, a, format)?;
+                        let mut chunks = Vec::new();
+                        let mut rows = 0i64;
+                        bind_numbered(&mut stmt, params.iter().map(String::as_str)).map_err(|e| e.to_string())?;
+                        let r1 = stmt.parameter_index("$r1").map_err(|e| e.to_string())?.ok_or("no $r1")?;
+                        let r2 = stmt.parameter_index("$r2").map_err(|e| e.to_string())?.ok_or("no $r2")?;
+                        stmt.raw_bind_parameter(r1, from).map_err(|e| e.to_string())?;
+                        stmt.raw_bind_parameter(r2, to).map_err(|e| e.to_string())?;
+                        let mut q = stmt.raw_query();
+                        while let Some(r) = q.next().map_err(|e| e.to_string())? {
+                            let values = (0..n)
+                                .map(|c| r.get_ref(c).and_then(|v| Ok(v.as_str_or_null()?)))
+                                .collect::<rusqlite::Result<Vec<_>>>()
+                                .map_err(|e| e.to_string())?;
+                            if !app.is_empty() && !a.passes(app, &values).map_err(|e| e.to_string())? {
+                                continue;
+                            }
+                            enc.push(&values)?;
+                            rows += 1;
+                            if let Some(b) = enc.take_if_full()? {
+                                chunks.push(b);
+                            }
+                        }
+                        drop(q);
+                        chunks.push(enc.finish()?);
+                        if stx.send(Ok((chunks, rows))).is_err() {
+                            return Ok(());
+                        }
+                        i += EXPORT_READERS as i64;
+                    }
+                    Ok(())
+                };
+                if let Err(e) = run() {
+                    let _ = stx.send(Err(e));
+                }
+            });
+        }
+        // One more thread sends the segments on in order (not this one: it runs the export's async code,
+        // where blocking sends are not allowed).
+        let merger = scope.spawn(move || {
+            let mut count = 0i64;
+            for i in 0..segments {
+                let part = receivers[(i as usize) % EXPORT_READERS].recv().map_err(|_| (count, "an export reader stopped".to_string()))?;
+                let (chunks, rows) = part.map_err(|e| (count, e))?;
+                for b in chunks {
+                    if !b.is_empty() && tx.blocking_send(Ok(b)).is_err() {
+                        return Err((count, "the client went away".to_string()));
+                    }
+                }
+                count += rows;
+            }
+            // Readers blocked on a full channel end when their receivers are dropped, here.
+            Ok(count)
+        });
+        merger.join().unwrap_or_else(|_| Err((0, "the export's sending thread failed".to_string())))
+    })
 }
 
 /// `sql` with its `$n` parameters replaced by standard string literals (`'…'`, quotes doubled), for COPY.
@@ -754,6 +876,16 @@ const ROW_GROUP: usize = 65_536;
 
 impl<'a> Encoder<'a> {
     pub fn new(ex: &'a Exchange, a: &'a Access, format: DataFormat) -> Result<Self, String> {
+        Self::with_header(ex, a, format, true)
+    }
+
+    /// An encoder of CSV or NDJSON rows only, without the CSV header line: a later part of an export
+    /// encoded in parallel.
+    fn rows_only(ex: &'a Exchange, a: &'a Access, format: DataFormat) -> Result<Self, String> {
+        Self::with_header(ex, a, format, false)
+    }
+
+    fn with_header(ex: &'a Exchange, a: &'a Access, format: DataFormat, header: bool) -> Result<Self, String> {
         let mut e = Encoder { ex, a, format, buf: Vec::with_capacity(CHUNK + 4096), parquet: None };
         match format {
             DataFormat::Parquet => {
@@ -769,6 +901,7 @@ impl<'a> Encoder<'a> {
                 e.parquet = Some(ParquetSink { writer, schema, builders: a.items.iter().map(|_| Default::default()).collect(), rows: 0 });
             }
             DataFormat::Ndjson => {}
+            _ if !header => {}
             _ => {
                 for (n, i) in a.items.iter().enumerate() {
                     csv_field(&mut e.buf, n, Some(&i.name));
