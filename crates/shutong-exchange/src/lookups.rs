@@ -84,6 +84,9 @@ impl Lookups {
 
     /// Runs a batch, then the lookups that gathered meanwhile, until none is waiting.
     async fn run(self: Arc<Self>, pool: sqlx::PgPool, group: GroupKey, mut batch: Vec<(String, oneshot::Sender<Reply>)>, n: usize) {
+        // Should this task end without returning (a panic, or the runtime shutting down), the group must not
+        // be left with a statement in flight that never ends: its waiting lookups would wait forever.
+        let mut guard = InFlight { lookups: &self, group: &group, done: false };
         loop {
             match read(&pool, &group, &batch, n).await {
                 Ok(rows) => {
@@ -100,15 +103,45 @@ impl Lookups {
                 }
             }
             let mut groups = self.groups();
-            let Some(g) = groups.get_mut(&group) else { return };
+            let Some(g) = groups.get_mut(&group) else {
+                guard.done = true;
+                return;
+            };
             if g.waiting.is_empty() {
                 g.in_flight -= 1;
                 if g.in_flight == 0 {
                     groups.remove(&group);
                 }
+                guard.done = true;
                 return;
             }
             batch = take_batch(&mut g.waiting);
+        }
+    }
+}
+
+/// A group's statement in flight: released, and the lookups waiting behind it answered with an error, if
+/// its task ends without finishing.
+struct InFlight<'a> {
+    lookups: &'a Lookups,
+    group: &'a GroupKey,
+    done: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut groups = self.lookups.groups();
+        if let Some(g) = groups.get_mut(self.group) {
+            for (_, tx) in g.waiting.drain(..) {
+                let _ = tx.send(Err("a batched lookup failed".into()));
+            }
+            g.in_flight = g.in_flight.saturating_sub(1);
+            if g.in_flight == 0 {
+                groups.remove(self.group);
+            }
         }
     }
 }
@@ -136,4 +169,28 @@ async fn read(
         found.entry(key).or_insert(values);
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statement's task that ends without finishing releases its group and answers those waiting.
+    #[tokio::test]
+    async fn an_unfinished_statement_releases_its_group() {
+        let lookups = Lookups::default();
+        let group = GroupKey { sql: "SELECT k FROM t WHERE k = ANY($1)".into(), params: vec![] };
+        let (tx, rx) = oneshot::channel();
+        lookups.groups().insert(group.clone(), Group { waiting: vec![("k1".into(), tx)], in_flight: 1 });
+        drop(InFlight { lookups: &lookups, group: &group, done: false });
+        assert!(matches!(rx.await, Ok(Err(_))), "the waiting lookup is answered with an error");
+        assert!(lookups.groups().is_empty(), "no statement is left in flight");
+
+        // A finished one changes nothing.
+        let (tx, mut rx) = oneshot::channel();
+        lookups.groups().insert(group.clone(), Group { waiting: vec![("k2".into(), tx)], in_flight: 1 });
+        drop(InFlight { lookups: &lookups, group: &group, done: true });
+        assert!(rx.try_recv().is_err());
+        assert_eq!(lookups.groups().get(&group).map(|g| (g.waiting.len(), g.in_flight)), Some((1, 1)));
+    }
 }
