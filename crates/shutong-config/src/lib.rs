@@ -273,6 +273,11 @@ impl Config {
         self.audit.key_file.clone().unwrap_or_else(|| self.data_dir.join("keys").join("node-sm2.pem"))
     }
 
+    /// The time (Unix ms) before which sealed audit events are past `audit.retention_days`, as of `now_ms`.
+    pub fn audit_retention_cutoff_ms(&self, now_ms: i64) -> i64 {
+        now_ms - self.audit.retention_days * 86_400_000
+    }
+
     /// The data key file (SM4 keys of sensitive items at rest).
     pub fn data_key_file(&self) -> PathBuf {
         self.security.data_key_file.clone().unwrap_or_else(|| self.data_dir.join("keys").join("data-sm4.keys"))

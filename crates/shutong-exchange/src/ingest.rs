@@ -406,9 +406,9 @@ async fn load(
     // transaction per chunk (sqlx would hand every statement across threads).
     let mut lite = match ex.pool.sqlite_path() {
         Some(path) => {
-            let conn = rusqlite::Connection::open(path).map_err(lite_error)?;
-            conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(lite_error)?;
-            conn.pragma_update(None, "synchronous", "NORMAL").map_err(lite_error)?;
+            let conn = rusqlite::Connection::open(path).map_err(crate::store_failure)?;
+            conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(crate::store_failure)?;
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(crate::store_failure)?;
             Some(conn)
         }
         None => None,
@@ -503,8 +503,8 @@ async fn load(
                 (conn, written)
             })
             .await
-            .map_err(|e| ExchangeError::Store(shutong_store::StoreError::Other(sqlx::Error::Io(std::io::Error::other(e)))))?;
-            written.map_err(lite_error)?;
+            .map_err(crate::store_failure)?;
+            written.map_err(crate::store_failure)?;
             lite = Some(conn);
         } else {
             let mut tx = ex.pool.pool().begin().await?;
@@ -619,10 +619,6 @@ fn write_chunk(
         }
     }
     tx.commit()
-}
-
-fn lite_error(e: rusqlite::Error) -> ExchangeError {
-    ExchangeError::Store(shutong_store::StoreError::Other(sqlx::Error::Io(std::io::Error::other(e))))
 }
 
 /// The final transaction: the loaded rows become the dataset (full) or are merged into it (incremental).

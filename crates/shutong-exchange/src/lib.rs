@@ -142,6 +142,12 @@ impl Default for Settings {
     }
 }
 
+/// A failure of the pool's own driver (rusqlite, a batched lookup), as a store error: opaque to callers
+/// (500), logged with its message.
+pub(crate) fn store_failure(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ExchangeError {
+    ExchangeError::Store(shutong_store::StoreError::Other(sqlx::Error::Io(std::io::Error::other(e))))
+}
+
 /// The data plane's context: the platform database (catalog, grants, audit), the pool database (datasets,
 /// batches; the same database on PostgreSQL, `pool.db` beside the platform's on SQLite), the sharing
 /// context for grants, masking rules, settings, and the process-wide caches and access log.

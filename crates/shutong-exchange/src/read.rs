@@ -143,20 +143,17 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     let n = a.binding.columns.len();
     let mut params = Vec::new();
     let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
-    let sql = format!("SELECT d{} FROM {table} WHERE k = ${} AND d = 0{filter}", columns_sql(n), params.len() + 1);
+    let one = || format!("SELECT d{} FROM {table} WHERE k = ${} AND d = 0{filter}", columns_sql(n), params.len() + 1);
     let k = crate::sealed::key_column(a.keys.as_deref(), a.binding.key_sealed, &key)?;
     let found = match (ex.pool.sqlite_path(), ex.pool.pg_pool()) {
-        (Some(path), _) => lite_lookup(path, &sql, &params, &k, n)?,
+        (Some(path), _) => lite_lookup(path, &one(), &params, &k, n)?,
         (None, Some(pg)) => {
             // The same statement for a batch of keys (see `lookups`).
             let sql = format!("SELECT k{} FROM {table} WHERE k = ANY(${}) AND d = 0{filter}", columns_sql(n), params.len() + 1);
-            ex.runtime
-                .lookups
-                .get(pg, &sql, params, k.into_owned(), n)
-                .await
-                .map_err(|e| ExchangeError::Store(shutong_store::StoreError::Other(sqlx::Error::Io(std::io::Error::other(e)))))?
+            ex.runtime.lookups.get(pg, &sql, params, k.into_owned(), n).await.map_err(crate::store_failure)?
         }
         (None, None) => {
+            let sql = one();
             let mut q = sqlx::query(&sql);
             for p in &params {
                 q = q.bind(p.as_str());
@@ -215,9 +212,7 @@ fn lite_lookup(path: &std::path::Path, sql: &str, params: &[String], key: &str, 
                 if readers.len() > 16 {
                     readers.clear();
                 }
-                let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                let conn = rusqlite::Connection::open_with_flags(path, flags)?;
-                conn.busy_timeout(std::time::Duration::from_secs(2))?;
+                let conn = lite_reader(path, 2)?;
                 conn.set_prepared_statement_cache_capacity(64);
                 readers.insert(path.to_path_buf(), conn);
             }
@@ -229,7 +224,7 @@ fn lite_lookup(path: &std::path::Path, sql: &str, params: &[String], key: &str, 
             }
             result
         })
-        .map_err(|e| ExchangeError::Store(shutong_store::StoreError::Other(sqlx::Error::Io(std::io::Error::other(e)))))
+        .map_err(crate::store_failure)
 }
 
 /// A filtered query (联机查询).
@@ -672,22 +667,30 @@ async fn stream_rows(
         }
         shutong_store::Backend::Sqlite => {
             let path = ex.pool.sqlite_path().ok_or((0, "the pool is not a SQLite file".to_string()))?;
-            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| (0, e.to_string()))?;
-            conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| (0, e.to_string()))?;
+            let conn = lite_reader(path, 10).map_err(|e| (0, e.to_string()))?;
             let mut stmt = conn.prepare(sql).map_err(|e| (0, e.to_string()))?;
             bind_numbered(&mut stmt, params.iter().map(String::as_str)).map_err(|e| (0, e.to_string()))?;
             let mut rows = stmt.raw_query();
             while let Some(r) = rows.next().map_err(|e| out.fail(e))? {
-                let values = (0..n)
-                    .map(|i| r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?)))
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(|e| out.fail(e))?;
+                let values = lite_values(r, n).map_err(|e| out.fail(e))?;
                 out.row(&values).await?;
             }
         }
     }
     out.finish().await
+}
+
+/// A read-only connection to the SQLite pool file, waiting up to `busy_seconds` for a writer.
+fn lite_reader(path: &std::path::Path, busy_seconds: u64) -> rusqlite::Result<rusqlite::Connection> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(busy_seconds))?;
+    Ok(conn)
+}
+
+/// A row's first `n` columns as borrowed text (or NULL).
+fn lite_values<'r>(r: &'r rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Vec<Option<&'r str>>> {
+    (0..n).map(|i| r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?))).collect()
 }
 
 /// Readers of a parallel SQLite export.
@@ -711,12 +714,7 @@ fn lite_export_parallel(
     tx: &Sender,
 ) -> Result<i64, (i64, String)> {
     type Segment = Result<(Vec<Bytes>, i64), String>;
-    let open = || -> rusqlite::Result<rusqlite::Connection> {
-        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = rusqlite::Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        Ok(conn)
-    };
+    let open = || lite_reader(path, 10);
     // The readers do not share a snapshot. The table is the binding's current one, which batches do not
     // change in place (a full batch makes a new table); an increment merged meanwhile may be seen by one
     // segment and not another, as a single reader may see it or not.
@@ -754,10 +752,7 @@ fn lite_export_parallel(
                         stmt.raw_bind_parameter(r2, to).map_err(|e| e.to_string())?;
                         let mut q = stmt.raw_query();
                         while let Some(r) = q.next().map_err(|e| e.to_string())? {
-                            let values = (0..n)
-                                .map(|c| r.get_ref(c).and_then(|v| Ok(v.as_str_or_null()?)))
-                                .collect::<rusqlite::Result<Vec<_>>>()
-                                .map_err(|e| e.to_string())?;
+                            let values = lite_values(r, n).map_err(|e| e.to_string())?;
                             if !app.is_empty() && !a.passes(app, &values).map_err(|e| e.to_string())? {
                                 continue;
                             }

@@ -648,7 +648,7 @@ async fn run_audit_db(config: &Config, db: &shutong_store::Db, cmd: &AuditComman
         }
         AuditCommand::Archive { before } => {
             let key = crate::server::load_node_key(config)?;
-            let retention_cutoff = shutong_store::now_ms() - config.audit.retention_days * 86_400_000;
+            let retention_cutoff = config.audit_retention_cutoff_ms(shutong_store::now_ms());
             let cutoff = match before {
                 Some(d) => {
                     let ms = shutong_store::china_midnight_ms(*d);

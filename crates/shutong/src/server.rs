@@ -196,7 +196,7 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
             let ctx = shutong_audit::AuditContext::system("system:retention");
             loop {
                 tick.tick().await;
-                let cutoff = shutong_store::now_ms() - config.audit.retention_days * 86_400_000;
+                let cutoff = config.audit_retention_cutoff_ms(shutong_store::now_ms());
                 match archive_before(&db, &config, &node_key, cutoff, &ctx).await {
                     Ok(Some(a)) => {
                         tracing::info!(from = a.from, to = a.to, events = a.events, file = %a.file.display(), "audit trail archived")
