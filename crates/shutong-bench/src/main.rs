@@ -131,14 +131,31 @@ fn millions(r: f64) -> String {
     format!("{:.1} M/s", r / 1e6)
 }
 
-/// The batch mode's loop with validation replaced by copying: the same reading, threading and writing.
+/// The batch mode's loop with validation replaced by copying: the same reading, threading, line cutting
+/// (lines of 18 characters found without a search) and writing.
 fn copy_stream(input: &mut dyn std::io::Read, out: &mut dyn Write) -> std::io::Result<(u64, u64)> {
-    shutong::lines::map_lines(input, out, |line, buf, counts| {
+    fn copy_line(line: &[u8], buf: &mut Vec<u8>, counts: &mut (u64, u64)) {
         buf.extend_from_slice(line);
         buf.extend_from_slice(b"\tvalid\t");
         buf.extend_from_slice(line);
         buf.push(b'\n');
         counts.0 += 1;
+    }
+    shutong::lines::map_chunks(input, out, |chunk, buf, counts| {
+        buf.reserve(chunk.len() / 19 * 44 + 64);
+        shutong::lines::for_each_line_fixed::<18, _>(
+            chunk,
+            &mut (buf, counts),
+            |(buf, counts), line| {
+                // The one check a copy needs: that the line holds no line end.
+                if line.iter().fold(false, |seen, &b| seen | (b == b'\n')) {
+                    return false;
+                }
+                copy_line(line, buf, counts);
+                true
+            },
+            |(buf, counts), line| copy_line(line, buf, counts),
+        )
     })
 }
 
@@ -194,9 +211,13 @@ fn reference(n: usize, shutong: Option<std::path::PathBuf>) -> anyhow::Result<()
             }
         }
     }
-    let t = Instant::now();
-    let mixed_valid = mixed.iter().filter(|s| v.parse(s).is_ok()).count();
-    let mixed_rate = rate(n, t.elapsed());
+    let (mut mixed_best, mut mixed_valid) = (Duration::MAX, 0);
+    for _ in 0..3 {
+        let t = Instant::now();
+        mixed_valid = mixed.iter().filter(|s| v.parse(s).is_ok()).count();
+        mixed_best = mixed_best.min(t.elapsed());
+    }
+    let mixed_rate = rate(n, mixed_best);
 
     // 3. The batch loop in memory, against the I/O-only loop.
     let mut input = Vec::with_capacity(n * 19);

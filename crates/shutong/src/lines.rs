@@ -59,6 +59,55 @@ pub fn map_lines<F>(input: &mut dyn Read, out: &mut dyn Write, f: F) -> std::io:
 where
     F: Fn(&[u8], &mut Vec<u8>, &mut Counts) + Sync,
 {
+    map_chunks(input, out, |chunk, buf, counts| {
+        // One iterator over the chunk's line ends: for short lines (an identifier is 18 characters) a
+        // search call per line costs more than the line's own work.
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', chunk) {
+            f(&chunk[start..end], buf, counts);
+            start = end + 1;
+        }
+        if start < chunk.len() {
+            f(&chunk[start..], buf, counts);
+        }
+    })
+}
+
+/// Calls `fixed` on each line of `chunk` that is exactly `W` bytes long, found without a search: the byte
+/// after it is the line end. `fixed` must return `false` for a line it does not take, and for any line
+/// that holds a line end itself (then the line was not really `W` bytes long); such lines, and all others,
+/// go to `other`, found by a search. Lines are visited in order, as [`map_lines`] cuts them.
+///
+/// Batches of one identifier kind are mostly lines of one width: this spares the search per line, which
+/// costs about as much as checking the line.
+pub fn for_each_line_fixed<const W: usize, S>(
+    chunk: &[u8],
+    state: &mut S,
+    fixed: impl Fn(&mut S, &[u8; W]) -> bool,
+    other: impl Fn(&mut S, &[u8]),
+) {
+    let mut p = 0;
+    while p < chunk.len() {
+        if let Some(next) = chunk.get(p..p + W + 1)
+            && next[W] == b'\n'
+            && let Ok(line) = <&[u8; W]>::try_from(&next[..W])
+            && fixed(state, line)
+        {
+            p += W + 1;
+            continue;
+        }
+        let end = memchr::memchr(b'\n', &chunk[p..]).map_or(chunk.len(), |i| p + i);
+        other(state, &chunk[p..end]);
+        p = end + 1;
+    }
+}
+
+/// Like [`map_lines`], but `f` is given whole chunks of lines (each ends with a line end, except perhaps
+/// the input's last) and appends their output.
+pub fn map_chunks<F>(input: &mut dyn Read, out: &mut dyn Write, f: F) -> std::io::Result<Counts>
+where
+    F: Fn(&[u8], &mut Vec<u8>, &mut Counts) + Sync,
+{
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
     let spare: Spare = Mutex::new(Vec::new());
     let spare_input: Spare = Mutex::new(Vec::new());
@@ -66,16 +115,7 @@ where
         let reused = spare.lock().ok().and_then(|mut s| s.pop());
         let mut buf = reused.unwrap_or_else(|| Vec::with_capacity(chunk.len() * 3));
         let mut counts = (0, 0);
-        // One iterator over the chunk's line ends: for short lines (an identifier is 18 characters) a
-        // search call per line costs more than the line's own work.
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', chunk) {
-            f(&chunk[start..end], &mut buf, &mut counts);
-            start = end + 1;
-        }
-        if start < chunk.len() {
-            f(&chunk[start..], &mut buf, &mut counts);
-        }
+        f(chunk, &mut buf, &mut counts);
         (buf, counts)
     };
     std::thread::scope(|scope| {
@@ -204,6 +244,54 @@ mod tests {
         let (out, counts) = upper(&input);
         assert_eq!(counts.0, 1_500_000);
         assert_eq!(out, input.to_ascii_uppercase());
+    }
+
+    /// Lines cut by [`for_each_line_fixed`] are the lines [`map_lines`] cuts, whatever their widths.
+    #[test]
+    fn fixed_width_cutting_agrees() {
+        let mut seed = 17u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for _ in 0..200 {
+            // Mostly lines of 4 bytes, some of other widths, some empty, and at times no final line end.
+            let mut chunk = Vec::new();
+            for _ in 0..next() % 40 {
+                let width = if next() % 3 == 0 { next() % 9 } else { 4 };
+                chunk.extend((0..width).map(|i| b"abc\n"[(i + next()) % 3]));
+                chunk.push(b'\n');
+            }
+            if next() % 2 == 0 {
+                chunk.extend_from_slice(b"tail");
+            }
+            let mut expected = Vec::new();
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', &chunk) {
+                expected.push(chunk[start..end].to_vec());
+                start = end + 1;
+            }
+            if start < chunk.len() {
+                expected.push(chunk[start..].to_vec());
+            }
+            let mut got: Vec<(bool, Vec<u8>)> = Vec::new();
+            for_each_line_fixed::<4, _>(
+                &chunk,
+                &mut got,
+                |got, line| {
+                    // A line of 4 bytes holds no line end.
+                    if line.contains(&b'\n') {
+                        return false;
+                    }
+                    got.push((true, line.to_vec()));
+                    true
+                },
+                |got, line| got.push((false, line.to_vec())),
+            );
+            assert_eq!(got.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>(), expected, "{:?}", String::from_utf8_lossy(&chunk));
+            // Every line of 4 bytes followed by a line end went the fixed way.
+            assert!(got.iter().all(|(fixed, l)| *fixed || l.len() != 4 || l == b"tail"));
+        }
     }
 
     #[test]

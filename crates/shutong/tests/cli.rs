@@ -59,6 +59,18 @@ fn check_batch_from_stdin() {
     assert!(lines[4].ends_with("\tinvalid\tlength is 16, expected 18 (or 15 for a legacy number)"));
     assert!(lines[5].starts_with("11010519491231002XX\tinvalid\tlength is 19"));
     assert!(lines[6].contains("\tinvalid\tcheck character"));
+    // Lines of 18 characters are found without a search: one after a line of another width, one holding a
+    // line end in its first 18 bytes, and a last line without a line end are cut as any others.
+    let input = "110105\n11010519491231002X\n1101051949\n1231002X\n11010519491231002x";
+    let (code, out, _) = shutong(&["check", "id", "-"], dir.path(), Some(input));
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[0].starts_with("110105\tinvalid\t"), "{out}");
+    assert_eq!(lines[1], "11010519491231002X\tvalid\t11010519491231002X");
+    assert!(lines[2].starts_with("1101051949\tinvalid\tlength is 10"), "{out}");
+    assert!(lines[3].starts_with("1231002X\tinvalid\t"), "{out}");
+    assert_eq!(lines[4], "11010519491231002x\tvalid\t11010519491231002X");
     // Invalid UTF-8 is reported, not a crash.
     let mut child = Command::new(env!("CARGO_BIN_EXE_shutong"))
         .args(["check", "uscc", "-", "--data-dir"])
