@@ -20,6 +20,7 @@ pub struct Options {
     pub n: u64,
     pub postgres: String,
     pub sqlite_only: bool,
+    pub postgres_only: bool,
     pub clients: usize,
     pub seconds: u64,
     pub shutong: Option<PathBuf>,
@@ -67,7 +68,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         bail!("{} not found: build it with cargo build --release -p shutong", shutong.display());
     }
     let mut results = Vec::new();
-    results.push(on_backend(&o, &shutong, &csv, &dir, None).await.context("SQLite run")?);
+    if !o.postgres_only {
+        results.push(on_backend(&o, &shutong, &csv, &dir, None).await.context("SQLite run")?);
+    }
     let mut baseline = None;
     if !o.sqlite_only {
         let name = format!("shutong_bench_{}", std::process::id());
@@ -101,8 +104,8 @@ fn print_table(n: u64, bytes: u64, results: &[Figures], baseline: Option<(Durati
     println!("| figure | SQLite | PostgreSQL | PostgreSQL COPY | target |");
     println!("|---|---|---|---|---|");
     let cell = |f: Option<&Figures>, g: &dyn Fn(&Figures) -> String| f.map(g).unwrap_or_else(|| "–".into());
-    let s = results.first();
-    let p = results.get(1);
+    let s = results.iter().find(|f| f.backend == "sqlite");
+    let p = results.iter().find(|f| f.backend == "postgres");
     let (copy_in, copy_out) = baseline.map(|(a, b)| (rate(n, a), rate(n, b))).unwrap_or((f64::NAN, f64::NAN));
     let vs = |r: f64, base: f64| if base.is_nan() { String::new() } else { format!(" ({:.2}× COPY)", r / base) };
     println!(
@@ -257,7 +260,7 @@ async fn on_backend(o: &Options, shutong: &Path, csv: &Path, dir: &Path, postgre
     let mut stream = r.bytes_stream();
     let mut lines = 0u64;
     while let Some(chunk) = stream.next().await {
-        lines += chunk?.iter().filter(|&&b| b == b'\n').count() as u64;
+        lines += memchr::memchr_iter(b'\n', &chunk?).count() as u64;
     }
     let export = t.elapsed();
     let export_rows = lines.saturating_sub(1);
@@ -360,10 +363,14 @@ async fn copy_baseline(url: &str, csv: &Path) -> anyhow::Result<(Duration, Durat
     let copy_in = t.elapsed();
     let t = Instant::now();
     let mut out = conn.copy_out_raw("COPY bench_copy TO STDOUT WITH (FORMAT csv, HEADER true)").await?;
-    let mut n = 0u64;
+    // The client counts the lines, as the export's client does.
+    let (mut n, mut lines) = (0u64, 0u64);
     while let Some(chunk) = out.next().await {
-        n += chunk?.len() as u64;
+        let chunk = chunk?;
+        n += chunk.len() as u64;
+        lines += memchr::memchr_iter(b'\n', &chunk).count() as u64;
     }
+    anyhow::ensure!(lines > 0, "COPY gave no lines");
     drop(out);
     let copy_out = t.elapsed();
     eprintln!("COPY: in {:.1}s, out {:.1}s ({n} bytes)", copy_in.as_secs_f64(), copy_out.as_secs_f64());

@@ -58,6 +58,9 @@ enum Cmd {
         postgres: String,
         #[arg(long)]
         sqlite_only: bool,
+        /// Skip the SQLite run.
+        #[arg(long, conflicts_with = "sqlite_only")]
+        postgres_only: bool,
         /// Concurrent clients of the lookup load.
         #[arg(long, default_value_t = 32)]
         clients: usize,
@@ -342,9 +345,18 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(catalog_bench::run(n, &postgres, sqlite_only))
         }
-        Cmd::Exchange { n, postgres, sqlite_only, clients, seconds, shutong, dir } => {
+        Cmd::Exchange { n, postgres, sqlite_only, postgres_only, clients, seconds, shutong, dir } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(exchange_bench::run(exchange_bench::Options { n, postgres, sqlite_only, clients, seconds, shutong, dir }))
+            rt.block_on(exchange_bench::run(exchange_bench::Options {
+                n,
+                postgres,
+                sqlite_only,
+                postgres_only,
+                clients,
+                seconds,
+                shutong,
+                dir,
+            }))
         }
         Cmd::Audit { n, postgres, sqlite_only, keep_database } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

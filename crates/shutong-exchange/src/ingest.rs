@@ -252,11 +252,23 @@ async fn load(
     // A full batch loads into a table without any index (appends only) and builds its indexes at the end;
     // an incremental batch stages into a table keyed by k, where later rows win.
     let key_sql = format!("k {} {}", key_type(ex), if req.mode == IngestMode::Full { "NOT NULL" } else { "PRIMARY KEY" });
-    sqlx::query(&format!(
-        "CREATE TABLE {table} ({key_sql}, s BIGINT NOT NULL, b BIGINT NOT NULL, t BIGINT NOT NULL, d BIGINT NOT NULL{cols_sql})"
-    ))
-    .execute(ex.pool.pool())
-    .await?;
+    let create =
+        format!("CREATE TABLE {table} ({key_sql}, s BIGINT NOT NULL, b BIGINT NOT NULL, t BIGINT NOT NULL, d BIGINT NOT NULL{cols_sql})");
+    // PostgreSQL: a full batch streams into its table with COPY, on a connection of its own, in the
+    // transaction that creates the table, so that COPY may FREEZE the rows: they are written frozen and
+    // all-visible, leaving no hint bits for the first readers (the first export, the first lookups) to set
+    // and write back, and no whole-table vacuum to follow. (A failed load closes the connection: the
+    // transaction, table and all, is rolled back.)
+    let mut pg = if req.mode == IngestMode::Full { ex.pool.pg_connection().await? } else { None };
+    match pg.as_mut() {
+        Some(conn) => {
+            sqlx::query("BEGIN").execute(&mut *conn).await?;
+            sqlx::query(&create).execute(&mut *conn).await?;
+        }
+        None => {
+            sqlx::query(&create).execute(ex.pool.pool()).await?;
+        }
+    }
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Feed>(4);
     let chunk_rows = ex.settings.chunk_rows.max(1);
@@ -394,12 +406,12 @@ async fn load(
         let sets: String = (0..ncols).map(|i| format!(", c{i} = excluded.c{i}")).collect();
         format!(" ON CONFLICT (k) DO UPDATE SET s = excluded.s, d = excluded.d{sets}")
     };
-    // PostgreSQL: a full batch streams into its table with COPY, on a connection of its own.
-    let mut pg = if full { ex.pool.pg_connection().await? } else { None };
     let fields = i16::try_from(5 + ncols).map_err(|_| invalid("columns", "too many columns"))?;
     let mut copy = match pg.as_mut() {
         // Binary: the server takes the values as they are, without parsing or unescaping them.
-        Some(conn) => Some(conn.copy_in_raw(&format!("COPY {table} (k, s, b, t, d{names}) FROM STDIN WITH (FORMAT binary)")).await?),
+        Some(conn) => {
+            Some(conn.copy_in_raw(&format!("COPY {table} (k, s, b, t, d{names}) FROM STDIN WITH (FORMAT binary, FREEZE)")).await?)
+        }
         None => None,
     };
     // SQLite: a writer of its own on a blocking thread, one prepared single-row insert per row and one
@@ -553,11 +565,15 @@ async fn load(
         c.finish().await?;
     }
     drop(copy);
+    if let Some(conn) = pg.as_mut() {
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+    }
     drop(pg);
     if full {
         // The key index. A key repeated across chunks makes it fail: keep each key's first row, reject the
         // others, and build it again.
         let unique = format!("CREATE UNIQUE INDEX {table}_k ON {table} (k)");
+        let by_seq = format!("CREATE INDEX {table}_s ON {table} (s)");
         if let Err(e) = sqlx::query(&unique).execute(ex.pool.pool()).await {
             match shutong_store::StoreError::from(e) {
                 shutong_store::StoreError::Conflict { .. } => {}
@@ -591,7 +607,7 @@ async fn load(
             }
             sqlx::query(&unique).execute(ex.pool.pool()).await?;
         }
-        sqlx::query(&format!("CREATE INDEX {table}_s ON {table} (s)")).execute(ex.pool.pool()).await?;
+        sqlx::query(&by_seq).execute(ex.pool.pool()).await?;
     }
     let _ = parser.await;
     rejects.sort_by_key(|r| r.row);

@@ -94,6 +94,8 @@ impl ItemCheck {
                 Ok(f) if f.is_finite() => Ok(Some(v.to_string())),
                 _ => Err(format!("'{v}' is not a number")),
             },
+            // Most dates come as YYYY-MM-DD already: checked without chrono's format parser.
+            DataType::Date if canonical_date(v) => Ok(Some(v.to_string())),
             DataType::Date => parse_date(v)
                 .map(|d| Some(d.format("%Y-%m-%d").to_string()))
                 .ok_or_else(|| format!("'{v}' is not a date (YYYY-MM-DD or YYYYMMDD)")),
@@ -122,6 +124,19 @@ fn decimal_digits(v: &str) -> Option<usize> {
     Some(int.len() + frac.len())
 }
 
+/// Whether `v` is a real date written YYYY-MM-DD, as [`parse_date`] and formatting would give it back.
+fn canonical_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')));
+    match (num(0..4), num(5..7), num(8..10)) {
+        (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y as i32, m, d).is_some(),
+        _ => false,
+    }
+}
+
 pub fn parse_date(v: &str) -> Option<NaiveDate> {
     ["%Y-%m-%d", "%Y%m%d", "%Y/%m/%d"].iter().find_map(|f| NaiveDate::parse_from_str(v, f).ok())
 }
@@ -136,6 +151,28 @@ pub fn parse_datetime(v: &str) -> Option<NaiveDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The quick check of YYYY-MM-DD accepts exactly the dates that parsing and formatting give back unchanged.
+    #[test]
+    fn canonical_dates_agree_with_chrono() {
+        for v in [
+            "2024-02-29",
+            "2023-02-29",
+            "1999-12-31",
+            "0001-01-01",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-1-010",
+            "２０24-01-01",
+            "2024/01/01",
+            "20240101",
+            "2024-04-31",
+            "+202-01-01",
+        ] {
+            let chrono = parse_date(v).map(|d| d.format("%Y-%m-%d").to_string()).filter(|f| f == v).is_some();
+            assert_eq!(canonical_date(v), chrono, "{v}");
+        }
+    }
     use shutong_catalog::SharingType;
 
     fn item(name: &str, t: DataType, len: Option<u32>, required: bool) -> ItemCheck {
