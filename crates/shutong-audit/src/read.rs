@@ -105,102 +105,24 @@ async fn read_pg_copy(conn: &mut sqlx::PgConnection, after: i64, through: i64) -
     let sql = format!("COPY ({select}) TO STDOUT WITH (FORMAT binary)");
     let mut stream = conn.copy_out_raw(&sql).await.map_err(AuditError::db)?;
     let mut links = Links::with_capacity(usize::try_from(through - after).unwrap_or(0).min(BATCH));
-    let mut parser = CopyParser::default();
+    let mut parser = shutong_store::binary::Reader::default();
     while let Some(chunk) = stream.try_next().await.map_err(AuditError::db)? {
-        parser.feed(&chunk, &mut links).map_err(|e| AuditError::Corrupt(format!("reading the audit trail: {e}")))?;
+        parser
+            .feed::<String>(&chunk, 13, |cols| push_row(cols, &mut links))
+            .map_err(|e| AuditError::Corrupt(format!("reading the audit trail: {e}")))?;
     }
-    if !parser.finished {
+    if !parser.finished() {
         return Err(AuditError::Corrupt("reading the audit trail: the COPY output ended early".into()));
     }
     Ok(links)
-}
-
-/// PostgreSQL's binary COPY format, parsed as it arrives (messages need not align with rows).
-#[derive(Default)]
-struct CopyParser {
-    pending: Vec<u8>,
-    header_done: bool,
-    finished: bool,
-}
-
-use shutong_store::binary::SIGNATURE as COPY_SIGNATURE;
-
-impl CopyParser {
-    fn feed(&mut self, chunk: &[u8], links: &mut Links) -> Result<(), String> {
-        if self.pending.is_empty() {
-            // The usual case: whole rows per message, parsed where they arrived.
-            let used = self.parse(chunk, links)?;
-            self.pending.extend_from_slice(&chunk[used..]);
-            return Ok(());
-        }
-        self.pending.extend_from_slice(chunk);
-        let pending = std::mem::take(&mut self.pending);
-        let used = self.parse(&pending, links)?;
-        self.pending = pending;
-        self.pending.drain(..used);
-        Ok(())
-    }
-
-    /// Parses what is complete in `b`; returns the bytes used.
-    fn parse(&mut self, b: &[u8], links: &mut Links) -> Result<usize, String> {
-        let mut pos = 0;
-        if !self.header_done {
-            if b.len() < 19 {
-                return Ok(0);
-            }
-            if &b[..11] != COPY_SIGNATURE {
-                return Err("not PostgreSQL's binary COPY format".into());
-            }
-            let ext = u32::from_be_bytes([b[15], b[16], b[17], b[18]]) as usize;
-            if b.len() < 19 + ext {
-                return Ok(0);
-            }
-            pos = 19 + ext;
-            self.header_done = true;
-        }
-        while !self.finished {
-            match parse_tuple(&b[pos..], links)? {
-                Some(0) => {
-                    self.finished = true;
-                    pos += 2;
-                }
-                Some(used) => pos += used,
-                None => break,
-            }
-        }
-        Ok(pos.min(b.len()))
-    }
 }
 
 fn required(v: Option<&[u8]>, i: usize) -> Result<&[u8], String> {
     v.ok_or_else(|| format!("column {i} is NULL"))
 }
 
-/// One tuple of the 13 columns: `Some(bytes used)`, `Some(0)` at the trailer, `None` if incomplete.
-fn parse_tuple(b: &[u8], links: &mut Links) -> Result<Option<usize>, String> {
-    if b.len() < 2 {
-        return Ok(None);
-    }
-    let fields = i16::from_be_bytes([b[0], b[1]]);
-    if fields == -1 {
-        return Ok(Some(0));
-    }
-    if fields != 13 {
-        return Err(format!("a row has {fields} columns, 13 expected"));
-    }
-    let mut pos = 2;
-    let mut cols: [Option<&[u8]>; 13] = [None; 13];
-    for col in &mut cols {
-        let Some(len) = b.get(pos..pos + 4) else { return Ok(None) };
-        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
-        pos += 4;
-        if len >= 0 {
-            let len = len as usize;
-            let Some(v) = b.get(pos..pos + len) else { return Ok(None) };
-            *col = Some(v);
-            pos += len;
-        }
-    }
+/// One row of the 13 columns, as binary COPY gives them, onto `links`.
+fn push_row(cols: &[Option<&[u8]>], links: &mut Links) -> Result<(), String> {
     let int = |i: usize| -> Result<Option<i64>, String> {
         cols[i]
             .map(|v| <[u8; 8]>::try_from(v).map(i64::from_be_bytes).map_err(|_| format!("column {i} is not an 8-byte integer")))
@@ -223,7 +145,7 @@ fn parse_tuple(b: &[u8], links: &mut Links) -> Result<Option<usize>, String> {
     };
     let h = cols[12].and_then(parse_hash_bytes).unwrap_or(UNREADABLE);
     links.push_raw(ev, h);
-    Ok(Some(pos))
+    Ok(())
 }
 
 /// Batches a stream of rows into `tx`; stops at the first error (sent on) or when the receiver goes away.
@@ -310,7 +232,7 @@ mod tests {
 
     /// A binary COPY stream of `rows` events, as PostgreSQL sends it.
     fn copy_stream(rows: i64) -> Vec<u8> {
-        let mut b = COPY_SIGNATURE.to_vec();
+        let mut b = shutong_store::binary::SIGNATURE.to_vec();
         b.extend_from_slice(&0u32.to_be_bytes());
         b.extend_from_slice(&0u32.to_be_bytes());
         for i in 1..=rows {
@@ -349,9 +271,9 @@ mod tests {
     fn binary_copy_parses_across_any_split() {
         let stream = copy_stream(3);
         let mut whole = Links::default();
-        let mut p = CopyParser::default();
-        p.feed(&stream, &mut whole).unwrap();
-        assert!(p.finished);
+        let mut p = shutong_store::binary::Reader::default();
+        p.feed::<String>(&stream, 13, |c| push_row(c, &mut whole)).unwrap();
+        assert!(p.finished());
         assert_eq!(whole.len(), 3);
         assert_eq!((whole.items[2].chain_seq, whole.items[2].seq), (3, 103));
         assert_eq!(whole.items[0].hash, [0xab; 32]);
@@ -372,15 +294,19 @@ mod tests {
         assert_eq!(whole.canonical(0), expect.canonical().as_slice());
         for cut in 0..stream.len() {
             let mut links = Links::default();
-            let mut p = CopyParser::default();
-            p.feed(&stream[..cut], &mut links).unwrap();
-            p.feed(&stream[cut..], &mut links).unwrap();
-            assert!(p.finished, "cut at {cut}");
+            let mut p = shutong_store::binary::Reader::default();
+            p.feed::<String>(&stream[..cut], 13, |c| push_row(c, &mut links)).unwrap();
+            p.feed::<String>(&stream[cut..], 13, |c| push_row(c, &mut links)).unwrap();
+            assert!(p.finished(), "cut at {cut}");
             assert_eq!(links.buf, whole.buf, "cut at {cut}");
             assert_eq!(links.len(), 3);
         }
         // A stream that is not binary COPY is refused, not misread.
         let mut links = Links::default();
-        assert!(CopyParser::default().feed(b"1\t2\t3\n.................", &mut links).is_err());
+        assert!(
+            shutong_store::binary::Reader::default()
+                .feed::<String>(b"1\t2\t3\n.................", 13, |c| push_row(c, &mut links))
+                .is_err()
+        );
     }
 }

@@ -276,7 +276,10 @@ async fn batches_are_validated_reported_and_idempotent(backend: Backend) {
     assert_eq!((d.body["binding"]["row_count"].as_i64(), d.body["binding"]["last_seq"].as_i64()), (Some(3), Some(6)));
 
     // Incremental: an upsert and a deletion; the change feed shows both; a deletion in a full batch is refused.
-    let inc = format!("公民身份号码,姓名,居住地址,登记日期,_op\n{},新名字,新地址,2024-05-01,upsert\n{},,,,delete\n", p[0][0], p[1][0]);
+    let inc = format!(
+        "公民身份号码,姓名,居住地址,登记日期,_op\n{},新名字,\"新\\地址 \"\"甲\"\", 乙\",2024-05-01,upsert\n{},,,,delete\n",
+        p[0][0], p[1][0]
+    );
     let r = upload(&app, &editor, path, "mode=incremental&batch_id=inc-1", "text/csv", inc.into_bytes()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(
@@ -293,7 +296,13 @@ async fn batches_are_validated_reported_and_idempotent(backend: Backend) {
         .collect();
     assert_eq!(ops, [("upsert".to_string(), Some(p[0][0].clone())), ("delete".to_string(), Some(p[1][0].clone()))]);
     assert_eq!(app.get(&format!("{path}/records/{}", p[1][0]), &editor).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get(&format!("{path}/records/{}", p[0][0]), &editor).await.body["姓名"], "新名字");
+    let record = app.get(&format!("{path}/records/{}", p[0][0]), &editor).await;
+    assert_eq!((record.body["姓名"].as_str(), record.body["居住地址"].as_str()), (Some("新名字"), Some("新\\地址 \"甲\", 乙")));
+    // A backslash, quotes and a comma leave an export as they came in, quoted as CSV quotes them.
+    let (status, csv) = raw_get(&app, &editor, &format!("{path}/export?format=csv")).await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.contains(&format!("{},新名字,\"新\\地址 \"\"甲\"\", 乙\",2024-05-01", p[0][0])), "{csv}");
     let r = upload(
         &app,
         &editor,
