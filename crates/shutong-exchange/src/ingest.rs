@@ -573,7 +573,6 @@ async fn load(
         // The key index. A key repeated across chunks makes it fail: keep each key's first row, reject the
         // others, and build it again.
         let unique = format!("CREATE UNIQUE INDEX {table}_k ON {table} (k)");
-        let by_seq = format!("CREATE INDEX {table}_s ON {table} (s)");
         if let Err(e) = sqlx::query(&unique).execute(ex.pool.pool()).await {
             match shutong_store::StoreError::from(e) {
                 shutong_store::StoreError::Conflict { .. } => {}
@@ -607,7 +606,7 @@ async fn load(
             }
             sqlx::query(&unique).execute(ex.pool.pool()).await?;
         }
-        sqlx::query(&by_seq).execute(ex.pool.pool()).await?;
+        sqlx::query(&format!("CREATE INDEX {table}_s ON {table} (s)")).execute(ex.pool.pool()).await?;
     }
     let _ = parser.await;
     rejects.sort_by_key(|r| r.row);

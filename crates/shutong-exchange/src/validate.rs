@@ -151,6 +151,7 @@ pub fn parse_datetime(v: &str) -> Option<NaiveDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shutong_catalog::SharingType;
 
     /// The quick check of YYYY-MM-DD accepts exactly the dates that parsing and formatting give back unchanged.
     #[test]
@@ -173,7 +174,6 @@ mod tests {
             assert_eq!(canonical_date(v), chrono, "{v}");
         }
     }
-    use shutong_catalog::SharingType;
 
     fn item(name: &str, t: DataType, len: Option<u32>, required: bool) -> ItemCheck {
         ItemCheck::of(&InfoItem {

@@ -72,16 +72,11 @@ impl<'a> Checker<'a> {
             format!("not UTF-8 text (byte {at})")
         };
         match kind {
-            IdentifierKind::IdNumber => {
-                if let Some(v) = self.id_validator.fast_normalize(value) {
-                    out.extend_from_slice(&v);
-                    return Ok(());
-                }
-                match self.id_validator.parse_bytes(value) {
-                    Some(r) => r.map(|v| out.extend_from_slice(v.as_bytes())).map_err(|e| e.to_string()),
-                    None => Err(not_utf8(value)),
-                }
-            }
+            // `parse_bytes` takes the fast test first.
+            IdentifierKind::IdNumber => match self.id_validator.parse_bytes(value) {
+                Some(r) => r.map(|v| out.extend_from_slice(v.as_bytes())).map_err(|e| e.to_string()),
+                None => Err(not_utf8(value)),
+            },
             _ => match std::str::from_utf8(value) {
                 Ok(s) => self.normalize(kind, s, out),
                 Err(_) => Err(not_utf8(value)),

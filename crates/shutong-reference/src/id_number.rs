@@ -166,14 +166,10 @@ impl IdNumberValidator {
             return Err(IdNumberError::Length { found: b.len() });
         };
         // A valid number passes the fast test; only an invalid one is gone through step by step, for its reason.
-        if self.fast_check(b) {
-            let mut out = *b;
-            if out[17] == b'x' {
-                out[17] = b'X';
-            }
-            return Ok(IdNumber(out));
+        match self.fast_normalize(b) {
+            Some(out) => Ok(IdNumber(out)),
+            None => self.check18(b),
         }
-        self.check18(b)
     }
 
     /// The check step by step, naming the first thing wrong: the reference [`Self::fast_check`] is tested
