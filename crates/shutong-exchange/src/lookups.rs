@@ -8,12 +8,18 @@
 //! which takes all of them (up to [`MAX_KEYS`]). Each lookup is still authorised, rate-limited, counted
 //! and logged on its own ([`crate::read::lookup`]); only the read is shared, and each caller receives its
 //! own row.
+//!
+//! The statements run on connections of the batcher's own, not on a pool: sqlx's pool tests a connection
+//! with a round trip to the server when it hands it out and again when it takes it back, which made three
+//! round trips of every statement. A statement that fails on a connection kept from before is tried once
+//! more on a new one (it only reads), so a connection the server has closed meanwhile costs no lookup.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use shutong_store::Row;
-use tokio::sync::oneshot;
+use shutong_store::{Db, Row};
+use sqlx::PgConnection;
+use tokio::sync::{Semaphore, oneshot};
 
 /// A row's values (columns `c0…`), as text.
 pub(crate) type Values = Vec<Option<String>>;
@@ -21,10 +27,13 @@ type Reply = Result<Option<Values>, String>;
 
 /// Statements in flight at once per group. One: the lookups that arrive during a statement's round trip
 /// all go in the next (with `shutong-bench exchange`'s 32 clients, two in flight gave 14.8k lookups/s,
-/// one 17.3k: smaller batches cost the database more per key).
+/// one 17.3k: smaller batches cost the database more per key; measured again on connections of the
+/// batcher's own, two gave the same rate as one for a fifth more of the database's CPU).
 const PARALLEL: usize = 1;
 /// Keys per statement at most.
 const MAX_KEYS: usize = 256;
+/// Statements in flight at once over all groups, each on a connection of its own.
+const CONNECTIONS: usize = 4;
 
 /// Lookups that can share a statement: the statement (table, columns and row filter) and the filter's
 /// parameters. The keys are bound last, as one array.
@@ -40,10 +49,19 @@ struct Group {
     in_flight: usize,
 }
 
-/// The batches being gathered, per group.
-#[derive(Default)]
+/// The batches being gathered, per group, and the connections their statements run on.
 pub(crate) struct Lookups {
     groups: Mutex<HashMap<GroupKey, Group>>,
+    /// Connections between two statements.
+    idle: Mutex<Vec<PgConnection>>,
+    /// One permit per connection in use.
+    permits: Semaphore,
+}
+
+impl Default for Lookups {
+    fn default() -> Self {
+        Lookups { groups: Mutex::default(), idle: Mutex::default(), permits: Semaphore::new(CONNECTIONS) }
+    }
 }
 
 impl Lookups {
@@ -56,7 +74,7 @@ impl Lookups {
     /// message.
     pub(crate) async fn get(
         self: &Arc<Self>,
-        pool: &sqlx::PgPool,
+        db: &Db,
         sql: &str,
         params: Vec<String>,
         key: String,
@@ -77,18 +95,18 @@ impl Lookups {
         };
         if let Some(batch) = start {
             // On a task of its own: the statement goes on for the others even if this caller goes away.
-            tokio::spawn(self.clone().run(pool.clone(), group, batch, n));
+            tokio::spawn(self.clone().run(db.clone(), group, batch, n));
         }
         rx.await.unwrap_or_else(|_| Err("the batched lookup stopped".into()))
     }
 
     /// Runs a batch, then the lookups that gathered meanwhile, until none is waiting.
-    async fn run(self: Arc<Self>, pool: sqlx::PgPool, group: GroupKey, mut batch: Vec<(String, oneshot::Sender<Reply>)>, n: usize) {
+    async fn run(self: Arc<Self>, db: Db, group: GroupKey, mut batch: Vec<(String, oneshot::Sender<Reply>)>, n: usize) {
         // Should this task end without returning (a panic, or the runtime shutting down), the group must not
         // be left with a statement in flight that never ends: its waiting lookups would wait forever.
         let mut guard = InFlight { lookups: &self, group: &group, done: false };
         loop {
-            match read(&pool, &group, &batch, n).await {
+            match self.read(&db, &group, &batch, n).await {
                 Ok(rows) => {
                     // Cloned, not moved: the same key may be asked twice in one batch.
                     for (key, tx) in batch.drain(..) {
@@ -150,8 +168,55 @@ fn take_batch(waiting: &mut Vec<(String, oneshot::Sender<Reply>)>) -> Vec<(Strin
     if waiting.len() <= MAX_KEYS { std::mem::take(waiting) } else { waiting.drain(..MAX_KEYS).collect() }
 }
 
-async fn read(
-    pool: &sqlx::PgPool,
+impl Lookups {
+    fn idle(&self) -> MutexGuard<'_, Vec<PgConnection>> {
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs a batch's statement on a connection kept from before, or on a new one; if one kept from before
+    /// fails, once more on a new one.
+    async fn read(
+        &self,
+        db: &Db,
+        group: &GroupKey,
+        batch: &[(String, oneshot::Sender<Reply>)],
+        n: usize,
+    ) -> Result<HashMap<String, Values>, String> {
+        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        let kept = self.idle().pop();
+        let (mut conn, fresh) = match kept {
+            Some(conn) => (conn, false),
+            None => (connect(db).await?, true),
+        };
+        let result = match read_on(&mut conn, group, batch, n).await {
+            Err(e) if !fresh => {
+                tracing::debug!(error = %e, "a batched lookup failed on a kept connection; once more on a new one");
+                conn = connect(db).await?;
+                read_on(&mut conn, group, batch, n).await
+            }
+            other => other,
+        };
+        match result {
+            Ok(rows) => {
+                self.idle().push(conn);
+                Ok(rows)
+            }
+            // The connection may be in any state: not kept.
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+async fn connect(db: &Db) -> Result<PgConnection, String> {
+    match db.pg_connection().await {
+        Ok(Some(conn)) => Ok(conn),
+        Ok(None) => Err("batched lookups need PostgreSQL".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn read_on(
+    conn: &mut PgConnection,
     group: &GroupKey,
     batch: &[(String, oneshot::Sender<Reply>)],
     n: usize,
@@ -161,7 +226,7 @@ async fn read(
     for p in &group.params {
         q = q.bind(p.as_str());
     }
-    let rows = q.bind(keys).fetch_all(pool).await?;
+    let rows = q.bind(keys).fetch_all(&mut *conn).await?;
     let mut found = HashMap::with_capacity(rows.len());
     for r in rows {
         let key: String = r.try_get(0)?;

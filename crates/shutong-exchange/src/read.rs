@@ -145,14 +145,14 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
     let one = || format!("SELECT d{} FROM {table} WHERE k = ${} AND d = 0{filter}", columns_sql(n), params.len() + 1);
     let k = crate::sealed::key_column(a.keys.as_deref(), a.binding.key_sealed, &key)?;
-    let found = match (ex.pool.sqlite_path(), ex.pool.pg_pool()) {
+    let found = match (ex.pool.sqlite_path(), ex.pool.backend()) {
         (Some(path), _) => lite_lookup(path, &one(), &params, &k, n)?,
-        (None, Some(pg)) => {
+        (None, shutong_store::Backend::Postgres) => {
             // The same statement for a batch of keys (see `lookups`).
             let sql = format!("SELECT k{} FROM {table} WHERE k = ANY(${}) AND d = 0{filter}", columns_sql(n), params.len() + 1);
-            ex.runtime.lookups.get(pg, &sql, params, k.into_owned(), n).await.map_err(crate::store_failure)?
+            ex.runtime.lookups.get(&ex.pool, &sql, params, k.into_owned(), n).await.map_err(crate::store_failure)?
         }
-        (None, None) => {
+        (None, shutong_store::Backend::Sqlite) => {
             let sql = one();
             let mut q = sqlx::query(&sql);
             for p in &params {

@@ -108,9 +108,6 @@ impl Default for DbOptions {
     }
 }
 
-/// Connections of the native PostgreSQL pool ([`Db::pg_pool`]).
-const NATIVE_CONNECTIONS: u32 = 4;
-
 /// The platform's database: a pool on one backend.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -119,9 +116,6 @@ pub struct Db {
     url: std::sync::Arc<str>,
     /// The database file on SQLite (derived from `url` once).
     sqlite_path: Option<std::sync::Arc<std::path::Path>>,
-    /// On PostgreSQL, a small native pool beside the portable one, for statements the portable driver
-    /// cannot bind (arrays) on hot paths: the data plane's batched point lookups.
-    pg_pool: Option<sqlx::PgPool>,
 }
 
 static MIGRATOR_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -172,22 +166,7 @@ impl Db {
         } else {
             None
         };
-        let pg_pool = if backend == Backend::Postgres {
-            use sqlx::ConnectOptions;
-            let native = sqlx::postgres::PgConnectOptions::from_str(&url).map_err(StoreError::Other)?.log_slow_statements(
-                if options.slow_statement.is_some() { tracing::log::LevelFilter::Warn } else { tracing::log::LevelFilter::Off },
-                options.slow_statement.unwrap_or(Duration::from_secs(1)),
-            );
-            Some(
-                sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(NATIVE_CONNECTIONS)
-                    .acquire_timeout(options.acquire_timeout)
-                    .connect_lazy_with(native),
-            )
-        } else {
-            None
-        };
-        Ok(Db { pool, backend, url: url.as_str().into(), sqlite_path, pg_pool })
+        Ok(Db { pool, backend, url: url.as_str().into(), sqlite_path })
     }
 
     pub fn backend(&self) -> Backend {
@@ -206,11 +185,6 @@ impl Db {
             .map_err(StoreError::Other)?
             .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(1));
         Ok(Some(sqlx::PgConnection::connect_with(&options).await?))
-    }
-
-    /// The native PostgreSQL pool (see the field); `None` on SQLite.
-    pub fn pg_pool(&self) -> Option<&sqlx::PgPool> {
-        self.pg_pool.as_ref()
     }
 
     /// The database file on SQLite (for readers and writers of their own on blocking threads: the data
@@ -252,9 +226,6 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
-        if let Some(p) = &self.pg_pool {
-            p.close().await;
-        }
     }
 }
 

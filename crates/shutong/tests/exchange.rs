@@ -1048,3 +1048,48 @@ async fn sensitive_items_are_encrypted_at_rest(backend: Backend) {
 }
 
 on_both_backends!(sensitive_items_are_encrypted_at_rest);
+
+/// PostgreSQL closes the connections a batched lookup keeps (an administrator, a restart, a network cut): the
+/// next lookups are read on new connections, not answered with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_outlive_their_connections_postgres() {
+    let app = spawn_demo_app(Backend::Postgres).await;
+    let (consumer, _) = narrowed_grant(&app).await;
+    let person = (0..2000).map(|i| synth::person(i, 2026)).find(|p| p[5].starts_with("南京市玄武区")).unwrap();
+    let path = format!("{POPULATION}/records/{}", person[0]);
+    for _ in 0..3 {
+        let r = app.get(&path, &consumer).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+
+    let pool = app.db().pool();
+    let others = "datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
+    let pids: String = sqlx::query_scalar(&format!("SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE {others}"))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let terminated: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE {others}) x WHERE t"
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(terminated >= 1, "the lookups' connection was open");
+    for _ in 0..100 {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid::text = ANY(string_to_array($1, ','))")
+            .bind(&pids)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    for _ in 0..3 {
+        let r = app.get(&path, &consumer).await;
+        assert_eq!(r.status, StatusCode::OK, "after the server closed the connections: {:?}", r.body);
+        assert_eq!(r.body["公民身份号码"], MaskRules::default().mask(MaskKind::IdNumber, &person[0]));
+    }
+}
