@@ -573,7 +573,17 @@ async fn load(
         // The key index. A key repeated across chunks makes it fail: keep each key's first row, reject the
         // others, and build it again.
         let unique = format!("CREATE UNIQUE INDEX {table}_k ON {table} (k)");
-        if let Err(e) = sqlx::query(&unique).execute(ex.pool.pool()).await {
+        let by_seq = format!("CREATE INDEX {table}_s ON {table} (s)");
+        // On PostgreSQL both are built at once, on two connections: a build's last stage (merging the sorted
+        // runs and writing the index) runs on one core, and on SQLite there is one writer.
+        let pg = ex.pool.backend() == shutong_store::Backend::Postgres;
+        let (built, seq_built) = if pg {
+            let (k, s) = tokio::join!(sqlx::query(&unique).execute(ex.pool.pool()), sqlx::query(&by_seq).execute(ex.pool.pool()));
+            (k, Some(s))
+        } else {
+            (sqlx::query(&unique).execute(ex.pool.pool()).await, None)
+        };
+        if let Err(e) = built {
             match shutong_store::StoreError::from(e) {
                 shutong_store::StoreError::Conflict { .. } => {}
                 other => return Err(other.into()),
@@ -606,7 +616,14 @@ async fn load(
             }
             sqlx::query(&unique).execute(ex.pool.pool()).await?;
         }
-        sqlx::query(&format!("CREATE INDEX {table}_s ON {table} (s)")).execute(ex.pool.pool()).await?;
+        match seq_built {
+            Some(built) => {
+                built?;
+            }
+            None => {
+                sqlx::query(&by_seq).execute(ex.pool.pool()).await?;
+            }
+        }
     }
     let _ = parser.await;
     rejects.sort_by_key(|r| r.row);

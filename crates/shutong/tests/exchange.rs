@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Backend, TestApp, spawn_demo_app};
+use common::{Backend, TestApp, spawn_demo_app, spawn_demo_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shutong_exchange::synth;
@@ -684,6 +684,37 @@ async fn the_exemption_check_answers_from_grants(backend: Backend) {
 }
 
 on_both_backends!(files_are_delivered_whole_or_not_at_all, the_exemption_check_answers_from_grants);
+
+/// A full batch whose key repeats in a later chunk: the key index finds it when it is built, the first row
+/// is kept and the later one is reported, and the dataset is whole (both indexes, lookups, the feed).
+async fn a_key_repeated_across_chunks_is_rejected(backend: Backend) {
+    let app = spawn_demo_app_with(backend, |c| c.exchange.chunk_rows = 2).await;
+    let provider = app.login("ga.editor", DEMO).await;
+    let people: Vec<[String; 6]> = (0..5).map(|i| synth::person(i, 7)).collect();
+    let mut csv = format!("{}\n", synth::POPULATION_ITEMS.join(","));
+    let mut row = |p: &[String; 6], name: &str| csv.push_str(&format!("{},{name},{},{},{},{}\n", p[0], p[2], p[3], p[4], p[5]));
+    for p in &people[..3] {
+        row(p, &p[1]);
+    }
+    row(&people[0], "后来者");
+    row(&people[3], &people[3][1]);
+    let r = upload(&app, &provider, POPULATION, "mode=full&batch_id=repeat-1", "text/csv", csv.into_bytes()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!((r.body["rows_upserted"].as_i64(), r.body["rows_rejected"].as_i64()), (Some(4), Some(1)), "{:?}", r.body);
+    assert_eq!(r.body["rejects"][0]["row"], 4);
+    assert!(r.body["rejects"][0]["reason"].as_str().unwrap().contains("repeats row 1"), "{:?}", r.body["rejects"]);
+
+    let record = app.get(&format!("{POPULATION}/records/{}", people[0][0]), &provider).await;
+    assert_eq!(record.status, StatusCode::OK, "{:?}", record.body);
+    assert_eq!(record.body["姓名"].as_str(), Some(people[0][1].as_str()), "the first row wins");
+    let feed = app.get(&format!("{POPULATION}/changes?since=0"), &provider).await;
+    assert_eq!(feed.body["changes"].as_array().map(Vec::len), Some(4), "{:?}", feed.body);
+    let (status, body) = raw_get(&app, &provider, &format!("{POPULATION}/export?format=csv")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(String::from_utf8(body).unwrap().lines().count(), 5, "a header and four rows");
+}
+
+on_both_backends!(a_key_repeated_across_chunks_is_rejected);
 
 async fn wait_ready(http: &reqwest::Client, base: &str) {
     for _ in 0..600 {
