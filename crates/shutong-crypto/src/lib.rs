@@ -4,6 +4,7 @@ use std::path::Path;
 
 mod datakeys;
 mod sm3x;
+mod sm4t;
 pub use datakeys::DataKeys;
 pub use sm3x::sm3_chain_many;
 
@@ -155,7 +156,7 @@ impl PublicKey {
     }
 }
 
-type Sm4GcmCipher = aes_gcm::AesGcm<sm4::Sm4, aes_gcm::aead::consts::U12>;
+type Sm4GcmCipher = aes_gcm::AesGcm<sm4t::TableSm4, aes_gcm::aead::consts::U12>;
 
 /// SM4 (GB/T 32907-2016) in GCM mode (RFC 8998): authenticated encryption with a 128-bit key,
 /// 96-bit nonce and 128-bit tag.

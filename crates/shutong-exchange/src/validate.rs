@@ -94,8 +94,9 @@ impl ItemCheck {
                 Ok(f) if f.is_finite() => Ok(Some(v.to_string())),
                 _ => Err(format!("'{v}' is not a number")),
             },
-            // Most dates come as YYYY-MM-DD already: checked without chrono's format parser.
+            // Most dates come as YYYY-MM-DD or YYYYMMDD: checked without chrono's format parser.
             DataType::Date if canonical_date(v) => Ok(Some(v.to_string())),
+            DataType::Date if let Some(d) = compact_date(v) => Ok(Some(d)),
             DataType::Date => parse_date(v)
                 .map(|d| Some(d.format("%Y-%m-%d").to_string()))
                 .ok_or_else(|| format!("'{v}' is not a date (YYYY-MM-DD or YYYYMMDD)")),
@@ -124,17 +125,25 @@ fn decimal_digits(v: &str) -> Option<usize> {
     Some(int.len() + frac.len())
 }
 
-/// Whether `v` is a real date written YYYY-MM-DD, as [`parse_date`] and formatting would give it back.
-fn canonical_date(v: &str) -> bool {
-    let b = v.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
+/// Whether the year, month and day digits of `b` at `y`, `m`, `d` make a real date.
+fn real_date(b: &[u8], y: std::ops::Range<usize>, m: std::ops::Range<usize>, d: std::ops::Range<usize>) -> bool {
     let num = |r: std::ops::Range<usize>| b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')));
-    match (num(0..4), num(5..7), num(8..10)) {
+    match (num(y), num(m), num(d)) {
         (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y as i32, m, d).is_some(),
         _ => false,
     }
+}
+
+/// Whether `v` is a real date written YYYY-MM-DD, as [`parse_date`] and formatting would give it back.
+fn canonical_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && real_date(b, 0..4, 5..7, 8..10)
+}
+
+/// A real date written YYYYMMDD, as YYYY-MM-DD (what [`parse_date`] and formatting give).
+fn compact_date(v: &str) -> Option<String> {
+    let b = v.as_bytes();
+    (b.len() == 8 && real_date(b, 0..4, 4..6, 6..8)).then(|| format!("{}-{}-{}", &v[0..4], &v[4..6], &v[6..8]))
 }
 
 pub fn parse_date(v: &str) -> Option<NaiveDate> {
@@ -151,6 +160,7 @@ pub fn parse_datetime(v: &str) -> Option<NaiveDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
     use shutong_catalog::SharingType;
 
     /// The quick check of YYYY-MM-DD accepts exactly the dates that parsing and formatting give back unchanged.
@@ -172,6 +182,42 @@ mod tests {
         ] {
             let chrono = parse_date(v).map(|d| d.format("%Y-%m-%d").to_string()).filter(|f| f == v).is_some();
             assert_eq!(canonical_date(v), chrono, "{v}");
+        }
+    }
+
+    /// The quick reading of YYYYMMDD gives what parsing and formatting give, for every eight-character input
+    /// it accepts, and accepts every real date so written.
+    #[test]
+    fn compact_dates_agree_with_chrono() {
+        for v in [
+            "20240229",
+            "20230229",
+            "19991231",
+            "00010101",
+            "09990101",
+            "20241301",
+            "20240010",
+            "20240431",
+            "2024011",
+            "202401011",
+            "2024-1-1",
+            "2024010a",
+            "+2024011",
+            "２0240101",
+        ] {
+            let chrono = parse_date(v).map(|d| d.format("%Y-%m-%d").to_string());
+            match compact_date(v) {
+                Some(quick) => assert_eq!(Some(quick), chrono, "{v}"),
+                // Refused here: left to chrono, unless it is eight digits, which chrono must refuse too.
+                None if v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit()) => assert_eq!(chrono, None, "{v}"),
+                None => {}
+            }
+        }
+        let mut day = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+        while day.year() < 2101 {
+            let v = day.format("%Y%m%d").to_string();
+            assert_eq!(compact_date(&v), Some(day.format("%Y-%m-%d").to_string()), "{v}");
+            day = day.succ_opt().unwrap();
         }
     }
 
