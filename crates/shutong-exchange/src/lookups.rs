@@ -65,6 +65,43 @@ impl Default for Lookups {
 }
 
 impl Lookups {
+    fn idle(&self) -> MutexGuard<'_, Vec<PgConnection>> {
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs a batch's statement on a connection kept from before, or on a new one; if one kept from before
+    /// fails, once more on a new one.
+    async fn read(
+        &self,
+        db: &Db,
+        group: &GroupKey,
+        batch: &[(String, oneshot::Sender<Reply>)],
+        n: usize,
+    ) -> Result<HashMap<String, Values>, String> {
+        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        let kept = self.idle().pop();
+        let (mut conn, fresh) = match kept {
+            Some(conn) => (conn, false),
+            None => (connect(db).await?, true),
+        };
+        let result = match read_on(&mut conn, group, batch, n).await {
+            Err(e) if !fresh => {
+                tracing::debug!(error = %e, "a batched lookup failed on a kept connection; once more on a new one");
+                conn = connect(db).await?;
+                read_on(&mut conn, group, batch, n).await
+            }
+            other => other,
+        };
+        match result {
+            Ok(rows) => {
+                self.idle().push(conn);
+                Ok(rows)
+            }
+            // The connection may be in any state: not kept.
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     fn groups(&self) -> MutexGuard<'_, HashMap<GroupKey, Group>> {
         self.groups.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -168,47 +205,8 @@ fn take_batch(waiting: &mut Vec<(String, oneshot::Sender<Reply>)>) -> Vec<(Strin
     if waiting.len() <= MAX_KEYS { std::mem::take(waiting) } else { waiting.drain(..MAX_KEYS).collect() }
 }
 
-impl Lookups {
-    fn idle(&self) -> MutexGuard<'_, Vec<PgConnection>> {
-        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Runs a batch's statement on a connection kept from before, or on a new one; if one kept from before
-    /// fails, once more on a new one.
-    async fn read(
-        &self,
-        db: &Db,
-        group: &GroupKey,
-        batch: &[(String, oneshot::Sender<Reply>)],
-        n: usize,
-    ) -> Result<HashMap<String, Values>, String> {
-        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
-        let kept = self.idle().pop();
-        let (mut conn, fresh) = match kept {
-            Some(conn) => (conn, false),
-            None => (connect(db).await?, true),
-        };
-        let result = match read_on(&mut conn, group, batch, n).await {
-            Err(e) if !fresh => {
-                tracing::debug!(error = %e, "a batched lookup failed on a kept connection; once more on a new one");
-                conn = connect(db).await?;
-                read_on(&mut conn, group, batch, n).await
-            }
-            other => other,
-        };
-        match result {
-            Ok(rows) => {
-                self.idle().push(conn);
-                Ok(rows)
-            }
-            // The connection may be in any state: not kept.
-            Err(e) => Err(e.to_string()),
-        }
-    }
-}
-
 async fn connect(db: &Db) -> Result<PgConnection, String> {
-    match db.pg_connection().await {
+    match db.pg_short_connection().await {
         Ok(Some(conn)) => Ok(conn),
         Ok(None) => Err("batched lookups need PostgreSQL".into()),
         Err(e) => Err(e.to_string()),

@@ -116,6 +116,8 @@ pub struct Db {
     url: std::sync::Arc<str>,
     /// The database file on SQLite (derived from `url` once).
     sqlite_path: Option<std::sync::Arc<std::path::Path>>,
+    /// [`DbOptions::slow_statement`], for the native connections of short statements.
+    slow_statement: Option<Duration>,
 }
 
 static MIGRATOR_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -166,24 +168,35 @@ impl Db {
         } else {
             None
         };
-        Ok(Db { pool, backend, url: url.as_str().into(), sqlite_path })
+        Ok(Db { pool, backend, url: url.as_str().into(), sqlite_path, slow_statement: options.slow_statement })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// A native PostgreSQL connection of its own, for what the portable pool cannot do (`COPY`). `None` on
-    /// SQLite.
+    /// A native PostgreSQL connection of its own, for what the portable pool cannot do (`COPY`). Its
+    /// statements (a COPY, a whole-table export) are long by design: not logged as slow. `None` on SQLite.
     pub async fn pg_connection(&self) -> StoreResult<Option<sqlx::PgConnection>> {
+        self.pg_connect(None).await
+    }
+
+    /// A native PostgreSQL connection of its own for short statements the portable driver cannot bind
+    /// (arrays: the data plane's batched lookups), logged as slow past [`DbOptions::slow_statement`] as the
+    /// pool's statements are. `None` on SQLite.
+    pub async fn pg_short_connection(&self) -> StoreResult<Option<sqlx::PgConnection>> {
+        self.pg_connect(self.slow_statement).await
+    }
+
+    async fn pg_connect(&self, slow: Option<Duration>) -> StoreResult<Option<sqlx::PgConnection>> {
         if self.backend != Backend::Postgres {
             return Ok(None);
         }
         use sqlx::{ConnectOptions, Connection};
-        // Its statements (a COPY, a whole-table export) are long by design: not logged as slow.
-        let options = sqlx::postgres::PgConnectOptions::from_str(&self.url)
-            .map_err(StoreError::Other)?
-            .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(1));
+        let options = sqlx::postgres::PgConnectOptions::from_str(&self.url).map_err(StoreError::Other)?.log_slow_statements(
+            if slow.is_some() { tracing::log::LevelFilter::Warn } else { tracing::log::LevelFilter::Off },
+            slow.unwrap_or(Duration::from_secs(1)),
+        );
         Ok(Some(sqlx::PgConnection::connect_with(&options).await?))
     }
 
