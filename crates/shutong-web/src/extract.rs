@@ -47,9 +47,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 /// Deserialises JSON, naming the field (as a JSON path) at fault.
+///
+/// A number written with a fraction of zero (`3.0`) is taken as the integer it equals, as JSON Schema's
+/// `integer` type does: clients written against the OpenAPI document may send one for an integer field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    // Every body is a JSON object: serde would also read a struct from an array of its fields in order.
+    if !value.is_object() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "invalid request body: expected a JSON object"));
+    }
+    whole_numbers_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = inner.to_string();
@@ -69,6 +77,28 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         err.field = field;
         err
     })
+}
+
+/// Rewrites every number that is a whole float of at most 2^53 (`3.0`, `-1e3`) as that integer.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                if let Some(f) = n.as_f64() {
+                    // Only where a float holds every integer exactly (|f| ≤ 2^53): a larger one may stand for
+                    // a number out of i64's range, which must stay an error.
+                    if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                        *v = Value::from(f as i64);
+                    }
+                }
+            }
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Object(fields) => stack.extend(fields.values_mut()),
+            _ => {}
+        }
+    }
 }
 
 fn extract_backticked(msg: &str) -> Option<String> {

@@ -10,7 +10,6 @@ pub mod state;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use tower_http::catch_panic::CatchPanicLayer;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use state::AppState;
@@ -21,7 +20,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(portal::routes())
-        .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", api::ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/api/v1/docs").external_url_unchecked("/api/v1/openapi.json", api::contract::document()))
         .route_layer(axum::middleware::from_fn(middleware::record_metrics))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::forget_principals))
         .layer(DefaultBodyLimit::max(max_body))
@@ -35,7 +34,7 @@ pub fn app(state: AppState) -> Router {
 
 /// The OpenAPI document as JSON (for `shutong openapi` and tests).
 pub fn openapi_json() -> String {
-    api::ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+    serde_json::to_string_pretty(&api::contract::document()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ pub async fn list_resources(
         &ResourceFilter {
             provider: q.provider_department_id.map(DepartmentId),
             status,
-            classification_prefix: q.classification,
+            classification_prefix: classification_param(q.classification)?,
             awaiting_review: q.awaiting_review,
             after: q.after,
             limit,
@@ -394,7 +394,9 @@ pub async fn search(
         ("format", &q.format),
         ("cycle", &q.cycle),
     ] {
-        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        if let Some(raw) = v.as_deref().filter(|v| !v.is_empty()) {
+            check_search_filter(dim, raw)?;
+            let v = raw.trim();
             filters.push((dim.to_string(), v.to_string()));
         }
     }
@@ -406,6 +408,32 @@ pub async fn search(
     let mut results = state.catalog_index.search(&req)?;
     label_facets(&state, &mut results).await;
     Ok(axum::Json(results))
+}
+
+/// A classification filter: empty means none; anything else must be a classification code.
+fn classification_param(v: Option<String>) -> ApiResult<Option<String>> {
+    match v.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) if catalog::is_classification_code(&v) => Ok(Some(v)),
+        Some(v) => Err(ApiError::validation("classification", format!("classification: '{v}' is not a classification code"))),
+    }
+}
+
+/// A facet filter's value must be one the facet can hold: an unknown value is refused, naming the
+/// parameter, instead of matching nothing.
+fn check_search_filter(dim: &str, v: &str) -> ApiResult<()> {
+    use shutong_catalog::{ResourceFormat, SharingType, UpdateCycle, is_classification_code};
+    let ok = match dim {
+        "class" => is_classification_code(v),
+        "provider" => v.len() <= 18 && v.bytes().all(|b| b.is_ascii_digit()),
+        "region" => matches!(v.len(), 2 | 4 | 6) && shutong_reference::RegionCode::parse(&format!("{v:0<6}")).is_ok(),
+        "sharing" => SharingType::parse(v).is_some(),
+        "open" => matches!(v, "true" | "false"),
+        "format" => ResourceFormat::parse(v).is_some(),
+        "cycle" => UpdateCycle::parse(v).is_some(),
+        _ => true,
+    };
+    if ok { Ok(()) } else { Err(ApiError::validation(dim, format!("{dim}: '{v}' is not a value of this facet"))) }
 }
 
 /// Names the provider and classification facet values (department and classification names).
@@ -571,7 +599,7 @@ pub async fn export(State(state): State<AppState>, caller: Caller, Query(q): Que
     let filter = ResourceFilter {
         provider: q.provider_department_id.map(DepartmentId),
         status,
-        classification_prefix: q.classification,
+        classification_prefix: classification_param(q.classification)?,
         limit: 1000,
         ..Default::default()
     };

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod calendar;
 pub mod catalog;
+pub mod contract;
 pub mod data;
 pub mod departments;
 pub mod reference;
@@ -14,8 +15,7 @@ pub mod views;
 
 use axum::Router;
 use axum::routing::{delete, get, post, put};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 
 use crate::state::AppState;
 
@@ -41,7 +41,6 @@ use crate::state::AppState;
         data::get_dataset, data::bind, data::post_batch, data::list_batches, data::get_batch, data::get_record, data::query,
         data::export, data::changes, data::service_proxy, data::exemption_check, data::list_files, data::upload_file, data::download_file, data::delete_file,
     ),
-    modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "身份鉴别: login, sessions, the caller"),
         (name = "departments", description = "政务部门"),
@@ -57,15 +56,6 @@ use crate::state::AppState;
     )
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-    }
-}
 
 /// The largest catalog file accepted through the API, bytes.
 pub const IMPORT_LIMIT: usize = 64 << 20;

@@ -23,6 +23,18 @@ fn parse_param<T>(field: &str, value: Option<&str>, parse: fn(&str) -> Option<T>
         .transpose()
 }
 
+/// A resource code filter: parsed, so that a malformed code is refused naming the parameter instead of
+/// matching nothing.
+fn resource_code_param(code: Option<String>) -> ApiResult<Option<String>> {
+    code.filter(|c| !c.trim().is_empty())
+        .map(|c| {
+            shutong_catalog::ResourceCode::parse(&c)
+                .map(|c| c.as_str().to_string())
+                .map_err(|e| ApiError::validation("resource_code", format!("resource_code: {e}")))
+        })
+        .transpose()
+}
+
 fn limit_of(limit: Option<i64>) -> ApiResult<i64> {
     let limit = limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -167,7 +179,7 @@ pub async fn list_requests(
             RequestKind::parse,
             RequestKind::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
         )?,
-        resource_code: q.resource_code.filter(|c| !c.trim().is_empty()).map(|c| c.trim().to_string()),
+        resource_code: resource_code_param(q.resource_code)?,
         overdue: q.overdue,
         department: q.department_id.map(DepartmentId),
         before: q.before,
@@ -339,7 +351,7 @@ pub async fn list_grants(State(state): State<AppState>, caller: Caller, Query(q)
     let limit = limit_of(q.limit)?;
     let filter = GrantFilter {
         side: parse_param("side", q.side.as_deref(), Side::parse, "consumer, provider".into())?,
-        resource_code: q.resource_code.filter(|c| !c.trim().is_empty()).map(|c| c.trim().to_string()),
+        resource_code: resource_code_param(q.resource_code)?,
         state: parse_param(
             "state",
             q.state.as_deref(),
