@@ -283,8 +283,15 @@ impl CatalogIndex {
                     format!("'{dim}' is not a facet ({})", FACETS.iter().map(|(d, _)| *d).collect::<Vec<_>>().join(", ")),
                 ));
             }
+            // A value the facet cannot hold is refused, naming the parameter, instead of matching nothing.
             let well_formed = match dim.as_str() {
                 "class" => is_classification_code(value),
+                "provider" => !value.is_empty() && value.len() <= 18 && value.bytes().all(|b| b.is_ascii_digit()),
+                "region" => matches!(value.len(), 2 | 4 | 6) && shutong_reference::RegionCode::parse(&format!("{value:0<6}")).is_ok(),
+                "sharing" => SharingType::parse(value).is_some(),
+                "open" => matches!(value.as_str(), "true" | "false"),
+                "format" => crate::model::ResourceFormat::parse(value).is_some(),
+                "cycle" => crate::model::UpdateCycle::parse(value).is_some(),
                 _ => !value.is_empty() && value.len() <= 64 && !value.contains(['/', '\\']),
             };
             if !well_formed {

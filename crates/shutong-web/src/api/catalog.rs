@@ -394,9 +394,8 @@ pub async fn search(
         ("format", &q.format),
         ("cycle", &q.cycle),
     ] {
-        if let Some(raw) = v.as_deref().filter(|v| !v.is_empty()) {
-            check_search_filter(dim, raw)?;
-            let v = raw.trim();
+        // Passed as sent: the search refuses a value its facet cannot hold (surrounding spaces included).
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
             filters.push((dim.to_string(), v.to_string()));
         }
     }
@@ -417,23 +416,6 @@ fn classification_param(v: Option<String>) -> ApiResult<Option<String>> {
         Some(v) if catalog::is_classification_code(&v) => Ok(Some(v)),
         Some(v) => Err(ApiError::validation("classification", format!("classification: '{v}' is not a classification code"))),
     }
-}
-
-/// A facet filter's value must be one the facet can hold: an unknown value is refused, naming the
-/// parameter, instead of matching nothing.
-fn check_search_filter(dim: &str, v: &str) -> ApiResult<()> {
-    use shutong_catalog::{ResourceFormat, SharingType, UpdateCycle, is_classification_code};
-    let ok = match dim {
-        "class" => is_classification_code(v),
-        "provider" => v.len() <= 18 && v.bytes().all(|b| b.is_ascii_digit()),
-        "region" => matches!(v.len(), 2 | 4 | 6) && shutong_reference::RegionCode::parse(&format!("{v:0<6}")).is_ok(),
-        "sharing" => SharingType::parse(v).is_some(),
-        "open" => matches!(v, "true" | "false"),
-        "format" => ResourceFormat::parse(v).is_some(),
-        "cycle" => UpdateCycle::parse(v).is_some(),
-        _ => true,
-    };
-    if ok { Ok(()) } else { Err(ApiError::validation(dim, format!("{dim}: '{v}' is not a value of this facet"))) }
 }
 
 /// Names the provider and classification facet values (department and classification names).
