@@ -154,7 +154,7 @@ fn num_cpus() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-struct Child(std::process::Child);
+pub(crate) struct Child(std::process::Child);
 impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -162,14 +162,18 @@ impl Drop for Child {
     }
 }
 
-async fn on_backend(o: &Options, shutong: &Path, csv: &Path, dir: &Path, postgres: Option<String>) -> anyhow::Result<Figures> {
-    let backend = if postgres.is_some() { "postgres" } else { "sqlite" };
-    let data = dir.join(format!("data-{backend}"));
-    let _ = std::fs::remove_dir_all(&data);
+/// A `shutong serve --demo` of its own on a fresh data directory (and database): the child, its base URL, its
+/// client and its process ID, once it answers `/readyz`.
+pub(crate) async fn spawn_server(
+    shutong: &Path,
+    data: &Path,
+    postgres: Option<&str>,
+) -> anyhow::Result<(Child, String, reqwest::Client, u32)> {
+    let _ = std::fs::remove_dir_all(data);
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut cmd = std::process::Command::new(shutong);
     cmd.args(["serve", "--demo"])
-        .env("SHUTONG_DATA_DIR", &data)
+        .env("SHUTONG_DATA_DIR", data)
         .env("SHUTONG_LISTEN", format!("127.0.0.1:{port}"))
         .env("SHUTONG_EXCHANGE__DEMO_POPULATION_ROWS", "1000")
         .env("SHUTONG_EXCHANGE__GRANT_RATE_PER_SECOND", "0")
@@ -181,24 +185,40 @@ async fn on_backend(o: &Options, shutong: &Path, csv: &Path, dir: &Path, postgre
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit());
-    if let Some(url) = &postgres {
+    if let Some(url) = postgres {
         cmd.env("SHUTONG_DATABASE_URL", url);
     }
     let child = Child(cmd.spawn().context("starting shutong")?);
     let pid = child.0.id();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
-    let mut ready = false;
     for _ in 0..1200 {
         if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            ready = true;
-            break;
+            return Ok((child, base, http, pid));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    if !ready {
-        bail!("the server did not become ready");
-    }
+    bail!("the server did not become ready")
+}
+
+/// A process's resident set now and at its peak, MB (from /proc).
+pub(crate) fn rss_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn on_backend(o: &Options, shutong: &Path, csv: &Path, dir: &Path, postgres: Option<String>) -> anyhow::Result<Figures> {
+    let backend = if postgres.is_some() { "postgres" } else { "sqlite" };
+    let data = dir.join(format!("data-{backend}"));
+    let (child, base, http, pid) = spawn_server(shutong, &data, postgres.as_deref()).await?;
     let login = |user: &'static str| {
         let http = http.clone();
         let base = base.clone();
@@ -291,13 +311,7 @@ async fn on_backend(o: &Options, shutong: &Path, csv: &Path, dir: &Path, postgre
         &consumer,
     )
     .await;
-    let rss_mb = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN);
+    let rss_mb = rss_mb(pid).1;
     drop(child);
     Ok(Figures { backend, ingest, export, export_rows, lookups, health, rss_mb })
 }

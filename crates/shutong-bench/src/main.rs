@@ -74,11 +74,27 @@ enum Cmd {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// XLSX uploads through the release server on SQLite: an honest workbook of N population rows and a
+    /// spreadsheet bomb (a few MB unpacking to over a GB), each to a fresh server: time, answer, peak RSS.
+    Xlsx {
+        #[arg(long, default_value_t = 1_000_000)]
+        n: u64,
+        /// Rows of the bomb's one sheet (each about 300 bytes unpacked).
+        #[arg(long, default_value_t = 4_000_000)]
+        bomb_rows: usize,
+        /// The shutong binary (default: next to this one).
+        #[arg(long)]
+        shutong: Option<std::path::PathBuf>,
+        /// Where the generated files and data directories go (default: the temp directory).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 mod audit_bench;
 mod catalog_bench;
 mod exchange_bench;
+mod xlsx_bench;
 
 /// A small deterministic generator (xorshift64*), so every run measures the same numbers.
 pub(crate) struct Rng(pub(crate) u64);
@@ -357,6 +373,10 @@ fn main() -> anyhow::Result<()> {
                 shutong,
                 dir,
             }))
+        }
+        Cmd::Xlsx { n, bomb_rows, shutong, dir } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(xlsx_bench::run(xlsx_bench::Options { n, bomb_rows, shutong, dir }))
         }
         Cmd::Audit { n, postgres, sqlite_only, keep_database } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -3,6 +3,7 @@
 pub mod model;
 pub mod rules;
 pub mod search;
+pub mod spreadsheet;
 pub mod service;
 pub mod transfer;
 

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::model::*;
 use crate::rules;
+use crate::spreadsheet::{ZipLimits, ZipRefusal};
 use crate::service::{CatalogError, CatalogResult, ResourceFilter, is_authority};
 
 /// The formats of the catalog file.
@@ -184,23 +185,17 @@ fn table_from_rows(sheet: &str, mut rows: Vec<Vec<String>>) -> Table {
     Table { sheet: sheet.to_string(), columns, rows }
 }
 
-/// Refuses archives whose parts would unpack to more than the limit (a zip bomb), before reading them.
+/// Refuses archives whose parts would unpack to more than the limit (a zip bomb), before reading them: the
+/// parts are unpacked once as a stream and counted (see `crate::spreadsheet`).
 fn check_zip(bytes: &[u8], limits: &ImportLimits) -> Result<(), ImportIssue> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| issue("", 0, "", format!("not an XLSX file (zip): {e}")))?;
-    let mut total = 0u64;
-    for i in 0..archive.len() {
-        let f = archive.by_index_raw(i).map_err(|e| issue("", 0, "", format!("broken XLSX part: {e}")))?;
-        total = total.saturating_add(f.size());
-        if total > limits.max_unpacked_bytes {
-            return Err(issue(
-                "",
-                0,
-                "",
-                format!("the spreadsheet unpacks to more than {} MB (refused as a possible zip bomb)", limits.max_unpacked_bytes >> 20),
-            ));
+    let zip_limits = ZipLimits { max_unpacked_bytes: limits.max_unpacked_bytes, ..ZipLimits::default() };
+    crate::spreadsheet::check_archive(Cursor::new(bytes), &zip_limits).map_err(|e| match e {
+        ZipRefusal::NotZip(e) => issue("", 0, "", format!("not an XLSX file (zip): {e}")),
+        ZipRefusal::Unpacked { limit } => {
+            issue("", 0, "", format!("the spreadsheet unpacks to more than {} MB (refused as a possible zip bomb)", limit >> 20))
         }
-    }
-    Ok(())
+        other => issue("", 0, "", format!("{other} (refused as a possible zip bomb)")),
+    })
 }
 
 fn cell_text(d: &calamine::Data) -> String {

@@ -211,6 +211,14 @@ pub struct ExchangeConfig {
     pub proxy_timeout_seconds: u64,
     /// Rows of the demo's synthetic population (`serve --demo`). Default 20000.
     pub demo_population_rows: u64,
+    /// The most an uploaded XLSX workbook may unpack to, MiB (its sheets are streamed). Default 4096.
+    pub xlsx_max_unpacked_mb: u64,
+    /// The most a part of an uploaded workbook may unpack to as a multiple of its packed size (zip bombs).
+    /// Default 200.
+    pub xlsx_max_ratio: u64,
+    /// The most a workbook's shared strings (and other parts read whole) may unpack to, MiB: the reader keeps
+    /// them in memory, about two and a half times this at most. Default 256.
+    pub xlsx_max_shared_strings_mb: u64,
 }
 
 impl Default for ExchangeConfig {
@@ -226,6 +234,9 @@ impl Default for ExchangeConfig {
             access_cache_ms: 1000,
             proxy_timeout_seconds: 10,
             demo_population_rows: 20_000,
+            xlsx_max_unpacked_mb: 4096,
+            xlsx_max_ratio: 200,
+            xlsx_max_shared_strings_mb: 256,
         }
     }
 }
@@ -389,6 +400,15 @@ impl Config {
         let ex = &self.exchange;
         if ex.max_upload_mb == 0 {
             return bad("exchange.max_upload_mb", "must be at least 1".into());
+        }
+        for (name, value) in [
+            ("exchange.xlsx_max_unpacked_mb", ex.xlsx_max_unpacked_mb),
+            ("exchange.xlsx_max_ratio", ex.xlsx_max_ratio),
+            ("exchange.xlsx_max_shared_strings_mb", ex.xlsx_max_shared_strings_mb),
+        ] {
+            if !(1..=1 << 20).contains(&value) {
+                return bad(name, "must be between 1 and 1048576".into());
+            }
         }
         if !(1..=100_000).contains(&ex.chunk_rows) {
             return bad("exchange.chunk_rows", "must be between 1 and 100000".into());

@@ -280,6 +280,7 @@ async fn load(
     let chunk_rows = ex.settings.chunk_rows.max(1);
     let opts = ParseOptions { format: req.format, mode: req.mode, delimiter: req.delimiter, encoding: req.encoding.clone() };
     let today = ex.sharing.today();
+    let xlsx_limits = ex.settings.xlsx_limits;
     let cols = Columns { names: columns.names.clone(), checks: columns.checks.clone(), key: columns.key, key_sealed: columns.key_sealed };
     // Sensitive items are encrypted on a thread of their own between the parser and the writer (a
     // pipeline: parsing, encrypting and writing overlap), before any row reaches the database.
@@ -358,7 +359,7 @@ async fn load(
             Input::File(path) => match std::fs::File::open(&path) {
                 Err(e) => Err(invalid("file", format!("cannot open {}: {e}", path.display()))),
                 Ok(f) => match opts.format {
-                    DataFormat::Xlsx => crate::parse::xlsx_source(std::io::BufReader::new(f), &opts, &cols, ids),
+                    DataFormat::Xlsx => crate::parse::xlsx_source(f, &opts, &cols, ids, &xlsx_limits),
                     DataFormat::Ndjson => crate::parse::ndjson_source(Box::new(f), &opts, &cols, ids),
                     _ => crate::parse::csv_source(Box::new(f), &opts, &cols, ids),
                 },

@@ -125,6 +125,8 @@ pub struct Settings {
     pub files_dir: std::path::PathBuf,
     /// Timeout of a proxied call to a provider's service.
     pub proxy_timeout_ms: u64,
+    /// What an uploaded XLSX workbook may unpack to (`exchange.xlsx_*`).
+    pub xlsx_limits: shutong_catalog::spreadsheet::ZipLimits,
 }
 
 impl Default for Settings {
@@ -138,6 +140,7 @@ impl Default for Settings {
             access_cache_ms: 1000,
             files_dir: std::path::PathBuf::from("shutong-data/exchange-files"),
             proxy_timeout_ms: 10_000,
+            xlsx_limits: shutong_catalog::spreadsheet::ZipLimits::default(),
         }
     }
 }

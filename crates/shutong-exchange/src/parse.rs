@@ -2,8 +2,10 @@
 //! the resource's items. A problem with the file as a whole (unknown columns, missing key, wrong delimiter,
 //! an encoding that is neither UTF-8 nor GBK) refuses the batch; a problem with a row rejects that row.
 
-use std::io::{Read, Seek};
+use std::io::Read;
 
+use calamine::DataRef;
+use shutong_catalog::spreadsheet::{MAX_ROW_BYTES, SheetRows, ZipLimits, ZipRefusal, check_archive, stream_first_sheet};
 use shutong_reference::IdNumberValidator;
 
 use crate::model::{DataFormat, IngestMode, RejectedRow};
@@ -440,60 +442,92 @@ impl RowSource for NdjsonSource<'_> {
 // ------------------------------------------------------------------ XLSX
 
 struct XlsxSource<'a> {
-    rows: std::vec::IntoIter<Vec<String>>,
+    rows: SheetRows,
+    /// The header's first column: cells left of it are outside the table.
+    origin: usize,
     header: Vec<Option<usize>>,
     op_at: Option<usize>,
     v: Validator<'a>,
     row: i64,
 }
 
-/// Opens an XLSX upload (spooled to a file by the caller: a zip archive needs random access); reads the
-/// first sheet.
-pub fn xlsx_source<'a, R: Read + Seek>(
-    input: R,
+/// The text of a cell: numbers without a needless fraction, dates as `YYYY-MM-DD` (with the time when
+/// there is one).
+fn xlsx_cell_text(d: &DataRef<'_>) -> String {
+    match d {
+        DataRef::Empty => String::new(),
+        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+        DataRef::SharedString(s) => s.to_string(),
+        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        DataRef::Float(f) => f.to_string(),
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Bool(b) => b.to_string(),
+        DataRef::DateTime(dt) => dt
+            .as_datetime()
+            .map(|t| {
+                if t.time() == chrono::NaiveTime::MIN {
+                    t.format("%Y-%m-%d").to_string()
+                } else {
+                    t.format("%Y-%m-%d %H:%M:%S").to_string()
+                }
+            })
+            .unwrap_or_else(|| dt.to_string()),
+        DataRef::Error(e) => format!("#{e:?}"),
+    }
+}
+
+/// Why a workbook is refused before it is read, naming the setting that limits it.
+fn zip_refusal(e: ZipRefusal, limits: &ZipLimits) -> ExchangeError {
+    let mb = |b: u64| b >> 20;
+    match e {
+        ZipRefusal::NotZip(e) => invalid("file", format!("not a readable XLSX workbook: {e}")),
+        ZipRefusal::Unpacked { .. } => ExchangeError::TooLarge(format!(
+            "the workbook unpacks to more than {} MiB (exchange.xlsx_max_unpacked_mb): refused as a possible zip bomb, nothing was applied",
+            mb(limits.max_unpacked_bytes)
+        )),
+        ZipRefusal::Ratio { part, limit } => ExchangeError::TooLarge(format!(
+            "part '{part}' of the workbook unpacks to more than {limit} times its packed size (exchange.xlsx_max_ratio): \
+             refused as a possible zip bomb, nothing was applied"
+        )),
+        ZipRefusal::WholePart { part, limit } => ExchangeError::TooLarge(format!(
+            "part '{part}' of the workbook unpacks to more than {} MiB (exchange.xlsx_max_shared_strings_mb): nothing was applied",
+            mb(limit)
+        )),
+        ZipRefusal::Token { part, limit } => ExchangeError::TooLarge(format!(
+            "part '{part}' of the workbook holds a cell or tag longer than {} KiB: nothing was applied",
+            limit >> 10
+        )),
+    }
+}
+
+/// Opens an XLSX upload (spooled to a file by the caller: a zip archive needs random access) and reads its
+/// first sheet as a stream: the archive is checked against `limits` first (unpacked once, counted, in
+/// bounded memory), then the header row is read and checked before any other row.
+pub fn xlsx_source<'a>(
+    mut file: std::fs::File,
     opts: &ParseOptions,
     cols: &'a Columns,
     ids: IdNumberValidator,
+    limits: &ZipLimits,
 ) -> ExchangeResult<Box<dyn RowSource + 'a>> {
-    use calamine::{Data, Reader, Xlsx};
-    let mut book: Xlsx<_> = Xlsx::new(input).map_err(|e| invalid("file", format!("not a readable XLSX workbook: {e}")))?;
-    let sheet = book.sheet_names().first().cloned().ok_or_else(|| invalid("file", "the workbook has no sheet"))?;
-    let range = book.worksheet_range(&sheet).map_err(|e| invalid("file", format!("cannot read sheet '{sheet}': {e}")))?;
-    let cell = |d: &Data| -> String {
-        match d {
-            Data::Empty => String::new(),
-            Data::String(s) => s.clone(),
-            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-            Data::Float(f) => f.to_string(),
-            Data::Int(i) => i.to_string(),
-            Data::Bool(b) => b.to_string(),
-            Data::DateTime(dt) => dt
-                .as_datetime()
-                .map(|t| {
-                    if t.time() == chrono::NaiveTime::MIN {
-                        t.format("%Y-%m-%d").to_string()
-                    } else {
-                        t.format("%Y-%m-%d %H:%M:%S").to_string()
-                    }
-                })
-                .unwrap_or_else(|| dt.to_string()),
-            Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-            Data::Error(e) => format!("#{e:?}"),
-        }
+    use std::io::{BufReader, Seek, SeekFrom};
+    check_archive(BufReader::new(&mut file), limits).map_err(|e| zip_refusal(e, limits))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| invalid("file", format!("cannot read the upload: {e}")))?;
+    let mut rows = stream_first_sheet(BufReader::new(file), xlsx_cell_text);
+    let first = match rows.next() {
+        None => return Err(invalid("file", "the sheet is empty: expected a header row naming the items")),
+        Some(Err(e)) => return Err(invalid("file", e)),
+        Some(Ok(r)) => r,
     };
-    let mut rows = range.rows().map(|r| r.iter().map(cell).collect::<Vec<String>>());
-    let names: Vec<String> = rows
-        .next()
-        .ok_or_else(|| invalid("file", "the sheet is empty: expected a header row naming the items"))?
-        .into_iter()
-        .map(|s| s.trim().to_string())
-        .collect();
+    if first.beyond || first.oversized {
+        return Err(invalid("columns", "the header row is wider or longer than a sheet can be"));
+    }
+    let origin = first.cells.iter().position(|c| !c.trim().is_empty()).unwrap_or(0);
+    let names: Vec<String> = first.cells[origin..].iter().map(|s| s.trim().to_string()).collect();
     // Trailing empty header cells are not columns.
     let width = names.iter().rposition(|n| !n.is_empty()).map(|p| p + 1).unwrap_or(0);
-    let names = names[..width].to_vec();
-    let (header, op_at) = map_header(&names, cols)?;
-    let rest: Vec<Vec<String>> = rows.collect();
-    Ok(Box::new(XlsxSource { rows: rest.into_iter(), header, op_at, v: Validator { cols, ids, mode: opts.mode }, row: 0 }))
+    let (header, op_at) = map_header(&names[..width], cols)?;
+    Ok(Box::new(XlsxSource { rows, origin, header, op_at, v: Validator { cols, ids, mode: opts.mode }, row: 0 }))
 }
 
 impl RowSource for XlsxSource<'_> {
@@ -502,31 +536,30 @@ impl RowSource for XlsxSource<'_> {
     }
 
     fn next_row(&mut self) -> Option<std::io::Result<Parsed>> {
-        loop {
-            let r = self.rows.next()?;
-            if r.iter().all(|c| c.trim().is_empty()) {
-                continue;
-            }
-            self.row += 1;
-            if r.iter().skip(self.header.len()).any(|c| !c.trim().is_empty()) {
-                return Some(Ok(Parsed::Reject(RejectedRow {
-                    row: self.row,
-                    key: None,
-                    field: None,
-                    reason: format!("the row has values beyond the header's {} columns", self.header.len()),
-                })));
-            }
-            let mut fields = Vec::with_capacity(self.header.len());
-            let mut op = None;
-            for (i, h) in self.header.iter().enumerate() {
-                let v = r.get(i).map(String::as_str).unwrap_or("");
-                match h {
-                    Some(c) => fields.push((*c, v)),
-                    None if Some(i) == self.op_at => op = Some(v),
-                    None => {}
-                }
-            }
-            return Some(Ok(self.v.row(self.row, &fields, op)));
+        let r = match self.rows.next()? {
+            Ok(r) => r,
+            Err(e) => return Some(Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e))),
+        };
+        self.row += 1;
+        let reject = |reason: String| Some(Ok(Parsed::Reject(RejectedRow { row: self.row, key: None, field: None, reason })));
+        if r.oversized {
+            return reject(format!("row {} of the sheet holds more than {} MiB of text", r.number, MAX_ROW_BYTES >> 20));
         }
+        let outside = |c: &(usize, &String)| (c.0 < self.origin || c.0 >= self.origin + self.header.len()) && !c.1.trim().is_empty();
+        if r.beyond || r.cells.iter().enumerate().any(|c| outside(&c)) {
+            return reject(format!("the row has values outside the header's {} columns", self.header.len()));
+        }
+        let cells = r.cells.get(self.origin..).unwrap_or(&[]);
+        let mut fields = Vec::with_capacity(self.header.len());
+        let mut op = None;
+        for (i, h) in self.header.iter().enumerate() {
+            let v = cells.get(i).map(String::as_str).unwrap_or("");
+            match h {
+                Some(c) => fields.push((*c, v)),
+                None if Some(i) == self.op_at => op = Some(v),
+                None => {}
+            }
+        }
+        Some(Ok(self.v.row(self.row, &fields, op)))
     }
 }

@@ -63,6 +63,12 @@ pub async fn open_exchange(
         access_cache_ms: ex.access_cache_ms,
         files_dir: config.data_dir.join("exchange-files"),
         proxy_timeout_ms: ex.proxy_timeout_seconds * 1000,
+        xlsx_limits: shutong_catalog::spreadsheet::ZipLimits {
+            max_unpacked_bytes: ex.xlsx_max_unpacked_mb << 20,
+            max_ratio: ex.xlsx_max_ratio,
+            max_whole_part_bytes: ex.xlsx_max_shared_strings_mb << 20,
+            ..Default::default()
+        },
     };
     let log = shutong_exchange::AccessLog::start(db.clone(), pool.clone());
     let sharing = shutong_sharing::Sharing {

@@ -1124,3 +1124,76 @@ async fn lookups_outlive_their_connections_postgres() {
         assert_eq!(r.body["公民身份号码"], MaskRules::default().mask(MaskKind::IdNumber, &person[0]));
     }
 }
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// XLSX uploads are streamed: an honest workbook loads (its table may start right of column A; a value
+/// outside the table rejects its row), a workbook that unpacks far beyond its size is refused before its
+/// rows are read with an error naming the limit, whatever its header, and nothing of it is applied.
+async fn xlsx_uploads_are_streamed_and_bombs_refused(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let editor = app.login("ga.editor", DEMO).await;
+    let before = app.get(POPULATION, &editor).await.body["binding"]["row_count"].as_i64().unwrap();
+
+    let people: Vec<[String; 6]> = (0..300).map(|i| synth::person(i, 11)).collect();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, name) in synth::POPULATION_ITEMS.iter().enumerate() {
+        sheet.write_string(0, c as u16 + 1, *name).unwrap();
+    }
+    for (r, p) in people.iter().enumerate() {
+        for (c, v) in p.iter().enumerate() {
+            sheet.write_string(r as u32 + 1, c as u16 + 1, v).unwrap();
+        }
+    }
+    sheet.write_string(5, 0, "表外的值").unwrap();
+    let honest = book.save_to_buffer().unwrap();
+    let r = upload(&app, &editor, POPULATION, "mode=full&batch_id=xlsx-1", XLSX, honest).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!((r.body["rows_upserted"].as_i64(), r.body["rows_rejected"].as_i64()), (Some(299), Some(1)), "{:?}", r.body);
+    assert_eq!(r.body["rejects"][0]["row"], 5);
+    assert!(r.body["rejects"][0]["reason"].as_str().unwrap().contains("outside the header's 6 columns"), "{:?}", r.body["rejects"]);
+    let record = app.get(&format!("{POPULATION}/records/{}", people[0][0]), &editor).await;
+    assert_eq!(record.body["姓名"].as_str(), Some(people[0][1].as_str()), "{:?}", record.body);
+    assert_eq!(app.get(POPULATION, &editor).await.body["binding"]["row_count"].as_i64(), Some(299));
+
+    // Bombs: a few hundred kilobytes that unpack to a hundred times more and beyond, with a right header and
+    // with a wrong one.
+    let p = &people[0];
+    let row: Vec<&str> = p.iter().map(String::as_str).collect();
+    for (header, batch) in [(synth::POPULATION_ITEMS.to_vec(), "bomb-1"), (vec!["不是信息项"], "bomb-2")] {
+        let bomb = shutong_catalog::spreadsheet::repeated_row_workbook(&header, &row, 300_000).unwrap();
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        let r = upload(&app, &editor, POPULATION, &format!("mode=full&batch_id={batch}"), XLSX, bomb).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("exchange.xlsx_max_ratio") && message.contains("xl/worksheets/sheet1.xml"), "{message}");
+    }
+    assert_eq!(app.get(POPULATION, &editor).await.body["binding"]["row_count"].as_i64(), Some(299), "nothing applied");
+    assert_ne!(before, 299);
+
+    // An honest workbook whose header names no item is refused naming the column.
+    let mut book = rust_xlsxwriter::Workbook::new();
+    book.add_worksheet().write_string(0, 0, "身份证").unwrap();
+    let r = upload(&app, &editor, POPULATION, "mode=full&batch_id=xlsx-2", XLSX, book.save_to_buffer().unwrap()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("'身份证' is not an item"), "{:?}", r.body);
+}
+
+/// With a lower total and no ratio limit, the total refuses the workbook and says which setting.
+async fn an_xlsx_upload_is_bounded_by_its_unpacked_total(backend: Backend) {
+    let app = spawn_demo_app_with(backend, |c| {
+        c.exchange.xlsx_max_ratio = 1 << 20;
+        c.exchange.xlsx_max_unpacked_mb = 8;
+    })
+    .await;
+    let editor = app.login("ga.editor", DEMO).await;
+    let p = synth::person(1, 11);
+    let row: Vec<&str> = p.iter().map(String::as_str).collect();
+    let bomb = shutong_catalog::spreadsheet::repeated_row_workbook(&synth::POPULATION_ITEMS, &row, 100_000).unwrap();
+    let r = upload(&app, &editor, POPULATION, "mode=full&batch_id=total", XLSX, bomb).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("more than 8 MiB (exchange.xlsx_max_unpacked_mb)"), "{:?}", r.body);
+}
+
+on_both_backends!(xlsx_uploads_are_streamed_and_bombs_refused, an_xlsx_upload_is_bounded_by_its_unpacked_total);
