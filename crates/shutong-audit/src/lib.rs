@@ -7,6 +7,7 @@ pub mod archive;
 pub mod batch;
 pub mod chain;
 pub mod export;
+pub mod outbox;
 mod read;
 pub mod seal;
 pub mod verify;

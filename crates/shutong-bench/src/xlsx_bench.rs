@@ -64,8 +64,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     if !bomb.exists() {
         let p = shutong_exchange::synth::person(7, 42);
         let row: Vec<&str> = p.iter().map(String::as_str).collect();
-        let bytes =
-            shutong_catalog::spreadsheet::repeated_row_workbook(&shutong_exchange::synth::POPULATION_ITEMS, &row, o.bomb_rows)?;
+        let bytes = shutong_catalog::spreadsheet::repeated_row_workbook(&shutong_exchange::synth::POPULATION_ITEMS, &row, o.bomb_rows)?;
         std::fs::write(&bomb, bytes)?;
     }
     let mut outcomes = Vec::new();

@@ -3,8 +3,8 @@
 pub mod model;
 pub mod rules;
 pub mod search;
-pub mod spreadsheet;
 pub mod service;
+pub mod spreadsheet;
 pub mod transfer;
 
 pub use model::*;

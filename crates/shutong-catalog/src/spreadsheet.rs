@@ -178,7 +178,11 @@ where
 }
 
 /// The reading thread's work: `Err` is a message for the consumer; a consumer gone ends it quietly.
-fn read_sheet<R: Read + Seek>(reader: R, text: fn(&DataRef<'_>) -> String, tx: &SyncSender<Result<SheetRow, String>>) -> Result<(), String> {
+fn read_sheet<R: Read + Seek>(
+    reader: R,
+    text: fn(&DataRef<'_>) -> String,
+    tx: &SyncSender<Result<SheetRow, String>>,
+) -> Result<(), String> {
     let mut book: Xlsx<R> = Xlsx::new(reader).map_err(|e| format!("not a readable XLSX workbook: {e}"))?;
     let sheet = book.sheet_names().first().cloned().ok_or_else(|| "the workbook has no sheet".to_string())?;
     let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| format!("cannot read sheet '{sheet}': {e}"))?;

@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use crate::model::*;
 use crate::rules;
-use crate::spreadsheet::{ZipLimits, ZipRefusal};
 use crate::service::{CatalogError, CatalogResult, ResourceFilter, is_authority};
+use crate::spreadsheet::{ZipLimits, ZipRefusal};
 
 /// The formats of the catalog file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -204,7 +204,8 @@ pub async fn bind(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &s
 }
 
 /// Commits a pool transaction with its audit event: in the same transaction when the pool is the platform
-/// database (PostgreSQL), otherwise right after it.
+/// database (PostgreSQL), otherwise through the pool's audit outbox, written in the same transaction and
+/// moved into the platform's trail right after (`shutong_audit::outbox`).
 pub(crate) async fn commit_with_audit(
     ex: &Exchange,
     mut tx: shutong_store::Tx,
@@ -215,9 +216,9 @@ pub(crate) async fn commit_with_audit(
         shutong_audit::record(&mut tx, ctx, event).await?;
         tx.commit().await?;
     } else {
+        shutong_audit::outbox::enqueue(&mut tx, ctx, event).await?;
         tx.commit().await?;
-        let mut conn = ex.db.pool().acquire().await.map_err(shutong_store::StoreError::from)?;
-        shutong_audit::record(&mut conn, ctx, event).await?;
+        crate::ingest::audit_outbox(ex).await;
     }
     Ok(())
 }

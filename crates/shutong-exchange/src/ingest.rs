@@ -780,7 +780,9 @@ async fn commit(
     .bind(columns.key_sealed as i64)
     .execute(&mut *tx)
     .await?;
-    let audited = ex.same_database();
+    // `audited` marked batches whose event was still to be written by an older release; the event is now
+    // written with the batch, in its transaction or through the pool's audit outbox.
+    let audited = true;
     sqlx::query(
         "UPDATE exchange_batches SET status = 'committed', encoding = $1, rows_received = $2, rows_upserted = $3, rows_deleted = $4, \
          rows_rejected = $5, rows_after = $6, first_seq = $7, last_seq = $8, finished_at = $9, audited = $10 WHERE id = $11",
@@ -804,14 +806,16 @@ async fn commit(
         "upserted": upserted, "deleted": deleted, "rejected": rejected, "rows_after": rows_after,
         "first_seq": first_seq, "last_seq": max_seq, "started_at": started, "base_seq": base,
     });
-    if audited {
+    if ex.same_database() {
         shutong_audit::record(&mut tx, ctx, batch_event(code, provider, detail.clone())).await?;
+    } else {
+        shutong_audit::outbox::enqueue(&mut tx, ctx, batch_event(code, provider, detail.clone())).await?;
     }
     tx.commit().await?;
     if let Some(t) = drop_after {
         drop_table(ex, &t).await;
     }
-    if !audited {
+    if !ex.same_database() {
         audit_outbox(ex).await;
     }
     ex.invalidate();
@@ -822,9 +826,16 @@ fn batch_event(code: &str, provider: &DepartmentId, detail: serde_json::Value) -
     NewAuditEvent { action: "data.batch", target_kind: "resource", target_id: code.to_string(), department_id: Some(provider.0), detail }
 }
 
-/// Writes the audit events of committed batches whose event is not yet in the platform database (SQLite:
-/// the pool is a database of its own). Run after every commit and at start.
+/// Moves the events of the pool's audit outbox into the platform's trail (SQLite: the pool is a database of
+/// its own), and writes those of committed batches left unaudited by an older release. Run after every
+/// commit and at start; what fails stays for the next run.
 pub async fn audit_outbox(ex: &Exchange) {
+    if ex.same_database() {
+        return;
+    }
+    if let Err(e) = shutong_audit::outbox::drain(&ex.db, &ex.pool, "pool").await {
+        tracing::warn!(error = %e, "pool audit outbox: will retry");
+    }
     let run = async {
         let rows = sqlx::query("SELECT * FROM exchange_batches WHERE status = 'committed' AND audited = 0 ORDER BY id LIMIT 100")
             .fetch_all(ex.pool.pool())

@@ -11,6 +11,7 @@ fn statements(backend: Backend) -> Vec<String> {
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
     };
     vec![
+        shutong_audit::outbox::create_table_sql(backend),
         "CREATE TABLE IF NOT EXISTS exchange_bindings (
             resource_code TEXT PRIMARY KEY,
             provider_department_id BIGINT NOT NULL,

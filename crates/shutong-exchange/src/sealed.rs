@@ -24,7 +24,7 @@ use base64::Engine as _;
 use shutong_crypto::DataKeys;
 use shutong_reference::{MaskKind, MaskRules};
 
-use crate::{Exchange, ExchangeError, ExchangeResult};
+use crate::{Exchange, ExchangeError, ExchangeResult, invalid};
 
 /// Starts every encrypted value.
 pub const MARK: char = '\u{1}';
@@ -406,4 +406,69 @@ mod tests {
         let addr = seal(&keys, &rules, "c", "地址", MaskKind::Address, "A:B:C 路 1 号").unwrap();
         assert_eq!(open(Some(&keys), "c", "地址", &addr).unwrap(), "A:B:C 路 1 号");
     }
+}
+
+/// 数据密钥轮换 (办法 第二十一条: 安全保障): a new data key becomes the active one and the key ring is saved to
+/// `path` (running servers take it up within two seconds). Platform administrators only; audited as
+/// `keys.rotate` (the event is written in a transaction that commits only once the file is saved).
+pub async fn rotate_key(
+    db: &shutong_store::Db,
+    actor: &shutong_identity::Principal,
+    ctx: &shutong_audit::AuditContext,
+    ring: &mut shutong_crypto::DataKeys,
+    path: &std::path::Path,
+) -> ExchangeResult<u32> {
+    if !actor.is_platform_admin() {
+        return Err(ExchangeError::Forbidden("only platform administrators rotate data keys".into()));
+    }
+    let id = ring.rotate();
+    save_key_ring(db, ctx, ring, path, "keys.rotate", id).await?;
+    Ok(id)
+}
+
+/// 数据密钥退役: removes data key `id` from the key ring in `path`, refused while any stored value is still
+/// encrypted under it (run `rekey` first) or while it is the active key. Platform administrators only;
+/// audited as `keys.retire`.
+pub async fn retire_key(
+    ex: &Exchange,
+    actor: &shutong_identity::Principal,
+    ctx: &shutong_audit::AuditContext,
+    ring: &mut shutong_crypto::DataKeys,
+    path: &std::path::Path,
+    id: u32,
+) -> ExchangeResult<()> {
+    if !actor.is_platform_admin() {
+        return Err(ExchangeError::Forbidden("only platform administrators retire data keys".into()));
+    }
+    let reports = rekey(ex, ctx, None, true).await?;
+    let still: i64 = reports.iter().map(|r| r.values_by_key.get(&id).copied().unwrap_or(0)).sum();
+    if still > 0 {
+        return Err(ExchangeError::Conflict(format!("key {id} still encrypts {still} values: run `shutong keys rekey` first")));
+    }
+    ring.retire(id).map_err(|m| invalid("id", m))?;
+    save_key_ring(&ex.db, ctx, ring, path, "keys.retire", id).await
+}
+
+/// Saves the key ring with its audit event: the event is inserted, the file written, then the event
+/// committed; a failed save rolls the event back.
+async fn save_key_ring(
+    db: &shutong_store::Db,
+    ctx: &shutong_audit::AuditContext,
+    ring: &shutong_crypto::DataKeys,
+    path: &std::path::Path,
+    action: &'static str,
+    id: u32,
+) -> ExchangeResult<()> {
+    let mut tx = db.pool().begin().await?;
+    let event = shutong_audit::NewAuditEvent {
+        action,
+        target_kind: "data_key",
+        target_id: id.to_string(),
+        department_id: None,
+        detail: serde_json::json!({"key": id, "active": ring.active(), "keys": ring.ids()}),
+    };
+    shutong_audit::record(&mut tx, ctx, event).await?;
+    ring.save(path).map_err(|e| ExchangeError::Sealed(e.to_string()))?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -49,9 +49,20 @@ pub enum StoreError {
     /// The database URL is not one of the supported forms.
     #[error("unsupported database URL (use sqlite://… or postgres://…)")]
     UnsupportedUrl,
+    /// A stored value that does not parse as its type (an unknown status, a malformed document): the
+    /// message names the table, the column and the value. Never read as a default: 500, logged.
+    #[error("stored value does not parse: {0}")]
+    Decode(String),
     /// Anything else: a bug or a schema mismatch.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// A stored value of `table.column` that does not parse.
+    pub fn decode(table: &str, column: &str, value: impl std::fmt::Display) -> StoreError {
+        StoreError::Decode(format!("{table}.{column} holds '{value}'"))
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

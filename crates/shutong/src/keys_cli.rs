@@ -37,24 +37,13 @@ pub async fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<i32> {
     }
     let from_config = !config.security.data_keys.is_empty();
     let path = config.data_key_file();
-    if let KeysCommand::Rotate = cmd {
-        if from_config {
-            bail!("the data keys come from configuration (security.data_keys): add the new key there, last");
-        }
-        let mut ring = crate::server::load_data_keys(&config)?;
-        let id = ring.rotate();
-        ring.save(&path)?;
-        println!(
-            "key {id} is now the active data key ({}). Running servers take it up within two seconds: when every one shows \
-             data_key_active {id} at GET /api/v1/node, run `shutong keys rekey`.",
-            path.display()
-        );
-        return Ok(0);
+    if matches!(cmd, KeysCommand::Rotate | KeysCommand::Retire { .. }) && from_config {
+        bail!("the data keys come from configuration (security.data_keys): change them there");
     }
     let db = crate::server::open_database(&config).await?;
     let calendar = shutong_refdata::load_calendar(&db).await?;
     let ex = crate::server::open_exchange(&config, &db, &calendar).await?;
-    let (_, ctx) = acting(&db, &Acting { as_user: None }).await?;
+    let (actor, ctx) = acting(&db, &Acting { as_user: None }).await?;
     let ring = ex.keys().context("no data keys")?;
     let status = match cmd {
         KeysCommand::Status => {
@@ -78,24 +67,31 @@ pub async fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&reports)?);
             0
         }
+        KeysCommand::Rotate => {
+            let mut ring = crate::server::load_data_keys(&config)?;
+            let id = shutong_exchange::sealed::rotate_key(&db, &actor, &ctx, &mut ring, &path)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            println!(
+                "key {id} is now the active data key ({}). Running servers take it up within two seconds: when every one shows \
+                 data_key_active {id} at GET /api/v1/node, run `shutong keys rekey`.",
+                path.display()
+            );
+            0
+        }
         KeysCommand::Retire { id } => {
-            if from_config {
-                bail!("the data keys come from configuration (security.data_keys): remove key {id} there");
-            }
-            let reports = shutong_exchange::sealed::rekey(&ex, &ctx, None, true).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
-            let still: i64 = reports.iter().map(|r| r.values_by_key.get(id).copied().unwrap_or(0)).sum();
-            if still > 0 {
-                eprintln!("key {id} still encrypts {still} values: run `shutong keys rekey` first");
-                1
-            } else {
-                let mut ring = crate::server::load_data_keys(&config)?;
-                ring.retire(*id).map_err(|e| anyhow::anyhow!(e))?;
-                ring.save(&path)?;
-                println!("key {id} retired; the key ring is now {:?} (active {})", ring.ids(), ring.active());
-                0
+            let mut ring = crate::server::load_data_keys(&config)?;
+            match shutong_exchange::sealed::retire_key(&ex, &actor, &ctx, &mut ring, &path, *id).await {
+                Ok(()) => {
+                    println!("key {id} retired; the key ring is now {:?} (active {})", ring.ids(), ring.active());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
             }
         }
-        KeysCommand::Rotate => 0,
     };
     db.close().await;
     Ok(status)

@@ -1075,6 +1075,14 @@ async fn sensitive_items_are_encrypted_at_rest(backend: Backend) {
     let admin = app.login("admin", common::ADMIN_PASSWORD).await;
     let ev = app.get("/api/v1/audit/events?action=data.rekey", &admin).await;
     assert!(!ev.body["events"].as_array().unwrap().is_empty(), "{:?}", ev.body);
+    // So are the rotation and the retirement (once: the refused retirement wrote nothing).
+    for (action, key) in [("keys.rotate", "2"), ("keys.retire", "1")] {
+        let ev = app.get(&format!("/api/v1/audit/events?action={action}"), &admin).await;
+        let events = ev.body["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{action}: {:?}", ev.body);
+        assert_eq!((events[0]["target_kind"].as_str(), events[0]["target_id"].as_str()), (Some("data_key"), Some(key)), "{:?}", events[0]);
+        assert!(events[0]["actor"].as_str().unwrap().starts_with("cli:"), "{:?}", events[0]);
+    }
     app.stop().await;
 }
 
@@ -1197,3 +1205,50 @@ async fn an_xlsx_upload_is_bounded_by_its_unpacked_total(backend: Backend) {
 }
 
 on_both_backends!(xlsx_uploads_are_streamed_and_bombs_refused, an_xlsx_upload_is_bounded_by_its_unpacked_total);
+
+/// A change in the data pool never commits without its audit event. On PostgreSQL the pool is the
+/// platform database: a failing event insert rolls the binding back. On SQLite the pool is a database of
+/// its own: the event is written into the pool's outbox with the binding and reaches the platform's trail
+/// once it can (here: after a restart), exactly once.
+async fn a_pool_change_never_commits_without_its_event(backend: Backend) {
+    let mut app = spawn_demo_app(backend).await;
+    let editor = app.login("ga.editor", DEMO).await;
+    let path = "/api/v1/data/101/000002";
+    let bind_events = |app: &TestApp| {
+        let db = app.db().clone();
+        async move {
+            sqlx::query("SELECT COUNT(*) FROM audit_events WHERE action = 'exchange.bind' AND target_id = '101/000002'")
+                .fetch_one(db.pool())
+                .await
+                .map(|r| sqlx::Row::get::<i64, _>(&r, 0))
+                .unwrap()
+        }
+    };
+    common::fail_audit_inserts(app.db(), true).await;
+    let r = app.call(Method::PUT, &format!("{path}/binding"), Some(&editor), Some(json!({"kind": "dataset"}))).await;
+    let bound = app.get(path, &editor).await;
+    match backend {
+        Backend::Postgres => {
+            assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{:?}", r.body);
+            assert_eq!(bound.status, StatusCode::NOT_FOUND, "nothing of the change remains: {:?}", bound.body);
+        }
+        Backend::Sqlite => {
+            assert_eq!(r.status, StatusCode::OK, "the change and its event committed together in the pool: {:?}", r.body);
+            assert_eq!(bound.status, StatusCode::OK, "{:?}", bound.body);
+        }
+    }
+    common::fail_audit_inserts(app.db(), false).await;
+    assert_eq!(bind_events(&app).await, 0);
+    if backend == Backend::Sqlite {
+        app.restart_with(|_| {}).await;
+        assert_eq!(bind_events(&app).await, 1, "the outbox delivered the event at start");
+        app.restart_with(|_| {}).await;
+        assert_eq!(bind_events(&app).await, 1, "and only once");
+        let admin = app.admin_token().await;
+        let ev = app.get("/api/v1/audit/events?action=exchange.bind&target_id=101%2F000002", &admin).await;
+        assert_eq!(ev.body["events"][0]["actor"], "ga.editor", "{:?}", ev.body);
+    }
+    app.stop().await;
+}
+
+on_both_backends!(a_pool_change_never_commits_without_its_event);
