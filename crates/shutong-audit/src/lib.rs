@@ -32,6 +32,9 @@ pub enum AuditError {
     /// Bad input: a file.
     #[error("{0}")]
     Invalid(String),
+    /// The reader may not read these events (403).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("i/o: {0}")]
     Io(#[source] std::io::Error),
 }
@@ -238,8 +241,28 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// 审计日志的读者: who asks to read the trail (the identity crate's `Principal` is one).
+pub trait AuditReader: Send + Sync {
+    /// Reads the whole trail: platform administrators and auditors (审计机关, 办法 第二十一条).
+    fn reads_whole_trail(&self) -> bool;
+    /// The department whose own events the reader may read otherwise (a department's staff).
+    fn own_department(&self) -> Option<i64>;
+}
+
+/// The events `f` selects, newest first, for `reader`: platform administrators and auditors read the whole
+/// trail; anyone else only the events of their own department (`f.department_id` set to it).
+pub async fn list(db: &Db, reader: &dyn AuditReader, f: &AuditFilter) -> AuditResult<Vec<AuditEvent>> {
+    let own = reader.own_department().is_some() && reader.own_department() == f.department_id;
+    if !reader.reads_whole_trail() && !own {
+        return Err(AuditError::Forbidden(
+            "only platform administrators and auditors read the audit trail; others read their own department's events".into(),
+        ));
+    }
+    Ok(select_events(db, f).await?)
+}
+
 /// Lists events, newest first.
-pub async fn list(db: &Db, f: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
+async fn select_events(db: &Db, f: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
     let rows = sqlx::query(
         "SELECT seq, at, actor_user_id, actor, department_id, action, target_kind, target_id, detail, request_id, ip, chain_seq, chain_hash \
          FROM audit_events \

@@ -7,7 +7,7 @@ use serde_json::json;
 use shutong_audit::{AuditContext, NewAuditEvent, record};
 use shutong_identity::{DepartmentId, DepartmentKind, Principal, Role};
 use shutong_reference::WorkCalendar;
-use shutong_store::{AnyRow, Db, Row, StoreError, Tx, now_ms};
+use shutong_store::{AnyRow, Clock, Db, Row, StoreError, Tx, now_ms};
 use utoipa::ToSchema;
 
 use crate::model::*;
@@ -613,7 +613,14 @@ pub enum ReviewDecision {
 }
 
 /// 审核: the sharing authority approves (publishes) or returns a submitted version.
-pub async fn review(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str, decision: ReviewDecision) -> CatalogResult<ResourceView> {
+pub async fn review(
+    db: &Db,
+    clock: &Clock,
+    actor: &Principal,
+    ctx: &AuditContext,
+    code: &str,
+    decision: ReviewDecision,
+) -> CatalogResult<ResourceView> {
     if !is_authority(db, actor).await? {
         return Err(CatalogError::Forbidden("only the sharing authority reviews catalog entries".into()));
     }
@@ -668,7 +675,7 @@ pub async fn review(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str, 
             sqlx::query("UPDATE catalog_resources SET published_version = $1 WHERE code = $2").bind(v).bind(code).execute(&mut *tx).await?;
             sync_columns(&mut tx, code, &doc, VersionStatus::Published).await?;
             // A publication answers the department's open change events (R-CAT-7).
-            let today = shutong_reference::id_number::china_today().to_string();
+            let today = clock.today().to_string();
             let resolved = sqlx::query(
                 "UPDATE catalog_change_events SET resolved_at = $1, resolved_by = $2, resolution = $3 WHERE department_id = $4 AND resolved_at IS NULL AND occurred_on <= $5",
             )
@@ -1022,6 +1029,7 @@ pub struct NewChangeEvent<'a> {
 /// Records a change event for a department; the deadline is 15 working days by the official calendar.
 pub async fn record_change_event(
     db: &Db,
+    clock: &Clock,
     calendar: &WorkCalendar,
     actor: &Principal,
     ctx: &AuditContext,
@@ -1039,7 +1047,7 @@ pub async fn record_change_event(
     if description.is_empty() || description.chars().count() > 2000 {
         return Err(invalid("description", "must be 1 to 2000 characters"));
     }
-    let today = shutong_reference::id_number::china_today();
+    let today = clock.today();
     if occurred_on > today {
         return Err(invalid("occurred_on", format!("{occurred_on} is in the future")));
     }
@@ -1093,8 +1101,13 @@ pub async fn record_change_event(
 }
 
 /// Change events, optionally only the open ones past their deadline (the overdue list).
-pub async fn list_change_events(db: &Db, department: Option<DepartmentId>, overdue_only: bool) -> CatalogResult<Vec<ChangeEvent>> {
-    let today = shutong_reference::id_number::china_today();
+pub async fn list_change_events(
+    db: &Db,
+    clock: &Clock,
+    department: Option<DepartmentId>,
+    overdue_only: bool,
+) -> CatalogResult<Vec<ChangeEvent>> {
+    let today = clock.today();
     let rows = sqlx::query(
         "SELECT e.id, e.department_id, d.name AS department_name, e.kind, e.description, e.occurred_on, e.due_on, e.resolved_at, e.resolved_by, e.resolution \
          FROM catalog_change_events e JOIN departments d ON d.id = e.department_id \
@@ -1156,7 +1169,7 @@ pub struct CatalogStats {
     pub overdue_change_events: i64,
 }
 
-pub async fn stats(db: &Db) -> CatalogResult<CatalogStats> {
+pub async fn stats(db: &Db, clock: &Clock) -> CatalogResult<CatalogStats> {
     let count = |sql: &'static str| async move { sqlx::query(sql).fetch_one(db.pool()).await.map(|r| r.get::<i64, _>(0)) };
     let published = count("SELECT COUNT(*) FROM catalog_resources WHERE status = 'published'").await?;
     let pending = count("SELECT COUNT(*) FROM catalog_resources WHERE status IN ('draft', 'submitted', 'returned')").await?;
@@ -1179,7 +1192,7 @@ pub async fn stats(db: &Db) -> CatalogResult<CatalogStats> {
     )
     .await?;
     let by_type = grouped("SELECT sharing_type, sharing_type, COUNT(*) FROM catalog_resources WHERE status = 'published' GROUP BY sharing_type ORDER BY sharing_type").await?;
-    let overdue = list_change_events(db, None, true).await?.len() as i64;
+    let overdue = list_change_events(db, clock, None, true).await?.len() as i64;
     let ratio = |n: i64| if published == 0 { 0.0 } else { n as f64 / published as f64 };
     Ok(CatalogStats {
         published,

@@ -102,3 +102,13 @@ impl Principal {
         AuditContext { actor_user_id: self.user_id.map(|u| u.0), actor: self.username.clone(), request_id, ip }
     }
 }
+
+impl shutong_audit::AuditReader for Principal {
+    fn reads_whole_trail(&self) -> bool {
+        self.can_read_audit()
+    }
+
+    fn own_department(&self) -> Option<i64> {
+        self.department_id.map(|d| d.0)
+    }
+}

@@ -1965,8 +1965,12 @@ pub struct SweepReport {
 
 /// 逾期与提醒 (R-REQ-3): finds open stages past their due date (told to the owner, the consumer and the
 /// authority, and recorded once), reminds owners of deadlines within `reminder` working days, and tells
-/// grant holders of expiries. Idempotent: each notice is written once.
-pub async fn sweep(s: &Sharing) -> SharingResult<SweepReport> {
+/// grant holders of expiries. Idempotent: each notice is written once. Platform administrators (and the
+/// server's own schedule, as an operator) only.
+pub async fn sweep(s: &Sharing, actor: &Principal) -> SharingResult<SweepReport> {
+    if !actor.is_platform_admin() {
+        return Err(SharingError::Forbidden("only platform administrators run the deadline sweep".into()));
+    }
     let today = s.today();
     let now = s.clock.now_ms();
     let mut report = SweepReport { today, ..Default::default() };

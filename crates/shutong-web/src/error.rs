@@ -109,6 +109,7 @@ impl From<shutong_audit::AuditError> for ApiError {
         match e {
             shutong_audit::AuditError::Store(s) => s.into(),
             shutong_audit::AuditError::Range { field, message } => ApiError::validation(field, message),
+            shutong_audit::AuditError::Forbidden(m) => ApiError::forbidden(m),
             other => ApiError::internal(&other),
         }
     }

@@ -634,7 +634,8 @@ async fn run_audit_db(config: &Config, db: &shutong_store::Db, cmd: &AuditComman
                 None => None,
             };
             let filter = shutong_audit::AuditFilter { limit: *limit, action: action.clone(), detail_contains, ..Default::default() };
-            let events = shutong_audit::list(db, &filter).await?;
+            let reader = shutong_identity::Principal::operator("cli");
+            let events = shutong_audit::list(db, &reader, &filter).await?;
             for e in events {
                 println!("{}", serde_json::to_string(&e)?);
             }
@@ -755,7 +756,7 @@ pub async fn run_catalog(cli: &Cli, cmd: &CatalogCommand) -> anyhow::Result<()> 
             let n = index.rebuild(&db).await?;
             println!("indexed {n} published resources in {:.2} s (the index holds {})", started.elapsed().as_secs_f64(), index.len());
         }
-        CatalogCommand::Stats => print_json(&shutong_catalog::stats(&db).await?)?,
+        CatalogCommand::Stats => print_json(&shutong_catalog::stats(&db, &shutong_store::Clock::system()).await?)?,
         CatalogCommand::Import { file, department, submit, dry_run } => {
             use shutong_catalog::transfer::{self, ImportLimits, ImportOptions, TransferFormat};
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;

@@ -886,11 +886,12 @@ async fn seed_catalog(
         shutong_catalog::submit(db, operator, ctx, &view.code).await?;
         match r.state {
             Published => {
-                shutong_catalog::review(db, operator, ctx, &view.code, ReviewDecision::Approve).await?;
+                shutong_catalog::review(db, &shutong_store::Clock::system(), operator, ctx, &view.code, ReviewDecision::Approve).await?;
             }
             Returned => {
                 shutong_catalog::review(
                     db,
+                    &shutong_store::Clock::system(),
                     operator,
                     ctx,
                     &view.code,

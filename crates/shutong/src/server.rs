@@ -233,9 +233,10 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
             return;
         }
         let mut tick = tokio::time::interval(Duration::from_secs(sweep_every));
+        let schedule = shutong_identity::Principal::operator("system:deadline-sweep");
         loop {
             tick.tick().await;
-            match shutong_sharing::sweep(&sweep_state.sharing()).await {
+            match shutong_sharing::sweep(&sweep_state.sharing(), &schedule).await {
                 Ok(r) if r.overdue + r.reminders + r.grants_expiring + r.grants_expired > 0 => tracing::info!(?r, "deadline sweep"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "deadline sweep failed"),

@@ -367,7 +367,10 @@ pub async fn run_request(cli: &Cli, cmd: &RequestCommand) -> anyhow::Result<()> 
             let (p, _) = acting(&db, a).await?;
             print_json(&sharing::stats(&s, &p).await?)?;
         }
-        RequestCommand::Sweep => print_json(&sharing::sweep(&s).await?)?,
+        RequestCommand::Sweep => {
+            let (p, _) = acting(&db, &Acting { as_user: None }).await?;
+            print_json(&sharing::sweep(&s, &p).await?)?
+        }
     }
     db.close().await;
     Ok(())

@@ -22,7 +22,38 @@ on_both_backends!(
     masking_rules_are_configurable,
     node_identity_follows_configuration,
     rate_limits_per_address_and_per_credential,
+    reading_the_trail_and_sweeping_are_ruled_by_the_services,
 );
+
+/// Who reads the audit trail and who runs the deadline sweep is decided by the service functions every
+/// entry point calls: a department's staff read their own department's events and nothing else; only
+/// platform administrators (and the server's schedule, an operator) sweep, whoever calls the service.
+async fn reading_the_trail_and_sweeping_are_ruled_by_the_services(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let own = app.create_department(&admin, "读日志局", 61, "320100").await;
+    let other = app.create_department(&admin, "别的局", 62, "320100").await;
+    let editor_id = app.create_user(&admin, "dept.editor", own, &["catalog_editor"]).await;
+    let editor = app.login("dept.editor", PASSWORD).await;
+    let r = app.get(&format!("/api/v1/audit/events?department_id={own}"), &editor).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let events = r.body["events"].as_array().unwrap();
+    assert!(!events.is_empty() && events.iter().all(|e| e["department_id"] == own), "{events:?}");
+    for path in [format!("/api/v1/audit/events?department_id={other}"), "/api/v1/audit/events".to_string()] {
+        assert_eq!(app.get(&path, &editor).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(app.get(&format!("/api/v1/audit/events?department_id={other}"), &admin).await.status, StatusCode::OK);
+
+    let state = &app.running.as_ref().unwrap().state;
+    let principal = shutong_identity::load_principal(app.db(), shutong_identity::UserId(editor_id)).await.unwrap().expect("an active user");
+    let refused = shutong_sharing::sweep(&state.sharing(), &principal).await;
+    assert!(matches!(refused, Err(shutong_sharing::SharingError::Forbidden(_))), "{refused:?}");
+    let reader = shutong_audit::list(app.db(), &principal, &shutong_audit::AuditFilter { limit: 10, ..Default::default() }).await;
+    assert!(matches!(reader, Err(shutong_audit::AuditError::Forbidden(_))), "{reader:?}");
+    shutong_sharing::sweep(&state.sharing(), &shutong_identity::Principal::operator("test")).await.expect("an operator sweeps");
+    assert_eq!(app.post("/api/v1/sharing/sweep", &editor, json!({})).await.status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
 
 async fn health_ready_and_node(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -13,6 +13,7 @@ on_both_backends!(
     only_the_provider_and_the_authority_change_entries,
     codes_are_generated_unique_and_never_reused,
     change_events_have_a_15_working_day_deadline,
+    change_event_deadlines_follow_the_business_clock,
     classification_and_statistics,
     search_in_chinese_with_facets_and_cursor,
     import_and_export_round_trip_and_refuse_bad_files,
@@ -361,6 +362,29 @@ async fn change_events_have_a_15_working_day_deadline(backend: Backend) {
     app.stop().await;
 }
 
+/// R-CAT-7's deadline reads the business clock, as every other deadline does: an event is not yet overdue
+/// on the 15th working day, is overdue the next one across the holidays, and cannot have occurred after
+/// the business clock's today.
+async fn change_event_deadlines_follow_the_business_clock(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let f = fixture(&app).await;
+    app.clock().set_date(chrono::NaiveDate::from_ymd_opt(2026, 10, 12).unwrap());
+    let event = |occurred_on: &str| json!({"department_id": f.a, "kind": "functions_changed", "description": "机构改革，职能调整", "occurred_on": occurred_on});
+    let r = app.post("/api/v1/catalog/change-events", &f.editor_a, event("2026-10-13")).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("occurred_on")), "{:?}", r.body);
+    let r = app.post("/api/v1/catalog/change-events", &f.editor_a, event("2026-09-28")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!((r.body["due_on"].as_str(), r.body["overdue"].as_bool()), (Some("2026-10-23"), Some(false)));
+    let overdue = || async { app.get("/api/v1/catalog/change-events?overdue=true", &f.reviewer).await.body.as_array().unwrap().len() };
+    let stats = || async { app.get("/api/v1/catalog/stats", &f.reviewer).await.body["overdue_change_events"].as_i64() };
+    assert_eq!((overdue().await, stats().await), (0, Some(0)));
+    app.clock().set_date(chrono::NaiveDate::from_ymd_opt(2026, 10, 23).unwrap());
+    assert_eq!(overdue().await, 0, "the due day itself is not late");
+    app.clock().set_date(chrono::NaiveDate::from_ymd_opt(2026, 10, 24).unwrap());
+    assert_eq!((overdue().await, stats().await), (1, Some(1)));
+    app.stop().await;
+}
+
 async fn classification_and_statistics(backend: Backend) {
     let app = spawn_app(backend).await;
     let f = fixture(&app).await;
@@ -502,7 +526,7 @@ async fn import_and_export_round_trip_and_refuse_bad_files(backend: Backend) {
         },
     ];
     let xlsx = transfer::write(TransferFormat::Xlsx, &entries).unwrap();
-    let count = || async { shutong_catalog::stats(app.db()).await.unwrap().drafts_and_pending };
+    let count = || async { shutong_catalog::stats(app.db(), app.clock()).await.unwrap().drafts_and_pending };
     let before = count().await;
 
     // Another department cannot import in A's name.

@@ -209,7 +209,7 @@ pub async fn review_resource(
         "return" => ReviewDecision::Return { reason: req.reason.unwrap_or_default() },
         other => return Err(ApiError::validation("decision", format!("decision: '{other}' is not approve or return"))),
     };
-    let view = catalog::review(&state.db, &caller.principal, &caller.ctx(), &code, decision).await?;
+    let view = catalog::review(&state.db, &state.clock, &caller.principal, &caller.ctx(), &code, decision).await?;
     state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
@@ -294,7 +294,7 @@ pub async fn create_classification(
 /// Catalog statistics: by class, department and sharing type; shareable and open shares; overdue updates.
 #[utoipa::path(get, path = "/api/v1/catalog/stats", tag = "catalog", responses((status = 200, body = CatalogStats)))]
 pub async fn stats(State(state): State<AppState>) -> ApiResult<axum::Json<CatalogStats>> {
-    Ok(axum::Json(catalog::stats(&state.db).await?))
+    Ok(axum::Json(catalog::stats(&state.db, &state.clock).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -325,7 +325,7 @@ pub async fn create_change_event(
         description: &req.description,
         occurred_on: occurred,
     };
-    let e = catalog::record_change_event(&state.db, &calendar, &caller.principal, &caller.ctx(), new).await?;
+    let e = catalog::record_change_event(&state.db, &state.clock, &calendar, &caller.principal, &caller.ctx(), new).await?;
     Ok((StatusCode::CREATED, axum::Json(e)))
 }
 
@@ -346,7 +346,7 @@ pub async fn list_change_events(
     _caller: Caller,
     Query(q): Query<ChangeEventQuery>,
 ) -> ApiResult<axum::Json<Vec<ChangeEvent>>> {
-    Ok(axum::Json(catalog::list_change_events(&state.db, q.department_id.map(DepartmentId), q.overdue).await?))
+    Ok(axum::Json(catalog::list_change_events(&state.db, &state.clock, q.department_id.map(DepartmentId), q.overdue).await?))
 }
 
 use shutong_api_types::{AuditEventList, ErrorEnvelope};

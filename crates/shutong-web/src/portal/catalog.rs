@@ -352,7 +352,7 @@ pub async fn action(
             } else {
                 (ReviewDecision::Return { reason: f.reason.clone() }, "returned")
             };
-            catalog::review(&state.db, &s.principal, &ctx, &code, decision).await.map(|_| ok)
+            catalog::review(&state.db, &state.clock, &s.principal, &ctx, &code, decision).await.map(|_| ok)
         }
         _ => return plain_error(StatusCode::NOT_FOUND, "没有这个操作。"),
     };
@@ -735,7 +735,7 @@ pub async fn review_queue(State(state): State<AppState>, s: PortalSession, Query
             sharing: r.sharing_type.label_zh(),
         })
         .collect();
-    let overdue = catalog::list_change_events(&state.db, None, true).await.unwrap_or_default();
+    let overdue = catalog::list_change_events(&state.db, &state.clock, None, true).await.unwrap_or_default();
     let page = ReviewPage { l: layout(&state, &s, "目录审核", "review", flash).await, rows, overdue };
     render(&page)
 }
@@ -750,7 +750,7 @@ struct StatsPage {
 }
 
 pub async fn stats(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
-    let st = match catalog::stats(&state.db).await {
+    let st = match catalog::stats(&state.db, &state.clock).await {
         Ok(x) => x,
         Err(e) => return back_with("/", &e),
     };

@@ -330,7 +330,7 @@ pub async fn dashboard(State(state): State<AppState>, s: PortalSession, Query(fl
     } else {
         (AuditFilter { limit: 10, department_id: s.principal.department_id.map(|d| d.0), ..Default::default() }, "最近操作（本部门）")
     };
-    let events = shutong_audit::list(&state.db, &filter).await.unwrap_or_default().iter().map(event_row).collect();
+    let events = shutong_audit::list(&state.db, &s.principal, &filter).await.unwrap_or_default().iter().map(event_row).collect();
     let page = DashboardPage {
         l: layout(&state, &s, "工作台", "dashboard", flash).await,
         figures,
@@ -839,9 +839,6 @@ pub struct VerifyOutcome {
 }
 
 async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verified: Option<VerifyOutcome>) -> Response {
-    if !s.principal.can_read_audit() {
-        return plain_error(StatusCode::FORBIDDEN, "只有平台管理员和审计人员可以查看审计日志。");
-    }
     let non_empty = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let dept = non_empty(&p.department_id).and_then(|d| d.parse::<i64>().ok());
     let date = |o: &Option<String>, field: &str| -> Result<Option<chrono::NaiveDate>, String> {
@@ -881,8 +878,11 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
         limit: 50,
         ..Default::default()
     };
-    let events = match shutong_audit::list(&state.db, &filter).await {
+    let events = match shutong_audit::list(&state.db, &s.principal, &filter).await {
         Ok(e) => e,
+        Err(shutong_audit::AuditError::Forbidden(_)) => {
+            return plain_error(StatusCode::FORBIDDEN, "只有平台管理员和审计人员可以查看审计日志。");
+        }
         Err(_) => return plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。"),
     };
     let fmt_date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
