@@ -215,7 +215,7 @@ async fn run_on(
     // Publish everything (the authority's approvals), so that it is searchable.
     let t = Instant::now();
     for code in &report.codes {
-        review(&db, &op, &ctx, code, ReviewDecision::Approve).await?;
+        review(&db, &shutong_store::Clock::system(), &op, &ctx, code, ReviewDecision::Approve).await?;
     }
     let publish = n as f64 / t.elapsed().as_secs_f64();
     let index = CatalogIndex::new()?;

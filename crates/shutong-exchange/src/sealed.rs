@@ -374,40 +374,6 @@ async fn rekey_table(
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_round_trip_and_masked_reads_need_no_key() {
-        let keys = DataKeys::generate();
-        let rules = MaskRules::default();
-        let v = seal(&keys, &rules, "101/000001", "公民身份号码", MaskKind::IdNumber, "110101199003071235").unwrap();
-        assert!(is_sealed(&v));
-        assert!(!v.contains("199003071235"), "{v}");
-        let fp = rule_fingerprint(&rules, MaskKind::IdNumber);
-        // Masked: from the stored masked form, without any key.
-        let masked = reveal(None, &rules, "101/000001", "公民身份号码", &v, Some((MaskKind::IdNumber, &fp))).unwrap();
-        assert_eq!(masked, rules.mask(MaskKind::IdNumber, "110101199003071235"));
-        // Clear: decrypted.
-        assert_eq!(reveal(Some(&keys), &rules, "101/000001", "公民身份号码", &v, None).unwrap(), "110101199003071235");
-        // A changed rule: decrypted and masked afresh.
-        let stale = reveal(Some(&keys), &rules, "101/000001", "公民身份号码", &v, Some((MaskKind::Name, "0000"))).unwrap();
-        assert_eq!(stale, rules.mask(MaskKind::Name, "110101199003071235"));
-        // Moved to another item or dataset, or under another key ring: refused.
-        assert!(open(Some(&keys), "101/000001", "姓名", &v).is_err());
-        assert!(open(Some(&keys), "101/000002", "公民身份号码", &v).is_err());
-        assert!(open(Some(&DataKeys::generate()), "101/000001", "公民身份号码", &v).is_err());
-        assert!(open(None, "101/000001", "公民身份号码", &v).is_err());
-        // Clear values pass through.
-        assert_eq!(open(None, "c", "i", "plain").unwrap(), "plain");
-        // A masked form with colons still parses.
-        let addr = seal(&keys, &rules, "c", "地址", MaskKind::Address, "A:B:C 路 1 号").unwrap();
-        assert_eq!(open(Some(&keys), "c", "地址", &addr).unwrap(), "A:B:C 路 1 号");
-    }
-}
-
 /// 数据密钥轮换 (办法 第二十一条: 安全保障): a new data key becomes the active one and the key ring is saved to
 /// `path` (running servers take it up within two seconds). Platform administrators only; audited as
 /// `keys.rotate` (the event is written in a transaction that commits only once the file is saved).
@@ -471,4 +437,38 @@ async fn save_key_ring(
     ring.save(path).map_err(|e| ExchangeError::Sealed(e.to_string()))?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_masked_reads_need_no_key() {
+        let keys = DataKeys::generate();
+        let rules = MaskRules::default();
+        let v = seal(&keys, &rules, "101/000001", "公民身份号码", MaskKind::IdNumber, "110101199003071235").unwrap();
+        assert!(is_sealed(&v));
+        assert!(!v.contains("199003071235"), "{v}");
+        let fp = rule_fingerprint(&rules, MaskKind::IdNumber);
+        // Masked: from the stored masked form, without any key.
+        let masked = reveal(None, &rules, "101/000001", "公民身份号码", &v, Some((MaskKind::IdNumber, &fp))).unwrap();
+        assert_eq!(masked, rules.mask(MaskKind::IdNumber, "110101199003071235"));
+        // Clear: decrypted.
+        assert_eq!(reveal(Some(&keys), &rules, "101/000001", "公民身份号码", &v, None).unwrap(), "110101199003071235");
+        // A changed rule: decrypted and masked afresh.
+        let stale = reveal(Some(&keys), &rules, "101/000001", "公民身份号码", &v, Some((MaskKind::Name, "0000"))).unwrap();
+        assert_eq!(stale, rules.mask(MaskKind::Name, "110101199003071235"));
+        // Moved to another item or dataset, or under another key ring: refused.
+        assert!(open(Some(&keys), "101/000001", "姓名", &v).is_err());
+        assert!(open(Some(&keys), "101/000002", "公民身份号码", &v).is_err());
+        assert!(open(Some(&DataKeys::generate()), "101/000001", "公民身份号码", &v).is_err());
+        assert!(open(None, "101/000001", "公民身份号码", &v).is_err());
+        // Clear values pass through.
+        assert_eq!(open(None, "c", "i", "plain").unwrap(), "plain");
+        // A masked form with colons still parses.
+        let addr = seal(&keys, &rules, "c", "地址", MaskKind::Address, "A:B:C 路 1 号").unwrap();
+        assert_eq!(open(Some(&keys), "c", "地址", &addr).unwrap(), "A:B:C 路 1 号");
+    }
 }
