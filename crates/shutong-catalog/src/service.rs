@@ -7,7 +7,7 @@ use serde_json::json;
 use shutong_audit::{AuditContext, NewAuditEvent, record};
 use shutong_identity::{DepartmentId, DepartmentKind, Principal, Role};
 use shutong_reference::WorkCalendar;
-use shutong_store::{AnyRow, Clock, Db, Row, StoreError, Tx, now_ms};
+use shutong_store::{AnyRow, Clock, Db, Row, StoreError, StoreResult, Tx, now_ms};
 use utoipa::ToSchema;
 
 use crate::model::*;
@@ -151,8 +151,10 @@ const VIEW_SQL: &str = "SELECT r.code, r.status AS resource_status, r.latest_ver
     FROM catalog_resources r JOIN catalog_versions v ON v.code = r.code \
     JOIN catalog_classifications c ON c.code = r.classification_code JOIN departments d ON d.id = r.provider_department_id";
 
-fn status_of(s: &str) -> VersionStatus {
-    VersionStatus::parse(s).unwrap_or(VersionStatus::Draft)
+/// A stored version status (`catalog_versions.status`, or the resource's own in `column`).
+fn status_of(r: &AnyRow, column: &str) -> StoreResult<VersionStatus> {
+    let table = if column == "resource_status" { "catalog_resources" } else { "catalog_versions" };
+    shutong_store::parse_column(r, table, column, VersionStatus::parse)
 }
 
 fn view_from_row(r: &AnyRow) -> CatalogResult<ResourceView> {
@@ -161,10 +163,10 @@ fn view_from_row(r: &AnyRow) -> CatalogResult<ResourceView> {
     Ok(ResourceView {
         code: r.try_get("code")?,
         version: r.try_get("version")?,
-        status: status_of(&r.try_get::<String, _>("status")?),
+        status: status_of(&r, "status")?,
         latest_version: r.try_get("latest_version")?,
         published_version: r.try_get("published_version")?,
-        resource_status: status_of(&r.try_get::<String, _>("resource_status")?),
+        resource_status: status_of(&r, "resource_status")?,
         classification_code: r.try_get("classification_code")?,
         classification_name: r.try_get("classification_name")?,
         provider_department_id: r.try_get("provider_department_id")?,
@@ -212,7 +214,7 @@ async fn resource_row(tx: &mut Tx, code: &str) -> CatalogResult<ResourceRow> {
     Ok(ResourceRow {
         provider: DepartmentId(r.try_get("provider_department_id")?),
         classification: r.try_get("classification_code")?,
-        status: status_of(&r.try_get::<String, _>("status")?),
+        status: status_of(&r, "status")?,
         latest_version: r.try_get("latest_version")?,
         published_version: r.try_get("published_version")?,
     })
@@ -547,13 +549,12 @@ fn refusal(actor: &Principal, r: &ResourceRow, authority: bool, message: &str) -
 }
 
 async fn latest_status(tx: &mut Tx, code: &str, version: i64) -> CatalogResult<VersionStatus> {
-    let s: String = sqlx::query("SELECT status FROM catalog_versions WHERE code = $1 AND version = $2")
+    let row = sqlx::query("SELECT status FROM catalog_versions WHERE code = $1 AND version = $2")
         .bind(code)
         .bind(version)
         .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
-    Ok(status_of(&s))
+        .await?;
+    Ok(status_of(&row, "status")?)
 }
 
 /// 提交审核: submits the latest draft for the authority's review; every rule must hold.
@@ -829,7 +830,7 @@ pub async fn list_versions(db: &Db, viewer: &Principal, code: &str) -> CatalogRe
     .await?;
     let mut out = Vec::new();
     for r in rows {
-        let status = status_of(&r.try_get::<String, _>("status")?);
+        let status = status_of(&r, "status")?;
         if !privileged && !matches!(status, VersionStatus::Published | VersionStatus::Superseded | VersionStatus::Withdrawn) {
             continue;
         }
@@ -896,16 +897,16 @@ pub async fn list_resources(db: &Db, viewer: &Principal, f: &ResourceFilter) -> 
             Ok(ResourceSummary {
                 code: r.try_get("code")?,
                 name: r.try_get("name")?,
-                status: status_of(&r.try_get::<String, _>("status")?),
+                status: status_of(&r, "status")?,
                 latest_version: r.try_get("latest_version")?,
                 published_version: r.try_get("published_version")?,
                 classification_code: r.try_get("classification_code")?,
                 provider_department_id: r.try_get("provider_department_id")?,
                 provider_name: r.try_get("provider_name")?,
-                sharing_type: SharingType::parse(&r.try_get::<String, _>("sharing_type")?).unwrap_or(SharingType::Conditional),
+                sharing_type: shutong_store::parse_column(r, "catalog_resources", "sharing_type", SharingType::parse)?,
                 open_to_public: r.try_get::<i64, _>("is_open")? != 0,
-                format: ResourceFormat::parse(&r.try_get::<String, _>("format")?).unwrap_or(ResourceFormat::Database),
-                update_cycle: UpdateCycle::parse(&r.try_get::<String, _>("update_cycle")?).unwrap_or(UpdateCycle::Irregular),
+                format: shutong_store::parse_column(r, "catalog_resources", "format", ResourceFormat::parse)?,
+                update_cycle: shutong_store::parse_column(r, "catalog_resources", "update_cycle", UpdateCycle::parse)?,
                 updated_at_ms: r.try_get("updated_at")?,
             })
         })

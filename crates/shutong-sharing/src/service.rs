@@ -138,10 +138,6 @@ fn from_json<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
     serde_json::from_str(s).unwrap_or_default()
 }
 
-fn parse_date(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
-}
-
 // ------------------------------------------------------------------ departments and who may act
 
 /// A department as the sharing rules need it.
@@ -162,7 +158,7 @@ async fn dept(conn: &mut shutong_store::AnyConnection, id: i64, field: &str) -> 
     Ok(Dept {
         id: DepartmentId(r.try_get("id")?),
         name: r.try_get("name")?,
-        level: DepartmentLevel::parse(&r.try_get::<String, _>("level")?).unwrap_or(DepartmentLevel::City),
+        level: shutong_store::parse_column(&r, "departments", "level", DepartmentLevel::parse)?,
         region_code: r.try_get("region_code")?,
     })
 }
@@ -302,12 +298,11 @@ const REQUEST_SQL: &str = "SELECT q.*, c.name AS consumer_name, p.name AS provid
 fn request_from_row(r: &AnyRow, today: NaiveDate) -> SharingResult<RequestView> {
     let provincial = |col: &str| -> SharingResult<bool> { Ok(matches!(r.try_get::<String, _>(col)?.as_str(), "province" | "national")) };
     let provincial_involved = provincial("consumer_level")? || provincial("provider_level")?;
-    let status = RequestStatus::parse(&r.try_get::<String, _>("status")?).unwrap_or(RequestStatus::Pending);
-    let stage = Stage::parse(&r.try_get::<String, _>("stage")?).unwrap_or(Stage::Answer);
-    let due_on = parse_date(&r.try_get::<String, _>("due_on")?);
-    let stage_due_on = parse_date(&r.try_get::<String, _>("stage_due_on")?);
-    let answered_on: Option<String> = r.try_get("answered_on")?;
-    let answered_on = answered_on.as_deref().map(parse_date);
+    let status = shutong_store::parse_column(r, "sharing_requests", "status", RequestStatus::parse)?;
+    let stage = shutong_store::parse_column(r, "sharing_requests", "stage", Stage::parse)?;
+    let due_on = shutong_store::parse_date_column(r, "sharing_requests", "due_on")?;
+    let stage_due_on = shutong_store::parse_date_column(r, "sharing_requests", "stage_due_on")?;
+    let answered_on = shutong_store::parse_optional_date_column(r, "sharing_requests", "answered_on")?;
     let next_stage = match (status, stage) {
         (RequestStatus::Rejected, Stage::Answer) => Some(Stage::Negotiation),
         (RequestStatus::Rejected | RequestStatus::Negotiating, Stage::Negotiation) => Some(Stage::Coordination),
@@ -316,7 +311,7 @@ fn request_from_row(r: &AnyRow, today: NaiveDate) -> SharingResult<RequestView> 
     };
     Ok(RequestView {
         id: r.try_get("id")?,
-        kind: RequestKind::parse(&r.try_get::<String, _>("kind")?).unwrap_or(RequestKind::Application),
+        kind: shutong_store::parse_column(r, "sharing_requests", "kind", RequestKind::parse)?,
         status,
         stage,
         resource_code: r.try_get("resource_code")?,
@@ -329,16 +324,16 @@ fn request_from_row(r: &AnyRow, today: NaiveDate) -> SharingResult<RequestView> 
         owner_department_id: r.try_get("owner_department_id")?,
         owner_name: r.try_get("owner_name")?,
         items: from_json(&r.try_get::<String, _>("items")?),
-        purpose: Purpose::parse(&r.try_get::<String, _>("purpose")?).unwrap_or(Purpose::Other),
+        purpose: shutong_store::parse_column(r, "sharing_requests", "purpose", Purpose::parse)?,
         purpose_detail: r.try_get("purpose_detail")?,
         basis: r.try_get("basis")?,
-        period_from: parse_date(&r.try_get::<String, _>("period_from")?),
-        period_to: parse_date(&r.try_get::<String, _>("period_to")?),
+        period_from: shutong_store::parse_date_column(r, "sharing_requests", "period_from")?,
+        period_to: shutong_store::parse_date_column(r, "sharing_requests", "period_to")?,
         access_methods: from_json(&r.try_get::<String, _>("access_methods")?),
         expected_volume: r.try_get("expected_volume")?,
         submitted_at_ms: r.try_get("submitted_at")?,
         submitted_by: r.try_get("submitted_by")?,
-        submitted_on: parse_date(&r.try_get::<String, _>("submitted_on")?),
+        submitted_on: shutong_store::parse_date_column(r, "sharing_requests", "submitted_on")?,
         due_on,
         stage_due_on,
         overdue: status.is_open() && today > stage_due_on,
@@ -434,8 +429,8 @@ const GRANT_SQL: &str = "SELECT g.*, r.name AS resource_name, c.name AS consumer
     JOIN departments c ON c.id = g.consumer_department_id JOIN departments p ON p.id = g.provider_department_id";
 
 fn grant_from_row(r: &AnyRow, today: NaiveDate) -> SharingResult<GrantView> {
-    let valid_from = parse_date(&r.try_get::<String, _>("valid_from")?);
-    let valid_to = parse_date(&r.try_get::<String, _>("valid_to")?);
+    let valid_from = shutong_store::parse_date_column(r, "sharing_grants", "valid_from")?;
+    let valid_to = shutong_store::parse_date_column(r, "sharing_grants", "valid_to")?;
     let revoked = r.try_get::<String, _>("status")? == "revoked";
     let state = if revoked {
         GrantState::Revoked
@@ -456,10 +451,10 @@ fn grant_from_row(r: &AnyRow, today: NaiveDate) -> SharingResult<GrantView> {
         provider_department_id: r.try_get("provider_department_id")?,
         provider_name: r.try_get("provider_name")?,
         request_id: r.try_get("request_id")?,
-        origin: GrantOrigin::parse(&r.try_get::<String, _>("origin")?).unwrap_or(GrantOrigin::Approval),
+        origin: shutong_store::parse_column(r, "sharing_grants", "origin", GrantOrigin::parse)?,
         items: from_json(&r.try_get::<String, _>("items")?),
         row_filter: filter.as_deref().map(from_json).unwrap_or_default(),
-        purpose: Purpose::parse(&r.try_get::<String, _>("purpose")?).unwrap_or(Purpose::Other),
+        purpose: shutong_store::parse_column(r, "sharing_grants", "purpose", Purpose::parse)?,
         purpose_detail: r.try_get("purpose_detail")?,
         valid_from,
         valid_to,
@@ -1408,22 +1403,21 @@ async fn detail_in(s: &Sharing, tx: &mut Tx, id: i64) -> SharingResult<RequestDe
     .await?;
     let mut escalations = Vec::with_capacity(esc.len());
     for e in &esc {
-        let due_on = parse_date(&e.try_get::<String, _>("due_on")?);
+        let due_on = shutong_store::parse_date_column(e, "sharing_escalations", "due_on")?;
         let closed_at: Option<i64> = e.try_get("closed_at")?;
-        let closed_on: Option<String> = e.try_get("closed_on")?;
         escalations.push(EscalationView {
             id: e.try_get("id")?,
-            stage: Stage::parse(&e.try_get::<String, _>("stage")?).unwrap_or(Stage::Negotiation),
+            stage: shutong_store::parse_column(e, "sharing_escalations", "stage", Stage::parse)?,
             owner_department_id: e.try_get("owner_department_id")?,
             owner_name: e.try_get("owner_name")?,
             opened_at_ms: e.try_get("opened_at")?,
             opened_by: e.try_get("opened_by")?,
-            opened_on: parse_date(&e.try_get::<String, _>("opened_on")?),
+            opened_on: shutong_store::parse_date_column(e, "sharing_escalations", "opened_on")?,
             reason: e.try_get("reason")?,
             due_on,
             overdue: closed_at.is_none() && today > due_on,
             closed_at_ms: closed_at,
-            closed_on: closed_on.as_deref().map(parse_date),
+            closed_on: shutong_store::parse_optional_date_column(e, "sharing_escalations", "closed_on")?,
             closed_by: e.try_get("closed_by")?,
             outcome: e.try_get("outcome")?,
             outcome_note: e.try_get("outcome_note")?,
@@ -1440,7 +1434,7 @@ async fn detail_in(s: &Sharing, tx: &mut Tx, id: i64) -> SharingResult<RequestDe
         .map(|m| {
             Ok(MessageView {
                 id: m.try_get("id")?,
-                stage: Stage::parse(&m.try_get::<String, _>("stage")?).unwrap_or(Stage::Negotiation),
+                stage: shutong_store::parse_column(m, "sharing_messages", "stage", Stage::parse)?,
                 at_ms: m.try_get("at")?,
                 author: m.try_get("author")?,
                 department_id: m.try_get("department_id")?,
@@ -1924,7 +1918,6 @@ pub async fn notifications(s: &Sharing, actor: &Principal, limit: i64) -> Sharin
     .await?;
     rows.iter()
         .map(|r| {
-            let due: Option<String> = r.try_get("due_on")?;
             Ok(Notification {
                 id: r.try_get("id")?,
                 department_id: r.try_get("department_id")?,
@@ -1932,7 +1925,7 @@ pub async fn notifications(s: &Sharing, actor: &Principal, limit: i64) -> Sharin
                 target_kind: r.try_get("target_kind")?,
                 target_id: r.try_get("target_id")?,
                 message: r.try_get("message")?,
-                due_on: due.as_deref().map(parse_date),
+                due_on: shutong_store::parse_optional_date_column(r, "notifications", "due_on")?,
                 created_at_ms: r.try_get("created_at")?,
                 read: r.try_get::<Option<i64>, _>("read_at")?.is_some(),
             })

@@ -58,6 +58,25 @@ pub enum StoreError {
     Other(#[source] sqlx::Error),
 }
 
+/// Reads the text column `column` of a row of `table` and parses it with `parse` (a code of a closed list, a
+/// date): a stored value that does not parse is [`StoreError::Decode`] naming the table, the column and the
+/// value, never a default.
+pub fn parse_column<T>(row: &AnyRow, table: &str, column: &str, parse: impl FnOnce(&str) -> Option<T>) -> StoreResult<T> {
+    let text: String = row.try_get(column)?;
+    parse(&text).ok_or_else(|| StoreError::decode(table, column, text))
+}
+
+/// A stored `YYYY-MM-DD` date.
+pub fn parse_date_column(row: &AnyRow, table: &str, column: &str) -> StoreResult<chrono::NaiveDate> {
+    parse_column(row, table, column, |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+}
+
+/// A stored `YYYY-MM-DD` date that may be NULL.
+pub fn parse_optional_date_column(row: &AnyRow, table: &str, column: &str) -> StoreResult<Option<chrono::NaiveDate>> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").map_err(|_| StoreError::decode(table, column, t))).transpose()
+}
+
 impl StoreError {
     /// A stored value of `table.column` that does not parse.
     pub fn decode(table: &str, column: &str, value: impl std::fmt::Display) -> StoreError {

@@ -23,7 +23,40 @@ on_both_backends!(
     node_identity_follows_configuration,
     rate_limits_per_address_and_per_credential,
     reading_the_trail_and_sweeping_are_ruled_by_the_services,
+    stored_values_that_do_not_parse_are_errors,
 );
+
+/// A stored code that no longer parses is an error (500, opaque to the client), never read as a default:
+/// an unknown request status used to read as `pending`, an open state; an unknown department level as a
+/// city; a malformed date as 1970-01-01.
+async fn stored_values_that_do_not_parse_are_errors(backend: Backend) {
+    let app = common::spawn_demo_app(backend).await;
+    let admin = app.admin_token().await;
+    let id: i64 =
+        sqlx::query("SELECT MIN(id) FROM sharing_requests").fetch_one(app.db().pool()).await.map(|r| sqlx::Row::get(&r, 0)).unwrap();
+    let path = format!("/api/v1/requests/{id}");
+    assert_eq!(app.get(&path, &admin).await.status, StatusCode::OK);
+    for (column, value) in [("status", "bogus"), ("due_on", "2026-02-30")] {
+        let original: String = sqlx::query(&format!("SELECT {column} FROM sharing_requests WHERE id = $1"))
+            .bind(id)
+            .fetch_one(app.db().pool())
+            .await
+            .map(|r| sqlx::Row::get(&r, 0))
+            .unwrap();
+        let update = format!("UPDATE sharing_requests SET {column} = $1 WHERE id = $2");
+        let set = |v: String| sqlx::query(&update).bind(v).bind(id);
+        set(value.to_string()).execute(app.db().pool()).await.unwrap();
+        let r = app.get(&path, &admin).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{column} = {value}: {:?}", r.body);
+        assert!(!r.body.to_string().contains(value), "5xx are opaque: {:?}", r.body);
+        set(original).execute(app.db().pool()).await.unwrap();
+    }
+    let dept: i64 = sqlx::query("SELECT MAX(id) FROM departments").fetch_one(app.db().pool()).await.map(|r| sqlx::Row::get(&r, 0)).unwrap();
+    sqlx::query("UPDATE departments SET level = 'galaxy' WHERE id = $1").bind(dept).execute(app.db().pool()).await.unwrap();
+    let r = app.get(&format!("/api/v1/departments/{dept}"), &admin).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{:?}", r.body);
+    app.stop().await;
+}
 
 /// Who reads the audit trail and who runs the deadline sweep is decided by the service functions every
 /// entry point calls: a department's staff read their own department's events and nothing else; only
