@@ -506,7 +506,10 @@ async fn published(tx: &mut Tx, code: &str) -> SharingResult<Published> {
 }
 
 /// An item's effective 共享类型: the stricter of the resource's and the item's.
-fn item_sharing(doc: &ResourceDocument, item: &str) -> Option<SharingType> {
+/// An item's effective sharing type (R-CAT-3): the stricter of the resource's and the item's own (an
+/// unconditional item of a conditional resource is shared with the resource's conditions). `None` for an
+/// item the document does not have. The portal's request form shows this, never a rule of its own.
+pub fn effective_item_sharing(doc: &ResourceDocument, item: &str) -> Option<SharingType> {
     let i = doc.items.iter().find(|i| i.name == item)?;
     Some(match (doc.sharing_type, i.sharing_type) {
         (SharingType::NotShared, _) | (_, SharingType::NotShared) => SharingType::NotShared,
@@ -700,7 +703,7 @@ async fn check_new(s: &Sharing, tx: &mut Tx, actor: &Principal, new: &NewRequest
     let items = if new.items.is_empty() && subscription {
         doc.items
             .iter()
-            .filter(|i| item_sharing(doc, &i.name) == Some(SharingType::Unconditional))
+            .filter(|i| effective_item_sharing(doc, &i.name) == Some(SharingType::Unconditional))
             .map(|i| i.name.clone())
             .collect::<Vec<_>>()
     } else {
@@ -833,7 +836,7 @@ pub async fn subscribe(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: 
         return Err(invalid("items", "the resource has no unconditional items"));
     }
     for (i, item) in c.items.iter().enumerate() {
-        let t = item_sharing(doc, item).unwrap_or(SharingType::NotShared);
+        let t = effective_item_sharing(doc, item).unwrap_or(SharingType::NotShared);
         if t != SharingType::Unconditional {
             return Err(invalid(&format!("items[{i}]"), format!("'{item}' is {}; apply for it through /api/v1/requests", t.label_zh())));
         }
@@ -919,7 +922,7 @@ pub async fn create_request(s: &Sharing, actor: &Principal, ctx: &AuditContext, 
     let mut tx = s.db.begin().await?;
     let c = check_new(s, &mut tx, actor, &new, false).await?;
     let doc = &c.resource.document;
-    let types: Vec<SharingType> = c.items.iter().map(|i| item_sharing(doc, i).unwrap_or(SharingType::NotShared)).collect();
+    let types: Vec<SharingType> = c.items.iter().map(|i| effective_item_sharing(doc, i).unwrap_or(SharingType::NotShared)).collect();
     let kind = if types.contains(&SharingType::NotShared) {
         RequestKind::Negotiation
     } else if types.contains(&SharingType::Conditional) {
@@ -1089,7 +1092,7 @@ pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i64
         None => r.items.clone(),
     };
     for (i, it) in items.iter().enumerate() {
-        if item_sharing(doc, it) == Some(SharingType::NotShared) {
+        if effective_item_sharing(doc, it) == Some(SharingType::NotShared) {
             return Err(invalid(
                 &format!("items[{i}]"),
                 format!(

@@ -24,7 +24,64 @@ on_both_backends!(
     rate_limits_per_address_and_per_credential,
     reading_the_trail_and_sweeping_are_ruled_by_the_services,
     stored_values_that_do_not_parse_are_errors,
+    the_portal_refuses_what_it_cannot_parse_and_shows_the_services_rules,
 );
+
+/// The portal parses and asks the service; it never guesses: an unknown ingest mode is refused (it became a
+/// full batch, which replaces the dataset), an unknown access method is refused naming it (it was dropped),
+/// and the request form shows each item's sharing type as the service decides it (an unconditional item
+/// of a conditional resource is conditional).
+async fn the_portal_refuses_what_it_cannot_parse_and_shows_the_services_rules(backend: Backend) {
+    let app = common::spawn_demo_app(backend).await;
+    let demo = shutong::demo::DEMO_PASSWORD;
+    let editor = app.login("ga.editor", demo).await;
+    let rows = || async { app.get("/api/v1/data/101/000001", &editor).await.body["binding"]["row_count"].as_i64() };
+    let before = rows().await;
+    assert!(before.unwrap() > 1);
+    let (provider, csrf) = common::portal_login(&app, "ga.editor", demo).await;
+    let p = shutong_exchange::synth::person(1, 1);
+    let csv = format!("{}\n{}\n", shutong_exchange::synth::POPULATION_ITEMS.join(","), p.join(","));
+    for mode in ["replace", "全部"] {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("mode", mode.to_string())
+            .part("file", reqwest::multipart::Part::bytes(csv.clone().into_bytes()).file_name("one.csv"));
+        let r = provider.post(format!("{}/catalog/101/000001/data/batches", app.base)).multipart(form).send().await.unwrap();
+        let url = r.url().to_string();
+        let page = r.text().await.unwrap();
+        assert!(page.contains(&format!("导入方式「{mode}」无效")), "{url}: {page}");
+    }
+    assert_eq!(rows().await, before, "nothing was loaded, nothing replaced");
+
+    let (consumer, csrf) = common::portal_login(&app, "dc.rs.editor", demo).await;
+    let page = consumer.get(format!("{}/requests/new?resource=101/000001", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("公民身份号码 <span class=\"muted\">（有条件共享）</span>"), "{page}");
+    let r = consumer
+        .post(format!("{}/requests", app.base))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("resource_code", "101/000001"),
+            ("items", "姓名"),
+            ("purpose", "data_verification"),
+            ("basis", "《社会保险法》第五十八条"),
+            ("period_to", "2027-06-30"),
+            ("methods", "online_query"),
+            ("methods", "teleport"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page = r.text().await.unwrap();
+    assert!(page.contains("「teleport」不是共享方式之一"), "{page}");
+    let consumer_token = app.login("dc.rs.editor", demo).await;
+    let mine = app.get("/api/v1/requests?side=consumer", &consumer_token).await;
+    assert!(
+        !mine.body.to_string().contains("《社会保险法》第五十八条"),
+        "no request was made with the known methods only: {:?}",
+        mine.body
+    );
+    app.stop().await;
+}
 
 /// A stored code that no longer parses is an error (500, opaque to the client), never read as a default:
 /// an unknown request status used to read as `pending`, an open state; an unknown department level as a

@@ -228,7 +228,8 @@ pub async fn upload(
         tracing::error!(error = %e, "creating the upload directory");
         return plain_error(StatusCode::INTERNAL_SERVER_ERROR, "内部错误。");
     }
-    let (mut csrf, mut mode, mut all_or_nothing, mut file_name, mut path) = (String::new(), IngestMode::Full, false, String::new(), None);
+    // The mode as sent: an unknown or missing one is refused, never guessed (a full batch replaces the dataset).
+    let (mut csrf, mut mode, mut all_or_nothing, mut file_name, mut path) = (String::new(), None::<String>, false, String::new(), None);
     loop {
         let mut field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -237,7 +238,7 @@ pub async fn upload(
         };
         match field.name().unwrap_or("") {
             "csrf" => csrf = field.text().await.unwrap_or_default(),
-            "mode" => mode = IngestMode::parse(&field.text().await.unwrap_or_default()).unwrap_or(IngestMode::Full),
+            "mode" => mode = Some(field.text().await.unwrap_or_default()),
             "all_or_nothing" => all_or_nothing = true,
             "file" => {
                 file_name = field.file_name().unwrap_or("upload.csv").to_string();
@@ -272,6 +273,17 @@ pub async fn upload(
         }
         return r;
     }
+    let mode = match mode.as_deref().map(|m| (m, IngestMode::parse(m))) {
+        Some((_, Some(m))) => m,
+        Some((m, None)) => {
+            let _ = path.as_ref().map(std::fs::remove_file);
+            return back_err(format!("导入方式「{m}」无效：应为全量（full）或增量（incremental）。"));
+        }
+        None => {
+            let _ = path.as_ref().map(std::fs::remove_file);
+            return back_err("请选择导入方式（全量或增量）。".into());
+        }
+    };
     let Some(path) = path else { return back_err("请选择文件。".into()) };
     let lower = file_name.to_ascii_lowercase();
     let format = if lower.ends_with(".xlsx") {

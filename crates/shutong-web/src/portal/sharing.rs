@@ -172,7 +172,7 @@ pub async fn new_form(State(state): State<AppState>, s: PortalSession, Query(p):
         .items
         .iter()
         .map(|i| {
-            let t = if doc.sharing_type == SharingType::NotShared { SharingType::NotShared } else { i.sharing_type };
+            let t = sharing::effective_item_sharing(&doc, &i.name).unwrap_or(SharingType::NotShared);
             ItemChoice {
                 name: i.name.clone(),
                 sharing: t.label_zh(),
@@ -229,6 +229,18 @@ pub struct NewForm {
     expected_volume: String,
 }
 
+/// The access methods a form sent: one that is not a method is refused naming it, never dropped.
+fn access_methods(list: &[String]) -> Result<Vec<AccessMethod>, SharingError> {
+    list.iter()
+        .map(|m| {
+            AccessMethod::parse(m).ok_or_else(|| SharingError::Validation {
+                field: "access_methods".into(),
+                message: format!("「{m}」不是共享方式之一：{}", AccessMethod::expected()),
+            })
+        })
+        .collect()
+}
+
 fn date_field(field: &str, v: &str) -> Result<Option<NaiveDate>, SharingError> {
     let v = v.trim();
     if v.is_empty() {
@@ -255,7 +267,7 @@ pub async fn create(State(state): State<AppState>, s: PortalSession, Form(f): Fo
             basis: f.basis.clone(),
             period_from: date_field("period_from", &f.period_from)?,
             period_to: date_field("period_to", &f.period_to)?,
-            access_methods: f.methods.iter().filter_map(|m| AccessMethod::parse(m)).collect(),
+            access_methods: access_methods(&f.methods)?,
             expected_volume: Some(f.expected_volume.clone()),
         })
     };
@@ -507,11 +519,7 @@ pub async fn request_action(
                     row_filter: filter,
                     valid_from: None,
                     valid_to: date_field("valid_to", &f.valid_to)?,
-                    access_methods: if f.methods.is_empty() {
-                        None
-                    } else {
-                        Some(f.methods.iter().filter_map(|m| AccessMethod::parse(m)).collect())
-                    },
+                    access_methods: if f.methods.is_empty() { None } else { Some(access_methods(&f.methods)?) },
                     daily_quota: quota,
                     clear_text: f.clear_text.is_some(),
                     note: Some(f.note.clone()),

@@ -296,3 +296,22 @@ pub async fn fail_audit_inserts(db: &shutong_store::Db, on: bool) {
         sqlx::query(s).execute(db.pool()).await.expect("audit failure injection");
     }
 }
+
+/// A portal session of its own (a cookie client) for `username`, logged in through the login form; returns
+/// the client and the session's CSRF token for forms.
+pub async fn portal_login(app: &TestApp, username: &str, password: &str) -> (Client, String) {
+    let http = Client::builder().cookie_store(true).build().unwrap();
+    let token_of = |page: &str| page.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).map(str::to_string);
+    let page = http.get(format!("{}/login", app.base)).send().await.unwrap().text().await.unwrap();
+    let csrf = token_of(&page).expect("the login form's token");
+    let r = http
+        .post(format!("{}/login", app.base))
+        .form(&[("username", username), ("password", password), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "portal login {username}");
+    let page = http.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
+    let csrf = token_of(&page).expect("a form with the session's token on the account page");
+    (http, csrf)
+}
