@@ -153,6 +153,19 @@ pub struct Db {
 static MIGRATOR_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static MIGRATOR_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// A list of migrations as a migration source (the first ones of a backend, for `Db::migrate_to`).
+#[derive(Debug)]
+struct Migrations(Vec<sqlx::migrate::Migration>);
+
+impl<'s> sqlx::migrate::MigrationSource<'s> for Migrations {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>> + Send + 's>>
+    {
+        Box::pin(async move { Ok(self.0) })
+    }
+}
+
 impl Db {
     /// Connects to `url` (`sqlite://PATH` or `postgres://…`). A SQLite file is created if missing.
     pub async fn connect(url: &str, options: &DbOptions) -> StoreResult<Db> {
@@ -238,6 +251,29 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The versions of this backend's migrations, in order.
+    pub fn migration_versions(&self) -> Vec<i64> {
+        self.migrator().iter().map(|m| m.version).collect()
+    }
+
+    /// Applies the pending migrations of this backend up to and including `version`: upgrades in steps,
+    /// and the test that applies each migration to data written under the one before.
+    pub async fn migrate_to(&self, version: i64) -> StoreResult<()> {
+        let upto = Migrations(self.migrator().iter().filter(|m| m.version <= version).cloned().collect());
+        let migrator = sqlx::migrate::Migrator::new(upto).await?;
+        migrator.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
+            other => StoreError::Migrate(other),
+        })
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.backend {
+            Backend::Sqlite => &MIGRATOR_SQLITE,
+            Backend::Postgres => &MIGRATOR_POSTGRES,
+        }
     }
 
     /// Applies all pending migrations of this backend.

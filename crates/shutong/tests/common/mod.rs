@@ -315,3 +315,138 @@ pub async fn portal_login(app: &TestApp, username: &str, password: &str) -> (Cli
     let csrf = token_of(&page).expect("a form with the session's token on the account page");
     (http, csrf)
 }
+
+/// A column as the database describes it: name, declared type, NOT NULL, has a default, part of the key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub data_type: String,
+    pub not_null: bool,
+    pub has_default: bool,
+    pub primary_key: bool,
+}
+
+/// The platform tables of a database (not sqlx's own) with their columns, by name.
+pub async fn schema_of(db: &shutong_store::Db) -> std::collections::BTreeMap<String, Vec<ColumnInfo>> {
+    use sqlx::Row;
+    let mut out = std::collections::BTreeMap::new();
+    let tables: Vec<String> = match db.backend() {
+        shutong_store::Backend::Sqlite => sqlx::query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\'",
+        ),
+        shutong_store::Backend::Postgres => sqlx::query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+             AND table_name NOT LIKE '\\_sqlx%'",
+        ),
+    }
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get::<String, _>(0))
+    .collect();
+    for t in tables {
+        let cols = match db.backend() {
+            shutong_store::Backend::Sqlite => sqlx::query(
+                "SELECT name, type, \"notnull\", CASE WHEN dflt_value IS NULL THEN 0 ELSE 1 END, pk FROM pragma_table_info($1) ORDER BY cid",
+            ),
+            shutong_store::Backend::Postgres => sqlx::query(
+                "SELECT c.column_name::text, c.data_type::text, CASE WHEN c.is_nullable = 'NO' THEN 1 ELSE 0 END, \
+                 CASE WHEN c.column_default IS NULL THEN 0 ELSE 1 END, \
+                 CASE WHEN EXISTS (SELECT 1 FROM information_schema.table_constraints k JOIN information_schema.key_column_usage u \
+                   ON u.constraint_name = k.constraint_name AND u.table_schema = k.table_schema \
+                   WHERE k.table_schema = c.table_schema AND k.table_name = c.table_name AND k.constraint_type = 'PRIMARY KEY' \
+                   AND u.column_name = c.column_name) THEN 1 ELSE 0 END \
+                 FROM information_schema.columns c WHERE c.table_schema = current_schema() AND c.table_name = $1 ORDER BY c.ordinal_position",
+            ),
+        }
+        .bind(&t)
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| ColumnInfo {
+            name: r.get(0),
+            data_type: r.get::<String, _>(1).to_ascii_lowercase(),
+            not_null: r.get::<i64, _>(2) != 0,
+            has_default: r.get::<i64, _>(3) != 0,
+            primary_key: r.get::<i64, _>(4) != 0,
+        })
+        .collect();
+        out.insert(t, cols);
+    }
+    out
+}
+
+/// The names of the platform's indexes (not the primary keys' or unique constraints' own).
+pub async fn indexes_of(db: &shutong_store::Db) -> std::collections::BTreeSet<String> {
+    use sqlx::Row;
+    match db.backend() {
+        shutong_store::Backend::Sqlite => {
+            sqlx::query("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND name NOT LIKE '\\_sqlx%' ESCAPE '\\'")
+        }
+        shutong_store::Backend::Postgres => sqlx::query(
+            "SELECT i.indexname::text FROM pg_indexes i WHERE i.schemaname = current_schema() AND i.tablename NOT LIKE '\\_sqlx%' \
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+        ),
+    }
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get::<String, _>(0))
+    .collect()
+}
+
+/// Writes one row into every platform table that has none (the migrations seed some): every column NOT NULL without a default, and every key
+/// column, gets 1 (or '1'), so that references to other tables' first rows hold; tables are retried until
+/// every reference finds its row. Returns each table's row count; panics naming the tables that took no row.
+pub async fn fill_every_table(db: &shutong_store::Db) -> std::collections::BTreeMap<String, i64> {
+    use sqlx::Row;
+    let schema = schema_of(db).await;
+    let mut pending: Vec<&String> = schema.keys().collect();
+    let mut last_errors = Vec::new();
+    for _ in 0..schema.len() + 1 {
+        last_errors.clear();
+        let mut still = Vec::new();
+        for t in pending {
+            let rows: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {t}")).fetch_one(db.pool()).await.unwrap().get(0);
+            if rows > 0 {
+                continue;
+            }
+            let cols: Vec<&ColumnInfo> = schema[t].iter().filter(|c| (c.not_null && !c.has_default) || c.primary_key).collect();
+            let values: Vec<String> = cols
+                .iter()
+                .map(|c| if c.data_type.contains("int") || c.data_type.contains("serial") { "1".into() } else { "'1'".into() })
+                .collect();
+            let names: Vec<String> = cols.iter().map(|c| format!("\"{}\"", c.name)).collect();
+            let sql = format!("INSERT INTO {t} ({}) VALUES ({})", names.join(", "), values.join(", "));
+            if let Err(e) = sqlx::query(&sql).execute(db.pool()).await {
+                last_errors.push(format!("{t}: {e}"));
+                still.push(t);
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            break;
+        }
+    }
+    assert!(pending.is_empty(), "tables that took no row: {last_errors:?}");
+    let mut counts = std::collections::BTreeMap::new();
+    for t in schema.keys() {
+        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {t}")).fetch_one(db.pool()).await.unwrap().get(0);
+        counts.insert(t.clone(), n);
+    }
+    counts
+}
+
+/// Row counts of the tables named.
+pub async fn row_counts(db: &shutong_store::Db, tables: impl Iterator<Item = &String>) -> std::collections::BTreeMap<String, i64> {
+    use sqlx::Row;
+    let mut counts = std::collections::BTreeMap::new();
+    for t in tables {
+        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {t}")).fetch_one(db.pool()).await.unwrap().get(0);
+        counts.insert(t.clone(), n);
+    }
+    counts
+}
