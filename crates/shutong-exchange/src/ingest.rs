@@ -173,7 +173,7 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
         Ok(v) => v,
         Err(e) => {
             drop_table(ex, &load_table).await;
-            finish_failed(ex, batch, &e.to_string(), true).await;
+            finish_failed(ex, batch, &failure_text(&e), true).await;
             return Err(e);
         }
     };
@@ -196,7 +196,7 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
         Err(e) => {
             drop_table(ex, &load_table).await;
             let duplicate = matches!(&e, ExchangeError::Store(shutong_store::StoreError::Conflict { .. }));
-            finish_failed(ex, batch, &e.to_string(), true).await;
+            finish_failed(ex, batch, &failure_text(&e), true).await;
             if duplicate {
                 // The same batch ID committed concurrently: answer with that batch's report.
                 if let Some(done) = committed_batch(ex, &code, &batch_key).await? {
@@ -885,6 +885,16 @@ async fn drop_table(ex: &Exchange, table: &str) {
         && let Err(e) = sqlx::query(&format!("DROP TABLE IF EXISTS {table}")).execute(ex.pool.pool()).await
     {
         tracing::warn!(error = %e, table, "could not drop a dataset table; the next start drops it");
+    }
+}
+
+/// Why a batch failed, as its report shows it to the provider: the error for what the provider can mend,
+/// opaque for the platform's own faults (they are logged, as a 5xx answer is).
+fn failure_text(e: &ExchangeError) -> String {
+    match e {
+        ExchangeError::Store(shutong_store::StoreError::Unavailable(_)) => "the database was unavailable: send the batch again".into(),
+        ExchangeError::Store(_) | ExchangeError::Sealed(_) => "an internal error stopped the batch (see the server log)".into(),
+        other => other.to_string(),
     }
 }
 

@@ -25,7 +25,265 @@ on_both_backends!(
     reading_the_trail_and_sweeping_are_ruled_by_the_services,
     stored_values_that_do_not_parse_are_errors,
     the_portal_refuses_what_it_cannot_parse_and_shows_the_services_rules,
+    no_change_commits_without_its_audit_event,
 );
+
+/// Runs `call` twice: first with every audit insert failing, when it must fail and leave every platform
+/// table as it was (the change and its event are one transaction), then normally, when it must succeed and
+/// write its event (`action`).
+async fn atomically<F, Fut>(app: &common::TestApp, action: &str, call: F) -> common::Resp
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = common::Resp>,
+{
+    atomically_but(app, action, None, call).await
+}
+
+/// As [`atomically`], where one table may keep a record of the failed attempt (a batch's own row, marked
+/// failed, with its reason).
+async fn atomically_but<F, Fut>(app: &common::TestApp, action: &str, record_of_attempt: Option<&str>, call: F) -> common::Resp
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = common::Resp>,
+{
+    let events = |app: &common::TestApp| {
+        let db = app.db().clone();
+        let action = action.to_string();
+        async move {
+            sqlx::query("SELECT COUNT(*) FROM audit_events WHERE action = $1")
+                .bind(action)
+                .fetch_one(db.pool())
+                .await
+                .map(|r| sqlx::Row::get::<i64, _>(&r, 0))
+                .unwrap()
+        }
+    };
+    let before = common::platform_snapshot(app.db()).await;
+    let written = events(app).await;
+    common::fail_audit_inserts(app.db(), true).await;
+    let refused = call().await;
+    common::fail_audit_inserts(app.db(), false).await;
+    assert!(refused.status.is_server_error(), "{action} with its event failing: {} {:?}", refused.status, refused.body);
+    let after = common::platform_snapshot(app.db()).await;
+    for (table, rows) in &before {
+        if Some(table.as_str()) != record_of_attempt {
+            assert_eq!(rows, &after[table], "{action}: nothing of the change remains in {table}");
+        }
+    }
+    let r = call().await;
+    assert!(r.status.is_success(), "{action}: {} {:?}", r.status, r.body);
+    assert_eq!(events(app).await, written + 1, "{action}: its event");
+    r
+}
+
+/// Every state change reachable through the API, with a failure injected between the change and its audit
+/// event: nothing of the change remains; without the failure, it commits with its event. (Changes in the
+/// data pool: on PostgreSQL here, on SQLite through the outbox, `a_pool_change_never_commits_without_its_event`.)
+async fn no_change_commits_without_its_audit_event(backend: Backend) {
+    let app = common::spawn_demo_app(backend).await;
+    let demo = shutong::demo::DEMO_PASSWORD;
+    let admin = app.admin_token().await;
+    let editor = app.login("ga.editor", demo).await;
+    let provider = app.login("ga.reviewer", demo).await;
+    let authority = app.login("sq.reviewer", demo).await;
+    let consumer = app.login("dc.rs.editor", demo).await;
+    let today = app.clock().today();
+    let code_of = |name: &'static str| {
+        let db = app.db().clone();
+        async move {
+            sqlx::query("SELECT code FROM catalog_resources WHERE name = $1")
+                .bind(name)
+                .fetch_one(db.pool())
+                .await
+                .map(|r| sqlx::Row::get::<String, _>(&r, 0))
+                .unwrap()
+        }
+    };
+    let call = |method: Method, path: String, token: &str, body: Option<serde_json::Value>| {
+        let token = token.to_string();
+        let app = &app;
+        async move { app.call(method, &path, Some(&token), body).await }
+    };
+
+    // Identity.
+    let credit = shutong::demo::demo_credit_code("320100", 91);
+    let d = atomically(&app, "department.create", || {
+        call(
+            Method::POST,
+            "/api/v1/departments".into(),
+            &admin,
+            Some(json!({"name": "原子性测试局", "credit_code": credit, "region_code": "320100", "level": "city"})),
+        )
+    })
+    .await;
+    let dept = d.body["id"].as_i64().unwrap();
+    atomically(&app, "department.update", || {
+        call(Method::PATCH, format!("/api/v1/departments/{dept}"), &admin, Some(json!({"name": "原子性测试局（更名）"})))
+    })
+    .await;
+    let u = atomically(&app, "user.create", || {
+        call(Method::POST, "/api/v1/users".into(), &admin, Some(json!({"username": "atomic.user", "display_name": "原子", "department_id": dept, "password": PASSWORD, "roles": ["catalog_editor"]})))
+    })
+    .await;
+    let user = u.body["user"]["id"].as_i64().unwrap();
+    atomically(&app, "user.update", || {
+        call(Method::PATCH, format!("/api/v1/users/{user}"), &admin, Some(json!({"display_name": "原子二"})))
+    })
+    .await;
+    atomically(&app, "user.reset_password", || {
+        call(Method::POST, format!("/api/v1/users/{user}/password"), &admin, Some(json!({"new_password": "Reset-Pass-2026"})))
+    })
+    .await;
+    let role = atomically(&app, "role.assign", || {
+        call(Method::POST, format!("/api/v1/users/{user}/roles"), &admin, Some(json!({"role": "reviewer"})))
+    })
+    .await;
+    let assignment = role.body["id"].as_i64().unwrap();
+    atomically(&app, "role.revoke", || call(Method::DELETE, format!("/api/v1/users/{user}/roles/{assignment}"), &admin, None)).await;
+    atomically(&app, "token.create", || {
+        call(Method::POST, "/api/v1/tokens".into(), &admin, Some(json!({"user_id": user, "name": "原子系统"})))
+    })
+    .await;
+    let token = app.get("/api/v1/tokens", &admin).await.body["tokens"][0]["id"].as_i64().unwrap();
+    atomically(&app, "token.revoke", || call(Method::DELETE, format!("/api/v1/tokens/{token}"), &admin, None)).await;
+    atomically(&app, "region.upsert", || {
+        call(Method::PUT, "/api/v1/reference/regions/320199".into(), &admin, Some(json!({"name": "原子新区"})))
+    })
+    .await;
+    let year = json!({"year": 2030, "papers": [], "days": [{"name": "元旦", "date": "2030-01-01", "isOffDay": true}]});
+    atomically(&app, "calendar.import_year", || call(Method::PUT, "/api/v1/calendar/years/2030".into(), &admin, Some(year.clone()))).await;
+    let session = atomically(&app, "auth.login", || async {
+        app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "atomic.user", "password": "Reset-Pass-2026"}))).await
+    })
+    .await;
+    let session = session.body["token"].as_str().unwrap().to_string();
+    atomically(&app, "auth.logout", || call(Method::POST, "/api/v1/auth/logout".into(), &session, None)).await;
+
+    // Catalog.
+    atomically(&app, "catalog.classification_create", || {
+        call(Method::POST, "/api/v1/catalog/classifications".into(), &authority, Some(json!({"code": "399", "name": "原子性测试"})))
+    })
+    .await;
+    let mut doc = app.get("/api/v1/catalog/resources/101/000001", &editor).await.body["document"].clone();
+    doc["name"] = json!("原子性测试资源");
+    let created = atomically(&app, "catalog.create", || {
+        call(Method::POST, "/api/v1/catalog/resources".into(), &editor, Some(json!({"classification_code": "101", "document": doc})))
+    })
+    .await;
+    let p = format!("/api/v1/catalog/resources/{}", created.body["code"].as_str().unwrap());
+    let mut doc2 = doc.clone();
+    doc2["summary"] = json!("第二稿");
+    atomically(&app, "catalog.update_draft", || call(Method::PUT, p.clone(), &editor, Some(doc2.clone()))).await;
+    atomically(&app, "catalog.submit", || call(Method::POST, format!("{p}/submit"), &editor, Some(json!({})))).await;
+    atomically(&app, "catalog.publish", || call(Method::POST, format!("{p}/review"), &authority, Some(json!({"decision": "approve"}))))
+        .await;
+    atomically(&app, "catalog.revise", || call(Method::POST, format!("{p}/revise"), &editor, Some(json!({})))).await;
+    atomically(&app, "catalog.withdraw", || call(Method::POST, format!("{p}/withdraw"), &editor, Some(json!({"reason": "职能划转"}))))
+        .await;
+    doc["name"] = json!("原子性退回资源");
+    let returned = app.post("/api/v1/catalog/resources", &editor, json!({"classification_code": "101", "document": doc})).await;
+    let q = format!("/api/v1/catalog/resources/{}", returned.body["code"].as_str().unwrap());
+    assert!(app.post(&format!("{q}/submit"), &editor, json!({})).await.status.is_success());
+    atomically(&app, "catalog.return", || {
+        call(Method::POST, format!("{q}/review"), &authority, Some(json!({"decision": "return", "reason": "摘要需写明数据范围"})))
+    })
+    .await;
+    let ga = app.get("/api/v1/me", &editor).await.body["department"]["id"].as_i64().unwrap();
+    atomically(&app, "catalog.change_event", || {
+        call(
+            Method::POST,
+            "/api/v1/catalog/change-events".into(),
+            &editor,
+            Some(json!({"department_id": ga, "kind": "law_revised", "description": "修法", "occurred_on": today})),
+        )
+    })
+    .await;
+    atomically(&app, "catalog.project_create", || {
+        call(Method::POST, "/api/v1/catalog/projects".into(), &editor, Some(json!({"department_id": ga, "name": "原子性工程"})))
+    })
+    .await;
+
+    // Sharing.
+    let floating = code_of("流动人口居住登记信息").await;
+    let application = json!({"resource_code": floating, "items": ["公民身份号码", "居住地址"], "purpose": "administrative_basis",
+        "basis": "《社会保险法》第八条", "period_to": today + chrono::Days::new(200), "access_methods": ["online_query"]});
+    let r =
+        atomically(&app, "request.create", || call(Method::POST, "/api/v1/requests".into(), &consumer, Some(application.clone()))).await;
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    atomically(&app, "request.message", || {
+        call(Method::POST, format!("/api/v1/requests/{id}/messages"), &consumer, Some(json!({"body": "请尽快答复"})))
+    })
+    .await;
+    atomically(&app, "request.reject", || {
+        call(Method::POST, format!("/api/v1/requests/{id}/reject"), &provider, Some(json!({"reason": "用途不明"})))
+    })
+    .await;
+    atomically(&app, "request.escalate", || {
+        call(Method::POST, format!("/api/v1/requests/{id}/escalate"), &consumer, Some(json!({"reason": "请求协商"})))
+    })
+    .await;
+    atomically(&app, "request.withdraw", || {
+        call(Method::POST, format!("/api/v1/requests/{id}/withdraw"), &consumer, Some(json!({"reason": "不再需要"})))
+    })
+    .await;
+    let r = app.post("/api/v1/requests", &consumer, application.clone()).await;
+    let id = r.body["request"]["id"].as_i64().unwrap();
+    let a =
+        atomically(&app, "request.approve", || call(Method::POST, format!("/api/v1/requests/{id}/approve"), &provider, Some(json!({}))))
+            .await;
+    let grant = a.body["grant"]["id"].as_i64().unwrap();
+    atomically(&app, "grant.renew", || {
+        call(Method::POST, format!("/api/v1/grants/{grant}/renew"), &provider, Some(json!({"valid_to": today + chrono::Days::new(300)})))
+    })
+    .await;
+    atomically(&app, "grant.revoke", || {
+        call(Method::POST, format!("/api/v1/grants/{grant}/revoke"), &provider, Some(json!({"reason": "停止使用"})))
+    })
+    .await;
+    let open = code_of("社会组织登记信息").await;
+    atomically(&app, "request.subscribe", || {
+        call(
+            Method::POST,
+            "/api/v1/subscriptions".into(),
+            &consumer,
+            Some(json!({"resource_code": open, "purpose": "work_reference", "basis": "参保核验", "access_methods": ["online_query"]})),
+        )
+    })
+    .await;
+
+    // The data pool shares the platform's transaction on PostgreSQL.
+    if backend == Backend::Postgres {
+        atomically(&app, "exchange.bind", || {
+            call(Method::PUT, "/api/v1/data/101/000002/binding".into(), &editor, Some(json!({"kind": "dataset"})))
+        })
+        .await;
+        let person = shutong_exchange::synth::person(3, 3);
+        let csv = format!("公民身份号码,姓名,居住地址,登记日期\n{},{},{},2024-03-01\n", person[0], person[1], person[5]);
+        atomically_but(&app, "data.batch", Some("exchange_batches"), || async {
+            let r = app
+                .http
+                .post(format!("{}/api/v1/data/101/000002/batches?mode=full&batch_id=atomic", app.base))
+                .bearer_auth(&editor)
+                .header("content-type", "text/csv")
+                .body(csv.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            common::Resp { status, headers: r.headers().clone(), body: r.json().await.unwrap_or_default() }
+        })
+        .await;
+        let (status, failure): (String, String) =
+            sqlx::query("SELECT status, failure FROM exchange_batches WHERE batch_key = 'atomic' ORDER BY id LIMIT 1")
+                .fetch_one(app.db().pool())
+                .await
+                .map(|r| (sqlx::Row::get(&r, 0), sqlx::Row::get(&r, 1)))
+                .unwrap();
+        assert_eq!(status, "failed");
+        assert!(!failure.contains("injected"), "the batch's report is opaque about the platform's own faults: {failure}");
+    }
+    app.stop().await;
+}
 
 /// The portal parses and asks the service; it never guesses: an unknown ingest mode is refused (it became a
 /// full batch, which replaces the dataset), an unknown access method is refused naming it (it was dropped),

@@ -450,3 +450,28 @@ pub async fn row_counts(db: &shutong_store::Db, tables: impl Iterator<Item = &St
     }
     counts
 }
+
+/// Every row of every platform table outside the audit trail, as text, sorted: what a state change
+/// changes. Columns that record when a credential was last used (`last_*`) are left out: reading with a
+/// credential touches them outside any change.
+pub async fn platform_snapshot(db: &shutong_store::Db) -> std::collections::BTreeMap<String, Vec<Vec<Option<String>>>> {
+    use sqlx::Row;
+    let mut out = std::collections::BTreeMap::new();
+    for (table, cols) in schema_of(db).await {
+        if table.starts_with("audit_") {
+            continue;
+        }
+        let names: Vec<String> = cols.iter().map(|c| c.name.clone()).filter(|n| !n.starts_with("last_")).collect();
+        let select = names.iter().map(|n| format!("CAST(\"{n}\" AS TEXT)")).collect::<Vec<_>>().join(", ");
+        let mut rows: Vec<Vec<Option<String>>> = sqlx::query(&format!("SELECT {select} FROM {table}"))
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (0..names.len()).map(|i| r.get::<Option<String>, _>(i)).collect())
+            .collect();
+        rows.sort();
+        out.insert(table, rows);
+    }
+    out
+}
