@@ -712,7 +712,7 @@ async fn tokens_work_until_revoked_or_expired(backend: Backend) {
     // A disabled account's tokens stop as well.
     let r = app.post("/api/v1/tokens", &admin, json!({"user_id": sys, "name": "三"})).await;
     let secret3 = r.body["secret"].as_str().unwrap().to_string();
-    app.call(Method::PATCH, &format!("/api/v1/users/{sys}"), Some(&admin), Some(json!({"status": "disabled"}))).await;
+    app.call_ok(Method::PATCH, &format!("/api/v1/users/{sys}"), Some(&admin), Some(json!({"status": "disabled"}))).await;
     assert_eq!(app.get("/api/v1/me", &secret3).await.status, StatusCode::UNAUTHORIZED);
     // Bad TTL.
     let r = app.post("/api/v1/tokens", &admin, json!({"name": "x", "ttl_days": 0})).await;
@@ -743,9 +743,9 @@ async fn every_change_writes_its_audit_event_in_the_same_transaction(backend: Ba
     // Users, roles, tokens, passwords: one event each.
     let before = count().await;
     let u = app.create_user(&admin, "audited", d, &["catalog_editor"]).await;
-    app.post(&format!("/api/v1/users/{u}/roles"), &admin, json!({"role": "reviewer"})).await;
-    app.post("/api/v1/tokens", &admin, json!({"user_id": u, "name": "t"})).await;
-    app.post(&format!("/api/v1/users/{u}/password"), &admin, json!({"new_password": "Reset-Pass-2026"})).await;
+    app.post_ok(&format!("/api/v1/users/{u}/roles"), &admin, json!({"role": "reviewer"})).await;
+    app.post_ok("/api/v1/tokens", &admin, json!({"user_id": u, "name": "t"})).await;
+    app.post_ok(&format!("/api/v1/users/{u}/password"), &admin, json!({"new_password": "Reset-Pass-2026"})).await;
     assert_eq!(count().await, before + 4);
     let actions: Vec<String> = app.get("/api/v1/audit/events?limit=4", &admin).await.body["events"]
         .as_array()

@@ -111,7 +111,7 @@ async fn submit_return_revise_publish_keeps_old_versions(backend: Backend) {
     let r = app.call(Method::PUT, &p, Some(&f.editor_a), Some(doc)).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["status"], "draft");
-    app.post(&format!("{p}/submit"), &f.editor_a, json!({})).await;
+    app.post_ok(&format!("{p}/submit"), &f.editor_a, json!({})).await;
     let r = app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "approve"})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!((r.body["status"].as_str(), r.body["published_version"].as_i64()), (Some("published"), Some(1)));
@@ -124,11 +124,11 @@ async fn submit_return_revise_publish_keeps_old_versions(backend: Backend) {
     assert_eq!((r.body["version"].as_i64(), r.body["status"].as_str()), (Some(2), Some("draft")));
     let mut doc2 = population_doc();
     doc2["summary"] = json!("第二版：增加户籍地址。");
-    app.call(Method::PUT, &p, Some(&f.editor_a), Some(doc2)).await;
+    app.call_ok(Method::PUT, &p, Some(&f.editor_a), Some(doc2)).await;
     let seen_by_b = app.get(&p, &f.editor_b).await;
     assert_eq!((seen_by_b.body["version"].as_i64(), seen_by_b.body["status"].as_str()), (Some(1), Some("published")));
     assert_eq!(app.get(&format!("{p}?version=2"), &f.editor_b).await.status, StatusCode::NOT_FOUND, "drafts are the provider's");
-    app.post(&format!("{p}/submit"), &f.editor_a, json!({})).await;
+    app.post_ok(&format!("{p}/submit"), &f.editor_a, json!({})).await;
     let r = app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "approve"})).await;
     assert_eq!(r.body["version"], 2);
 
@@ -278,7 +278,7 @@ async fn only_the_provider_and_the_authority_change_entries(backend: Backend) {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // A's own reviewer is not the sharing authority; neither is A's editor.
-    app.post(&format!("{p}/submit"), &f.editor_a, json!({})).await;
+    app.post_ok(&format!("{p}/submit"), &f.editor_a, json!({})).await;
     assert_eq!(app.post(&format!("{p}/review"), &f.plain_reviewer_a, json!({"decision": "approve"})).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.post(&format!("{p}/review"), &f.editor_a, json!({"decision": "approve"})).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "approve"})).await.status, StatusCode::OK);
@@ -354,8 +354,8 @@ async fn change_events_have_a_15_working_day_deadline(backend: Backend) {
     }
     // Publishing an update of A's catalog answers the event.
     let code = create(&app, &f.editor_a, "101", population_doc()).await;
-    app.post(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await;
-    app.post(&format!("{}/review", path_of(&code)), &f.reviewer, json!({"decision": "approve"})).await;
+    app.post_ok(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await;
+    app.post_ok(&format!("{}/review", path_of(&code)), &f.reviewer, json!({"decision": "approve"})).await;
     assert_eq!(app.get("/api/v1/catalog/change-events?overdue=true", &f.reviewer).await.body.as_array().unwrap().len(), 0);
     let all = app.get(&format!("/api/v1/catalog/change-events?department_id={}", f.a), &f.reviewer).await;
     assert!(all.body[0]["resolution"].as_str().unwrap().contains(&code));
@@ -413,7 +413,7 @@ async fn classification_and_statistics(backend: Backend) {
             doc["open_to_public"] = json!(true);
         }
         let code = create(&app, &f.editor_a, class, doc).await;
-        app.post(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await;
+        app.post_ok(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await;
         let r = app.post(&format!("{}/review", path_of(&code)), &f.reviewer, json!({"decision": "approve"})).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
@@ -499,7 +499,7 @@ async fn search_in_chinese_with_facets_and_cursor(backend: Backend) {
     }
     assert_eq!(search("q=%22%28%5B%3A%7E").await.status, StatusCode::OK);
     // Withdrawn resources leave the index at once.
-    app.post(&format!("{}/withdraw", path_of(&deaths)), &f.editor_a, json!({"reason": "停止采集"})).await;
+    app.post_ok(&format!("{}/withdraw", path_of(&deaths)), &f.editor_a, json!({"reason": "停止采集"})).await;
     assert_eq!(search("q=%E4%BA%BA%E5%8F%A3").await.body["total"], 1);
     app.stop().await;
 }

@@ -324,9 +324,9 @@ async fn a_city_dispute_is_coordinated_by_the_city_authority_and_ends_there(back
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let id = r.body["request"]["id"].as_i64().unwrap();
     let path = |verb: &str| format!("/api/v1/requests/{id}/{verb}");
-    app.post(&path("reject"), &provider, json!({"reason": "内部审核使用"})).await;
+    app.post_ok(&path("reject"), &provider, json!({"reason": "内部审核使用"})).await;
     // Negotiation that goes nowhere may be escalated while still open (协商未果).
-    app.post(&path("escalate"), &consumer, json!({"reason": "请求协商"})).await;
+    app.post_ok(&path("escalate"), &consumer, json!({"reason": "请求协商"})).await;
     let e = app.post(&path("escalate"), &consumer, json!({"reason": "协商未果"})).await;
     assert_eq!(e.body["request"]["status"], "coordinating", "{:?}", e.body);
     assert_eq!(e.body["request"]["owner_name"], "东川市大数据管理局", "本级主管部门");

@@ -215,6 +215,18 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// A call that sets up what a test goes on to check: it must succeed.
+    pub async fn call_ok(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let r = self.call(method.clone(), path, token, body).await;
+        assert!(r.status.is_success(), "{method} {path}: {} {:?}", r.status, r.body);
+        r
+    }
+
+    /// A POST that sets up what a test goes on to check: it must succeed.
+    pub async fn post_ok(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call_ok(Method::POST, path, Some(token), Some(body)).await
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> String {
         let r = self.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": username, "password": password}))).await;
         assert_eq!(r.status, StatusCode::OK, "login {username}: {:?}", r.body);
