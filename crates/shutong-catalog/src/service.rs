@@ -163,10 +163,10 @@ fn view_from_row(r: &AnyRow) -> CatalogResult<ResourceView> {
     Ok(ResourceView {
         code: r.try_get("code")?,
         version: r.try_get("version")?,
-        status: status_of(&r, "status")?,
+        status: status_of(r, "status")?,
         latest_version: r.try_get("latest_version")?,
         published_version: r.try_get("published_version")?,
-        resource_status: status_of(&r, "resource_status")?,
+        resource_status: status_of(r, "resource_status")?,
         classification_code: r.try_get("classification_code")?,
         classification_name: r.try_get("classification_name")?,
         provider_department_id: r.try_get("provider_department_id")?,
@@ -383,7 +383,7 @@ async fn check_target(tx: &mut Tx, classification: &str, provider: DepartmentId)
 /// import alike. Classifications and providers must have been checked by the caller. Codes are taken per classification in one step, rows are written in
 /// multi-row statements, and every resource still gets its own audit event. With `submit`, each is
 /// submitted for review at once.
-pub async fn create_many_in_tx(
+pub(crate) async fn create_many_in_tx(
     tx: &mut Tx,
     ctx: &AuditContext,
     rows: &[(String, DepartmentId, ResourceDocument)],
@@ -897,7 +897,7 @@ pub async fn list_resources(db: &Db, viewer: &Principal, f: &ResourceFilter) -> 
             Ok(ResourceSummary {
                 code: r.try_get("code")?,
                 name: r.try_get("name")?,
-                status: status_of(&r, "status")?,
+                status: status_of(r, "status")?,
                 latest_version: r.try_get("latest_version")?,
                 published_version: r.try_get("published_version")?,
                 classification_code: r.try_get("classification_code")?,
@@ -1385,4 +1385,14 @@ pub async fn accept_project(db: &Db, actor: &Principal, ctx: &AuditContext, proj
 pub async fn project_codes(db: &Db, project: i64) -> CatalogResult<Vec<String>> {
     let rows = sqlx::query("SELECT code FROM catalog_resources WHERE project_id = $1").bind(project).fetch_all(db.pool()).await?;
     Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+}
+
+/// The code of the resource named `name` (信息资源名称), for the demo seed and scripts; the first by code
+/// when names repeat.
+pub async fn code_by_name(db: &Db, name: &str) -> CatalogResult<Option<String>> {
+    let row = sqlx::query("SELECT code FROM catalog_resources WHERE name = $1 ORDER BY code LIMIT 1")
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }

@@ -696,7 +696,7 @@ async fn commit(
     let old_table: Option<String> = row.try_get("table_name")?;
     let last_seq: i64 = row.try_get("last_seq")?;
     let old_count: i64 = row.try_get("row_count")?;
-    let old_columns: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("columns")?).unwrap_or_default();
+    let old_columns: Vec<String> = shutong_store::parse_column(&row, "exchange_bindings", "columns", |s| serde_json::from_str(s).ok())?;
     let now = now_ms();
     let (upserted, deleted, rows_after, first_seq, max_seq, table, reset_seq, drop_after) = if req.mode == IngestMode::Full {
         let r = sqlx::query(&format!("SELECT COUNT(*), MIN(s), MAX(s) FROM {load_table}")).fetch_one(&mut *tx).await?;

@@ -215,13 +215,17 @@ pub struct RekeyReport {
 /// re-encrypted under the active one, sensitive values found in clear encrypted, values of items no longer
 /// sensitive decrypted, the key column turned into or out of a blind index. Holds each dataset's claim
 /// (no batch loads meanwhile), one transaction per 1,000 rows; safe to interrupt and run again. With
-/// `dry_run`, only counts. Audited as `data.rekey` per dataset changed.
+/// `dry_run`, only counts. Audited as `data.rekey` per dataset changed. Platform administrators only.
 pub async fn rekey(
     ex: &Exchange,
+    actor: &shutong_identity::Principal,
     ctx: &shutong_audit::AuditContext,
     only: Option<&str>,
     dry_run: bool,
 ) -> ExchangeResult<Vec<RekeyReport>> {
+    if !actor.is_platform_admin() {
+        return Err(ExchangeError::Forbidden("only platform administrators re-encrypt the pool".into()));
+    }
     let ring = ex.keys();
     let keys = ring.as_deref();
     let mut out = Vec::new();
@@ -406,7 +410,7 @@ pub async fn retire_key(
     if !actor.is_platform_admin() {
         return Err(ExchangeError::Forbidden("only platform administrators retire data keys".into()));
     }
-    let reports = rekey(ex, ctx, None, true).await?;
+    let reports = rekey(ex, actor, ctx, None, true).await?;
     let still: i64 = reports.iter().map(|r| r.values_by_key.get(&id).copied().unwrap_or(0)).sum();
     if still > 0 {
         return Err(ExchangeError::Conflict(format!("key {id} still encrypts {still} values: run `shutong keys rekey` first")));

@@ -1216,3 +1216,12 @@ pub async fn figures(db: &Db) -> IdentityResult<IdentityFigures> {
         locked_users: row.try_get("locked_users")?,
     })
 }
+
+/// The user with this username (compared as stored: lower case), for the operator's CLI and the demo seed.
+pub async fn user_id_by_username(db: &Db, username: &str) -> IdentityResult<Option<UserId>> {
+    let row = sqlx::query("SELECT id FROM users WHERE username = $1")
+        .bind(username.trim().to_ascii_lowercase())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?.map(UserId))
+}

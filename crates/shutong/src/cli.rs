@@ -323,13 +323,7 @@ async fn find_department(db: &shutong_store::Db, s: &str) -> anyhow::Result<Depa
 }
 
 pub(crate) async fn find_user(db: &shutong_store::Db, username: &str) -> anyhow::Result<UserId> {
-    let (op, _) = operator();
-    identity::list_users(db, &op, None)
-        .await?
-        .into_iter()
-        .find(|u| u.username == username.trim().to_ascii_lowercase())
-        .map(|u| u.id)
-        .with_context(|| format!("no user named {username}"))
+    identity::user_id_by_username(db, username).await?.with_context(|| format!("no user named {username}"))
 }
 
 fn read_new_password() -> anyhow::Result<String> {

@@ -155,7 +155,6 @@ pub async fn seed(db: &Db, regions: &RegionTable, security: &SecuritySettings, c
 /// city), in 领导小组, a grant decided by coordination, and a revoked grant.
 async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
     use shutong_sharing::{self as sharing, AccessMethod::*, Approval, NewRequest, Purpose, RowCondition, RowFilter};
-    use shutong_store::Row;
     let s = sharing::Sharing {
         db: db.clone(),
         calendar: std::sync::Arc::new(calendar.clone()),
@@ -163,15 +162,13 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
         deadlines: sharing::Deadlines::default(),
     };
     let user = |name: &'static str| async move {
-        let id: i64 = sqlx::query("SELECT id FROM users WHERE username = $1").bind(name).fetch_one(db.pool()).await?.try_get(0)?;
-        let p = identity::load_principal(db, identity::UserId(id)).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
-        let ctx = AuditContext { actor_user_id: Some(id), actor: name.to_string(), ..Default::default() };
+        let id = identity::user_id_by_username(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
+        let p = identity::load_principal(db, id).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
+        let ctx = AuditContext { actor_user_id: Some(id.0), actor: name.to_string(), ..Default::default() };
         anyhow::Ok((p, ctx))
     };
     let code = |name: &'static str| async move {
-        let c: String =
-            sqlx::query("SELECT code FROM catalog_resources WHERE name = $1").bind(name).fetch_one(db.pool()).await?.try_get(0)?;
-        anyhow::Ok(c)
+        shutong_catalog::code_by_name(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo resource {name}"))
     };
     let req = |resource: String, items: &[&str], purpose: Purpose, basis: &str| NewRequest {
         resource_code: resource,
@@ -912,17 +909,14 @@ async fn seed_catalog(
 /// identifiers. Seeded once.
 pub async fn seed_exchange(ex: &shutong_exchange::Exchange, population_rows: u64) -> anyhow::Result<()> {
     use shutong_exchange::{self as exchange, BatchRequest, BindingKind, DataFormat, IngestMode, Input, NewBinding};
-    use shutong_store::Row;
     let db = &ex.db;
     let code = |name: &'static str| async move {
-        let c: String =
-            sqlx::query("SELECT code FROM catalog_resources WHERE name = $1").bind(name).fetch_one(db.pool()).await?.try_get(0)?;
-        anyhow::Ok(c)
+        shutong_catalog::code_by_name(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo resource {name}"))
     };
     let user = |name: &'static str| async move {
-        let id: i64 = sqlx::query("SELECT id FROM users WHERE username = $1").bind(name).fetch_one(db.pool()).await?.try_get(0)?;
-        let p = identity::load_principal(db, identity::UserId(id)).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
-        let ctx = AuditContext { actor_user_id: Some(id), actor: name.to_string(), ..Default::default() };
+        let id = identity::user_id_by_username(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
+        let p = identity::load_principal(db, id).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
+        let ctx = AuditContext { actor_user_id: Some(id.0), actor: name.to_string(), ..Default::default() };
         anyhow::Ok((p, ctx))
     };
     let population = code("人口基本信息").await?;

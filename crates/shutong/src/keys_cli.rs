@@ -47,7 +47,8 @@ pub async fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<i32> {
     let ring = ex.keys().context("no data keys")?;
     let status = match cmd {
         KeysCommand::Status => {
-            let reports = shutong_exchange::sealed::rekey(&ex, &ctx, None, true).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            let reports =
+                shutong_exchange::sealed::rekey(&ex, &actor, &ctx, None, true).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
             let out = serde_json::json!({
                 "source": if from_config { "configuration".to_string() } else { path.display().to_string() },
                 "active": ring.active(),
@@ -62,8 +63,9 @@ pub async fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<i32> {
                 .as_deref()
                 .map(|c| shutong_catalog::ResourceCode::parse(c).map(|c| c.to_string()).map_err(|e| anyhow::anyhow!("--resource: {e}")))
                 .transpose()?;
-            let reports =
-                shutong_exchange::sealed::rekey(&ex, &ctx, code.as_deref(), *dry_run).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            let reports = shutong_exchange::sealed::rekey(&ex, &actor, &ctx, code.as_deref(), *dry_run)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.to_string()))?;
             println!("{}", serde_json::to_string_pretty(&reports)?);
             0
         }

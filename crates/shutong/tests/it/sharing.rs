@@ -1,11 +1,8 @@
 //! Sharing requests and grants through the API, on SQLite and PostgreSQL, on the demo province: the
 //! 10-working-day answer, narrowing, refusals, overdue, escalation, grants, who may do what, bad input.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
-mod common;
-
+use crate::common::{Backend, TestApp, spawn_demo_app};
 use chrono::NaiveDate;
-use common::{Backend, TestApp, spawn_demo_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shutong::demo::DEMO_PASSWORD;

@@ -1,9 +1,6 @@
 //! The portal in a real headless browser (Debian's chromium, driven through chromedriver).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
-mod common;
-
-use common::{ADMIN_PASSWORD, Backend, spawn_app, spawn_demo_app};
+use crate::common::{ADMIN_PASSWORD, Backend, spawn_app, spawn_demo_app};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};

@@ -1,9 +1,8 @@
 //! The resource catalog through the API, on SQLite and PostgreSQL: lifecycle, rules, rights, deadlines.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
-mod common;
+use crate::common;
 
-use common::{Backend, PASSWORD, TestApp, spawn_app};
+use crate::common::{Backend, PASSWORD, TestApp, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

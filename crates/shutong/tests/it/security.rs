@@ -2,11 +2,10 @@
 //! role (allowed, 401 or 403, never 5xx); SQL-injection strings in text fields, path segments and query
 //! parameters (stored verbatim or refused, never executed, nothing leaked); malformed and expired
 //! credentials; oversized bodies; path traversal.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
-mod common;
+use crate::common;
 
-use common::{Backend, TestApp, spawn_demo_app_with};
+use crate::common::{Backend, TestApp, spawn_demo_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -2,12 +2,11 @@
 //! chain with SM2-signed checkpoints; `shutong audit verify` names the first place where a stored event
 //! was changed, deleted or reordered; an export verifies with OpenSSL; archiving removes only sealed,
 //! verified, old segments; only auditors and platform administrators read the trail.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
-mod common;
+use crate::common;
 
+use crate::common::{Backend, TestApp, spawn_app_with, spawn_demo_app_with};
 use base64::Engine;
-use common::{Backend, TestApp, spawn_app_with, spawn_demo_app_with};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::Row;

@@ -1,11 +1,10 @@
 //! Data exchange (C4) through the HTTP API, on SQLite and PostgreSQL: grant enforcement on every output,
 //! batches (validation, reports, idempotency, increments, the change feed), bad input, the service proxy,
 //! and a server killed during a large batch.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
-mod common;
+use crate::common;
 
-use common::{Backend, TestApp, spawn_demo_app, spawn_demo_app_with};
+use crate::common::{Backend, TestApp, spawn_demo_app, spawn_demo_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shutong_exchange::synth;

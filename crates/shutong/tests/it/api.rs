@@ -1,9 +1,8 @@
 //! The HTTP API end to end, on SQLite and on PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
-mod common;
+use crate::common;
 
-use common::{ADMIN_PASSWORD, Backend, PASSWORD, spawn_app, spawn_app_with};
+use crate::common::{ADMIN_PASSWORD, Backend, PASSWORD, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -1,0 +1,25 @@
+//! The integration tests, in one binary so that the whole server is linked once: a module per feature,
+//! each test on a database of its own (a temporary SQLite file, or a new PostgreSQL database), most of them
+//! on both backends through `on_both_backends!`.
+//!
+//! - `api`: the HTTP API end to end, the audit trail's atomicity, migrations, the portal's forms.
+//! - `audit_chain`: the tamper-evident trail (SM3 chain, SM2 checkpoints, OpenSSL, archives).
+//! - `browser`: the portal in headless Chromium.
+//! - `catalog`, `sharing`, `exchange`: the capabilities C2, C3, C4.
+//! - `cli`: the binary's commands.
+//! - `security`: every operation × every role, hostile input.
+//! - `tidy`: the architecture's invariants, checked over the source tree.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
+
+#[macro_use]
+mod common;
+
+mod api;
+mod audit_chain;
+mod browser;
+mod catalog;
+mod cli;
+mod exchange;
+mod security;
+mod sharing;
+mod tidy;

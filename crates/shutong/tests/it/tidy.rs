@@ -1,0 +1,207 @@
+//! The architecture's invariants, checked over the source tree (as rust-analyzer's `tidy` does): each test
+//! names the files and lines at fault. ARCHITECTURE.md states these; a change that breaks one fails here.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every `.rs` file under `dir`, with its text.
+fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                out.push((p, text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn crate_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace().join("crates"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The crates that hold a capability's rules (not the web layer, the binary, wire types or the bench).
+const DOMAIN: [&str; 9] = [
+    "shutong-reference",
+    "shutong-store",
+    "shutong-audit",
+    "shutong-crypto",
+    "shutong-identity",
+    "shutong-refdata",
+    "shutong-catalog",
+    "shutong-sharing",
+    "shutong-exchange",
+];
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(workspace()).unwrap_or(p).display().to_string()
+}
+
+/// Lines of `text` that contain `needle`, outside comments, as `file:line`.
+fn lines_with(path: &Path, text: &str, needle: &str) -> Vec<String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with("//") && l.contains(needle))
+        .map(|(i, _)| format!("{}:{}", rel(path), i + 1))
+        .collect()
+}
+
+#[test]
+fn no_sql_in_the_web_layer_or_the_binary() {
+    let mut found = Vec::new();
+    for dir in ["crates/shutong-web/src", "crates/shutong/src"] {
+        for (p, text) in sources(&workspace().join(dir)) {
+            found.extend(lines_with(&p, &text, "sqlx::"));
+        }
+    }
+    assert!(found.is_empty(), "SQL belongs in a service: {found:?}");
+}
+
+#[test]
+fn no_system_clock_in_deadline_code() {
+    let mut found = Vec::new();
+    for dir in ["crates/shutong-catalog/src", "crates/shutong-sharing/src", "crates/shutong-exchange/src"] {
+        for (p, text) in sources(&workspace().join(dir)) {
+            for needle in ["china_today(", "Utc::now(", "Local::now(", "SystemTime::now("] {
+                found.extend(lines_with(&p, &text, needle));
+            }
+        }
+    }
+    assert!(found.is_empty(), "deadlines read the business clock (shutong_store::Clock): {found:?}");
+}
+
+/// A stored value parsed with a fallback (`parse(…).unwrap_or(…)` on a column) reads a broken or unknown
+/// value as something else; NULL handled as an `Option` is not what this looks for.
+#[test]
+fn no_silent_default_in_a_row_decoder() {
+    let mut found = Vec::new();
+    for name in crate_names() {
+        for (p, text) in sources(&workspace().join("crates").join(&name).join("src")) {
+            for (i, line) in text.lines().enumerate() {
+                let parses = line.contains("parse(") || line.contains("from_str(");
+                if line.contains(".try_get") && parses && (line.contains(".unwrap_or") || line.contains(".unwrap_or_default()")) {
+                    found.push(format!("{}:{}: {}", rel(&p), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "a stored value that does not parse is an error (shutong_store::parse_column): {found:?}");
+}
+
+/// Service functions that record an audit event also take the acting principal and authorise it, except
+/// where the credential itself is the authority.
+#[test]
+fn every_audited_service_function_takes_its_principal() {
+    const CREDENTIAL_IS_THE_AUTHORITY: [&str; 2] = ["login", "end_session"];
+    let mut found = Vec::new();
+    for name in DOMAIN.iter().filter(|n| **n != "shutong-audit") {
+        for (p, text) in sources(&workspace().join("crates").join(name).join("src")) {
+            let mut from = 0;
+            while let Some(at) = text[from..].find("pub async fn ") {
+                let start = from + at + "pub async fn ".len();
+                let fn_name: String = text[start..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let open = start + text[start..].find('(').unwrap();
+                let mut depth = 0;
+                let mut end = open;
+                for (i, c) in text[open..].char_indices() {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    if depth == 0 {
+                        end = open + i;
+                        break;
+                    }
+                }
+                let signature = &text[open..end];
+                if signature.contains("AuditContext")
+                    && !signature.contains("Principal")
+                    && !CREDENTIAL_IS_THE_AUTHORITY.contains(&fn_name.as_str())
+                {
+                    found.push(format!("{} {fn_name}", rel(&p)));
+                }
+                from = end;
+            }
+        }
+    }
+    assert!(found.is_empty(), "these take an AuditContext but no Principal: {found:?}");
+}
+
+/// The domain crates know nothing of HTTP: no axum, and no OpenAPI derives outside the crates that still
+/// carry JSON shapes of their own (issue #18 item 4 moves those into shutong-api-types; the list only shrinks).
+#[test]
+fn domain_crates_know_nothing_of_http() {
+    const STILL_CARRYING_WIRE_TYPES: [&str; 3] = ["shutong-catalog", "shutong-sharing", "shutong-exchange"];
+    for name in DOMAIN {
+        let manifest = std::fs::read_to_string(workspace().join("crates").join(name).join("Cargo.toml")).unwrap();
+        let deps = manifest.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
+        assert!(!deps.lines().any(|l| l.trim_start().starts_with("axum")), "{name} depends on axum");
+        if !STILL_CARRYING_WIRE_TYPES.contains(&name) {
+            assert!(
+                !deps.lines().any(|l| l.trim_start().starts_with("utoipa")),
+                "{name} depends on utoipa: wire types live in shutong-api-types"
+            );
+        }
+    }
+}
+
+#[test]
+fn architecture_lists_every_crate_and_only_those() {
+    let text = std::fs::read_to_string(workspace().join("ARCHITECTURE.md")).unwrap();
+    let mut listed: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("- `crates/"))
+        .map(|l| l.split('`').next().unwrap_or("").trim_end_matches('/').to_string())
+        .collect();
+    listed.sort();
+    listed.dedup();
+    assert_eq!(listed, crate_names(), "ARCHITECTURE.md's code map lists exactly the crates under crates/");
+}
+
+#[test]
+fn every_crate_has_its_readme_as_its_doc() {
+    for name in crate_names() {
+        let dir = workspace().join("crates").join(&name);
+        assert!(dir.join("README.md").exists(), "{name} has no README.md");
+        let lib = dir.join("src/lib.rs");
+        if lib.exists() {
+            let text = std::fs::read_to_string(&lib).unwrap();
+            assert!(text.contains("#![doc = include_str!(\"../README.md\")]"), "{name}'s README is not its crate doc");
+        }
+    }
+}
+
+/// No source file grows past this many lines; split along the seams first (issue #18 item 5 lowers it).
+const MAX_LINES: usize = 2_300;
+
+#[test]
+fn no_source_file_is_too_long() {
+    let mut found = Vec::new();
+    for name in crate_names() {
+        for (p, text) in sources(&workspace().join("crates").join(&name)) {
+            let n = text.lines().count();
+            if n > MAX_LINES {
+                found.push(format!("{} ({n} lines)", rel(&p)));
+            }
+        }
+    }
+    assert!(found.is_empty(), "longer than {MAX_LINES} lines: {found:?}");
+}
