@@ -6,6 +6,7 @@ use shutong_store::{AnyConnection, Db, Row, StoreError, StoreResult, now_ms};
 pub mod archive;
 pub mod batch;
 pub mod chain;
+pub mod change;
 pub mod export;
 pub mod outbox;
 mod read;
@@ -14,8 +15,10 @@ pub mod verify;
 
 pub use archive::{ArchiveRecord, Archived, archive, list_archives};
 pub use batch::{BatchWriter, GROUP_COMMIT_EVENTS, PreparedEvents};
+pub use change::Change;
 pub use export::{ExportSigner, ExportSummary, export, export_to, resolve_range};
 pub use seal::{ChainStatus, Checkpoint, SealOptions, SealReport, run_sealer, seal, status};
+pub use shutong_store::effects::Notice;
 pub use verify::{Failure, VerifyReport, verify_db, verify_file};
 
 /// Errors of the chain's sealing, verification, export and archiving.

@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
-use shutong_audit::{AuditContext, NewAuditEvent, record};
+use shutong_audit::{AuditContext, Change, NewAuditEvent, Notice, record};
 use shutong_identity::{DepartmentId, DepartmentKind, Principal, Role};
 use shutong_reference::WorkCalendar;
 use shutong_store::{AnyRow, Clock, Db, Row, StoreError, StoreResult, Tx, now_ms};
@@ -256,20 +256,19 @@ async fn sync_columns(tx: &mut Tx, code: &str, doc: &ResourceDocument, status: V
     Ok(())
 }
 
-async fn audit(
-    tx: &mut Tx,
-    ctx: &AuditContext,
-    action: &str,
-    code: &str,
-    provider: DepartmentId,
-    detail: serde_json::Value,
-) -> CatalogResult<()> {
-    record(
-        &mut *tx,
-        ctx,
-        NewAuditEvent { action, target_kind: "catalog_resource", target_id: code.to_string(), department_id: Some(provider.0), detail },
-    )
-    .await?;
+/// Records a change of a catalog resource in its unit of work, which then refreshes the resource's
+/// search entry and the access decisions that read it once committed.
+async fn audit(change: &mut Change<'_>, action: &str, code: &str, provider: DepartmentId, detail: serde_json::Value) -> CatalogResult<()> {
+    change
+        .record(NewAuditEvent {
+            action,
+            target_kind: "catalog_resource",
+            target_id: code.to_string(),
+            department_id: Some(provider.0),
+            detail,
+        })
+        .await?;
+    change.notify(Notice::CatalogChanged { code: code.to_string() });
     Ok(())
 }
 
@@ -330,11 +329,11 @@ pub async fn create_resource(db: &Db, actor: &Principal, ctx: &AuditContext, new
     }
     let doc = normalise(new.document);
     field_violations(&doc)?;
-    let mut tx = db.begin().await?;
+    let mut change = Change::begin(db, ctx).await?;
     if let Some(project) = new.project {
         let row = sqlx::query("SELECT department_id, status FROM catalog_projects WHERE id = $1")
             .bind(project)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **change.tx())
             .await?
             .ok_or_else(|| invalid("project_id", format!("project {project} does not exist")))?;
         if row.try_get::<i64, _>("department_id")? != provider.0 {
@@ -344,18 +343,19 @@ pub async fn create_resource(db: &Db, actor: &Principal, ctx: &AuditContext, new
             return Err(CatalogError::State("the project was accepted; its catalog is closed".into()));
         }
     }
-    check_target(&mut tx, &new.classification_code, provider).await?;
+    check_target(change.tx(), &new.classification_code, provider).await?;
     let rows = [(new.classification_code.clone(), provider, doc)];
-    let code = create_many_in_tx(&mut tx, ctx, &rows, false).await?.remove(0);
+    let code = create_many_in_tx(&mut change, &rows, false).await?.remove(0);
     if let Some(project) = new.project {
         sqlx::query("UPDATE catalog_resources SET project_id = $1 WHERE code = $2")
             .bind(project)
             .bind(code.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
     }
-    let view = load_version(&mut tx, code.as_str(), 1).await?;
-    tx.commit().await?;
+    let view = load_version(change.tx(), code.as_str(), 1).await?;
+    change.notify(Notice::CatalogChanged { code: code.to_string() });
+    change.commit().await?;
     Ok(view)
 }
 
@@ -384,13 +384,12 @@ async fn check_target(tx: &mut Tx, classification: &str, provider: DepartmentId)
 /// multi-row statements, and every resource still gets its own audit event. With `submit`, each is
 /// submitted for review at once.
 pub(crate) async fn create_many_in_tx(
-    tx: &mut Tx,
-    ctx: &AuditContext,
+    change: &mut Change<'_>,
     rows: &[(String, DepartmentId, ResourceDocument)],
     submit: bool,
 ) -> CatalogResult<Vec<ResourceCode>> {
     use std::collections::BTreeMap;
-    check_zone(tx, &rows.iter().enumerate().map(|(i, (_, _, d))| (i, d)).collect::<Vec<_>>()).await?;
+    check_zone(change.tx(), &rows.iter().enumerate().map(|(i, (_, _, d))| (i, d)).collect::<Vec<_>>()).await?;
     let mut per_class: BTreeMap<&str, i64> = BTreeMap::new();
     for (class, _, _) in rows {
         *per_class.entry(class.as_str()).or_default() += 1;
@@ -404,7 +403,7 @@ pub(crate) async fn create_many_in_tx(
         )
         .bind(*class)
         .bind(*count)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut **change.tx())
         .await?
         .try_get(0)?;
         if last > 999_999 {
@@ -471,11 +470,11 @@ pub(crate) async fn create_many_in_tx(
                 .bind(status)
                 .bind(serde_json::to_string(doc).unwrap_or_default())
                 .bind(now)
-                .bind(&ctx.actor)
+                .bind(&change.ctx().actor)
                 .bind(submitted_at);
         }
-        rq.execute(&mut **tx).await?;
-        vq.execute(&mut **tx).await?;
+        rq.execute(&mut **change.tx()).await?;
+        vq.execute(&mut **change.tx()).await?;
         let events: Vec<NewAuditEvent> = chunk
             .iter()
             .zip(codes)
@@ -487,7 +486,7 @@ pub(crate) async fn create_many_in_tx(
                 detail: json!({"name": doc.name, "classification": class, "version": 1, "submitted": submit}),
             })
             .collect();
-        shutong_audit::record_many(&mut *tx, ctx, &events).await?;
+        change.record_many(&events).await?;
     }
     Ok(codes)
 }
@@ -503,9 +502,9 @@ pub async fn update_draft(
     let authority = is_authority(db, actor).await?;
     let doc = normalise(document);
     field_violations(&doc)?;
-    let mut tx = db.begin().await?;
-    check_zone(&mut tx, &[(0, &doc)]).await?;
-    let r = resource_row(&mut tx, code).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    check_zone(change.tx(), &[(0, &doc)]).await?;
+    let r = resource_row(change.tx(), code).await?;
     if !may_edit(actor, r.provider, authority) {
         return Err(refusal(
             actor,
@@ -514,7 +513,7 @@ pub async fn update_draft(
             "only the providing department's catalog editors (and the authority) change its entries",
         ));
     }
-    let status = latest_status(&mut tx, code, r.latest_version).await?;
+    let status = latest_status(change.tx(), code, r.latest_version).await?;
     if !matches!(status, VersionStatus::Draft | VersionStatus::Returned) {
         return Err(CatalogError::State(format!(
             "version {} is {}; only a draft can be edited (revise a published resource first)",
@@ -526,15 +525,15 @@ pub async fn update_draft(
         .bind(serde_json::to_string(&doc).unwrap_or_default())
         .bind(code)
         .bind(r.latest_version)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
     let resource_status = if r.published_version.is_some() { VersionStatus::Published } else { VersionStatus::Draft };
     if r.published_version.is_none() {
-        sync_columns(&mut tx, code, &doc, resource_status).await?;
+        sync_columns(change.tx(), code, &doc, resource_status).await?;
     }
-    audit(&mut tx, ctx, "catalog.update_draft", code, r.provider, json!({"version": r.latest_version, "name": doc.name})).await?;
-    let view = load_version(&mut tx, code, r.latest_version).await?;
-    tx.commit().await?;
+    audit(&mut change, "catalog.update_draft", code, r.provider, json!({"version": r.latest_version, "name": doc.name})).await?;
+    let view = load_version(change.tx(), code, r.latest_version).await?;
+    change.commit().await?;
     Ok(view)
 }
 
@@ -560,12 +559,12 @@ async fn latest_status(tx: &mut Tx, code: &str, version: i64) -> CatalogResult<V
 /// 提交审核: submits the latest draft for the authority's review; every rule must hold.
 pub async fn submit(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) -> CatalogResult<ResourceView> {
     let authority = is_authority(db, actor).await?;
-    let mut tx = db.begin().await?;
-    let r = resource_row(&mut tx, code).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let r = resource_row(change.tx(), code).await?;
     if !may_edit(actor, r.provider, authority) {
         return Err(refusal(actor, &r, authority, "only the providing department's catalog editors submit its entries"));
     }
-    let status = latest_status(&mut tx, code, r.latest_version).await?;
+    let status = latest_status(change.tx(), code, r.latest_version).await?;
     if !matches!(status, VersionStatus::Draft | VersionStatus::Returned) {
         return Err(CatalogError::State(format!("version {} is {}; only a draft can be submitted", r.latest_version, status.label_zh())));
     }
@@ -573,7 +572,7 @@ pub async fn submit(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) 
         "SELECT p.id FROM catalog_resources r JOIN catalog_projects p ON p.id = r.project_id WHERE r.code = $1 AND p.status = 'compiled'",
     )
     .bind(code)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **change.tx())
     .await?
     .map(|r| r.get(0));
     if let Some(p) = in_open_project {
@@ -581,7 +580,7 @@ pub async fn submit(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) 
             "this entry belongs to project {p}'s catalog, which is merged when the project is accepted (第二十二条)"
         )));
     }
-    let doc = latest_document(&mut tx, code, r.latest_version).await?;
+    let doc = latest_document(change.tx(), code, r.latest_version).await?;
     all_rules(&doc, &r.classification)?;
     sqlx::query(
         "UPDATE catalog_versions SET status = 'submitted', submitted_at = $1, return_reason = NULL WHERE code = $2 AND version = $3",
@@ -589,18 +588,18 @@ pub async fn submit(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) 
     .bind(now_ms())
     .bind(code)
     .bind(r.latest_version)
-    .execute(&mut *tx)
+    .execute(&mut **change.tx())
     .await?;
     if r.published_version.is_none() {
         sqlx::query("UPDATE catalog_resources SET status = 'submitted', updated_at = $1 WHERE code = $2")
             .bind(now_ms())
             .bind(code)
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
     }
-    audit(&mut tx, ctx, "catalog.submit", code, r.provider, json!({"version": r.latest_version})).await?;
-    let view = load_version(&mut tx, code, r.latest_version).await?;
-    tx.commit().await?;
+    audit(&mut change, "catalog.submit", code, r.provider, json!({"version": r.latest_version})).await?;
+    let view = load_version(change.tx(), code, r.latest_version).await?;
+    change.commit().await?;
     Ok(view)
 }
 
@@ -625,10 +624,10 @@ pub async fn review(
     if !is_authority(db, actor).await? {
         return Err(CatalogError::Forbidden("only the sharing authority reviews catalog entries".into()));
     }
-    let mut tx = db.begin().await?;
-    let r = resource_row(&mut tx, code).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let r = resource_row(change.tx(), code).await?;
     let v = r.latest_version;
-    let status = latest_status(&mut tx, code, v).await?;
+    let status = latest_status(change.tx(), code, v).await?;
     if status != VersionStatus::Submitted {
         return Err(CatalogError::State(format!("version {v} is {}; only a submitted version can be reviewed", status.label_zh())));
     }
@@ -645,25 +644,25 @@ pub async fn review(
                 .bind(&reason)
                 .bind(code)
                 .bind(v)
-                .execute(&mut *tx)
+                .execute(&mut **change.tx())
                 .await?;
             if r.published_version.is_none() {
                 sqlx::query("UPDATE catalog_resources SET status = 'returned', updated_at = $1 WHERE code = $2")
                     .bind(now)
                     .bind(code)
-                    .execute(&mut *tx)
+                    .execute(&mut **change.tx())
                     .await?;
             }
-            audit(&mut tx, ctx, "catalog.return", code, r.provider, json!({"version": v, "reason": reason})).await?;
+            audit(&mut change, "catalog.return", code, r.provider, json!({"version": v, "reason": reason})).await?;
         }
         ReviewDecision::Approve => {
-            let doc = latest_document(&mut tx, code, v).await?;
+            let doc = latest_document(change.tx(), code, v).await?;
             all_rules(&doc, &r.classification)?;
             if let Some(old) = r.published_version {
                 sqlx::query("UPDATE catalog_versions SET status = 'superseded' WHERE code = $1 AND version = $2")
                     .bind(code)
                     .bind(old)
-                    .execute(&mut *tx)
+                    .execute(&mut **change.tx())
                     .await?;
             }
             sqlx::query("UPDATE catalog_versions SET status = 'published', reviewed_at = $1, reviewed_by = $2, published_at = $1 WHERE code = $3 AND version = $4")
@@ -671,10 +670,14 @@ pub async fn review(
                 .bind(&ctx.actor)
                 .bind(code)
                 .bind(v)
-                .execute(&mut *tx)
+                .execute(&mut **change.tx())
                 .await?;
-            sqlx::query("UPDATE catalog_resources SET published_version = $1 WHERE code = $2").bind(v).bind(code).execute(&mut *tx).await?;
-            sync_columns(&mut tx, code, &doc, VersionStatus::Published).await?;
+            sqlx::query("UPDATE catalog_resources SET published_version = $1 WHERE code = $2")
+                .bind(v)
+                .bind(code)
+                .execute(&mut **change.tx())
+                .await?;
+            sync_columns(change.tx(), code, &doc, VersionStatus::Published).await?;
             // A publication answers the department's open change events (R-CAT-7).
             let today = clock.today().to_string();
             let resolved = sqlx::query(
@@ -685,12 +688,11 @@ pub async fn review(
             .bind(format!("目录已更新：{code} 第 {v} 版发布"))
             .bind(r.provider.0)
             .bind(&today)
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?
             .rows_affected();
             audit(
-                &mut tx,
-                ctx,
+                &mut change,
                 "catalog.publish",
                 code,
                 r.provider,
@@ -699,8 +701,8 @@ pub async fn review(
             .await?;
         }
     }
-    let view = load_version(&mut tx, code, v).await?;
-    tx.commit().await?;
+    let view = load_version(change.tx(), code, v).await?;
+    change.commit().await?;
     Ok(view)
 }
 
@@ -708,12 +710,12 @@ pub async fn review(
 /// force, and readable afterwards, until the new one is published.
 pub async fn revise(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) -> CatalogResult<ResourceView> {
     let authority = is_authority(db, actor).await?;
-    let mut tx = db.begin().await?;
-    let r = resource_row(&mut tx, code).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let r = resource_row(change.tx(), code).await?;
     if !may_edit(actor, r.provider, authority) {
         return Err(refusal(actor, &r, authority, "only the providing department's catalog editors revise its entries"));
     }
-    let status = latest_status(&mut tx, code, r.latest_version).await?;
+    let status = latest_status(change.tx(), code, r.latest_version).await?;
     if status != VersionStatus::Published {
         return Err(CatalogError::State(format!(
             "version {} is {}; only the published version can be revised",
@@ -721,7 +723,7 @@ pub async fn revise(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) 
             status.label_zh()
         )));
     }
-    let doc = latest_document(&mut tx, code, r.latest_version).await?;
+    let doc = latest_document(change.tx(), code, r.latest_version).await?;
     let next = r.latest_version + 1;
     let now = now_ms();
     sqlx::query(
@@ -732,17 +734,17 @@ pub async fn revise(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) 
     .bind(serde_json::to_string(&doc).unwrap_or_default())
     .bind(now)
     .bind(&ctx.actor)
-    .execute(&mut *tx)
+    .execute(&mut **change.tx())
     .await?;
     sqlx::query("UPDATE catalog_resources SET latest_version = $1, updated_at = $2 WHERE code = $3")
         .bind(next)
         .bind(now)
         .bind(code)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-    audit(&mut tx, ctx, "catalog.revise", code, r.provider, json!({"version": next, "from": r.latest_version})).await?;
-    let view = load_version(&mut tx, code, next).await?;
-    tx.commit().await?;
+    audit(&mut change, "catalog.revise", code, r.provider, json!({"version": next, "from": r.latest_version})).await?;
+    let view = load_version(change.tx(), code, next).await?;
+    change.commit().await?;
     Ok(view)
 }
 
@@ -753,8 +755,8 @@ pub async fn withdraw(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str
     if reason.is_empty() || reason.chars().count() > 2000 {
         return Err(invalid("reason", "a withdrawal needs its reason (1 to 2000 characters)"));
     }
-    let mut tx = db.begin().await?;
-    let r = resource_row(&mut tx, code).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let r = resource_row(change.tx(), code).await?;
     if !may_edit(actor, r.provider, authority) {
         return Err(refusal(
             actor,
@@ -774,16 +776,16 @@ pub async fn withdraw(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str
     .bind(reason)
     .bind(code)
     .bind(published)
-    .execute(&mut *tx)
+    .execute(&mut **change.tx())
     .await?;
     sqlx::query("UPDATE catalog_resources SET status = 'withdrawn', updated_at = $1 WHERE code = $2")
         .bind(now)
         .bind(code)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-    audit(&mut tx, ctx, "catalog.withdraw", code, r.provider, json!({"version": published, "reason": reason})).await?;
-    let view = load_version(&mut tx, code, published).await?;
-    tx.commit().await?;
+    audit(&mut change, "catalog.withdraw", code, r.provider, json!({"version": published, "reason": reason})).await?;
+    let view = load_version(change.tx(), code, published).await?;
+    change.commit().await?;
     Ok(view)
 }
 
@@ -1307,10 +1309,10 @@ pub async fn accept_project(db: &Db, actor: &Principal, ctx: &AuditContext, proj
     if !is_authority(db, actor).await? {
         return Err(CatalogError::Forbidden("only the sharing authority accepts projects".into()));
     }
-    let mut tx = db.begin().await?;
+    let mut change = Change::begin(db, ctx).await?;
     let status: String = sqlx::query("SELECT status FROM catalog_projects WHERE id = $1")
         .bind(project)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **change.tx())
         .await?
         .map(|r| r.get(0))
         .ok_or(CatalogError::NotFound { what: "project" })?;
@@ -1322,7 +1324,7 @@ pub async fn accept_project(db: &Db, actor: &Principal, ctx: &AuditContext, proj
          JOIN catalog_versions v ON v.code = r.code AND v.version = r.latest_version WHERE r.project_id = $1 ORDER BY r.code",
     )
     .bind(project)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **change.tx())
     .await?;
     if rows.is_empty() {
         return Err(CatalogError::State("a project without a catalog cannot be accepted (第二十二条)".into()));
@@ -1349,42 +1351,33 @@ pub async fn accept_project(db: &Db, actor: &Principal, ctx: &AuditContext, proj
             .bind(&ctx.actor)
             .bind(code)
             .bind(version)
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
         sqlx::query("UPDATE catalog_resources SET published_version = $1 WHERE code = $2")
             .bind(version)
             .bind(code)
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
-        sync_columns(&mut tx, code, doc, VersionStatus::Published).await?;
-        audit(&mut tx, ctx, "catalog.merge", code, *provider, json!({"version": version, "project": project})).await?;
+        sync_columns(change.tx(), code, doc, VersionStatus::Published).await?;
+        audit(&mut change, "catalog.merge", code, *provider, json!({"version": version, "project": project})).await?;
     }
     sqlx::query("UPDATE catalog_projects SET status = 'accepted', accepted_at = $1, accepted_by = $2 WHERE id = $3")
         .bind(now)
         .bind(&ctx.actor)
         .bind(project)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    change
+        .record(NewAuditEvent {
             action: "catalog.project_accept",
             target_kind: "catalog_project",
             target_id: project.to_string(),
             department_id: entries.first().map(|e| e.1.0),
             detail: json!({"resources": entries.len()}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.commit().await?;
     list_projects(db).await?.into_iter().find(|p| p.id == project).ok_or(CatalogError::NotFound { what: "project" })
-}
-
-/// The codes of a project's resources (to refresh projections after a merge).
-pub async fn project_codes(db: &Db, project: i64) -> CatalogResult<Vec<String>> {
-    let rows = sqlx::query("SELECT code FROM catalog_resources WHERE project_id = $1").bind(project).fetch_all(db.pool()).await?;
-    Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
 }
 
 /// The code of the resource named `name` (信息资源名称), for the demo seed and scripts; the first by code

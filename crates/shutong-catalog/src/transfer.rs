@@ -666,28 +666,26 @@ pub async fn import(
     if !issues.is_empty() {
         return Ok(ImportReport { format: String::new(), resources: entries.len(), items, committed: false, codes: vec![], issues });
     }
-    let mut tx = db.begin().await?;
+    let mut change = shutong_audit::Change::begin(db, ctx).await?;
     let mut codes = Vec::with_capacity(entries.len());
     for (i, batch) in entries.chunks(2000).enumerate() {
         let rows: Vec<(String, DepartmentId, ResourceDocument)> =
             batch.iter().map(|e| (e.classification_code.clone(), DepartmentId(depts[&e.provider_code]), e.document.clone())).collect();
-        let created = crate::service::create_many_in_tx(&mut tx, ctx, &rows, options.submit).await?;
+        let created = crate::service::create_many_in_tx(&mut change, &rows, options.submit).await?;
         codes.extend(created.into_iter().map(|c| c.to_string()));
         progress((i * 2000 + batch.len()).min(entries.len()));
     }
-    shutong_audit::record(
-        &mut tx,
-        ctx,
-        shutong_audit::NewAuditEvent {
+    change
+        .record(shutong_audit::NewAuditEvent {
             action: "catalog.import",
             target_kind: "catalog_import",
             target_id: codes.first().cloned().unwrap_or_default(),
             department_id: None,
             detail: serde_json::json!({"resources": entries.len(), "items": items, "submitted": options.submit}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.notify(shutong_audit::Notice::CatalogImported);
+    change.commit().await?;
     progress(entries.len());
     Ok(ImportReport { format: String::new(), resources: entries.len(), items, committed: true, codes, issues: vec![] })
 }

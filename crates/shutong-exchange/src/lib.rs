@@ -247,6 +247,25 @@ impl Exchange {
     pub fn invalidate(&self) {
         self.runtime.invalidate();
     }
+
+    /// A handle that forgets this exchange's cached access decisions without keeping the exchange (or its
+    /// database) alive: for the effects registered on the database.
+    pub fn invalidator(&self) -> Invalidator {
+        Invalidator(Arc::downgrade(&self.runtime))
+    }
+}
+
+/// See [`Exchange::invalidator`].
+#[derive(Clone)]
+pub struct Invalidator(std::sync::Weak<access::Runtime>);
+
+impl Invalidator {
+    /// Forgets every cached access decision, if the exchange still exists.
+    pub fn invalidate(&self) {
+        if let Some(r) = self.0.upgrade() {
+            r.invalidate();
+        }
+    }
 }
 
 #[cfg(test)]

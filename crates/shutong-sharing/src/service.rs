@@ -820,6 +820,14 @@ async fn insert_grant(s: &Sharing, tx: &mut Tx, ctx: &AuditContext, g: NewGrant<
     Ok(id)
 }
 
+/// Commits a change that made, changed or ended a grant (its event recorded in `tx`), then runs its effects:
+/// every access decision that read grants is forgotten before the caller answers.
+async fn commit_grants_changed(s: &Sharing, tx: shutong_store::Tx) -> SharingResult<()> {
+    tx.commit().await?;
+    s.db.run_effects(&[shutong_audit::Notice::GrantsChanged]).await;
+    Ok(())
+}
+
 /// 直接获取 (R-REQ-1): a consumer subscribes to an unconditional resource and holds a grant at once, with
 /// purpose, items and access methods recorded.
 pub async fn subscribe(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: NewRequest) -> SharingResult<RequestDetail> {
@@ -912,7 +920,7 @@ pub async fn subscribe(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: 
     notify(&mut tx, c.provider.id.0, "subscribed", "sharing_request", id, &msg, None, &format!("subscribed:{id}"), s.clock.now_ms())
         .await?;
     let detail = detail_in(s, &mut tx, id).await?;
-    tx.commit().await?;
+    commit_grants_changed(s, tx).await?;
     Ok(detail)
 }
 
@@ -1187,7 +1195,7 @@ pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i64
     let msg = format!("{} 的共享申请已同意（{}），授权 {grant}", r.resource_name, r.stage.label_zh());
     notify(&mut tx, r.consumer_department_id, "approved", "sharing_request", id, &msg, None, &format!("approved:{id}"), now).await?;
     let detail = detail_in(s, &mut tx, id).await?;
-    tx.commit().await?;
+    commit_grants_changed(s, tx).await?;
     Ok(detail)
 }
 
@@ -1324,7 +1332,7 @@ pub async fn escalate(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i6
     let msg = format!("{} 就 {} 提请{}，请在 {due} 前办理", consumer.name, r.resource_name, next.label_zh());
     notify(&mut tx, owner.0, "escalation", "sharing_request", id, &msg, Some(due), &format!("escalation:{id}:{next}"), now).await?;
     let detail = detail_in(s, &mut tx, id).await?;
-    tx.commit().await?;
+    commit_grants_changed(s, tx).await?;
     Ok(detail)
 }
 
@@ -1672,7 +1680,7 @@ pub async fn revoke_grant(s: &Sharing, actor: &Principal, ctx: &AuditContext, id
     let msg = format!("{} 的授权 {id} 已撤销：{reason}", g.resource_name);
     notify(&mut tx, g.consumer_department_id, "grant_revoked", "sharing_grant", id, &msg, None, &format!("revoked:{id}"), now).await?;
     let view = grant_in(s, &mut tx, id).await?;
-    tx.commit().await?;
+    commit_grants_changed(s, tx).await?;
     Ok(view)
 }
 
@@ -1728,7 +1736,7 @@ pub async fn renew_grant(
     notify(&mut tx, g.consumer_department_id, "grant_renewed", "sharing_grant", id, &msg, None, &format!("renewed:{id}:{valid_to}"), now)
         .await?;
     let view = grant_in(s, &mut tx, id).await?;
-    tx.commit().await?;
+    commit_grants_changed(s, tx).await?;
     Ok(view)
 }
 

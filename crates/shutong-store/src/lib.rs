@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod effects;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -53,6 +55,9 @@ pub enum StoreError {
     /// message names the table, the column and the value. Never read as a default: 500, logged.
     #[error("stored value does not parse: {0}")]
     Decode(String),
+    /// A unit of work was committed without an audit event: a bug, refused and rolled back.
+    #[error("a state change without its audit event was refused")]
+    Unaudited,
     /// Anything else: a bug or a schema mismatch.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
@@ -148,6 +153,8 @@ pub struct Db {
     sqlite_path: Option<std::sync::Arc<std::path::Path>>,
     /// [`DbOptions::slow_statement`], for the native connections of short statements.
     slow_statement: Option<Duration>,
+    /// What runs after a change commits (shared by every clone).
+    effects: std::sync::Arc<effects::Effects>,
 }
 
 static MIGRATOR_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -211,7 +218,7 @@ impl Db {
         } else {
             None
         };
-        Ok(Db { pool, backend, url: url.as_str().into(), sqlite_path, slow_statement: options.slow_statement })
+        Ok(Db { pool, backend, url: url.as_str().into(), sqlite_path, slow_statement: options.slow_statement, effects: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -251,6 +258,16 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The effects that run after a change to this database commits ([`effects::Notice`]).
+    pub fn effects(&self) -> &effects::Effects {
+        &self.effects
+    }
+
+    /// Runs the effects of committed notices (a unit of work does this after its commit).
+    pub async fn run_effects(&self, notices: &[effects::Notice]) {
+        self.effects.run(self, notices).await;
     }
 
     /// The versions of this backend's migrations, in order.

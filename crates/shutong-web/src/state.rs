@@ -121,6 +121,7 @@ impl AppState {
     ) -> Self {
         let clock = shutong_store::Clock::system();
         exchange.sharing.clock = clock.clone();
+        register_effects(&db, &exchange, &catalog_index);
         AppState(Arc::new(Inner {
             principals: crate::extract::PrincipalCache::new(config.security.principal_cache_ms),
             rate_limits: crate::middleware::RateLimits::new(config.security.rate_per_ip, config.security.rate_per_token),
@@ -152,16 +153,6 @@ impl AppState {
         }
     }
 
-    /// Called after every catalog change made through this process: brings the search index up to date
-    /// for that resource. A failure is logged, not returned: the change is committed, and the periodic
-    /// reconciliation repairs the projection.
-    pub async fn catalog_changed(&self, code: &str) {
-        self.exchange.invalidate();
-        if let Err(e) = self.catalog_index.refresh(&self.db, code).await {
-            tracing::warn!(error = %e, code, "search index refresh failed; reconciliation will repair it");
-        }
-    }
-
     /// Changes a portal import job, if it exists.
     pub fn update_job(&self, id: &str, f: impl FnOnce(&mut ImportJob)) {
         if let Ok(mut jobs) = self.import_jobs.lock()
@@ -182,4 +173,30 @@ impl AppState {
             Err(p) => *p.into_inner() = Arc::new(table),
         }
     }
+}
+
+/// The effects of committed changes in this process (`shutong_store::effects`): a catalog change refreshes
+/// the resource's search entry (an import rebuilds the index), and every catalog or grant change forgets
+/// the cached access decisions. Registered once per database; the handlers keep neither the exchange nor
+/// the index alive.
+fn register_effects(db: &Db, exchange: &shutong_exchange::Exchange, index: &Arc<shutong_catalog::search::CatalogIndex>) {
+    use shutong_store::effects::Notice;
+    let invalidator = exchange.invalidator();
+    let index = Arc::downgrade(index);
+    db.effects().on_commit(move |db, notice| {
+        let invalidator = invalidator.clone();
+        let index = index.clone();
+        async move {
+            invalidator.invalidate();
+            let Some(index) = index.upgrade() else { return };
+            let refreshed = match &notice {
+                Notice::CatalogChanged { code } => index.refresh(&db, code).await,
+                Notice::CatalogImported => index.rebuild(&db).await.map(|_| ()),
+                Notice::GrantsChanged => Ok(()),
+            };
+            if let Err(e) = refreshed {
+                tracing::warn!(error = %e, ?notice, "search index refresh failed; reconciliation will repair it");
+            }
+        }
+    });
 }

@@ -55,7 +55,6 @@ pub async fn create_resource(
         },
     )
     .await?;
-    state.catalog_changed(&view.code).await;
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
@@ -152,7 +151,6 @@ pub async fn update_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::update_draft(&state.db, &caller.principal, &caller.ctx(), &code, doc).await?;
-    state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
 
@@ -179,7 +177,6 @@ pub async fn submit_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::submit(&state.db, &caller.principal, &caller.ctx(), &code).await?;
-    state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
 
@@ -210,7 +207,6 @@ pub async fn review_resource(
         other => return Err(ApiError::validation("decision", format!("decision: '{other}' is not approve or return"))),
     };
     let view = catalog::review(&state.db, &state.clock, &caller.principal, &caller.ctx(), &code, decision).await?;
-    state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
 
@@ -225,7 +221,6 @@ pub async fn revise_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::revise(&state.db, &caller.principal, &caller.ctx(), &code).await?;
-    state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
 
@@ -247,7 +242,6 @@ pub async fn withdraw_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::withdraw(&state.db, &caller.principal, &caller.ctx(), &code, &req.reason).await?;
-    state.catalog_changed(&code).await;
     Ok(axum::Json(view))
 }
 
@@ -541,9 +535,6 @@ pub async fn import(
         return Err(reject(report.issues));
     }
     report.format = format!("{format:?}").to_lowercase();
-    if let Err(e) = state.catalog_index.rebuild(&state.db).await {
-        tracing::warn!(error = %e, "index rebuild after import failed");
-    }
     Ok(axum::Json(report))
 }
 
@@ -627,9 +618,5 @@ pub async fn list_projects(State(state): State<AppState>, _caller: Caller) -> Ap
 #[utoipa::path(post, path = "/api/v1/catalog/projects/{id}/accept", tag = "catalog", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = catalog::Project), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 pub async fn accept_project(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<catalog::Project>> {
-    let p = catalog::accept_project(&state.db, &caller.principal, &caller.ctx(), id).await?;
-    for code in catalog::project_codes(&state.db, id).await? {
-        state.catalog_changed(&code).await;
-    }
-    Ok(axum::Json(p))
+    Ok(axum::Json(catalog::accept_project(&state.db, &caller.principal, &caller.ctx(), id).await?))
 }

@@ -103,7 +103,6 @@ pub async fn subscribe(
     ApiJson(body): ApiJson<CreateRequestBody>,
 ) -> ApiResult<(StatusCode, axum::Json<RequestDetail>)> {
     let d = sharing::subscribe(&state.sharing(), &caller.principal, &caller.ctx(), body.into_new()).await?;
-    state.exchange.invalidate();
     Ok((StatusCode::CREATED, axum::Json(d)))
 }
 
@@ -246,7 +245,6 @@ pub async fn approve(
         note: b.note,
     };
     let out = sharing::approve(&state.sharing(), &caller.principal, &caller.ctx(), id, a).await?;
-    state.exchange.invalidate();
     Ok(axum::Json(out))
 }
 
@@ -296,7 +294,6 @@ pub async fn escalate(
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
     let out = sharing::escalate(&state.sharing(), &caller.principal, &caller.ctx(), id, &b.reason).await?;
-    state.exchange.invalidate();
     Ok(axum::Json(out))
 }
 
@@ -384,7 +381,6 @@ pub async fn revoke_grant(
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<GrantView>> {
     let out = sharing::revoke_grant(&state.sharing(), &caller.principal, &caller.ctx(), id, &b.reason).await?;
-    state.exchange.invalidate();
     Ok(axum::Json(out))
 }
 
@@ -408,7 +404,6 @@ pub async fn renew_grant(
     ApiJson(b): ApiJson<RenewBody>,
 ) -> ApiResult<axum::Json<GrantView>> {
     let out = sharing::renew_grant(&state.sharing(), &caller.principal, &caller.ctx(), id, b.valid_to, b.note.as_deref()).await?;
-    state.exchange.invalidate();
     Ok(axum::Json(out))
 }
 

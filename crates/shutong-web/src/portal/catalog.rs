@@ -357,10 +357,7 @@ pub async fn action(
         _ => return plain_error(StatusCode::NOT_FOUND, "没有这个操作。"),
     };
     match result {
-        Ok(ok) => {
-            state.catalog_changed(&code).await;
-            done(&to, ok)
-        }
+        Ok(ok) => done(&to, ok),
         Err(e) => back_with(&to, &e),
     }
 }
@@ -647,10 +644,7 @@ pub async fn create(State(state): State<AppState>, s: PortalSession, Form(f): Fo
         project: None,
     };
     match catalog::create_resource(&state.db, &s.principal, &s.ctx(), new).await {
-        Ok(v) => {
-            state.catalog_changed(&v.code).await;
-            done(&format!("/catalog/{}", v.code), "created")
-        }
+        Ok(v) => done(&format!("/catalog/{}", v.code), "created"),
         Err(e) => back_with("/catalog/new", &e),
     }
 }
@@ -692,10 +686,7 @@ pub async fn update(
         Err(m) => return back_with(&format!("/catalog/{code}/edit"), &CatalogError::Validation { field: "form".into(), message: m }),
     };
     match catalog::update_draft(&state.db, &s.principal, &s.ctx(), &code, doc).await {
-        Ok(_) => {
-            state.catalog_changed(&code).await;
-            done(&format!("/catalog/{code}"), "saved")
-        }
+        Ok(_) => done(&format!("/catalog/{code}"), "saved"),
         Err(e) => back_with(&format!("/catalog/{code}/edit"), &e),
     }
 }
@@ -869,9 +860,6 @@ pub async fn import_upload(State(state): State<AppState>, s: PortalSession, mut 
             transfer::import(&st.db, &principal, &ctx, &entries, ImportOptions { submit, department_code: department }, &progress).await;
         match result {
             Ok(report) if report.issues.is_empty() => {
-                if let Err(e) = st.catalog_index.rebuild(&st.db).await {
-                    tracing::warn!(error = %e, "index rebuild after import failed");
-                }
                 st.update_job(&job_id, |j| {
                     j.done = total;
                     j.phase = "导入完成".into();

@@ -281,9 +281,7 @@ pub async fn create(State(state): State<AppState>, s: PortalSession, Form(f): Fo
         .map(|r| r.document.sharing_type == SharingType::Unconditional)
         .unwrap_or(false);
     let result = if unconditional {
-        let r = sharing::subscribe(&sh, &s.principal, &s.ctx(), new).await;
-        state.exchange.invalidate();
-        r
+        sharing::subscribe(&sh, &s.principal, &s.ctx(), new).await
     } else {
         sharing::create_request(&sh, &s.principal, &s.ctx(), new).await
     };
@@ -536,7 +534,6 @@ pub async fn request_action(
         "message" => sharing::add_message(&sh, &s.principal, &ctx, id, &f.body).await.map(|_| "message_added"),
         _ => return plain_error(StatusCode::NOT_FOUND, "没有这个操作。"),
     };
-    state.exchange.invalidate();
     match result {
         Ok(ok) => done(&to, ok),
         Err(e) => back_with(&to, &e),
@@ -641,7 +638,6 @@ pub async fn grant_action(
         },
         _ => return plain_error(StatusCode::NOT_FOUND, "没有这个操作。"),
     };
-    state.exchange.invalidate();
     match result {
         Ok(ok) => done(&to, ok),
         Err(e) => back_with(&to, &e),

@@ -25,7 +25,70 @@ on_both_backends!(
     stored_values_that_do_not_parse_are_errors,
     the_portal_refuses_what_it_cannot_parse_and_shows_the_services_rules,
     no_change_commits_without_its_audit_event,
+    a_unit_of_work_commits_only_with_its_event_and_then_runs_its_effects,
 );
+
+/// The unit of work (`shutong_audit::Change`): without an audit event it is refused and rolled back; with
+/// one, it commits and then runs the effects of its notices, which see the committed change; a change that
+/// fails to commit runs none. A catalog change made through the service function alone, not through an
+/// HTTP handler, is in the running server's search at once (its effect refreshes the index).
+async fn a_unit_of_work_commits_only_with_its_event_and_then_runs_its_effects(backend: Backend) {
+    use shutong_audit::{AuditContext, Change, NewAuditEvent, Notice};
+    let app = common::spawn_demo_app(backend).await;
+    let db = app.db().clone();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Notice, i64)>::new()));
+    let sink = seen.clone();
+    db.effects().on_commit(move |db, notice| {
+        let sink = sink.clone();
+        async move {
+            let n: i64 = sqlx::query("SELECT COUNT(*) FROM region_overrides WHERE code = '329901'")
+                .fetch_one(db.pool())
+                .await
+                .map(|r| sqlx::Row::get(&r, 0))
+                .unwrap_or(-1);
+            sink.lock().unwrap().push((notice, n));
+        }
+    });
+    let ctx = AuditContext::system("test");
+    let insert = "INSERT INTO region_overrides (code, entry, updated_at) VALUES ('329901', '{}', 1)";
+    let mut change = Change::begin(&db, &ctx).await.unwrap();
+    sqlx::query(insert).execute(&mut **change.tx()).await.unwrap();
+    change.notify(Notice::GrantsChanged);
+    assert!(matches!(change.commit().await, Err(shutong_store::StoreError::Unaudited)));
+    assert!(seen.lock().unwrap().is_empty(), "no effects without a commit");
+    let mut change = Change::begin(&db, &ctx).await.unwrap();
+    sqlx::query(insert).execute(&mut **change.tx()).await.unwrap();
+    change
+        .record(NewAuditEvent {
+            action: "region.upsert",
+            target_kind: "region",
+            target_id: "329901".into(),
+            department_id: None,
+            detail: json!({}),
+        })
+        .await
+        .unwrap();
+    change.notify(Notice::GrantsChanged);
+    change.commit().await.unwrap();
+    assert_eq!(seen.lock().unwrap().as_slice(), &[(Notice::GrantsChanged, 1)], "the effect ran once, after the commit");
+
+    // The catalog service alone (as the CLI, a future exchange node or federation would call it).
+    let editor = shutong_identity::user_id_by_username(&db, "ga.editor").await.unwrap().unwrap();
+    let editor = shutong_identity::load_principal(&db, editor).await.unwrap().unwrap();
+    let reviewer = shutong_identity::user_id_by_username(&db, "sq.reviewer").await.unwrap().unwrap();
+    let reviewer = shutong_identity::load_principal(&db, reviewer).await.unwrap().unwrap();
+    let token = app.login("ga.editor", shutong::demo::DEMO_PASSWORD).await;
+    let mut doc: shutong_catalog::ResourceDocument =
+        serde_json::from_value(app.get("/api/v1/catalog/resources/101/000001", &token).await.body["document"].clone()).unwrap();
+    doc.name = "效果测试独有资源".into();
+    let new = shutong_catalog::NewResource { classification_code: "101".into(), provider: None, document: doc, project: None };
+    let view = shutong_catalog::create_resource(&db, &editor, &ctx, new).await.unwrap();
+    shutong_catalog::submit(&db, &editor, &ctx, &view.code).await.unwrap();
+    shutong_catalog::review(&db, app.clock(), &reviewer, &ctx, &view.code, shutong_catalog::ReviewDecision::Approve).await.unwrap();
+    let hits = app.call(Method::GET, "/api/v1/catalog/search?q=%E6%95%88%E6%9E%9C%E6%B5%8B%E8%AF%95%E7%8B%AC%E6%9C%89", None, None).await; // 效果测试独有
+    assert_eq!(hits.body["hits"][0]["code"], view.code.as_str(), "searchable at once: {:?}", hits.body);
+    app.stop().await;
+}
 
 /// Runs `call` twice: first with every audit insert failing, when it must fail and leave every platform
 /// table as it was (the change and its event are one transaction), then normally, when it must succeed and

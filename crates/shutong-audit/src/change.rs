@@ -1,0 +1,72 @@
+//! The unit of work of one state change (一次状态变更): its transaction, the audit context of who makes it,
+//! its audit events, and the notices whose effects run once it has committed.
+//!
+//! **Invariant:** a `Change` commits only with at least one audit event recorded in its own transaction
+//! ([`Change::commit`] refuses otherwise and rolls back), and its effects ([`Notice`]) run only after the
+//! commit succeeded, before the caller answers. Service functions open one with [`Change::begin`], write
+//! through [`Change::tx`], record with [`Change::record`], announce with [`Change::notify`] and finish with
+//! [`Change::commit`]; the HTTP handlers, the portal and the CLI never run effects themselves.
+
+use shutong_store::effects::Notice;
+use shutong_store::{Db, StoreError, StoreResult, Tx};
+
+use crate::{AuditContext, NewAuditEvent, record};
+
+/// One state change in progress (see the module doc).
+pub struct Change<'c> {
+    db: Db,
+    tx: Tx,
+    ctx: &'c AuditContext,
+    recorded: usize,
+    notices: Vec<Notice>,
+}
+
+impl<'c> Change<'c> {
+    /// Opens the change's transaction (on SQLite with the write lock at once, as `Db::begin`).
+    pub async fn begin(db: &Db, ctx: &'c AuditContext) -> StoreResult<Change<'c>> {
+        Ok(Change { db: db.clone(), tx: db.begin().await?, ctx, recorded: 0, notices: Vec::new() })
+    }
+
+    /// The transaction, for the change's own statements.
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    /// Who makes the change.
+    pub fn ctx(&self) -> &'c AuditContext {
+        self.ctx
+    }
+
+    /// Records an audit event of this change, in its transaction.
+    pub async fn record(&mut self, event: NewAuditEvent<'_>) -> StoreResult<i64> {
+        let seq = record(&mut self.tx, self.ctx, event).await?;
+        self.recorded += 1;
+        Ok(seq)
+    }
+
+    /// Records several audit events of this change at once, in its transaction.
+    pub async fn record_many(&mut self, events: &[NewAuditEvent<'_>]) -> StoreResult<()> {
+        crate::record_many(&mut self.tx, self.ctx, events).await?;
+        self.recorded += events.len();
+        Ok(())
+    }
+
+    /// Announces what the change changed, for the effects that run after the commit.
+    pub fn notify(&mut self, notice: Notice) {
+        if !self.notices.contains(&notice) {
+            self.notices.push(notice);
+        }
+    }
+
+    /// Commits the change with its events, then runs the effects of its notices. A change that recorded no
+    /// event is rolled back and refused: it would be a change the audit trail does not show.
+    pub async fn commit(self) -> StoreResult<()> {
+        if self.recorded == 0 {
+            self.tx.rollback().await?;
+            return Err(StoreError::Unaudited);
+        }
+        self.tx.commit().await?;
+        self.db.run_effects(&self.notices).await;
+        Ok(())
+    }
+}
