@@ -17,7 +17,7 @@ pub use archive::{ArchiveRecord, Archived, archive, list_archives};
 pub use batch::{BatchWriter, GROUP_COMMIT_EVENTS, PreparedEvents};
 pub use change::Change;
 pub use export::{ExportSigner, ExportSummary, export, export_to, resolve_range};
-pub use seal::{ChainStatus, Checkpoint, SealOptions, SealReport, run_sealer, seal, status};
+pub use seal::{ChainStatus, Checkpoint, SealOptions, SealReport, seal, status};
 pub use shutong_store::effects::Notice;
 pub use verify::{Failure, VerifyReport, verify_db, verify_file};
 

@@ -198,30 +198,3 @@ pub(crate) fn checkpoint_from_row(r: &shutong_store::AnyRow) -> AuditResult<Chec
         signature: r.try_get(4).map_err(AuditError::db)?,
     })
 }
-
-/// Runs [`seal`] every `interval` until `shutdown` fires, then once more (events written during the
-/// shutdown's drain are sealed too). Errors are logged and retried on the next tick.
-pub async fn run_sealer(
-    db: Db,
-    key: std::sync::Arc<NodeKey>,
-    opts: SealOptions,
-    interval: std::time::Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => {
-                if let Err(e) = seal(&db, &key, &opts, true).await {
-                    tracing::warn!(error = %e, "sealing the audit trail at shutdown failed");
-                }
-                return;
-            }
-        }
-        if let Err(e) = seal(&db, &key, &opts, false).await {
-            tracing::warn!(error = %e, "sealing the audit trail failed; retrying");
-        }
-    }
-}

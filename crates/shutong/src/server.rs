@@ -130,8 +130,8 @@ pub struct Running {
     pub generated_admin_password: Option<String>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
-    seal_stop: tokio::sync::watch::Sender<bool>,
-    sealer: tokio::task::JoinHandle<()>,
+    jobs_stop: tokio::sync::watch::Sender<bool>,
+    jobs: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -140,22 +140,29 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
         let _ = self.handle.await;
-        Self::drain(&self.state, self.seal_stop, self.sealer).await;
+        let _ = self.jobs_stop.send(true);
+        let _ = self.jobs.await;
+        Self::drain(&self.state).await;
         self.state.db.close().await;
     }
 
     /// Waits until the server ends (on Ctrl-C or SIGTERM in `shutong serve`).
     pub async fn wait(self) -> anyhow::Result<()> {
         let served = self.handle.await.context("server task")?.context("server");
-        Self::drain(&self.state, self.seal_stop, self.sealer).await;
+        let _ = self.jobs_stop.send(true);
+        let _ = self.jobs.await;
+        Self::drain(&self.state).await;
         served?;
         Ok(())
     }
 
-    async fn drain(state: &AppState, seal_stop: tokio::sync::watch::Sender<bool>, sealer: tokio::task::JoinHandle<()>) {
+    /// Writes what the access log holds, then seals the trail once more (with a checkpoint).
+    async fn drain(state: &AppState) {
         state.exchange.log.flush().await;
-        let _ = seal_stop.send(true);
-        let _ = sealer.await;
+        let opts = shutong_web::state::seal_options(&state.config);
+        if let Err(e) = shutong_audit::seal(&state.db, &state.node_key.clone(), &opts, true).await {
+            tracing::warn!(error = %e, "sealing the audit trail at shutdown failed");
+        }
     }
 }
 
@@ -179,70 +186,14 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     if demo {
         crate::demo::seed_exchange(&exchange, config.exchange.demo_population_rows).await.context("seeding demo datasets")?;
     }
-    watch_data_keys(&config, &exchange);
+    let key_watch = data_key_watch(&config, &exchange);
     let node_key = Arc::new(load_node_key(&config)?);
     let state = AppState::new(db, Arc::new(config), calendar, regions, catalog_index.clone(), exchange, node_key.clone());
-    // The sealer: chains committed audit events and signs checkpoints (docs/AUDIT-FORMAT.md).
-    let (seal_stop, seal_rx) = tokio::sync::watch::channel(false);
-    let sealer = tokio::spawn(shutong_audit::run_sealer(
-        state.db.clone(),
-        node_key.clone(),
-        shutong_web::state::seal_options(&state.config),
-        Duration::from_millis(state.config.audit.seal_interval_ms),
-        seal_rx,
-    ));
-    // Retention: what is past `audit.retention_days` is archived now and then, as `shutong audit archive`
-    // does (an archive that meets another replica's at the same time removes nothing and says so).
-    let interval = state.config.audit.archive_interval_seconds;
-    if interval > 0 {
-        let (db, config) = (state.db.clone(), state.config.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(interval));
-            tick.tick().await; // The first tick is at once: the first archive comes one interval after start.
-            let ctx = shutong_audit::AuditContext::system("system:retention");
-            loop {
-                tick.tick().await;
-                let cutoff = config.audit_retention_cutoff_ms(shutong_store::now_ms());
-                match archive_before(&db, &config, &node_key, cutoff, &ctx).await {
-                    Ok(Some(a)) => {
-                        tracing::info!(from = a.from, to = a.to, events = a.events, file = %a.file.display(), "audit trail archived")
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "archiving the audit trail failed"),
-                }
-            }
-        });
-    }
-    // Reconcile the index with the database now and then: other replicas change the catalog too.
-    let (reconcile_db, reconcile_index) = (state.db.clone(), catalog_index);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
-        loop {
-            tick.tick().await;
-            if let Err(e) = reconcile_index.reconcile(&reconcile_db).await {
-                tracing::warn!(error = %e, "catalog index reconciliation failed");
-            }
-        }
-    });
-    // The deadline sweep: overdue stages, reminders, grant expiries (R-REQ-3). Idempotent, so replicas may
-    // all run it.
-    let sweep_state = state.clone();
-    let sweep_every = sweep_state.config.sharing.sweep_seconds;
-    tokio::spawn(async move {
-        if sweep_every == 0 {
-            return;
-        }
-        let mut tick = tokio::time::interval(Duration::from_secs(sweep_every));
-        let schedule = shutong_identity::Principal::operator("system:deadline-sweep");
-        loop {
-            tick.tick().await;
-            match shutong_sharing::sweep(&sweep_state.sharing(), &schedule).await {
-                Ok(r) if r.overdue + r.reminders + r.grants_expiring + r.grants_expired > 0 => tracing::info!(?r, "deadline sweep"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "deadline sweep failed"),
-            }
-        }
-    });
+    // Background work, one runner (shutong_store::jobs): the deadline sweep, retention archiving and the pool's
+    // audit outbox as recurring jobs that the replicas lease in turn; the search index's reconciliation and
+    // the data key file's watch as this process's own tasks.
+    let (jobs_stop, jobs_rx) = tokio::sync::watch::channel(false);
+    let jobs = background_jobs(&state, catalog_index, key_watch, node_key).await?.start(jobs_rx);
     let app = shutong_web::app(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
@@ -259,7 +210,7 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
             })
             .await
     });
-    Ok(Running { addr, state, generated_admin_password: outcome.generated_password, shutdown: tx, handle, seal_stop, sealer })
+    Ok(Running { addr, state, generated_admin_password: outcome.generated_password, shutdown: tx, handle, jobs_stop, jobs })
 }
 
 /// The node's SM2 key pair, created at first start (owner-only permissions).
@@ -276,42 +227,149 @@ pub fn load_node_key(config: &Config) -> anyhow::Result<shutong_crypto::NodeKey>
 const KEY_FILE_POLL: Duration = Duration::from_secs(2);
 
 /// Takes up changes of the data key file (`shutong keys rotate|retire` on any host sharing `data_dir/keys`)
-/// without a restart: the file is looked at every two seconds and, when its modification time or size
-/// changed, read again and put in use. A file that is missing, unreadable, readable by others, malformed,
+/// without a restart: a local task of the job runner looks at the file every two seconds and, when its
+/// modification time or size changed, reads it again and puts it in use. A file that is missing, unreadable, readable by others, malformed,
 /// or has another blind-index key is not used: the ring in use stays, and the log says why. Keys from
 /// configuration change with the configuration, at a restart.
-fn watch_data_keys(config: &Config, exchange: &shutong_exchange::Exchange) {
-    let Some(ring) = exchange.data_keys.clone() else { return };
+fn data_key_watch(
+    config: &Config,
+    exchange: &shutong_exchange::Exchange,
+) -> Option<impl Fn() -> std::future::Ready<()> + Send + Sync + 'static> {
+    let ring = exchange.data_keys.clone()?;
     let exchange = exchange.clone();
     if !config.security.data_keys.is_empty() {
-        return;
+        return None;
     }
     let path = config.data_key_file();
     let stamp = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()));
-    let mut seen = stamp(&path);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(KEY_FILE_POLL);
-        loop {
-            tick.tick().await;
-            let now = stamp(&path);
-            if now == seen || now.is_none() {
-                continue;
+    let seen = std::sync::Mutex::new(stamp(&path));
+    Some(move || {
+        let now = stamp(&path);
+        let Ok(mut seen) = seen.lock() else { return std::future::ready(()) };
+        if now == *seen || now.is_none() {
+            return std::future::ready(());
+        }
+        *seen = now;
+        let loaded = shutong_crypto::DataKeys::load(&path).map_err(|e| e.to_string());
+        match loaded.and_then(|keys| {
+            let (active, ids) = (keys.active(), keys.ids());
+            ring.replace(keys).map(|()| (active, ids))
+        }) {
+            Ok((active, ids)) => {
+                // Cached access decisions hold the ring they were made with.
+                exchange.invalidate();
+                tracing::info!(path = %path.display(), active, keys = ?ids, "data key ring reloaded")
             }
-            seen = now;
-            let loaded = shutong_crypto::DataKeys::load(&path).map_err(|e| e.to_string());
-            match loaded.and_then(|keys| {
-                let (active, ids) = (keys.active(), keys.ids());
-                ring.replace(keys).map(|()| (active, ids))
-            }) {
-                Ok((active, ids)) => {
-                    // Cached access decisions hold the ring they were made with.
-                    exchange.invalidate();
-                    tracing::info!(path = %path.display(), active, keys = ?ids, "data key ring reloaded")
+            Err(e) => tracing::error!(path = %path.display(), error = %e, "the changed data key file is not used"),
+        }
+        std::future::ready(())
+    })
+}
+
+/// The runner of the server's background work, with its jobs registered and scheduled as the
+/// configuration says (a period of 0 stops a recurring job).
+async fn background_jobs(
+    state: &AppState,
+    catalog_index: Arc<shutong_catalog::search::CatalogIndex>,
+    key_watch: Option<impl Fn() -> std::future::Ready<()> + Send + Sync + 'static>,
+    node_key: Arc<shutong_crypto::NodeKey>,
+) -> anyhow::Result<shutong_store::jobs::JobRunner> {
+    use shutong_store::jobs::{JobRunner, recur, stop_recurring};
+    let db = state.db.clone();
+    let now = state.clock.now_ms();
+    let mut runner = JobRunner::new(db.clone(), state.clock.clone());
+
+    // The deadline sweep: overdue stages, reminders, grant expiries (R-REQ-3); idempotent.
+    let sweep_every = state.config.sharing.sweep_seconds;
+    let sweeping = state.clone();
+    runner.register("sharing.sweep", move |_, _| {
+        let state = sweeping.clone();
+        async move {
+            let schedule = shutong_identity::Principal::operator("system:deadline-sweep");
+            match shutong_sharing::sweep(&state.sharing(), &schedule).await {
+                Ok(r) if r.overdue + r.reminders + r.grants_expiring + r.grants_expired > 0 => {
+                    tracing::info!(?r, "deadline sweep");
+                    Ok(())
                 }
-                Err(e) => tracing::error!(path = %path.display(), error = %e, "the changed data key file is not used"),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.to_string()),
             }
         }
     });
+    if sweep_every > 0 {
+        recur(&db, "sharing.sweep", "node", sweep_every as i64 * 1000, now).await?;
+    } else {
+        stop_recurring(&db, "sharing.sweep", "node").await?;
+    }
+
+    // Retention: what is past `audit.retention_days` is archived, as `shutong audit archive` does (an archive
+    // that meets another's at the same time removes nothing and says so). The first one interval after start.
+    let archive_every = state.config.audit.archive_interval_seconds;
+    let config = state.config.clone();
+    runner.register("audit.archive", move |db, _| {
+        let (config, node_key) = (config.clone(), node_key.clone());
+        async move {
+            let ctx = shutong_audit::AuditContext::system("system:retention");
+            let cutoff = config.audit_retention_cutoff_ms(shutong_store::now_ms());
+            match archive_before(&db, &config, &node_key, cutoff, &ctx).await {
+                Ok(Some(a)) => {
+                    tracing::info!(from = a.from, to = a.to, events = a.events, file = %a.file.display(), "audit trail archived");
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    });
+    if archive_every > 0 {
+        let every = archive_every as i64 * 1000;
+        recur(&db, "audit.archive", "node", every, now + every).await?;
+    } else {
+        stop_recurring(&db, "audit.archive", "node").await?;
+    }
+
+    // The pool's audit outbox (SQLite: the pool is a database of its own): what a drain right after a
+    // commit could not move is moved here.
+    let exchange = state.exchange.clone();
+    runner.register("exchange.audit_outbox", move |_, _| {
+        let exchange = exchange.clone();
+        async move {
+            shutong_exchange::audit_outbox(&exchange).await;
+            Ok(())
+        }
+    });
+    if state.exchange.same_database() {
+        stop_recurring(&db, "exchange.audit_outbox", "pool").await?;
+    } else {
+        recur(&db, "exchange.audit_outbox", "pool", 10_000, now).await?;
+    }
+
+    // The sealer: chains committed audit events and signs checkpoints (docs/AUDIT-FORMAT.md); one per node
+    // at a time (it holds the chain head's lock), at start and then every `audit.seal_interval_ms`.
+    let (sealing, seal_opts) = (db.clone(), shutong_web::state::seal_options(&state.config));
+    let seal_key = state.node_key.clone();
+    runner.every("audit.seal", Duration::from_millis(state.config.audit.seal_interval_ms), move || {
+        let (db, key, opts) = (sealing.clone(), seal_key.clone(), seal_opts.clone());
+        async move {
+            if let Err(e) = shutong_audit::seal(&db, &key, &opts, false).await {
+                tracing::warn!(error = %e, "sealing the audit trail failed; retrying");
+            }
+        }
+    });
+    // This process's search index meets the database again now and then: other replicas change the catalog.
+    let reconciling = db.clone();
+    runner.every("catalog.reconcile", Duration::from_secs(10), move || {
+        let (db, index) = (reconciling.clone(), catalog_index.clone());
+        async move {
+            if let Err(e) = index.reconcile(&db).await {
+                tracing::warn!(error = %e, "catalog index reconciliation failed");
+            }
+        }
+    });
+    if let Some(watch) = key_watch {
+        runner.every("data_keys.watch", KEY_FILE_POLL, watch);
+    }
+    Ok(runner)
 }
 
 /// The data keys: from configuration, or from the key file (created at first start).

@@ -26,7 +26,78 @@ on_both_backends!(
     the_portal_refuses_what_it_cannot_parse_and_shows_the_services_rules,
     no_change_commits_without_its_audit_event,
     a_unit_of_work_commits_only_with_its_event_and_then_runs_its_effects,
+    background_work_runs_as_jobs,
 );
+
+/// The job runner (`shutong_store::jobs`): a job is scheduled once per key; a failing job keeps its error
+/// and is retried after its backoff until it succeeds; a job leased by a runner that died is taken over once
+/// the lease lapses; a recurring job is rescheduled after each run. The server's deadline sweep is one.
+async fn background_work_runs_as_jobs(backend: Backend) {
+    use shutong_store::jobs::{JobRunner, backoff_ms, jobs_of, recur, schedule};
+    let app = spawn_app_with(backend, |c| c.sharing.sweep_seconds = 1).await;
+    let db = app.db().clone();
+    let clock = shutong_store::Clock::system();
+    let later = |ms: i64| clock.set_now_ms(clock.now_ms() + ms);
+    assert!(schedule(&db, "test.flaky", "k1", &json!({"n": 1}), clock.now_ms()).await.unwrap());
+    assert!(!schedule(&db, "test.flaky", "k1", &json!({"n": 2}), clock.now_ms()).await.unwrap(), "one job per key");
+    let tries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut runner = JobRunner::new(db.clone(), clock.clone());
+    let counted = tries.clone();
+    runner.register("test.flaky", move |_, job| {
+        let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            assert_eq!(job.payload, json!({"n": 1}));
+            if n < 2 { Err(format!("attempt {} failed", job.attempts)) } else { Ok(()) }
+        }
+    });
+    assert_eq!(runner.run_due().await.unwrap(), 1);
+    let state = &jobs_of(&db, "test.flaky").await.unwrap()[0];
+    assert_eq!((state.attempts, state.last_error.as_deref(), state.done), (1, Some("attempt 1 failed"), false));
+    assert_eq!(runner.run_due().await.unwrap(), 0, "not before its backoff");
+    later(backoff_ms(1) + 1);
+    assert_eq!(runner.run_due().await.unwrap(), 1);
+    later(backoff_ms(2) + 1);
+    assert_eq!(runner.run_due().await.unwrap(), 1);
+    let state = &jobs_of(&db, "test.flaky").await.unwrap()[0];
+    assert_eq!((state.runs, state.attempts, state.last_error.as_deref(), state.done), (1, 3, None, true));
+    assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+    // A lease held by a runner that died.
+    schedule(&db, "test.lease", "k", &json!({}), clock.now_ms()).await.unwrap();
+    sqlx::query("UPDATE jobs SET leased_by = 'dead', leased_until = $1 WHERE kind = 'test.lease'")
+        .bind(clock.now_ms() + 60_000)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let mut heir = JobRunner::new(db.clone(), clock.clone());
+    heir.register("test.lease", |_, _| async { Ok(()) });
+    heir.register("test.tick", |_, _| async { Ok(()) });
+    assert_eq!(heir.run_due().await.unwrap(), 0, "leased by another");
+    later(60_001);
+    assert_eq!(heir.run_due().await.unwrap(), 1, "taken over once the lease lapsed");
+    assert!(jobs_of(&db, "test.lease").await.unwrap()[0].done);
+
+    // Recurring.
+    recur(&db, "test.tick", "k", 60_000, clock.now_ms()).await.unwrap();
+    assert_eq!(heir.run_due().await.unwrap(), 1);
+    assert_eq!(heir.run_due().await.unwrap(), 0);
+    later(60_001);
+    assert_eq!(heir.run_due().await.unwrap(), 1);
+    let tick = &jobs_of(&db, "test.tick").await.unwrap()[0];
+    assert_eq!((tick.runs, tick.done), (2, false));
+
+    // The server's own: the deadline sweep, every second here.
+    let mut runs = 0;
+    for _ in 0..50 {
+        runs = jobs_of(&db, "sharing.sweep").await.unwrap().first().map_or(0, |j| j.runs);
+        if runs >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(runs >= 1, "the sweep ran as a job");
+    app.stop().await;
+}
 
 /// The unit of work (`shutong_audit::Change`): without an audit event it is refused and rolled back; with
 /// one, it commits and then runs the effects of its notices, which see the committed change; a change that

@@ -205,3 +205,18 @@ fn no_source_file_is_too_long() {
     }
     assert!(found.is_empty(), "longer than {MAX_LINES} lines: {found:?}");
 }
+
+/// Background work runs in the one job runner (`shutong_store::jobs`), not in loops of its own.
+#[test]
+fn no_background_loop_outside_the_job_runner() {
+    let mut found = Vec::new();
+    for name in crate_names().iter().filter(|n| *n != "shutong-bench") {
+        for (p, text) in sources(&workspace().join("crates").join(name).join("src")) {
+            if p.ends_with("shutong-store/src/jobs.rs") {
+                continue;
+            }
+            found.extend(lines_with(&p, &text, "time::interval("));
+        }
+    }
+    assert!(found.is_empty(), "periodic work is a job or a local task of shutong_store::jobs::JobRunner: {found:?}");
+}
