@@ -134,8 +134,9 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
-fn from_json<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
-    serde_json::from_str(s).unwrap_or_default()
+/// A stored JSON column (`table.column` of `r`): what does not parse is an error naming them.
+fn from_json<T: serde::de::DeserializeOwned>(r: &AnyRow, table: &str, column: &str) -> SharingResult<T> {
+    Ok(shutong_store::parse_column(r, table, column, |s| serde_json::from_str(s).ok())?)
 }
 
 // ------------------------------------------------------------------ departments and who may act
@@ -323,13 +324,13 @@ fn request_from_row(r: &AnyRow, today: NaiveDate) -> SharingResult<RequestView> 
         provider_name: r.try_get("provider_name")?,
         owner_department_id: r.try_get("owner_department_id")?,
         owner_name: r.try_get("owner_name")?,
-        items: from_json(&r.try_get::<String, _>("items")?),
+        items: from_json(r, "sharing_requests", "items")?,
         purpose: shutong_store::parse_column(r, "sharing_requests", "purpose", Purpose::parse)?,
         purpose_detail: r.try_get("purpose_detail")?,
         basis: r.try_get("basis")?,
         period_from: shutong_store::parse_date_column(r, "sharing_requests", "period_from")?,
         period_to: shutong_store::parse_date_column(r, "sharing_requests", "period_to")?,
-        access_methods: from_json(&r.try_get::<String, _>("access_methods")?),
+        access_methods: from_json(r, "sharing_requests", "access_methods")?,
         expected_volume: r.try_get("expected_volume")?,
         submitted_at_ms: r.try_get("submitted_at")?,
         submitted_by: r.try_get("submitted_by")?,
@@ -452,13 +453,17 @@ fn grant_from_row(r: &AnyRow, today: NaiveDate) -> SharingResult<GrantView> {
         provider_name: r.try_get("provider_name")?,
         request_id: r.try_get("request_id")?,
         origin: shutong_store::parse_column(r, "sharing_grants", "origin", GrantOrigin::parse)?,
-        items: from_json(&r.try_get::<String, _>("items")?),
-        row_filter: filter.as_deref().map(from_json).unwrap_or_default(),
+        items: from_json(r, "sharing_grants", "items")?,
+        // A filter that no longer parses must not read as "no filter" (every row): it is an error.
+        row_filter: match filter {
+            None => RowFilter::default(),
+            Some(f) => serde_json::from_str(&f).map_err(|_| StoreError::decode("sharing_grants", "row_filter", &f))?,
+        },
         purpose: shutong_store::parse_column(r, "sharing_grants", "purpose", Purpose::parse)?,
         purpose_detail: r.try_get("purpose_detail")?,
         valid_from,
         valid_to,
-        access_methods: from_json(&r.try_get::<String, _>("access_methods")?),
+        access_methods: from_json(r, "sharing_grants", "access_methods")?,
         daily_quota: r.try_get("daily_quota")?,
         clear_text: r.try_get::<i64, _>("clear_text")? != 0,
         state,

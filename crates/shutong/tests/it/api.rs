@@ -499,6 +499,15 @@ async fn stored_values_that_do_not_parse_are_errors(backend: Backend) {
         assert!(!r.body.to_string().contains(value), "5xx are opaque: {:?}", r.body);
         set(original).execute(app.db().pool()).await.unwrap();
     }
+    // A grant's row filter that no longer parses must not read as "no filter" (every row).
+    let grant: i64 =
+        sqlx::query("SELECT MIN(id) FROM sharing_grants").fetch_one(app.db().pool()).await.map(|r| sqlx::Row::get(&r, 0)).unwrap();
+    sqlx::query("UPDATE sharing_grants SET row_filter = '{\"conditions\": 7' WHERE id = $1")
+        .bind(grant)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(app.get(&format!("/api/v1/grants/{grant}"), &admin).await.status, StatusCode::INTERNAL_SERVER_ERROR);
     let dept: i64 = sqlx::query("SELECT MAX(id) FROM departments").fetch_one(app.db().pool()).await.map(|r| sqlx::Row::get(&r, 0)).unwrap();
     sqlx::query("UPDATE departments SET level = 'galaxy' WHERE id = $1").bind(dept).execute(app.db().pool()).await.unwrap();
     let r = app.get(&format!("/api/v1/departments/{dept}"), &admin).await;
