@@ -12,7 +12,7 @@ use std::time::Instant;
 use shutong_catalog::SharingType;
 use shutong_identity::{DepartmentId, Principal};
 use shutong_reference::MaskKind;
-use shutong_sharing::{AccessMethod, GrantView, RowCondition, RowFilter, acts_for};
+use shutong_sharing::{AccessMethod, GrantId, GrantView, RowCondition, RowFilter, acts_for};
 
 use crate::binding::{get_binding, published};
 use crate::model::*;
@@ -129,8 +129,9 @@ pub async fn authorize(
     actor: &Principal,
     code: &str,
     method: AccessMethod,
-    grant_id: Option<i64>,
+    grant_id: Option<GrantId>,
 ) -> ExchangeResult<Arc<Access>> {
+    let grant_id = grant_id.map(|g| g.0);
     let Some(department) = actor.department_id else {
         return Err(ExchangeError::Forbidden("data is delivered to departments: this account belongs to none".into()));
     };

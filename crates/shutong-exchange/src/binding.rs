@@ -274,7 +274,8 @@ pub async fn list_batches(ex: &Exchange, actor: &Principal, code: &str, limit: i
 }
 
 /// One batch with its rejected rows.
-pub async fn get_batch(ex: &Exchange, actor: &Principal, code: &str, id: i64) -> ExchangeResult<BatchReport> {
+pub async fn get_batch(ex: &Exchange, actor: &Principal, code: &str, id: BatchId) -> ExchangeResult<BatchReport> {
+    let BatchId(id) = id;
     let b = get_binding(ex, code).await?.ok_or(ExchangeError::NotFound { what: "binding" })?;
     if !may_read_batches(ex, actor, DepartmentId(b.provider_department_id)).await? {
         return Err(ExchangeError::NotFound { what: "batch" });

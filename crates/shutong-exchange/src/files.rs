@@ -16,7 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use shutong_audit::{AuditContext, NewAuditEvent};
 use shutong_identity::{DepartmentId, Principal};
-use shutong_sharing::AccessMethod;
+use shutong_sharing::{AccessMethod, GrantId};
 use shutong_store::{AnyRow, Row, now_ms};
 use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
@@ -280,9 +280,10 @@ pub async fn download_file(
     actor: &Principal,
     ctx: &AuditContext,
     code: &str,
-    id: i64,
-    grant: Option<i64>,
+    id: FileId,
+    grant: Option<GrantId>,
 ) -> ExchangeResult<FileDownload> {
+    let FileId(id) = id;
     let a = authorize(ex, actor, code, AccessMethod::BulkDownload, grant).await?;
     if a.binding.kind != BindingKind::Files {
         return Err(ExchangeError::Conflict(format!("{code} is bound as {}, not as files", a.binding.kind.label_zh())));
@@ -313,7 +314,8 @@ pub async fn download_file(
 }
 
 /// Removes a file (the provider).
-pub async fn delete_file(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &str, id: i64) -> ExchangeResult<()> {
+pub async fn delete_file(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &str, id: FileId) -> ExchangeResult<()> {
+    let FileId(id) = id;
     let p = published(ex, code).await?;
     if !may_load(actor, p.provider) {
         return Err(ExchangeError::Forbidden("only the provider's editors, administrators and system accounts remove its files".into()));

@@ -3,6 +3,15 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+shutong_store::typed_id!(
+    /// 批次标识: the ID of a data batch (数据归集的一个批次) in the pool.
+    BatchId
+);
+shutong_store::typed_id!(
+    /// 文件标识: the ID of a bound file (文件挂接).
+    FileId
+);
+
 shutong_catalog::value_list!(
     /// 挂接方式: how a published resource is bound to its data (办法 第十二条: 共享平台 … 数据资源的挂接).
     BindingKind {

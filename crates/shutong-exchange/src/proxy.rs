@@ -37,7 +37,7 @@ pub async fn proxy(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &
     if call.path.split('/').any(|seg| seg == ".." || seg == ".") || call.path.contains('\\') || call.path.contains("//") {
         return Err(invalid("path", "must not contain '.', '..', '//' or '\\' segments"));
     }
-    let a = authorize(ex, actor, code, AccessMethod::SystemIntegration, call.grant).await?;
+    let a = authorize(ex, actor, code, AccessMethod::SystemIntegration, call.grant.map(shutong_sharing::GrantId)).await?;
     if a.binding.kind != BindingKind::Service {
         return Err(ExchangeError::Conflict(format!("{code} is bound as {}, not as a service", a.binding.kind.label_zh())));
     }

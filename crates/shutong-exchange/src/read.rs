@@ -124,7 +124,7 @@ pub async fn lookup(
 ) -> ExchangeResult<Record> {
     let mut retried = false;
     loop {
-        let a = authorize(ex, actor, code, AccessMethod::OnlineQuery, grant).await?;
+        let a = authorize(ex, actor, code, AccessMethod::OnlineQuery, grant.map(shutong_sharing::GrantId)).await?;
         match lookup_once(ex, ctx, &a, key).await {
             Err(e) if !retried && table_gone(&e) => {
                 ex.invalidate();
@@ -259,7 +259,7 @@ pub struct RecordPage {
 pub async fn query(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &str, spec: &QuerySpec) -> ExchangeResult<RecordPage> {
     let mut retried = false;
     loop {
-        let a = authorize(ex, actor, code, AccessMethod::OnlineQuery, spec.grant_id).await?;
+        let a = authorize(ex, actor, code, AccessMethod::OnlineQuery, spec.grant_id.map(shutong_sharing::GrantId)).await?;
         match query_once(ex, ctx, &a, spec).await {
             Err(e) if !retried && table_gone(&e) => {
                 ex.invalidate();
@@ -379,7 +379,7 @@ pub async fn changes(
 ) -> ExchangeResult<ChangePage> {
     let mut retried = false;
     loop {
-        let a = authorize(ex, actor, code, AccessMethod::Subscription, grant).await?;
+        let a = authorize(ex, actor, code, AccessMethod::Subscription, grant.map(shutong_sharing::GrantId)).await?;
         match changes_once(ex, ctx, &a, since, limit).await {
             Err(e) if !retried && table_gone(&e) => {
                 ex.invalidate();
@@ -476,7 +476,7 @@ pub async fn export(
     if format == DataFormat::Xlsx {
         return Err(invalid("format", "downloads are csv, ndjson or parquet"));
     }
-    let a = authorize(ex, actor, code, AccessMethod::BulkDownload, grant).await?;
+    let a = authorize(ex, actor, code, AccessMethod::BulkDownload, grant.map(shutong_sharing::GrantId)).await?;
     take_rate(ex, &a)?;
     let table = a.table()?.to_string();
     let n = a.binding.columns.len();

@@ -4,6 +4,15 @@ use serde::{Deserialize, Serialize};
 use shutong_catalog::value_list;
 use utoipa::ToSchema;
 
+shutong_store::typed_id!(
+    /// 共享申请标识: the ID of a sharing request (subscription, application or negotiation), 办法 第十五条.
+    RequestId
+);
+shutong_store::typed_id!(
+    /// 授权标识: the ID of a grant (共享授权), 办法 第十六条.
+    GrantId
+);
+
 value_list!(
     /// 申请类别: how a consumer asks for a resource, decided by the resource's and the items' 共享类型.
     RequestKind {

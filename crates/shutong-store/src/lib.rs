@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod effects;
+pub mod ids;
 pub mod jobs;
 
 use std::str::FromStr;

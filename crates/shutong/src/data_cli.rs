@@ -296,7 +296,9 @@ pub async fn run(cli: &Cli, cmd: &DataCommand) -> anyhow::Result<i32> {
         DataCommand::GetFile { id, output, grant, acting: a, .. } => {
             use sha2::Digest;
             let (p, ctx) = acting(&db, a).await?;
-            let d = exchange::download_file(&ex, &p, &ctx, &code, *id, *grant).await.map_err(explain)?;
+            let d = exchange::download_file(&ex, &p, &ctx, &code, exchange::FileId(*id), grant.map(shutong_sharing::GrantId))
+                .await
+                .map_err(explain)?;
             // Streamed through the digest into a temporary file beside the output, renamed only if it matches.
             let tmp = output.with_extension("part");
             let mut hash = sha2::Sha256::new();

@@ -193,7 +193,7 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
             .await?;
     let (sj, sj_ctx) = user("sj.editor").await?;
     if let Some(g) = revoked.grant {
-        sharing::revoke_grant(&s, &sj, &sj_ctx, g.id, "使用部门调用量异常，经核查超出申请用途，撤销授权").await?;
+        sharing::revoke_grant(&s, &sj, &sj_ctx, sharing::GrantId(g.id), "使用部门调用量异常，经核查超出申请用途，撤销授权").await?;
     }
 
     // An application submitted on 2026-09-28 and never answered: due 2026-10-16, overdue since.
@@ -223,7 +223,7 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
         "《社会保险法》第二十五条: 新生儿参加城乡居民医疗保险",
     );
     birth.period_to = Some(date(2027, 11, 12));
-    let birth = sharing::create_request(&s, &dcrs, &dcrs_ctx, birth).await?.request.id;
+    let birth = sharing::RequestId(sharing::create_request(&s, &dcrs, &dcrs_ctx, birth).await?.request.id);
     sharing::reject(&s, &wj, &wj_ctx, birth, "出生医学证明信息涉及新生儿个人隐私，现阶段仅向公安机关提供").await?;
     sharing::escalate(&s, &dcrs, &dcrs_ctx, birth, "新生儿参保需核验出生证明，请求协商提供编号与姓名两项").await?;
     sharing::reject(&s, &wj, &wj_ctx, birth, "经研究，维持原答复").await?;
@@ -236,7 +236,7 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
         "《西岭市城镇住房保障条例》: 核查保障对象住房情况",
     );
     land.period_to = Some(date(2027, 11, 12));
-    let land = sharing::create_request(&s, &xl, &xl_ctx, land).await?.request.id;
+    let land = sharing::RequestId(sharing::create_request(&s, &xl, &xl_ctx, land).await?.request.id);
     sharing::reject(&s, &zr, &zr_ctx, land, "权利人信息属于有条件共享，申请用途与共享条件不符").await?;
     sharing::escalate(&s, &xl, &xl_ctx, land, "住房保障资格审核确需使用，请求协商").await?;
     sharing::escalate(&s, &xl, &xl_ctx, land, "协商未果").await?;
@@ -250,7 +250,7 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
         "《道路运输条例》: 营运驾驶员资格核查",
     );
     drivers.period_to = Some(date(2027, 11, 12));
-    let drivers = sharing::create_request(&s, &dc, &dc_ctx, drivers).await?.request.id;
+    let drivers = sharing::RequestId(sharing::create_request(&s, &dc, &dc_ctx, drivers).await?.request.id);
     sharing::reject(&s, &ga, &ga_ctx, drivers, "累积记分属于执法信息，不予提供").await?;
     sharing::escalate(&s, &dc, &dc_ctx, drivers, "营运驾驶员资格核查需要，请求协商").await?;
     sharing::escalate(&s, &dc, &dc_ctx, drivers, "协商未果，提请协调").await?;
@@ -275,7 +275,7 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
         "打击骗取培训补贴专项行动",
     );
     subsidy.period_to = Some(date(2027, 11, 12));
-    let subsidy = sharing::create_request(&s, &dcga, &dcga_ctx, subsidy).await?.request.id;
+    let subsidy = sharing::RequestId(sharing::create_request(&s, &dcga, &dcga_ctx, subsidy).await?.request.id);
     sharing::reject(&s, &dcrs, &dcrs_ctx, subsidy, "补贴发放信息仅用于人社部门内部审核").await?;
     sharing::escalate(&s, &dcga, &dcga_ctx, subsidy, "专项行动需要，请求协商").await?;
     sharing::escalate(&s, &dcga, &dcga_ctx, subsidy, "协商未果，提请东川市大数据管理局协调").await?;
@@ -308,7 +308,7 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
         &s,
         &rs,
         &rs_ctx,
-        ins,
+        sharing::RequestId(ins),
         Approval {
             items: Some(vec!["公民身份号码".into(), "参保状态".into()]),
             row_filter: Some(RowFilter {
@@ -333,7 +333,7 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
     .await?
     .request
     .id;
-    sharing::reject(&s, &rs, &rs_ctx, jobs, "申请用途不属于就业登记信息的共享条件范围").await?;
+    sharing::reject(&s, &rs, &rs_ctx, sharing::RequestId(jobs), "申请用途不属于就业登记信息的共享条件范围").await?;
     let dibao = sharing::create_request(
         &s,
         &xl,
@@ -343,7 +343,7 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
     .await?
     .request
     .id;
-    sharing::withdraw(&s, &xl, &xl_ctx, dibao, Some("改为使用统计汇总数据")).await?;
+    sharing::withdraw(&s, &xl, &xl_ctx, sharing::RequestId(dibao), Some("改为使用统计汇总数据")).await?;
     sharing::create_request(
         &s,
         &dc,

@@ -314,7 +314,7 @@ pub async fn run_request(cli: &Cli, cmd: &RequestCommand) -> anyhow::Result<()> 
         }
         RequestCommand::Show { id, acting: a } => {
             let (p, _) = acting(&db, a).await?;
-            print_json(&sharing::get_request(&s, &p, *id).await?)?;
+            print_json(&sharing::get_request(&s, &p, sharing::RequestId(*id)).await?)?;
         }
         RequestCommand::Create { args, acting: a } => {
             let (p, ctx) = acting(&db, a).await?;
@@ -339,28 +339,28 @@ pub async fn run_request(cli: &Cli, cmd: &RequestCommand) -> anyhow::Result<()> 
                 clear_text: *clear_text,
                 note: note.clone(),
             };
-            let d = sharing::approve(&s, &p, &ctx, *id, approval).await?;
+            let d = sharing::approve(&s, &p, &ctx, sharing::RequestId(*id), approval).await?;
             let g = d.grant.context("approved without a grant")?;
             println!("request {} approved: grant {} items {} valid {}..{}", id, g.id, g.items.join(","), g.valid_from, g.valid_to);
         }
         RequestCommand::Reject { id, reason, acting: a } => {
             let (p, ctx) = acting(&db, a).await?;
-            let d = sharing::reject(&s, &p, &ctx, *id, reason).await?;
+            let d = sharing::reject(&s, &p, &ctx, sharing::RequestId(*id), reason).await?;
             println!("request {} rejected at {}", id, d.request.stage.as_str());
         }
         RequestCommand::Withdraw { id, reason, acting: a } => {
             let (p, ctx) = acting(&db, a).await?;
-            sharing::withdraw(&s, &p, &ctx, *id, reason.as_deref()).await?;
+            sharing::withdraw(&s, &p, &ctx, sharing::RequestId(*id), reason.as_deref()).await?;
             println!("request {id} withdrawn");
         }
         RequestCommand::Escalate { id, reason, acting: a } => {
             let (p, ctx) = acting(&db, a).await?;
-            let d = sharing::escalate(&s, &p, &ctx, *id, reason).await?;
+            let d = sharing::escalate(&s, &p, &ctx, sharing::RequestId(*id), reason).await?;
             println!("request {} now {} with {} due {}", id, d.request.stage.as_str(), d.request.owner_name, d.request.stage_due_on);
         }
         RequestCommand::Message { id, body, acting: a } => {
             let (p, ctx) = acting(&db, a).await?;
-            sharing::add_message(&s, &p, &ctx, *id, body).await?;
+            sharing::add_message(&s, &p, &ctx, sharing::RequestId(*id), body).await?;
             println!("message added to request {id}");
         }
         RequestCommand::Stats { acting: a } => {
@@ -412,16 +412,16 @@ pub async fn run_grant(cli: &Cli, cmd: &GrantCommand) -> anyhow::Result<()> {
         }
         GrantCommand::Show { id, acting: a } => {
             let (p, _) = acting(&db, a).await?;
-            print_json(&sharing::get_grant(&s, &p, *id).await?)?;
+            print_json(&sharing::get_grant(&s, &p, sharing::GrantId(*id)).await?)?;
         }
         GrantCommand::Revoke { id, reason, acting: a } => {
             let (p, ctx) = acting(&db, a).await?;
-            sharing::revoke_grant(&s, &p, &ctx, *id, reason).await?;
+            sharing::revoke_grant(&s, &p, &ctx, sharing::GrantId(*id), reason).await?;
             println!("grant {id} revoked");
         }
         GrantCommand::Renew { id, to, note, acting: a } => {
             let (p, ctx) = acting(&db, a).await?;
-            let g = sharing::renew_grant(&s, &p, &ctx, *id, *to, note.as_deref()).await?;
+            let g = sharing::renew_grant(&s, &p, &ctx, sharing::GrantId(*id), *to, note.as_deref()).await?;
             println!("grant {id} valid to {}", g.valid_to);
         }
     }

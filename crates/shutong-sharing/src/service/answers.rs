@@ -30,7 +30,8 @@ pub struct Approval {
 
 /// 同意: the answerer approves, possibly narrowing items, rows, period and access methods; a grant is created
 /// with exactly that scope.
-pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i64, a: Approval) -> SharingResult<RequestDetail> {
+pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: RequestId, a: Approval) -> SharingResult<RequestDetail> {
+    let RequestId(id) = id;
     let mut tx = s.db.begin().await?;
     let r = request_for_change(s, &mut tx, actor, id).await?;
     if !may_answer(actor, &r) {
@@ -157,7 +158,8 @@ pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i64
 }
 
 /// 不予共享 / 拒绝: the answerer refuses; the reason is mandatory (第十六条: 应说明理由).
-pub async fn reject(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i64, reason: &str) -> SharingResult<RequestDetail> {
+pub async fn reject(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: RequestId, reason: &str) -> SharingResult<RequestDetail> {
+    let RequestId(id) = id;
     let reason = text("reason", reason, true, MAX_TEXT)?.unwrap_or_default();
     let mut tx = s.db.begin().await?;
     let r = request_for_change(s, &mut tx, actor, id).await?;
@@ -203,7 +205,14 @@ pub async fn reject(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i64,
 }
 
 /// 撤回: the consumer withdraws an open request.
-pub async fn withdraw(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i64, reason: Option<&str>) -> SharingResult<RequestDetail> {
+pub async fn withdraw(
+    s: &Sharing,
+    actor: &Principal,
+    ctx: &AuditContext,
+    id: RequestId,
+    reason: Option<&str>,
+) -> SharingResult<RequestDetail> {
+    let RequestId(id) = id;
     let reason = text("reason", reason.unwrap_or(""), false, MAX_TEXT)?;
     let mut tx = s.db.begin().await?;
     let r = request_for_change(s, &mut tx, actor, id).await?;
@@ -233,7 +242,8 @@ pub async fn withdraw(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i6
 
 /// 协商 → 协调 → 领导小组 (R-REQ-4): the consumer takes a refused request (or a negotiation that failed) to the
 /// next stage, stating why. Each stage has its owner and its deadline.
-pub async fn escalate(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i64, reason: &str) -> SharingResult<RequestDetail> {
+pub async fn escalate(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: RequestId, reason: &str) -> SharingResult<RequestDetail> {
+    let RequestId(id) = id;
     let reason = text("reason", reason, true, MAX_TEXT)?.unwrap_or_default();
     let mut tx = s.db.begin().await?;
     let r = request_for_change(s, &mut tx, actor, id).await?;
@@ -295,7 +305,8 @@ pub async fn escalate(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i6
 
 /// Adds to the record of the exchange: the parties and the owner of the current stage write while the
 /// request is open.
-pub async fn add_message(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i64, body: &str) -> SharingResult<RequestDetail> {
+pub async fn add_message(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: RequestId, body: &str) -> SharingResult<RequestDetail> {
+    let RequestId(id) = id;
     let body = text("body", body, true, 4000)?.unwrap_or_default();
     let mut tx = s.db.begin().await?;
     let r = request_for_change(s, &mut tx, actor, id).await?;

@@ -61,7 +61,8 @@ pub async fn list_grants(s: &Sharing, actor: &Principal, f: &GrantFilter) -> Sha
 }
 
 /// A grant, for its parties, the authority and auditors.
-pub async fn get_grant(s: &Sharing, actor: &Principal, id: i64) -> SharingResult<GrantView> {
+pub async fn get_grant(s: &Sharing, actor: &Principal, id: GrantId) -> SharingResult<GrantView> {
+    let GrantId(id) = id;
     let mut conn = s.db.pool().acquire().await.map_err(StoreError::from)?;
     let g = grant_in(s, &mut conn, id).await?;
     if !may_see_grant(s, actor, &g).await? {
@@ -76,7 +77,8 @@ pub async fn may_manage_grant(s: &Sharing, actor: &Principal, g: &GrantView) -> 
 }
 
 /// 撤销授权: the provider or the authority revokes a grant, with a reason; it stops working at once.
-pub async fn revoke_grant(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: i64, reason: &str) -> SharingResult<GrantView> {
+pub async fn revoke_grant(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: GrantId, reason: &str) -> SharingResult<GrantView> {
+    let GrantId(id) = id;
     let reason = text("reason", reason, true, MAX_TEXT)?.unwrap_or_default();
     let mut tx = s.db.begin().await?;
     let g = grant_in(s, &mut tx, id).await?;
@@ -119,10 +121,11 @@ pub async fn renew_grant(
     s: &Sharing,
     actor: &Principal,
     ctx: &AuditContext,
-    id: i64,
+    id: GrantId,
     valid_to: NaiveDate,
     note: Option<&str>,
 ) -> SharingResult<GrantView> {
+    let GrantId(id) = id;
     let note = text("note", note.unwrap_or(""), false, MAX_TEXT)?;
     let mut tx = s.db.begin().await?;
     let g = grant_in(s, &mut tx, id).await?;

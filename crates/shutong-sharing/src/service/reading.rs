@@ -4,7 +4,8 @@ use super::*;
 
 /// A request with its steps, messages and grant, for its parties, the owner of its stage, the authority
 /// and auditors (404 for anyone else).
-pub async fn get_request(s: &Sharing, actor: &Principal, id: i64) -> SharingResult<RequestDetail> {
+pub async fn get_request(s: &Sharing, actor: &Principal, id: RequestId) -> SharingResult<RequestDetail> {
+    let RequestId(id) = id;
     let mut tx = s.db.pool().begin().await?;
     request_for_change(s, &mut tx, actor, id).await?;
     let d = detail_in(s, &mut tx, id).await?;

@@ -253,7 +253,7 @@ pub async fn get_batch(
     Path((class, seq, id)): Path<(String, String, i64)>,
 ) -> ApiResult<axum::Json<BatchReport>> {
     let code = code_of(&class, &seq)?;
-    Ok(axum::Json(exchange::get_batch(&state.exchange, &caller.principal, &code, id).await?))
+    Ok(axum::Json(exchange::get_batch(&state.exchange, &caller.principal, &code, exchange::BatchId(id)).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -496,7 +496,15 @@ pub async fn download_file(
     Query(q): Query<FileDownloadQuery>,
 ) -> ApiResult<Response> {
     let code = code_of(&class, &seq)?;
-    let d = exchange::download_file(&state.exchange, &caller.principal, &caller.ctx(), &code, id, q.grant_id).await?;
+    let d = exchange::download_file(
+        &state.exchange,
+        &caller.principal,
+        &caller.ctx(),
+        &code,
+        exchange::FileId(id),
+        q.grant_id.map(shutong_sharing::GrantId),
+    )
+    .await?;
     let file = tokio::fs::File::open(&d.path).await.map_err(|e| ApiError::internal(&e))?;
     // RFC 6266: an ASCII fallback and the UTF-8 name.
     let ascii: String = d.file.name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
@@ -526,6 +534,6 @@ pub async fn delete_file(
     Path((class, seq, id)): Path<(String, String, i64)>,
 ) -> ApiResult<StatusCode> {
     let code = code_of(&class, &seq)?;
-    exchange::delete_file(&state.exchange, &caller.principal, &caller.ctx(), &code, id).await?;
+    exchange::delete_file(&state.exchange, &caller.principal, &caller.ctx(), &code, exchange::FileId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -193,7 +193,7 @@ pub async fn list_requests(
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "sharing", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = RequestDetail), (status = 404, body = ErrorEnvelope)))]
 pub async fn get_request(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<RequestDetail>> {
-    Ok(axum::Json(sharing::get_request(&state.sharing(), &caller.principal, id).await?))
+    Ok(axum::Json(sharing::get_request(&state.sharing(), &caller.principal, sharing::RequestId(id)).await?))
 }
 
 /// An approval, possibly narrowing the request.
@@ -244,7 +244,7 @@ pub async fn approve(
         clear_text: b.clear_text,
         note: b.note,
     };
-    let out = sharing::approve(&state.sharing(), &caller.principal, &caller.ctx(), id, a).await?;
+    let out = sharing::approve(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), a).await?;
     Ok(axum::Json(out))
 }
 
@@ -266,7 +266,7 @@ pub async fn reject(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    Ok(axum::Json(sharing::reject(&state.sharing(), &caller.principal, &caller.ctx(), id, &b.reason).await?))
+    Ok(axum::Json(sharing::reject(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), &b.reason).await?))
 }
 
 /// 撤回: the consumer withdraws an open request.
@@ -280,7 +280,7 @@ pub async fn withdraw(
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
     let reason = Some(b.reason.as_str()).filter(|r| !r.trim().is_empty());
-    Ok(axum::Json(sharing::withdraw(&state.sharing(), &caller.principal, &caller.ctx(), id, reason).await?))
+    Ok(axum::Json(sharing::withdraw(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), reason).await?))
 }
 
 /// 协商 → 协调 → 领导小组: the consumer takes a refusal (or a failed negotiation) to the next stage.
@@ -293,7 +293,7 @@ pub async fn escalate(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    let out = sharing::escalate(&state.sharing(), &caller.principal, &caller.ctx(), id, &b.reason).await?;
+    let out = sharing::escalate(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), &b.reason).await?;
     Ok(axum::Json(out))
 }
 
@@ -313,7 +313,7 @@ pub async fn add_message(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<MessageBody>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    Ok(axum::Json(sharing::add_message(&state.sharing(), &caller.principal, &caller.ctx(), id, &b.body).await?))
+    Ok(axum::Json(sharing::add_message(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), &b.body).await?))
 }
 
 /// Answering figures per provider: received, on time, late, overdue now (第二十五条(三)).
@@ -367,7 +367,7 @@ pub async fn list_grants(State(state): State<AppState>, caller: Caller, Query(q)
 #[utoipa::path(get, path = "/api/v1/grants/{id}", tag = "sharing", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = GrantView), (status = 404, body = ErrorEnvelope)))]
 pub async fn get_grant(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<GrantView>> {
-    Ok(axum::Json(sharing::get_grant(&state.sharing(), &caller.principal, id).await?))
+    Ok(axum::Json(sharing::get_grant(&state.sharing(), &caller.principal, sharing::GrantId(id)).await?))
 }
 
 /// 撤销: the provider or the authority revokes, with a reason; data access stops at once.
@@ -380,7 +380,7 @@ pub async fn revoke_grant(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<GrantView>> {
-    let out = sharing::revoke_grant(&state.sharing(), &caller.principal, &caller.ctx(), id, &b.reason).await?;
+    let out = sharing::revoke_grant(&state.sharing(), &caller.principal, &caller.ctx(), sharing::GrantId(id), &b.reason).await?;
     Ok(axum::Json(out))
 }
 
@@ -403,7 +403,8 @@ pub async fn renew_grant(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<RenewBody>,
 ) -> ApiResult<axum::Json<GrantView>> {
-    let out = sharing::renew_grant(&state.sharing(), &caller.principal, &caller.ctx(), id, b.valid_to, b.note.as_deref()).await?;
+    let out = sharing::renew_grant(&state.sharing(), &caller.principal, &caller.ctx(), sharing::GrantId(id), b.valid_to, b.note.as_deref())
+        .await?;
     Ok(axum::Json(out))
 }
 

@@ -196,7 +196,7 @@ struct BatchPage {
 
 pub async fn batch(State(state): State<AppState>, s: PortalSession, Path((class, seq, id)): Path<(String, String, i64)>) -> Response {
     let code = format!("{class}/{seq}");
-    let r = match exchange::get_batch(&state.exchange, &s.principal, &code, id).await {
+    let r = match exchange::get_batch(&state.exchange, &s.principal, &code, exchange::BatchId(id)).await {
         Ok(r) => r,
         Err(e) => return plain_error(StatusCode::NOT_FOUND, &message(&e)),
     };

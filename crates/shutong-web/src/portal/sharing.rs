@@ -364,7 +364,7 @@ struct RequestPage {
 /// A request: its facts, due date, steps, record and grant, with the actions the caller may take.
 pub async fn request(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Query(flash): Query<Flash>) -> Response {
     let sh = state.sharing();
-    let d: RequestDetail = match sharing::get_request(&sh, &s.principal, id).await {
+    let d: RequestDetail = match sharing::get_request(&sh, &s.principal, sharing::RequestId(id)).await {
         Ok(d) => d,
         Err(SharingError::NotFound { .. }) => return plain_error(StatusCode::NOT_FOUND, "申请不存在或无权查看。"),
         Err(e) => return back_with("/requests", &e),
@@ -524,14 +524,16 @@ pub async fn request_action(
                 })
             })();
             match approval {
-                Ok(a) => sharing::approve(&sh, &s.principal, &ctx, id, a).await.map(|_| "approved_grant"),
+                Ok(a) => sharing::approve(&sh, &s.principal, &ctx, sharing::RequestId(id), a).await.map(|_| "approved_grant"),
                 Err(e) => Err(e),
             }
         }
-        "reject" => sharing::reject(&sh, &s.principal, &ctx, id, &f.reason).await.map(|_| "rejected_answer"),
-        "withdraw" => sharing::withdraw(&sh, &s.principal, &ctx, id, Some(&f.reason)).await.map(|_| "request_withdrawn"),
-        "escalate" => sharing::escalate(&sh, &s.principal, &ctx, id, &f.reason).await.map(|_| "escalated"),
-        "message" => sharing::add_message(&sh, &s.principal, &ctx, id, &f.body).await.map(|_| "message_added"),
+        "reject" => sharing::reject(&sh, &s.principal, &ctx, sharing::RequestId(id), &f.reason).await.map(|_| "rejected_answer"),
+        "withdraw" => {
+            sharing::withdraw(&sh, &s.principal, &ctx, sharing::RequestId(id), Some(&f.reason)).await.map(|_| "request_withdrawn")
+        }
+        "escalate" => sharing::escalate(&sh, &s.principal, &ctx, sharing::RequestId(id), &f.reason).await.map(|_| "escalated"),
+        "message" => sharing::add_message(&sh, &s.principal, &ctx, sharing::RequestId(id), &f.body).await.map(|_| "message_added"),
         _ => return plain_error(StatusCode::NOT_FOUND, "没有这个操作。"),
     };
     match result {
@@ -597,7 +599,7 @@ struct GrantPage {
 }
 
 pub async fn grant(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Query(flash): Query<Flash>) -> Response {
-    let g = match sharing::get_grant(&state.sharing(), &s.principal, id).await {
+    let g = match sharing::get_grant(&state.sharing(), &s.principal, sharing::GrantId(id)).await {
         Ok(g) => g,
         Err(SharingError::NotFound { .. }) => return plain_error(StatusCode::NOT_FOUND, "授权不存在或无权查看。"),
         Err(e) => return back_with("/grants", &e),
@@ -630,9 +632,11 @@ pub async fn grant_action(
     let sh = state.sharing();
     let to = format!("/grants/{id}");
     let result = match verb.as_str() {
-        "revoke" => sharing::revoke_grant(&sh, &s.principal, &s.ctx(), id, &f.reason).await.map(|_| "grant_revoked"),
+        "revoke" => sharing::revoke_grant(&sh, &s.principal, &s.ctx(), sharing::GrantId(id), &f.reason).await.map(|_| "grant_revoked"),
         "renew" => match date_field("valid_to", &f.valid_to) {
-            Ok(Some(d)) => sharing::renew_grant(&sh, &s.principal, &s.ctx(), id, d, Some(&f.note)).await.map(|_| "grant_renewed"),
+            Ok(Some(d)) => {
+                sharing::renew_grant(&sh, &s.principal, &s.ctx(), sharing::GrantId(id), d, Some(&f.note)).await.map(|_| "grant_renewed")
+            }
             Ok(None) => Err(SharingError::Validation { field: "valid_to".into(), message: "required".into() }),
             Err(e) => Err(e),
         },

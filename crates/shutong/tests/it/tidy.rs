@@ -220,3 +220,32 @@ fn no_background_loop_outside_the_job_runner() {
     }
     assert!(found.is_empty(), "periodic work is a job or a local task of shutong_store::jobs::JobRunner: {found:?}");
 }
+
+/// Public service functions take typed IDs (`RequestId`, `GrantId`, `BatchId`, `FileId`, `DepartmentId` …),
+/// never a bare `i64` named like an ID: a request's ID cannot be passed where a grant's is meant.
+#[test]
+fn public_service_functions_take_typed_ids() {
+    let mut found = Vec::new();
+    for name in DOMAIN {
+        for (p, text) in sources(&workspace().join("crates").join(name).join("src")) {
+            let mut from = 0;
+            while let Some(at) = text[from..].find("pub async fn ") {
+                let start = from + at + "pub async fn ".len();
+                let fn_name: String = text[start..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let open = start + text[start..].find('(').unwrap();
+                let close = open + text[open..].find(") ->").or_else(|| text[open..].find(") {")).unwrap_or(0);
+                let signature = &text[open..close];
+                for param in signature.split(',') {
+                    let param = param.trim();
+                    let bare = param.ends_with(": i64") || param.ends_with(": Option<i64>");
+                    let named_like_an_id = param.split(':').next().is_some_and(|n| n.trim() == "id" || n.trim().ends_with("_id"));
+                    if bare && named_like_an_id {
+                        found.push(format!("{} {fn_name}({param})", rel(&p)));
+                    }
+                }
+                from = close.max(start);
+            }
+        }
+    }
+    assert!(found.is_empty(), "bare integer IDs in public service functions: {found:?}");
+}
