@@ -127,6 +127,16 @@ impl JobRunner {
                  AND kind IN (SELECT value FROM json_each($2)) ORDER BY run_at, id LIMIT 1"
             }
         };
+        // A read first: most polls find nothing due, and on SQLite a transaction here takes the write lock.
+        let due = sqlx::query(
+            "SELECT 1 FROM jobs WHERE done_at IS NULL AND run_at <= $1 AND (leased_until IS NULL OR leased_until < $1) LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(self.db.pool())
+        .await?;
+        if due.is_none() {
+            return Ok(None);
+        }
         let mut tx = self.db.begin().await?;
         let Some(id) =
             sqlx::query(pick).bind(now).bind(&kinds).fetch_optional(&mut *tx).await?.map(|r| r.try_get::<i64, _>(0)).transpose()?
