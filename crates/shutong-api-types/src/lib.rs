@@ -4,6 +4,35 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// A closed list of values on the wire: the English code is what the API writes, and the Chinese name is
+/// accepted on input too. The domain crates keep their own lists; `shutong-web` converts between the two
+/// and a test holds them to the same codes and names.
+#[macro_export]
+macro_rules! wire_list {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $s:tt / $zh:tt),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema)]
+        pub enum $name { $($(#[$vdoc])* #[serde(rename = $s, alias = $zh)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The code written on the wire.
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $s),+ } }
+            /// The Chinese name, also accepted on input.
+            pub fn label_zh(self) -> &'static str { match self { $($name::$variant => $zh),+ } }
+        }
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+pub mod catalog;
+#[cfg(feature = "domain")]
+mod convert;
+pub mod exchange;
+pub mod sharing;
+
 /// The one error envelope of the API.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorEnvelope {

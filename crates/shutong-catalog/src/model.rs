@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use utoipa::ToSchema;
 
 /// A closed list of values with an English code (the wire form) and a Chinese name (accepted on input and
 /// shown in forms, spreadsheets and the portal). Exported for the other capability crates.
@@ -10,7 +9,7 @@ use utoipa::ToSchema;
 macro_rules! value_list {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $s:tt / $zh:tt),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name { $($(#[$vdoc])* #[serde(rename = $s, alias = $zh)] $variant),+ }
 
         impl $name {
@@ -209,7 +208,7 @@ pub fn classification_parent(code: &str) -> Option<&str> {
 }
 
 /// 信息项: one data element of a resource.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InfoItem {
     /// 信息项名称.
@@ -227,7 +226,6 @@ pub struct InfoItem {
     pub is_key: bool,
     /// 敏感 item: masked on the way out unless a grant allows clear text (R-EX-3). The masking kind.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "id_number")]
     pub mask: Option<shutong_reference::MaskKind>,
     /// Item-level 共享类型 (R-CAT-3).
     pub sharing_type: SharingType,
@@ -245,7 +243,7 @@ pub struct InfoItem {
 /// 信息资源目录条目: the metadata of one resource (core elements of the national guideline in their
 /// order, then the extended ones). The classification, the code and the provider are the resource's own
 /// and are kept beside the document.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceDocument {
     /// 信息资源名称.

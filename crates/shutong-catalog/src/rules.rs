@@ -3,12 +3,11 @@
 //! service functions.
 
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::model::{ResourceDocument, SharingType};
 
 /// One broken rule: which, where, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// The rule, e.g. `R-CAT-1`, or `FIELD` for a field-level check.
     pub rule: &'static str,

@@ -14,7 +14,6 @@ use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuer
 use tantivy::schema::{FAST, Facet, FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::tokenizer::{LowerCaser, TextAnalyzer};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
-use utoipa::ToSchema;
 
 use crate::model::{ResourceDocument, SharingType, is_classification_code};
 use crate::service::{CatalogError, CatalogResult};
@@ -65,7 +64,7 @@ pub struct SearchRequest {
 }
 
 /// One hit.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SearchHit {
     pub code: String,
     pub name: String,
@@ -77,7 +76,7 @@ pub struct SearchHit {
 }
 
 /// A facet value and how many hits carry it.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct FacetCount {
     pub value: String,
     /// A readable name of the value (Chinese), where one is known.
@@ -86,7 +85,7 @@ pub struct FacetCount {
 }
 
 /// Search results: hits, the total, facet counts over all hits, and the cursor of the next page.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SearchResults {
     pub total: usize,
     pub hits: Vec<SearchHit>,

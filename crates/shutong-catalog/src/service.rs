@@ -8,7 +8,6 @@ use shutong_audit::{AuditContext, Change, NewAuditEvent, Notice, record};
 use shutong_identity::{DepartmentId, DepartmentKind, Principal, Role};
 use shutong_reference::WorkCalendar;
 use shutong_store::{AnyRow, Clock, Db, Row, StoreError, StoreResult, Tx, now_ms};
-use utoipa::ToSchema;
 
 use crate::model::*;
 use crate::rules::{self, Violation};
@@ -81,7 +80,7 @@ fn may_read_drafts(p: &Principal, provider: DepartmentId, authority: bool) -> bo
 // ------------------------------------------------------------------ views
 
 /// A resource as one of its versions.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ResourceView {
     pub code: String,
     pub version: i64,
@@ -112,7 +111,7 @@ pub struct ResourceView {
 }
 
 /// One line of a version history.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct VersionSummary {
     pub version: i64,
     pub status: VersionStatus,
@@ -127,7 +126,7 @@ pub struct VersionSummary {
 }
 
 /// A resource in a list.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ResourceSummary {
     pub code: String,
     pub name: String,
@@ -918,7 +917,7 @@ pub async fn list_resources(db: &Db, viewer: &Principal, f: &ResourceFilter) -> 
 // ------------------------------------------------------------------ classification
 
 /// 信息资源分类 node.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Classification {
     pub code: String,
     pub name: String,
@@ -999,7 +998,7 @@ pub async fn create_classification(
 // ------------------------------------------------------------------ change events (R-CAT-7)
 
 /// 目录更新事件: a change that obliges a department to update its catalog within 15 working days.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ChangeEvent {
     pub id: i64,
     pub department_id: i64,
@@ -1149,7 +1148,7 @@ pub async fn list_change_events(
 // ------------------------------------------------------------------ statistics
 
 /// A count under a key.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Count {
     pub key: String,
     pub label: String,
@@ -1157,7 +1156,7 @@ pub struct Count {
 }
 
 /// 目录统计 over published resources (withdrawn ones excluded).
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct CatalogStats {
     pub published: i64,
     pub drafts_and_pending: i64,
@@ -1215,7 +1214,7 @@ pub async fn stats(db: &Db, clock: &Clock) -> CatalogResult<CatalogStats> {
 // ------------------------------------------------------------------ project catalogs (R-CAT-8)
 
 /// 政务信息化项目目录: a project whose catalog is compiled before approval and merged at acceptance.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Project {
     pub id: i64,
     pub name: String,

@@ -9,7 +9,6 @@ use shutong_identity::{DepartmentId, Principal, Role};
 use shutong_store::{Db, Row};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Cursor, Read};
-use utoipa::ToSchema;
 
 use crate::model::*;
 use crate::rules;
@@ -102,7 +101,7 @@ const OPTIONAL_COLUMNS: &[&str] = &[
 ];
 
 /// One problem found in a file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ImportIssue {
     pub sheet: String,
     /// 1-based row number as the spreadsheet shows it (the header is row 1); 0 for the file itself.
@@ -112,7 +111,7 @@ pub struct ImportIssue {
 }
 
 /// One resource read from a file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogEntry {
     /// The code, on export; ignored on import (the platform gives codes).
@@ -125,7 +124,7 @@ pub struct CatalogEntry {
 }
 
 /// What an import did, or would have done.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ImportReport {
     pub format: String,
     pub resources: usize,

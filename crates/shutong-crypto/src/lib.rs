@@ -3,6 +3,7 @@
 use std::path::Path;
 
 mod datakeys;
+pub mod request_signing;
 mod sm3x;
 mod sm4t;
 pub use datakeys::DataKeys;

@@ -6,7 +6,6 @@ use shutong_audit::{AuditContext, NewAuditEvent};
 use shutong_catalog::{ResourceDocument, SharingType};
 use shutong_identity::{DepartmentId, Principal, Role};
 use shutong_store::{AnyRow, Row, now_ms};
-use utoipa::ToSchema;
 
 use crate::model::*;
 use crate::{Exchange, ExchangeError, ExchangeResult, invalid};
@@ -52,7 +51,7 @@ pub fn may_load(p: &Principal, provider: DepartmentId) -> bool {
 }
 
 /// A binding to create or change.
-#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewBinding {
     /// dataset, service or files (数据集 / 服务接口 / 文件).

@@ -7,7 +7,6 @@ use shutong_audit::AuditContext;
 use shutong_identity::Principal;
 use shutong_reference::{CreditCode, IdNumberValidator};
 use shutong_sharing::AccessMethod;
-use utoipa::ToSchema;
 
 use crate::access::authorize;
 use crate::binding::{list_bindings, published};
@@ -15,7 +14,7 @@ use crate::model::*;
 use crate::validate::{IdentKind, identifier_kind};
 use crate::{Exchange, ExchangeError, ExchangeResult, invalid};
 
-#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExemptionQuery {
     /// 公民身份号码 or 统一社会信用代码 of the applicant.
@@ -27,7 +26,7 @@ pub struct ExemptionQuery {
     pub fetch: bool,
 }
 
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ItemAvailability {
     pub item: String,
     /// The platform can provide it: do not ask the applicant for it.
@@ -42,7 +41,7 @@ pub struct ItemAvailability {
     pub value: Option<serde_json::Value>,
 }
 
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ExemptionAnswer {
     /// `person` (公民身份号码) or `legal_entity` (统一社会信用代码).
     pub subject_kind: String,

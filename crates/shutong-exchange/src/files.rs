@@ -19,7 +19,6 @@ use shutong_identity::{DepartmentId, Principal};
 use shutong_sharing::{AccessMethod, GrantId};
 use shutong_store::{AnyRow, Row, now_ms};
 use tokio::io::AsyncWriteExt;
-use utoipa::ToSchema;
 
 use crate::access::{Access, authorize, count_usage, require_quota, take_rate};
 use crate::binding::{Published, commit_with_audit, get_binding, may_load, published};
@@ -28,7 +27,7 @@ use crate::read::event;
 use crate::{Exchange, ExchangeError, ExchangeResult, invalid};
 
 /// 挂接文件: one file of a resource bound as files.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct FileView {
     pub id: i64,
     pub resource_code: String,

@@ -1,7 +1,6 @@
 //! The data plane's domain types.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 shutong_store::typed_id!(
     /// 批次标识: the ID of a data batch (数据归集的一个批次) in the pool.
@@ -59,7 +58,7 @@ shutong_catalog::value_list!(
 );
 
 /// 挂接: a published resource bound to its data (办法 第十二条).
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct BindingView {
     pub resource_code: String,
     pub provider_department_id: i64,
@@ -87,7 +86,7 @@ pub struct BindingView {
 }
 
 /// One rejected row of a batch.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RejectedRow {
     /// The row number in the file (1 = the first data row; the header is row 0).
     pub row: i64,
@@ -99,7 +98,7 @@ pub struct RejectedRow {
 }
 
 /// 批次报告: what a batch did.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct BatchReport {
     pub id: i64,
     pub resource_code: String,

@@ -12,7 +12,6 @@ use shutong_identity::Principal;
 use shutong_reference::IdNumberValidator;
 use shutong_sharing::{AccessMethod, FilterOp, RowCondition};
 use shutong_store::{AnyRow, Row, now_ms};
-use utoipa::ToSchema;
 
 use crate::access::{Access, authorize, count_usage, project, require_quota, take_rate};
 use crate::accesslog::AccessEvent;
@@ -228,7 +227,7 @@ fn lite_lookup(path: &std::path::Path, sql: &str, params: &[String], key: &str, 
 }
 
 /// A filtered query (联机查询).
-#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuerySpec {
     /// All must hold: `eq`, `in`, `prefix` on granted items.
@@ -245,9 +244,8 @@ pub struct QuerySpec {
     pub grant_id: Option<i64>,
 }
 
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RecordPage {
-    #[schema(value_type = Vec<Object>)]
     pub records: Vec<Record>,
     /// Pass as `after` for the next page; absent on the last page.
     pub next_after: Option<String>,
@@ -343,7 +341,7 @@ async fn query_once(ex: &Exchange, ctx: &AuditContext, a: &Access, spec: &QueryS
 }
 
 /// One change of the feed.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Change {
     pub seq: i64,
     /// `upsert` or `delete`.
@@ -351,11 +349,10 @@ pub struct Change {
     /// The record's key, if the key item is among the items delivered (masked like the item).
     pub key: Option<String>,
     /// The record after the change (absent for a deletion).
-    #[schema(value_type = Option<Object>)]
     pub record: Option<Record>,
 }
 
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ChangePage {
     pub changes: Vec<Change>,
     /// Pass as `since` next time.

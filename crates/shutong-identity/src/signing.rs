@@ -2,19 +2,7 @@
 //! their SM2 key instead of sending a bearer token (办法 第二十一条: 身份认证). The platform keeps only the
 //! public key; a captured request cannot be replayed (timestamp within ±5 minutes, nonce used once).
 //!
-//! The signed string, UTF-8, lines joined by `\n`:
-//!
-//! ```text
-//! SHUTONG-SM2-1
-//! METHOD                 (upper case)
-//! PATH?QUERY             (as sent, percent-encoded)
-//! TIMESTAMP              (Unix milliseconds, the X-Shutong-Timestamp header)
-//! NONCE                  (16–64 of A–Z a–z 0–9 - _, the X-Shutong-Nonce header)
-//! CONTENT-SM3            (hex SM3 of the body, the X-Shutong-Content-SM3 header; of "" when there is none)
-//! ```
-//!
-//! signed with SM2/SM3 and the distinguishing identifier `1234567812345678`, DER, base64 in
-//! `X-Shutong-Signature`; the account's username in `X-Shutong-Account`.
+//! The signed string and its headers are the wire's, in [`shutong_crypto::request_signing`].
 
 use serde_json::json;
 use shutong_audit::{AuditContext, NewAuditEvent, record};
@@ -22,20 +10,11 @@ use shutong_store::{Db, Row, StoreError, now_ms};
 
 use crate::{IdentityError, IdentityResult, Principal, UserId, load_principal};
 
-pub const SCHEME: &str = "SHUTONG-SM2-1";
+pub use shutong_crypto::request_signing::{
+    HEADER_ACCOUNT, HEADER_CONTENT_SM3, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, SCHEME, signing_string,
+};
 /// How far a request's timestamp may be from the platform's clock.
 pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
-
-pub const HEADER_ACCOUNT: &str = "x-shutong-account";
-pub const HEADER_TIMESTAMP: &str = "x-shutong-timestamp";
-pub const HEADER_NONCE: &str = "x-shutong-nonce";
-pub const HEADER_CONTENT_SM3: &str = "x-shutong-content-sm3";
-pub const HEADER_SIGNATURE: &str = "x-shutong-signature";
-
-/// The string a client signs.
-pub fn signing_string(method: &str, path_and_query: &str, timestamp_ms: i64, nonce: &str, content_sm3: &str) -> String {
-    format!("{SCHEME}\n{}\n{path_and_query}\n{timestamp_ms}\n{nonce}\n{}", method.to_ascii_uppercase(), content_sm3.to_ascii_lowercase())
-}
 
 /// A signed request's credentials, as received.
 #[derive(Clone, Debug)]

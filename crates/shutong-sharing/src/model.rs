@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 use shutong_catalog::value_list;
-use utoipa::ToSchema;
 
 shutong_store::typed_id!(
     /// 共享申请标识: the ID of a sharing request (subscription, application or negotiation), 办法 第十五条.
@@ -169,7 +168,7 @@ value_list!(
 );
 
 /// 行范围: one condition on the rows a grant covers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RowCondition {
     /// An information item of the resource (it need not be among the granted items).
@@ -189,7 +188,7 @@ impl RowCondition {
 }
 
 /// 行范围: the rows a grant covers; all conditions hold (AND). Empty means every row.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RowFilter {
     pub conditions: Vec<RowCondition>,

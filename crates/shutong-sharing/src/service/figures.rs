@@ -3,7 +3,7 @@
 use super::*;
 
 /// A provider's answering record (第二十五条(三): counted against the provider).
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ProviderFigures {
     pub department_id: i64,
     pub department_name: String,
@@ -27,7 +27,7 @@ pub struct ProviderFigures {
 }
 
 /// Sharing figures for the whole platform (or one department), per provider.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SharingStats {
     pub today: NaiveDate,
     pub providers: Vec<ProviderFigures>,

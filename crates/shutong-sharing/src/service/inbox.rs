@@ -3,7 +3,7 @@
 use super::*;
 
 /// One thing waiting for the caller's department.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct InboxItem {
     /// `answer` (待答复), `negotiation`, `coordination`, `leading_group` (待办理), `escalate` (refused: the
     /// consumer may escalate), `grant_expiring`, `overdue` (the authority's list).
@@ -22,7 +22,7 @@ pub struct InboxItem {
 }
 
 /// 提醒: a notice to a department.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Notification {
     pub id: i64,
     pub department_id: i64,
@@ -39,7 +39,7 @@ pub struct Notification {
 
 /// What waits for the caller: its department's work with due dates, the authority's overdue list, and
 /// unread notices.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Inbox {
     pub today: NaiveDate,
     pub waiting: Vec<InboxItem>,

@@ -11,7 +11,6 @@ use shutong_reference::WorkCalendar;
 use shutong_store::{AnyRow, Clock, Db, Row, StoreError, Tx};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use utoipa::ToSchema;
 
 use crate::model::*;
 
@@ -255,7 +254,7 @@ fn departments_sql(p: &Principal) -> Option<String> {
 }
 
 /// 共享申请: a subscription or an application, and where it stands.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RequestView {
     pub id: i64,
     pub kind: RequestKind,
@@ -361,7 +360,7 @@ fn request_from_row(r: &AnyRow, today: NaiveDate) -> SharingResult<RequestView> 
 }
 
 /// One step of an escalation.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct EscalationView {
     pub id: i64,
     pub stage: Stage,
@@ -383,7 +382,7 @@ pub struct EscalationView {
 }
 
 /// One message of the record of the exchange.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct MessageView {
     pub id: i64,
     pub stage: Stage,
@@ -395,7 +394,7 @@ pub struct MessageView {
 }
 
 /// A request with its escalation steps, its messages and its grant.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RequestDetail {
     pub request: RequestView,
     pub escalations: Vec<EscalationView>,
@@ -404,7 +403,7 @@ pub struct RequestDetail {
 }
 
 /// 授权 (R-REQ-5).
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct GrantView {
     pub id: i64,
     pub resource_code: String,

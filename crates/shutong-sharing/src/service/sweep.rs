@@ -3,7 +3,7 @@
 use super::*;
 
 /// What one deadline sweep did.
-#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct SweepReport {
     pub today: NaiveDate,
     /// Stages that became overdue (each is recorded once in the audit trail).

@@ -4,35 +4,28 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
-use shutong_catalog::{
-    self as catalog, CatalogStats, ChangeEvent, Classification, NewResource, ResourceDocument, ResourceFilter, ResourceSummary,
-    ResourceView, ReviewDecision, VersionStatus, VersionSummary,
+use serde::Deserialize;
+use shutong_api_types::catalog::{
+    CatalogStats, ChangeEvent, Classification, CreateChangeEventRequest, CreateClassificationRequest, CreateProjectRequest,
+    CreateResourceRequest, ImportReport, Project, ResourceDocument, ResourceList, ResourceView, ReviewRequest, SearchResults,
+    VersionSummary, WithdrawRequest,
 };
+use shutong_catalog::{self as catalog, NewResource, ResourceFilter, ReviewDecision, VersionStatus};
 use shutong_identity::DepartmentId;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Caller};
 use crate::state::AppState;
 
+/// A list of domain values as their wire shapes.
+pub(crate) fn wire<D, W: From<D>>(v: Vec<D>) -> Vec<W> {
+    v.into_iter().map(W::from).collect()
+}
+
 fn code_of(class: &str, seq: &str) -> ApiResult<String> {
     let code = format!("{class}/{seq}");
     catalog::ResourceCode::parse(&code).map(|c| c.to_string()).map_err(|e| ApiError::validation("code", format!("code: {e}")))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateResourceRequest {
-    /// Where the resource belongs: a 项 or deeper (e.g. `101`, `201003`).
-    pub classification_code: String,
-    /// The providing department; defaults to the caller's.
-    #[serde(default)]
-    pub provider_department_id: Option<i64>,
-    pub document: ResourceDocument,
-    /// A registered project whose catalog this entry belongs to (R-CAT-8).
-    #[serde(default)]
-    pub project_id: Option<i64>,
 }
 
 /// Creates a resource as a draft (version 1); the platform gives it its code.
@@ -50,12 +43,12 @@ pub async fn create_resource(
         NewResource {
             classification_code: req.classification_code.trim().to_string(),
             provider: req.provider_department_id.map(DepartmentId),
-            document: req.document,
+            document: req.document.into(),
             project: req.project_id,
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(view)))
+    Ok((StatusCode::CREATED, axum::Json(view.into())))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -73,12 +66,6 @@ pub struct ListQuery {
     pub after: Option<String>,
     /// 1–1000, default 100.
     pub limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResourceList {
-    pub resources: Vec<ResourceSummary>,
-    pub next_after: Option<String>,
 }
 
 /// Lists resources: published ones for everyone, the others for their provider, the authority and auditors.
@@ -115,7 +102,7 @@ pub async fn list_resources(
     )
     .await?;
     let next_after = (resources.len() as i64 == limit).then(|| resources.last().map(|r| r.code.clone())).flatten();
-    Ok(axum::Json(ResourceList { resources, next_after }))
+    Ok(axum::Json(ResourceList { resources: resources.into_iter().map(Into::into).collect(), next_after }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -136,7 +123,7 @@ pub async fn get_resource(
     Query(q): Query<VersionQuery>,
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
-    Ok(axum::Json(catalog::get_resource(&state.db, &caller.principal, &code, q.version).await?))
+    Ok(axum::Json(catalog::get_resource(&state.db, &caller.principal, &code, q.version).await?.into()))
 }
 
 /// Replaces the draft's document (the latest version must be a draft or returned).
@@ -150,8 +137,8 @@ pub async fn update_resource(
     ApiJson(doc): ApiJson<ResourceDocument>,
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
-    let view = catalog::update_draft(&state.db, &caller.principal, &caller.ctx(), &code, doc).await?;
-    Ok(axum::Json(view))
+    let view = catalog::update_draft(&state.db, &caller.principal, &caller.ctx(), &code, doc.into()).await?;
+    Ok(axum::Json(view.into()))
 }
 
 /// The version history.
@@ -163,7 +150,7 @@ pub async fn list_versions(
     Path((class, seq)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Vec<VersionSummary>>> {
     let code = code_of(&class, &seq)?;
-    Ok(axum::Json(catalog::list_versions(&state.db, &caller.principal, &code).await?))
+    Ok(axum::Json(wire(catalog::list_versions(&state.db, &caller.principal, &code).await?)))
 }
 
 /// Submits the draft for review; every rule (R-CAT-1 … R-CAT-4) must hold, or all violations are listed.
@@ -177,17 +164,7 @@ pub async fn submit_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::submit(&state.db, &caller.principal, &caller.ctx(), &code).await?;
-    Ok(axum::Json(view))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewRequest {
-    /// `approve` or `return`.
-    pub decision: String,
-    /// Required to return.
-    #[serde(default)]
-    pub reason: Option<String>,
+    Ok(axum::Json(view.into()))
 }
 
 /// The sharing authority approves (publishes) or returns a submission.
@@ -207,7 +184,7 @@ pub async fn review_resource(
         other => return Err(ApiError::validation("decision", format!("decision: '{other}' is not approve or return"))),
     };
     let view = catalog::review(&state.db, &state.clock, &caller.principal, &caller.ctx(), &code, decision).await?;
-    Ok(axum::Json(view))
+    Ok(axum::Json(view.into()))
 }
 
 /// Opens a new version of a published resource as a draft.
@@ -221,13 +198,7 @@ pub async fn revise_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::revise(&state.db, &caller.principal, &caller.ctx(), &code).await?;
-    Ok(axum::Json(view))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WithdrawRequest {
-    pub reason: String,
+    Ok(axum::Json(view.into()))
 }
 
 /// Withdraws a published resource, with a reason.
@@ -242,7 +213,7 @@ pub async fn withdraw_resource(
 ) -> ApiResult<axum::Json<ResourceView>> {
     let code = code_of(&class, &seq)?;
     let view = catalog::withdraw(&state.db, &caller.principal, &caller.ctx(), &code, &req.reason).await?;
-    Ok(axum::Json(view))
+    Ok(axum::Json(view.into()))
 }
 
 /// The resource's history: every state change with who, when and why (from the audit trail).
@@ -263,14 +234,7 @@ pub async fn resource_history(
 /// The classification tree (类/项/目/细目).
 #[utoipa::path(get, path = "/api/v1/catalog/classifications", tag = "catalog", responses((status = 200, body = [Classification])))]
 pub async fn list_classifications(State(state): State<AppState>) -> ApiResult<axum::Json<Vec<Classification>>> {
-    Ok(axum::Json(catalog::list_classifications(&state.db).await?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateClassificationRequest {
-    pub code: String,
-    pub name: String,
+    Ok(axum::Json(wire(catalog::list_classifications(&state.db).await?)))
 }
 
 /// Adds a classification node (the sharing authority).
@@ -282,24 +246,13 @@ pub async fn create_classification(
     ApiJson(req): ApiJson<CreateClassificationRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<Classification>)> {
     let c = catalog::create_classification(&state.db, &caller.principal, &caller.ctx(), &req.code, &req.name).await?;
-    Ok((StatusCode::CREATED, axum::Json(c)))
+    Ok((StatusCode::CREATED, axum::Json(c.into())))
 }
 
 /// Catalog statistics: by class, department and sharing type; shareable and open shares; overdue updates.
 #[utoipa::path(get, path = "/api/v1/catalog/stats", tag = "catalog", responses((status = 200, body = CatalogStats)))]
 pub async fn stats(State(state): State<AppState>) -> ApiResult<axum::Json<CatalogStats>> {
-    Ok(axum::Json(catalog::stats(&state.db, &state.clock).await?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateChangeEventRequest {
-    pub department_id: i64,
-    /// `law_revised` (法律法规修订) or `functions_changed` (行政管理职能变化).
-    pub kind: String,
-    pub description: String,
-    /// YYYY-MM-DD.
-    pub occurred_on: String,
+    Ok(axum::Json(catalog::stats(&state.db, &state.clock).await?.into()))
 }
 
 /// Records a change obliging a department to update its catalog within 15 working days (办法 第九条).
@@ -320,7 +273,7 @@ pub async fn create_change_event(
         occurred_on: occurred,
     };
     let e = catalog::record_change_event(&state.db, &state.clock, &calendar, &caller.principal, &caller.ctx(), new).await?;
-    Ok((StatusCode::CREATED, axum::Json(e)))
+    Ok((StatusCode::CREATED, axum::Json(e.into())))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -340,7 +293,7 @@ pub async fn list_change_events(
     _caller: Caller,
     Query(q): Query<ChangeEventQuery>,
 ) -> ApiResult<axum::Json<Vec<ChangeEvent>>> {
-    Ok(axum::Json(catalog::list_change_events(&state.db, &state.clock, q.department_id.map(DepartmentId), q.overdue).await?))
+    Ok(axum::Json(wire(catalog::list_change_events(&state.db, &state.clock, q.department_id.map(DepartmentId), q.overdue).await?)))
 }
 
 use shutong_api_types::{AuditEventList, ErrorEnvelope};
@@ -373,11 +326,8 @@ pub struct SearchQuery {
 
 /// Searches the published catalog in Chinese, with facets and cursor pagination.
 #[utoipa::path(get, path = "/api/v1/catalog/search", tag = "catalog", params(SearchQuery),
-    responses((status = 200, body = shutong_catalog::search::SearchResults), (status = 422, body = ErrorEnvelope)))]
-pub async fn search(
-    State(state): State<AppState>,
-    Query(q): Query<SearchQuery>,
-) -> ApiResult<axum::Json<shutong_catalog::search::SearchResults>> {
+    responses((status = 200, body = SearchResults), (status = 422, body = ErrorEnvelope)))]
+pub async fn search(State(state): State<AppState>, Query(q): Query<SearchQuery>) -> ApiResult<axum::Json<SearchResults>> {
     let mut filters = Vec::new();
     for (dim, v) in [
         ("class", &q.class),
@@ -400,7 +350,7 @@ pub async fn search(
     let req = shutong_catalog::search::SearchRequest { q: q.q, filters, limit, cursor: q.cursor };
     let mut results = state.catalog_index.search(&req)?;
     label_facets(&state, &mut results).await;
-    Ok(axum::Json(results))
+    Ok(axum::Json(results.into()))
 }
 
 /// A classification filter: empty means none; anything else must be a classification code.
@@ -466,14 +416,14 @@ pub struct ImportQuery {
 /// `violations`.
 #[utoipa::path(post, path = "/api/v1/catalog/import", tag = "catalog", security(("bearer" = [])), params(ImportQuery),
     request_body(content = Vec<u8>, description = "the file", content_type = "application/octet-stream"),
-    responses((status = 200, body = shutong_catalog::transfer::ImportReport), (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 200, body = ImportReport), (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ImportQuery>,
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
-) -> ApiResult<axum::Json<shutong_catalog::transfer::ImportReport>> {
+) -> ApiResult<axum::Json<ImportReport>> {
     use shutong_catalog::transfer::{self, ImportLimits, ImportOptions, TransferFormat};
     let too_large = || {
         ApiError::new(
@@ -521,7 +471,7 @@ pub async fn import(
     let entries = parsed.map_err(reject)?;
     let options = ImportOptions { submit: q.submit, department_code: q.department };
     if q.dry_run {
-        return Ok(axum::Json(transfer::ImportReport {
+        return Ok(axum::Json(ImportReport {
             format: format!("{format:?}").to_lowercase(),
             resources: entries.len(),
             items: entries.iter().map(|e| e.document.items.len()).sum(),
@@ -535,7 +485,7 @@ pub async fn import(
         return Err(reject(report.issues));
     }
     report.format = format!("{format:?}").to_lowercase();
-    Ok(axum::Json(report))
+    Ok(axum::Json(report.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -589,34 +539,27 @@ pub async fn export(State(state): State<AppState>, caller: Caller, Query(q): Que
         .into_response())
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateProjectRequest {
-    pub department_id: i64,
-    pub name: String,
-}
-
 /// Registers an information project whose catalog is compiled before approval (R-CAT-8, 第二十二条).
 #[utoipa::path(post, path = "/api/v1/catalog/projects", tag = "catalog", security(("bearer" = [])), request_body = CreateProjectRequest,
-    responses((status = 201, body = catalog::Project), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 201, body = Project), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 pub async fn create_project(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<CreateProjectRequest>,
-) -> ApiResult<(StatusCode, axum::Json<catalog::Project>)> {
+) -> ApiResult<(StatusCode, axum::Json<Project>)> {
     let p = catalog::create_project(&state.db, &caller.principal, &caller.ctx(), DepartmentId(req.department_id), &req.name).await?;
-    Ok((StatusCode::CREATED, axum::Json(p)))
+    Ok((StatusCode::CREATED, axum::Json(p.into())))
 }
 
 /// Projects and their catalogs.
-#[utoipa::path(get, path = "/api/v1/catalog/projects", tag = "catalog", security(("bearer" = [])), responses((status = 200, body = [catalog::Project])))]
-pub async fn list_projects(State(state): State<AppState>, _caller: Caller) -> ApiResult<axum::Json<Vec<catalog::Project>>> {
-    Ok(axum::Json(catalog::list_projects(&state.db).await?))
+#[utoipa::path(get, path = "/api/v1/catalog/projects", tag = "catalog", security(("bearer" = [])), responses((status = 200, body = [Project])))]
+pub async fn list_projects(State(state): State<AppState>, _caller: Caller) -> ApiResult<axum::Json<Vec<Project>>> {
+    Ok(axum::Json(wire(catalog::list_projects(&state.db).await?)))
 }
 
 /// Accepts a project: its catalog is merged into the platform catalog, all entries or none.
 #[utoipa::path(post, path = "/api/v1/catalog/projects/{id}/accept", tag = "catalog", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, body = catalog::Project), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-pub async fn accept_project(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<catalog::Project>> {
-    Ok(axum::Json(catalog::accept_project(&state.db, &caller.principal, &caller.ctx(), id).await?))
+    responses((status = 200, body = Project), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn accept_project(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<Project>> {
+    Ok(axum::Json(catalog::accept_project(&state.db, &caller.principal, &caller.ctx(), id).await?.into()))
 }

@@ -490,6 +490,7 @@ mod tests {
             ("IngestMode", wire(IngestMode::ALL)),
             ("DataFormat", wire(DataFormat::ALL)),
             ("BatchStatus", wire(BatchStatus::ALL)),
+            ("MaskKind", wire(&shutong_reference::MaskKind::ALL)),
         ];
         let doc = document();
         let schemas = doc.pointer("/components/schemas").and_then(Value::as_object).unwrap();

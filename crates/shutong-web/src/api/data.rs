@@ -7,12 +7,15 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use shutong_exchange::{
-    self as exchange, BatchReport, BatchRequest, BindingView, ChangePage, DataFormat, ExemptionAnswer, ExemptionQuery, IngestMode, Input,
-    NewBinding, ProxyCall, QuerySpec, RecordPage,
+use serde::Deserialize;
+use shutong_api_types::exchange::{
+    BatchList, BatchReport, BindingView, ChangePage, DatasetView, ExemptionAnswer, ExemptionQuery, FileList, FileView, NewBinding,
+    QuerySpec, RecordPage,
 };
-use utoipa::{IntoParams, ToSchema};
+use shutong_exchange::{self as exchange, BatchRequest, DataFormat, IngestMode, Input, ProxyCall};
+use utoipa::IntoParams;
+
+use super::catalog::wire;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Caller};
@@ -57,12 +60,6 @@ async fn discard(mut body: axum::body::BodyDataStream, headers: &HeaderMap, limi
     let _ = tokio::time::timeout(std::time::Duration::from_secs(120), drain).await;
 }
 
-/// A dataset's binding and figures (数据集: schema, row count, freshness).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DatasetView {
-    pub binding: BindingView,
-}
-
 /// The binding of a resource to its data, with its row count and last update.
 #[utoipa::path(get, path = "/api/v1/data/{classification}/{sequence}", tag = "data", security(("bearer" = [])),
     params(("classification" = String, Path), ("sequence" = String, Path)),
@@ -75,7 +72,7 @@ pub async fn get_dataset(
     let code = code_of(&class, &seq)?;
     exchange::published(&state.exchange, &code).await?;
     let binding = exchange::get_binding(&state.exchange, &code).await?.ok_or_else(|| ApiError::not_found("binding"))?;
-    Ok(axum::Json(DatasetView { binding }))
+    Ok(axum::Json(DatasetView { binding: binding.into() }))
 }
 
 /// 挂接: binds a published resource to a pooled dataset, the provider's service, or files.
@@ -89,7 +86,7 @@ pub async fn bind(
     ApiJson(body): ApiJson<NewBinding>,
 ) -> ApiResult<axum::Json<BindingView>> {
     let code = code_of(&class, &seq)?;
-    Ok(axum::Json(exchange::bind(&state.exchange, &caller.principal, &caller.ctx(), &code, body).await?))
+    Ok(axum::Json(exchange::bind(&state.exchange, &caller.principal, &caller.ctx(), &code, body.into()).await?.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -169,7 +166,7 @@ pub async fn post_batch(
         Ok(Ok(())) => {}
         Ok(Err(done)) => {
             discard(body.into_data_stream(), &headers, limit).await;
-            return Ok((StatusCode::OK, axum::Json(done)).into_response());
+            return Ok((StatusCode::OK, axum::Json(BatchReport::from(done))).into_response());
         }
         Err(e) => {
             discard(body.into_data_stream(), &headers, limit).await;
@@ -222,12 +219,7 @@ pub async fn post_batch(
     }
     let report = result?;
     let status = if report.replayed { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, axum::Json(report)).into_response())
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchList {
-    pub batches: Vec<BatchReport>,
+    Ok((status, axum::Json(BatchReport::from(report))).into_response())
 }
 
 /// The last batches of a dataset (the provider, the authority, auditors).
@@ -240,7 +232,7 @@ pub async fn list_batches(
     Path((class, seq)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<BatchList>> {
     let code = code_of(&class, &seq)?;
-    Ok(axum::Json(BatchList { batches: exchange::list_batches(&state.exchange, &caller.principal, &code, 50).await? }))
+    Ok(axum::Json(BatchList { batches: wire(exchange::list_batches(&state.exchange, &caller.principal, &code, 50).await?) }))
 }
 
 /// One batch's report with its rejected rows.
@@ -253,7 +245,7 @@ pub async fn get_batch(
     Path((class, seq, id)): Path<(String, String, i64)>,
 ) -> ApiResult<axum::Json<BatchReport>> {
     let code = code_of(&class, &seq)?;
-    Ok(axum::Json(exchange::get_batch(&state.exchange, &caller.principal, &code, exchange::BatchId(id)).await?))
+    Ok(axum::Json(exchange::get_batch(&state.exchange, &caller.principal, &code, exchange::BatchId(id)).await?.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -289,7 +281,7 @@ pub async fn query(
     ApiJson(spec): ApiJson<QuerySpec>,
 ) -> ApiResult<axum::Json<RecordPage>> {
     let code = code_of(&class, &seq)?;
-    Ok(axum::Json(exchange::query(&state.exchange, &caller.principal, &caller.ctx(), &code, &spec).await?))
+    Ok(axum::Json(exchange::query(&state.exchange, &caller.principal, &caller.ctx(), &code, &spec.into()).await?.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -358,7 +350,9 @@ pub async fn changes(
 ) -> ApiResult<axum::Json<ChangePage>> {
     let code = code_of(&class, &seq)?;
     Ok(axum::Json(
-        exchange::changes(&state.exchange, &caller.principal, &caller.ctx(), &code, q.since.unwrap_or(0), q.limit, q.grant_id).await?,
+        exchange::changes(&state.exchange, &caller.principal, &caller.ctx(), &code, q.since.unwrap_or(0), q.limit, q.grant_id)
+            .await?
+            .into(),
     ))
 }
 
@@ -411,12 +405,7 @@ pub async fn exemption_check(
     caller: Caller,
     ApiJson(q): ApiJson<ExemptionQuery>,
 ) -> ApiResult<axum::Json<ExemptionAnswer>> {
-    Ok(axum::Json(exchange::check_exemption(&state.exchange, &caller.principal, &caller.ctx(), &q).await?))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FileList {
-    pub files: Vec<exchange::FileView>,
+    Ok(axum::Json(exchange::check_exemption(&state.exchange, &caller.principal, &caller.ctx(), &q.into()).await?.into()))
 }
 
 /// 文件挂接: the files of a resource bound as files (names, sizes, digests; downloading needs a grant).
@@ -429,7 +418,7 @@ pub async fn list_files(
     Path((class, seq)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<FileList>> {
     let code = code_of(&class, &seq)?;
-    Ok(axum::Json(FileList { files: exchange::list_files(&state.exchange, &code).await? }))
+    Ok(axum::Json(FileList { files: wire(exchange::list_files(&state.exchange, &code).await?) }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -444,7 +433,7 @@ pub struct FileUploadQuery {
 #[utoipa::path(post, path = "/api/v1/data/{classification}/{sequence}/files", tag = "data", security(("bearer" = [])),
     params(("classification" = String, Path), ("sequence" = String, Path), FileUploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
-    responses((status = 201, body = exchange::FileView), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+    responses((status = 201, body = FileView), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
         (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 pub async fn upload_file(
     State(state): State<AppState>,
@@ -453,7 +442,7 @@ pub async fn upload_file(
     Query(q): Query<FileUploadQuery>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<(StatusCode, axum::Json<exchange::FileView>)> {
+) -> ApiResult<(StatusCode, axum::Json<FileView>)> {
     let code = code_of(&class, &seq)?;
     let limit = upload_limit(&state, &headers, "store it in parts")?;
     let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -465,7 +454,7 @@ pub async fn upload_file(
     });
     let new = exchange::NewFile { name: &q.name, media_type: media_type.as_deref(), limit };
     match exchange::upload_file(&state.exchange, &caller.principal, &caller.ctx(), &code, new, stream).await {
-        Ok(f) => Ok((StatusCode::CREATED, axum::Json(f))),
+        Ok(f) => Ok((StatusCode::CREATED, axum::Json(f.into()))),
         Err(e) => {
             // Refused before the first byte was read: let the client finish sending and read the answer.
             if !read {

@@ -2,14 +2,18 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use shutong_api_types::sharing::{
+    ApproveBody, CreateRequestBody, GrantList, GrantView, Inbox, MarkReadBody, MarkReadResult, MessageBody, ReasonBody, RenewBody,
+    RequestDetail, RequestList, SharingStats, SweepReport,
+};
 use shutong_identity::DepartmentId;
 use shutong_sharing::{
-    self as sharing, AccessMethod, Approval, GrantFilter, GrantState, GrantView, Inbox, NewRequest, Purpose, RequestDetail, RequestFilter,
-    RequestKind, RequestStatus, RequestView, RowFilter, SharingStats, Side, Stage, SweepReport,
+    self as sharing, Approval, GrantFilter, GrantState, NewRequest, RequestFilter, RequestKind, RequestStatus, Side, Stage,
 };
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
+
+use super::catalog::wire;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Caller};
@@ -43,54 +47,18 @@ fn limit_of(limit: Option<i64>) -> ApiResult<i64> {
     Ok(limit)
 }
 
-/// A subscription or an application.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRequestBody {
-    /// The resource's code, e.g. `101/000001`.
-    pub resource_code: String,
-    /// The consumer department; defaults to the caller's.
-    #[serde(default)]
-    pub consumer_department_id: Option<i64>,
-    /// Information items wanted, by name. A subscription defaults to every unconditional item.
-    #[serde(default)]
-    pub items: Vec<String>,
-    /// 使用用途: administrative_basis, work_reference, data_verification, business_collaboration, other (or the Chinese names).
-    pub purpose: Purpose,
-    /// Required when the purpose is `other`.
-    #[serde(default)]
-    pub purpose_detail: Option<String>,
-    /// 依据: the legal or duty basis.
-    #[serde(default)]
-    pub basis: String,
-    /// First day of use; default today.
-    #[serde(default)]
-    pub period_from: Option<NaiveDate>,
-    /// Last day of use; required for an application, default a year for a subscription.
-    #[serde(default)]
-    pub period_to: Option<NaiveDate>,
-    /// 使用方式: online_query, bulk_download, subscription, system_integration.
-    #[serde(default)]
-    pub access_methods: Vec<AccessMethod>,
-    /// 预计数据量, e.g. "每日约 2,000 次查询".
-    #[serde(default)]
-    pub expected_volume: Option<String>,
-}
-
-impl CreateRequestBody {
-    fn into_new(self) -> NewRequest {
-        NewRequest {
-            resource_code: self.resource_code,
-            consumer: self.consumer_department_id.map(DepartmentId),
-            items: self.items,
-            purpose: Some(self.purpose),
-            purpose_detail: self.purpose_detail,
-            basis: self.basis,
-            period_from: self.period_from,
-            period_to: self.period_to,
-            access_methods: self.access_methods,
-            expected_volume: self.expected_volume,
-        }
+fn new_request(b: CreateRequestBody) -> NewRequest {
+    NewRequest {
+        resource_code: b.resource_code,
+        consumer: b.consumer_department_id.map(DepartmentId),
+        items: b.items,
+        purpose: Some(b.purpose.into()),
+        purpose_detail: b.purpose_detail,
+        basis: b.basis,
+        period_from: b.period_from,
+        period_to: b.period_to,
+        access_methods: wire(b.access_methods),
+        expected_volume: b.expected_volume,
     }
 }
 
@@ -102,8 +70,8 @@ pub async fn subscribe(
     caller: Caller,
     ApiJson(body): ApiJson<CreateRequestBody>,
 ) -> ApiResult<(StatusCode, axum::Json<RequestDetail>)> {
-    let d = sharing::subscribe(&state.sharing(), &caller.principal, &caller.ctx(), body.into_new()).await?;
-    Ok((StatusCode::CREATED, axum::Json(d)))
+    let d = sharing::subscribe(&state.sharing(), &caller.principal, &caller.ctx(), new_request(body)).await?;
+    Ok((StatusCode::CREATED, axum::Json(d.into())))
 }
 
 /// 共享申请 (有条件共享, R-REQ-2): due on the 10th working day after today by the official calendar. A request
@@ -115,8 +83,8 @@ pub async fn create_request(
     caller: Caller,
     ApiJson(body): ApiJson<CreateRequestBody>,
 ) -> ApiResult<(StatusCode, axum::Json<RequestDetail>)> {
-    let d = sharing::create_request(&state.sharing(), &caller.principal, &caller.ctx(), body.into_new()).await?;
-    Ok((StatusCode::CREATED, axum::Json(d)))
+    let d = sharing::create_request(&state.sharing(), &caller.principal, &caller.ctx(), new_request(body)).await?;
+    Ok((StatusCode::CREATED, axum::Json(d.into())))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -140,12 +108,6 @@ pub struct RequestQuery {
     pub before: Option<i64>,
     /// 1–1000, default 100.
     pub limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RequestList {
-    pub requests: Vec<RequestView>,
-    pub next_before: Option<i64>,
 }
 
 /// Requests by side, status, stage and kind, newest first: a department sees those it is a party to or owns
@@ -186,42 +148,14 @@ pub async fn list_requests(
     };
     let requests = sharing::list_requests(&state.sharing(), &caller.principal, &filter).await?;
     let next_before = (requests.len() as i64 == limit).then(|| requests.last().map(|r| r.id)).flatten();
-    Ok(axum::Json(RequestList { requests, next_before }))
+    Ok(axum::Json(RequestList { requests: wire(requests), next_before }))
 }
 
 /// A request with its escalation steps, the record of the exchange and its grant.
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "sharing", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = RequestDetail), (status = 404, body = ErrorEnvelope)))]
 pub async fn get_request(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<RequestDetail>> {
-    Ok(axum::Json(sharing::get_request(&state.sharing(), &caller.principal, sharing::RequestId(id)).await?))
-}
-
-/// An approval, possibly narrowing the request.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApproveBody {
-    /// A subset of the requested items; default all of them.
-    #[serde(default)]
-    pub items: Option<Vec<String>>,
-    /// 行范围: rows the grant covers.
-    #[serde(default)]
-    pub row_filter: Option<RowFilter>,
-    /// Within the requested period; default the requested period.
-    #[serde(default)]
-    pub valid_from: Option<NaiveDate>,
-    #[serde(default)]
-    pub valid_to: Option<NaiveDate>,
-    /// A subset of the requested access methods.
-    #[serde(default)]
-    pub access_methods: Option<Vec<AccessMethod>>,
-    /// Records per day.
-    #[serde(default)]
-    pub daily_quota: Option<i64>,
-    /// Deliver sensitive items in clear text (default masked).
-    #[serde(default)]
-    pub clear_text: bool,
-    #[serde(default)]
-    pub note: Option<String>,
+    Ok(axum::Json(sharing::get_request(&state.sharing(), &caller.principal, sharing::RequestId(id)).await?.into()))
 }
 
 /// 同意: the provider (or, in escalation, the owner of the stage) approves; the grant has exactly the scope given.
@@ -236,24 +170,16 @@ pub async fn approve(
 ) -> ApiResult<axum::Json<RequestDetail>> {
     let a = Approval {
         items: b.items,
-        row_filter: b.row_filter,
+        row_filter: b.row_filter.map(Into::into),
         valid_from: b.valid_from,
         valid_to: b.valid_to,
-        access_methods: b.access_methods,
+        access_methods: b.access_methods.map(wire),
         daily_quota: b.daily_quota,
         clear_text: b.clear_text,
         note: b.note,
     };
     let out = sharing::approve(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), a).await?;
-    Ok(axum::Json(out))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonBody {
-    /// Required for a refusal, an escalation, a revocation; optional for a withdrawal.
-    #[serde(default)]
-    pub reason: String,
+    Ok(axum::Json(out.into()))
 }
 
 /// 不予共享: refuses; the reason is mandatory (第十六条).
@@ -266,7 +192,7 @@ pub async fn reject(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    Ok(axum::Json(sharing::reject(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), &b.reason).await?))
+    Ok(axum::Json(sharing::reject(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), &b.reason).await?.into()))
 }
 
 /// 撤回: the consumer withdraws an open request.
@@ -280,7 +206,7 @@ pub async fn withdraw(
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
     let reason = Some(b.reason.as_str()).filter(|r| !r.trim().is_empty());
-    Ok(axum::Json(sharing::withdraw(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), reason).await?))
+    Ok(axum::Json(sharing::withdraw(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), reason).await?.into()))
 }
 
 /// 协商 → 协调 → 领导小组: the consumer takes a refusal (or a failed negotiation) to the next stage.
@@ -294,13 +220,7 @@ pub async fn escalate(
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
     let out = sharing::escalate(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), &b.reason).await?;
-    Ok(axum::Json(out))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MessageBody {
-    pub body: String,
+    Ok(axum::Json(out.into()))
 }
 
 /// Adds to the record of the exchange (the parties and the owner of the stage).
@@ -313,14 +233,14 @@ pub async fn add_message(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<MessageBody>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    Ok(axum::Json(sharing::add_message(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), &b.body).await?))
+    Ok(axum::Json(sharing::add_message(&state.sharing(), &caller.principal, &caller.ctx(), sharing::RequestId(id), &b.body).await?.into()))
 }
 
 /// Answering figures per provider: received, on time, late, overdue now (第二十五条(三)).
 #[utoipa::path(get, path = "/api/v1/requests/stats", tag = "sharing", security(("bearer" = [])),
     responses((status = 200, body = SharingStats)))]
 pub async fn stats(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<SharingStats>> {
-    Ok(axum::Json(sharing::stats(&state.sharing(), &caller.principal).await?))
+    Ok(axum::Json(sharing::stats(&state.sharing(), &caller.principal).await?.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -333,12 +253,6 @@ pub struct GrantQuery {
     pub state: Option<String>,
     pub before: Option<i64>,
     pub limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct GrantList {
-    pub grants: Vec<GrantView>,
-    pub next_before: Option<i64>,
 }
 
 /// Grants of the caller's department (all for the authority and auditors), newest first.
@@ -360,14 +274,14 @@ pub async fn list_grants(State(state): State<AppState>, caller: Caller, Query(q)
     };
     let grants = sharing::list_grants(&state.sharing(), &caller.principal, &filter).await?;
     let next_before = (grants.len() as i64 == limit).then(|| grants.last().map(|g| g.id)).flatten();
-    Ok(axum::Json(GrantList { grants, next_before }))
+    Ok(axum::Json(GrantList { grants: wire(grants), next_before }))
 }
 
 /// A grant: consumer, resource, items, row filter, purpose, validity, access methods, quota, state today.
 #[utoipa::path(get, path = "/api/v1/grants/{id}", tag = "sharing", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = GrantView), (status = 404, body = ErrorEnvelope)))]
 pub async fn get_grant(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<GrantView>> {
-    Ok(axum::Json(sharing::get_grant(&state.sharing(), &caller.principal, sharing::GrantId(id)).await?))
+    Ok(axum::Json(sharing::get_grant(&state.sharing(), &caller.principal, sharing::GrantId(id)).await?.into()))
 }
 
 /// 撤销: the provider or the authority revokes, with a reason; data access stops at once.
@@ -381,16 +295,7 @@ pub async fn revoke_grant(
     ApiJson(b): ApiJson<ReasonBody>,
 ) -> ApiResult<axum::Json<GrantView>> {
     let out = sharing::revoke_grant(&state.sharing(), &caller.principal, &caller.ctx(), sharing::GrantId(id), &b.reason).await?;
-    Ok(axum::Json(out))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RenewBody {
-    /// The new last day of validity.
-    pub valid_to: NaiveDate,
-    #[serde(default)]
-    pub note: Option<String>,
+    Ok(axum::Json(out.into()))
 }
 
 /// 续期: the provider or the authority extends a grant.
@@ -405,26 +310,13 @@ pub async fn renew_grant(
 ) -> ApiResult<axum::Json<GrantView>> {
     let out = sharing::renew_grant(&state.sharing(), &caller.principal, &caller.ctx(), sharing::GrantId(id), b.valid_to, b.note.as_deref())
         .await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(out.into()))
 }
 
 /// What waits for the caller's department, with due dates; the authority's overdue list; notices.
 #[utoipa::path(get, path = "/api/v1/inbox", tag = "sharing", security(("bearer" = [])), responses((status = 200, body = Inbox)))]
 pub async fn inbox(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<Inbox>> {
-    Ok(axum::Json(sharing::inbox(&state.sharing(), &caller.principal).await?))
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MarkReadBody {
-    /// Mark notices up to this ID; default all.
-    #[serde(default)]
-    pub up_to: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MarkReadResult {
-    pub marked: u64,
+    Ok(axum::Json(sharing::inbox(&state.sharing(), &caller.principal).await?.into()))
 }
 
 /// Marks the department's notices read.
@@ -444,5 +336,5 @@ pub async fn mark_read(
 #[utoipa::path(post, path = "/api/v1/sharing/sweep", tag = "sharing", security(("bearer" = [])),
     responses((status = 200, body = SweepReport), (status = 403, body = ErrorEnvelope)))]
 pub async fn sweep(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<SweepReport>> {
-    Ok(axum::Json(sharing::sweep(&state.sharing(), &caller.principal).await?))
+    Ok(axum::Json(sharing::sweep(&state.sharing(), &caller.principal).await?.into()))
 }

@@ -7,6 +7,7 @@
 //! - `browser`: the portal in headless Chromium.
 //! - `catalog`, `sharing`, `exchange`: the capabilities C2, C3, C4.
 //! - `cli`: the binary's commands.
+//! - `client`: the typed client (`shutong-client`), signed requests included.
 //! - `security`: every operation × every role, hostile input.
 //! - `tidy`: the architecture's invariants, checked over the source tree.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
@@ -19,6 +20,7 @@ mod audit_chain;
 mod browser;
 mod catalog;
 mod cli;
+mod client;
 mod exchange;
 mod security;
 mod sharing;

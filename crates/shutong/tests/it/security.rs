@@ -292,7 +292,8 @@ async fn credentials_and_bodies(backend: Backend) {
     app.stop().await;
 }
 
-/// A signed request, as a client builds it (the README's recipe).
+/// A signed request, as a client builds it (`shutong_crypto::request_signing`), with the timestamp and nonce
+/// chosen by the test.
 struct Signer {
     key: shutong_crypto::NodeKey,
     account: String,
@@ -300,16 +301,7 @@ struct Signer {
 
 impl Signer {
     fn headers(&self, method: &str, path: &str, body: &[u8], timestamp: i64, nonce: &str) -> Vec<(&'static str, String)> {
-        use base64::Engine;
-        let content = hex::encode(shutong_crypto::sm3(body));
-        let message = shutong_identity::signing::signing_string(method, path, timestamp, nonce, &content);
-        vec![
-            ("x-shutong-account", self.account.clone()),
-            ("x-shutong-timestamp", timestamp.to_string()),
-            ("x-shutong-nonce", nonce.to_string()),
-            ("x-shutong-content-sm3", content),
-            ("x-shutong-signature", base64::engine::general_purpose::STANDARD.encode(self.key.sign(message.as_bytes()))),
-        ]
+        shutong_crypto::request_signing::sign(&self.key, &self.account, method, path, body, timestamp, nonce).to_vec()
     }
 }
 

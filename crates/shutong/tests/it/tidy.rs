@@ -145,22 +145,27 @@ fn every_audited_service_function_takes_its_principal() {
     assert!(found.is_empty(), "these take an AuditContext but no Principal: {found:?}");
 }
 
-/// The domain crates know nothing of HTTP: no axum, and no OpenAPI derives outside the crates that still
-/// carry JSON shapes of their own (issue #18 item 4 moves those into shutong-api-types; the list only shrinks).
+/// The domain crates know nothing of HTTP: no axum and no OpenAPI. The JSON shapes of the API, with their
+/// schemas, live in shutong-api-types, and the web layer declares none of its own (its query-string structs
+/// are extractors, not bodies).
 #[test]
 fn domain_crates_know_nothing_of_http() {
-    const STILL_CARRYING_WIRE_TYPES: [&str; 3] = ["shutong-catalog", "shutong-sharing", "shutong-exchange"];
     for name in DOMAIN {
         let manifest = std::fs::read_to_string(workspace().join("crates").join(name).join("Cargo.toml")).unwrap();
         let deps = manifest.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
         assert!(!deps.lines().any(|l| l.trim_start().starts_with("axum")), "{name} depends on axum");
-        if !STILL_CARRYING_WIRE_TYPES.contains(&name) {
-            assert!(
-                !deps.lines().any(|l| l.trim_start().starts_with("utoipa")),
-                "{name} depends on utoipa: wire types live in shutong-api-types"
-            );
+        assert!(
+            !deps.lines().any(|l| l.trim_start().starts_with("utoipa")),
+            "{name} depends on utoipa: wire types live in shutong-api-types"
+        );
+    }
+    let mut found = Vec::new();
+    for (p, text) in sources(&workspace().join("crates/shutong-web/src")) {
+        if text.lines().any(|l| l.trim_start().starts_with("#[derive(") && l.contains("ToSchema")) {
+            found.push(rel(&p));
         }
     }
+    assert!(found.is_empty(), "request or response bodies declared in the web layer, not in shutong-api-types: {found:?}");
 }
 
 #[test]

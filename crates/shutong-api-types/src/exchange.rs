@@ -1,0 +1,260 @@
+//! The exchange's JSON shapes (共享交换, 办法 第十二条, 第十五条; SPEC C4): bindings, batches, records,
+//! the change feed, files and the 免提交 check.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::sharing::RowCondition;
+
+crate::wire_list!(
+    /// 挂接方式: how a published resource is bound to its data (办法 第十二条: 共享平台 … 数据资源的挂接).
+    BindingKind {
+        /// 数据集: rows pooled on the platform, keyed by one item (库表挂接).
+        Dataset => "dataset" / "数据集",
+        /// 服务接口: the provider's own HTTP service, proxied by the platform (系统对接).
+        Service => "service" / "服务接口",
+        /// 文件: files uploaded by the provider (文件挂接).
+        Files => "files" / "文件",
+    }
+);
+
+crate::wire_list!(
+    /// 更新方式 of a batch.
+    IngestMode {
+        /// 全量: the batch replaces the whole dataset.
+        Full => "full" / "全量",
+        /// 增量: upserts and deletions by key.
+        Incremental => "incremental" / "增量",
+    }
+);
+
+crate::wire_list!(
+    /// 数据格式 of an upload or a download.
+    DataFormat {
+        Csv => "csv" / "CSV",
+        Ndjson => "ndjson" / "NDJSON",
+        Xlsx => "xlsx" / "Excel",
+        Parquet => "parquet" / "Parquet",
+    }
+);
+
+crate::wire_list!(
+    /// 批次状态.
+    BatchStatus {
+        /// Being loaded; invisible to readers.
+        Loading => "loading" / "加载中",
+        /// Applied atomically and visible.
+        Committed => "committed" / "已提交",
+        /// Refused as a whole (all-or-nothing with rejected rows, or a bad header): nothing applied.
+        Rejected => "rejected" / "已拒绝",
+        /// Interrupted (the upload broke off, or the server stopped): nothing applied.
+        Failed => "failed" / "失败",
+    }
+);
+
+/// A record as it leaves the platform: granted items only, masked where the grant requires.
+pub type Record = serde_json::Map<String, serde_json::Value>;
+
+/// 挂接: a published resource bound to its data (办法 第十二条).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BindingView {
+    pub resource_code: String,
+    pub provider_department_id: i64,
+    pub kind: BindingKind,
+    /// The key item of a dataset (主键信息项).
+    pub key_item: Option<String>,
+    /// The dataset's items, in column order.
+    pub columns: Vec<String>,
+    /// The provider's service base URL (系统对接).
+    pub service_url: Option<String>,
+    /// The last change sequence number applied.
+    pub last_seq: i64,
+    /// The first sequence number of the last full replacement: a change-feed reader behind it must resync.
+    pub reset_seq: i64,
+    /// Live records.
+    pub row_count: i64,
+    /// When the last batch was committed (数据更新时间).
+    pub last_batch_at_ms: Option<i64>,
+    pub created_at_ms: i64,
+    pub created_by: String,
+    /// The key column holds the key's HMAC-SM3 blind index (a sensitive key item stored encrypted).
+    pub key_sealed: bool,
+}
+
+/// A dataset's binding and figures (数据集: schema, row count, freshness).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DatasetView {
+    pub binding: BindingView,
+}
+
+/// A binding to create or change.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBinding {
+    /// dataset, service or files (数据集 / 服务接口 / 文件).
+    pub kind: Option<BindingKind>,
+    /// The key item of a dataset; default the resource's first key item (是否主键).
+    #[serde(default)]
+    pub key_item: Option<String>,
+    /// The provider's service base URL, for `service`.
+    #[serde(default)]
+    pub service_url: Option<String>,
+}
+
+/// One rejected row of a batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RejectedRow {
+    /// The row number in the file (1 = the first data row; the header is row 0).
+    pub row: i64,
+    /// The record's key, when it could be read.
+    pub key: Option<String>,
+    /// The item (column) at fault, if one is.
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+/// 批次报告: what a batch did.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchReport {
+    pub id: i64,
+    pub resource_code: String,
+    /// The client's batch ID: a batch re-sent with the same ID is not applied twice.
+    pub batch_id: String,
+    pub mode: IngestMode,
+    pub format: DataFormat,
+    /// The text encoding read (`utf-8` or `gbk`).
+    pub encoding: String,
+    pub status: BatchStatus,
+    pub rows_received: i64,
+    pub rows_upserted: i64,
+    pub rows_deleted: i64,
+    pub rows_rejected: i64,
+    /// Live records after the batch.
+    pub rows_after: i64,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    pub submitted_by: String,
+    pub failure: Option<String>,
+    /// True when this answer is the report of an earlier delivery of the same batch ID.
+    pub replayed: bool,
+    /// The rejected rows (at most `exchange.max_reported_rejects`; `rows_rejected` counts all).
+    pub rejects: Vec<RejectedRow>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchList {
+    pub batches: Vec<BatchReport>,
+}
+
+/// A filtered query (联机查询).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySpec {
+    /// All must hold: `eq`, `in`, `prefix` on granted items.
+    #[serde(default)]
+    pub conditions: Vec<RowCondition>,
+    /// Cursor: the `next_after` of the previous page.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// 1–`exchange.max_page` (default 100).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// Which grant to use, if several are in force.
+    #[serde(default)]
+    pub grant_id: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecordPage {
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Record>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
+    pub grant_id: Option<i64>,
+    /// The items delivered, in order.
+    pub items: Vec<String>,
+}
+
+/// One change of the feed.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    pub seq: i64,
+    /// `upsert` or `delete`.
+    pub op: String,
+    /// The record's key, if the key item is among the items delivered (masked like the item).
+    pub key: Option<String>,
+    /// The record after the change (absent for a deletion).
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<Record>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangePage {
+    pub changes: Vec<Change>,
+    /// Pass as `since` next time.
+    pub next_since: i64,
+    /// The dataset's last sequence number.
+    pub last_seq: i64,
+    /// A full replacement happened after `since`: records absent from this feed no longer exist; discard the
+    /// local copy and rebuild it from the changes (or from an export).
+    pub reset: bool,
+}
+
+/// 挂接文件: one file of a resource bound as files.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileView {
+    pub id: i64,
+    pub resource_code: String,
+    /// The file name as uploaded (no directories).
+    pub name: String,
+    pub media_type: String,
+    pub size: i64,
+    /// SHA-256 of the content, hex: what a consumer checks its download against.
+    pub sha256: String,
+    pub uploaded_at_ms: i64,
+    pub uploaded_by: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileList {
+    pub files: Vec<FileView>,
+}
+
+/// 免提交核验: which items of an applicant the platform can provide.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExemptionQuery {
+    /// 公民身份号码 or 统一社会信用代码 of the applicant.
+    pub subject: String,
+    /// The items the service needs, by name (e.g. 姓名, 户籍地址, 单位名称).
+    pub items: Vec<String>,
+    /// Also fetch the values (each access is checked and audited like a lookup).
+    #[serde(default)]
+    pub fetch: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ItemAvailability {
+    pub item: String,
+    /// The platform can provide it: do not ask the applicant for it.
+    pub available: bool,
+    pub resource_code: Option<String>,
+    pub resource_name: Option<String>,
+    pub grant_id: Option<i64>,
+    /// Why not: `not_pooled` (no dataset keyed by this kind of subject holds the item), `no_grant` (one does,
+    /// but no grant in force covers it), `no_record` (fetched, and the subject has no record there).
+    pub reason: Option<String>,
+    /// The value, when fetched (masked unless the grant allows clear text).
+    pub value: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExemptionAnswer {
+    /// `person` (公民身份号码) or `legal_entity` (统一社会信用代码).
+    pub subject_kind: String,
+    pub items: Vec<ItemAvailability>,
+    /// Items the applicant still has to provide.
+    pub still_required: Vec<String>,
+}
