@@ -195,7 +195,7 @@ fn every_crate_has_its_readme_as_its_doc() {
 }
 
 /// No source file grows past this many lines; split along the seams first (issue #18 item 5 lowers it).
-const MAX_LINES: usize = 1_500;
+const MAX_LINES: usize = 1_300;
 
 #[test]
 fn no_source_file_is_too_long() {

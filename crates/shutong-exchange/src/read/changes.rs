@@ -1,0 +1,113 @@
+//! 订阅: the change feed after a sequence number.
+
+use super::*;
+
+/// One change of the feed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Change {
+    pub seq: i64,
+    /// `upsert` or `delete`.
+    pub op: String,
+    /// The record's key, if the key item is among the items delivered (masked like the item).
+    pub key: Option<String>,
+    /// The record after the change (absent for a deletion).
+    pub record: Option<Record>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChangePage {
+    pub changes: Vec<Change>,
+    /// Pass as `since` next time.
+    pub next_since: i64,
+    /// The dataset's last sequence number.
+    pub last_seq: i64,
+    /// A full replacement happened after `since`: records absent from this feed no longer exist; discard the
+    /// local copy and rebuild it from the changes (or from an export).
+    pub reset: bool,
+}
+
+/// 订阅: the changes after `since`, in sequence order (each record's latest state).
+pub async fn changes(
+    ex: &Exchange,
+    actor: &Principal,
+    ctx: &AuditContext,
+    code: &str,
+    since: i64,
+    limit: Option<i64>,
+    grant: Option<i64>,
+) -> ExchangeResult<ChangePage> {
+    let mut retried = false;
+    loop {
+        let a = authorize(ex, actor, code, AccessMethod::Subscription, grant.map(shutong_sharing::GrantId)).await?;
+        match changes_once(ex, ctx, &a, since, limit).await {
+            Err(e) if !retried && table_gone(&e) => {
+                ex.invalidate();
+                retried = true;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn changes_once(ex: &Exchange, ctx: &AuditContext, a: &Access, since: i64, limit: Option<i64>) -> ExchangeResult<ChangePage> {
+    if since < 0 {
+        return Err(invalid("since", "must be 0 or a sequence number"));
+    }
+    let limit = limit.unwrap_or(100);
+    if !(1..=ex.settings.max_page).contains(&limit) {
+        return Err(invalid("limit", format!("must be between 1 and {}", ex.settings.max_page)));
+    }
+    take_rate(ex, a)?;
+    let left = require_quota(ex, a, 1).await?;
+    let limit = left.map_or(limit, |l| limit.min(l));
+    let table = a.table()?;
+    let n = a.binding.columns.len();
+    // `since` is $1; the row filter's parameters follow.
+    let mut params = vec![String::new()];
+    let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
+    let app = after_decryption(a, &a.row_filter.conditions);
+    let page = if app.is_empty() { limit } else { limit.max(1000) };
+    let sql = format!("SELECT s, d{} FROM {table} WHERE s > $1{filter} ORDER BY s LIMIT {page}", columns_sql(n));
+    let key_out = a.items.iter().find(|i| i.column == a.key_column);
+    let mut out = Vec::new();
+    let mut from = since;
+    let mut scanned = 0usize;
+    'pages: loop {
+        let mut q = sqlx::query(&sql).bind(from);
+        for p in &params[1..] {
+            q = q.bind(p.as_str());
+        }
+        let rows = q.fetch_all(ex.pool.pool()).await?;
+        let exhausted = (rows.len() as i64) < page;
+        for r in &rows {
+            let seq: i64 = r.try_get(0)?;
+            let deleted: i64 = r.try_get(1)?;
+            let values = values_of(r, 2, n)?;
+            scanned += 1;
+            // Like the conditions evaluated in SQL: a deletion keeps only its key, so a row filter on
+            // another item does not pass it.
+            if a.passes(&app, &values)? {
+                if out.len() as i64 == limit {
+                    break 'pages;
+                }
+                let record = project(ex, a, &values)?;
+                let key = key_out.and_then(|k| record.get(&k.name)).and_then(|v| v.as_str()).map(str::to_string);
+                out.push(Change {
+                    seq,
+                    op: if deleted == 1 { "delete".into() } else { "upsert".into() },
+                    key,
+                    record: (deleted == 0).then_some(record),
+                });
+            }
+            from = seq;
+        }
+        if exhausted || scanned >= SCAN_LIMIT {
+            break;
+        }
+    }
+    count_usage(ex, a, out.len() as i64);
+    ex.log.record(event(ex, ctx, a, "data.changes", out.len() as i64, json!({"since": since}))).await;
+    let next_since = from.max(since.max(0));
+    let reset = since > 0 && since < a.binding.reset_seq;
+    Ok(ChangePage { changes: out, next_since, last_seq: a.binding.last_seq, reset })
+}
