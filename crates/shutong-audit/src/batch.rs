@@ -173,38 +173,33 @@ impl BatchWriter {
                 .await?;
         seqs.sort_unstable();
         // Binary COPY: the server takes integers and text as they are, without parsing or unescaping.
-        let mut copy = tx.copy_in_raw(&format!("COPY audit_events ({COLUMNS}) FROM STDIN WITH (FORMAT binary)")).await?;
+        let mut copy =
+            shutong_store::native::CopyIn::begin(&mut tx, "audit_events", &COLUMNS.split(", ").collect::<Vec<_>>(), false).await?;
         // Sent in parts, so that the server inserts while the next part is chained.
-        let (mut buf, mut enc, mut hex_out) = (Vec::with_capacity(1024 * 400), Vec::with_capacity(512), [0u8; 64]);
-        binary::header(&mut buf);
+        let (mut enc, mut hex_out) = (Vec::with_capacity(512), [0u8; 64]);
         for (part, seqs) in rows.chunks(1024).zip(seqs.chunks(1024)) {
             for (row, &seq) in part.iter().zip(seqs) {
                 n += 1;
                 link(&mut h, at(row, n, seq), &mut enc, &mut hex_out);
-                binary::row(&mut buf, 13);
-                binary::int8(&mut buf, Some(seq));
-                binary::int8(&mut buf, Some(row.at_ms));
-                binary::int8(&mut buf, row.actor_user_id);
-                binary::text(&mut buf, Some(row.actor.as_bytes()));
-                binary::int8(&mut buf, row.department_id);
-                binary::text(&mut buf, Some(row.action.as_bytes()));
-                binary::text(&mut buf, Some(row.target_kind.as_bytes()));
-                binary::text(&mut buf, Some(row.target_id.as_bytes()));
-                binary::text(&mut buf, Some(row.detail.as_bytes()));
-                binary::text(&mut buf, row.request_id.as_deref().map(str::as_bytes));
-                binary::text(&mut buf, row.ip.as_deref().map(str::as_bytes));
-                binary::int8(&mut buf, Some(n));
-                binary::text(&mut buf, Some(&hex_out));
+                let buf = copy.row();
+                binary::int8(buf, Some(seq));
+                binary::int8(buf, Some(row.at_ms));
+                binary::int8(buf, row.actor_user_id);
+                binary::text(buf, Some(row.actor.as_bytes()));
+                binary::int8(buf, row.department_id);
+                binary::text(buf, Some(row.action.as_bytes()));
+                binary::text(buf, Some(row.target_kind.as_bytes()));
+                binary::text(buf, Some(row.target_id.as_bytes()));
+                binary::text(buf, Some(row.detail.as_bytes()));
+                binary::text(buf, row.request_id.as_deref().map(str::as_bytes));
+                binary::text(buf, row.ip.as_deref().map(str::as_bytes));
+                binary::int8(buf, Some(n));
+                binary::text(buf, Some(&hex_out));
             }
-            if let Err(e) = copy.send(buf.as_slice()).await {
-                let _ = copy.abort(e.to_string()).await;
+            if let Err(e) = copy.send().await {
+                copy.abort(&e.to_string()).await;
                 return Err(e.into());
             }
-            buf.clear();
-        }
-        if let Err(e) = copy.send(&binary::TRAILER[..]).await {
-            let _ = copy.abort(e.to_string()).await;
-            return Err(e.into());
         }
         copy.finish().await?;
         sqlx::query(MOVE_HEAD).bind(n).bind(hex::encode(h)).execute(&mut *tx).await?;
@@ -216,14 +211,8 @@ impl BatchWriter {
         let path = self.db.sqlite_path().ok_or_else(|| StoreError::Other(sqlx::Error::PoolClosed))?.to_path_buf();
         let conn = self.lite.take();
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let open = || -> rusqlite::Result<rusqlite::Connection> {
-                let c = rusqlite::Connection::open(&path)?;
-                c.busy_timeout(std::time::Duration::from_secs(10))?;
-                c.pragma_update(None, "synchronous", "NORMAL")?;
-                // The b-trees of the events and their indexes stay in memory between batches.
-                c.pragma_update(None, "cache_size", -65_536)?;
-                Ok(c)
-            };
+            // The b-trees of the events and their indexes stay in memory between batches.
+            let open = || shutong_store::native::sqlite_writer(&path, Some(65_536));
             let mut conn = match conn.map_or_else(open, Ok) {
                 Ok(c) => c,
                 Err(e) => return (None, Err(lite_error(e))),

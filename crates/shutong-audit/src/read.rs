@@ -180,9 +180,7 @@ fn read_sqlite(
     segments: impl Iterator<Item = (i64, i64)>,
     tx: &mpsc::Sender<AuditResult<Batch>>,
 ) -> rusqlite::Result<()> {
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let conn = shutong_store::native::sqlite_reader(path, shutong_store::native::SQLITE_BUSY)?;
     let mut stmt = conn.prepare(&SELECT.replace("$1", "?1").replace("$2", "?2"))?;
     for (after, through) in segments {
         let batch = read_sqlite_segment(&mut stmt, after, through)?;

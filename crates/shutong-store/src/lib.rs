@@ -3,6 +3,7 @@
 pub mod effects;
 pub mod ids;
 pub mod jobs;
+pub mod native;
 
 use std::str::FromStr;
 use std::time::Duration;

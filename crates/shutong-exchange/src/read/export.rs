@@ -237,10 +237,7 @@ async fn stream_rows(
 
 /// A read-only connection to the SQLite pool file, waiting up to `busy_seconds` for a writer.
 pub(super) fn lite_reader(path: &std::path::Path, busy_seconds: u64) -> rusqlite::Result<rusqlite::Connection> {
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(busy_seconds))?;
-    Ok(conn)
+    shutong_store::native::sqlite_reader(path, std::time::Duration::from_secs(busy_seconds))
 }
 
 /// A row's first `n` columns as borrowed text (or NULL).
