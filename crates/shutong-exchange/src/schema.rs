@@ -1,18 +1,19 @@
-//! The pool database's own schema. The data plane creates its tables itself (`CREATE … IF NOT EXISTS`),
-//! because on SQLite the pool is a database file of its own (`pool.db`), so that a long batch never holds
-//! the platform database's write lock; on PostgreSQL the same tables live in the platform database.
-//! Dataset tables (`xd_…`) and staging tables (`xs_…`) are created per binding and batch.
+//! The pool database's own schema, versioned by migrations of its own ([`MIGRATIONS`], recorded in
+//! `pool_schema_migrations`), because on SQLite the pool is a database file of its own (`pool.db`), so
+//! that a long batch never holds the platform database's write lock; on PostgreSQL the same tables live in
+//! the platform database. Dataset tables (`xd_…`) and staging tables (`xs_…`) are created per binding and
+//! batch.
 
 use shutong_store::{Backend, Db, Row, StoreResult};
 
-fn statements(backend: Backend) -> Vec<String> {
+/// Version 1: the tables of the first release.
+fn initial(backend: Backend) -> Vec<String> {
     let serial = match backend {
         Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
     };
     vec![
-        shutong_audit::outbox::create_table_sql(backend),
-        "CREATE TABLE IF NOT EXISTS exchange_bindings (
+        "CREATE TABLE exchange_bindings (
             resource_code TEXT PRIMARY KEY,
             provider_department_id BIGINT NOT NULL,
             kind TEXT NOT NULL,
@@ -27,14 +28,13 @@ fn statements(backend: Backend) -> Vec<String> {
             last_batch_at BIGINT,
             busy_batch BIGINT,
             busy_since BIGINT,
-            key_sealed BIGINT NOT NULL DEFAULT 0,
             created_at BIGINT NOT NULL,
             created_by TEXT NOT NULL,
             updated_at BIGINT NOT NULL
         )"
         .to_string(),
         format!(
-            "CREATE TABLE IF NOT EXISTS exchange_batches (
+            "CREATE TABLE exchange_batches (
             id {serial},
             resource_code TEXT NOT NULL,
             batch_key TEXT NOT NULL,
@@ -57,10 +57,9 @@ fn statements(backend: Backend) -> Vec<String> {
             audited INTEGER NOT NULL DEFAULT 0
         )"
         ),
-        "CREATE UNIQUE INDEX IF NOT EXISTS exchange_batches_key ON exchange_batches(resource_code, batch_key) WHERE status = 'committed'"
-            .to_string(),
-        "CREATE INDEX IF NOT EXISTS exchange_batches_resource ON exchange_batches(resource_code, id)".to_string(),
-        "CREATE TABLE IF NOT EXISTS exchange_rejects (
+        "CREATE UNIQUE INDEX exchange_batches_key ON exchange_batches(resource_code, batch_key) WHERE status = 'committed'".to_string(),
+        "CREATE INDEX exchange_batches_resource ON exchange_batches(resource_code, id)".to_string(),
+        "CREATE TABLE exchange_rejects (
             batch_id BIGINT NOT NULL,
             row_no BIGINT NOT NULL,
             record_key TEXT,
@@ -68,9 +67,9 @@ fn statements(backend: Backend) -> Vec<String> {
             reason TEXT NOT NULL
         )"
         .to_string(),
-        "CREATE INDEX IF NOT EXISTS exchange_rejects_batch ON exchange_rejects(batch_id, row_no)".to_string(),
+        "CREATE INDEX exchange_rejects_batch ON exchange_rejects(batch_id, row_no)".to_string(),
         format!(
-            "CREATE TABLE IF NOT EXISTS exchange_files (
+            "CREATE TABLE exchange_files (
             id {serial},
             resource_code TEXT NOT NULL,
             name TEXT NOT NULL,
@@ -81,7 +80,7 @@ fn statements(backend: Backend) -> Vec<String> {
             uploaded_by TEXT NOT NULL
         )"
         ),
-        "CREATE TABLE IF NOT EXISTS exchange_usage (
+        "CREATE TABLE exchange_usage (
             grant_id BIGINT NOT NULL,
             day TEXT NOT NULL,
             records BIGINT NOT NULL,
@@ -92,30 +91,118 @@ fn statements(backend: Backend) -> Vec<String> {
     ]
 }
 
-/// Creates the pool's tables, then cleans up after a crash: batches that were loading are marked failed,
-/// their staging or next-generation tables dropped, and claims older than `claim_timeout_ms` released.
-/// Committed batches are untouched: a batch is visible only once its binding points at its data.
-pub async fn ensure(pool: &Db, claim_timeout_ms: i64) -> StoreResult<()> {
-    for s in statements(pool.backend()) {
-        sqlx::query(&s).execute(pool.pool()).await?;
+/// One change of the pool's schema, applied once, in order, in a transaction with its record.
+pub struct PoolMigration {
+    pub version: i64,
+    pub name: &'static str,
+    statements: fn(Backend) -> Vec<String>,
+}
+
+impl PoolMigration {
+    /// The statements this migration runs on `backend`.
+    pub fn statements(&self, backend: Backend) -> Vec<String> {
+        (self.statements)(backend)
     }
-    // Columns added after the first release of the pool schema (new pools have them from the start: on
-    // SQLite, a statement prepared before an ALTER TABLE would change shape under sqlx).
-    let has_key_sealed = match pool.backend() {
-        Backend::Sqlite => sqlx::query("SELECT 1 FROM pragma_table_info('exchange_bindings') WHERE name = 'key_sealed'")
+}
+
+/// The pool's migrations. Append only: an applied migration never changes.
+pub const MIGRATIONS: &[PoolMigration] = &[
+    PoolMigration { version: 1, name: "initial", statements: initial },
+    // A sensitive key stored as its blind index (#7).
+    PoolMigration {
+        version: 2,
+        name: "key_sealed",
+        statements: |_| vec!["ALTER TABLE exchange_bindings ADD COLUMN key_sealed BIGINT NOT NULL DEFAULT 0".into()],
+    },
+    // The audit outbox of pool changes (#18).
+    PoolMigration { version: 3, name: "audit_outbox", statements: |b| vec![shutong_audit::outbox::create_table_sql(b)] },
+];
+
+const CREATE_VERSIONS: &str =
+    "CREATE TABLE IF NOT EXISTS pool_schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+async fn table_exists(pool: &Db, table: &str) -> StoreResult<bool> {
+    let sql = match pool.backend() {
+        Backend::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
+        Backend::Postgres => "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
+    };
+    Ok(sqlx::query(sql).bind(table).fetch_optional(pool.pool()).await?.is_some())
+}
+
+/// The versions applied to this pool, in order.
+pub async fn applied_versions(pool: &Db) -> StoreResult<Vec<i64>> {
+    if !table_exists(pool, "pool_schema_migrations").await? {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query("SELECT version FROM pool_schema_migrations ORDER BY version").fetch_all(pool.pool()).await?;
+    rows.iter().map(|r| r.try_get::<i64, _>(0).map_err(Into::into)).collect()
+}
+
+/// Applies the migrations this pool lacks, each in a transaction with its record (on PostgreSQL under an
+/// advisory lock, so that replicas starting together apply each once). A pool from before the schema was
+/// versioned (its tables exist, `pool_schema_migrations` does not) is adopted first: version 1 is recorded,
+/// and version 2 if its column is there — the one place the pool's columns are probed, once per pool.
+pub async fn migrate(pool: &Db) -> StoreResult<Vec<i64>> {
+    let unversioned = !table_exists(pool, "pool_schema_migrations").await? && table_exists(pool, "exchange_bindings").await?;
+    sqlx::query(CREATE_VERSIONS).execute(pool.pool()).await?;
+    if unversioned {
+        let has_key_sealed = match pool.backend() {
+            Backend::Sqlite => sqlx::query("SELECT 1 FROM pragma_table_info('exchange_bindings') WHERE name = 'key_sealed'")
+                .fetch_optional(pool.pool())
+                .await?
+                .is_some(),
+            Backend::Postgres => sqlx::query(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'exchange_bindings' AND column_name = 'key_sealed'",
+            )
             .fetch_optional(pool.pool())
             .await?
             .is_some(),
-        Backend::Postgres => sqlx::query(
-            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'exchange_bindings' AND column_name = 'key_sealed'",
-        )
-        .fetch_optional(pool.pool())
-        .await?
-        .is_some(),
-    };
-    if !has_key_sealed {
-        sqlx::query("ALTER TABLE exchange_bindings ADD COLUMN key_sealed BIGINT NOT NULL DEFAULT 0").execute(pool.pool()).await?;
+        };
+        let adopted: &[i64] = if has_key_sealed { &[1, 2] } else { &[1] };
+        for v in adopted {
+            sqlx::query(
+                "INSERT INTO pool_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3) ON CONFLICT (version) DO NOTHING",
+            )
+            .bind(v)
+            .bind(format!("{} (adopted)", MIGRATIONS[(*v - 1) as usize].name))
+            .bind(shutong_store::now_ms())
+            .execute(pool.pool())
+            .await?;
+        }
+        tracing::info!(versions = ?adopted, "adopted an unversioned pool schema");
     }
+    let mut applied = Vec::new();
+    for m in MIGRATIONS {
+        let mut tx = pool.begin().await?;
+        if pool.backend() == Backend::Postgres {
+            // One key for the pool's schema: 0x5348_5450 ("SHTP").
+            sqlx::query("SELECT pg_advisory_xact_lock(1397249104)").execute(&mut *tx).await?;
+        }
+        let done = sqlx::query("SELECT 1 FROM pool_schema_migrations WHERE version = $1").bind(m.version).fetch_optional(&mut *tx).await?;
+        if done.is_some() {
+            continue;
+        }
+        for statement in (m.statements)(pool.backend()) {
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO pool_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(shutong_store::now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "pool schema migrated");
+        applied.push(m.version);
+    }
+    Ok(applied)
+}
+
+/// Migrates the pool's schema, then cleans up after a crash: batches that were loading are marked failed,
+/// their staging or next-generation tables dropped, and claims older than `claim_timeout_ms` released.
+/// Committed batches are untouched: a batch is visible only once its binding points at its data.
+pub async fn ensure(pool: &Db, claim_timeout_ms: i64) -> StoreResult<()> {
+    migrate(pool).await?;
     let now = shutong_store::now_ms();
     sqlx::query("UPDATE exchange_bindings SET busy_batch = NULL, busy_since = NULL WHERE busy_batch IS NOT NULL AND busy_since < $1")
         .bind(now - claim_timeout_ms)

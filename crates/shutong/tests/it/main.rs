@@ -8,6 +8,7 @@
 //! - `catalog`, `sharing`, `exchange`: the capabilities C2, C3, C4.
 //! - `cli`: the binary's commands.
 //! - `client`: the typed client (`shutong-client`), signed requests included.
+//! - `pool_schema`: the pool database's versioned migrations, and adopting a pool from before them.
 //! - `security`: every operation × every role, hostile input.
 //! - `tidy`: the architecture's invariants, checked over the source tree.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
@@ -22,6 +23,7 @@ mod catalog;
 mod cli;
 mod client;
 mod exchange;
+mod pool_schema;
 mod security;
 mod sharing;
 mod tidy;
