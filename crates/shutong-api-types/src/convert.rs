@@ -71,17 +71,17 @@ mirror!(wc::ResourceDocument => dc::ResourceDocument {
     source_system, contact, record_count, storage_mb, tags };
     format: into, items: vec, sharing_type: into, sharing_methods: vec, update_cycle: into, secrecy: into, network: into);
 mirror!(dc::ResourceView => wc::ResourceView {
-    code, version, latest_version, published_version, classification_code, classification_name, provider_department_id,
+    version, latest_version, published_version, classification_code, classification_name, provider_department_id,
     provider_name, provider_code, provider_region_code, created_at_ms, created_by, submitted_at_ms, reviewed_at_ms,
     reviewed_by, return_reason, published_at_ms, withdrawn_at_ms, withdraw_reason };
-    status: into, resource_status: into, document: into);
+    code: into, status: into, resource_status: into, document: into);
 mirror!(dc::VersionSummary => wc::VersionSummary {
     version, name, created_at_ms, created_by, submitted_at_ms, reviewed_at_ms, reviewed_by, return_reason, published_at_ms };
     status: into);
 mirror!(dc::ResourceSummary => wc::ResourceSummary {
-    code, name, latest_version, published_version, classification_code, provider_department_id, provider_name,
+    name, latest_version, published_version, classification_code, provider_department_id, provider_name,
     open_to_public, updated_at_ms };
-    status: into, sharing_type: into, format: into, update_cycle: into);
+    code: into, status: into, sharing_type: into, format: into, update_cycle: into);
 mirror!(dc::rules::Violation => wc::Violation { field, message }; rule: |r: &str| r.to_string());
 mirror!(dc::Classification => wc::Classification { code, name, parent_code, level });
 mirror!(dc::ChangeEvent => wc::ChangeEvent {
@@ -95,7 +95,7 @@ mirror!(dc::search::SearchResults => wc::SearchResults { total, next_cursor };
     hits: vec,
     facets: |f: std::collections::BTreeMap<String, Vec<dc::search::FacetCount>>| f.into_iter().map(|(k, v)| (k, vec(v))).collect());
 mirror!(dc::transfer::ImportIssue => wc::ImportIssue { sheet, row, column, reason });
-mirror!(dc::transfer::ImportReport => wc::ImportReport { format, resources, items, committed, codes }; issues: vec);
+mirror!(dc::transfer::ImportReport => wc::ImportReport { format, resources, items, committed }; codes: vec, issues: vec);
 mirror!(dc::Project => wc::Project { id, name, department_id, status, resources, created_at_ms, accepted_at_ms });
 
 // ------------------------------------------------------------------ sharing
@@ -152,7 +152,7 @@ impl From<dx::BindingView> for wx::BindingView {
     fn from(v: dx::BindingView) -> Self {
         // `table_name` is the pool's own and never leaves the platform.
         wx::BindingView {
-            resource_code: v.resource_code,
+            resource_code: v.resource_code.into(),
             provider_department_id: v.provider_department_id,
             kind: v.kind.into(),
             key_item: v.key_item,
@@ -174,7 +174,7 @@ mirror!(dx::BatchReport => wx::BatchReport {
     id, resource_code, batch_id, encoding, rows_received, rows_upserted, rows_deleted, rows_rejected, rows_after,
     first_seq, last_seq, started_at_ms, finished_at_ms, submitted_by, failure, replayed };
     mode: into, format: into, status: into, rejects: vec);
-mirror!(wx::QuerySpec => dx::QuerySpec { after, limit, grant_id }; conditions: vec);
+mirror!(wx::QuerySpec => dx::QuerySpec { after, limit }; conditions: vec, grant_id: |g: Option<i64>| g.map(ds::GrantId));
 mirror!(dx::RecordPage => wx::RecordPage { records, next_after, grant_id, items });
 mirror!(dx::Change => wx::Change { seq, op, key, record });
 mirror!(dx::ChangePage => wx::ChangePage { next_since, last_seq, reset }; changes: vec);

@@ -218,7 +218,8 @@ impl CatalogIndex {
     }
 
     /// Brings one resource up to date (after a change made through this process).
-    pub async fn refresh(&self, db: &Db, code: &str) -> CatalogResult<()> {
+    pub async fn refresh(&self, db: &Db, resource: &crate::ResourceCode) -> CatalogResult<()> {
+        let code = resource.as_str();
         let rows = Self::rows(db, Some(code)).await?;
         {
             let mut w = self.writer.lock().map_err(index_err)?;

@@ -132,7 +132,7 @@ pub struct ImportReport {
     /// Whether anything was written.
     pub committed: bool,
     /// The codes given to the imported resources, in file order.
-    pub codes: Vec<String>,
+    pub codes: Vec<crate::ResourceCode>,
     pub issues: Vec<ImportIssue>,
 }
 
@@ -671,14 +671,14 @@ pub async fn import(
         let rows: Vec<(String, DepartmentId, ResourceDocument)> =
             batch.iter().map(|e| (e.classification_code.clone(), DepartmentId(depts[&e.provider_code]), e.document.clone())).collect();
         let created = crate::service::create_many_in_tx(&mut change, &rows, options.submit).await?;
-        codes.extend(created.into_iter().map(|c| c.to_string()));
+        codes.extend(created);
         progress((i * 2000 + batch.len()).min(entries.len()));
     }
     change
         .record(shutong_audit::NewAuditEvent {
             action: "catalog.import",
             target_kind: "catalog_import",
-            target_id: codes.first().cloned().unwrap_or_default(),
+            target_id: codes.first().map(ToString::to_string).unwrap_or_default(),
             department_id: None,
             detail: serde_json::json!({"resources": entries.len(), "items": items, "submitted": options.submit}),
         })
@@ -702,13 +702,13 @@ pub async fn export_entries(db: &Db, viewer: &Principal, filter: &ResourceFilter
         for r in &page {
             let view = crate::service::get_resource(db, viewer, &r.code, None).await?;
             out.push(CatalogEntry {
-                code: Some(view.code),
+                code: Some(view.code.into()),
                 classification_code: view.classification_code,
                 provider_code: view.provider_code,
                 document: view.document,
             });
         }
-        after = page.last().map(|r| r.code.clone());
+        after = page.last().map(|r| r.code.to_string());
         if (page.len() as i64) < 1000 {
             break;
         }

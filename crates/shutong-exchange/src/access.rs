@@ -79,7 +79,7 @@ impl Access {
             let Some(&col) = self.all_columns.get(&c.item) else { return Ok(false) };
             // A missing value passes no condition, as in SQL.
             let Some(raw) = values.get(col).and_then(|v| v.as_ref()) else { return Ok(false) };
-            let plain = crate::sealed::open(self.keys.as_deref(), &self.binding.resource_code, &c.item, raw.as_ref())?;
+            let plain = crate::sealed::open(self.keys.as_deref(), self.binding.resource_code.as_str(), &c.item, raw.as_ref())?;
             if !c.holds(&plain) {
                 return Ok(false);
             }
@@ -127,10 +127,11 @@ impl Runtime {
 pub async fn authorize(
     ex: &Exchange,
     actor: &Principal,
-    code: &str,
+    resource: &shutong_catalog::ResourceCode,
     method: AccessMethod,
     grant_id: Option<GrantId>,
 ) -> ExchangeResult<Arc<Access>> {
+    let code = resource.as_str();
     let grant_id = grant_id.map(|g| g.0);
     let Some(department) = actor.department_id else {
         return Err(ExchangeError::Forbidden("data is delivered to departments: this account belongs to none".into()));
@@ -148,7 +149,7 @@ pub async fn authorize(
     {
         return Ok(a.clone());
     }
-    let access = Arc::new(resolve(ex, department, code, method, grant_id).await?);
+    let access = Arc::new(resolve(ex, department, resource, method, grant_id).await?);
     if ex.settings.access_cache_ms > 0
         && let Ok(mut cache) = ex.runtime.cache.lock()
     {
@@ -163,17 +164,18 @@ pub async fn authorize(
 async fn resolve(
     ex: &Exchange,
     department: DepartmentId,
-    code: &str,
+    resource: &shutong_catalog::ResourceCode,
     method: AccessMethod,
     grant_id: Option<i64>,
 ) -> ExchangeResult<Access> {
-    let p = published(ex, code).await?;
-    let binding = get_binding(ex, code).await?.ok_or(ExchangeError::NotFound { what: "data (the resource is not bound to data)" })?;
+    let code = resource.as_str();
+    let p = published(ex, resource).await?;
+    let binding = get_binding(ex, resource).await?.ok_or(ExchangeError::NotFound { what: "data (the resource is not bound to data)" })?;
     let provider_self = department == p.provider;
     let grant = if provider_self {
         None
     } else {
-        let grants = shutong_sharing::grants_in_force(&ex.sharing, department, code).await?;
+        let grants = shutong_sharing::grants_in_force(&ex.sharing, department, resource).await?;
         if grants.is_empty() {
             return Err(ExchangeError::NoGrant(format!(
                 "no grant in force for {code}: apply for it (POST /api/v1/requests) or subscribe (POST /api/v1/subscriptions)"
@@ -322,7 +324,7 @@ pub fn project<S: AsRef<str>>(ex: &Exchange, a: &Access, values: &[Option<S>]) -
 /// One stored value as delivered to the caller: decrypted if need be, masked unless in clear.
 pub fn reveal<'v>(ex: &Exchange, a: &Access, item: &OutItem, raw: &'v str) -> ExchangeResult<std::borrow::Cow<'v, str>> {
     let mask = item.mask.map(|k| (k, item.fingerprint.as_str()));
-    crate::sealed::reveal(a.keys.as_deref(), &ex.mask_rules, &a.binding.resource_code, &item.name, raw, mask)
+    crate::sealed::reveal(a.keys.as_deref(), &ex.mask_rules, a.binding.resource_code.as_str(), &item.name, raw, mask)
 }
 
 /// Whether a stored row is within the grant's row filter.

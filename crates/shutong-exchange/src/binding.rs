@@ -19,7 +19,8 @@ pub struct Published {
 }
 
 /// The resource's version in force. Withdrawn or never-published resources have no data plane.
-pub async fn published(ex: &Exchange, code: &str) -> ExchangeResult<Published> {
+pub async fn published(ex: &Exchange, resource: &shutong_catalog::ResourceCode) -> ExchangeResult<Published> {
+    let code = resource.as_str();
     let row = sqlx::query("SELECT provider_department_id, published_version, status FROM catalog_resources WHERE code = $1")
         .bind(code)
         .fetch_optional(ex.db.pool())
@@ -67,7 +68,11 @@ pub struct NewBinding {
 pub(crate) fn binding_from_row(r: &AnyRow) -> ExchangeResult<BindingView> {
     let columns: String = r.try_get("columns")?;
     Ok(BindingView {
-        resource_code: r.try_get("resource_code")?,
+        resource_code: shutong_catalog::ResourceCode::from_stored(
+            "exchange_bindings",
+            "resource_code",
+            &r.try_get::<String, _>("resource_code")?,
+        )?,
         provider_department_id: r.try_get("provider_department_id")?,
         kind: shutong_store::parse_column(r, "exchange_bindings", "kind", BindingKind::parse)?,
         key_item: r.try_get("key_item")?,
@@ -85,7 +90,8 @@ pub(crate) fn binding_from_row(r: &AnyRow) -> ExchangeResult<BindingView> {
 }
 
 /// The binding of a resource, if it has one (readable by anyone who can see the published resource).
-pub async fn get_binding(ex: &Exchange, code: &str) -> ExchangeResult<Option<BindingView>> {
+pub async fn get_binding(ex: &Exchange, resource: &shutong_catalog::ResourceCode) -> ExchangeResult<Option<BindingView>> {
+    let code = resource.as_str();
     let row = sqlx::query("SELECT * FROM exchange_bindings WHERE resource_code = $1").bind(code).fetch_optional(ex.pool.pool()).await?;
     row.as_ref().map(binding_from_row).transpose()
 }
@@ -97,15 +103,22 @@ pub async fn list_bindings(ex: &Exchange) -> ExchangeResult<Vec<BindingView>> {
 }
 
 /// Binds (or re-binds) a published resource to its data. A dataset's key cannot change once it holds data.
-pub async fn bind(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &str, new: NewBinding) -> ExchangeResult<BindingView> {
-    let p = published(ex, code).await?;
+pub async fn bind(
+    ex: &Exchange,
+    actor: &Principal,
+    ctx: &AuditContext,
+    resource: &shutong_catalog::ResourceCode,
+    new: NewBinding,
+) -> ExchangeResult<BindingView> {
+    let code = resource.as_str();
+    let p = published(ex, resource).await?;
     if !may_load(actor, p.provider) && !actor.is_platform_admin() {
         return Err(ExchangeError::Forbidden(
             "only the provider's catalog editors, administrators and system accounts bind a resource".into(),
         ));
     }
     let kind = new.kind.ok_or_else(|| invalid("kind", format!("required: one of {}", BindingKind::expected())))?;
-    let existing = get_binding(ex, code).await?;
+    let existing = get_binding(ex, resource).await?;
     let items = &p.document.items;
     let (key_item, service_url) = match kind {
         BindingKind::Dataset => {
@@ -199,7 +212,7 @@ pub async fn bind(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &s
     };
     commit_with_audit(ex, tx, ctx, event).await?;
     ex.invalidate();
-    get_binding(ex, code).await?.ok_or(ExchangeError::NotFound { what: "binding" })
+    get_binding(ex, resource).await?.ok_or(ExchangeError::NotFound { what: "binding" })
 }
 
 /// Commits a pool transaction with its audit event: in the same transaction when the pool is the platform
@@ -259,8 +272,14 @@ pub async fn may_read_batches(ex: &Exchange, p: &Principal, provider: Department
 }
 
 /// The last batches of a resource, newest first.
-pub async fn list_batches(ex: &Exchange, actor: &Principal, code: &str, limit: i64) -> ExchangeResult<Vec<BatchReport>> {
-    let b = get_binding(ex, code).await?.ok_or(ExchangeError::NotFound { what: "binding" })?;
+pub async fn list_batches(
+    ex: &Exchange,
+    actor: &Principal,
+    resource: &shutong_catalog::ResourceCode,
+    limit: i64,
+) -> ExchangeResult<Vec<BatchReport>> {
+    let code = resource.as_str();
+    let b = get_binding(ex, resource).await?.ok_or(ExchangeError::NotFound { what: "binding" })?;
     if !may_read_batches(ex, actor, DepartmentId(b.provider_department_id)).await? {
         return Err(ExchangeError::NotFound { what: "binding" });
     }
@@ -273,9 +292,15 @@ pub async fn list_batches(ex: &Exchange, actor: &Principal, code: &str, limit: i
 }
 
 /// One batch with its rejected rows.
-pub async fn get_batch(ex: &Exchange, actor: &Principal, code: &str, id: BatchId) -> ExchangeResult<BatchReport> {
+pub async fn get_batch(
+    ex: &Exchange,
+    actor: &Principal,
+    resource: &shutong_catalog::ResourceCode,
+    id: BatchId,
+) -> ExchangeResult<BatchReport> {
+    let code = resource.as_str();
     let BatchId(id) = id;
-    let b = get_binding(ex, code).await?.ok_or(ExchangeError::NotFound { what: "binding" })?;
+    let b = get_binding(ex, resource).await?.ok_or(ExchangeError::NotFound { what: "binding" })?;
     if !may_read_batches(ex, actor, DepartmentId(b.provider_department_id)).await? {
         return Err(ExchangeError::NotFound { what: "batch" });
     }

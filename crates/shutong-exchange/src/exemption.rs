@@ -74,7 +74,7 @@ pub async fn check_exemption(ex: &Exchange, actor: &Principal, ctx: &AuditContex
         }
     }
     // Datasets keyed by this kind of subject, with their items.
-    let mut candidates: Vec<(String, String, Vec<String>)> = Vec::new();
+    let mut candidates: Vec<(shutong_catalog::ResourceCode, String, Vec<String>)> = Vec::new();
     for b in list_bindings(ex).await? {
         if b.kind != BindingKind::Dataset || b.table_name.is_none() {
             continue;
@@ -89,7 +89,8 @@ pub async fn check_exemption(ex: &Exchange, actor: &Principal, ctx: &AuditContex
     let mut out: Vec<ItemAvailability> = Vec::new();
     for item in &q.items {
         let item = item.trim().to_string();
-        let holders: Vec<&(String, String, Vec<String>)> = candidates.iter().filter(|c| c.2.contains(&item)).collect();
+        let holders: Vec<&(shutong_catalog::ResourceCode, String, Vec<String>)> =
+            candidates.iter().filter(|c| c.2.contains(&item)).collect();
         let mut found = None;
         for (code, name, _) in &holders {
             if let Ok(a) = authorize(ex, actor, code, AccessMethod::OnlineQuery, None).await
@@ -103,7 +104,7 @@ pub async fn check_exemption(ex: &Exchange, actor: &Principal, ctx: &AuditContex
             Some((code, name, grant)) => ItemAvailability {
                 item,
                 available: true,
-                resource_code: Some(code),
+                resource_code: Some(code.to_string()),
                 resource_name: Some(name),
                 grant_id: grant,
                 reason: None,
@@ -121,12 +122,14 @@ pub async fn check_exemption(ex: &Exchange, actor: &Principal, ctx: &AuditContex
         });
     }
     if q.fetch {
-        let mut codes: Vec<String> = out.iter().filter_map(|i| i.resource_code.clone()).collect();
+        let mut codes: Vec<shutong_catalog::ResourceCode> = candidates.iter().map(|c| c.0.clone()).collect();
+        codes.retain(|c| out.iter().any(|i| i.resource_code.as_deref() == Some(c.as_str())));
         codes.sort();
         codes.dedup();
-        for code in codes {
+        for resource in codes {
+            let code = resource.to_string();
             let grant = out.iter().find(|i| i.resource_code.as_deref() == Some(&code)).and_then(|i| i.grant_id);
-            match crate::read::lookup(ex, actor, ctx, &code, &kind.1, grant).await {
+            match crate::read::lookup(ex, actor, ctx, &resource, &kind.1, grant.map(shutong_sharing::GrantId)).await {
                 Ok(record) => {
                     for i in out.iter_mut().filter(|i| i.resource_code.as_deref() == Some(&code)) {
                         i.value = record.get(&i.item).cloned();

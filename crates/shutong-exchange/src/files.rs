@@ -84,14 +84,15 @@ fn file_path(ex: &Exchange, code: &str, id: i64) -> PathBuf {
 
 /// Checks, before the body is read, that the actor may upload files for the resource: the provider's
 /// editors, administrators and system accounts, on a resource bound as files.
-pub async fn prepare_file_upload(ex: &Exchange, actor: &Principal, code: &str) -> ExchangeResult<Published> {
-    let p = published(ex, code).await?;
+pub async fn prepare_file_upload(ex: &Exchange, actor: &Principal, resource: &shutong_catalog::ResourceCode) -> ExchangeResult<Published> {
+    let code = resource.as_str();
+    let p = published(ex, resource).await?;
     if !may_load(actor, p.provider) {
         return Err(ExchangeError::Forbidden(
             "only the provider's catalog editors, administrators and system accounts upload its files".into(),
         ));
     }
-    match get_binding(ex, code).await? {
+    match get_binding(ex, resource).await? {
         Some(b) if b.kind == BindingKind::Files => Ok(p),
         Some(b) => Err(ExchangeError::Conflict(format!("{code} is bound as {}, not as files", b.kind.label_zh()))),
         None => Err(ExchangeError::Conflict(format!("{code} is not bound yet: bind it as files first"))),
@@ -112,18 +113,19 @@ pub async fn upload_file<S>(
     ex: &Exchange,
     actor: &Principal,
     ctx: &AuditContext,
-    code: &str,
+    resource: &shutong_catalog::ResourceCode,
     new: NewFile<'_>,
     body: S,
 ) -> ExchangeResult<FileView>
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Send,
 {
+    let code = resource.as_str();
     let NewFile { name, media_type, limit } = new;
     let name = check_file_name(name)?;
     let media_type = check_media_type(media_type)?;
     // Every check before the first byte of the body is read.
-    let p = prepare_file_upload(ex, actor, code).await?;
+    let p = prepare_file_upload(ex, actor, resource).await?;
     let dir = ex.settings.files_dir.join(code.replace('/', "-"));
     tokio::fs::create_dir_all(&dir).await.map_err(io_error)?;
     let spool = dir.join(format!("upload-{}", uuid::Uuid::new_v4().simple()));
@@ -238,8 +240,9 @@ async fn get_file_row(ex: &Exchange, code: &str, id: i64) -> ExchangeResult<File
 
 /// The files of a resource, newest first (visible to everyone who sees the published resource, like its
 /// binding; downloading them needs a grant).
-pub async fn list_files(ex: &Exchange, code: &str) -> ExchangeResult<Vec<FileView>> {
-    published(ex, code).await?;
+pub async fn list_files(ex: &Exchange, resource: &shutong_catalog::ResourceCode) -> ExchangeResult<Vec<FileView>> {
+    let code = resource.as_str();
+    published(ex, resource).await?;
     let rows = sqlx::query("SELECT * FROM exchange_files WHERE resource_code = $1 ORDER BY uploaded_at DESC, id DESC")
         .bind(code)
         .fetch_all(ex.pool.pool())
@@ -278,12 +281,13 @@ pub async fn download_file(
     ex: &Exchange,
     actor: &Principal,
     ctx: &AuditContext,
-    code: &str,
+    resource: &shutong_catalog::ResourceCode,
     id: FileId,
     grant: Option<GrantId>,
 ) -> ExchangeResult<FileDownload> {
+    let code = resource.as_str();
     let FileId(id) = id;
-    let a = authorize(ex, actor, code, AccessMethod::BulkDownload, grant).await?;
+    let a = authorize(ex, actor, resource, AccessMethod::BulkDownload, grant).await?;
     if a.binding.kind != BindingKind::Files {
         return Err(ExchangeError::Conflict(format!("{code} is bound as {}, not as files", a.binding.kind.label_zh())));
     }
@@ -313,9 +317,16 @@ pub async fn download_file(
 }
 
 /// Removes a file (the provider).
-pub async fn delete_file(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &str, id: FileId) -> ExchangeResult<()> {
+pub async fn delete_file(
+    ex: &Exchange,
+    actor: &Principal,
+    ctx: &AuditContext,
+    resource: &shutong_catalog::ResourceCode,
+    id: FileId,
+) -> ExchangeResult<()> {
+    let code = resource.as_str();
     let FileId(id) = id;
-    let p = published(ex, code).await?;
+    let p = published(ex, resource).await?;
     if !may_load(actor, p.provider) {
         return Err(ExchangeError::Forbidden("only the provider's editors, administrators and system accounts remove its files".into()));
     }

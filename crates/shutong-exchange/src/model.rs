@@ -60,7 +60,7 @@ shutong_catalog::value_list!(
 /// 挂接: a published resource bound to its data (办法 第十二条).
 #[derive(Clone, Debug, Serialize)]
 pub struct BindingView {
-    pub resource_code: String,
+    pub resource_code: shutong_catalog::ResourceCode,
     pub provider_department_id: i64,
     pub kind: BindingKind,
     /// The key item of a dataset (主键信息项).

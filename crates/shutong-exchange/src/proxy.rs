@@ -24,7 +24,7 @@ pub struct ProxyCall {
     pub query: Option<String>,
     pub content_type: Option<String>,
     pub body: Bytes,
-    pub grant: Option<i64>,
+    pub grant: Option<shutong_sharing::GrantId>,
 }
 
 pub struct ProxyAnswer {
@@ -33,11 +33,18 @@ pub struct ProxyAnswer {
     pub body: Bytes,
 }
 
-pub async fn proxy(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &str, call: ProxyCall) -> ExchangeResult<ProxyAnswer> {
+pub async fn proxy(
+    ex: &Exchange,
+    actor: &Principal,
+    ctx: &AuditContext,
+    resource: &shutong_catalog::ResourceCode,
+    call: ProxyCall,
+) -> ExchangeResult<ProxyAnswer> {
+    let code = resource.as_str();
     if call.path.split('/').any(|seg| seg == ".." || seg == ".") || call.path.contains('\\') || call.path.contains("//") {
         return Err(invalid("path", "must not contain '.', '..', '//' or '\\' segments"));
     }
-    let a = authorize(ex, actor, code, AccessMethod::SystemIntegration, call.grant.map(shutong_sharing::GrantId)).await?;
+    let a = authorize(ex, actor, resource, AccessMethod::SystemIntegration, call.grant).await?;
     if a.binding.kind != BindingKind::Service {
         return Err(ExchangeError::Conflict(format!("{code} is bound as {}, not as a service", a.binding.kind.label_zh())));
     }
@@ -77,7 +84,7 @@ pub async fn proxy(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &
     let status = answer.status().as_u16();
     let content_type = answer.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = answer.bytes().await.map_err(|e| ExchangeError::Upstream(format!("reading the provider's answer: {}", e.without_url())))?;
-    let item_names = published(ex, code).await?.document.items.into_iter().map(|i| i.name).collect::<Vec<_>>();
+    let item_names = published(ex, resource).await?.document.items.into_iter().map(|i| i.name).collect::<Vec<_>>();
     let is_json = content_type.as_deref().is_some_and(|c| c.contains("json"));
     let (body, records) = if is_json {
         let mut v: Value = serde_json::from_slice(&body).map_err(|e| {

@@ -230,12 +230,12 @@ pub async fn rekey(
     let keys = ring.as_deref();
     let mut out = Vec::new();
     for b in crate::binding::list_bindings(ex).await? {
-        if only.is_some_and(|c| c != b.resource_code) {
+        if only.is_some_and(|c| c != b.resource_code.as_str()) {
             continue;
         }
         let Some(table) = b.table_name.clone() else { continue };
-        let code = b.resource_code.clone();
-        let p = crate::binding::published(ex, &code).await?;
+        let p = crate::binding::published(ex, &b.resource_code).await?;
+        let code = b.resource_code.to_string();
         let kinds: Vec<Option<MaskKind>> = b
             .columns
             .iter()
@@ -296,7 +296,7 @@ async fn rekey_table(
     use shutong_store::Row as _;
     let ring = ex.keys();
     let keys = ring.as_deref();
-    let code = &b.resource_code;
+    let code = b.resource_code.as_str();
     let n = b.columns.len();
     let cols: String = (0..n).map(|i| format!(", c{i}")).collect();
     // Walked in change-sequence order (unique per row, and unchanged by the pass, unlike `k`).

@@ -190,7 +190,11 @@ fn register_effects(db: &Db, exchange: &shutong_exchange::Exchange, index: &Arc<
             invalidator.invalidate();
             let Some(index) = index.upgrade() else { return };
             let refreshed = match &notice {
-                Notice::CatalogChanged { code } => index.refresh(&db, code).await,
+                // The notice carries the code as stored; one that no longer parses rebuilds the index.
+                Notice::CatalogChanged { code } => match shutong_catalog::ResourceCode::parse(code) {
+                    Ok(code) => index.refresh(&db, &code).await,
+                    Err(_) => index.rebuild(&db).await.map(|_| ()),
+                },
                 Notice::CatalogImported => index.rebuild(&db).await.map(|_| ()),
                 Notice::GrantsChanged => Ok(()),
             };

@@ -319,7 +319,9 @@ async fn find_department(db: &shutong_store::Db, s: &str) -> anyhow::Result<Depa
     if let Ok(id) = s.parse::<i64>() {
         return Ok(identity::get_department(db, DepartmentId(id)).await.with_context(|| format!("department {s}"))?.id);
     }
-    Ok(identity::find_department_by_credit_code(db, s).await.with_context(|| format!("department {s}"))?.id)
+    let code =
+        shutong_reference::CreditCode::parse(s).map_err(|e| anyhow::anyhow!("department {s}: neither an ID nor a credit code: {e}"))?;
+    Ok(identity::find_department_by_credit_code(db, &code).await.with_context(|| format!("department {s}"))?.id)
 }
 
 pub(crate) async fn find_user(db: &shutong_store::Db, username: &str) -> anyhow::Result<UserId> {

@@ -143,9 +143,7 @@ pub async fn run(cli: &Cli, cmd: &DataCommand) -> anyhow::Result<i32> {
         | DataCommand::Batches { code, .. }
         | DataCommand::Files { code, .. }
         | DataCommand::PutFile { code, .. }
-        | DataCommand::GetFile { code, .. } => {
-            shutong_catalog::ResourceCode::parse(code).map_err(|e| anyhow::anyhow!("code: {e}"))?.to_string()
-        }
+        | DataCommand::GetFile { code, .. } => shutong_catalog::ResourceCode::parse(code).map_err(|e| anyhow::anyhow!("code: {e}"))?,
     };
     let status = match cmd {
         DataCommand::Bind { kind, key, service_url, acting: a, .. } => {
@@ -210,7 +208,7 @@ pub async fn run(cli: &Cli, cmd: &DataCommand) -> anyhow::Result<i32> {
             let format = DataFormat::parse(format)
                 .filter(|f| *f != DataFormat::Xlsx)
                 .with_context(|| format!("--format: '{format}' is not csv, ndjson or parquet"))?;
-            let mut e = exchange::export(&ex, &p, &ctx, &code, format, *grant).await.map_err(explain)?;
+            let mut e = exchange::export(&ex, &p, &ctx, &code, format, grant.map(shutong_sharing::GrantId)).await.map_err(explain)?;
             let mut out: Box<dyn Write> = match output {
                 Some(path) => {
                     Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?))
@@ -226,13 +224,13 @@ pub async fn run(cli: &Cli, cmd: &DataCommand) -> anyhow::Result<i32> {
         DataCommand::Query { key, conditions, limit, grant, acting: a, .. } => {
             let (p, ctx) = acting(&db, a).await?;
             if let Some(key) = key {
-                let r = exchange::lookup(&ex, &p, &ctx, &code, key, *grant).await.map_err(explain)?;
+                let r = exchange::lookup(&ex, &p, &ctx, &code, key, grant.map(shutong_sharing::GrantId)).await.map_err(explain)?;
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 let spec = QuerySpec {
                     conditions: conditions.iter().map(|c| condition(c)).collect::<anyhow::Result<_>>()?,
                     limit: Some(*limit),
-                    grant_id: *grant,
+                    grant_id: grant.map(shutong_sharing::GrantId),
                     after: None,
                 };
                 let page = exchange::query(&ex, &p, &ctx, &code, &spec).await.map_err(explain)?;

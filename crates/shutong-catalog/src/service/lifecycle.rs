@@ -10,7 +10,7 @@ pub struct NewResource {
     pub provider: Option<DepartmentId>,
     pub document: ResourceDocument,
     /// A project's catalog entry (R-CAT-8): merged into the catalog when the project is accepted.
-    pub project: Option<i64>,
+    pub project: Option<ProjectId>,
 }
 
 /// 编制: creates a resource as a draft (version 1) and gives it its code.
@@ -27,7 +27,7 @@ pub async fn create_resource(db: &Db, actor: &Principal, ctx: &AuditContext, new
     let mut change = Change::begin(db, ctx).await?;
     if let Some(project) = new.project {
         let row = sqlx::query("SELECT department_id, status FROM catalog_projects WHERE id = $1")
-            .bind(project)
+            .bind(project.0)
             .fetch_optional(&mut **change.tx())
             .await?
             .ok_or_else(|| invalid("project_id", format!("project {project} does not exist")))?;
@@ -43,7 +43,7 @@ pub async fn create_resource(db: &Db, actor: &Principal, ctx: &AuditContext, new
     let code = create_many_in_tx(&mut change, &rows, false).await?.remove(0);
     if let Some(project) = new.project {
         sqlx::query("UPDATE catalog_resources SET project_id = $1 WHERE code = $2")
-            .bind(project)
+            .bind(project.0)
             .bind(code.as_str())
             .execute(&mut **change.tx())
             .await?;
@@ -191,9 +191,10 @@ pub async fn update_draft(
     db: &Db,
     actor: &Principal,
     ctx: &AuditContext,
-    code: &str,
+    resource: &crate::ResourceCode,
     document: ResourceDocument,
 ) -> CatalogResult<ResourceView> {
+    let code = resource.as_str();
     let authority = is_authority(db, actor).await?;
     let doc = normalise(document);
     field_violations(&doc)?;
@@ -252,7 +253,8 @@ async fn latest_status(tx: &mut Tx, code: &str, version: i64) -> CatalogResult<V
 }
 
 /// 提交审核: submits the latest draft for the authority's review; every rule must hold.
-pub async fn submit(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) -> CatalogResult<ResourceView> {
+pub async fn submit(db: &Db, actor: &Principal, ctx: &AuditContext, resource: &crate::ResourceCode) -> CatalogResult<ResourceView> {
+    let code = resource.as_str();
     let authority = is_authority(db, actor).await?;
     let mut change = Change::begin(db, ctx).await?;
     let r = resource_row(change.tx(), code).await?;
@@ -313,9 +315,10 @@ pub async fn review(
     clock: &Clock,
     actor: &Principal,
     ctx: &AuditContext,
-    code: &str,
+    resource: &crate::ResourceCode,
     decision: ReviewDecision,
 ) -> CatalogResult<ResourceView> {
+    let code = resource.as_str();
     if !is_authority(db, actor).await? {
         return Err(CatalogError::Forbidden("only the sharing authority reviews catalog entries".into()));
     }
@@ -403,7 +406,8 @@ pub async fn review(
 
 /// 修订: opens a new version (a draft copied from the published one); the published version stays in
 /// force, and readable afterwards, until the new one is published.
-pub async fn revise(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) -> CatalogResult<ResourceView> {
+pub async fn revise(db: &Db, actor: &Principal, ctx: &AuditContext, resource: &crate::ResourceCode) -> CatalogResult<ResourceView> {
+    let code = resource.as_str();
     let authority = is_authority(db, actor).await?;
     let mut change = Change::begin(db, ctx).await?;
     let r = resource_row(change.tx(), code).await?;
@@ -444,7 +448,14 @@ pub async fn revise(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str) 
 }
 
 /// 撤销: withdraws a published resource (its versions stay readable). A reason is required.
-pub async fn withdraw(db: &Db, actor: &Principal, ctx: &AuditContext, code: &str, reason: &str) -> CatalogResult<ResourceView> {
+pub async fn withdraw(
+    db: &Db,
+    actor: &Principal,
+    ctx: &AuditContext,
+    resource: &crate::ResourceCode,
+    reason: &str,
+) -> CatalogResult<ResourceView> {
+    let code = resource.as_str();
     let authority = is_authority(db, actor).await?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 2000 {

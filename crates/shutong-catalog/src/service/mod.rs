@@ -96,7 +96,7 @@ fn may_read_drafts(p: &Principal, provider: DepartmentId, authority: bool) -> bo
 /// A resource as one of its versions.
 #[derive(Clone, Debug, Serialize)]
 pub struct ResourceView {
-    pub code: String,
+    pub code: ResourceCode,
     pub version: i64,
     pub status: VersionStatus,
     pub latest_version: i64,
@@ -142,7 +142,7 @@ pub struct VersionSummary {
 /// A resource in a list.
 #[derive(Clone, Debug, Serialize)]
 pub struct ResourceSummary {
-    pub code: String,
+    pub code: ResourceCode,
     pub name: String,
     pub status: VersionStatus,
     pub latest_version: i64,
@@ -174,7 +174,7 @@ fn view_from_row(r: &AnyRow) -> CatalogResult<ResourceView> {
     let doc: String = r.try_get("document")?;
     let document = serde_json::from_str(&doc).map_err(|e| CatalogError::State(format!("stored document unreadable: {e}")))?;
     Ok(ResourceView {
-        code: r.try_get("code")?,
+        code: shutong_store::parse_column(r, "catalog_resources", "code", |c| ResourceCode::parse(c).ok())?,
         version: r.try_get("version")?,
         status: status_of(r, "status")?,
         latest_version: r.try_get("latest_version")?,

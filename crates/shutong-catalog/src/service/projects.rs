@@ -93,7 +93,8 @@ pub async fn list_projects(db: &Db) -> CatalogResult<Vec<Project>> {
 /// 验收合并: the authority accepts a project and its catalog is merged (published) into the platform
 /// catalog, all entries or none: every entry must satisfy every rule, and a project without a catalog
 /// cannot be accepted.
-pub async fn accept_project(db: &Db, actor: &Principal, ctx: &AuditContext, project: i64) -> CatalogResult<Project> {
+pub async fn accept_project(db: &Db, actor: &Principal, ctx: &AuditContext, project: ProjectId) -> CatalogResult<Project> {
+    let project = project.0;
     if !is_authority(db, actor).await? {
         return Err(CatalogError::Forbidden("only the sharing authority accepts projects".into()));
     }
@@ -170,10 +171,13 @@ pub async fn accept_project(db: &Db, actor: &Principal, ctx: &AuditContext, proj
 
 /// The code of the resource named `name` (信息资源名称), for the demo seed and scripts; the first by code
 /// when names repeat.
-pub async fn code_by_name(db: &Db, name: &str) -> CatalogResult<Option<String>> {
+pub async fn code_by_name(db: &Db, name: &str) -> CatalogResult<Option<ResourceCode>> {
     let row = sqlx::query("SELECT code FROM catalog_resources WHERE name = $1 ORDER BY code LIMIT 1")
         .bind(name)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(Some(ResourceCode::from_stored("catalog_resources", "code", &r.try_get::<String, _>(0)?)?)),
+    }
 }

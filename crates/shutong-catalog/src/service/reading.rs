@@ -5,7 +5,13 @@ use super::*;
 /// A resource at a version (default: the latest the viewer may see). Unpublished versions are visible
 /// only to the provider's users, the authority and auditors; to others the resource does not exist
 /// until it is published.
-pub async fn get_resource(db: &Db, viewer: &Principal, code: &str, version: Option<i64>) -> CatalogResult<ResourceView> {
+pub async fn get_resource(
+    db: &Db,
+    viewer: &Principal,
+    resource: &crate::ResourceCode,
+    version: Option<i64>,
+) -> CatalogResult<ResourceView> {
+    let code = resource.as_str();
     let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
     let head =
         sqlx::query("SELECT provider_department_id, latest_version, published_version, status FROM catalog_resources WHERE code = $1")
@@ -31,8 +37,9 @@ pub async fn get_resource(db: &Db, viewer: &Principal, code: &str, version: Opti
 }
 
 /// The version history of a resource (for the viewer: all versions if privileged, else published ones).
-pub async fn list_versions(db: &Db, viewer: &Principal, code: &str) -> CatalogResult<Vec<VersionSummary>> {
-    let head = get_resource(db, viewer, code, None).await?;
+pub async fn list_versions(db: &Db, viewer: &Principal, resource: &crate::ResourceCode) -> CatalogResult<Vec<VersionSummary>> {
+    let code = resource.as_str();
+    let head = get_resource(db, viewer, resource, None).await?;
     let privileged = may_read_drafts(viewer, DepartmentId(head.provider_department_id), is_authority(db, viewer).await?);
     let rows = sqlx::query(
         "SELECT version, status, document, created_at, created_by, submitted_at, reviewed_at, reviewed_by, return_reason, published_at \
@@ -108,7 +115,7 @@ pub async fn list_resources(db: &Db, viewer: &Principal, f: &ResourceFilter) -> 
     rows.iter()
         .map(|r| {
             Ok(ResourceSummary {
-                code: r.try_get("code")?,
+                code: shutong_store::parse_column(r, "catalog_resources", "code", |c| ResourceCode::parse(c).ok())?,
                 name: r.try_get("name")?,
                 status: status_of(r, "status")?,
                 latest_version: r.try_get("latest_version")?,

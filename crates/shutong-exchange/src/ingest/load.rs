@@ -81,7 +81,7 @@ pub(super) async fn load(
             // The claim's heartbeat: a batch still loading is not taken for a crashed one.
             sqlx::query("UPDATE exchange_bindings SET busy_since = $1 WHERE resource_code = $2 AND busy_batch = $3")
                 .bind(now_ms())
-                .bind(&req.resource_code)
+                .bind(req.resource_code.as_str())
                 .bind(batch)
                 .execute(ex.pool.pool())
                 .await?;
@@ -179,7 +179,9 @@ fn spawn_sealer(
         .iter()
         .zip(&cols.names)
         .map(|(c, name)| {
-            c.as_ref().and_then(|c| c.mask).map(|kind| crate::sealed::ColumnSealer::new(&ex.mask_rules, &req.resource_code, name, kind))
+            c.as_ref()
+                .and_then(|c| c.mask)
+                .map(|kind| crate::sealed::ColumnSealer::new(&ex.mask_rules, req.resource_code.as_str(), name, kind))
         })
         .collect();
     let key_sealed = cols.key_sealed;

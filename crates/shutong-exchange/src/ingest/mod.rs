@@ -29,7 +29,7 @@ use load::load;
 /// What a batch is.
 #[derive(Clone, Debug)]
 pub struct BatchRequest {
-    pub resource_code: String,
+    pub resource_code: shutong_catalog::ResourceCode,
     pub mode: IngestMode,
     pub format: DataFormat,
     /// The client's batch ID (letters, digits, `.`, `_`, `-`, `:`; up to 100): re-sending it is safe.
@@ -55,7 +55,12 @@ pub fn check_batch_id(id: &str) -> ExchangeResult<()> {
 }
 
 /// The report of a committed batch with this ID, if there is one.
-pub async fn committed_batch(ex: &Exchange, code: &str, batch_id: &str) -> ExchangeResult<Option<BatchReport>> {
+pub async fn committed_batch(
+    ex: &Exchange,
+    resource: &shutong_catalog::ResourceCode,
+    batch_id: &str,
+) -> ExchangeResult<Option<BatchReport>> {
+    let code = resource.as_str();
     let id: Option<i64> =
         sqlx::query("SELECT id FROM exchange_batches WHERE resource_code = $1 AND batch_key = $2 AND status = 'committed'")
             .bind(code)
@@ -105,9 +110,10 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
     if let Err(done) = prepare(ex, actor, &req).await? {
         return Ok(done);
     }
-    let code = req.resource_code.clone();
-    let p = published(ex, &code).await?;
-    let binding = get_binding(ex, &code).await?.ok_or(ExchangeError::NotFound { what: "binding" })?;
+    let resource = req.resource_code.clone();
+    let code = resource.to_string();
+    let p = published(ex, &resource).await?;
+    let binding = get_binding(ex, &resource).await?.ok_or(ExchangeError::NotFound { what: "binding" })?;
     let key_item = binding.key_item.clone().ok_or_else(|| ExchangeError::Conflict("the dataset has no key item".into()))?;
     // Columns: the binding's, then items added by later catalog versions.
     let mut names = binding.columns.clone();
@@ -190,7 +196,7 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
             finish_failed(ex, batch, &failure_text(&e), true).await;
             if duplicate {
                 // The same batch ID committed concurrently: answer with that batch's report.
-                if let Some(done) = committed_batch(ex, &code, &batch_key).await? {
+                if let Some(done) = committed_batch(ex, &resource, &batch_key).await? {
                     return Ok(done);
                 }
             }
@@ -242,7 +248,7 @@ async fn commit(
     rejects: &[RejectedRow],
     rejected: i64,
 ) -> ExchangeResult<BatchReport> {
-    let code = &req.resource_code;
+    let code = req.resource_code.as_str();
     let ncols = columns.names.len();
     let mut tx = ex.pool.pool().begin().await?;
     // Still ours? (A claim lapses if this writer stalled past the timeout and another batch took over.)

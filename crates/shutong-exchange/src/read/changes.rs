@@ -31,14 +31,14 @@ pub async fn changes(
     ex: &Exchange,
     actor: &Principal,
     ctx: &AuditContext,
-    code: &str,
+    resource: &shutong_catalog::ResourceCode,
     since: i64,
     limit: Option<i64>,
-    grant: Option<i64>,
+    grant: Option<shutong_sharing::GrantId>,
 ) -> ExchangeResult<ChangePage> {
     let mut retried = false;
     loop {
-        let a = authorize(ex, actor, code, AccessMethod::Subscription, grant.map(shutong_sharing::GrantId)).await?;
+        let a = authorize(ex, actor, resource, AccessMethod::Subscription, grant).await?;
         match changes_once(ex, ctx, &a, since, limit).await {
             Err(e) if !retried && table_gone(&e) => {
                 ex.invalidate();

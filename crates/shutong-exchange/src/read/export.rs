@@ -16,14 +16,15 @@ pub async fn export(
     ex: &Exchange,
     actor: &Principal,
     ctx: &AuditContext,
-    code: &str,
+    resource: &shutong_catalog::ResourceCode,
     format: DataFormat,
-    grant: Option<i64>,
+    grant: Option<shutong_sharing::GrantId>,
 ) -> ExchangeResult<Export> {
+    let code = resource.as_str();
     if format == DataFormat::Xlsx {
         return Err(invalid("format", "downloads are csv, ndjson or parquet"));
     }
-    let a = authorize(ex, actor, code, AccessMethod::BulkDownload, grant.map(shutong_sharing::GrantId)).await?;
+    let a = authorize(ex, actor, resource, AccessMethod::BulkDownload, grant).await?;
     take_rate(ex, &a)?;
     let table = a.table()?.to_string();
     let n = a.binding.columns.len();

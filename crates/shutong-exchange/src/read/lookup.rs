@@ -7,13 +7,13 @@ pub async fn lookup(
     ex: &Exchange,
     actor: &Principal,
     ctx: &AuditContext,
-    code: &str,
+    resource: &shutong_catalog::ResourceCode,
     key: &str,
-    grant: Option<i64>,
+    grant: Option<shutong_sharing::GrantId>,
 ) -> ExchangeResult<Record> {
     let mut retried = false;
     loop {
-        let a = authorize(ex, actor, code, AccessMethod::OnlineQuery, grant.map(shutong_sharing::GrantId)).await?;
+        let a = authorize(ex, actor, resource, AccessMethod::OnlineQuery, grant).await?;
         match lookup_once(ex, ctx, &a, key).await {
             Err(e) if !retried && table_gone(&e) => {
                 ex.invalidate();

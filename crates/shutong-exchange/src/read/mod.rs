@@ -42,7 +42,7 @@ pub(crate) fn event(
         ctx: ctx.clone(),
         department_id: a.consumer.0,
         action,
-        resource_code: a.binding.resource_code.clone(),
+        resource_code: a.binding.resource_code.to_string(),
         grant_id: a.grant_id(),
         purpose: a.purpose(),
         items: Arc::new(a.item_names_out()),

@@ -17,7 +17,7 @@ pub struct QuerySpec {
     pub limit: Option<i64>,
     /// Which grant to use, if several are in force.
     #[serde(default)]
-    pub grant_id: Option<i64>,
+    pub grant_id: Option<shutong_sharing::GrantId>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -30,10 +30,16 @@ pub struct RecordPage {
     pub items: Vec<String>,
 }
 
-pub async fn query(ex: &Exchange, actor: &Principal, ctx: &AuditContext, code: &str, spec: &QuerySpec) -> ExchangeResult<RecordPage> {
+pub async fn query(
+    ex: &Exchange,
+    actor: &Principal,
+    ctx: &AuditContext,
+    resource: &shutong_catalog::ResourceCode,
+    spec: &QuerySpec,
+) -> ExchangeResult<RecordPage> {
     let mut retried = false;
     loop {
-        let a = authorize(ex, actor, code, AccessMethod::OnlineQuery, spec.grant_id.map(shutong_sharing::GrantId)).await?;
+        let a = authorize(ex, actor, resource, AccessMethod::OnlineQuery, spec.grant_id).await?;
         match query_once(ex, ctx, &a, spec).await {
             Err(e) if !retried && table_gone(&e) => {
                 ex.invalidate();

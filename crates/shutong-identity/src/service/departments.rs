@@ -195,10 +195,9 @@ pub async fn get_department(db: &Db, id: DepartmentId) -> IdentityResult<Departm
     department_from_row(&row)
 }
 
-pub async fn find_department_by_credit_code(db: &Db, code: &str) -> IdentityResult<Department> {
-    let code = code.trim().to_ascii_uppercase();
+pub async fn find_department_by_credit_code(db: &Db, code: &CreditCode) -> IdentityResult<Department> {
     let row = sqlx::query(&format!("SELECT {DEPARTMENT_COLUMNS} FROM departments WHERE credit_code = $1"))
-        .bind(&code)
+        .bind(code.as_str())
         .fetch_optional(db.pool())
         .await?
         .ok_or(IdentityError::NotFound { what: "department" })?;

@@ -175,7 +175,12 @@ pub async fn renew_grant(
 
 /// The grants in force today for a consumer and a resource: what every data access is checked against
 /// (R-REQ-5, R-EX-1). Revoked, expired and not yet valid grants are not returned.
-pub async fn grants_in_force(s: &Sharing, consumer: DepartmentId, resource_code: &str) -> SharingResult<Vec<GrantView>> {
+pub async fn grants_in_force(
+    s: &Sharing,
+    consumer: DepartmentId,
+    resource: &shutong_catalog::ResourceCode,
+) -> SharingResult<Vec<GrantView>> {
+    let resource_code = resource.as_str();
     let today = s.today().to_string();
     let rows = sqlx::query(&format!(
         "{GRANT_SQL} WHERE g.consumer_department_id = $1 AND g.resource_code = $2 AND g.status = 'active' AND g.valid_from <= $3 AND g.valid_to >= $3 ORDER BY g.id"

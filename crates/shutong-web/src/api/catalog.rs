@@ -23,9 +23,9 @@ pub(crate) fn wire<D, W: From<D>>(v: Vec<D>) -> Vec<W> {
     v.into_iter().map(W::from).collect()
 }
 
-fn code_of(class: &str, seq: &str) -> ApiResult<String> {
-    let code = format!("{class}/{seq}");
-    catalog::ResourceCode::parse(&code).map(|c| c.to_string()).map_err(|e| ApiError::validation("code", format!("code: {e}")))
+/// A resource code from its two path segments, parsed once: the services take it typed.
+pub(crate) fn code_of(class: &str, seq: &str) -> ApiResult<catalog::ResourceCode> {
+    catalog::ResourceCode::parse(&format!("{class}/{seq}")).map_err(|e| ApiError::validation("code", format!("code: {e}")))
 }
 
 /// Creates a resource as a draft (version 1); the platform gives it its code.
@@ -44,7 +44,7 @@ pub async fn create_resource(
             classification_code: req.classification_code.trim().to_string(),
             provider: req.provider_department_id.map(DepartmentId),
             document: req.document.into(),
-            project: req.project_id,
+            project: req.project_id.map(catalog::ProjectId),
         },
     )
     .await?;
@@ -101,7 +101,7 @@ pub async fn list_resources(
         },
     )
     .await?;
-    let next_after = (resources.len() as i64 == limit).then(|| resources.last().map(|r| r.code.clone())).flatten();
+    let next_after = (resources.len() as i64 == limit).then(|| resources.last().map(|r| r.code.to_string())).flatten();
     Ok(axum::Json(ResourceList { resources: resources.into_iter().map(Into::into).collect(), next_after }))
 }
 
@@ -227,7 +227,7 @@ pub async fn resource_history(
     let code = code_of(&class, &seq)?;
     // Visibility follows the resource's.
     catalog::get_resource(&state.db, &caller.principal, &code, None).await?;
-    let events = shutong_audit::list_for_target(&state.db, "catalog_resource", &code).await?;
+    let events = shutong_audit::list_for_target(&state.db, "catalog_resource", code.as_str()).await?;
     Ok(axum::Json(shutong_api_types::AuditEventList { events: events.iter().map(super::views::audit_view).collect(), next_before: None }))
 }
 
@@ -561,5 +561,5 @@ pub async fn list_projects(State(state): State<AppState>, _caller: Caller) -> Ap
 #[utoipa::path(post, path = "/api/v1/catalog/projects/{id}/accept", tag = "catalog", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = Project), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 pub async fn accept_project(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<Project>> {
-    Ok(axum::Json(catalog::accept_project(&state.db, &caller.principal, &caller.ctx(), id).await?.into()))
+    Ok(axum::Json(catalog::accept_project(&state.db, &caller.principal, &caller.ctx(), catalog::ProjectId(id)).await?.into()))
 }

@@ -22,10 +22,7 @@ use crate::extract::{ApiJson, Caller};
 use crate::state::AppState;
 use shutong_api_types::ErrorEnvelope;
 
-fn code_of(class: &str, seq: &str) -> ApiResult<String> {
-    let code = format!("{class}/{seq}");
-    shutong_catalog::ResourceCode::parse(&code).map(|c| c.to_string()).map_err(|e| ApiError::validation("code", format!("code: {e}")))
-}
+use super::catalog::code_of;
 
 /// The upload limit in bytes (`exchange.max_upload_mb`); a declared length beyond it is refused before the
 /// body is read (413). A body without a declared length is counted as it streams.
@@ -267,7 +264,9 @@ pub async fn get_record(
     Query(q): Query<GrantQuery>,
 ) -> ApiResult<axum::Json<shutong_exchange::Record>> {
     let code = code_of(&class, &seq)?;
-    Ok(axum::Json(exchange::lookup(&state.exchange, &caller.principal, &caller.ctx(), &code, &key, q.grant_id).await?))
+    Ok(axum::Json(
+        exchange::lookup(&state.exchange, &caller.principal, &caller.ctx(), &code, &key, q.grant_id.map(shutong_sharing::GrantId)).await?,
+    ))
 }
 
 /// 联机查询: records matching conditions on granted items, in key order, by pages.
@@ -310,7 +309,8 @@ pub async fn export(
             .filter(|f| *f != DataFormat::Xlsx)
             .ok_or_else(|| ApiError::validation("format", format!("format: '{f}' is not csv, ndjson or parquet")))?,
     };
-    let ex = exchange::export(&state.exchange, &caller.principal, &caller.ctx(), &code, format, q.grant_id).await?;
+    let ex = exchange::export(&state.exchange, &caller.principal, &caller.ctx(), &code, format, q.grant_id.map(shutong_sharing::GrantId))
+        .await?;
     let stream = tokio_stream_from(ex.body);
     Response::builder()
         .status(StatusCode::OK)
@@ -350,9 +350,17 @@ pub async fn changes(
 ) -> ApiResult<axum::Json<ChangePage>> {
     let code = code_of(&class, &seq)?;
     Ok(axum::Json(
-        exchange::changes(&state.exchange, &caller.principal, &caller.ctx(), &code, q.since.unwrap_or(0), q.limit, q.grant_id)
-            .await?
-            .into(),
+        exchange::changes(
+            &state.exchange,
+            &caller.principal,
+            &caller.ctx(),
+            &code,
+            q.since.unwrap_or(0),
+            q.limit,
+            q.grant_id.map(shutong_sharing::GrantId),
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -376,7 +384,11 @@ pub async fn service_proxy(
     let mut rest = Vec::new();
     for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         match pair.strip_prefix("grant_id=") {
-            Some(g) => grant = Some(g.parse::<i64>().map_err(|_| ApiError::validation("grant_id", "grant_id: not a number"))?),
+            Some(g) => {
+                grant = Some(shutong_sharing::GrantId(
+                    g.parse::<i64>().map_err(|_| ApiError::validation("grant_id", "grant_id: not a number"))?,
+                ))
+            }
             None => rest.push(pair),
         }
     }

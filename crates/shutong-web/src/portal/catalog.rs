@@ -231,7 +231,10 @@ pub async fn resource(
     Path((class, seq)): Path<(String, String)>,
     Query(p): Query<ResourceParams>,
 ) -> Response {
-    let code = format!("{class}/{seq}");
+    let code = match super::resource_code(&class, &seq) {
+        Ok(c) => c,
+        Err(page) => return *page,
+    };
     let r = match catalog::get_resource(&state.db, &s.principal, &code, p.version).await {
         Ok(r) => r,
         Err(CatalogError::NotFound { .. }) => return plain_error(StatusCode::NOT_FOUND, "资源不存在或无权查看。"),
@@ -256,7 +259,7 @@ pub async fn resource(
             published: v.published_at_ms.map(fmt_time).unwrap_or_else(|| "—".into()),
         })
         .collect();
-    let history = shutong_audit::list_for_target(&state.db, "catalog_resource", &code)
+    let history = shutong_audit::list_for_target(&state.db, "catalog_resource", code.as_str())
         .await
         .unwrap_or_default()
         .iter()
@@ -339,7 +342,10 @@ pub async fn action(
     if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
-    let code = format!("{class}/{seq}");
+    let code = match super::resource_code(&class, &seq) {
+        Ok(c) => c,
+        Err(page) => return *page,
+    };
     let to = format!("/catalog/{code}");
     let ctx = s.ctx();
     let result = match verb.as_str() {
@@ -655,7 +661,10 @@ pub async fn edit_form(
     Path((class, seq)): Path<(String, String)>,
     Query(flash): Query<Flash>,
 ) -> Response {
-    let code = format!("{class}/{seq}");
+    let code = match super::resource_code(&class, &seq) {
+        Ok(c) => c,
+        Err(page) => return *page,
+    };
     let r = match catalog::get_resource(&state.db, &s.principal, &code, None).await {
         Ok(r) => r,
         Err(e) => return back_with("/catalog", &e),
@@ -679,7 +688,10 @@ pub async fn update(
     if let Some(r) = s.csrf_rejection(&f.csrf) {
         return r;
     }
-    let code = format!("{class}/{seq}");
+    let code = match super::resource_code(&class, &seq) {
+        Ok(c) => c,
+        Err(page) => return *page,
+    };
     let previous = catalog::get_resource(&state.db, &s.principal, &code, None).await.ok().map(|r| r.document);
     let doc = match document_of(&f, previous.as_ref()) {
         Ok(d) => d,
@@ -719,7 +731,7 @@ pub async fn review_queue(State(state): State<AppState>, s: PortalSession, Query
         .unwrap_or_default()
         .into_iter()
         .map(|r| QueueRow {
-            code: r.code,
+            code: r.code.to_string(),
             name: r.name,
             provider: r.provider_name,
             version: r.latest_version,

@@ -103,7 +103,10 @@ pub async fn dataset(
     Path((class, seq)): Path<(String, String)>,
     Query(f): Query<Flash>,
 ) -> Response {
-    let code = format!("{class}/{seq}");
+    let code = match super::resource_code(&class, &seq) {
+        Ok(c) => c,
+        Err(page) => return *page,
+    };
     let ex = &state.exchange;
     let p = match exchange::published(ex, &code).await {
         Ok(p) => p,
@@ -177,7 +180,7 @@ pub async fn dataset(
         can_load,
         is_files,
         files,
-        code,
+        code: code.to_string(),
     };
     render(&page)
 }
@@ -195,7 +198,10 @@ struct BatchPage {
 }
 
 pub async fn batch(State(state): State<AppState>, s: PortalSession, Path((class, seq, id)): Path<(String, String, i64)>) -> Response {
-    let code = format!("{class}/{seq}");
+    let code = match super::resource_code(&class, &seq) {
+        Ok(c) => c,
+        Err(page) => return *page,
+    };
     let r = match exchange::get_batch(&state.exchange, &s.principal, &code, exchange::BatchId(id)).await {
         Ok(r) => r,
         Err(e) => return plain_error(StatusCode::NOT_FOUND, &message(&e)),
@@ -206,7 +212,7 @@ pub async fn batch(State(state): State<AppState>, s: PortalSession, Path((class,
         status: r.status.label_zh(),
         started: fmt_time(r.started_at_ms),
         finished: r.finished_at_ms.map(fmt_time).unwrap_or_else(|| "—".into()),
-        code,
+        code: code.to_string(),
         r,
     };
     render(&page)
@@ -219,7 +225,10 @@ pub async fn upload(
     Path((class, seq)): Path<(String, String)>,
     mut form: axum::extract::Multipart,
 ) -> Response {
-    let code = format!("{class}/{seq}");
+    let code = match super::resource_code(&class, &seq) {
+        Ok(c) => c,
+        Err(page) => return *page,
+    };
     let back = format!("/catalog/{code}/data");
     let back_err =
         |m: String| Redirect::to(&format!("{back}?{}", serde_urlencoded::to_string([("error", m)]).unwrap_or_default())).into_response();
@@ -310,7 +319,10 @@ pub async fn upload_file(
     Path((class, seq)): Path<(String, String)>,
     mut form: axum::extract::Multipart,
 ) -> Response {
-    let code = format!("{class}/{seq}");
+    let code = match super::resource_code(&class, &seq) {
+        Ok(c) => c,
+        Err(page) => return *page,
+    };
     let back = format!("/catalog/{code}/data");
     let redirect = |key: &str, m: String| {
         Redirect::to(&format!("{back}?{}", serde_urlencoded::to_string([(key, m)]).unwrap_or_default())).into_response()

@@ -98,6 +98,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A resource code from its two path segments, parsed once: a malformed one is a 404 page, and the
+/// services get it typed.
+pub fn resource_code(class: &str, seq: &str) -> Result<shutong_catalog::ResourceCode, Box<Response>> {
+    shutong_catalog::ResourceCode::parse(&format!("{class}/{seq}"))
+        .map_err(|e| Box::new(plain_error(StatusCode::NOT_FOUND, &format!("资源代码无效：{e}"))))
+}
+
 pub fn plain_error(status: StatusCode, message: &str) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\

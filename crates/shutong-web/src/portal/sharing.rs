@@ -159,7 +159,10 @@ pub struct NewParams {
 
 /// 申请使用: the form, from a resource page.
 pub async fn new_form(State(state): State<AppState>, s: PortalSession, Query(p): Query<NewParams>) -> Response {
-    let r = match shutong_catalog::get_resource(&state.db, &s.principal, &p.resource, None).await {
+    let Ok(code) = shutong_catalog::ResourceCode::parse(&p.resource) else {
+        return plain_error(StatusCode::NOT_FOUND, "资源代码无效。");
+    };
+    let r = match shutong_catalog::get_resource(&state.db, &s.principal, &code, None).await {
         Ok(r) if r.published_version.is_some() => r,
         _ => return plain_error(StatusCode::NOT_FOUND, "资源不存在或未发布。"),
     };
@@ -183,7 +186,7 @@ pub async fn new_form(State(state): State<AppState>, s: PortalSession, Query(p):
         .collect();
     let page = NewPage {
         l: layout(&state, &s, "申请使用", "requests", Flash { ok: p.ok, error: p.error }).await,
-        code: r.code.clone(),
+        code: r.code.to_string(),
         name: doc.name.clone(),
         provider: r.provider_name.clone(),
         sharing_label: doc.sharing_type.label_zh(),
@@ -276,10 +279,14 @@ pub async fn create(State(state): State<AppState>, s: PortalSession, Form(f): Fo
         Err(e) => return back_with(&back, &e),
     };
     let sh = state.sharing();
-    let unconditional = shutong_catalog::get_resource(&state.db, &s.principal, &f.resource_code, None)
-        .await
-        .map(|r| r.document.sharing_type == SharingType::Unconditional)
-        .unwrap_or(false);
+    let unconditional = match shutong_catalog::ResourceCode::parse(&f.resource_code) {
+        Ok(code) => shutong_catalog::get_resource(&state.db, &s.principal, &code, None)
+            .await
+            .map(|r| r.document.sharing_type == SharingType::Unconditional)
+            .unwrap_or(false),
+        // The service refuses the code, naming the field.
+        Err(_) => false,
+    };
     let result = if unconditional {
         sharing::subscribe(&sh, &s.principal, &s.ctx(), new).await
     } else {
@@ -373,8 +380,12 @@ pub async fn request(State(state): State<AppState>, s: PortalSession, Path(id): 
     let p = &s.principal;
     let consumer_side = sharing::acts_for(p, DepartmentId(r.consumer_department_id));
     let can_answer = r.status.is_open() && sharing::may_answer(p, &r);
-    let resource_items = match shutong_catalog::get_resource(&state.db, p, &r.resource_code, None).await {
-        Ok(res) => res
+    let resource = match shutong_catalog::ResourceCode::parse(&r.resource_code) {
+        Ok(code) => shutong_catalog::get_resource(&state.db, p, &code, None).await.ok(),
+        Err(_) => None,
+    };
+    let resource_items = match resource {
+        Some(res) => res
             .document
             .items
             .iter()
@@ -386,7 +397,7 @@ pub async fn request(State(state): State<AppState>, s: PortalSession, Path(id): 
                 checked: true,
             })
             .collect(),
-        Err(_) => Vec::new(),
+        None => Vec::new(),
     };
     let page = RequestPage {
         l: layout(&state, &s, &format!("共享申请 {id}"), "requests", flash).await,

@@ -3,7 +3,7 @@
 
 use shutong_audit::AuditContext;
 use shutong_identity::{self as identity, NewDepartment, NewUser, Principal, Role, SecuritySettings};
-use shutong_reference::{RegionTable, WorkCalendar};
+use shutong_reference::{CreditCode, RegionTable, WorkCalendar};
 use shutong_store::Db;
 
 use super::data::*;
@@ -12,7 +12,7 @@ use super::*;
 /// Seeds the demo once. Returns whether anything was created.
 pub async fn seed(db: &Db, regions: &RegionTable, security: &SecuritySettings, calendar: &WorkCalendar) -> anyhow::Result<bool> {
     let first_code = demo_credit_code(DEPARTMENTS[0].region, 101);
-    if identity::find_department_by_credit_code(db, &first_code).await.is_ok() {
+    if identity::find_department_by_credit_code(db, &CreditCode::parse(&first_code)?).await.is_ok() {
         return Ok(false);
     }
     let operator = Principal::operator("system:demo");
@@ -101,8 +101,8 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
     let code = |name: &'static str| async move {
         shutong_catalog::code_by_name(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo resource {name}"))
     };
-    let req = |resource: String, items: &[&str], purpose: Purpose, basis: &str| NewRequest {
-        resource_code: resource,
+    let req = |resource: shutong_catalog::ResourceCode, items: &[&str], purpose: Purpose, basis: &str| NewRequest {
+        resource_code: resource.to_string(),
         items: items.iter().map(|i| i.to_string()).collect(),
         purpose: Some(purpose),
         basis: basis.into(),

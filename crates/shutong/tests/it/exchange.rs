@@ -862,7 +862,7 @@ fn shutong_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
 async fn stored_rows(app: &TestApp, code: &str) -> Vec<(String, Vec<Option<String>>)> {
     use sqlx::Row;
     let ex = &app.running.as_ref().unwrap().state.exchange;
-    let b = shutong_exchange::get_binding(ex, code).await.unwrap().unwrap();
+    let b = shutong_exchange::get_binding(ex, &shutong_catalog::ResourceCode::parse(code).unwrap()).await.unwrap().unwrap();
     let n = b.columns.len();
     let cols: String = (0..n).map(|i| format!(", c{i}")).collect();
     let sql = format!("SELECT k{cols} FROM {} WHERE d = 0 ORDER BY k", b.table_name.unwrap());
@@ -986,7 +986,7 @@ async fn sensitive_items_are_encrypted_at_rest(backend: Backend) {
     // A value altered at rest is refused with an opaque 500, never delivered.
     {
         let ex = &app.running.as_ref().unwrap().state.exchange;
-        let b = shutong_exchange::get_binding(ex, "101/000001").await.unwrap().unwrap();
+        let b = shutong_exchange::get_binding(ex, &shutong_catalog::ResourceCode::parse("101/000001").unwrap()).await.unwrap().unwrap();
         let (k, v) = rows.iter().find(|(_, v)| v[0].as_deref().is_some()).unwrap().clone();
         let mut bad = v[1].clone().unwrap();
         let last = bad.pop().unwrap();
@@ -1010,7 +1010,12 @@ async fn sensitive_items_are_encrypted_at_rest(backend: Backend) {
         // Restore it (the rekey below must be able to read every value).
         sqlx::query(&format!(
             "UPDATE {} SET c1 = $1 WHERE k = $2",
-            shutong_exchange::get_binding(ex, "101/000001").await.unwrap().unwrap().table_name.unwrap()
+            shutong_exchange::get_binding(ex, &shutong_catalog::ResourceCode::parse("101/000001").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .table_name
+                .unwrap()
         ))
         .bind(v[1].clone())
         .bind(&k)

@@ -585,7 +585,12 @@ async fn subscriptions_grants_revocation_renewal_and_expiry(backend: Backend) {
     assert_eq!(app.get(&format!("/api/v1/grants/{gid}"), &consumer).await.body["state"], "expired");
     let st = &app.running.as_ref().unwrap().state;
     let dept = shutong_identity::DepartmentId(sub.body["request"]["consumer_department_id"].as_i64().unwrap());
-    assert!(shutong_sharing::grants_in_force(&st.sharing(), dept, &code).await.unwrap().is_empty());
+    assert!(
+        shutong_sharing::grants_in_force(&st.sharing(), dept, &shutong_catalog::ResourceCode::parse(&code).unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Renewal: only forward, by the provider.
     let back = app.post(&format!("/api/v1/grants/{gid}/renew"), &provider, json!({"valid_to": today})).await;
     assert_eq!(back.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -597,7 +602,10 @@ async fn subscriptions_grants_revocation_renewal_and_expiry(backend: Backend) {
     let renewed = app.post(&format!("/api/v1/grants/{gid}/renew"), &provider, json!({"valid_to": today + chrono::Days::new(90)})).await;
     assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
     assert_eq!(renewed.body["state"], "active");
-    assert_eq!(shutong_sharing::grants_in_force(&st.sharing(), dept, &code).await.unwrap().len(), 1);
+    assert_eq!(
+        shutong_sharing::grants_in_force(&st.sharing(), dept, &shutong_catalog::ResourceCode::parse(&code).unwrap()).await.unwrap().len(),
+        1
+    );
     // Revocation: a reason is required; then it stops at once and cannot be renewed.
     assert_eq!(
         app.post(&format!("/api/v1/grants/{gid}/revoke"), &provider, json!({"reason": ""})).await.status,
@@ -607,7 +615,12 @@ async fn subscriptions_grants_revocation_renewal_and_expiry(backend: Backend) {
     assert_eq!(revoked.status, StatusCode::OK);
     assert_eq!(revoked.body["state"], "revoked");
     assert_eq!(revoked.body["revoke_reason"], "超出用途使用");
-    assert!(shutong_sharing::grants_in_force(&st.sharing(), dept, &code).await.unwrap().is_empty());
+    assert!(
+        shutong_sharing::grants_in_force(&st.sharing(), dept, &shutong_catalog::ResourceCode::parse(&code).unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         app.post(&format!("/api/v1/grants/{gid}/renew"), &provider, json!({"valid_to": today + chrono::Days::new(120)})).await.status,
         StatusCode::CONFLICT

@@ -226,8 +226,16 @@ fn no_background_loop_outside_the_job_runner() {
     assert!(found.is_empty(), "periodic work is a job or a local task of shutong_store::jobs::JobRunner: {found:?}");
 }
 
-/// Public service functions take typed IDs (`RequestId`, `GrantId`, `BatchId`, `FileId`, `DepartmentId` …),
-/// never a bare `i64` named like an ID: a request's ID cannot be passed where a grant's is meant.
+/// Parameters named after a table's rows: an integer under one of these names is that row's ID.
+const ROW_NAMES: [&str; 8] = ["project", "grant", "request", "batch", "file", "user", "department", "token"];
+/// Functions whose code parameter is the input they validate (a new classification node's code), refused
+/// with a field error by the function itself.
+const CODE_IS_THE_INPUT: [&str; 1] = ["create_classification"];
+
+/// Public service functions take typed IDs (`RequestId`, `GrantId`, `BatchId`, `FileId`, `ProjectId`,
+/// `DepartmentId` …) and typed codes (`ResourceCode`, `CreditCode`), never a bare `i64` named like an ID or
+/// a string named like a code: a request's ID cannot be passed where a grant's is meant, and a code is
+/// parsed once, where it enters.
 #[test]
 fn public_service_functions_take_typed_ids() {
     let mut found = Vec::new();
@@ -238,13 +246,19 @@ fn public_service_functions_take_typed_ids() {
                 let start = from + at + "pub async fn ".len();
                 let fn_name: String = text[start..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                 let open = start + text[start..].find('(').unwrap();
-                let close = open + text[open..].find(") ->").or_else(|| text[open..].find(") {")).unwrap_or(0);
+                // The signature ends at the first `) ->` or `) {`, whichever comes first.
+                let close = open + [text[open..].find(") ->"), text[open..].find(") {")].into_iter().flatten().min().unwrap_or(0);
                 let signature = &text[open..close];
                 for param in signature.split(',') {
                     let param = param.trim();
-                    let bare = param.ends_with(": i64") || param.ends_with(": Option<i64>");
-                    let named_like_an_id = param.split(':').next().is_some_and(|n| n.trim() == "id" || n.trim().ends_with("_id"));
-                    if bare && named_like_an_id {
+                    let Some((name, ty)) = param.split_once(':') else { continue };
+                    let (name, ty) = (name.trim(), ty.trim());
+                    let bare_integer = ty == "i64" || ty == "Option<i64>";
+                    let named_like_an_id = name == "id" || name.ends_with("_id") || ROW_NAMES.contains(&name);
+                    let bare_code = matches!(ty, "&str" | "String" | "Option<&str>")
+                        && (name == "code" || name.ends_with("_code"))
+                        && !CODE_IS_THE_INPUT.contains(&fn_name.as_str());
+                    if (bare_integer && named_like_an_id) || bare_code {
                         found.push(format!("{} {fn_name}({param})", rel(&p)));
                     }
                 }
@@ -252,5 +266,5 @@ fn public_service_functions_take_typed_ids() {
             }
         }
     }
-    assert!(found.is_empty(), "bare integer IDs in public service functions: {found:?}");
+    assert!(found.is_empty(), "bare integer IDs or string codes in public service functions: {found:?}");
 }
