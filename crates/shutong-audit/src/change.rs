@@ -44,6 +44,15 @@ impl<'c> Change<'c> {
         Ok(seq)
     }
 
+    /// Records an audit event of this change under another context: a change made on someone's behalf (a
+    /// login records the user it authenticated as the actor) or by another part of the system (the
+    /// configuration's node identity applied at start-up).
+    pub async fn record_as(&mut self, ctx: &AuditContext, event: NewAuditEvent<'_>) -> StoreResult<i64> {
+        let seq = record(&mut self.tx, ctx, event).await?;
+        self.recorded += 1;
+        Ok(seq)
+    }
+
     /// Records several audit events of this change at once, in its transaction.
     pub async fn record_many(&mut self, events: &[NewAuditEvent<'_>]) -> StoreResult<()> {
         crate::record_many(&mut self.tx, self.ctx, events).await?;
@@ -56,6 +65,17 @@ impl<'c> Change<'c> {
         if !self.notices.contains(&notice) {
             self.notices.push(notice);
         }
+    }
+
+    /// Ends a change that may have turned out to change nothing (an idempotent repeat: revoking what is
+    /// already revoked): with events it commits as [`commit`](Change::commit) does; without, it rolls back
+    /// and leaves no trace.
+    pub async fn commit_if_recorded(self) -> StoreResult<()> {
+        if self.recorded == 0 {
+            self.tx.rollback().await?;
+            return Ok(());
+        }
+        self.commit().await
     }
 
     /// Commits the change with its events, then runs the effects of its notices. A change that recorded no

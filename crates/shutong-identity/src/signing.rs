@@ -5,7 +5,8 @@
 //! The signed string and its headers are the wire's, in [`shutong_crypto::request_signing`].
 
 use serde_json::json;
-use shutong_audit::{AuditContext, NewAuditEvent, record};
+use shutong_audit::{AuditContext, Change, NewAuditEvent};
+use shutong_store::effects::Notice;
 use shutong_store::{Db, Row, StoreError, now_ms};
 
 use crate::{IdentityError, IdentityResult, Principal, UserId, load_principal};
@@ -118,10 +119,10 @@ pub async fn set_sm2_key(
             )
         }
     };
-    let mut tx = db.begin().await?;
+    let mut change = Change::begin(db, ctx).await?;
     let row = sqlx::query("SELECT department_id, is_system FROM users WHERE id = $1")
         .bind(user_id.0)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **change.tx())
         .await?
         .ok_or(IdentityError::NotFound { what: "user" })?;
     let department = crate::DepartmentId(row.try_get("department_id")?);
@@ -138,19 +139,21 @@ pub async fn set_sm2_key(
             message: "only system accounts (系统账户) sign requests; people log in".into(),
         });
     }
-    sqlx::query("UPDATE users SET sm2_public_key = $1 WHERE id = $2").bind(parsed.as_deref()).bind(user_id.0).execute(&mut *tx).await?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    sqlx::query("UPDATE users SET sm2_public_key = $1 WHERE id = $2")
+        .bind(parsed.as_deref())
+        .bind(user_id.0)
+        .execute(&mut **change.tx())
+        .await?;
+    change
+        .record(NewAuditEvent {
             action: if parsed.is_some() { "user.sm2_key_set" } else { "user.sm2_key_removed" },
             target_kind: "user",
             target_id: user_id.0.to_string(),
             department_id: Some(department.0),
             detail: json!({ "public_key": parsed }),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(parsed)
 }

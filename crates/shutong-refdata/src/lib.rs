@@ -1,10 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 use serde_json::json;
-use shutong_audit::{AuditContext, NewAuditEvent, record};
+use shutong_audit::{AuditContext, Change, NewAuditEvent};
 use shutong_identity::Principal;
 use shutong_reference::calendar::YearSchedule;
 use shutong_reference::{RegionCode, RegionEntry, RegionTable, WorkCalendar};
+use shutong_store::effects::Notice;
 use shutong_store::{Db, Row, StoreError, now_ms};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,7 @@ pub async fn import_calendar_year(db: &Db, actor: &Principal, ctx: &AuditContext
         YearSchedule::from_json(json_text).map_err(|e| RefDataError::Validation { field: "schedule".into(), message: e.to_string() })?;
     let canonical =
         serde_json::to_string(&schedule).map_err(|e| RefDataError::Validation { field: "schedule".into(), message: e.to_string() })?;
-    let mut tx = db.begin().await?;
+    let mut change = Change::begin(db, ctx).await?;
     sqlx::query(
         "INSERT INTO calendar_years (year, schedule, imported_at, imported_by) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (year) DO UPDATE SET schedule = $2, imported_at = $3, imported_by = $4",
@@ -55,21 +56,19 @@ pub async fn import_calendar_year(db: &Db, actor: &Principal, ctx: &AuditContext
     .bind(&canonical)
     .bind(now_ms())
     .bind(&ctx.actor)
-    .execute(&mut *tx)
+    .execute(&mut **change.tx())
     .await?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    change
+        .record(NewAuditEvent {
             action: "calendar.import_year",
             target_kind: "calendar_year",
             target_id: schedule.year.to_string(),
             department_id: None,
             detail: json!({"year": schedule.year, "days": schedule.days.len(), "papers": schedule.papers}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.notify(Notice::ReferenceDataChanged);
+    change.commit().await?;
     Ok(schedule)
 }
 
@@ -111,25 +110,23 @@ pub async fn upsert_region(db: &Db, actor: &Principal, ctx: &AuditContext, mut e
         return Err(invalid("valid_to", format!("{t} is before valid_from {f}")));
     }
     let text = serde_json::to_string(&entry).map_err(|e| invalid("entry", e.to_string()))?;
-    let mut tx = db.begin().await?;
+    let mut change = Change::begin(db, ctx).await?;
     sqlx::query("INSERT INTO region_overrides (code, entry, updated_at) VALUES ($1, $2, $3) ON CONFLICT (code) DO UPDATE SET entry = $2, updated_at = $3")
         .bind(&entry.code)
         .bind(&text)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    change
+        .record(NewAuditEvent {
             action: "region.upsert",
             target_kind: "region",
             target_id: entry.code.clone(),
             department_id: None,
             detail: serde_json::to_value(&entry).unwrap_or_default(),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.notify(Notice::ReferenceDataChanged);
+    change.commit().await?;
     Ok(entry)
 }

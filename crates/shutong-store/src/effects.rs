@@ -18,6 +18,11 @@ pub enum Notice {
     CatalogImported,
     /// A grant came into force, changed or ended: the access decisions that read grants.
     GrantsChanged,
+    /// A department, user, role, password, key, token or session changed: the principals resolved from
+    /// credentials and kept for `security.principal_cache_ms`.
+    IdentityChanged,
+    /// Reference data changed (a year's working-day calendar, a region): the snapshots read from it.
+    ReferenceDataChanged,
 }
 
 type Handler = Arc<dyn Fn(crate::Db, Notice) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;

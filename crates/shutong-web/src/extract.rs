@@ -220,23 +220,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// Paths whose state-changing requests change identities (users, roles, departments, tokens, sessions),
-/// in the API and the portal.
-pub fn changes_identities(path: &str) -> bool {
-    const PREFIXES: [&str; 9] = [
-        "/api/v1/auth",
-        "/api/v1/users",
-        "/api/v1/tokens",
-        "/api/v1/departments",
-        "/users",
-        "/departments",
-        "/account",
-        "/logout",
-        "/login",
-    ];
-    PREFIXES.iter().any(|p| path.starts_with(p))
-}
-
 /// Bearer credentials resolved recently: an API call then costs no identity queries. An entry lives for
 /// `ttl` and never past the credential's own expiry. Keys are the credentials' SHA-256, never the secrets.
 /// Every identity change made through this process empties it, so revocations, role changes and logouts

@@ -22,7 +22,6 @@ pub fn app(state: AppState) -> Router {
         .merge(portal::routes())
         .merge(SwaggerUi::new("/api/v1/docs").external_url_unchecked("/api/v1/openapi.json", api::contract::document()))
         .route_layer(axum::middleware::from_fn(middleware::record_metrics))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::forget_principals))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::request_guard))
         .layer(axum::middleware::from_fn(middleware::envelope_plain_errors))

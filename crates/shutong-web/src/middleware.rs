@@ -98,18 +98,6 @@ pub async fn envelope_plain_errors(req: Request, next: Next) -> Response {
     out
 }
 
-/// Empties the principal cache after every identity change (API or portal), so that a request racing with
-/// the change cannot keep a stale principal cached.
-pub async fn forget_principals(axum::extract::State(state): axum::extract::State<crate::AppState>, req: Request, next: Next) -> Response {
-    let change = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS)
-        && crate::extract::changes_identities(req.uri().path());
-    let res = next.run(req).await;
-    if change {
-        state.principals.clear();
-    }
-    res
-}
-
 /// Security headers on every response; a strict content security policy on portal pages.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let is_docs = req.uri().path().starts_with("/api/v1/docs");

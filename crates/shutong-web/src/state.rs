@@ -122,7 +122,7 @@ impl AppState {
         let clock = shutong_store::Clock::system();
         exchange.sharing.clock = clock.clone();
         register_effects(&db, &exchange, &catalog_index);
-        AppState(Arc::new(Inner {
+        let state = AppState(Arc::new(Inner {
             principals: crate::extract::PrincipalCache::new(config.security.principal_cache_ms),
             rate_limits: crate::middleware::RateLimits::new(config.security.rate_per_ip, config.security.rate_per_token),
             exchange,
@@ -138,7 +138,9 @@ impl AppState {
             import_jobs: Default::default(),
             clock,
             node_key,
-        }))
+        }));
+        register_state_effects(&state);
+        state
     }
 
     /// A snapshot of the working-day calendar.
@@ -175,6 +177,35 @@ impl AppState {
     }
 }
 
+/// The effects of committed changes on this state's snapshots: an identity change forgets the cached
+/// principals (a disabled user, a revoked token or role, an ended session is refused at once), and a change
+/// of reference data reloads the calendar and the region table. The handler holds the state weakly.
+fn register_state_effects(state: &AppState) {
+    use shutong_store::effects::Notice;
+    let weak = Arc::downgrade(&state.0);
+    state.db.effects().on_commit(move |db, notice| {
+        let weak = weak.clone();
+        async move {
+            let Some(inner) = weak.upgrade() else { return };
+            let state = AppState(inner);
+            match notice {
+                Notice::IdentityChanged => state.principals.clear(),
+                Notice::ReferenceDataChanged => {
+                    match shutong_refdata::load_calendar(&db).await {
+                        Ok(c) => state.set_calendar(c),
+                        Err(e) => tracing::warn!(error = %e, "reloading the calendar failed; the old one stays in use"),
+                    }
+                    match shutong_refdata::load_regions(&db).await {
+                        Ok(r) => state.set_regions(r),
+                        Err(e) => tracing::warn!(error = %e, "reloading the region table failed; the old one stays in use"),
+                    }
+                }
+                Notice::CatalogChanged { .. } | Notice::CatalogImported | Notice::GrantsChanged => {}
+            }
+        }
+    });
+}
+
 /// The effects of committed changes in this process (`shutong_store::effects`): a catalog change refreshes
 /// the resource's search entry (an import rebuilds the index), and every catalog or grant change forgets
 /// the cached access decisions. Registered once per database; the handlers keep neither the exchange nor
@@ -196,7 +227,7 @@ fn register_effects(db: &Db, exchange: &shutong_exchange::Exchange, index: &Arc<
                     Err(_) => index.rebuild(&db).await.map(|_| ()),
                 },
                 Notice::CatalogImported => index.rebuild(&db).await.map(|_| ()),
-                Notice::GrantsChanged => Ok(()),
+                Notice::GrantsChanged | Notice::IdentityChanged | Notice::ReferenceDataChanged => Ok(()),
             };
             if let Err(e) = refreshed {
                 tracing::warn!(error = %e, ?notice, "search index refresh failed; reconciliation will repair it");

@@ -40,20 +40,17 @@ fn department_from_row(r: &AnyRow) -> IdentityResult<Department> {
     })
 }
 
-pub(super) async fn insert_department(
-    tx: &mut Tx,
-    regions: &RegionTable,
-    ctx: &AuditContext,
-    d: NewDepartment,
-) -> IdentityResult<Department> {
+pub(super) async fn insert_department(change: &mut Change<'_>, regions: &RegionTable, d: NewDepartment) -> IdentityResult<Department> {
     let name = trimmed_name("name", &d.name, 200)?;
     let credit_code = CreditCode::parse(&d.credit_code).map_err(|e| invalid("credit_code", e.to_string()))?;
     let (region, _) = regions.lookup(&d.region_code).map_err(|e| invalid("region_code", e.to_string()))?;
     if let Some(parent) = d.parent_id {
-        fetch_department_tx(tx, parent).await.map_err(|_| invalid("parent_id", format!("department {parent} does not exist")))?;
+        fetch_department_tx(change.tx(), parent).await.map_err(|_| invalid("parent_id", format!("department {parent} does not exist")))?;
     }
-    let exists =
-        sqlx::query("SELECT id FROM departments WHERE credit_code = $1").bind(credit_code.as_str()).fetch_optional(&mut **tx).await?;
+    let exists = sqlx::query("SELECT id FROM departments WHERE credit_code = $1")
+        .bind(credit_code.as_str())
+        .fetch_optional(&mut **change.tx())
+        .await?;
     if exists.is_some() {
         return Err(IdentityError::Conflict {
             field: "credit_code".into(),
@@ -72,10 +69,10 @@ pub(super) async fn insert_department(
     .bind(d.kind.as_str())
     .bind(d.parent_id.map(|p| p.0))
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut **change.tx())
     .await?;
     let dept = department_from_row(&row)?;
-    record(&mut *tx, ctx, NewAuditEvent {
+    change.record(NewAuditEvent {
         action: "department.create",
         target_kind: "department",
         target_id: dept.id.to_string(),
@@ -97,9 +94,10 @@ pub async fn create_department(
     if !actor.can_manage_departments() {
         return Err(forbidden("only a platform administrator may create departments"));
     }
-    let mut tx = db.begin().await?;
-    let dept = insert_department(&mut tx, regions, ctx, d).await?;
-    tx.commit().await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let dept = insert_department(&mut change, regions, d).await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(dept)
 }
 
@@ -116,8 +114,8 @@ pub async fn update_department(
     if !actor.can_manage_departments() {
         return Err(forbidden("only a platform administrator may change departments"));
     }
-    let mut tx = db.begin().await?;
-    let mut dept = fetch_department_tx(&mut tx, id).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let mut dept = fetch_department_tx(change.tx(), id).await?;
     if let Some(name) = &patch.name {
         dept.name = trimmed_name("name", name, 200)?;
     }
@@ -139,8 +137,9 @@ pub async fn update_department(
             let mut cursor = Some(p);
             let mut depth = 0;
             while let Some(c) = cursor {
-                let anc =
-                    fetch_department_tx(&mut tx, c).await.map_err(|_| invalid("parent_id", format!("department {p} does not exist")))?;
+                let anc = fetch_department_tx(change.tx(), c)
+                    .await
+                    .map_err(|_| invalid("parent_id", format!("department {p} does not exist")))?;
                 if anc.parent_id == Some(id) {
                     return Err(invalid("parent_id", "would create a cycle"));
                 }
@@ -162,9 +161,9 @@ pub async fn update_department(
         .bind(dept.parent_id.map(|p| p.0))
         .bind(dept.updated_at_ms)
         .bind(id.0)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-    record(&mut tx, ctx, NewAuditEvent {
+    change.record(NewAuditEvent {
         action: "department.update",
         target_kind: "department",
         target_id: id.to_string(),
@@ -172,7 +171,8 @@ pub async fn update_department(
         detail: json!({"name": dept.name, "region_code": dept.region_code, "level": dept.level, "kind": dept.kind, "parent_id": dept.parent_id}),
     })
     .await?;
-    tx.commit().await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(dept)
 }
 

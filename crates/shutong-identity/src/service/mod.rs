@@ -4,8 +4,9 @@
 use rand::RngCore;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use shutong_audit::{AuditContext, NewAuditEvent, record};
+use shutong_audit::{AuditContext, Change, NewAuditEvent};
 use shutong_reference::{CreditCode, RegionTable};
+use shutong_store::effects::Notice;
 use shutong_store::{AnyRow, Db, Row, StoreError, Tx, now_ms};
 
 use crate::model::*;

@@ -24,12 +24,14 @@ pub struct BootstrapOutcome {
 /// On first start (no users yet): records the node identity, creates the authority department and the
 /// platform administrator. Does nothing on later starts.
 pub async fn bootstrap(db: &Db, regions: &RegionTable, settings: &SecuritySettings, b: &Bootstrap) -> IdentityResult<BootstrapOutcome> {
-    let mut tx = db.begin().await?;
-    let users: i64 = sqlx::query("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?.try_get(0)?;
+    let ctx = AuditContext::system("system:bootstrap");
+    let mut change = Change::begin(db, &ctx).await?;
+    let users: i64 = sqlx::query("SELECT COUNT(*) FROM users").fetch_one(&mut **change.tx()).await?.try_get(0)?;
     if users > 0 {
         // Configuration is the source of the node's identity: a changed configuration is recorded (and
         // audited) at the next start.
-        let stored = sqlx::query("SELECT name, level, zone, region_code FROM node_identity WHERE id = 1").fetch_optional(&mut *tx).await?;
+        let stored =
+            sqlx::query("SELECT name, level, zone, region_code FROM node_identity WHERE id = 1").fetch_optional(&mut **change.tx()).await?;
         let same = match &stored {
             Some(r) => {
                 r.try_get::<String, _>("name")? == b.node.name.trim()
@@ -40,17 +42,16 @@ pub async fn bootstrap(db: &Db, regions: &RegionTable, settings: &SecuritySettin
             None => false,
         };
         if !same {
-            set_node_identity_tx(&mut tx, regions, &AuditContext::system("system:config"), &b.node).await?;
-            tx.commit().await?;
+            set_node_identity_tx(&mut change, regions, &AuditContext::system("system:config"), &b.node).await?;
+            change.notify(Notice::IdentityChanged);
+            change.commit().await?;
         }
         return Ok(BootstrapOutcome { created: false, generated_password: None });
     }
-    let ctx = AuditContext::system("system:bootstrap");
-    set_node_identity_tx(&mut tx, regions, &ctx, &b.node).await?;
+    set_node_identity_tx(&mut change, regions, &ctx, &b.node).await?;
     let dept = insert_department(
-        &mut tx,
+        &mut change,
         regions,
-        &ctx,
         NewDepartment {
             name: b.authority_name.clone(),
             credit_code: b.authority_credit_code.clone(),
@@ -69,9 +70,8 @@ pub async fn bootstrap(db: &Db, regions: &RegionTable, settings: &SecuritySettin
         }
     };
     let user = insert_user(
-        &mut tx,
+        &mut change,
         settings,
-        &ctx,
         NewUser {
             username: b.admin_username.clone(),
             display_name: "平台管理员".into(),
@@ -85,9 +85,10 @@ pub async fn bootstrap(db: &Db, regions: &RegionTable, settings: &SecuritySettin
     sqlx::query("UPDATE users SET must_change_password = $1 WHERE id = $2")
         .bind(generated.is_some() as i64)
         .bind(user.id.0)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-    tx.commit().await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(BootstrapOutcome { created: true, generated_password: generated })
 }
 
@@ -104,7 +105,12 @@ pub async fn node_identity(db: &Db) -> IdentityResult<Option<NodeIdentity>> {
     })
 }
 
-async fn set_node_identity_tx(tx: &mut Tx, regions: &RegionTable, ctx: &AuditContext, node: &NodeIdentity) -> IdentityResult<()> {
+async fn set_node_identity_tx(
+    change: &mut Change<'_>,
+    regions: &RegionTable,
+    ctx: &AuditContext,
+    node: &NodeIdentity,
+) -> IdentityResult<()> {
     let name = trimmed_name("node.name", &node.name, 100)?;
     regions.lookup(&node.region_code).map_err(|e| invalid("node.region_code", e.to_string()))?;
     let now = now_ms();
@@ -117,20 +123,20 @@ async fn set_node_identity_tx(tx: &mut Tx, regions: &RegionTable, ctx: &AuditCon
     .bind(node.zone.as_str())
     .bind(&node.region_code)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut **change.tx())
     .await?;
-    record(
-        &mut *tx,
-        ctx,
-        NewAuditEvent {
-            action: "node.set_identity",
-            target_kind: "node",
-            target_id: "1".into(),
-            department_id: None,
-            detail: json!({"name": name, "level": node.level, "zone": node.zone, "region_code": node.region_code}),
-        },
-    )
-    .await?;
+    change
+        .record_as(
+            ctx,
+            NewAuditEvent {
+                action: "node.set_identity",
+                target_kind: "node",
+                target_id: "1".into(),
+                department_id: None,
+                detail: json!({"name": name, "level": node.level, "zone": node.zone, "region_code": node.region_code}),
+            },
+        )
+        .await?;
     Ok(())
 }
 
@@ -145,8 +151,9 @@ pub async fn set_node_identity(
     if !actor.is_platform_admin() {
         return Err(forbidden("only a platform administrator may change the node identity"));
     }
-    let mut tx = db.begin().await?;
-    set_node_identity_tx(&mut tx, regions, ctx, node).await?;
-    tx.commit().await?;
+    let mut change = Change::begin(db, ctx).await?;
+    set_node_identity_tx(&mut change, regions, ctx, node).await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(())
 }

@@ -34,20 +34,18 @@ pub async fn login(db: &Db, settings: &SecuritySettings, ctx: &AuditContext, use
     let now = now_ms();
     let Some(row) = row else {
         burn_verification(password);
-        let mut tx = db.begin().await?;
-        record(
-            &mut tx,
-            ctx,
-            NewAuditEvent {
+        let mut change = Change::begin(db, ctx).await?;
+        change
+            .record(NewAuditEvent {
                 action: "auth.login_failed",
                 target_kind: "user",
                 target_id: username.clone(),
                 department_id: None,
                 detail: json!({"reason": "unknown user"}),
-            },
-        )
-        .await?;
-        tx.commit().await?;
+            })
+            .await?;
+        change.notify(Notice::IdentityChanged);
+        change.commit().await?;
         return Err(IdentityError::InvalidCredentials);
     };
     let user = user_from_row(&row)?;
@@ -56,11 +54,11 @@ pub async fn login(db: &Db, settings: &SecuritySettings, ctx: &AuditContext, use
         return Err(IdentityError::Locked { until_ms: until });
     }
     let ok = user.status == UserStatus::Active && hash.as_deref().is_some_and(|h| verify_password(password, h));
-    let mut tx = db.begin().await?;
+    let mut change = Change::begin(db, ctx).await?;
     if !ok {
         let failed: i64 = sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
             .bind(user.id.0)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **change.tx())
             .await?
             .try_get(0)?;
         let locked = failed >= settings.max_failed_logins;
@@ -68,42 +66,44 @@ pub async fn login(db: &Db, settings: &SecuritySettings, ctx: &AuditContext, use
             sqlx::query("UPDATE users SET locked_until = $1, failed_logins = 0 WHERE id = $2")
                 .bind(now + settings.lockout_ms)
                 .bind(user.id.0)
-                .execute(&mut *tx)
+                .execute(&mut **change.tx())
                 .await?;
         }
-        record(
-            &mut tx,
-            &AuditContext { actor_user_id: Some(user.id.0), ..ctx.clone() },
-            NewAuditEvent {
-                action: if locked { "auth.locked" } else { "auth.login_failed" },
-                target_kind: "user",
-                target_id: user.id.to_string(),
-                department_id: Some(user.department_id.0),
-                detail: json!({"failed_logins": failed, "status": user.status}),
-            },
-        )
-        .await?;
-        tx.commit().await?;
+        change
+            .record_as(
+                &AuditContext { actor_user_id: Some(user.id.0), ..ctx.clone() },
+                NewAuditEvent {
+                    action: if locked { "auth.locked" } else { "auth.login_failed" },
+                    target_kind: "user",
+                    target_id: user.id.to_string(),
+                    department_id: Some(user.department_id.0),
+                    detail: json!({"failed_logins": failed, "status": user.status}),
+                },
+            )
+            .await?;
+        change.notify(Notice::IdentityChanged);
+        change.commit().await?;
         return Err(IdentityError::InvalidCredentials);
     }
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = $1 WHERE id = $2")
         .bind(now)
         .bind(user.id.0)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-    record(
-        &mut tx,
-        &AuditContext { actor_user_id: Some(user.id.0), actor: user.username.clone(), ..ctx.clone() },
-        NewAuditEvent {
-            action: "auth.login",
-            target_kind: "user",
-            target_id: user.id.to_string(),
-            department_id: Some(user.department_id.0),
-            detail: json!({}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    change
+        .record_as(
+            &AuditContext { actor_user_id: Some(user.id.0), actor: user.username.clone(), ..ctx.clone() },
+            NewAuditEvent {
+                action: "auth.login",
+                target_kind: "user",
+                target_id: user.id.to_string(),
+                department_id: Some(user.department_id.0),
+                detail: json!({}),
+            },
+        )
+        .await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(user)
 }
 
@@ -158,22 +158,26 @@ pub async fn resolve_session_until(db: &Db, token: &str) -> IdentityResult<Optio
 
 /// Ends a session (logout).
 pub async fn end_session(db: &Db, ctx: &AuditContext, token: &str) -> IdentityResult<()> {
-    let mut tx = db.begin().await?;
-    let n = sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(hash_secret(token)).execute(&mut *tx).await?.rows_affected();
-    if n > 0 {
-        record(
-            &mut tx,
-            ctx,
-            NewAuditEvent {
-                action: "auth.logout",
-                target_kind: "user",
-                target_id: ctx.actor_user_id.map(|u| u.to_string()).unwrap_or_default(),
-                department_id: None,
-                detail: json!({}),
-            },
-        )
-        .await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let n = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(hash_secret(token))
+        .execute(&mut **change.tx())
+        .await?
+        .rows_affected();
+    if n == 0 {
+        // No such session: nothing changed (the change rolls back unrecorded).
+        return Ok(());
     }
-    tx.commit().await?;
+    change
+        .record(NewAuditEvent {
+            action: "auth.logout",
+            target_kind: "user",
+            target_id: ctx.actor_user_id.map(|u| u.to_string()).unwrap_or_default(),
+            department_id: None,
+            detail: json!({}),
+        })
+        .await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(())
 }

@@ -32,8 +32,8 @@ pub async fn create_token(
     if !(1..=settings.max_token_ttl_days).contains(&ttl_days) {
         return Err(invalid("ttl_days", format!("must be between 1 and {}", settings.max_token_ttl_days)));
     }
-    let mut tx = db.begin().await?;
-    let user = fetch_user_tx(&mut tx, user_id).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let user = fetch_user_tx(change.tx(), user_id).await?;
     if !actor.may_manage_credentials_of(user_id, user.department_id) {
         return Err(refusal(actor.can_read_users_of(user.department_id), "you may not issue tokens for this user", "user"));
     }
@@ -48,56 +48,52 @@ pub async fn create_token(
     .bind(&secret[..10])
     .bind(now)
     .bind(now + ttl_days * 86_400_000)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **change.tx())
     .await?;
     let token = token_from_row(&row)?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    change
+        .record(NewAuditEvent {
             action: "token.create",
             target_kind: "token",
             target_id: token.id.to_string(),
             department_id: Some(user.department_id.0),
             detail: json!({"user_id": user_id, "name": name, "prefix": token.prefix, "expires_at_ms": token.expires_at_ms}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok((token, secret))
 }
 
 /// Revokes a token; it stops working at once.
 pub async fn revoke_token(db: &Db, actor: &Principal, ctx: &AuditContext, id: TokenId) -> IdentityResult<ApiToken> {
-    let mut tx = db.begin().await?;
+    let mut change = Change::begin(db, ctx).await?;
     let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"))
         .bind(id.0)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **change.tx())
         .await?
         .ok_or(IdentityError::NotFound { what: "token" })?;
     let mut token = token_from_row(&row)?;
-    let owner = fetch_user_tx(&mut tx, token.user_id).await?;
+    let owner = fetch_user_tx(change.tx(), token.user_id).await?;
     if !actor.may_manage_credentials_of(token.user_id, owner.department_id) {
         return Err(refusal(actor.can_read_users_of(owner.department_id), "you may not revoke this token", "token"));
     }
     if token.revoked_at_ms.is_none() {
         let now = now_ms();
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2").bind(now).bind(id.0).execute(&mut *tx).await?;
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2").bind(now).bind(id.0).execute(&mut **change.tx()).await?;
         token.revoked_at_ms = Some(now);
-        record(
-            &mut tx,
-            ctx,
-            NewAuditEvent {
+        change
+            .record(NewAuditEvent {
                 action: "token.revoke",
                 target_kind: "token",
                 target_id: id.to_string(),
                 department_id: Some(owner.department_id.0),
                 detail: json!({"user_id": token.user_id, "prefix": token.prefix}),
-            },
-        )
-        .await?;
+            })
+            .await?;
     }
-    tx.commit().await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit_if_recorded().await?;
     Ok(token)
 }
 

@@ -53,10 +53,10 @@ fn check_username(u: &str) -> IdentityResult<String> {
     Ok(u.to_ascii_lowercase())
 }
 
-pub(super) async fn insert_user(tx: &mut Tx, settings: &SecuritySettings, ctx: &AuditContext, u: NewUser) -> IdentityResult<User> {
+pub(super) async fn insert_user(change: &mut Change<'_>, settings: &SecuritySettings, u: NewUser) -> IdentityResult<User> {
     let username = check_username(&u.username)?;
     let display_name = trimmed_name("display_name", &u.display_name, 100)?;
-    fetch_department_tx(tx, u.department_id)
+    fetch_department_tx(change.tx(), u.department_id)
         .await
         .map_err(|_| invalid("department_id", format!("department {} does not exist", u.department_id)))?;
     let password_hash = match (&u.password, u.is_system) {
@@ -73,7 +73,7 @@ pub(super) async fn insert_user(tx: &mut Tx, settings: &SecuritySettings, ctx: &
             return Err(invalid("roles", "the system_account role goes with system accounts, and only with them"));
         }
     }
-    let taken = sqlx::query("SELECT id FROM users WHERE username = $1").bind(&username).fetch_optional(&mut **tx).await?;
+    let taken = sqlx::query("SELECT id FROM users WHERE username = $1").bind(&username).fetch_optional(&mut **change.tx()).await?;
     if taken.is_some() {
         return Err(IdentityError::Conflict { field: "username".into(), message: format!("username '{username}' is taken") });
     }
@@ -88,7 +88,7 @@ pub(super) async fn insert_user(tx: &mut Tx, settings: &SecuritySettings, ctx: &
     .bind(password_hash)
     .bind(u.is_system as i64)
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut **change.tx())
     .await?;
     let user = user_from_row(&row)?;
     let mut roles = u.roles.clone();
@@ -102,21 +102,18 @@ pub(super) async fn insert_user(tx: &mut Tx, settings: &SecuritySettings, ctx: &
             .bind(role.as_str())
             .bind(u.department_id.0)
             .bind(now)
-            .execute(&mut **tx)
+            .execute(&mut **change.tx())
             .await?;
     }
-    record(
-        &mut *tx,
-        ctx,
-        NewAuditEvent {
+    change
+        .record(NewAuditEvent {
             action: "user.create",
             target_kind: "user",
             target_id: user.id.to_string(),
             department_id: Some(u.department_id.0),
             detail: json!({"username": user.username, "display_name": user.display_name, "is_system": user.is_system, "roles": roles}),
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(user)
 }
 
@@ -133,9 +130,10 @@ pub async fn create_user(db: &Db, settings: &SecuritySettings, actor: &Principal
     if !actor.is_platform_admin() && u.roles.iter().any(|r| role_needs_platform_admin(*r)) {
         return Err(forbidden("only a platform administrator may grant platform_admin or auditor"));
     }
-    let mut tx = db.begin().await?;
-    let user = insert_user(&mut tx, settings, ctx, u).await?;
-    tx.commit().await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let user = insert_user(&mut change, settings, u).await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(user)
 }
 
@@ -182,8 +180,8 @@ pub async fn list_users(db: &Db, actor: &Principal, department: Option<Departmen
 
 /// Changes a user's display name or status (disabling also ends its sessions).
 pub async fn update_user(db: &Db, actor: &Principal, ctx: &AuditContext, id: UserId, patch: UserPatch) -> IdentityResult<User> {
-    let mut tx = db.begin().await?;
-    let mut user = fetch_user_tx(&mut tx, id).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let mut user = fetch_user_tx(change.tx(), id).await?;
     let is_self = actor.user_id == Some(id);
     if !actor.may_update_user(id, user.department_id, patch.status.is_some()) {
         return Err(refusal(actor.can_read_users_of(user.department_id) || is_self, "you may not change this user", "user"));
@@ -202,24 +200,22 @@ pub async fn update_user(db: &Db, actor: &Principal, ctx: &AuditContext, id: Use
         .bind(user.status.as_str())
         .bind(now_ms())
         .bind(id.0)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
     if user.status == UserStatus::Disabled {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.0).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.0).execute(&mut **change.tx()).await?;
     }
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    change
+        .record(NewAuditEvent {
             action: "user.update",
             target_kind: "user",
             target_id: id.to_string(),
             department_id: Some(user.department_id.0),
             detail: json!({"display_name": user.display_name, "status": user.status}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(user)
 }
 
@@ -234,8 +230,8 @@ pub async fn set_password(
     new_password: &str,
     current_password: Option<&str>,
 ) -> IdentityResult<()> {
-    let mut tx = db.begin().await?;
-    let user = fetch_user_tx(&mut tx, id).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let user = fetch_user_tx(change.tx(), id).await?;
     let is_self = actor.user_id == Some(id);
     if !is_self && !actor.can_manage_users_of(user.department_id) {
         return Err(refusal(actor.can_read_users_of(user.department_id), "you may not change this user", "user"));
@@ -245,7 +241,7 @@ pub async fn set_password(
     }
     if is_self {
         let hash: Option<String> =
-            sqlx::query("SELECT password_hash FROM users WHERE id = $1").bind(id.0).fetch_one(&mut *tx).await?.try_get(0)?;
+            sqlx::query("SELECT password_hash FROM users WHERE id = $1").bind(id.0).fetch_one(&mut **change.tx()).await?.try_get(0)?;
         let ok = match (current_password, hash) {
             (Some(c), Some(h)) => verify_password(c, &h),
             _ => false,
@@ -261,23 +257,21 @@ pub async fn set_password(
         .bind(now)
         .bind((!is_self) as i64)
         .bind(id.0)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
     // Other sessions of the user end with the old password.
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.0).execute(&mut *tx).await?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.0).execute(&mut **change.tx()).await?;
+    change
+        .record(NewAuditEvent {
             action: if is_self { "user.change_password" } else { "user.reset_password" },
             target_kind: "user",
             target_id: id.to_string(),
             department_id: Some(user.department_id.0),
             detail: json!({}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(())
 }
 
@@ -301,8 +295,8 @@ fn role_from_row(r: &AnyRow) -> IdentityResult<RoleAssignment> {
 
 /// 授权: gives a user a role in its department.
 pub async fn assign_role(db: &Db, actor: &Principal, ctx: &AuditContext, user_id: UserId, role: Role) -> IdentityResult<RoleAssignment> {
-    let mut tx = db.begin().await?;
-    let user = fetch_user_tx(&mut tx, user_id).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let user = fetch_user_tx(change.tx(), user_id).await?;
     if !actor.can_manage_users_of(user.department_id) {
         return Err(refusal(actor.can_read_users_of(user.department_id), "you may not change this user", "user"));
     }
@@ -316,7 +310,7 @@ pub async fn assign_role(db: &Db, actor: &Principal, ctx: &AuditContext, user_id
         .bind(user_id.0)
         .bind(role.as_str())
         .bind(user.department_id.0)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **change.tx())
         .await?;
     if exists.is_some() {
         return Err(IdentityError::Conflict { field: "role".into(), message: format!("the user already holds {role}") });
@@ -328,22 +322,20 @@ pub async fn assign_role(db: &Db, actor: &Principal, ctx: &AuditContext, user_id
     .bind(role.as_str())
     .bind(user.department_id.0)
     .bind(now_ms())
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **change.tx())
     .await?;
     let assignment = role_from_row(&row)?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    change
+        .record(NewAuditEvent {
             action: "role.assign",
             target_kind: "user",
             target_id: user_id.to_string(),
             department_id: Some(user.department_id.0),
             detail: json!({"role": role, "assignment_id": assignment.id}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(assignment)
 }
 
@@ -355,15 +347,15 @@ pub async fn revoke_role(
     user_id: UserId,
     assignment: RoleAssignmentId,
 ) -> IdentityResult<()> {
-    let mut tx = db.begin().await?;
-    let user = fetch_user_tx(&mut tx, user_id).await?;
+    let mut change = Change::begin(db, ctx).await?;
+    let user = fetch_user_tx(change.tx(), user_id).await?;
     if !actor.can_manage_users_of(user.department_id) {
         return Err(refusal(actor.can_read_users_of(user.department_id), "you may not change this user", "user"));
     }
     let row = sqlx::query("SELECT id, role, department_id FROM role_assignments WHERE id = $1 AND user_id = $2")
         .bind(assignment.0)
         .bind(user_id.0)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **change.tx())
         .await?
         .ok_or(IdentityError::NotFound { what: "role assignment" })?;
     let ra = role_from_row(&row)?;
@@ -371,25 +363,25 @@ pub async fn revoke_role(
         return Err(forbidden("only a platform administrator may revoke platform_admin or auditor"));
     }
     if ra.role == Role::PlatformAdmin {
-        let admins: i64 =
-            sqlx::query("SELECT COUNT(*) FROM role_assignments WHERE role = 'platform_admin'").fetch_one(&mut *tx).await?.try_get(0)?;
+        let admins: i64 = sqlx::query("SELECT COUNT(*) FROM role_assignments WHERE role = 'platform_admin'")
+            .fetch_one(&mut **change.tx())
+            .await?
+            .try_get(0)?;
         if admins <= 1 {
             return Err(invalid("role", "the last platform administrator cannot be removed"));
         }
     }
-    sqlx::query("DELETE FROM role_assignments WHERE id = $1").bind(assignment.0).execute(&mut *tx).await?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    sqlx::query("DELETE FROM role_assignments WHERE id = $1").bind(assignment.0).execute(&mut **change.tx()).await?;
+    change
+        .record(NewAuditEvent {
             action: "role.revoke",
             target_kind: "user",
             target_id: user_id.to_string(),
             department_id: Some(user.department_id.0),
             detail: json!({"role": ra.role, "assignment_id": ra.id}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.notify(Notice::IdentityChanged);
+    change.commit().await?;
     Ok(())
 }

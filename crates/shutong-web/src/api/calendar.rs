@@ -113,6 +113,5 @@ pub async fn import_year(
         return Err(ApiError::validation("year", format!("year: the document is for {}, the path says {year}", doc.year)));
     }
     shutong_refdata::import_calendar_year(&state.db, &caller.principal, &caller.ctx(), text).await?;
-    state.set_calendar(shutong_refdata::load_calendar(&state.db).await?);
     Ok(get_year(State(state), Path(year)).await)
 }

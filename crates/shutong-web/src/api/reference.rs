@@ -127,7 +127,6 @@ pub async fn upsert_region(
         former_names: req.former_names,
     };
     let saved = shutong_refdata::upsert_region(&state.db, &caller.principal, &caller.ctx(), entry).await?;
-    state.set_regions(shutong_refdata::load_regions(&state.db).await?);
     Ok(axum::Json(region_view(&saved)))
 }
 
