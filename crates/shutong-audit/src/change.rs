@@ -12,11 +12,22 @@ use shutong_store::{Db, StoreError, StoreResult, Tx};
 
 use crate::{AuditContext, NewAuditEvent, record};
 
+/// Where a change's events go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trail {
+    /// Into `audit_events`, in the change's transaction: the change is in the platform database.
+    Direct,
+    /// Into the database's `audit_outbox`, in the change's transaction: the change is in another database
+    /// (the SQLite data pool); `outbox::drain` moves the events into the trail after the commit.
+    Outbox,
+}
+
 /// One state change in progress (see the module doc).
 pub struct Change<'c> {
     db: Db,
     tx: Tx,
     ctx: &'c AuditContext,
+    trail: Trail,
     recorded: usize,
     notices: Vec<Notice>,
 }
@@ -24,7 +35,21 @@ pub struct Change<'c> {
 impl<'c> Change<'c> {
     /// Opens the change's transaction (on SQLite with the write lock at once, as `Db::begin`).
     pub async fn begin(db: &Db, ctx: &'c AuditContext) -> StoreResult<Change<'c>> {
-        Ok(Change { db: db.clone(), tx: db.begin().await?, ctx, recorded: 0, notices: Vec::new() })
+        Ok(Change { db: db.clone(), tx: db.begin().await?, ctx, trail: Trail::Direct, recorded: 0, notices: Vec::new() })
+    }
+
+    /// Opens a change in a database other than the platform's (the SQLite data pool): its events are written
+    /// to that database's audit outbox in the change's transaction, so that neither commits without the
+    /// other, and are moved into the trail afterwards ([`crate::outbox::drain`]).
+    pub async fn begin_with_outbox(db: &Db, ctx: &'c AuditContext) -> StoreResult<Change<'c>> {
+        Ok(Change { db: db.clone(), tx: db.begin().await?, ctx, trail: Trail::Outbox, recorded: 0, notices: Vec::new() })
+    }
+
+    async fn write(&mut self, ctx: &AuditContext, event: NewAuditEvent<'_>) -> StoreResult<i64> {
+        match self.trail {
+            Trail::Direct => record(&mut self.tx, ctx, event).await,
+            Trail::Outbox => crate::outbox::enqueue(&mut self.tx, ctx, event).await.map(|()| 0),
+        }
     }
 
     /// The transaction, for the change's own statements.
@@ -37,9 +62,10 @@ impl<'c> Change<'c> {
         self.ctx
     }
 
-    /// Records an audit event of this change, in its transaction.
+    /// Records an audit event of this change, in its transaction. Returns its number in the trail (0 when it
+    /// goes through the outbox: it is numbered when drained).
     pub async fn record(&mut self, event: NewAuditEvent<'_>) -> StoreResult<i64> {
-        let seq = record(&mut self.tx, self.ctx, event).await?;
+        let seq = self.write(self.ctx, event).await?;
         self.recorded += 1;
         Ok(seq)
     }
@@ -48,14 +74,21 @@ impl<'c> Change<'c> {
     /// login records the user it authenticated as the actor) or by another part of the system (the
     /// configuration's node identity applied at start-up).
     pub async fn record_as(&mut self, ctx: &AuditContext, event: NewAuditEvent<'_>) -> StoreResult<i64> {
-        let seq = record(&mut self.tx, ctx, event).await?;
+        let seq = self.write(ctx, event).await?;
         self.recorded += 1;
         Ok(seq)
     }
 
     /// Records several audit events of this change at once, in its transaction.
     pub async fn record_many(&mut self, events: &[NewAuditEvent<'_>]) -> StoreResult<()> {
-        crate::record_many(&mut self.tx, self.ctx, events).await?;
+        match self.trail {
+            Trail::Direct => crate::record_many(&mut self.tx, self.ctx, events).await?,
+            Trail::Outbox => {
+                for e in events {
+                    crate::outbox::enqueue(&mut self.tx, self.ctx, e.clone()).await?;
+                }
+            }
+        }
         self.recorded += events.len();
         Ok(())
     }

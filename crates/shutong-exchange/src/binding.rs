@@ -176,7 +176,7 @@ pub async fn bind(
         }
     }
     let now = now_ms();
-    let mut tx = ex.pool.pool().begin().await?;
+    let mut change = pool_change(ex, ctx).await?;
     if existing.is_some() {
         sqlx::query("UPDATE exchange_bindings SET kind = $1, key_item = $2, service_url = $3, columns = $4, updated_at = $5 WHERE resource_code = $6")
             .bind(kind.as_str())
@@ -185,7 +185,7 @@ pub async fn bind(
             .bind(json!(columns).to_string())
             .bind(now)
             .bind(code)
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
     } else {
         sqlx::query(
@@ -200,7 +200,7 @@ pub async fn bind(
         .bind(&service_url)
         .bind(now)
         .bind(&ctx.actor)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
     }
     let event = NewAuditEvent {
@@ -210,26 +210,29 @@ pub async fn bind(
         department_id: Some(p.provider.0),
         detail: json!({"kind": kind, "key_item": key_item, "service_url": service_url}),
     };
-    commit_with_audit(ex, tx, ctx, event).await?;
-    ex.invalidate();
+    change.record(event).await?;
+    change.notify(shutong_audit::Notice::DataChanged { code: code.to_string() });
+    commit_pool_change(ex, change).await?;
     get_binding(ex, resource).await?.ok_or(ExchangeError::NotFound { what: "binding" })
 }
 
-/// Commits a pool transaction with its audit event: in the same transaction when the pool is the platform
-/// database (PostgreSQL), otherwise through the pool's audit outbox, written in the same transaction and
-/// moved into the platform's trail right after (`shutong_audit::outbox`).
-pub(crate) async fn commit_with_audit(
-    ex: &Exchange,
-    mut tx: shutong_store::Tx,
-    ctx: &AuditContext,
-    event: NewAuditEvent<'_>,
-) -> ExchangeResult<()> {
-    if ex.same_database() {
-        shutong_audit::record(&mut tx, ctx, event).await?;
-        tx.commit().await?;
+/// Opens a change in the data pool (the unit of work of `shutong_audit::Change`): its events go into the
+/// trail in the same transaction when the pool is the platform database (PostgreSQL), otherwise into the
+/// pool's audit outbox in the same transaction (`shutong_audit::outbox`).
+pub(crate) async fn pool_change<'c>(ex: &Exchange, ctx: &'c AuditContext) -> ExchangeResult<shutong_audit::Change<'c>> {
+    Ok(if ex.same_database() {
+        shutong_audit::Change::begin(&ex.pool, ctx).await?
     } else {
-        shutong_audit::outbox::enqueue(&mut tx, ctx, event).await?;
-        tx.commit().await?;
+        shutong_audit::Change::begin_with_outbox(&ex.pool, ctx).await?
+    })
+}
+
+/// Commits a pool change and runs its effects (`Notice::DataChanged`: cached access decisions forgotten),
+/// then moves the outbox's events into the platform's trail (what fails there stays for the job runner's
+/// next drain).
+pub(crate) async fn commit_pool_change(ex: &Exchange, change: shutong_audit::Change<'_>) -> ExchangeResult<()> {
+    change.commit().await?;
+    if !ex.same_database() {
         crate::ingest::audit_outbox(ex).await;
     }
     Ok(())

@@ -21,7 +21,7 @@ use shutong_store::{AnyRow, Row, now_ms};
 use tokio::io::AsyncWriteExt;
 
 use crate::access::{Access, authorize, count_usage, require_quota, take_rate};
-use crate::binding::{Published, commit_with_audit, get_binding, may_load, published};
+use crate::binding::{Published, commit_pool_change, get_binding, may_load, pool_change, published};
 use crate::model::*;
 use crate::read::event;
 use crate::{Exchange, ExchangeError, ExchangeResult, invalid};
@@ -178,16 +178,16 @@ async fn store(
     sha256: &str,
     spool: &Path,
 ) -> ExchangeResult<FileView> {
-    let mut tx = ex.pool.pool().begin().await?;
+    let mut change = pool_change(ex, ctx).await?;
     let replaced: Option<(i64, String)> = sqlx::query("SELECT id, sha256 FROM exchange_files WHERE resource_code = $1 AND name = $2")
         .bind(code)
         .bind(name)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **change.tx())
         .await?
         .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
         .transpose()?;
     if let Some((old, _)) = &replaced {
-        sqlx::query("DELETE FROM exchange_files WHERE id = $1").bind(old).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM exchange_files WHERE id = $1").bind(old).execute(&mut **change.tx()).await?;
     }
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
@@ -201,15 +201,14 @@ async fn store(
     .bind(sha256)
     .bind(now)
     .bind(&ctx.actor)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **change.tx())
     .await?;
     sqlx::query("UPDATE exchange_bindings SET last_batch_at = $1, updated_at = $1 WHERE resource_code = $2")
         .bind(now)
         .bind(code)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
     let target = file_path(ex, code, id);
-    tokio::fs::rename(spool, &target).await.map_err(io_error)?;
     let event = NewAuditEvent {
         action: "exchange.file_upload",
         target_kind: "resource",
@@ -218,7 +217,11 @@ async fn store(
         detail: json!({"file_id": id, "name": name, "size": size, "sha256": sha256,
             "replaced": replaced.as_ref().map(|(id, sha)| json!({"file_id": id, "sha256": sha}))}),
     };
-    if let Err(e) = commit_with_audit(ex, tx, ctx, event).await {
+    change.record(event).await?;
+    change.notify(shutong_audit::Notice::DataChanged { code: code.to_string() });
+    // The file takes its place just before the commit: a failed commit removes it again.
+    tokio::fs::rename(spool, &target).await.map_err(io_error)?;
+    if let Err(e) = commit_pool_change(ex, change).await {
         let _ = tokio::fs::remove_file(&target).await;
         return Err(e);
     }
@@ -331,8 +334,8 @@ pub async fn delete_file(
         return Err(ExchangeError::Forbidden("only the provider's editors, administrators and system accounts remove its files".into()));
     }
     let file = get_file_row(ex, code, id).await?;
-    let mut tx = ex.pool.pool().begin().await?;
-    sqlx::query("DELETE FROM exchange_files WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    let mut change = pool_change(ex, ctx).await?;
+    sqlx::query("DELETE FROM exchange_files WHERE id = $1").bind(id).execute(&mut **change.tx()).await?;
     let event = NewAuditEvent {
         action: "exchange.file_delete",
         target_kind: "resource",
@@ -340,7 +343,9 @@ pub async fn delete_file(
         department_id: Some(p.provider.0),
         detail: json!({"file_id": id, "name": file.name, "sha256": file.sha256}),
     };
-    commit_with_audit(ex, tx, ctx, event).await?;
+    change.record(event).await?;
+    change.notify(shutong_audit::Notice::DataChanged { code: code.to_string() });
+    commit_pool_change(ex, change).await?;
     let _ = tokio::fs::remove_file(file_path(ex, code, id)).await;
     Ok(())
 }

@@ -207,7 +207,7 @@ impl KeyRing {
 impl Exchange {
     pub fn new(db: Db, pool: Db, sharing: Sharing, mask_rules: MaskRules, settings: Settings, log: AccessLog) -> Self {
         let pool_in_platform_db = pool.backend() == shutong_store::Backend::Postgres && db.backend() == shutong_store::Backend::Postgres;
-        Exchange {
+        let ex = Exchange {
             db,
             pool,
             sharing,
@@ -217,7 +217,19 @@ impl Exchange {
             pool_in_platform_db,
             runtime: Default::default(),
             data_keys: None,
-        }
+        };
+        // The effect of the pool's own changes (bindings, batches, files): cached access decisions forgotten.
+        // Held weakly: the handler keeps neither the exchange nor its pool alive.
+        let invalidator = ex.invalidator();
+        ex.pool.effects().on_commit(move |_, notice| {
+            let invalidator = invalidator.clone();
+            async move {
+                if matches!(notice, shutong_store::effects::Notice::DataChanged { .. }) {
+                    invalidator.invalidate();
+                }
+            }
+        });
+        ex
     }
 
     /// A data plane on one database with default settings (tests, tools).

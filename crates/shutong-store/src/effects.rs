@@ -21,6 +21,8 @@ pub enum Notice {
     /// A department, user, role, password, key, token or session changed: the principals resolved from
     /// credentials and kept for `security.principal_cache_ms`.
     IdentityChanged,
+    /// A dataset's binding, data or files changed in the data pool: the access decisions that read bindings.
+    DataChanged { code: String },
     /// Reference data changed (a year's working-day calendar, a region): the snapshots read from it.
     ReferenceDataChanged,
 }

@@ -200,7 +200,7 @@ fn register_state_effects(state: &AppState) {
                         Err(e) => tracing::warn!(error = %e, "reloading the region table failed; the old one stays in use"),
                     }
                 }
-                Notice::CatalogChanged { .. } | Notice::CatalogImported | Notice::GrantsChanged => {}
+                Notice::CatalogChanged { .. } | Notice::CatalogImported | Notice::GrantsChanged | Notice::DataChanged { .. } => {}
             }
         }
     });
@@ -227,7 +227,7 @@ fn register_effects(db: &Db, exchange: &shutong_exchange::Exchange, index: &Arc<
                     Err(_) => index.rebuild(&db).await.map(|_| ()),
                 },
                 Notice::CatalogImported => index.rebuild(&db).await.map(|_| ()),
-                Notice::GrantsChanged | Notice::IdentityChanged | Notice::ReferenceDataChanged => Ok(()),
+                Notice::GrantsChanged | Notice::IdentityChanged | Notice::ReferenceDataChanged | Notice::DataChanged { .. } => Ok(()),
             };
             if let Err(e) = refreshed {
                 tracing::warn!(error = %e, ?notice, "search index refresh failed; reconciliation will repair it");

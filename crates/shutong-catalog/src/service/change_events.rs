@@ -59,10 +59,10 @@ pub async fn record_change_event(
         return Err(invalid("occurred_on", format!("{occurred_on} is in the future")));
     }
     let (due, _) = calendar.add_workdays(occurred_on, UPDATE_DEADLINE_WORKDAYS).map_err(|e| invalid("occurred_on", e.to_string()))?;
-    let mut tx = db.begin().await?;
+    let mut change = Change::begin(db, ctx).await?;
     let dept_name: String = sqlx::query("SELECT name FROM departments WHERE id = $1")
         .bind(department.0)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **change.tx())
         .await?
         .map(|r| r.get(0))
         .ok_or_else(|| invalid("department_id", format!("department {department} does not exist")))?;
@@ -76,22 +76,19 @@ pub async fn record_change_event(
     .bind(due.to_string())
     .bind(now_ms())
     .bind(&ctx.actor)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **change.tx())
     .await?
     .try_get(0)?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    change
+        .record(NewAuditEvent {
             action: "catalog.change_event",
             target_kind: "catalog_change_event",
             target_id: id.to_string(),
             department_id: Some(department.0),
             detail: json!({"kind": kind, "occurred_on": occurred_on, "due_on": due}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.commit().await?;
     Ok(ChangeEvent {
         id,
         department_id: department.0,

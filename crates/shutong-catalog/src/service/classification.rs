@@ -47,13 +47,21 @@ pub async fn create_classification(
         return Err(invalid("name", "must be 1 to 100 characters"));
     }
     let parent = classification_parent(code).unwrap_or("").to_string();
-    let mut tx = db.begin().await?;
-    let parent_exists =
-        sqlx::query("SELECT code FROM catalog_classifications WHERE code = $1").bind(&parent).fetch_optional(&mut *tx).await?.is_some();
+    let mut change = Change::begin(db, ctx).await?;
+    let parent_exists = sqlx::query("SELECT code FROM catalog_classifications WHERE code = $1")
+        .bind(&parent)
+        .fetch_optional(&mut **change.tx())
+        .await?
+        .is_some();
     if !parent_exists {
         return Err(invalid("code", format!("its parent '{parent}' does not exist")));
     }
-    if sqlx::query("SELECT code FROM catalog_classifications WHERE code = $1").bind(code).fetch_optional(&mut *tx).await?.is_some() {
+    if sqlx::query("SELECT code FROM catalog_classifications WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&mut **change.tx())
+        .await?
+        .is_some()
+    {
         return Err(CatalogError::State(format!("classification {code} exists already")));
     }
     let level = classification_level(code);
@@ -63,20 +71,17 @@ pub async fn create_classification(
         .bind(&parent)
         .bind(level)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    change
+        .record(NewAuditEvent {
             action: "catalog.classification_create",
             target_kind: "catalog_classification",
             target_id: code.to_string(),
             department_id: None,
             detail: json!({"name": name, "parent": parent}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.commit().await?;
     Ok(Classification { code: code.to_string(), name: name.to_string(), parent_code: Some(parent), level })
 }

@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
-use shutong_audit::{AuditContext, Change, NewAuditEvent, Notice, record};
+use shutong_audit::{AuditContext, Change, NewAuditEvent, Notice};
 use shutong_identity::{DepartmentId, DepartmentKind, Principal, Role};
 use shutong_reference::WorkCalendar;
 use shutong_store::{AnyRow, Clock, Db, Row, StoreError, StoreResult, Tx, now_ms};

@@ -31,8 +31,8 @@ pub async fn create_project(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(invalid("name", "must be 1 to 200 characters"));
     }
-    let mut tx = db.begin().await?;
-    if sqlx::query("SELECT id FROM departments WHERE id = $1").bind(department.0).fetch_optional(&mut *tx).await?.is_none() {
+    let mut change = Change::begin(db, ctx).await?;
+    if sqlx::query("SELECT id FROM departments WHERE id = $1").bind(department.0).fetch_optional(&mut **change.tx()).await?.is_none() {
         return Err(invalid("department_id", format!("department {department} does not exist")));
     }
     let now = now_ms();
@@ -41,22 +41,19 @@ pub async fn create_project(
         .bind(department.0)
         .bind(now)
         .bind(&ctx.actor)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **change.tx())
         .await?
         .try_get(0)?;
-    record(
-        &mut tx,
-        ctx,
-        NewAuditEvent {
+    change
+        .record(NewAuditEvent {
             action: "catalog.project_create",
             target_kind: "catalog_project",
             target_id: id.to_string(),
             department_id: Some(department.0),
             detail: json!({"name": name}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.commit().await?;
     Ok(Project {
         id,
         name: name.into(),

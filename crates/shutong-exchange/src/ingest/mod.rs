@@ -250,11 +250,11 @@ async fn commit(
 ) -> ExchangeResult<BatchReport> {
     let code = req.resource_code.as_str();
     let ncols = columns.names.len();
-    let mut tx = ex.pool.pool().begin().await?;
+    let mut change = crate::binding::pool_change(ex, ctx).await?;
     // Still ours? (A claim lapses if this writer stalled past the timeout and another batch took over.)
     let row = sqlx::query("SELECT busy_batch, table_name, last_seq, row_count, columns FROM exchange_bindings WHERE resource_code = $1")
         .bind(code)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **change.tx())
         .await?;
     if row.try_get::<Option<i64>, _>("busy_batch")? != Some(batch) {
         return Err(ExchangeError::Conflict(
@@ -267,7 +267,7 @@ async fn commit(
     let old_columns: Vec<String> = shutong_store::parse_column(&row, "exchange_bindings", "columns", |s| serde_json::from_str(s).ok())?;
     let now = now_ms();
     let (upserted, deleted, rows_after, first_seq, max_seq, table, reset_seq, drop_after) = if req.mode == IngestMode::Full {
-        let r = sqlx::query(&format!("SELECT COUNT(*), MIN(s), MAX(s) FROM {load_table}")).fetch_one(&mut *tx).await?;
+        let r = sqlx::query(&format!("SELECT COUNT(*), MIN(s), MAX(s) FROM {load_table}")).fetch_one(&mut **change.tx()).await?;
         let n: i64 = r.try_get(0)?;
         let min: Option<i64> = r.try_get(1)?;
         let max: Option<i64> = r.try_get(2)?;
@@ -277,7 +277,7 @@ async fn commit(
         let target = match &old_table {
             Some(t) => {
                 for i in old_columns.len()..ncols {
-                    sqlx::query(&format!("ALTER TABLE {t} ADD COLUMN c{i} TEXT")).execute(&mut *tx).await?;
+                    sqlx::query(&format!("ALTER TABLE {t} ADD COLUMN c{i} TEXT")).execute(&mut **change.tx()).await?;
                 }
                 t.clone()
             }
@@ -288,10 +288,10 @@ async fn commit(
                     "CREATE TABLE {t} (k {} NOT NULL, s BIGINT NOT NULL, b BIGINT NOT NULL, t BIGINT NOT NULL, d BIGINT NOT NULL{cols_sql})",
                     key_type(ex)
                 ))
-                .execute(&mut *tx)
+                .execute(&mut **change.tx())
                 .await?;
-                sqlx::query(&format!("CREATE UNIQUE INDEX {t}_k ON {t} (k)")).execute(&mut *tx).await?;
-                sqlx::query(&format!("CREATE INDEX {t}_s ON {t} (s)")).execute(&mut *tx).await?;
+                sqlx::query(&format!("CREATE UNIQUE INDEX {t}_k ON {t} (k)")).execute(&mut **change.tx()).await?;
+                sqlx::query(&format!("CREATE INDEX {t}_s ON {t} (s)")).execute(&mut **change.tx()).await?;
                 t
             }
         };
@@ -304,7 +304,7 @@ async fn commit(
                      WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'k'",
                 )
                 .bind(&target)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **change.tx())
                 .await?
                 .and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten());
                 if c.as_deref() == Some("C") { "" } else { " COLLATE \"default\"" }
@@ -319,7 +319,7 @@ async fn commit(
                     MIN(st.s), MAX(st.s) \
              FROM {load_table} st LEFT JOIN {target} t ON t.k = st.k{collate}"
         ))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **change.tx())
         .await?;
         let (ups, dels, added, removed): (i64, i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
         let (min, max): (Option<i64>, Option<i64>) = (r.try_get(4)?, r.try_get(5)?);
@@ -329,7 +329,7 @@ async fn commit(
             "INSERT INTO {target} (k, s, b, t, d{names}) SELECT k, s, b, t, d{names} FROM {load_table} WHERE true \
              ON CONFLICT (k) DO UPDATE SET s = excluded.s, b = excluded.b, t = excluded.t, d = excluded.d{sets}"
         ))
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
         (ups, dels, old_count + added - removed, min, max, target, None, Some(load_table.to_string()))
     };
@@ -346,7 +346,7 @@ async fn commit(
     .bind(now)
     .bind(code)
     .bind(columns.key_sealed as i64)
-    .execute(&mut *tx)
+    .execute(&mut **change.tx())
     .await?;
     // `audited` marked batches whose event was still to be written by an older release; the event is now
     // written with the batch, in its transaction or through the pool's audit outbox.
@@ -366,27 +366,20 @@ async fn commit(
     .bind(now)
     .bind(audited as i64)
     .bind(batch)
-    .execute(&mut *tx)
+    .execute(&mut **change.tx())
     .await?;
-    insert_rejects(&mut tx, batch, rejects).await?;
+    insert_rejects(change.tx(), batch, rejects).await?;
     let detail = json!({
         "batch": batch, "batch_id": req.batch_id, "mode": req.mode, "format": req.format, "received": received,
         "upserted": upserted, "deleted": deleted, "rejected": rejected, "rows_after": rows_after,
         "first_seq": first_seq, "last_seq": max_seq, "started_at": started, "base_seq": base,
     });
-    if ex.same_database() {
-        shutong_audit::record(&mut tx, ctx, batch_event(code, provider, detail.clone())).await?;
-    } else {
-        shutong_audit::outbox::enqueue(&mut tx, ctx, batch_event(code, provider, detail.clone())).await?;
-    }
-    tx.commit().await?;
+    change.record(batch_event(code, provider, detail)).await?;
+    change.notify(shutong_audit::Notice::DataChanged { code: code.to_string() });
+    crate::binding::commit_pool_change(ex, change).await?;
     if let Some(t) = drop_after {
         drop_table(ex, &t).await;
     }
-    if !ex.same_database() {
-        audit_outbox(ex).await;
-    }
-    ex.invalidate();
     load_batch(ex, code, batch).await
 }
 

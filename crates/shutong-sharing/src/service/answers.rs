@@ -32,15 +32,15 @@ pub struct Approval {
 /// with exactly that scope.
 pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: RequestId, a: Approval) -> SharingResult<RequestDetail> {
     let RequestId(id) = id;
-    let mut tx = s.db.begin().await?;
-    let r = request_for_change(s, &mut tx, actor, id).await?;
+    let mut change = Change::begin(&s.db, ctx).await?;
+    let r = request_for_change(s, change.tx(), actor, id).await?;
     if !may_answer(actor, &r) {
         return Err(SharingError::Forbidden(format!("at the {} stage only {} answers", r.stage.label_zh(), r.owner_name)));
     }
     if !r.status.is_open() {
         return Err(SharingError::State(format!("request {id} is {}; only an open request is answered", r.status.label_zh())));
     }
-    let resource = published(&mut tx, &r.resource_code).await?;
+    let resource = published(change.tx(), &r.resource_code).await?;
     let doc = &resource.document;
     let items = match &a.items {
         Some(list) => {
@@ -103,8 +103,7 @@ pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Req
     let note = text("note", a.note.as_deref().unwrap_or(""), false, MAX_TEXT)?;
     let grant = insert_grant(
         s,
-        &mut tx,
-        ctx,
+        &mut change,
         NewGrant {
             resource_code: &r.resource_code,
             consumer: r.consumer_department_id,
@@ -134,16 +133,13 @@ pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Req
     .bind(&ctx.actor)
     .bind(&note)
     .bind(id)
-    .execute(&mut *tx)
+    .execute(&mut **change.tx())
     .await?;
     if r.stage != Stage::Answer {
-        close_step(s, &mut tx, ctx, id, "granted", note.as_deref()).await?;
+        close_step(s, change.tx(), ctx, id, "granted", note.as_deref()).await?;
     }
     let narrowed = items.len() < r.items.len() || !filter.is_empty() || valid_to < r.period_to || methods.len() < r.access_methods.len();
-    audit(
-        &mut tx,
-        ctx,
-        "request.approve",
+    audit(&mut change, "request.approve",
         "sharing_request",
         id,
         r.provider_department_id,
@@ -151,9 +147,10 @@ pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Req
     )
     .await?;
     let msg = format!("{} 的共享申请已同意（{}），授权 {grant}", r.resource_name, r.stage.label_zh());
-    notify(&mut tx, r.consumer_department_id, "approved", "sharing_request", id, &msg, None, &format!("approved:{id}"), now).await?;
-    let detail = detail_in(s, &mut tx, id).await?;
-    commit_grants_changed(s, tx).await?;
+    notify(change.tx(), r.consumer_department_id, "approved", "sharing_request", id, &msg, None, &format!("approved:{id}"), now).await?;
+    let detail = detail_in(s, change.tx(), id).await?;
+    change.notify(Notice::GrantsChanged);
+    change.commit().await?;
     Ok(detail)
 }
 
@@ -161,8 +158,8 @@ pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Req
 pub async fn reject(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: RequestId, reason: &str) -> SharingResult<RequestDetail> {
     let RequestId(id) = id;
     let reason = text("reason", reason, true, MAX_TEXT)?.unwrap_or_default();
-    let mut tx = s.db.begin().await?;
-    let r = request_for_change(s, &mut tx, actor, id).await?;
+    let mut change = Change::begin(&s.db, ctx).await?;
+    let r = request_for_change(s, change.tx(), actor, id).await?;
     if !may_answer(actor, &r) {
         return Err(SharingError::Forbidden(format!("at the {} stage only {} answers", r.stage.label_zh(), r.owner_name)));
     }
@@ -181,14 +178,13 @@ pub async fn reject(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Requ
     .bind(&ctx.actor)
     .bind(&reason)
     .bind(id)
-    .execute(&mut *tx)
+    .execute(&mut **change.tx())
     .await?;
     if r.stage != Stage::Answer {
-        close_step(s, &mut tx, ctx, id, "refused", Some(&reason)).await?;
+        close_step(s, change.tx(), ctx, id, "refused", Some(&reason)).await?;
     }
     audit(
-        &mut tx,
-        ctx,
+        &mut change,
         "request.reject",
         "sharing_request",
         id,
@@ -197,10 +193,20 @@ pub async fn reject(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Requ
     )
     .await?;
     let msg = format!("{} 的共享申请未获同意（{}）：{reason}", r.resource_name, r.stage.label_zh());
-    notify(&mut tx, r.consumer_department_id, "rejected", "sharing_request", id, &msg, None, &format!("rejected:{id}:{}", r.stage), now)
-        .await?;
-    let detail = detail_in(s, &mut tx, id).await?;
-    tx.commit().await?;
+    notify(
+        change.tx(),
+        r.consumer_department_id,
+        "rejected",
+        "sharing_request",
+        id,
+        &msg,
+        None,
+        &format!("rejected:{id}:{}", r.stage),
+        now,
+    )
+    .await?;
+    let detail = detail_in(s, change.tx(), id).await?;
+    change.commit().await?;
     Ok(detail)
 }
 
@@ -214,8 +220,8 @@ pub async fn withdraw(
 ) -> SharingResult<RequestDetail> {
     let RequestId(id) = id;
     let reason = text("reason", reason.unwrap_or(""), false, MAX_TEXT)?;
-    let mut tx = s.db.begin().await?;
-    let r = request_for_change(s, &mut tx, actor, id).await?;
+    let mut change = Change::begin(&s.db, ctx).await?;
+    let r = request_for_change(s, change.tx(), actor, id).await?;
     if !acts_for(actor, DepartmentId(r.consumer_department_id)) {
         return Err(SharingError::Forbidden("only the consumer department withdraws its request".into()));
     }
@@ -226,17 +232,17 @@ pub async fn withdraw(
     sqlx::query("UPDATE sharing_requests SET status = 'withdrawn', closed_at = $1, updated_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
     if r.stage != Stage::Answer {
-        close_step(s, &mut tx, ctx, id, "withdrawn", reason.as_deref()).await?;
+        close_step(s, change.tx(), ctx, id, "withdrawn", reason.as_deref()).await?;
     }
-    audit(&mut tx, ctx, "request.withdraw", "sharing_request", id, r.consumer_department_id, json!({"stage": r.stage, "reason": reason}))
+    audit(&mut change, "request.withdraw", "sharing_request", id, r.consumer_department_id, json!({"stage": r.stage, "reason": reason}))
         .await?;
     let msg = format!("{} 撤回了对 {} 的申请", r.consumer_name, r.resource_name);
-    notify(&mut tx, r.owner_department_id, "withdrawn", "sharing_request", id, &msg, None, &format!("withdrawn:{id}"), now).await?;
-    let detail = detail_in(s, &mut tx, id).await?;
-    tx.commit().await?;
+    notify(change.tx(), r.owner_department_id, "withdrawn", "sharing_request", id, &msg, None, &format!("withdrawn:{id}"), now).await?;
+    let detail = detail_in(s, change.tx(), id).await?;
+    change.commit().await?;
     Ok(detail)
 }
 
@@ -245,8 +251,8 @@ pub async fn withdraw(
 pub async fn escalate(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: RequestId, reason: &str) -> SharingResult<RequestDetail> {
     let RequestId(id) = id;
     let reason = text("reason", reason, true, MAX_TEXT)?.unwrap_or_default();
-    let mut tx = s.db.begin().await?;
-    let r = request_for_change(s, &mut tx, actor, id).await?;
+    let mut change = Change::begin(&s.db, ctx).await?;
+    let r = request_for_change(s, change.tx(), actor, id).await?;
     if !acts_for(actor, DepartmentId(r.consumer_department_id)) {
         return Err(SharingError::Forbidden("only the consumer department escalates its request".into()));
     }
@@ -259,20 +265,20 @@ pub async fn escalate(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Re
             _ => format!("request {id} is {}; only a refused request or a failed negotiation is escalated", r.status.label_zh()),
         })
     })?;
-    let consumer = dept(&mut tx, r.consumer_department_id, "consumer_department_id").await?;
-    let provider = dept(&mut tx, r.provider_department_id, "provider_department_id").await?;
+    let consumer = dept(change.tx(), r.consumer_department_id, "consumer_department_id").await?;
+    let provider = dept(change.tx(), r.provider_department_id, "provider_department_id").await?;
     let owner = match next {
         Stage::Negotiation => provider.id,
-        Stage::Coordination => coordination_owner(&mut tx, &consumer, &provider).await?,
-        Stage::LeadingGroup => leading_group_owner(&mut tx, &consumer).await?,
+        Stage::Coordination => coordination_owner(change.tx(), &consumer, &provider).await?,
+        Stage::LeadingGroup => leading_group_owner(change.tx(), &consumer).await?,
         Stage::Answer => return Err(SharingError::State("no escalation back to the answer".into())),
     };
     if r.status.is_open() {
         // 协商未果: the consumer ends a negotiation that goes nowhere.
-        close_step(s, &mut tx, ctx, id, "escalated", Some(&reason)).await?;
+        close_step(s, change.tx(), ctx, id, "escalated", Some(&reason)).await?;
     }
     let due = s.due(s.today(), next)?;
-    open_step(s, &mut tx, ctx, id, next, owner.0, &reason, due).await?;
+    open_step(s, change.tx(), ctx, id, next, owner.0, &reason, due).await?;
     let now = s.clock.now_ms();
     sqlx::query(
         "UPDATE sharing_requests SET status = $1, stage = $2, owner_department_id = $3, stage_due_on = $4, closed_at = NULL, updated_at = $5 WHERE id = $6",
@@ -283,12 +289,11 @@ pub async fn escalate(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Re
     .bind(due.to_string())
     .bind(now)
     .bind(id)
-    .execute(&mut *tx)
+    .execute(&mut **change.tx())
     .await?;
-    add_message_in(s, &mut tx, ctx, id, next, actor.department_id.map(|d| d.0), &reason).await?;
+    add_message_in(s, change.tx(), ctx, id, next, actor.department_id.map(|d| d.0), &reason).await?;
     audit(
-        &mut tx,
-        ctx,
+        &mut change,
         "request.escalate",
         "sharing_request",
         id,
@@ -297,9 +302,10 @@ pub async fn escalate(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Re
     )
     .await?;
     let msg = format!("{} 就 {} 提请{}，请在 {due} 前办理", consumer.name, r.resource_name, next.label_zh());
-    notify(&mut tx, owner.0, "escalation", "sharing_request", id, &msg, Some(due), &format!("escalation:{id}:{next}"), now).await?;
-    let detail = detail_in(s, &mut tx, id).await?;
-    commit_grants_changed(s, tx).await?;
+    notify(change.tx(), owner.0, "escalation", "sharing_request", id, &msg, Some(due), &format!("escalation:{id}:{next}"), now).await?;
+    let detail = detail_in(s, change.tx(), id).await?;
+    change.notify(Notice::GrantsChanged);
+    change.commit().await?;
     Ok(detail)
 }
 
@@ -308,8 +314,8 @@ pub async fn escalate(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Re
 pub async fn add_message(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: RequestId, body: &str) -> SharingResult<RequestDetail> {
     let RequestId(id) = id;
     let body = text("body", body, true, 4000)?.unwrap_or_default();
-    let mut tx = s.db.begin().await?;
-    let r = request_for_change(s, &mut tx, actor, id).await?;
+    let mut change = Change::begin(&s.db, ctx).await?;
+    let r = request_for_change(s, change.tx(), actor, id).await?;
     let party = acts_for(actor, DepartmentId(r.consumer_department_id))
         || answers_for(actor, DepartmentId(r.provider_department_id))
         || answers_for(actor, DepartmentId(r.owner_department_id))
@@ -321,10 +327,9 @@ pub async fn add_message(s: &Sharing, actor: &Principal, ctx: &AuditContext, id:
         return Err(SharingError::State(format!("request {id} is {}; its record is closed", r.status.label_zh())));
     }
     let dept = actor.department_id.map(|d| d.0);
-    let mid = add_message_in(s, &mut tx, ctx, id, r.stage, dept, &body).await?;
+    let mid = add_message_in(s, change.tx(), ctx, id, r.stage, dept, &body).await?;
     audit(
-        &mut tx,
-        ctx,
+        &mut change,
         "request.message",
         "sharing_request",
         id,
@@ -334,8 +339,8 @@ pub async fn add_message(s: &Sharing, actor: &Principal, ctx: &AuditContext, id:
     .await?;
     let to = if dept == Some(r.consumer_department_id) { r.owner_department_id } else { r.consumer_department_id };
     let msg = format!("{} 的申请有新的{}记录", r.resource_name, r.stage.label_zh());
-    notify(&mut tx, to, "message", "sharing_request", id, &msg, None, &format!("message:{mid}:{to}"), s.clock.now_ms()).await?;
-    let detail = detail_in(s, &mut tx, id).await?;
-    tx.commit().await?;
+    notify(change.tx(), to, "message", "sharing_request", id, &msg, None, &format!("message:{mid}:{to}"), s.clock.now_ms()).await?;
+    let detail = detail_in(s, change.tx(), id).await?;
+    change.commit().await?;
     Ok(detail)
 }

@@ -80,8 +80,8 @@ pub async fn may_manage_grant(s: &Sharing, actor: &Principal, g: &GrantView) -> 
 pub async fn revoke_grant(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: GrantId, reason: &str) -> SharingResult<GrantView> {
     let GrantId(id) = id;
     let reason = text("reason", reason, true, MAX_TEXT)?.unwrap_or_default();
-    let mut tx = s.db.begin().await?;
-    let g = grant_in(s, &mut tx, id).await?;
+    let mut change = Change::begin(&s.db, ctx).await?;
+    let g = grant_in(s, change.tx(), id).await?;
     if !may_see_grant(s, actor, &g).await? {
         return Err(SharingError::NotFound { what: "grant" });
     }
@@ -97,11 +97,10 @@ pub async fn revoke_grant(s: &Sharing, actor: &Principal, ctx: &AuditContext, id
         .bind(&ctx.actor)
         .bind(&reason)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
     audit(
-        &mut tx,
-        ctx,
+        &mut change,
         "grant.revoke",
         "sharing_grant",
         id,
@@ -110,9 +109,10 @@ pub async fn revoke_grant(s: &Sharing, actor: &Principal, ctx: &AuditContext, id
     )
     .await?;
     let msg = format!("{} 的授权 {id} 已撤销：{reason}", g.resource_name);
-    notify(&mut tx, g.consumer_department_id, "grant_revoked", "sharing_grant", id, &msg, None, &format!("revoked:{id}"), now).await?;
-    let view = grant_in(s, &mut tx, id).await?;
-    commit_grants_changed(s, tx).await?;
+    notify(change.tx(), g.consumer_department_id, "grant_revoked", "sharing_grant", id, &msg, None, &format!("revoked:{id}"), now).await?;
+    let view = grant_in(s, change.tx(), id).await?;
+    change.notify(Notice::GrantsChanged);
+    change.commit().await?;
     Ok(view)
 }
 
@@ -127,8 +127,8 @@ pub async fn renew_grant(
 ) -> SharingResult<GrantView> {
     let GrantId(id) = id;
     let note = text("note", note.unwrap_or(""), false, MAX_TEXT)?;
-    let mut tx = s.db.begin().await?;
-    let g = grant_in(s, &mut tx, id).await?;
+    let mut change = Change::begin(&s.db, ctx).await?;
+    let g = grant_in(s, change.tx(), id).await?;
     if !may_see_grant(s, actor, &g).await? {
         return Err(SharingError::NotFound { what: "grant" });
     }
@@ -146,18 +146,17 @@ pub async fn renew_grant(
         return Err(invalid("valid_to", "a grant runs at most 5 years ahead"));
     }
     // The resource must still be published: a withdrawn resource is not renewed.
-    published(&mut tx, &g.resource_code).await?;
+    published(change.tx(), &g.resource_code).await?;
     let now = s.clock.now_ms();
     sqlx::query("UPDATE sharing_grants SET valid_to = $1, renewed_at = $2, renewed_by = $3 WHERE id = $4")
         .bind(valid_to.to_string())
         .bind(now)
         .bind(&ctx.actor)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
     audit(
-        &mut tx,
-        ctx,
+        &mut change,
         "grant.renew",
         "sharing_grant",
         id,
@@ -166,10 +165,21 @@ pub async fn renew_grant(
     )
     .await?;
     let msg = format!("{} 的授权 {id} 已续期至 {valid_to}", g.resource_name);
-    notify(&mut tx, g.consumer_department_id, "grant_renewed", "sharing_grant", id, &msg, None, &format!("renewed:{id}:{valid_to}"), now)
-        .await?;
-    let view = grant_in(s, &mut tx, id).await?;
-    commit_grants_changed(s, tx).await?;
+    notify(
+        change.tx(),
+        g.consumer_department_id,
+        "grant_renewed",
+        "sharing_grant",
+        id,
+        &msg,
+        None,
+        &format!("renewed:{id}:{valid_to}"),
+        now,
+    )
+    .await?;
+    let view = grant_in(s, change.tx(), id).await?;
+    change.notify(Notice::GrantsChanged);
+    change.commit().await?;
     Ok(view)
 }
 

@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
-use shutong_audit::{AuditContext, NewAuditEvent, record};
+use shutong_audit::{AuditContext, Change, NewAuditEvent, Notice};
 use shutong_catalog::{ResourceDocument, SharingType};
 use shutong_identity::{DepartmentId, DepartmentKind, DepartmentLevel, Principal, Role};
 use shutong_reference::WorkCalendar;
@@ -610,16 +610,14 @@ fn check_period(today: NaiveDate, from: NaiveDate, to: NaiveDate, from_field: &s
 }
 
 async fn audit(
-    tx: &mut Tx,
-    ctx: &AuditContext,
+    change: &mut Change<'_>,
     action: &str,
     kind: &str,
     id: i64,
     department: i64,
     detail: serde_json::Value,
 ) -> SharingResult<()> {
-    record(&mut *tx, ctx, NewAuditEvent { action, target_kind: kind, target_id: id.to_string(), department_id: Some(department), detail })
-        .await?;
+    change.record(NewAuditEvent { action, target_kind: kind, target_id: id.to_string(), department_id: Some(department), detail }).await?;
     Ok(())
 }
 
@@ -790,7 +788,8 @@ struct NewGrant<'a> {
     clear_text: bool,
 }
 
-async fn insert_grant(s: &Sharing, tx: &mut Tx, ctx: &AuditContext, g: NewGrant<'_>) -> SharingResult<i64> {
+async fn insert_grant(s: &Sharing, change: &mut Change<'_>, g: NewGrant<'_>) -> SharingResult<i64> {
+    let ctx = change.ctx();
     let id: i64 = sqlx::query(
         "INSERT INTO sharing_grants (resource_code, consumer_department_id, provider_department_id, request_id, origin, items, row_filter, \
          purpose, purpose_detail, valid_from, valid_to, access_methods, daily_quota, clear_text, status, created_at, created_by) \
@@ -812,12 +811,11 @@ async fn insert_grant(s: &Sharing, tx: &mut Tx, ctx: &AuditContext, g: NewGrant<
     .bind(g.clear_text as i64)
     .bind(s.clock.now_ms())
     .bind(&ctx.actor)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut **change.tx())
     .await?
     .try_get(0)?;
     audit(
-        tx,
-        ctx,
+        change,
         "grant.create",
         "sharing_grant",
         id,
@@ -828,14 +826,6 @@ async fn insert_grant(s: &Sharing, tx: &mut Tx, ctx: &AuditContext, g: NewGrant<
     )
     .await?;
     Ok(id)
-}
-
-/// Commits a change that made, changed or ended a grant (its event recorded in `tx`), then runs its effects:
-/// every access decision that read grants is forgotten before the caller answers.
-async fn commit_grants_changed(s: &Sharing, tx: shutong_store::Tx) -> SharingResult<()> {
-    tx.commit().await?;
-    s.db.run_effects(&[shutong_audit::Notice::GrantsChanged]).await;
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,8 +5,8 @@ use super::*;
 /// 直接获取 (R-REQ-1): a consumer subscribes to an unconditional resource and holds a grant at once, with
 /// purpose, items and access methods recorded.
 pub async fn subscribe(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: NewRequest) -> SharingResult<RequestDetail> {
-    let mut tx = s.db.begin().await?;
-    let c = check_new(s, &mut tx, actor, &new, true).await?;
+    let mut change = Change::begin(&s.db, ctx).await?;
+    let c = check_new(s, change.tx(), actor, &new, true).await?;
     let doc = &c.resource.document;
     if doc.sharing_type != SharingType::Unconditional {
         return Err(invalid(
@@ -31,7 +31,7 @@ pub async fn subscribe(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: 
     .bind(&c.resource.code)
     .bind(c.purpose.as_str())
     .bind(s.today().to_string())
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **change.tx())
     .await?
     .map(|r| r.get(0));
     if let Some(g) = existing {
@@ -40,7 +40,7 @@ pub async fn subscribe(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: 
     let today = s.today();
     let id = insert_request(
         s,
-        &mut tx,
+        change.tx(),
         ctx,
         &c,
         RequestKind::Subscription,
@@ -53,8 +53,7 @@ pub async fn subscribe(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: 
     .await?;
     let grant = insert_grant(
         s,
-        &mut tx,
-        ctx,
+        &mut change,
         NewGrant {
             resource_code: &c.resource.code,
             consumer: c.consumer.id.0,
@@ -78,11 +77,10 @@ pub async fn subscribe(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: 
         .bind(s.clock.now_ms())
         .bind(today.to_string())
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
     audit(
-        &mut tx,
-        ctx,
+        &mut change,
         "request.subscribe",
         "sharing_request",
         id,
@@ -91,18 +89,19 @@ pub async fn subscribe(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: 
     )
     .await?;
     let msg = format!("{} 订阅了无条件共享资源 {}（授权 {grant}）", c.consumer.name, c.resource.document.name);
-    notify(&mut tx, c.provider.id.0, "subscribed", "sharing_request", id, &msg, None, &format!("subscribed:{id}"), s.clock.now_ms())
+    notify(change.tx(), c.provider.id.0, "subscribed", "sharing_request", id, &msg, None, &format!("subscribed:{id}"), s.clock.now_ms())
         .await?;
-    let detail = detail_in(s, &mut tx, id).await?;
-    commit_grants_changed(s, tx).await?;
+    let detail = detail_in(s, change.tx(), id).await?;
+    change.notify(Notice::GrantsChanged);
+    change.commit().await?;
     Ok(detail)
 }
 
 /// 共享申请 (R-REQ-2): applies for a conditional resource; due on the N-th working day after today. A
 /// request for 不予共享 data opens a negotiation (协商) with the provider at once (R-REQ-4).
 pub async fn create_request(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: NewRequest) -> SharingResult<RequestDetail> {
-    let mut tx = s.db.begin().await?;
-    let c = check_new(s, &mut tx, actor, &new, false).await?;
+    let mut change = Change::begin(&s.db, ctx).await?;
+    let c = check_new(s, change.tx(), actor, &new, false).await?;
     let doc = &c.resource.document;
     let types: Vec<SharingType> = c.items.iter().map(|i| effective_item_sharing(doc, i).unwrap_or(SharingType::NotShared)).collect();
     let kind = if types.contains(&SharingType::NotShared) {
@@ -122,7 +121,7 @@ pub async fn create_request(s: &Sharing, actor: &Principal, ctx: &AuditContext, 
     .bind(c.consumer.id.0)
     .bind(&c.resource.code)
     .bind(c.purpose.as_str())
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **change.tx())
     .await?
     .map(|r| r.get(0));
     if let Some(other) = open {
@@ -133,13 +132,12 @@ pub async fn create_request(s: &Sharing, actor: &Principal, ctx: &AuditContext, 
     let today = s.today();
     let stage = if kind == RequestKind::Negotiation { Stage::Negotiation } else { Stage::Answer };
     let due = s.due(today, stage)?;
-    let id = insert_request(s, &mut tx, ctx, &c, kind, stage.open_status(), stage, c.provider.id.0, due, due).await?;
+    let id = insert_request(s, change.tx(), ctx, &c, kind, stage.open_status(), stage, c.provider.id.0, due, due).await?;
     if stage == Stage::Negotiation {
-        open_step(s, &mut tx, ctx, id, Stage::Negotiation, c.provider.id.0, &c.basis, due).await?;
+        open_step(s, change.tx(), ctx, id, Stage::Negotiation, c.provider.id.0, &c.basis, due).await?;
     }
     audit(
-        &mut tx,
-        ctx,
+        &mut change,
         "request.create",
         "sharing_request",
         id,
@@ -152,8 +150,9 @@ pub async fn create_request(s: &Sharing, actor: &Principal, ctx: &AuditContext, 
         RequestKind::Negotiation => format!("{} 就不予共享资源 {} 申请协商，请在 {due} 前答复", c.consumer.name, doc.name),
         _ => format!("{} 申请共享 {}，请在 {due} 前答复（第十六条）", c.consumer.name, doc.name),
     };
-    notify(&mut tx, c.provider.id.0, "request", "sharing_request", id, &msg, Some(due), &format!("request:{id}"), s.clock.now_ms()).await?;
-    let detail = detail_in(s, &mut tx, id).await?;
-    tx.commit().await?;
+    notify(change.tx(), c.provider.id.0, "request", "sharing_request", id, &msg, Some(due), &format!("request:{id}"), s.clock.now_ms())
+        .await?;
+    let detail = detail_in(s, change.tx(), id).await?;
+    change.commit().await?;
     Ok(detail)
 }

@@ -40,10 +40,12 @@ pub async fn sweep(s: &Sharing, actor: &Principal) -> SharingResult<SweepReport>
         let r = request_from_row(row, today)?;
         let stage = r.stage;
         if r.overdue {
-            let mut tx = s.db.begin().await?;
+            // Each overdue stage is its own change, recorded the first time only: a later sweep that finds
+            // it again changes nothing and leaves no trace.
+            let mut change = Change::begin(&s.db, &ctx).await?;
             let msg = format!("{} 对 {} 的{}已逾期（应于 {} 前办理）", r.owner_name, r.resource_name, stage.label_zh(), r.stage_due_on);
             let first = notify(
-                &mut tx,
+                change.tx(),
                 r.owner_department_id,
                 "overdue",
                 "sharing_request",
@@ -56,7 +58,7 @@ pub async fn sweep(s: &Sharing, actor: &Principal) -> SharingResult<SweepReport>
             .await?;
             if first {
                 notify(
-                    &mut tx,
+                    change.tx(),
                     r.consumer_department_id,
                     "overdue",
                     "sharing_request",
@@ -70,7 +72,7 @@ pub async fn sweep(s: &Sharing, actor: &Principal) -> SharingResult<SweepReport>
                 for a in &authorities {
                     if *a != r.owner_department_id {
                         notify(
-                            &mut tx,
+                            change.tx(),
                             *a,
                             "overdue",
                             "sharing_request",
@@ -84,8 +86,7 @@ pub async fn sweep(s: &Sharing, actor: &Principal) -> SharingResult<SweepReport>
                     }
                 }
                 audit(
-                    &mut tx,
-                    &ctx,
+                    &mut change,
                     "request.overdue",
                     "sharing_request",
                     r.id,
@@ -95,7 +96,7 @@ pub async fn sweep(s: &Sharing, actor: &Principal) -> SharingResult<SweepReport>
                 .await?;
                 report.overdue += 1;
             }
-            tx.commit().await?;
+            change.commit_if_recorded().await?;
         } else if s.deadlines.reminder > 0 && workdays_left(s, today, r.stage_due_on).is_some_and(|n| n <= s.deadlines.reminder) {
             let msg = format!("{} 的{}将于 {} 到期，请及时办理", r.resource_name, stage.label_zh(), r.stage_due_on);
             let mut conn = s.db.pool().acquire().await.map_err(StoreError::from)?;

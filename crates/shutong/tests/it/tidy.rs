@@ -268,3 +268,25 @@ fn public_service_functions_take_typed_ids() {
     }
     assert!(found.is_empty(), "bare integer IDs or string codes in public service functions: {found:?}");
 }
+
+/// The capabilities' state changes commit through the unit of work (`shutong_audit::Change`: its events in
+/// its transaction, its effects after the commit), never through a bare transaction of their own. The one
+/// bare transaction left is a read: a request with its steps read as one snapshot, then rolled back.
+#[test]
+fn state_changes_open_a_change_not_a_transaction() {
+    const READ_SNAPSHOTS: [&str; 1] = ["crates/shutong-sharing/src/service/reading.rs"];
+    let mut found = Vec::new();
+    for name in ["shutong-identity", "shutong-refdata", "shutong-catalog", "shutong-sharing"] {
+        for (p, text) in sources(&workspace().join("crates").join(name).join("src")) {
+            if READ_SNAPSHOTS.iter().any(|r| p.ends_with(r)) {
+                continue;
+            }
+            for (i, line) in text.lines().enumerate() {
+                if line.contains(".begin().await") && !line.contains("Change::begin") {
+                    found.push(format!("{}:{}", rel(&p), i + 1));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "bare transactions in service code (open a shutong_audit::Change): {found:?}");
+}
