@@ -150,7 +150,7 @@ async fn record_archive(
         &mut tx,
         ctx,
         NewAuditEvent {
-            action: "audit.archive",
+            action: crate::Action::AuditArchive,
             target_kind: "audit_chain",
             target_id: format!("{from}-{to}"),
             department_id: None,

@@ -1,5 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+pub mod action;
+pub use action::Action;
+
 use serde::Serialize;
 use shutong_store::{AnyConnection, Db, Row, StoreError, StoreResult, now_ms};
 
@@ -71,7 +74,7 @@ impl AuditContext {
 /// 审计事件: one event to record.
 #[derive(Clone, Debug)]
 pub struct NewAuditEvent<'a> {
-    pub action: &'a str,
+    pub action: Action,
     pub target_kind: &'a str,
     pub target_id: String,
     pub department_id: Option<i64>,
@@ -107,7 +110,7 @@ pub async fn record(conn: &mut AnyConnection, ctx: &AuditContext, event: NewAudi
     .bind(ctx.actor_user_id)
     .bind(&ctx.actor)
     .bind(event.department_id)
-    .bind(event.action)
+    .bind(event.action.code())
     .bind(event.target_kind)
     .bind(&event.target_id)
     .bind(event.detail.to_string())
@@ -164,7 +167,7 @@ pub async fn record_stamped(conn: &mut AnyConnection, events: &[StampedEvent<'_>
                 .bind(ctx.actor_user_id)
                 .bind(&ctx.actor)
                 .bind(e.department_id)
-                .bind(e.action)
+                .bind(e.action.code())
                 .bind(e.target_kind)
                 .bind(&e.target_id)
                 .bind(e.detail.to_string())
@@ -211,7 +214,7 @@ async fn record_as_json(conn: &mut AnyConnection, events: &[StampedEvent<'_>]) -
                 actor_user_id: ctx.actor_user_id,
                 actor: &ctx.actor,
                 department_id: e.department_id,
-                action: e.action,
+                action: e.action.code(),
                 target_kind: e.target_kind,
                 target_id: &e.target_id,
                 detail: e.detail.to_string(),

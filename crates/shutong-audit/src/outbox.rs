@@ -46,7 +46,7 @@ pub async fn enqueue(conn: &mut AnyConnection, ctx: &AuditContext, event: NewAud
     .bind(ctx.actor_user_id)
     .bind(&ctx.actor)
     .bind(event.department_id)
-    .bind(event.action)
+    .bind(event.action.code())
     .bind(event.target_kind)
     .bind(&event.target_id)
     .bind(event.detail.to_string())
@@ -77,6 +77,8 @@ pub async fn drain(platform: &Db, source: &Db, name: &str) -> StoreResult<usize>
             let detail = serde_json::from_str(&detail)
                 .map_err(|e| shutong_store::StoreError::Decode(format!("audit_outbox.detail of outbox event {id} is not JSON: {e}")))?;
             let action: String = r.try_get("action")?;
+            let action =
+                crate::Action::parse(&action).ok_or_else(|| shutong_store::StoreError::decode("audit_outbox", "action", &action))?;
             let target_kind: String = r.try_get("target_kind")?;
             let ctx = AuditContext {
                 actor_user_id: r.try_get("actor_user_id")?,
@@ -85,7 +87,7 @@ pub async fn drain(platform: &Db, source: &Db, name: &str) -> StoreResult<usize>
                 ip: r.try_get("ip")?,
             };
             let event = NewAuditEvent {
-                action: &action,
+                action,
                 target_kind: &target_kind,
                 target_id: r.try_get("target_id")?,
                 department_id: r.try_get("department_id")?,

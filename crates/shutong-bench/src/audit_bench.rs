@@ -146,7 +146,7 @@ fn events<'a>(ctx: &'a AuditContext, detail: &serde_json::Value, from: usize, ta
             at_ms: shutong_store::now_ms(),
             ctx,
             event: NewAuditEvent {
-                action: "data.lookup",
+                action: shutong_audit::Action::DataLookup,
                 target_kind: "data",
                 target_id: format!("320000-101-{:06}", i % 1000),
                 department_id: Some(3),

@@ -676,7 +676,7 @@ pub async fn import(
     }
     change
         .record(shutong_audit::NewAuditEvent {
-            action: "catalog.import",
+            action: shutong_audit::Action::CatalogImport,
             target_kind: "catalog_import",
             target_id: codes.first().map(ToString::to_string).unwrap_or_default(),
             department_id: None,

@@ -19,7 +19,7 @@ pub struct AccessEvent {
     pub ctx: AuditContext,
     pub department_id: i64,
     /// `data.lookup`, `data.query`, `data.export`, `data.changes`, `data.proxy`, `data.exemption`, `data.file`.
-    pub action: &'static str,
+    pub action: shutong_audit::Action,
     pub resource_code: String,
     pub grant_id: Option<i64>,
     pub purpose: String,

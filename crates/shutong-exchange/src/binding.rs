@@ -204,7 +204,7 @@ pub async fn bind(
         .await?;
     }
     let event = NewAuditEvent {
-        action: "exchange.bind",
+        action: shutong_audit::Action::ExchangeBind,
         target_kind: "resource",
         target_id: code.to_string(),
         department_id: Some(p.provider.0),

@@ -210,7 +210,7 @@ async fn store(
         .await?;
     let target = file_path(ex, code, id);
     let event = NewAuditEvent {
-        action: "exchange.file_upload",
+        action: shutong_audit::Action::ExchangeFileUpload,
         target_kind: "resource",
         target_id: code.to_string(),
         department_id: Some(provider.0),
@@ -311,7 +311,7 @@ pub async fn download_file(
             ex,
             ctx,
             &a,
-            "data.file_download",
+            shutong_audit::Action::DataFileDownload,
             1,
             json!({"file_id": id, "name": file.name, "sha256": file.sha256, "size": file.size}),
         ))
@@ -337,7 +337,7 @@ pub async fn delete_file(
     let mut change = pool_change(ex, ctx).await?;
     sqlx::query("DELETE FROM exchange_files WHERE id = $1").bind(id).execute(&mut **change.tx()).await?;
     let event = NewAuditEvent {
-        action: "exchange.file_delete",
+        action: shutong_audit::Action::ExchangeFileDelete,
         target_kind: "resource",
         target_id: code.to_string(),
         department_id: Some(p.provider.0),

@@ -102,7 +102,16 @@ pub async fn proxy(
         )));
     };
     count_usage(ex, &a, records.max(1));
-    ex.log.record(event(ex, ctx, &a, "data.proxy", records, json!({"method": call.method, "path": call.path, "status": status}))).await;
+    ex.log
+        .record(event(
+            ex,
+            ctx,
+            &a,
+            shutong_audit::Action::DataProxy,
+            records,
+            json!({"method": call.method, "path": call.path, "status": status}),
+        ))
+        .await;
     Ok(ProxyAnswer { status, content_type, body })
 }
 

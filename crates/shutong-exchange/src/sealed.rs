@@ -265,7 +265,7 @@ pub async fn rekey(
         if !dry_run && rep.rows_rewritten > 0 {
             let mut conn = ex.db.pool().acquire().await.map_err(shutong_store::StoreError::from)?;
             let ev = shutong_audit::NewAuditEvent {
-                action: "data.rekey",
+                action: shutong_audit::Action::DataRekey,
                 target_kind: "resource",
                 target_id: code.clone(),
                 department_id: Some(b.provider_department_id),
@@ -392,7 +392,7 @@ pub async fn rotate_key(
         return Err(ExchangeError::Forbidden("only platform administrators rotate data keys".into()));
     }
     let id = ring.rotate();
-    save_key_ring(db, ctx, ring, path, "keys.rotate", id).await?;
+    save_key_ring(db, ctx, ring, path, shutong_audit::Action::KeysRotate, id).await?;
     Ok(id)
 }
 
@@ -416,7 +416,7 @@ pub async fn retire_key(
         return Err(ExchangeError::Conflict(format!("key {id} still encrypts {still} values: run `shutong keys rekey` first")));
     }
     ring.retire(id).map_err(|m| invalid("id", m))?;
-    save_key_ring(&ex.db, ctx, ring, path, "keys.retire", id).await
+    save_key_ring(&ex.db, ctx, ring, path, shutong_audit::Action::KeysRetire, id).await
 }
 
 /// Saves the key ring with its audit event: the event is inserted, the file written, then the event
@@ -426,7 +426,7 @@ async fn save_key_ring(
     ctx: &shutong_audit::AuditContext,
     ring: &shutong_crypto::DataKeys,
     path: &std::path::Path,
-    action: &'static str,
+    action: shutong_audit::Action,
     id: u32,
 ) -> ExchangeResult<()> {
     let mut tx = db.pool().begin().await?;

@@ -146,7 +146,7 @@ pub async fn set_sm2_key(
         .await?;
     change
         .record(NewAuditEvent {
-            action: if parsed.is_some() { "user.sm2_key_set" } else { "user.sm2_key_removed" },
+            action: if parsed.is_some() { shutong_audit::Action::UserSm2KeySet } else { shutong_audit::Action::UserSm2KeyRemoved },
             target_kind: "user",
             target_id: user_id.0.to_string(),
             department_id: Some(department.0),

@@ -60,7 +60,7 @@ pub async fn import_calendar_year(db: &Db, actor: &Principal, ctx: &AuditContext
     .await?;
     change
         .record(NewAuditEvent {
-            action: "calendar.import_year",
+            action: shutong_audit::Action::CalendarImportYear,
             target_kind: "calendar_year",
             target_id: schedule.year.to_string(),
             department_id: None,
@@ -119,7 +119,7 @@ pub async fn upsert_region(db: &Db, actor: &Principal, ctx: &AuditContext, mut e
         .await?;
     change
         .record(NewAuditEvent {
-            action: "region.upsert",
+            action: shutong_audit::Action::RegionUpsert,
             target_kind: "region",
             target_id: entry.code.clone(),
             department_id: None,

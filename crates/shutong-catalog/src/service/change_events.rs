@@ -81,7 +81,7 @@ pub async fn record_change_event(
     .try_get(0)?;
     change
         .record(NewAuditEvent {
-            action: "catalog.change_event",
+            action: shutong_audit::Action::CatalogChangeEvent,
             target_kind: "catalog_change_event",
             target_id: id.to_string(),
             department_id: Some(department.0),

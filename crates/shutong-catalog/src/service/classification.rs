@@ -75,7 +75,7 @@ pub async fn create_classification(
         .await?;
     change
         .record(NewAuditEvent {
-            action: "catalog.classification_create",
+            action: shutong_audit::Action::CatalogClassificationCreate,
             target_kind: "catalog_classification",
             target_id: code.to_string(),
             department_id: None,

@@ -174,7 +174,7 @@ pub(crate) async fn create_many_in_tx(
             .iter()
             .zip(codes)
             .map(|((class, provider, doc), code)| NewAuditEvent {
-                action: "catalog.create",
+                action: shutong_audit::Action::CatalogCreate,
                 target_kind: "catalog_resource",
                 target_id: code.to_string(),
                 department_id: Some(provider.0),
@@ -227,7 +227,8 @@ pub async fn update_draft(
     if r.published_version.is_none() {
         sync_columns(change.tx(), code, &doc, resource_status).await?;
     }
-    audit(&mut change, "catalog.update_draft", code, r.provider, json!({"version": r.latest_version, "name": doc.name})).await?;
+    audit(&mut change, shutong_audit::Action::CatalogUpdateDraft, code, r.provider, json!({"version": r.latest_version, "name": doc.name}))
+        .await?;
     let view = load_version(change.tx(), code, r.latest_version).await?;
     change.commit().await?;
     Ok(view)
@@ -294,7 +295,7 @@ pub async fn submit(db: &Db, actor: &Principal, ctx: &AuditContext, resource: &c
             .execute(&mut **change.tx())
             .await?;
     }
-    audit(&mut change, "catalog.submit", code, r.provider, json!({"version": r.latest_version})).await?;
+    audit(&mut change, shutong_audit::Action::CatalogSubmit, code, r.provider, json!({"version": r.latest_version})).await?;
     let view = load_version(change.tx(), code, r.latest_version).await?;
     change.commit().await?;
     Ok(view)
@@ -351,7 +352,7 @@ pub async fn review(
                     .execute(&mut **change.tx())
                     .await?;
             }
-            audit(&mut change, "catalog.return", code, r.provider, json!({"version": v, "reason": reason})).await?;
+            audit(&mut change, shutong_audit::Action::CatalogReturn, code, r.provider, json!({"version": v, "reason": reason})).await?;
         }
         ReviewDecision::Approve => {
             let doc = latest_document(change.tx(), code, v).await?;
@@ -391,7 +392,7 @@ pub async fn review(
             .rows_affected();
             audit(
                 &mut change,
-                "catalog.publish",
+                shutong_audit::Action::CatalogPublish,
                 code,
                 r.provider,
                 json!({"version": v, "previous": r.published_version, "change_events_resolved": resolved}),
@@ -441,7 +442,7 @@ pub async fn revise(db: &Db, actor: &Principal, ctx: &AuditContext, resource: &c
         .bind(code)
         .execute(&mut **change.tx())
         .await?;
-    audit(&mut change, "catalog.revise", code, r.provider, json!({"version": next, "from": r.latest_version})).await?;
+    audit(&mut change, shutong_audit::Action::CatalogRevise, code, r.provider, json!({"version": next, "from": r.latest_version})).await?;
     let view = load_version(change.tx(), code, next).await?;
     change.commit().await?;
     Ok(view)
@@ -489,7 +490,7 @@ pub async fn withdraw(
         .bind(code)
         .execute(&mut **change.tx())
         .await?;
-    audit(&mut change, "catalog.withdraw", code, r.provider, json!({"version": published, "reason": reason})).await?;
+    audit(&mut change, shutong_audit::Action::CatalogWithdraw, code, r.provider, json!({"version": published, "reason": reason})).await?;
     let view = load_version(change.tx(), code, published).await?;
     change.commit().await?;
     Ok(view)

@@ -271,7 +271,13 @@ async fn sync_columns(tx: &mut Tx, code: &str, doc: &ResourceDocument, status: V
 
 /// Records a change of a catalog resource in its unit of work, which then refreshes the resource's
 /// search entry and the access decisions that read it once committed.
-async fn audit(change: &mut Change<'_>, action: &str, code: &str, provider: DepartmentId, detail: serde_json::Value) -> CatalogResult<()> {
+async fn audit(
+    change: &mut Change<'_>,
+    action: shutong_audit::Action,
+    code: &str,
+    provider: DepartmentId,
+    detail: serde_json::Value,
+) -> CatalogResult<()> {
     change
         .record(NewAuditEvent {
             action,

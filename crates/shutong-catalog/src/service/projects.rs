@@ -46,7 +46,7 @@ pub async fn create_project(
         .try_get(0)?;
     change
         .record(NewAuditEvent {
-            action: "catalog.project_create",
+            action: shutong_audit::Action::CatalogProjectCreate,
             target_kind: "catalog_project",
             target_id: id.to_string(),
             department_id: Some(department.0),
@@ -145,7 +145,7 @@ pub async fn accept_project(db: &Db, actor: &Principal, ctx: &AuditContext, proj
             .execute(&mut **change.tx())
             .await?;
         sync_columns(change.tx(), code, doc, VersionStatus::Published).await?;
-        audit(&mut change, "catalog.merge", code, *provider, json!({"version": version, "project": project})).await?;
+        audit(&mut change, shutong_audit::Action::CatalogMerge, code, *provider, json!({"version": version, "project": project})).await?;
     }
     sqlx::query("UPDATE catalog_projects SET status = 'accepted', accepted_at = $1, accepted_by = $2 WHERE id = $3")
         .bind(now)
@@ -155,7 +155,7 @@ pub async fn accept_project(db: &Db, actor: &Principal, ctx: &AuditContext, proj
         .await?;
     change
         .record(NewAuditEvent {
-            action: "catalog.project_accept",
+            action: shutong_audit::Action::CatalogProjectAccept,
             target_kind: "catalog_project",
             target_id: project.to_string(),
             department_id: entries.first().map(|e| e.1.0),

@@ -384,7 +384,13 @@ async fn commit(
 }
 
 fn batch_event(code: &str, provider: &DepartmentId, detail: serde_json::Value) -> NewAuditEvent<'static> {
-    NewAuditEvent { action: "data.batch", target_kind: "resource", target_id: code.to_string(), department_id: Some(provider.0), detail }
+    NewAuditEvent {
+        action: shutong_audit::Action::DataBatch,
+        target_kind: "resource",
+        target_id: code.to_string(),
+        department_id: Some(provider.0),
+        detail,
+    }
 }
 
 /// Moves the events of the pool's audit outbox into the platform's trail (SQLite: the pool is a database of

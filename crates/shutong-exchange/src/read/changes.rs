@@ -106,7 +106,7 @@ async fn changes_once(ex: &Exchange, ctx: &AuditContext, a: &Access, since: i64,
         }
     }
     count_usage(ex, a, out.len() as i64);
-    ex.log.record(event(ex, ctx, a, "data.changes", out.len() as i64, json!({"since": since}))).await;
+    ex.log.record(event(ex, ctx, a, shutong_audit::Action::DataChanges, out.len() as i64, json!({"since": since}))).await;
     let next_since = from.max(since.max(0));
     let reset = since > 0 && since < a.binding.reset_seq;
     Ok(ChangePage { changes: out, next_since, last_seq: a.binding.last_seq, reset })

@@ -79,7 +79,16 @@ pub async fn export(
                 let _ = tx.send(Err(std::io::Error::other(e.clone()))).await;
             }
             count_usage(&ex2, &a2, records);
-            ex2.log.record(event(&ex2, &ctx2, &a2, "data.export", records, json!({"format": format, "complete": failure.is_none()}))).await;
+            ex2.log
+                .record(event(
+                    &ex2,
+                    &ctx2,
+                    &a2,
+                    shutong_audit::Action::DataExport,
+                    records,
+                    json!({"format": format, "complete": failure.is_none()}),
+                ))
+                .await;
         })
     });
     let ext = match format {

@@ -59,7 +59,7 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     let records = found.is_some() as i64;
     count_usage(ex, a, records);
     let logged_key = a.logged(ex, a.binding.key_item.as_deref().unwrap_or_default(), &key);
-    ex.log.record(event(ex, ctx, a, "data.lookup", records, json!({"key": logged_key}))).await;
+    ex.log.record(event(ex, ctx, a, shutong_audit::Action::DataLookup, records, json!({"key": logged_key}))).await;
     match found {
         Some(values) => project(ex, a, &values),
         None => Err(ExchangeError::NotFound { what: "record" }),

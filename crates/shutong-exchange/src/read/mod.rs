@@ -33,7 +33,7 @@ pub(crate) fn event(
     ex: &Exchange,
     ctx: &AuditContext,
     a: &Access,
-    action: &'static str,
+    action: shutong_audit::Action,
     records: i64,
     extra: serde_json::Value,
 ) -> AccessEvent {

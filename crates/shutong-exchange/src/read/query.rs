@@ -118,6 +118,15 @@ async fn query_once(ex: &Exchange, ctx: &AuditContext, a: &Access, spec: &QueryS
             format!("{} {} {}", c.item, c.op.as_str(), values.join("|"))
         })
         .collect();
-    ex.log.record(event(ex, ctx, a, "data.query", records.len() as i64, json!({"conditions": conds, "after": spec.after}))).await;
+    ex.log
+        .record(event(
+            ex,
+            ctx,
+            a,
+            shutong_audit::Action::DataQuery,
+            records.len() as i64,
+            json!({"conditions": conds, "after": spec.after}),
+        ))
+        .await;
     Ok(RecordPage { records, next_after: if more { last_key } else { None }, grant_id: a.grant_id(), items: a.item_names_out() })
 }

@@ -73,7 +73,7 @@ pub(super) async fn insert_department(change: &mut Change<'_>, regions: &RegionT
     .await?;
     let dept = department_from_row(&row)?;
     change.record(NewAuditEvent {
-        action: "department.create",
+        action: shutong_audit::Action::DepartmentCreate,
         target_kind: "department",
         target_id: dept.id.to_string(),
         department_id: Some(dept.id.0),
@@ -164,7 +164,7 @@ pub async fn update_department(
         .execute(&mut **change.tx())
         .await?;
     change.record(NewAuditEvent {
-        action: "department.update",
+        action: shutong_audit::Action::DepartmentUpdate,
         target_kind: "department",
         target_id: id.to_string(),
         department_id: Some(id.0),

@@ -129,7 +129,7 @@ async fn set_node_identity_tx(
         .record_as(
             ctx,
             NewAuditEvent {
-                action: "node.set_identity",
+                action: shutong_audit::Action::NodeSetIdentity,
                 target_kind: "node",
                 target_id: "1".into(),
                 department_id: None,

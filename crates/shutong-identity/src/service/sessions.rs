@@ -37,7 +37,7 @@ pub async fn login(db: &Db, settings: &SecuritySettings, ctx: &AuditContext, use
         let mut change = Change::begin(db, ctx).await?;
         change
             .record(NewAuditEvent {
-                action: "auth.login_failed",
+                action: shutong_audit::Action::AuthLoginFailed,
                 target_kind: "user",
                 target_id: username.clone(),
                 department_id: None,
@@ -73,7 +73,7 @@ pub async fn login(db: &Db, settings: &SecuritySettings, ctx: &AuditContext, use
             .record_as(
                 &AuditContext { actor_user_id: Some(user.id.0), ..ctx.clone() },
                 NewAuditEvent {
-                    action: if locked { "auth.locked" } else { "auth.login_failed" },
+                    action: if locked { shutong_audit::Action::AuthLocked } else { shutong_audit::Action::AuthLoginFailed },
                     target_kind: "user",
                     target_id: user.id.to_string(),
                     department_id: Some(user.department_id.0),
@@ -94,7 +94,7 @@ pub async fn login(db: &Db, settings: &SecuritySettings, ctx: &AuditContext, use
         .record_as(
             &AuditContext { actor_user_id: Some(user.id.0), actor: user.username.clone(), ..ctx.clone() },
             NewAuditEvent {
-                action: "auth.login",
+                action: shutong_audit::Action::AuthLogin,
                 target_kind: "user",
                 target_id: user.id.to_string(),
                 department_id: Some(user.department_id.0),
@@ -170,7 +170,7 @@ pub async fn end_session(db: &Db, ctx: &AuditContext, token: &str) -> IdentityRe
     }
     change
         .record(NewAuditEvent {
-            action: "auth.logout",
+            action: shutong_audit::Action::AuthLogout,
             target_kind: "user",
             target_id: ctx.actor_user_id.map(|u| u.to_string()).unwrap_or_default(),
             department_id: None,

@@ -53,7 +53,7 @@ pub async fn create_token(
     let token = token_from_row(&row)?;
     change
         .record(NewAuditEvent {
-            action: "token.create",
+            action: shutong_audit::Action::TokenCreate,
             target_kind: "token",
             target_id: token.id.to_string(),
             department_id: Some(user.department_id.0),
@@ -84,7 +84,7 @@ pub async fn revoke_token(db: &Db, actor: &Principal, ctx: &AuditContext, id: To
         token.revoked_at_ms = Some(now);
         change
             .record(NewAuditEvent {
-                action: "token.revoke",
+                action: shutong_audit::Action::TokenRevoke,
                 target_kind: "token",
                 target_id: id.to_string(),
                 department_id: Some(owner.department_id.0),

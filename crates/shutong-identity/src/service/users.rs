@@ -107,7 +107,7 @@ pub(super) async fn insert_user(change: &mut Change<'_>, settings: &SecuritySett
     }
     change
         .record(NewAuditEvent {
-            action: "user.create",
+            action: shutong_audit::Action::UserCreate,
             target_kind: "user",
             target_id: user.id.to_string(),
             department_id: Some(u.department_id.0),
@@ -207,7 +207,7 @@ pub async fn update_user(db: &Db, actor: &Principal, ctx: &AuditContext, id: Use
     }
     change
         .record(NewAuditEvent {
-            action: "user.update",
+            action: shutong_audit::Action::UserUpdate,
             target_kind: "user",
             target_id: id.to_string(),
             department_id: Some(user.department_id.0),
@@ -263,7 +263,7 @@ pub async fn set_password(
     sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.0).execute(&mut **change.tx()).await?;
     change
         .record(NewAuditEvent {
-            action: if is_self { "user.change_password" } else { "user.reset_password" },
+            action: if is_self { shutong_audit::Action::UserChangePassword } else { shutong_audit::Action::UserResetPassword },
             target_kind: "user",
             target_id: id.to_string(),
             department_id: Some(user.department_id.0),
@@ -327,7 +327,7 @@ pub async fn assign_role(db: &Db, actor: &Principal, ctx: &AuditContext, user_id
     let assignment = role_from_row(&row)?;
     change
         .record(NewAuditEvent {
-            action: "role.assign",
+            action: shutong_audit::Action::RoleAssign,
             target_kind: "user",
             target_id: user_id.to_string(),
             department_id: Some(user.department_id.0),
@@ -374,7 +374,7 @@ pub async fn revoke_role(
     sqlx::query("DELETE FROM role_assignments WHERE id = $1").bind(assignment.0).execute(&mut **change.tx()).await?;
     change
         .record(NewAuditEvent {
-            action: "role.revoke",
+            action: shutong_audit::Action::RoleRevoke,
             target_kind: "user",
             target_id: user_id.to_string(),
             department_id: Some(user.department_id.0),

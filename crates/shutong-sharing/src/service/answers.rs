@@ -139,7 +139,7 @@ pub async fn approve(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Req
         close_step(s, change.tx(), ctx, id, "granted", note.as_deref()).await?;
     }
     let narrowed = items.len() < r.items.len() || !filter.is_empty() || valid_to < r.period_to || methods.len() < r.access_methods.len();
-    audit(&mut change, "request.approve",
+    audit(&mut change, shutong_audit::Action::RequestApprove,
         "sharing_request",
         id,
         r.provider_department_id,
@@ -185,7 +185,7 @@ pub async fn reject(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Requ
     }
     audit(
         &mut change,
-        "request.reject",
+        shutong_audit::Action::RequestReject,
         "sharing_request",
         id,
         r.provider_department_id,
@@ -237,8 +237,15 @@ pub async fn withdraw(
     if r.stage != Stage::Answer {
         close_step(s, change.tx(), ctx, id, "withdrawn", reason.as_deref()).await?;
     }
-    audit(&mut change, "request.withdraw", "sharing_request", id, r.consumer_department_id, json!({"stage": r.stage, "reason": reason}))
-        .await?;
+    audit(
+        &mut change,
+        shutong_audit::Action::RequestWithdraw,
+        "sharing_request",
+        id,
+        r.consumer_department_id,
+        json!({"stage": r.stage, "reason": reason}),
+    )
+    .await?;
     let msg = format!("{} 撤回了对 {} 的申请", r.consumer_name, r.resource_name);
     notify(change.tx(), r.owner_department_id, "withdrawn", "sharing_request", id, &msg, None, &format!("withdrawn:{id}"), now).await?;
     let detail = detail_in(s, change.tx(), id).await?;
@@ -294,7 +301,7 @@ pub async fn escalate(s: &Sharing, actor: &Principal, ctx: &AuditContext, id: Re
     add_message_in(s, change.tx(), ctx, id, next, actor.department_id.map(|d| d.0), &reason).await?;
     audit(
         &mut change,
-        "request.escalate",
+        shutong_audit::Action::RequestEscalate,
         "sharing_request",
         id,
         r.consumer_department_id,
@@ -330,7 +337,7 @@ pub async fn add_message(s: &Sharing, actor: &Principal, ctx: &AuditContext, id:
     let mid = add_message_in(s, change.tx(), ctx, id, r.stage, dept, &body).await?;
     audit(
         &mut change,
-        "request.message",
+        shutong_audit::Action::RequestMessage,
         "sharing_request",
         id,
         dept.unwrap_or(r.provider_department_id),

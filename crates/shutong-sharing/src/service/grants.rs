@@ -101,7 +101,7 @@ pub async fn revoke_grant(s: &Sharing, actor: &Principal, ctx: &AuditContext, id
         .await?;
     audit(
         &mut change,
-        "grant.revoke",
+        shutong_audit::Action::GrantRevoke,
         "sharing_grant",
         id,
         g.provider_department_id,
@@ -157,7 +157,7 @@ pub async fn renew_grant(
         .await?;
     audit(
         &mut change,
-        "grant.renew",
+        shutong_audit::Action::GrantRenew,
         "sharing_grant",
         id,
         g.provider_department_id,

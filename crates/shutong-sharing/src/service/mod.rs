@@ -611,7 +611,7 @@ fn check_period(today: NaiveDate, from: NaiveDate, to: NaiveDate, from_field: &s
 
 async fn audit(
     change: &mut Change<'_>,
-    action: &str,
+    action: shutong_audit::Action,
     kind: &str,
     id: i64,
     department: i64,
@@ -816,7 +816,7 @@ async fn insert_grant(s: &Sharing, change: &mut Change<'_>, g: NewGrant<'_>) -> 
     .try_get(0)?;
     audit(
         change,
-        "grant.create",
+        shutong_audit::Action::GrantCreate,
         "sharing_grant",
         id,
         g.provider,

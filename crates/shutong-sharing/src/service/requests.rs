@@ -81,7 +81,7 @@ pub async fn subscribe(s: &Sharing, actor: &Principal, ctx: &AuditContext, new: 
         .await?;
     audit(
         &mut change,
-        "request.subscribe",
+        shutong_audit::Action::RequestSubscribe,
         "sharing_request",
         id,
         c.consumer.id.0,
@@ -138,7 +138,7 @@ pub async fn create_request(s: &Sharing, actor: &Principal, ctx: &AuditContext, 
     }
     audit(
         &mut change,
-        "request.create",
+        shutong_audit::Action::RequestCreate,
         "sharing_request",
         id,
         c.consumer.id.0,

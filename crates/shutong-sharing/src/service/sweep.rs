@@ -87,7 +87,7 @@ pub async fn sweep(s: &Sharing, actor: &Principal) -> SharingResult<SweepReport>
                 }
                 audit(
                     &mut change,
-                    "request.overdue",
+                    shutong_audit::Action::RequestOverdue,
                     "sharing_request",
                     r.id,
                     r.owner_department_id,

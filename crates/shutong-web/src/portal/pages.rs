@@ -258,34 +258,9 @@ pub struct EventRow {
     ip: String,
 }
 
+/// The Chinese name of a stored action code (the audit crate's list), or nothing for a code it does not know.
 pub(super) fn action_zh(action: &str) -> &'static str {
-    match action {
-        "department.create" => "登记部门",
-        "department.update" => "修改部门",
-        "user.create" => "开设账户",
-        "user.update" => "修改账户",
-        "user.change_password" => "修改密码",
-        "user.reset_password" => "重置密码",
-        "role.assign" => "授予角色",
-        "role.revoke" => "撤销角色",
-        "token.create" => "签发令牌",
-        "token.revoke" => "吊销令牌",
-        "auth.login" => "登录",
-        "auth.login_failed" => "登录失败",
-        "auth.locked" => "账户锁定",
-        "auth.logout" => "退出",
-        "node.set_identity" => "设置节点身份",
-        "calendar.import_year" => "导入节假日安排",
-        "region.upsert" => "更新行政区划",
-        "catalog.create" => "编制目录",
-        "catalog.update_draft" => "修改草稿",
-        "catalog.submit" => "提交审核",
-        "catalog.return" => "审核退回",
-        "catalog.publish" => "审核通过并发布",
-        "catalog.revise" => "修订",
-        "catalog.withdraw" => "撤销",
-        _ => "",
-    }
+    shutong_audit::Action::parse(action).map_or("", shutong_audit::Action::label_zh)
 }
 
 fn event_row(e: &shutong_audit::AuditEvent) -> EventRow {

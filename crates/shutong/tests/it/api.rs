@@ -131,7 +131,7 @@ async fn a_unit_of_work_commits_only_with_its_event_and_then_runs_its_effects(ba
     sqlx::query(insert).execute(&mut **change.tx()).await.unwrap();
     change
         .record(NewAuditEvent {
-            action: "region.upsert",
+            action: shutong_audit::Action::RegionUpsert,
             target_kind: "region",
             target_id: "329901".into(),
             department_id: None,

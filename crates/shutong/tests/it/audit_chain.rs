@@ -18,8 +18,33 @@ on_both_backends!(
     archive_keeps_the_chain_verifiable,
     the_server_archives_past_retention_by_itself,
     auditors_only,
-    the_access_log_is_chained_as_written
+    the_access_log_is_chained_as_written,
+    every_recorded_action_is_named
 );
+
+/// Every action the trail holds after the demo's seeding (identity, catalog, sharing in every state, the
+/// pooled datasets, a data access) is one of `shutong_audit::Action`'s, so that the portal and reports can
+/// name it; and the portal's audit page shows the Chinese names.
+async fn every_recorded_action_is_named(backend: Backend) {
+    let app = crate::common::spawn_demo_app(backend).await;
+    let admin = app.admin_token().await;
+    let r = app.get("/api/v1/data/101/000001/records/110101199003077777", &admin).await;
+    assert!(r.status.is_client_error(), "an access attempt (refused or not): {}", r.status);
+    let actions: Vec<String> = sqlx::query("SELECT DISTINCT action FROM audit_events ORDER BY action")
+        .fetch_all(app.db().pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+    assert!(actions.len() >= 15, "the demo records many kinds of action: {actions:?}");
+    let unknown: Vec<&String> = actions.iter().filter(|a| shutong_audit::Action::parse(a).is_none()).collect();
+    assert!(unknown.is_empty(), "actions the list does not name: {unknown:?}");
+    let (client, _) = crate::common::portal_login(&app, "auditor", shutong::demo::DEMO_PASSWORD).await;
+    let page = client.get(format!("{}/audit", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(shutong_audit::Action::CatalogPublish.label_zh()), "the audit page names the actions");
+    app.stop().await;
+}
 
 fn fast_sealing(c: &mut shutong_config::Config) {
     c.audit.seal_interval_ms = 50;
