@@ -233,6 +233,15 @@ impl TestApp {
         r.body["token"].as_str().unwrap().to_string()
     }
 
+    /// A typed client of this app (`shutong-client`), logged in as a demo user.
+    pub async fn client(&self, username: &str) -> shutong_client::Client {
+        shutong_client::Client::new(&self.base)
+            .expect("the app's address")
+            .login(username, shutong::demo::DEMO_PASSWORD)
+            .await
+            .unwrap_or_else(|e| panic!("login as {username}: {e}"))
+    }
+
     pub async fn admin_token(&self) -> String {
         self.login("admin", ADMIN_PASSWORD).await
     }
