@@ -13,6 +13,7 @@ use shutong_api_types::exchange::{
 };
 use shutong_api_types::sharing::{
     ApproveBody, CreateRequestBody, GrantList, GrantView, Inbox, MessageBody, ReasonBody, RenewBody, RequestDetail, RequestList,
+    SharingStats, SweepReport,
 };
 use shutong_api_types::{ErrorBody, ErrorEnvelope, LoginRequest, LoginResponse, MeResponse};
 use shutong_crypto::NodeKey;
@@ -334,6 +335,21 @@ impl Client {
 
     pub async fn renew_grant(&self, id: i64, body: &RenewBody) -> ClientResult<GrantView> {
         self.post(&["api", "v1", "grants", &id.to_string(), "renew"], body).await
+    }
+
+    /// Per-provider figures (the authority and auditors see every provider).
+    pub async fn sharing_stats(&self) -> ClientResult<SharingStats> {
+        self.get(&["api", "v1", "requests", "stats"], &[]).await
+    }
+
+    /// Runs the deadline sweep now (platform administrators).
+    pub async fn sweep(&self) -> ClientResult<SweepReport> {
+        self.json(Method::POST, &["api", "v1", "sharing", "sweep"], &[], None::<&()>).await
+    }
+
+    /// The requests past their stage's due date the caller may see (the authority's list).
+    pub async fn overdue_requests(&self) -> ClientResult<RequestList> {
+        self.get(&["api", "v1", "requests"], &[("overdue", "true".into())]).await
     }
 
     /// 待办: what waits for the caller's department, and its notices.

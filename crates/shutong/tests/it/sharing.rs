@@ -6,9 +6,10 @@ use chrono::NaiveDate;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shutong::demo::DEMO_PASSWORD;
+use shutong_client::types::sharing::Inbox;
 use shutong_client::types::sharing::{
     AccessMethod, ApproveBody, CreateRequestBody, FilterOp, GrantList, GrantOrigin, GrantState, Purpose, RequestKind, RequestStatus,
-    RowCondition, RowFilter, Stage,
+    RowCondition, RowFilter, SharingStats, Stage,
 };
 use shutong_store::Row;
 
@@ -153,86 +154,60 @@ async fn the_answer_is_due_on_the_10th_working_day_across_holidays(backend: Back
     // Monday 2026-09-28; 国庆 and 中秋 run 10-01 to 10-08 and Saturday 10-10 is an adjusted working day.
     app.clock().set_date(date(2026, 9, 28));
     let code = code_of(&app, "流动人口居住登记信息").await;
-    let consumer = login(&app, "dc.rs.editor").await;
-    let r = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码"], "work_reference", date(2026, 12, 31))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(r.body["request"]["submitted_on"], "2026-09-28");
-    assert_eq!(r.body["request"]["due_on"], "2026-10-16");
-    assert_eq!(r.body["request"]["overdue"], false);
+    let consumer = app.client("dc.rs.editor").await;
+    let r =
+        consumer.create_request(&typed_application(&code, &["公民身份号码"], Purpose::WorkReference, date(2026, 12, 31))).await.unwrap();
+    assert_eq!((r.request.submitted_on, r.request.due_on, r.request.overdue), (date(2026, 9, 28), date(2026, 10, 16), false));
     // On the due date it is not yet overdue; the next day it is.
+    let id = r.request.id;
     app.clock().set_date(date(2026, 10, 16));
-    let id = r.body["request"]["id"].as_i64().unwrap();
-    assert_eq!(app.get(&format!("/api/v1/requests/{id}"), &consumer).await.body["request"]["overdue"], false);
+    assert!(!consumer.get_request(id).await.unwrap().request.overdue);
     app.clock().set_date(date(2026, 10, 17));
-    assert_eq!(app.get(&format!("/api/v1/requests/{id}"), &consumer).await.body["request"]["overdue"], true);
+    assert!(consumer.get_request(id).await.unwrap().request.overdue);
     app.stop().await;
 }
 
 async fn overdue_requests_reach_the_authority_the_figures_and_the_consumer(backend: Backend) {
     let app = spawn_demo_app(backend).await;
-    let admin = app.admin_token().await;
+    let admin = shutong_client::Client::new(&app.base).unwrap().with_token(&app.admin_token().await);
     app.clock().set_date(date(2026, 9, 28));
     let code = code_of(&app, "流动人口居住登记信息").await;
-    let consumer = login(&app, "dc.rs.editor").await;
-    let provider = login(&app, "ga.reviewer").await;
-    let authority = login(&app, "sq.reviewer").await;
-    let r = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码"], "work_reference", date(2026, 12, 31))).await;
-    let id = r.body["request"]["id"].as_i64().unwrap();
-    let provider_id = r.body["request"]["provider_department_id"].as_i64().unwrap();
-    let figures = |b: &Value| b["providers"].as_array().unwrap().iter().find(|p| p["department_id"] == provider_id).cloned().unwrap();
+    let consumer = app.client("dc.rs.editor").await;
+    let provider = app.client("ga.reviewer").await;
+    let authority = app.client("sq.reviewer").await;
+    let r =
+        consumer.create_request(&typed_application(&code, &["公民身份号码"], Purpose::WorkReference, date(2026, 12, 31))).await.unwrap();
+    let (id, provider_id) = (r.request.id, r.request.provider_department_id);
+    let figures = |s: &SharingStats| s.providers.iter().find(|p| p.department_id == provider_id).cloned().expect("the provider's figures");
+    let told = |inbox: &Inbox, kind: &str| inbox.notifications.iter().any(|n| n.kind == kind && n.target_id == id.to_string());
 
     // A reminder goes out three working days before the due date (2026-10-13 is three working days before).
     app.clock().set_date(date(2026, 10, 13));
-    let sweep = app.post("/api/v1/sharing/sweep", &admin, json!({})).await;
-    assert_eq!(sweep.status, StatusCode::OK, "{:?}", sweep.body);
-    assert_eq!(sweep.body["overdue"], 0);
-    let inbox = app.get("/api/v1/inbox", &provider).await;
-    assert!(
-        inbox.body["notifications"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "reminder" && n["target_id"].as_str() == Some(id.to_string()).as_deref())
-    );
+    assert_eq!(admin.sweep().await.unwrap().overdue, 0);
+    assert!(told(&provider.inbox().await.unwrap(), "reminder"));
 
     app.clock().set_date(date(2026, 10, 19));
-    let listed = app.get("/api/v1/requests?overdue=true", &authority).await;
-    assert!(listed.body["requests"].as_array().unwrap().iter().any(|x| x["id"] == id), "{:?}", listed.body);
-    let inbox = app.get("/api/v1/inbox", &authority).await;
-    assert!(inbox.body["overdue"].as_array().unwrap().iter().any(|x| x["request_id"] == id));
-    let stats = app.get("/api/v1/requests/stats", &authority).await;
-    let f = figures(&stats.body);
-    assert_eq!(f["overdue_now"], 1);
-    assert_eq!(f["answered_late"], 1);
+    assert!(authority.overdue_requests().await.unwrap().requests.iter().any(|x| x.id == id));
+    assert!(authority.inbox().await.unwrap().overdue.iter().any(|x| x.request_id == Some(id)));
+    let f = figures(&authority.sharing_stats().await.unwrap());
+    assert_eq!((f.overdue_now, f.answered_late), (1, 1));
     // The provider sees its own figures, not others'.
-    let own = app.get("/api/v1/requests/stats", &provider).await;
-    assert!(own.body["providers"].as_array().unwrap().iter().all(|p| p["department_id"] == provider_id));
-    assert_eq!(figures(&own.body)["overdue_now"], 1);
+    let own = provider.sharing_stats().await.unwrap();
+    assert!(own.providers.iter().all(|p| p.department_id == provider_id));
+    assert_eq!(figures(&own).overdue_now, 1);
 
     // The sweep records the overdue once and tells the consumer.
-    let first = app.post("/api/v1/sharing/sweep", &admin, json!({})).await;
-    assert!(first.body["overdue"].as_i64().unwrap() >= 1);
-    let second = app.post("/api/v1/sharing/sweep", &admin, json!({})).await;
-    assert_eq!(second.body["overdue"], 0, "each overdue is recorded once");
+    assert!(admin.sweep().await.unwrap().overdue >= 1);
+    assert_eq!(admin.sweep().await.unwrap().overdue, 0, "each overdue is recorded once");
     assert_eq!(audit_actions(&app, "sharing_request", id).await, ["request.create", "request.overdue"]);
-    let told = app.get("/api/v1/inbox", &consumer).await;
-    assert!(
-        told.body["notifications"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "overdue" && n["target_id"].as_str() == Some(id.to_string()).as_deref())
-    );
+    assert!(told(&consumer.inbox().await.unwrap(), "overdue"));
     // Only administrators run the sweep.
-    assert_eq!(app.post("/api/v1/sharing/sweep", &provider, json!({})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(provider.sweep().await.unwrap_err().status(), Some(StatusCode::FORBIDDEN));
 
     // A late answer stays counted against the provider.
-    let a = app.post(&format!("/api/v1/requests/{id}/approve"), &provider, json!({})).await;
-    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-    assert_eq!(a.body["request"]["answered_late"], true);
-    let f = figures(&app.get("/api/v1/requests/stats", &authority).await.body);
-    assert_eq!(f["overdue_now"], 0);
-    assert_eq!(f["answered_late"], 1);
+    assert!(provider.approve(id, &ApproveBody::default()).await.unwrap().request.answered_late);
+    let f = figures(&authority.sharing_stats().await.unwrap());
+    assert_eq!((f.overdue_now, f.answered_late), (0, 1));
     app.stop().await;
 }
 
@@ -322,27 +297,23 @@ async fn a_refusal_needs_a_reason_and_escalation_walks_to_the_leading_group(back
 async fn a_city_dispute_is_coordinated_by_the_city_authority_and_ends_there(backend: Backend) {
     let app = spawn_demo_app(backend).await;
     let code = code_of(&app, "东川市职业技能培训补贴信息").await;
-    let consumer = login(&app, "dc.ga.editor").await;
-    let provider = login(&app, "dc.rs.editor").await;
-    let city_authority = login(&app, "dc.admin").await;
+    let consumer = app.client("dc.ga.editor").await;
+    let provider = app.client("dc.rs.editor").await;
+    let city_authority = app.client("dc.admin").await;
     let to = app.clock().today() + chrono::Days::new(90);
-    let r = app.post("/api/v1/requests", &consumer, application(&code, &["公民身份号码"], "work_reference", to)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["request"]["id"].as_i64().unwrap();
-    let path = |verb: &str| format!("/api/v1/requests/{id}/{verb}");
-    app.post_ok(&path("reject"), &provider, json!({"reason": "内部审核使用"})).await;
+    let id = consumer.create_request(&typed_application(&code, &["公民身份号码"], Purpose::WorkReference, to)).await.unwrap().request.id;
+    provider.reject(id, "内部审核使用").await.unwrap();
     // Negotiation that goes nowhere may be escalated while still open (协商未果).
-    app.post_ok(&path("escalate"), &consumer, json!({"reason": "请求协商"})).await;
-    let e = app.post(&path("escalate"), &consumer, json!({"reason": "协商未果"})).await;
-    assert_eq!(e.body["request"]["status"], "coordinating", "{:?}", e.body);
-    assert_eq!(e.body["request"]["owner_name"], "东川市大数据管理局", "本级主管部门");
-    assert_eq!(e.body["escalations"][0]["outcome"], "escalated");
-    let no = app.post(&path("reject"), &city_authority, json!({"reason": "协调意见：不予提供"})).await;
-    assert_eq!(no.status, StatusCode::OK, "{:?}", no.body);
-    assert_eq!(no.body["request"]["next_stage"], Value::Null, "no provincial department: the coordination is final");
-    let again = app.post(&path("escalate"), &consumer, json!({"reason": "再次申请"})).await;
-    assert_eq!(again.status, StatusCode::CONFLICT);
-    assert!(again.body["error"]["message"].as_str().unwrap().contains("final"));
+    consumer.escalate(id, "请求协商").await.unwrap();
+    let e = consumer.escalate(id, "协商未果").await.unwrap();
+    assert_eq!(e.request.status, RequestStatus::Coordinating);
+    assert_eq!(e.request.owner_name, "东川市大数据管理局", "本级主管部门");
+    assert_eq!(e.escalations[0].outcome.as_deref(), Some("escalated"));
+    let no = city_authority.reject(id, "协调意见：不予提供").await.unwrap();
+    assert_eq!(no.request.next_stage, None, "no provincial department: the coordination is final");
+    let again = consumer.escalate(id, "再次申请").await.unwrap_err();
+    assert_eq!(again.status(), Some(StatusCode::CONFLICT));
+    assert!(again.to_string().contains("final"), "{again}");
     app.stop().await;
 }
 
