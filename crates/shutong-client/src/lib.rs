@@ -6,7 +6,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shutong_api_types::catalog::{
-    CatalogStats, CreateResourceRequest, ResourceDocument, ResourceList, ResourceView, ReviewRequest, SearchResults, WithdrawRequest,
+    CatalogStats, CreateResourceRequest, ResourceDocument, ResourceList, ResourceView, ReviewRequest, SearchResults, VersionSummary,
+    WithdrawRequest,
 };
 use shutong_api_types::exchange::{
     BatchList, BatchReport, BindingView, ChangePage, DataFormat, DatasetView, IngestMode, NewBinding, QuerySpec, Record, RecordPage,
@@ -15,7 +16,7 @@ use shutong_api_types::sharing::{
     ApproveBody, CreateRequestBody, GrantList, GrantView, Inbox, MessageBody, ReasonBody, RenewBody, RequestDetail, RequestList,
     SharingStats, SweepReport,
 };
-use shutong_api_types::{ErrorBody, ErrorEnvelope, LoginRequest, LoginResponse, MeResponse};
+use shutong_api_types::{AuditEventList, ErrorBody, ErrorEnvelope, LoginRequest, LoginResponse, MeResponse};
 use shutong_crypto::NodeKey;
 use shutong_crypto::request_signing;
 
@@ -244,6 +245,30 @@ impl Client {
     pub async fn get_resource(&self, code: &str) -> ClientResult<ResourceView> {
         let [c, s] = code_segments(code)?;
         self.get(&["api", "v1", "catalog", "resources", c, s], &[]).await
+    }
+
+    /// One version of a resource (older ones stay readable).
+    pub async fn get_resource_version(&self, code: &str, version: i64) -> ClientResult<ResourceView> {
+        let [c, s] = code_segments(code)?;
+        self.get(&["api", "v1", "catalog", "resources", c, s], &[("version", version.to_string())]).await
+    }
+
+    /// The version history, newest first.
+    pub async fn list_versions(&self, code: &str) -> ClientResult<Vec<VersionSummary>> {
+        let [c, s] = code_segments(code)?;
+        self.get(&["api", "v1", "catalog", "resources", c, s, "versions"], &[]).await
+    }
+
+    /// Every state change of a resource, from the audit trail.
+    pub async fn resource_history(&self, code: &str) -> ClientResult<AuditEventList> {
+        let [c, s] = code_segments(code)?;
+        self.get(&["api", "v1", "catalog", "resources", c, s, "history"], &[]).await
+    }
+
+    /// Opens a new version of a published resource as a draft.
+    pub async fn revise_resource(&self, code: &str) -> ClientResult<ResourceView> {
+        let [c, s] = code_segments(code)?;
+        self.json(Method::POST, &["api", "v1", "catalog", "resources", c, s, "revise"], &[], None::<&()>).await
     }
 
     pub async fn update_resource(&self, code: &str, doc: &ResourceDocument) -> ClientResult<ResourceView> {

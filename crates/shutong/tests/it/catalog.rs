@@ -5,6 +5,7 @@ use crate::common;
 use crate::common::{Backend, PASSWORD, TestApp, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use shutong_client::types::catalog::{CreateResourceRequest, ResourceDocument, ReviewRequest, VersionStatus};
 
 on_both_backends!(
     submit_return_revise_publish_keeps_old_versions,
@@ -84,71 +85,73 @@ async fn create(app: &TestApp, token: &str, class: &str, doc: Value) -> String {
     r.body["code"].as_str().unwrap().to_string()
 }
 
+/// The population entry as a typed document (the workflow tests speak the API through `shutong-client`).
+fn typed_population_doc() -> ResourceDocument {
+    serde_json::from_value(population_doc()).expect("the population entry is a valid document")
+}
+
+/// A user of the fixture as a typed client.
+async fn client_of(app: &TestApp, username: &str) -> shutong_client::Client {
+    shutong_client::Client::new(&app.base).unwrap().login(username, PASSWORD).await.unwrap()
+}
+
 async fn submit_return_revise_publish_keeps_old_versions(backend: Backend) {
     let app = spawn_app(backend).await;
-    let f = fixture(&app).await;
-    let code = create(&app, &f.editor_a, "101", population_doc()).await;
+    let _f = fixture(&app).await;
+    let (editor_a, editor_b, reviewer) =
+        (client_of(&app, "editor.a").await, client_of(&app, "editor.b").await, client_of(&app, "auth.reviewer").await);
+    let create = CreateResourceRequest {
+        classification_code: "101".into(),
+        provider_department_id: None,
+        document: typed_population_doc(),
+        project_id: None,
+    };
+    let code = editor_a.create_resource(&create).await.unwrap().code;
     assert!(code.starts_with("101/"), "{code}");
-    let p = path_of(&code);
 
-    let r = app.post(&format!("{p}/submit"), &f.editor_a, json!({})).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["status"], "submitted");
+    assert_eq!(editor_a.submit_resource(&code).await.unwrap().status, VersionStatus::Submitted);
     // A return needs its reason.
-    let r = app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "return"})).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["field"], "reason");
-    let r = app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "return", "reason": "摘要需写明数据范围"})).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body["status"], "returned");
-    assert_eq!(r.body["return_reason"], "摘要需写明数据范围");
+    let err = reviewer.review_resource(&code, &ReviewRequest { decision: "return".into(), reason: None }).await.unwrap_err();
+    assert_eq!((err.status(), err.field()), (Some(StatusCode::UNPROCESSABLE_ENTITY), Some("reason")), "{err}");
+    let returned = ReviewRequest { decision: "return".into(), reason: Some("摘要需写明数据范围".into()) };
+    let r = reviewer.review_resource(&code, &returned).await.unwrap();
+    assert_eq!((r.status, r.return_reason.as_deref()), (VersionStatus::Returned, Some("摘要需写明数据范围")));
     // Approving a returned version is refused: it must be resubmitted.
-    assert_eq!(app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "approve"})).await.status, StatusCode::CONFLICT);
+    let approve = ReviewRequest { decision: "approve".into(), reason: None };
+    assert_eq!(reviewer.review_resource(&code, &approve).await.unwrap_err().status(), Some(StatusCode::CONFLICT));
 
-    let mut doc = population_doc();
-    doc["summary"] = json!("全省户籍人口（约 8000 万人）的基本信息。");
-    let r = app.call(Method::PUT, &p, Some(&f.editor_a), Some(doc)).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["status"], "draft");
-    app.post_ok(&format!("{p}/submit"), &f.editor_a, json!({})).await;
-    let r = app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "approve"})).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!((r.body["status"].as_str(), r.body["published_version"].as_i64()), (Some("published"), Some(1)));
-    assert!(r.body["published_at_ms"].is_i64());
+    let mut doc = typed_population_doc();
+    doc.summary = "全省户籍人口（约 8000 万人）的基本信息。".into();
+    assert_eq!(editor_a.update_resource(&code, &doc).await.unwrap().status, VersionStatus::Draft);
+    editor_a.submit_resource(&code).await.unwrap();
+    let r = reviewer.review_resource(&code, &approve).await.unwrap();
+    assert_eq!((r.status, r.published_version), (VersionStatus::Published, Some(1)));
+    assert!(r.published_at_ms.is_some());
     // A published version cannot be edited in place.
-    assert_eq!(app.call(Method::PUT, &p, Some(&f.editor_a), Some(population_doc())).await.status, StatusCode::CONFLICT);
+    assert_eq!(editor_a.update_resource(&code, &typed_population_doc()).await.unwrap_err().status(), Some(StatusCode::CONFLICT));
 
     // Revise: version 2 as a draft; version 1 stays in force for everyone else meanwhile.
-    let r = app.post(&format!("{p}/revise"), &f.editor_a, json!({})).await;
-    assert_eq!((r.body["version"].as_i64(), r.body["status"].as_str()), (Some(2), Some("draft")));
-    let mut doc2 = population_doc();
-    doc2["summary"] = json!("第二版：增加户籍地址。");
-    app.call_ok(Method::PUT, &p, Some(&f.editor_a), Some(doc2)).await;
-    let seen_by_b = app.get(&p, &f.editor_b).await;
-    assert_eq!((seen_by_b.body["version"].as_i64(), seen_by_b.body["status"].as_str()), (Some(1), Some("published")));
-    assert_eq!(app.get(&format!("{p}?version=2"), &f.editor_b).await.status, StatusCode::NOT_FOUND, "drafts are the provider's");
-    app.post_ok(&format!("{p}/submit"), &f.editor_a, json!({})).await;
-    let r = app.post(&format!("{p}/review"), &f.reviewer, json!({"decision": "approve"})).await;
-    assert_eq!(r.body["version"], 2);
+    let r = editor_a.revise_resource(&code).await.unwrap();
+    assert_eq!((r.version, r.status), (2, VersionStatus::Draft));
+    let mut doc2 = typed_population_doc();
+    doc2.summary = "第二版：增加户籍地址。".into();
+    editor_a.update_resource(&code, &doc2).await.unwrap();
+    let seen_by_b = editor_b.get_resource(&code).await.unwrap();
+    assert_eq!((seen_by_b.version, seen_by_b.status), (1, VersionStatus::Published));
+    let hidden = editor_b.get_resource_version(&code, 2).await.unwrap_err();
+    assert_eq!(hidden.status(), Some(StatusCode::NOT_FOUND), "drafts are the provider's");
+    editor_a.submit_resource(&code).await.unwrap();
+    assert_eq!(reviewer.review_resource(&code, &approve).await.unwrap().version, 2);
 
-    let v1 = app.get(&format!("{p}?version=1"), &f.editor_b).await;
-    assert_eq!(v1.status, StatusCode::OK);
-    assert_eq!(v1.body["status"], "superseded");
-    assert_eq!(v1.body["document"]["summary"], "全省户籍人口（约 8000 万人）的基本信息。");
-    assert_eq!(app.get(&p, &f.editor_b).await.body["document"]["summary"], "第二版：增加户籍地址。");
-    let versions = app.get(&format!("{p}/versions"), &f.editor_b).await;
-    let listed: Vec<(i64, String)> = versions
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| (v["version"].as_i64().unwrap(), v["status"].as_str().unwrap().to_string()))
-        .collect();
-    assert_eq!(listed, [(2, "published".to_string()), (1, "superseded".to_string())]);
+    let v1 = editor_b.get_resource_version(&code, 1).await.unwrap();
+    assert_eq!((v1.status, v1.document.summary.as_str()), (VersionStatus::Superseded, "全省户籍人口（约 8000 万人）的基本信息。"));
+    assert_eq!(editor_b.get_resource(&code).await.unwrap().document.summary, "第二版：增加户籍地址。");
+    let listed: Vec<(i64, VersionStatus)> = editor_b.list_versions(&code).await.unwrap().iter().map(|v| (v.version, v.status)).collect();
+    assert_eq!(listed, [(2, VersionStatus::Published), (1, VersionStatus::Superseded)]);
 
     // Every transition is in the history, with who and why.
-    let h = app.get(&format!("{p}/history"), &f.editor_b).await;
-    let actions: Vec<&str> = h.body["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let h = editor_b.resource_history(&code).await.unwrap();
+    let actions: Vec<&str> = h.events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
         [
@@ -164,14 +167,13 @@ async fn submit_return_revise_publish_keeps_old_versions(backend: Backend) {
             "catalog.publish"
         ]
     );
-    assert_eq!(h.body["events"][2]["detail"]["reason"], "摘要需写明数据范围");
-    assert_eq!(h.body["events"][2]["actor"], "auth.reviewer");
+    assert_eq!(h.events[2].detail["reason"], "摘要需写明数据范围");
+    assert_eq!(h.events[2].actor, "auth.reviewer");
 
     // Withdraw, with a reason; it stays readable.
-    assert_eq!(app.post(&format!("{p}/withdraw"), &f.editor_a, json!({"reason": ""})).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let r = app.post(&format!("{p}/withdraw"), &f.editor_a, json!({"reason": "职能划转"})).await;
-    assert_eq!(r.body["status"], "withdrawn");
-    assert_eq!(app.get(&p, &f.editor_b).await.body["resource_status"], "withdrawn");
+    assert_eq!(editor_a.withdraw_resource(&code, "").await.unwrap_err().status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
+    assert_eq!(editor_a.withdraw_resource(&code, "职能划转").await.unwrap().status, VersionStatus::Withdrawn);
+    assert_eq!(editor_b.get_resource(&code).await.unwrap().resource_status, VersionStatus::Withdrawn);
     app.stop().await;
 }
 
