@@ -220,7 +220,7 @@ pub async fn rekey(
     ex: &Exchange,
     actor: &shutong_identity::Principal,
     ctx: &shutong_audit::AuditContext,
-    only: Option<&str>,
+    only: Option<&shutong_catalog::ResourceCode>,
     dry_run: bool,
 ) -> ExchangeResult<Vec<RekeyReport>> {
     if !actor.is_platform_admin() {
@@ -230,7 +230,7 @@ pub async fn rekey(
     let keys = ring.as_deref();
     let mut out = Vec::new();
     for b in crate::binding::list_bindings(ex).await? {
-        if only.is_some_and(|c| c != b.resource_code.as_str()) {
+        if only.is_some_and(|c| *c != b.resource_code) {
             continue;
         }
         let Some(table) = b.table_name.clone() else { continue };

@@ -11,6 +11,10 @@ shutong_store::typed_id!(
     /// 授权标识: the ID of a grant (共享授权), 办法 第十六条.
     GrantId
 );
+shutong_store::typed_id!(
+    /// 提醒标识: the ID of a notice to a department (逾期、到期、答复提醒).
+    NotificationId
+);
 
 value_list!(
     /// 申请类别: how a consumer asks for a resource, decided by the resource's and the items' 共享类型.

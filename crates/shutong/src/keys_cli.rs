@@ -61,9 +61,9 @@ pub async fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<i32> {
         KeysCommand::Rekey { resource, dry_run } => {
             let code = resource
                 .as_deref()
-                .map(|c| shutong_catalog::ResourceCode::parse(c).map(|c| c.to_string()).map_err(|e| anyhow::anyhow!("--resource: {e}")))
+                .map(|c| shutong_catalog::ResourceCode::parse(c).map_err(|e| anyhow::anyhow!("--resource: {e}")))
                 .transpose()?;
-            let reports = shutong_exchange::sealed::rekey(&ex, &actor, &ctx, code.as_deref(), *dry_run)
+            let reports = shutong_exchange::sealed::rekey(&ex, &actor, &ctx, code.as_ref(), *dry_run)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.to_string()))?;
             println!("{}", serde_json::to_string_pretty(&reports)?);

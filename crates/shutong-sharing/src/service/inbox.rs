@@ -153,12 +153,12 @@ pub async fn notifications(s: &Sharing, actor: &Principal, limit: i64) -> Sharin
 }
 
 /// Marks the caller's department's notices read (all, or those up to an ID). Returns how many.
-pub async fn mark_read(s: &Sharing, actor: &Principal, up_to: Option<i64>) -> SharingResult<u64> {
+pub async fn mark_read(s: &Sharing, actor: &Principal, up_to: Option<NotificationId>) -> SharingResult<u64> {
     let Some(d) = actor.department_id else { return Ok(0) };
     let done = sqlx::query("UPDATE notifications SET read_at = $1 WHERE department_id = $2 AND read_at IS NULL AND id <= $3")
         .bind(s.clock.now_ms())
         .bind(d.0)
-        .bind(up_to.unwrap_or(i64::MAX))
+        .bind(up_to.map_or(i64::MAX, |n| n.0))
         .execute(s.db.pool())
         .await?;
     Ok(done.rows_affected())

@@ -327,7 +327,7 @@ pub async fn mark_read(
     caller: Caller,
     ApiJson(b): ApiJson<MarkReadBody>,
 ) -> ApiResult<axum::Json<MarkReadResult>> {
-    let marked = sharing::mark_read(&state.sharing(), &caller.principal, b.up_to).await?;
+    let marked = sharing::mark_read(&state.sharing(), &caller.principal, b.up_to.map(sharing::NotificationId)).await?;
     Ok(axum::Json(MarkReadResult { marked }))
 }
 

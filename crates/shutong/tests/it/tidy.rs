@@ -227,7 +227,7 @@ fn no_background_loop_outside_the_job_runner() {
 }
 
 /// Parameters named after a table's rows: an integer under one of these names is that row's ID.
-const ROW_NAMES: [&str; 8] = ["project", "grant", "request", "batch", "file", "user", "department", "token"];
+const ROW_NAMES: [&str; 9] = ["project", "grant", "request", "batch", "file", "user", "department", "token", "notification"];
 /// Functions whose code parameter is the input they validate (a new classification node's code), refused
 /// with a field error by the function itself.
 const CODE_IS_THE_INPUT: [&str; 1] = ["create_classification"];
