@@ -6,8 +6,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shutong_api_types::catalog::{
-    CatalogStats, CreateResourceRequest, ResourceDocument, ResourceList, ResourceView, ReviewRequest, SearchResults, VersionSummary,
-    WithdrawRequest,
+    CatalogStats, CreateProjectRequest, CreateResourceRequest, Project, ResourceDocument, ResourceList, ResourceView, ReviewRequest,
+    SearchResults, VersionSummary, WithdrawRequest,
 };
 use shutong_api_types::exchange::{
     BatchList, BatchReport, BindingView, ChangePage, DataFormat, DatasetView, IngestMode, NewBinding, QuerySpec, Record, RecordPage,
@@ -301,6 +301,16 @@ impl Client {
     /// Searches the published catalog.
     pub async fn search(&self, text: &str, limit: usize) -> ClientResult<SearchResults> {
         self.get(&["api", "v1", "catalog", "search"], &[("q", text.to_string()), ("limit", limit.to_string())]).await
+    }
+
+    /// Registers an information project whose catalog is compiled ahead (R-CAT-8).
+    pub async fn create_project(&self, req: &CreateProjectRequest) -> ClientResult<Project> {
+        self.post(&["api", "v1", "catalog", "projects"], req).await
+    }
+
+    /// Accepts a project: its catalog is merged, all entries or none.
+    pub async fn accept_project(&self, id: i64) -> ClientResult<Project> {
+        self.json(Method::POST, &["api", "v1", "catalog", "projects", &id.to_string(), "accept"], &[], None::<&()>).await
     }
 
     pub async fn catalog_stats(&self) -> ClientResult<CatalogStats> {

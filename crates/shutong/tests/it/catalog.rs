@@ -5,7 +5,8 @@ use crate::common;
 use crate::common::{Backend, PASSWORD, TestApp, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shutong_client::types::catalog::{CreateResourceRequest, ResourceDocument, ReviewRequest, VersionStatus};
+use shutong_client::ClientError;
+use shutong_client::types::catalog::{CreateProjectRequest, CreateResourceRequest, ResourceDocument, ReviewRequest, VersionStatus};
 
 on_both_backends!(
     submit_return_revise_publish_keeps_old_versions,
@@ -643,66 +644,47 @@ async fn import_and_export_round_trip_and_refuse_bad_files(backend: Backend) {
 async fn project_catalogs_merge_at_acceptance(backend: Backend) {
     let app = spawn_app(backend).await;
     let f = fixture(&app).await;
-    let r = app.post("/api/v1/catalog/projects", &f.editor_a, json!({"department_id": f.a, "name": "甲省智慧公安二期工程"})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let project = r.body["id"].as_i64().unwrap();
-    assert_eq!(
-        app.post("/api/v1/catalog/projects", &f.editor_b, json!({"department_id": f.a, "name": "x"})).await.status,
-        StatusCode::FORBIDDEN
-    );
+    let (editor_a, editor_b, reviewer) =
+        (client_of(&app, "editor.a").await, client_of(&app, "editor.b").await, client_of(&app, "auth.reviewer").await);
+    let registration = CreateProjectRequest { department_id: f.a, name: "甲省智慧公安二期工程".into() };
+    let project = editor_a.create_project(&registration).await.unwrap().id;
+    let other = CreateProjectRequest { department_id: f.a, name: "x".into() };
+    assert_eq!(editor_b.create_project(&other).await.unwrap_err().status(), Some(StatusCode::FORBIDDEN));
     // A project without a catalog cannot be accepted.
-    assert_eq!(app.post(&format!("/api/v1/catalog/projects/{project}/accept"), &f.reviewer, json!({})).await.status, StatusCode::CONFLICT);
-    let add = |doc: Value| {
-        let app = &app;
-        let token = f.editor_a.clone();
-        async move {
-            let r = app
-                .post("/api/v1/catalog/resources", &token, json!({"classification_code": "211", "project_id": project, "document": doc}))
-                .await;
-            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-            r.body["code"].as_str().unwrap().to_string()
-        }
+    assert_eq!(reviewer.accept_project(project).await.unwrap_err().status(), Some(StatusCode::CONFLICT));
+    let entry = |doc: Value| CreateResourceRequest {
+        classification_code: "211".into(),
+        provider_department_id: None,
+        document: serde_json::from_value(doc).expect("a valid document"),
+        project_id: Some(project),
     };
-    let good = add(named("警情信息", "110 接处警信息", &["警情编号", "接警时间"], true)).await;
+    let good = editor_a.create_resource(&entry(named("警情信息", "110 接处警信息", &["警情编号", "接警时间"], true))).await.unwrap().code;
     let mut bad_doc = named("案件信息", "刑事案件信息", &["案件编号"], false);
     bad_doc["sharing_condition"] = Value::Null; // R-CAT-1
-    let bad = add(bad_doc).await;
+    let bad = editor_a.create_resource(&entry(bad_doc)).await.unwrap().code;
     // Entries of a project are not submitted one by one.
-    assert_eq!(app.post(&format!("{}/submit", path_of(&good)), &f.editor_a, json!({})).await.status, StatusCode::CONFLICT);
+    assert_eq!(editor_a.submit_resource(&good).await.unwrap_err().status(), Some(StatusCode::CONFLICT));
     // Only the authority accepts; a rule broken anywhere stops the whole merge.
-    assert_eq!(app.post(&format!("/api/v1/catalog/projects/{project}/accept"), &f.editor_a, json!({})).await.status, StatusCode::FORBIDDEN);
-    let r = app.post(&format!("/api/v1/catalog/projects/{project}/accept"), &f.reviewer, json!({})).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        r.body["error"]["violations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v["rule"] == "R-CAT-1" && v["field"].as_str().unwrap().starts_with(&bad)),
-        "{:?}",
-        r.body
-    );
-    assert_eq!(app.get(&path_of(&good), &f.editor_a).await.body["status"], "draft", "nothing merged");
+    assert_eq!(editor_a.accept_project(project).await.unwrap_err().status(), Some(StatusCode::FORBIDDEN));
+    let refused = reviewer.accept_project(project).await.unwrap_err();
+    let ClientError::Api { status, error } = &refused else { panic!("{refused}") };
+    assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY);
+    let violations = error.violations.as_ref().and_then(Value::as_array).expect("the violations");
+    assert!(violations.iter().any(|v| v["rule"] == "R-CAT-1" && v["field"].as_str().unwrap_or("").starts_with(&bad)), "{violations:?}");
+    assert_eq!(editor_a.get_resource(&good).await.unwrap().status, VersionStatus::Draft, "nothing merged");
     let mut fixed = named("案件信息", "刑事案件信息", &["案件编号"], false);
     fixed["sharing_condition"] = json!("仅向司法机关提供");
-    assert_eq!(app.call(Method::PUT, &path_of(&bad), Some(&f.editor_a), Some(fixed)).await.status, StatusCode::OK);
-    let r = app.post(&format!("/api/v1/catalog/projects/{project}/accept"), &f.reviewer, json!({})).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!((r.body["status"].as_str(), r.body["resources"].as_i64()), (Some("accepted"), Some(2)));
+    editor_a.update_resource(&bad, &serde_json::from_value(fixed).unwrap()).await.unwrap();
+    let accepted = reviewer.accept_project(project).await.unwrap();
+    assert_eq!((accepted.status.as_str(), accepted.resources), ("accepted", 2));
     for code in [&good, &bad] {
-        assert_eq!(app.get(&path_of(code), &f.editor_b).await.body["status"], "published");
+        assert_eq!(editor_b.get_resource(code).await.unwrap().status, VersionStatus::Published);
     }
     // Merged entries are searchable; the project is closed to new entries.
-    let s = app.call(Method::GET, "/api/v1/catalog/search?q=%E8%AD%A6%E6%83%85", None, None).await; // 警情
-    assert_eq!(s.body["hits"][0]["code"], good);
-    let r = app
-        .post(
-            "/api/v1/catalog/resources",
-            &f.editor_a,
-            json!({"classification_code": "211", "project_id": project, "document": population_doc()}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CONFLICT);
+    let anyone = shutong_client::Client::new(&app.base).unwrap();
+    assert_eq!(anyone.search("警情", 20).await.unwrap().hits[0].code, good);
+    let late = editor_a.create_resource(&entry(population_doc())).await.unwrap_err();
+    assert_eq!(late.status(), Some(StatusCode::CONFLICT));
     app.stop().await;
 }
 
