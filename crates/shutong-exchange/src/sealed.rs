@@ -215,7 +215,8 @@ pub struct RekeyReport {
 /// re-encrypted under the active one, sensitive values found in clear encrypted, values of items no longer
 /// sensitive decrypted, the key column turned into or out of a blind index. Holds each dataset's claim
 /// (no batch loads meanwhile), one transaction per 1,000 rows; safe to interrupt and run again. With
-/// `dry_run`, only counts. Audited as `data.rekey` per dataset changed. Platform administrators only.
+/// `dry_run`, only counts. Each dataset's pass is audited as `data.rekey`, recorded in the transaction that
+/// claims the dataset, before any value is rewritten. Platform administrators only.
 pub async fn rekey(
     ex: &Exchange,
     actor: &shutong_identity::Principal,
@@ -245,13 +246,30 @@ pub async fn rekey(
         let want_key_sealed = kinds.get(key_col).copied().flatten().is_some();
         let mut rep = RekeyReport { resource_code: code.clone(), key_sealed: want_key_sealed, ..Default::default() };
         let claim = -1i64;
-        if !dry_run && !crate::ingest::claim(ex, &code, claim, shutong_store::now_ms()).await? {
-            return Err(ExchangeError::Conflict(format!("a batch of {code} is being loaded: run again when it has finished")));
+        if !dry_run {
+            // The pass begins with its event, in the transaction that claims the dataset (in the pool's
+            // outbox when the pool is a database of its own): no ciphertext is rewritten unless the trail
+            // holds the pass that rewrites it.
+            let mut change = crate::binding::pool_change(ex, ctx).await?;
+            if !crate::ingest::claim(&mut **change.tx(), ex, &code, claim, shutong_store::now_ms()).await? {
+                return Err(ExchangeError::Conflict(format!("a batch of {code} is being loaded: run again when it has finished")));
+            }
+            change
+                .record(shutong_audit::NewAuditEvent {
+                    action: shutong_audit::Action::DataRekey,
+                    target_kind: "resource",
+                    target_id: code.clone(),
+                    department_id: Some(b.provider_department_id),
+                    detail: serde_json::json!({"active_key": keys.map(|k| k.active()), "key_sealed": want_key_sealed}),
+                })
+                .await?;
+            crate::binding::commit_pool_change(ex, change).await?;
         }
         let result = rekey_table(ex, &b, &table, &kinds, key_col, want_key_sealed, dry_run, &mut rep).await;
         if !dry_run {
             let _ = sqlx::query(
-                "UPDATE exchange_bindings SET busy_batch = NULL, busy_since = NULL, key_sealed = CASE WHEN $1 THEN $2 ELSE key_sealed END                  WHERE resource_code = $3 AND busy_batch = $4",
+                "UPDATE exchange_bindings SET busy_batch = NULL, busy_since = NULL, key_sealed = CASE WHEN $1 THEN $2 ELSE key_sealed END \
+                 WHERE resource_code = $3 AND busy_batch = $4",
             )
             .bind(result.is_ok())
             .bind(want_key_sealed as i64)
@@ -262,21 +280,6 @@ pub async fn rekey(
             ex.invalidate();
         }
         result?;
-        if !dry_run && rep.rows_rewritten > 0 {
-            let mut conn = ex.db.pool().acquire().await.map_err(shutong_store::StoreError::from)?;
-            let ev = shutong_audit::NewAuditEvent {
-                action: shutong_audit::Action::DataRekey,
-                target_kind: "resource",
-                target_id: code.clone(),
-                department_id: Some(b.provider_department_id),
-                detail: serde_json::json!({
-                    "rows_rewritten": rep.rows_rewritten, "values_by_key": rep.values_by_key,
-                    "values_in_clear": rep.values_in_clear, "values_no_longer_sensitive": rep.values_no_longer_sensitive,
-                    "active_key": keys.map(|k| k.active()), "key_sealed": want_key_sealed,
-                }),
-            };
-            shutong_audit::record(&mut conn, ctx, ev).await?;
-        }
         out.push(rep);
     }
     Ok(out)

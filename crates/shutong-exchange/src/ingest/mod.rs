@@ -155,7 +155,7 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
     .fetch_one(ex.pool.pool())
     .await?
     .try_get(0)?;
-    if !claim(ex, &code, batch, started).await? {
+    if !claim(ex.pool.pool(), ex, &code, batch, started).await? {
         finish_failed(ex, batch, "another batch of this dataset is being loaded", false).await;
         return Err(ExchangeError::Conflict(format!("another batch of {code} is being loaded: try again when it has finished")));
     }
@@ -217,7 +217,13 @@ fn key_type(ex: &Exchange) -> &'static str {
 
 /// Takes the dataset's claim for `holder` (a batch, or -1 for a re-encryption pass) unless another holder's
 /// claim is younger than `exchange.claim_timeout_seconds`. Returns whether it was taken.
-pub(crate) async fn claim(ex: &Exchange, code: &str, holder: i64, now: i64) -> ExchangeResult<bool> {
+pub(crate) async fn claim<'e>(
+    on: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    ex: &Exchange,
+    code: &str,
+    holder: i64,
+    now: i64,
+) -> ExchangeResult<bool> {
     let claimed = sqlx::query(
         "UPDATE exchange_bindings SET busy_batch = $1, busy_since = $2 WHERE resource_code = $3 AND (busy_batch IS NULL OR busy_since < $4)",
     )
@@ -225,7 +231,7 @@ pub(crate) async fn claim(ex: &Exchange, code: &str, holder: i64, now: i64) -> E
     .bind(now)
     .bind(code)
     .bind(now - ex.settings.claim_timeout_ms)
-    .execute(ex.pool.pool())
+    .execute(on)
     .await?
     .rows_affected();
     Ok(claimed > 0)
