@@ -139,21 +139,3 @@ async fn set_node_identity_tx(
         .await?;
     Ok(())
 }
-
-/// Changes this node's identity (platform administrators only).
-pub async fn set_node_identity(
-    db: &Db,
-    regions: &RegionTable,
-    actor: &Principal,
-    ctx: &AuditContext,
-    node: &NodeIdentity,
-) -> IdentityResult<()> {
-    if !actor.is_platform_admin() {
-        return Err(forbidden("only a platform administrator may change the node identity"));
-    }
-    let mut change = Change::begin(db, ctx).await?;
-    set_node_identity_tx(&mut change, regions, ctx, node).await?;
-    change.notify(Notice::IdentityChanged);
-    change.commit().await?;
-    Ok(())
-}
