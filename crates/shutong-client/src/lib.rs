@@ -6,11 +6,13 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shutong_api_types::catalog::{
-    CatalogStats, CreateProjectRequest, CreateResourceRequest, Project, ResourceDocument, ResourceList, ResourceView, ReviewRequest,
-    SearchResults, VersionSummary, WithdrawRequest,
+    CatalogStats, ChangeEvent, Classification, CreateChangeEventRequest, CreateClassificationRequest, CreateProjectRequest,
+    CreateResourceRequest, Project, ResourceDocument, ResourceList, ResourceView, ReviewRequest, SearchResults, VersionSummary,
+    WithdrawRequest,
 };
 use shutong_api_types::exchange::{
-    BatchList, BatchReport, BindingView, ChangePage, DataFormat, DatasetView, IngestMode, NewBinding, QuerySpec, Record, RecordPage,
+    BatchList, BatchReport, BindingView, ChangePage, DataFormat, DatasetView, ExemptionAnswer, ExemptionQuery, IngestMode, NewBinding,
+    QuerySpec, Record, RecordPage,
 };
 use shutong_api_types::sharing::{
     ApproveBody, CreateRequestBody, GrantList, GrantView, Inbox, MessageBody, ReasonBody, RenewBody, RequestDetail, RequestList,
@@ -66,6 +68,20 @@ impl ClientError {
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
+
+/// The narrowing of a read of the audit trail (`GET /api/v1/audit/events`); unset fields do not narrow.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// An action's code, e.g. `data.export`.
+    pub action: Option<String>,
+    /// The actor's username.
+    pub actor: Option<String>,
+    pub target_kind: Option<String>,
+    pub target_id: Option<String>,
+    /// Only events older than this sequence number (the previous page's `next_before`).
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
 
 #[derive(Clone)]
 enum Auth {
@@ -236,6 +252,24 @@ impl Client {
         self.get(&["api", "v1", "me"], &[]).await
     }
 
+    // -------------------------------------------------------------- audit
+
+    /// 审计日志: the trail's events the caller may read, newest first, narrowed by `filter`.
+    pub async fn audit_events(&self, filter: &AuditFilter) -> ClientResult<AuditEventList> {
+        let q: Vec<_> = [
+            param("action", filter.action.as_deref()),
+            param("actor", filter.actor.as_deref()),
+            param("target_kind", filter.target_kind.as_deref()),
+            param("target_id", filter.target_id.as_deref()),
+            param("before", filter.before),
+            param("limit", filter.limit),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.get(&["api", "v1", "audit", "events"], &q).await
+    }
+
     // -------------------------------------------------------------- catalog
 
     pub async fn create_resource(&self, req: &CreateResourceRequest) -> ClientResult<ResourceView> {
@@ -315,6 +349,29 @@ impl Client {
 
     pub async fn catalog_stats(&self) -> ClientResult<CatalogStats> {
         self.get(&["api", "v1", "catalog", "stats"], &[]).await
+    }
+
+    /// 信息资源分类: the classification tree, every node.
+    pub async fn classifications(&self) -> ClientResult<Vec<Classification>> {
+        self.get(&["api", "v1", "catalog", "classifications"], &[]).await
+    }
+
+    /// Adds a node to the classification tree (the sharing authority).
+    pub async fn create_classification(&self, code: &str, name: &str) -> ClientResult<Classification> {
+        let body = CreateClassificationRequest { code: code.to_string(), name: name.to_string() };
+        self.post(&["api", "v1", "catalog", "classifications"], &body).await
+    }
+
+    /// 目录更新事件 (R-CAT-7): records a change that obliges a department to update its catalog.
+    pub async fn record_change_event(&self, event: &CreateChangeEventRequest) -> ClientResult<ChangeEvent> {
+        self.post(&["api", "v1", "catalog", "change-events"], event).await
+    }
+
+    /// Change events, of one department or all; with `overdue`, only the open ones past their deadline.
+    pub async fn change_events(&self, department_id: Option<i64>, overdue: bool) -> ClientResult<Vec<ChangeEvent>> {
+        let q: Vec<_> =
+            [param("department_id", department_id), overdue.then(|| ("overdue", "true".to_string()))].into_iter().flatten().collect();
+        self.get(&["api", "v1", "catalog", "change-events"], &q).await
     }
 
     // -------------------------------------------------------------- sharing
@@ -453,6 +510,12 @@ impl Client {
         let [c, s] = code_segments(code)?;
         let url = self.url(&["api", "v1", "data", c, s, "export"], &[("format", format.as_str().to_string())])?;
         Ok(self.send(Method::GET, url, None, Vec::new()).await?.bytes().await?)
+    }
+
+    /// 免提交核验 (R-EX-6): which of an applicant's items the platform can provide under the caller's grants,
+    /// and with `fetch` their values.
+    pub async fn exemption_check(&self, query: &ExemptionQuery) -> ClientResult<ExemptionAnswer> {
+        self.post(&["api", "v1", "exemptions", "check"], query).await
     }
 }
 

@@ -1,12 +1,17 @@
 //! The resource catalog through the API, on SQLite and PostgreSQL: lifecycle, rules, rights, deadlines.
+//! The workflows go through the typed client (`shutong-client`); the tests of who may act (a table of
+//! statuses), of the rules' violations and of the files imported send raw requests.
 
 use crate::common;
 
 use crate::common::{Backend, PASSWORD, TestApp, spawn_app};
+use chrono::NaiveDate;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shutong_client::ClientError;
-use shutong_client::types::catalog::{CreateProjectRequest, CreateResourceRequest, ResourceDocument, ReviewRequest, VersionStatus};
+use shutong_client::types::catalog::{
+    CreateChangeEventRequest, CreateProjectRequest, CreateResourceRequest, ResourceDocument, ReviewRequest, SharingType, VersionStatus,
+};
+use shutong_client::{Client, ClientError};
 
 on_both_backends!(
     submit_return_revise_publish_keeps_old_versions,
@@ -320,47 +325,56 @@ async fn codes_are_generated_unique_and_never_reused(backend: Backend) {
     app.stop().await;
 }
 
+/// A change event of department `department` (目录更新事件, R-CAT-7).
+fn change_event(department: i64, kind: &str, description: &str, occurred_on: &str) -> CreateChangeEventRequest {
+    CreateChangeEventRequest {
+        department_id: department,
+        kind: kind.into(),
+        description: description.into(),
+        occurred_on: occurred_on.into(),
+    }
+}
+
+/// Creates, submits and approves an entry through the typed clients; returns its code.
+async fn publish_typed(editor: &Client, reviewer: &Client, class: &str, document: ResourceDocument) -> String {
+    let create = CreateResourceRequest { classification_code: class.into(), provider_department_id: None, document, project_id: None };
+    let code = editor.create_resource(&create).await.unwrap().code;
+    editor.submit_resource(&code).await.unwrap();
+    let approved = reviewer.review_resource(&code, &ReviewRequest { decision: "approve".into(), reason: None }).await.unwrap();
+    assert_eq!(approved.status, VersionStatus::Published);
+    code
+}
+
 async fn change_events_have_a_15_working_day_deadline(backend: Backend) {
     let app = spawn_app(backend).await;
     let f = fixture(&app).await;
-    let r = app
-        .post(
-            "/api/v1/catalog/change-events",
-            &f.editor_a,
-            json!({"department_id": f.a, "kind": "law_revised", "description": "《居民身份证法》修订", "occurred_on": "2026-09-28"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let (editor_a, editor_b, reviewer) =
+        (client_of(&app, "editor.a").await, client_of(&app, "editor.b").await, client_of(&app, "auth.reviewer").await);
+    let event = editor_a.record_change_event(&change_event(f.a, "law_revised", "《居民身份证法》修订", "2026-09-28")).await.unwrap();
     // 15 working days after 2026-09-28 across 国庆/中秋 (10-10 a working Saturday): 2026-10-23.
-    assert_eq!(r.body["due_on"], "2026-10-23");
-    assert_eq!(r.body["overdue"], true);
-    let overdue = app.get("/api/v1/catalog/change-events?overdue=true", &f.reviewer).await;
-    assert_eq!(overdue.body.as_array().unwrap().len(), 1);
-    assert_eq!(app.get("/api/v1/catalog/stats", &f.reviewer).await.body["overdue_change_events"], 1);
+    assert_eq!(event.due_on, NaiveDate::from_ymd_opt(2026, 10, 23).unwrap());
+    assert!(event.overdue);
+    assert_eq!((event.department_name.as_str(), event.resolution.as_deref()), ("甲省公安厅", None));
+    let overdue = reviewer.change_events(None, true).await.unwrap();
+    assert_eq!(overdue.iter().map(|e| e.id).collect::<Vec<_>>(), [event.id]);
+    assert_eq!(reviewer.catalog_stats().await.unwrap().overdue_change_events, 1);
     // Another department cannot record events for A; bad input names the field.
-    let r = app
-        .post(
-            "/api/v1/catalog/change-events",
-            &f.editor_b,
-            json!({"department_id": f.a, "kind": "law_revised", "description": "x", "occurred_on": "2026-09-28"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    for (body, field) in [
-        (json!({"department_id": f.a, "kind": "weather", "description": "x", "occurred_on": "2026-09-28"}), "kind"),
-        (json!({"department_id": f.a, "kind": "law_revised", "description": "x", "occurred_on": "2026-13-01"}), "occurred_on"),
-        (json!({"department_id": f.a, "kind": "law_revised", "description": "x", "occurred_on": "2099-01-01"}), "occurred_on"),
-    ] {
-        let r = app.post("/api/v1/catalog/change-events", &f.editor_a, body).await;
-        assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)));
+    let e = editor_b.record_change_event(&change_event(f.a, "law_revised", "x", "2026-09-28")).await.unwrap_err();
+    assert_eq!(e.status(), Some(StatusCode::FORBIDDEN), "{e}");
+    for (kind, occurred_on, field) in
+        [("weather", "2026-09-28", "kind"), ("law_revised", "2026-13-01", "occurred_on"), ("law_revised", "2099-01-01", "occurred_on")]
+    {
+        let e = editor_a.record_change_event(&change_event(f.a, kind, "x", occurred_on)).await.unwrap_err();
+        assert_eq!((e.status(), e.field()), (Some(StatusCode::UNPROCESSABLE_ENTITY), Some(field)), "{kind} {occurred_on}: {e}");
     }
     // Publishing an update of A's catalog answers the event.
-    let code = create(&app, &f.editor_a, "101", population_doc()).await;
-    app.post_ok(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await;
-    app.post_ok(&format!("{}/review", path_of(&code)), &f.reviewer, json!({"decision": "approve"})).await;
-    assert_eq!(app.get("/api/v1/catalog/change-events?overdue=true", &f.reviewer).await.body.as_array().unwrap().len(), 0);
-    let all = app.get(&format!("/api/v1/catalog/change-events?department_id={}", f.a), &f.reviewer).await;
-    assert!(all.body[0]["resolution"].as_str().unwrap().contains(&code));
+    let code = publish_typed(&editor_a, &reviewer, "101", typed_population_doc()).await;
+    assert!(reviewer.change_events(None, true).await.unwrap().is_empty());
+    assert_eq!(reviewer.catalog_stats().await.unwrap().overdue_change_events, 0);
+    let all = reviewer.change_events(Some(f.a), false).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(all[0].resolution.as_deref().is_some_and(|r| r.contains(&code)), "{:?}", all[0]);
+    assert_eq!(all[0].resolved_by.as_deref(), Some("auth.reviewer"));
     app.stop().await;
 }
 
@@ -370,63 +384,67 @@ async fn change_events_have_a_15_working_day_deadline(backend: Backend) {
 async fn change_event_deadlines_follow_the_business_clock(backend: Backend) {
     let app = spawn_app(backend).await;
     let f = fixture(&app).await;
-    app.clock().set_date(chrono::NaiveDate::from_ymd_opt(2026, 10, 12).unwrap());
-    let event = |occurred_on: &str| json!({"department_id": f.a, "kind": "functions_changed", "description": "机构改革，职能调整", "occurred_on": occurred_on});
-    let r = app.post("/api/v1/catalog/change-events", &f.editor_a, event("2026-10-13")).await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("occurred_on")), "{:?}", r.body);
-    let r = app.post("/api/v1/catalog/change-events", &f.editor_a, event("2026-09-28")).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!((r.body["due_on"].as_str(), r.body["overdue"].as_bool()), (Some("2026-10-23"), Some(false)));
-    let overdue = || async { app.get("/api/v1/catalog/change-events?overdue=true", &f.reviewer).await.body.as_array().unwrap().len() };
-    let stats = || async { app.get("/api/v1/catalog/stats", &f.reviewer).await.body["overdue_change_events"].as_i64() };
-    assert_eq!((overdue().await, stats().await), (0, Some(0)));
-    app.clock().set_date(chrono::NaiveDate::from_ymd_opt(2026, 10, 23).unwrap());
-    assert_eq!(overdue().await, 0, "the due day itself is not late");
-    app.clock().set_date(chrono::NaiveDate::from_ymd_opt(2026, 10, 24).unwrap());
-    assert_eq!((overdue().await, stats().await), (1, Some(1)));
+    let (editor_a, reviewer) = (client_of(&app, "editor.a").await, client_of(&app, "auth.reviewer").await);
+    app.clock().set_date(NaiveDate::from_ymd_opt(2026, 10, 12).unwrap());
+    let event = |occurred_on: &str| change_event(f.a, "functions_changed", "机构改革，职能调整", occurred_on);
+    let e = editor_a.record_change_event(&event("2026-10-13")).await.unwrap_err();
+    assert_eq!((e.status(), e.field()), (Some(StatusCode::UNPROCESSABLE_ENTITY), Some("occurred_on")), "{e}");
+    let recorded = editor_a.record_change_event(&event("2026-09-28")).await.unwrap();
+    assert_eq!((recorded.due_on, recorded.overdue), (NaiveDate::from_ymd_opt(2026, 10, 23).unwrap(), false));
+    let overdue = || async {
+        let listed = reviewer.change_events(None, true).await.unwrap().len();
+        (listed, reviewer.catalog_stats().await.unwrap().overdue_change_events)
+    };
+    assert_eq!(overdue().await, (0, 0));
+    app.clock().set_date(NaiveDate::from_ymd_opt(2026, 10, 23).unwrap());
+    assert_eq!(overdue().await, (0, 0), "the due day itself is not late");
+    app.clock().set_date(NaiveDate::from_ymd_opt(2026, 10, 24).unwrap());
+    assert_eq!(overdue().await, (1, 1));
     app.stop().await;
 }
 
 async fn classification_and_statistics(backend: Backend) {
     let app = spawn_app(backend).await;
-    let f = fixture(&app).await;
-    let tree = app.call(Method::GET, "/api/v1/catalog/classifications", None, None).await;
-    let names: Vec<&str> = tree.body.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let _f = fixture(&app).await;
+    let (editor_a, reviewer) = (client_of(&app, "editor.a").await, client_of(&app, "auth.reviewer").await);
+    let anyone = Client::new(&app.base).unwrap();
+    let tree = anyone.classifications().await.unwrap();
+    let names: Vec<&str> = tree.iter().map(|c| c.name.as_str()).collect();
     for n in ["基础信息资源", "主题信息资源", "部门信息资源", "人口", "法人单位", "宏观经济", "医疗健康", "政务服务"]
     {
         assert!(names.contains(&n), "{n} missing");
     }
-    let r = app.post("/api/v1/catalog/classifications", &f.editor_a, json!({"code": "301", "name": "甲省公安厅"})).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app.post("/api/v1/catalog/classifications", &f.reviewer, json!({"code": "301", "name": "甲省公安厅"})).await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let r = app.post("/api/v1/catalog/classifications", &f.reviewer, json!({"code": "301001", "name": "治安管理"})).await;
-    assert_eq!((r.status, r.body["level"].as_i64()), (StatusCode::CREATED, Some(3)));
+    let e = editor_a.create_classification("301", "甲省公安厅").await.unwrap_err();
+    assert_eq!(e.status(), Some(StatusCode::FORBIDDEN));
+    let node = reviewer.create_classification("301", "甲省公安厅").await.unwrap();
+    assert_eq!((node.level, node.parent_code.as_deref()), (2, Some("3")));
+    let node = reviewer.create_classification("301001", "治安管理").await.unwrap();
+    assert_eq!((node.level, node.parent_code.as_deref()), (3, Some("301")));
     for code in ["4", "30", "999", "302001"] {
-        let r = app.post("/api/v1/catalog/classifications", &f.reviewer, json!({"code": code, "name": "x"})).await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+        let e = reviewer.create_classification(code, "x").await.unwrap_err();
+        assert_eq!((e.status(), e.field()), (Some(StatusCode::UNPROCESSABLE_ENTITY), Some("code")), "{code}: {e}");
     }
+    assert_eq!(anyone.classifications().await.unwrap().len(), tree.len() + 2);
     // Two published (one open), one draft.
-    for (class, open) in [("301001", true), ("101", false)] {
-        let mut doc = population_doc();
-        if open {
-            doc["items"] = json!([item("a", "unconditional")]);
-            doc["sharing_type"] = json!("unconditional");
-            doc["open_to_public"] = json!(true);
-        }
-        let code = create(&app, &f.editor_a, class, doc).await;
-        app.post_ok(&format!("{}/submit", path_of(&code)), &f.editor_a, json!({})).await;
-        let r = app.post(&format!("{}/review", path_of(&code)), &f.reviewer, json!({"decision": "approve"})).await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    }
-    create(&app, &f.editor_a, "201", population_doc()).await;
-    let s = app.call(Method::GET, "/api/v1/catalog/stats", None, None).await;
-    assert_eq!((s.body["published"].as_i64(), s.body["drafts_and_pending"].as_i64()), (Some(2), Some(1)));
-    assert_eq!(s.body["shareable_share"], 1.0);
-    assert_eq!(s.body["open_share"], 0.5);
-    let class = |code: &str| s.body["by_class"].as_array().unwrap().iter().find(|c| c["key"] == code).unwrap()["count"].as_i64().unwrap();
+    let mut open = typed_population_doc();
+    open.items = vec![serde_json::from_value(item("a", "unconditional")).unwrap()];
+    open.sharing_type = SharingType::Unconditional;
+    open.open_to_public = true;
+    publish_typed(&editor_a, &reviewer, "301001", open).await;
+    publish_typed(&editor_a, &reviewer, "101", typed_population_doc()).await;
+    let draft = CreateResourceRequest {
+        classification_code: "201".into(),
+        provider_department_id: None,
+        document: typed_population_doc(),
+        project_id: None,
+    };
+    editor_a.create_resource(&draft).await.unwrap();
+    let s = anyone.catalog_stats().await.unwrap();
+    assert_eq!((s.published, s.drafts_and_pending), (2, 1));
+    assert_eq!((s.shareable_share, s.open_share), (1.0, 0.5));
+    let class = |code: &str| s.by_class.iter().find(|c| c.key == code).unwrap_or_else(|| panic!("class {code}: {:?}", s.by_class)).count;
     assert_eq!((class("1"), class("101"), class("3"), class("301"), class("2")), (1, 1, 1, 1, 0));
-    assert_eq!(s.body["by_department"][0]["label"], "甲省公安厅");
+    assert_eq!(s.by_department[0].label, "甲省公安厅");
     app.stop().await;
 }
 

@@ -1,17 +1,27 @@
 //! Data exchange (C4) through the HTTP API, on SQLite and PostgreSQL: grant enforcement on every output,
 //! batches (validation, reports, idempotency, increments, the change feed), bad input, the service proxy,
-//! and a server killed during a large batch.
+//! and a server killed during a large batch. The workflows go through the typed client (`shutong-client`);
+//! the tests of the wire itself (a file's parsing, uploads cut or over the limit, bad parameters) send raw
+//! requests.
 
 use crate::common;
 
 use crate::common::{Backend, TestApp, spawn_demo_app, spawn_demo_app_with};
+use chrono::NaiveDate;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use shutong_client::types::exchange::{BatchStatus, BindingKind, DataFormat, ExemptionQuery, IngestMode, NewBinding, QuerySpec, Record};
+use shutong_client::types::sharing::{
+    AccessMethod, ApproveBody, CreateRequestBody, FilterOp, GrantState, Purpose, RowCondition, RowFilter,
+};
+use shutong_client::{AuditFilter, Client, ClientError};
 use shutong_exchange::synth;
 use shutong_reference::{MaskKind, MaskRules};
 
 const DEMO: &str = shutong::demo::DEMO_PASSWORD;
 const POPULATION: &str = "/api/v1/data/101/000001";
+/// 人口基本信息, pooled by the demo.
+const CODE: &str = "101/000001";
 
 async fn upload(app: &TestApp, token: &str, path: &str, query: &str, content_type: &str, body: Vec<u8>) -> common::Resp {
     let res = app
@@ -35,21 +45,46 @@ async fn raw_get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Vec<u8>
 }
 
 /// 东川市人社局 applies for three items of 人口基本信息; 省公安厅 grants two, for 玄武区 rows only, masked.
-async fn narrowed_grant(app: &TestApp) -> (String, i64) {
-    let consumer = app.login("dc.rs.editor", DEMO).await;
-    let provider = app.login("ga.reviewer", DEMO).await;
-    let approved = app
-        .approved_request(
-            &consumer,
-            &provider,
-            json!({"resource_code": "101/000001", "items": ["公民身份号码", "姓名", "户籍地址"], "purpose": "data_verification",
-                   "basis": "《社会保险法》第五十八条: 核验参保人户籍", "period_to": "2027-06-30",
-                   "access_methods": ["online_query", "bulk_download", "subscription"]}),
-            json!({"items": ["公民身份号码", "户籍地址"],
-                   "row_filter": {"conditions": [{"item": "户籍地址", "op": "prefix", "values": ["南京市玄武区"]}]}}),
-        )
-        .await;
-    (consumer, approved["grant"]["id"].as_i64().unwrap())
+/// Returns the consumer, as a typed client, and the grant's ID.
+async fn narrowed_grant(app: &TestApp) -> (Client, i64) {
+    let consumer = app.client("dc.rs.editor").await;
+    let provider = app.client("ga.reviewer").await;
+    let asked = consumer
+        .create_request(&CreateRequestBody {
+            resource_code: CODE.into(),
+            consumer_department_id: None,
+            items: vec!["公民身份号码".into(), "姓名".into(), "户籍地址".into()],
+            purpose: Purpose::DataVerification,
+            purpose_detail: None,
+            basis: "《社会保险法》第五十八条: 核验参保人户籍".into(),
+            period_from: None,
+            period_to: Some(NaiveDate::from_ymd_opt(2027, 6, 30).unwrap()),
+            access_methods: vec![AccessMethod::OnlineQuery, AccessMethod::BulkDownload, AccessMethod::Subscription],
+            expected_volume: None,
+        })
+        .await
+        .unwrap()
+        .request;
+    let approval = ApproveBody {
+        items: Some(vec!["公民身份号码".into(), "户籍地址".into()]),
+        row_filter: Some(RowFilter {
+            conditions: vec![RowCondition { item: "户籍地址".into(), op: FilterOp::Prefix, values: vec!["南京市玄武区".into()] }],
+        }),
+        ..Default::default()
+    };
+    let grant = provider.approve(asked.id, &approval).await.unwrap().grant.expect("an approval carries its grant");
+    (consumer, grant.id)
+}
+
+/// A record as the wire carries it, for comparing with what the client decoded.
+fn record(value: Value) -> Record {
+    value.as_object().expect("a record is an object").clone()
+}
+
+/// The status and error code of a refusal.
+fn refusal<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (Option<StatusCode>, Option<String>) {
+    let e = r.expect_err("refused");
+    (e.status(), e.code().map(str::to_string))
 }
 
 async fn grants_are_enforced_on_every_output(backend: Backend) {
@@ -60,20 +95,16 @@ async fn grants_are_enforced_on_every_output(backend: Backend) {
     let inside = people.iter().find(|p| in_xuanwu(p)).unwrap().clone();
     let outside = people.iter().find(|p| !in_xuanwu(p)).unwrap().clone();
     let expected_rows = people.iter().filter(|p| in_xuanwu(p)).count();
+    let no_grant = (Some(StatusCode::FORBIDDEN), Some("no_grant".to_string()));
 
     // Without a grant: 403 on every way out, for any department; auditors read the trail, not the data.
-    let stranger = app.login("xl.admin", DEMO).await;
-    for path in
-        [format!("{POPULATION}/records/{}", inside[0]), format!("{POPULATION}/export?format=csv"), format!("{POPULATION}/changes?since=0")]
-    {
-        let r = app.get(&path, &stranger).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {:?}", r.body);
-        assert_eq!(r.body["error"]["code"], "no_grant");
-    }
-    let r = app.post(&format!("{POPULATION}/query"), &stranger, json!({})).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let auditor = app.login("auditor", DEMO).await;
-    assert_eq!(app.get(&format!("{POPULATION}/records/{}", inside[0]), &auditor).await.status, StatusCode::FORBIDDEN);
+    let stranger = app.client("xl.admin").await;
+    assert_eq!(refusal(stranger.lookup(CODE, &inside[0], None).await), no_grant);
+    assert_eq!(refusal(stranger.export(CODE, DataFormat::Csv).await), no_grant);
+    assert_eq!(refusal(stranger.changes(CODE, 0, None).await), no_grant);
+    assert_eq!(refusal(stranger.query(CODE, &QuerySpec::default()).await).0, Some(StatusCode::FORBIDDEN));
+    let auditor = app.client("auditor").await;
+    assert_eq!(refusal(auditor.lookup(CODE, &inside[0], None).await).0, Some(StatusCode::FORBIDDEN));
 
     let (consumer, grant) = narrowed_grant(&app).await;
     let masks = MaskRules::default();
@@ -82,57 +113,55 @@ async fn grants_are_enforced_on_every_output(backend: Backend) {
     assert_ne!(id_masked, inside[0]);
 
     // Lookup: exactly the granted items, masked; a row outside the filter does not exist for this consumer.
-    let r = app.get(&format!("{POPULATION}/records/{}", inside[0]), &consumer).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body, json!({"公民身份号码": id_masked, "户籍地址": addr_masked}));
-    // A lower-case x and surrounding spaces are normalised like everywhere else.
-    let r = app.get(&format!("{POPULATION}/records/{}", outside[0]), &consumer).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "row filter: {:?}", r.body);
-    let r = app.get(&format!("{POPULATION}/records/123"), &consumer).await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("key")));
+    let found = consumer.lookup(CODE, &inside[0], None).await.unwrap();
+    assert_eq!(found, record(json!({"公民身份号码": id_masked, "户籍地址": addr_masked})));
+    assert_eq!(consumer.lookup(CODE, &inside[0], Some(grant)).await.unwrap(), found, "the same under the grant named");
+    let e = consumer.lookup(CODE, &outside[0], None).await.unwrap_err();
+    assert_eq!(e.status(), Some(StatusCode::NOT_FOUND), "row filter: {e}");
+    let e = consumer.lookup(CODE, "123", None).await.unwrap_err();
+    assert_eq!((e.status(), e.field()), (Some(StatusCode::UNPROCESSABLE_ENTITY), Some("key")));
 
     // Query: only filtered rows, only granted items; conditions on items outside the grant are refused.
     let mut seen = 0;
-    let mut after: Option<String> = None;
+    let mut spec = QuerySpec { limit: Some(500), ..Default::default() };
     loop {
-        let r = app.post(&format!("{POPULATION}/query"), &consumer, json!({"limit": 500, "after": after})).await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        for rec in r.body["records"].as_array().unwrap() {
-            let keys: Vec<&String> = rec.as_object().unwrap().keys().collect();
-            assert_eq!(keys, ["公民身份号码", "户籍地址"]);
-            assert!(rec["户籍地址"].as_str().unwrap().starts_with("南京"), "{rec}");
-            assert!(rec["户籍地址"].as_str().unwrap().contains('*'), "masked: {rec}");
+        let page = consumer.query(CODE, &spec).await.unwrap();
+        assert_eq!(page.items, ["公民身份号码", "户籍地址"]);
+        assert_eq!(page.grant_id, Some(grant));
+        for rec in &page.records {
+            assert_eq!(rec.keys().collect::<Vec<_>>(), ["公民身份号码", "户籍地址"]);
+            let address = rec["户籍地址"].as_str().unwrap();
+            assert!(address.starts_with("南京") && address.contains('*'), "filtered and masked: {rec:?}");
             seen += 1;
         }
-        match r.body["next_after"].as_str() {
-            Some(a) => after = Some(a.to_string()),
+        match page.next_after {
+            Some(a) => spec.after = Some(a),
             None => break,
         }
     }
     assert_eq!(seen, expected_rows);
-    let r = app
-        .post(&format!("{POPULATION}/query"), &consumer, json!({"conditions": [{"item": "姓名", "op": "eq", "values": [inside[1]]}]}))
-        .await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("conditions[0].item")));
+    let outside_grant = QuerySpec {
+        conditions: vec![RowCondition { item: "姓名".into(), op: FilterOp::Eq, values: vec![inside[1].clone()] }],
+        ..Default::default()
+    };
+    let e = consumer.query(CODE, &outside_grant).await.unwrap_err();
+    assert_eq!((e.status(), e.field()), (Some(StatusCode::UNPROCESSABLE_ENTITY), Some("conditions[0].item")));
 
     // Every download format: the granted items only, masked, filtered.
-    let (status, csv) = raw_get(&app, &consumer, &format!("{POPULATION}/export?format=csv")).await;
-    assert_eq!(status, StatusCode::OK);
-    let text = String::from_utf8(csv).unwrap();
+    let text = String::from_utf8(consumer.export(CODE, DataFormat::Csv).await.unwrap().to_vec()).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("公民身份号码,户籍地址"));
     assert_eq!(lines.clone().count(), expected_rows);
     assert!(text.contains(&id_masked) && !text.contains(&inside[0]) && !text.contains(&inside[1]) && !text.contains(&outside[5]));
-    let (_, nd) = raw_get(&app, &consumer, &format!("{POPULATION}/export?format=ndjson")).await;
-    let nd = String::from_utf8(nd).unwrap();
+    let nd = String::from_utf8(consumer.export(CODE, DataFormat::Ndjson).await.unwrap().to_vec()).unwrap();
     assert_eq!(nd.lines().count(), expected_rows);
     for line in nd.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["公民身份号码", "户籍地址"]);
+        let v: Record = serde_json::from_str(line).unwrap();
+        assert_eq!(v.keys().collect::<Vec<_>>(), ["公民身份号码", "户籍地址"]);
     }
     assert!(!nd.contains("姓名") && !nd.contains(&inside[0]));
-    let (_, pq) = raw_get(&app, &consumer, &format!("{POPULATION}/export?format=parquet")).await;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(pq)).unwrap();
+    let pq = consumer.export(CODE, DataFormat::Parquet).await.unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(pq).unwrap();
     let names: Vec<String> = reader.schema().fields().iter().map(|f| f.name().clone()).collect();
     assert_eq!(names, ["公民身份号码", "户籍地址"]);
     let mut total = 0;
@@ -152,45 +181,44 @@ async fn grants_are_enforced_on_every_output(backend: Backend) {
     // same order.
     let csv_ids: Vec<String> = lines.map(|l| l.split(',').next().unwrap().to_string()).collect();
     let nd_ids: Vec<String> =
-        nd.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["公民身份号码"].as_str().unwrap().to_string()).collect();
+        nd.lines().map(|l| serde_json::from_str::<Record>(l).unwrap()["公民身份号码"].as_str().unwrap().to_string()).collect();
     assert_eq!(csv_ids, parquet_ids);
     assert_eq!(nd_ids, parquet_ids);
 
     // The change feed, same rules.
-    let r = app.get(&format!("{POPULATION}/changes?since=0&limit=1000"), &consumer).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    for c in r.body["changes"].as_array().unwrap() {
-        assert_eq!(c["record"].as_object().unwrap().len(), 2);
+    let feed = consumer.changes(CODE, 0, Some(1000)).await.unwrap();
+    assert!(!feed.changes.is_empty());
+    for c in &feed.changes {
+        assert_eq!(c.record.as_ref().map(|r| r.len()), Some(2), "{c:?}");
     }
 
     // The access log: consumer, grant, purpose, items, record count.
-    let admin = app.admin_token().await;
-    let mut events = Value::Null;
+    let admin = app.admin_client().await;
+    let exports = AuditFilter { action: Some("data.export".into()), limit: Some(10), ..Default::default() };
+    let mut events = Vec::new();
     for _ in 0..50 {
-        events = app.get("/api/v1/audit/events?action=data.export&limit=10", &admin).await.body;
-        if events["events"].as_array().is_some_and(|e| e.len() >= 3) {
+        events = admin.audit_events(&exports).await.unwrap().events;
+        if events.len() >= 3 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let e = &events["events"][0];
-    assert_eq!(e["detail"]["grant"], grant);
-    assert_eq!(e["detail"]["purpose"], "data_verification");
-    assert_eq!(e["detail"]["items"], json!(["公民身份号码", "户籍地址"]));
-    assert_eq!(e["detail"]["records"], expected_rows);
+    let e = &events[0];
+    assert_eq!(e.actor, "dc.rs.editor");
+    assert_eq!(e.detail["grant"], grant);
+    assert_eq!(e.detail["purpose"], "data_verification");
+    assert_eq!(e.detail["items"], json!(["公民身份号码", "户籍地址"]));
+    assert_eq!(e.detail["records"], expected_rows);
 
     // Revocation stops access at once.
-    let provider = app.login("ga.reviewer", DEMO).await;
-    let r = app.post(&format!("/api/v1/grants/{grant}/revoke"), &provider, json!({"reason": "核验任务已完成"})).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = app.get(&format!("{POPULATION}/records/{}", inside[0]), &consumer).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "after revocation: {:?}", r.body);
-    assert_eq!(raw_get(&app, &consumer, &format!("{POPULATION}/export")).await.0, StatusCode::FORBIDDEN);
+    let provider = app.client("ga.reviewer").await;
+    assert_eq!(provider.revoke_grant(grant, "核验任务已完成").await.unwrap().state, GrantState::Revoked);
+    assert_eq!(refusal(consumer.lookup(CODE, &inside[0], None).await).0, Some(StatusCode::FORBIDDEN), "after revocation");
+    assert_eq!(refusal(consumer.export(CODE, DataFormat::Csv).await).0, Some(StatusCode::FORBIDDEN));
 
-    // The provider reads its own data in clear.
-    let own = app.login("ga.editor", DEMO).await;
-    let r = app.get(&format!("{POPULATION}/records/{}", inside[0].to_lowercase()), &own).await;
-    assert_eq!(r.body["姓名"], inside[1]);
+    // The provider reads its own data in clear; a lower-case x is normalised like everywhere else.
+    let own = app.client("ga.editor").await;
+    assert_eq!(own.lookup(CODE, &inside[0].to_lowercase(), None).await.unwrap()["姓名"], inside[1]);
     app.stop().await;
 }
 
@@ -211,11 +239,11 @@ async fn concurrent_lookups_each_get_their_own_row(backend: Backend) {
     let people: Vec<[String; 6]> = (0..2000u64).map(|i| synth::person(i, 2026)).collect();
     let (consumer, _) = narrowed_grant(&app).await;
     let masks = MaskRules::default();
-    let mut asks: Vec<(String, Option<Value>)> = Vec::new();
+    let mut asks: Vec<(String, Option<Record>)> = Vec::new();
     for p in people.iter().take(120) {
-        let expected = p[5]
-            .starts_with("南京市玄武区")
-            .then(|| json!({"公民身份号码": masks.mask(MaskKind::IdNumber, &p[0]), "户籍地址": masks.mask(MaskKind::Address, &p[5])}));
+        let expected = p[5].starts_with("南京市玄武区").then(|| {
+            record(json!({"公民身份号码": masks.mask(MaskKind::IdNumber, &p[0]), "户籍地址": masks.mask(MaskKind::Address, &p[5])}))
+        });
         asks.push((p[0].clone(), expected));
     }
     // The first ten keys asked twice more, and valid numbers that are in no row.
@@ -224,12 +252,12 @@ async fn concurrent_lookups_each_get_their_own_row(backend: Backend) {
     asks.extend((0..10u64).map(|i| (synth::person(5_000_000 + i, 2026)[0].clone(), None)));
     assert!(asks.iter().any(|(_, e)| e.is_some()) && asks.iter().filter(|(_, e)| e.is_none()).count() > 10);
     for round in 0..2 {
-        let paths: Vec<String> = asks.iter().map(|(key, _)| format!("{POPULATION}/records/{key}")).collect();
-        let answers = futures_util::future::join_all(paths.iter().map(|path| app.get(path, &consumer))).await;
-        for ((key, expected), r) in asks.iter().zip(answers) {
-            match expected {
-                Some(body) => assert_eq!((r.status, &r.body), (StatusCode::OK, body), "round {round}, key {key}"),
-                None => assert_eq!(r.status, StatusCode::NOT_FOUND, "round {round}, key {key}: {:?}", r.body),
+        let answers = futures_util::future::join_all(asks.iter().map(|(key, _)| consumer.lookup(CODE, key, None))).await;
+        for ((key, expected), answer) in asks.iter().zip(answers) {
+            match (expected, answer) {
+                (Some(body), Ok(found)) => assert_eq!(&found, body, "round {round}, key {key}"),
+                (None, Err(e)) => assert_eq!(e.status(), Some(StatusCode::NOT_FOUND), "round {round}, key {key}: {e}"),
+                (expected, answer) => panic!("round {round}, key {key}: expected {expected:?}, answered {answer:?}"),
             }
         }
     }
@@ -238,11 +266,12 @@ async fn concurrent_lookups_each_get_their_own_row(backend: Backend) {
 async fn batches_are_validated_reported_and_idempotent(backend: Backend) {
     let mut app = spawn_demo_app(backend).await;
     let editor = app.login("ga.editor", DEMO).await;
-    // 流动人口居住登记信息 (101/000002): bind it as a dataset keyed by 公民身份号码.
-    let path = "/api/v1/data/101/000002";
-    let r = app.call(Method::PUT, &format!("{path}/binding"), Some(&editor), Some(json!({"kind": "dataset"}))).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["key_item"], "公民身份号码");
+    // 流动人口居住登记信息 (101/000002): bind it as a dataset keyed by 公民身份号码. The batch's life (report,
+    // replay, increments, the feed) goes through the typed client; the file's parsing below sends raw bytes.
+    let (path, code) = ("/api/v1/data/101/000002", "101/000002");
+    let provider = app.client("ga.editor").await;
+    let binding = provider.bind(code, &NewBinding { kind: Some(BindingKind::Dataset), ..Default::default() }).await.unwrap();
+    assert_eq!(binding.key_item.as_deref(), Some("公民身份号码"));
     let p: Vec<[String; 6]> = (0..6).map(|i| synth::person(i + 50_000, 9)).collect();
     let good = |i: usize| format!("{},{},{},2024-03-0{}", p[i][0], p[i][1], p[i][5], i + 1);
     let bad_id = format!("{}1", &p[0][0][..17]);
@@ -255,52 +284,39 @@ async fn batches_are_validated_reported_and_idempotent(backend: Backend) {
         good(4),
         p[0][0]
     );
-    let r = upload(&app, &editor, path, "mode=full&batch_id=load-1", "text/csv", csv.clone().into_bytes()).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(r.body["status"], "committed");
-    assert_eq!(r.body["rows_received"], 7);
-    assert_eq!(r.body["rows_upserted"], 3);
-    assert_eq!(r.body["rows_rejected"], 4);
-    let rejects = r.body["rejects"].as_array().unwrap();
-    let reason = |row: i64| rejects.iter().find(|x| x["row"] == row).map(|x| x["reason"].as_str().unwrap().to_string()).unwrap_or_default();
-    assert!(reason(3).contains("check character"), "{}", reason(3));
-    assert_eq!(rejects.iter().find(|x| x["row"] == 4).unwrap()["field"], "登记日期");
-    assert!(reason(5).contains("5 fields, the header has 4"), "{}", reason(5));
-    assert!(reason(7).contains("repeats row 1"), "{}", reason(7));
+    let report = provider.post_batch(code, IngestMode::Full, DataFormat::Csv, "load-1", csv.clone()).await.unwrap();
+    assert_eq!(report.status, BatchStatus::Committed);
+    assert_eq!((report.rows_received, report.rows_upserted, report.rows_rejected), (7, 3, 4));
+    assert!(!report.replayed);
+    let reject = |row: i64| report.rejects.iter().find(|x| x.row == row).unwrap_or_else(|| panic!("row {row}: {:?}", report.rejects));
+    assert!(reject(3).reason.contains("check character"), "{:?}", reject(3));
+    assert_eq!(reject(4).field.as_deref(), Some("登记日期"));
+    assert!(reject(5).reason.contains("5 fields, the header has 4"), "{:?}", reject(5));
+    assert!(reject(7).reason.contains("repeats row 1"), "{:?}", reject(7));
     // Re-sent: the first delivery's report, nothing applied twice.
-    let again = upload(&app, &editor, path, "mode=full&batch_id=load-1", "text/csv", csv.into_bytes()).await;
-    assert_eq!(again.status, StatusCode::OK);
-    assert_eq!((again.body["replayed"].as_bool(), again.body["id"].clone()), (Some(true), r.body["id"].clone()));
-    let d = app.get(path, &editor).await;
-    assert_eq!((d.body["binding"]["row_count"].as_i64(), d.body["binding"]["last_seq"].as_i64()), (Some(3), Some(6)));
+    let again = provider.post_batch(code, IngestMode::Full, DataFormat::Csv, "load-1", csv).await.unwrap();
+    assert_eq!((again.replayed, again.id), (true, report.id));
+    let binding = provider.dataset(code).await.unwrap().binding;
+    assert_eq!((binding.row_count, binding.last_seq), (3, 6));
+    assert_eq!(provider.list_batches(code).await.unwrap().batches.iter().filter(|b| b.batch_id == "load-1").count(), 1);
 
     // Incremental: an upsert and a deletion; the change feed shows both; a deletion in a full batch is refused.
     let inc = format!(
         "公民身份号码,姓名,居住地址,登记日期,_op\n{},新名字,\"新\\地址 \"\"甲\"\", 乙\",2024-05-01,upsert\n{},,,,delete\n",
         p[0][0], p[1][0]
     );
-    let r = upload(&app, &editor, path, "mode=incremental&batch_id=inc-1", "text/csv", inc.into_bytes()).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(
-        (r.body["rows_upserted"].as_i64(), r.body["rows_deleted"].as_i64(), r.body["rows_after"].as_i64()),
-        (Some(1), Some(1), Some(2))
-    );
-    let since = r.body["first_seq"].as_i64().unwrap() - 1;
-    let feed = app.get(&format!("{path}/changes?since={since}"), &editor).await;
-    let ops: Vec<(String, Option<String>)> = feed.body["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["op"].as_str().unwrap().to_string(), c["key"].as_str().map(str::to_string)))
-        .collect();
-    assert_eq!(ops, [("upsert".to_string(), Some(p[0][0].clone())), ("delete".to_string(), Some(p[1][0].clone()))]);
-    assert_eq!(app.get(&format!("{path}/records/{}", p[1][0]), &editor).await.status, StatusCode::NOT_FOUND);
-    let record = app.get(&format!("{path}/records/{}", p[0][0]), &editor).await;
-    assert_eq!((record.body["姓名"].as_str(), record.body["居住地址"].as_str()), (Some("新名字"), Some("新\\地址 \"甲\", 乙")));
+    let report = provider.post_batch(code, IngestMode::Incremental, DataFormat::Csv, "inc-1", inc).await.unwrap();
+    assert_eq!((report.rows_upserted, report.rows_deleted, report.rows_after), (1, 1, 2));
+    let since = report.first_seq.unwrap() - 1;
+    let feed = provider.changes(code, since, None).await.unwrap();
+    let ops: Vec<(&str, Option<&str>)> = feed.changes.iter().map(|c| (c.op.as_str(), c.key.as_deref())).collect();
+    assert_eq!(ops, [("upsert", Some(p[0][0].as_str())), ("delete", Some(p[1][0].as_str()))]);
+    assert!(!feed.reset);
+    assert_eq!(provider.lookup(code, &p[1][0], None).await.unwrap_err().status(), Some(StatusCode::NOT_FOUND));
+    let record = provider.lookup(code, &p[0][0], None).await.unwrap();
+    assert_eq!((record["姓名"].as_str(), record["居住地址"].as_str()), (Some("新名字"), Some("新\\地址 \"甲\", 乙")));
     // A backslash, quotes and a comma leave an export as they came in, quoted as CSV quotes them.
-    let (status, csv) = raw_get(&app, &editor, &format!("{path}/export?format=csv")).await;
-    assert_eq!(status, StatusCode::OK);
-    let csv = String::from_utf8(csv).unwrap();
+    let csv = String::from_utf8(provider.export(code, DataFormat::Csv).await.unwrap().to_vec()).unwrap();
     assert!(csv.contains(&format!("{},新名字,\"新\\地址 \"\"甲\"\", 乙\",2024-05-01", p[0][0])), "{csv}");
     let r = upload(
         &app,
@@ -642,43 +658,38 @@ async fn the_exemption_check_answers_from_grants(backend: Backend) {
     let inside = people.iter().find(|p| p[5].starts_with("南京市玄武区")).unwrap().clone();
     let outside = people.iter().find(|p| !p[5].starts_with("南京市玄武区")).unwrap().clone();
     let (consumer, grant) = narrowed_grant(&app).await;
-    let ask = |subject: String, fetch: bool| {
-        let (app, consumer) = (&app, consumer.clone());
-        async move {
-            app.post(
-                "/api/v1/exemptions/check",
-                &consumer,
-                json!({"subject": subject, "items": ["户籍地址", "姓名", "学历"], "fetch": fetch}),
-            )
-            .await
-        }
+    let ask = |client: &Client, subject: &str, items: &[&str], fetch: bool| {
+        let query = ExemptionQuery { subject: subject.to_string(), items: items.iter().map(|i| i.to_string()).collect(), fetch };
+        let client = client.clone();
+        async move { client.exemption_check(&query).await }
     };
-    let r = ask(inside[0].clone(), false).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["subject_kind"], "person");
-    let items = r.body["items"].as_array().unwrap();
-    assert_eq!((items[0]["available"].as_bool(), items[0]["grant_id"].as_i64()), (Some(true), Some(grant)), "{items:?}");
-    assert_eq!(items[0]["resource_code"], "101/000001");
+    let wanted = ["户籍地址", "姓名", "学历"];
+    let answer = ask(&consumer, &inside[0], &wanted, false).await.unwrap();
+    assert_eq!(answer.subject_kind, "person");
+    let items = &answer.items;
+    assert_eq!((items[0].available, items[0].grant_id), (true, Some(grant)), "{items:?}");
+    assert_eq!(items[0].resource_code.as_deref(), Some(CODE));
+    assert_eq!(items[0].value, None, "not fetched");
     // 姓名 is pooled but not granted to this department; 学历 is pooled nowhere.
-    assert_eq!((items[1]["available"].as_bool(), items[1]["reason"].as_str()), (Some(false), Some("no_grant")));
-    assert_eq!((items[2]["available"].as_bool(), items[2]["reason"].as_str()), (Some(false), Some("not_pooled")));
-    assert_eq!(r.body["still_required"], json!(["姓名", "学历"]));
+    assert_eq!((items[1].available, items[1].reason.as_deref()), (false, Some("no_grant")));
+    assert_eq!((items[2].available, items[2].reason.as_deref()), (false, Some("not_pooled")));
+    assert_eq!(answer.still_required, ["姓名", "学历"]);
     // Fetched: the value, masked as the grant requires.
-    let r = ask(format!(" {} ", inside[0].to_lowercase()), true).await;
-    assert_eq!(r.body["items"][0]["value"], json!(MaskRules::default().mask(MaskKind::Address, &inside[5])), "{:?}", r.body);
+    let answer = ask(&consumer, &format!(" {} ", inside[0].to_lowercase()), &wanted, true).await.unwrap();
+    assert_eq!(answer.items[0].value, Some(json!(MaskRules::default().mask(MaskKind::Address, &inside[5]))), "{answer:?}");
     // Outside the grant's rows: the applicant must provide it.
-    let r = ask(outside[0].clone(), true).await;
-    assert_eq!((r.body["items"][0]["available"].as_bool(), r.body["items"][0]["reason"].as_str()), (Some(false), Some("no_record")));
-    assert_eq!(r.body["still_required"], json!(["户籍地址", "姓名", "学历"]));
+    let answer = ask(&consumer, &outside[0], &wanted, true).await.unwrap();
+    assert_eq!((answer.items[0].available, answer.items[0].reason.as_deref()), (false, Some("no_record")));
+    assert_eq!(answer.still_required, wanted);
     // Bad input names the field.
-    let r = app.post("/api/v1/exemptions/check", &consumer, json!({"subject": "110101199003071235", "items": ["姓名"]})).await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("subject")), "{:?}", r.body);
-    let r = app.post("/api/v1/exemptions/check", &consumer, json!({"subject": inside[0], "items": []})).await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("items")));
+    let e = ask(&consumer, "110101199003071235", &["姓名"], false).await.unwrap_err();
+    assert_eq!((e.status(), e.field()), (Some(StatusCode::UNPROCESSABLE_ENTITY), Some("subject")), "{e}");
+    let e = ask(&consumer, &inside[0], &[], false).await.unwrap_err();
+    assert_eq!((e.status(), e.field()), (Some(StatusCode::UNPROCESSABLE_ENTITY), Some("items")));
     // Without any grant, nothing is available.
-    let stranger = app.login("xl.admin", DEMO).await;
-    let r = app.post("/api/v1/exemptions/check", &stranger, json!({"subject": inside[0], "items": ["户籍地址"], "fetch": true})).await;
-    assert_eq!(r.body["items"][0]["reason"], "no_grant", "{:?}", r.body);
+    let stranger = app.client("xl.admin").await;
+    let answer = ask(&stranger, &inside[0], &["户籍地址"], true).await.unwrap();
+    assert_eq!(answer.items[0].reason.as_deref(), Some("no_grant"), "{answer:?}");
     app.stop().await;
 }
 
@@ -1099,10 +1110,8 @@ async fn lookups_outlive_their_connections_postgres() {
     let app = spawn_demo_app(Backend::Postgres).await;
     let (consumer, _) = narrowed_grant(&app).await;
     let person = (0..2000).map(|i| synth::person(i, 2026)).find(|p| p[5].starts_with("南京市玄武区")).unwrap();
-    let path = format!("{POPULATION}/records/{}", person[0]);
     for _ in 0..3 {
-        let r = app.get(&path, &consumer).await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        consumer.lookup(CODE, &person[0], None).await.unwrap();
     }
 
     let pool = app.db().pool();
@@ -1131,9 +1140,8 @@ async fn lookups_outlive_their_connections_postgres() {
     }
 
     for _ in 0..3 {
-        let r = app.get(&path, &consumer).await;
-        assert_eq!(r.status, StatusCode::OK, "after the server closed the connections: {:?}", r.body);
-        assert_eq!(r.body["公民身份号码"], MaskRules::default().mask(MaskKind::IdNumber, &person[0]));
+        let found = consumer.lookup(CODE, &person[0], None).await.expect("after the server closed the connections");
+        assert_eq!(found["公民身份号码"], MaskRules::default().mask(MaskKind::IdNumber, &person[0]));
     }
 }
 

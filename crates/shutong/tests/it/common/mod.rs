@@ -242,6 +242,15 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("login as {username}: {e}"))
     }
 
+    /// A typed client of this app logged in as the platform administrator.
+    pub async fn admin_client(&self) -> shutong_client::Client {
+        shutong_client::Client::new(&self.base)
+            .expect("the app's address")
+            .login("admin", ADMIN_PASSWORD)
+            .await
+            .unwrap_or_else(|e| panic!("login as admin: {e}"))
+    }
+
     pub async fn admin_token(&self) -> String {
         self.login("admin", ADMIN_PASSWORD).await
     }
