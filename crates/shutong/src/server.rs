@@ -101,16 +101,15 @@ fn restrict_permissions(dir: &std::path::Path) {
 #[cfg(not(unix))]
 fn restrict_permissions(_: &std::path::Path) {}
 
-/// The node identity and first administrator from configuration.
-pub fn bootstrap_of(config: &Config, demo: bool) -> Bootstrap {
+/// The node identity and first administrator from configuration. A level or zone that does not parse is
+/// an error naming the setting (configuration loading checks them too), never a default.
+pub fn bootstrap_of(config: &Config, demo: bool) -> anyhow::Result<Bootstrap> {
     let n = &config.node;
-    Bootstrap {
-        node: NodeIdentity {
-            name: n.name.clone(),
-            level: DepartmentLevel::parse(&n.level).unwrap_or(DepartmentLevel::Province),
-            zone: Zone::parse(&n.zone).unwrap_or(Zone::Outer),
-            region_code: n.region_code.clone(),
-        },
+    let level = DepartmentLevel::parse(&n.level)
+        .with_context(|| format!("node.level: '{}' is not one of {}", n.level, DepartmentLevel::expected()))?;
+    let zone = Zone::parse(&n.zone).with_context(|| format!("node.zone: '{}' is not one of {}", n.zone, Zone::expected()))?;
+    Ok(Bootstrap {
+        node: NodeIdentity { name: n.name.clone(), level, zone, region_code: n.region_code.clone() },
         authority_name: if demo { crate::demo::AUTHORITY_NAME.to_string() } else { n.authority_name.clone() },
         authority_credit_code: n.authority_credit_code.clone(),
         admin_username: config.admin_username.clone(),
@@ -119,7 +118,7 @@ pub fn bootstrap_of(config: &Config, demo: bool) -> Bootstrap {
             .as_ref()
             .map(|p| p.expose_secret().to_string())
             .or_else(|| demo.then(|| crate::demo::ADMIN_PASSWORD.to_string())),
-    }
+    })
 }
 
 /// A running server.
@@ -173,7 +172,7 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     let calendar = shutong_refdata::load_calendar(&db).await.context("loading the working-day calendar")?;
     let security = shutong_web::state::security_settings(&config);
     let outcome =
-        shutong_identity::bootstrap(&db, &regions, &security, &bootstrap_of(&config, demo)).await.context("first-start bootstrap")?;
+        shutong_identity::bootstrap(&db, &regions, &security, &bootstrap_of(&config, demo)?).await.context("first-start bootstrap")?;
     if demo {
         crate::demo::seed(&db, &regions, &security, &calendar).await.context("seeding demo data")?;
     }
