@@ -379,6 +379,38 @@ async fn archive_keeps_the_chain_verifiable(backend: Backend) {
     assert_ne!(code, 0);
     assert!(err.contains("retention"), "{err}");
 
+    // The archive's own event is written in the transaction that removes the archived rows: with the trail
+    // failing, nothing is removed or recorded, and no archive file is left (`atomicity` lists
+    // `audit.archive` as covered here).
+    let state = |app: &TestApp| {
+        let url = app.db.url.clone();
+        async move {
+            sqlx::any::install_default_drivers();
+            let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+            let mut out = Vec::new();
+            for q in [
+                "SELECT COUNT(*) FROM audit_events",
+                "SELECT archived_through FROM audit_chain_head WHERE id = 1",
+                "SELECT COUNT(*) FROM audit_archives",
+            ] {
+                out.push(sqlx::query(q).fetch_one(&mut c).await.unwrap().get::<i64, _>(0));
+            }
+            out
+        }
+    };
+    let files = |app: &TestApp| std::fs::read_dir(app.db.data_dir().join("audit-archive")).map(|d| d.count()).unwrap_or(0);
+    let (before, files_before) = (state(&app).await, files(&app));
+    for s in common::audit_failure_sql(backend, true) {
+        exec(&app, s).await;
+    }
+    let (code, out, err) = shutong(&app.db, &["audit", "archive"], &[("SHUTONG_AUDIT__RETENTION_DAYS", "0")]);
+    for s in common::audit_failure_sql(backend, false) {
+        exec(&app, s).await;
+    }
+    assert_ne!(code, 0, "an archive without its event: {out}{err}");
+    assert_eq!(state(&app).await, before, "nothing archived");
+    assert_eq!(files(&app), files_before, "no archive file left behind");
+
     let (code, out, err) = shutong(&app.db, &["audit", "archive"], &[("SHUTONG_AUDIT__RETENTION_DAYS", "0")]);
     assert_eq!(code, 0, "{out}{err}");
     let archived: Value = serde_json::from_str(&out).unwrap();

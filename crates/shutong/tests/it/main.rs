@@ -2,7 +2,9 @@
 //! each test on a database of its own (a temporary SQLite file, or a new PostgreSQL database), most of them
 //! on both backends through `on_both_backends!`.
 //!
-//! - `api`: the HTTP API end to end, the audit trail's atomicity, migrations, the portal's forms.
+//! - `api`: the HTTP API end to end, the unit of work, migrations, the portal's forms.
+//! - `at_rest`: sensitive items encrypted at rest, key rotation, rekey and retirement.
+//! - `atomicity`: every audited action with a failure injected between its change and its event.
 //! - `audit_chain`: the tamper-evident trail (SM3 chain, SM2 checkpoints, OpenSSL, archives).
 //! - `browser`: the portal in headless Chromium.
 //! - `catalog`, `sharing`, `exchange`: the capabilities C2, C3, C4.
@@ -17,6 +19,8 @@
 mod common;
 
 mod api;
+mod at_rest;
+mod atomicity;
 mod audit_chain;
 mod browser;
 mod catalog;

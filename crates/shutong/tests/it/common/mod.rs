@@ -311,19 +311,28 @@ impl TestApp {
 /// Makes every insert into the platform's `audit_events` fail (`on`), or lifts that: a failure injected
 /// between a change and its audit event.
 pub async fn fail_audit_inserts(db: &shutong_store::Db, on: bool) {
-    let statements: &[&str] = match (db.backend(), on) {
-        (shutong_store::Backend::Sqlite, true) => {
+    let backend = match db.backend() {
+        shutong_store::Backend::Sqlite => Backend::Sqlite,
+        shutong_store::Backend::Postgres => Backend::Postgres,
+    };
+    for s in audit_failure_sql(backend, on) {
+        sqlx::query(s).execute(db.pool()).await.expect("audit failure injection");
+    }
+}
+
+/// The statements that make every insert into the audit trail fail (`on`), or that lift the failure, for
+/// tests that hold no running server's database handle (the CLI's).
+pub fn audit_failure_sql(backend: Backend, on: bool) -> &'static [&'static str] {
+    match (backend, on) {
+        (Backend::Sqlite, true) => {
             &["CREATE TRIGGER audit_fails BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END"]
         }
-        (shutong_store::Backend::Sqlite, false) => &["DROP TRIGGER audit_fails"],
-        (shutong_store::Backend::Postgres, true) => &[
+        (Backend::Sqlite, false) => &["DROP TRIGGER audit_fails"],
+        (Backend::Postgres, true) => &[
             "CREATE FUNCTION audit_fails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected audit failure'; END $$",
             "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_fails()",
         ],
-        (shutong_store::Backend::Postgres, false) => &["DROP TRIGGER audit_fails ON audit_events", "DROP FUNCTION audit_fails()"],
-    };
-    for s in statements {
-        sqlx::query(s).execute(db.pool()).await.expect("audit failure injection");
+        (Backend::Postgres, false) => &["DROP TRIGGER audit_fails ON audit_events", "DROP FUNCTION audit_fails()"],
     }
 }
 
