@@ -141,7 +141,9 @@ impl<'a> Atomicity<'a> {
 /// Every state change, reached through the API as its users reach it, with a failure injected between the
 /// change and its audit event.
 async fn no_change_commits_without_its_audit_event(backend: Backend) {
-    let mut app = common::spawn_demo_app(backend).await;
+    // No scheduled archiving: moving the business clock (the deadline sweep below) would make it due, and its
+    // run would change the job table while the platform's tables are compared.
+    let mut app = common::spawn_demo_app_with(backend, |c| c.audit.archive_interval_seconds = 0).await;
     let t = Atomicity::new(&app);
     let demo = shutong::demo::DEMO_PASSWORD;
     let admin = app.admin_token().await;
