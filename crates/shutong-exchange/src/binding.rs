@@ -92,13 +92,18 @@ pub(crate) fn binding_from_row(r: &AnyRow) -> ExchangeResult<BindingView> {
 /// The binding of a resource, if it has one (readable by anyone who can see the published resource).
 pub async fn get_binding(ex: &Exchange, resource: &shutong_catalog::ResourceCode) -> ExchangeResult<Option<BindingView>> {
     let code = resource.as_str();
-    let row = sqlx::query("SELECT * FROM exchange_bindings WHERE resource_code = $1").bind(code).fetch_optional(ex.pool.pool()).await?;
+    let row = sqlx::query(concat!("SELECT ", crate::binding_columns!(), " FROM exchange_bindings WHERE resource_code = $1"))
+        .bind(code)
+        .fetch_optional(ex.pool.pool())
+        .await?;
     row.as_ref().map(binding_from_row).transpose()
 }
 
 /// Every binding, for the dashboard and the exemption check.
 pub async fn list_bindings(ex: &Exchange) -> ExchangeResult<Vec<BindingView>> {
-    let rows = sqlx::query("SELECT * FROM exchange_bindings ORDER BY resource_code").fetch_all(ex.pool.pool()).await?;
+    let rows = sqlx::query(concat!("SELECT ", crate::binding_columns!(), " FROM exchange_bindings ORDER BY resource_code"))
+        .fetch_all(ex.pool.pool())
+        .await?;
     rows.iter().map(binding_from_row).collect()
 }
 
@@ -286,11 +291,15 @@ pub async fn list_batches(
     if !may_read_batches(ex, actor, DepartmentId(b.provider_department_id)).await? {
         return Err(ExchangeError::NotFound { what: "binding" });
     }
-    let rows = sqlx::query("SELECT * FROM exchange_batches WHERE resource_code = $1 ORDER BY id DESC LIMIT $2")
-        .bind(code)
-        .bind(limit.clamp(1, 1000))
-        .fetch_all(ex.pool.pool())
-        .await?;
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        crate::batch_columns!(),
+        " FROM exchange_batches WHERE resource_code = $1 ORDER BY id DESC LIMIT $2"
+    ))
+    .bind(code)
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(ex.pool.pool())
+    .await?;
     rows.iter().map(report_from_row).collect()
 }
 
@@ -311,7 +320,7 @@ pub async fn get_batch(
 }
 
 pub(crate) async fn load_batch(ex: &Exchange, code: &str, id: i64) -> ExchangeResult<BatchReport> {
-    let row = sqlx::query("SELECT * FROM exchange_batches WHERE id = $1 AND resource_code = $2")
+    let row = sqlx::query(concat!("SELECT ", crate::batch_columns!(), " FROM exchange_batches WHERE id = $1 AND resource_code = $2"))
         .bind(id)
         .bind(code)
         .fetch_optional(ex.pool.pool())

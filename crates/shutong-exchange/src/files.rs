@@ -232,7 +232,7 @@ async fn store(
 }
 
 async fn get_file_row(ex: &Exchange, code: &str, id: i64) -> ExchangeResult<FileView> {
-    let row = sqlx::query("SELECT * FROM exchange_files WHERE id = $1 AND resource_code = $2")
+    let row = sqlx::query(concat!("SELECT ", crate::file_columns!(), " FROM exchange_files WHERE id = $1 AND resource_code = $2"))
         .bind(id)
         .bind(code)
         .fetch_optional(ex.pool.pool())
@@ -246,10 +246,14 @@ async fn get_file_row(ex: &Exchange, code: &str, id: i64) -> ExchangeResult<File
 pub async fn list_files(ex: &Exchange, resource: &shutong_catalog::ResourceCode) -> ExchangeResult<Vec<FileView>> {
     let code = resource.as_str();
     published(ex, resource).await?;
-    let rows = sqlx::query("SELECT * FROM exchange_files WHERE resource_code = $1 ORDER BY uploaded_at DESC, id DESC")
-        .bind(code)
-        .fetch_all(ex.pool.pool())
-        .await?;
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        crate::file_columns!(),
+        " FROM exchange_files WHERE resource_code = $1 ORDER BY uploaded_at DESC, id DESC"
+    ))
+    .bind(code)
+    .fetch_all(ex.pool.pool())
+    .await?;
     rows.iter().map(file_from_row).collect()
 }
 

@@ -92,6 +92,36 @@ fn initial(backend: Backend) -> Vec<String> {
 }
 
 /// One change of the pool's schema, applied once, in order, in a transaction with its record.
+/// The columns of `exchange_bindings`, `exchange_batches` and `exchange_files` as the row decoders read them.
+/// Queries name their columns instead of `SELECT *`: SQLite prepares a statement against the schema its
+/// connection last read, so a `*` prepared on a connection opened before a migration added a column expands
+/// to fewer columns than the statement returns once SQLite notices the change (sqlx then fails on the row).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! binding_columns {
+    () => {
+        "resource_code, provider_department_id, kind, key_item, columns, table_name, generation, service_url, last_seq, reset_seq, \
+         row_count, last_batch_at, busy_batch, busy_since, created_at, created_by, updated_at, key_sealed"
+    };
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! batch_columns {
+    () => {
+        "id, resource_code, batch_key, mode, format, encoding, status, rows_received, rows_upserted, rows_deleted, rows_rejected, \
+         rows_after, first_seq, last_seq, started_at, finished_at, submitted_by, provider_department_id, failure, audited"
+    };
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! file_columns {
+    () => {
+        "id, resource_code, name, media_type, size, sha256, uploaded_at, uploaded_by"
+    };
+}
+
 pub struct PoolMigration {
     pub version: i64,
     pub name: &'static str,

@@ -410,9 +410,13 @@ pub async fn audit_outbox(ex: &Exchange) {
         tracing::warn!(error = %e, "pool audit outbox: will retry");
     }
     let run = async {
-        let rows = sqlx::query("SELECT * FROM exchange_batches WHERE status = 'committed' AND audited = 0 ORDER BY id LIMIT 100")
-            .fetch_all(ex.pool.pool())
-            .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            crate::batch_columns!(),
+            " FROM exchange_batches WHERE status = 'committed' AND audited = 0 ORDER BY id LIMIT 100"
+        ))
+        .fetch_all(ex.pool.pool())
+        .await?;
         for r in rows {
             let report = crate::binding::report_from_row(&r)?;
             let provider = DepartmentId(r.try_get("provider_department_id")?);

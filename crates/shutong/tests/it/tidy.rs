@@ -87,6 +87,22 @@ fn no_system_clock_in_deadline_code() {
     assert!(found.is_empty(), "deadlines read the business clock (shutong_store::Clock): {found:?}");
 }
 
+/// Queries name their columns: SQLite prepares a statement against the schema its connection last read, so
+/// a `SELECT *` prepared before a migration added a column returns more columns than it was prepared with
+/// (sqlx then fails on the row; seen as a demo start failing under load).
+#[test]
+fn no_select_star() {
+    let mut found = Vec::new();
+    for name in crate_names() {
+        for (p, text) in sources(&workspace().join("crates").join(&name).join("src")) {
+            for needle in ["SELECT *", "RETURNING *"] {
+                found.extend(lines_with(&p, &text, needle));
+            }
+        }
+    }
+    assert!(found.is_empty(), "name the columns: {found:?}");
+}
+
 /// A stored value parsed with a fallback (`parse(…).unwrap_or(…)` on a column) reads a broken or unknown
 /// value as something else; NULL handled as an `Option` is not what this looks for.
 #[test]
