@@ -63,6 +63,11 @@ impl Principal {
         self.is_platform_admin() || self.is_auditor() || self.has_role_in(Role::DepartmentAdmin, department)
     }
 
+    /// May read the users of some department (the portal offers its user list then).
+    pub fn can_read_some_users(&self) -> bool {
+        self.is_platform_admin() || self.is_auditor() || self.has_role(Role::DepartmentAdmin)
+    }
+
     /// May create, change and disable the users of `department`.
     pub fn can_manage_users_of(&self, department: DepartmentId) -> bool {
         self.is_platform_admin() || self.has_role_in(Role::DepartmentAdmin, department)

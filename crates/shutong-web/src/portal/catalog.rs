@@ -144,7 +144,7 @@ pub async fn search(State(state): State<AppState>, s: PortalSession, Query(p): Q
             summary: h.summary.clone(),
         })
         .collect();
-    let can_create = s.principal.has_role(Role::CatalogEditor) || s.principal.is_platform_admin();
+    let can_create = catalog::may_compile(&state.db, &s.principal).await.unwrap_or(false);
     let page = SearchPage {
         l: layout(&state, &s, "资源目录", "catalog", Flash { ok: p.ok, error: p.error }).await,
         q: p.q.clone(),
@@ -784,7 +784,7 @@ pub async fn import_page(State(state): State<AppState>, s: PortalSession, Query(
         .filter(|d| authority || s.principal.has_role_in(Role::CatalogEditor, d.id))
         .map(|d| (d.credit_code, d.name))
         .collect();
-    render(&ImportPage { l: layout(&state, &s, "导入目录", "catalog", flash).await, departments })
+    render(&ImportPage { l: layout(&state, &s, "导入目录", "import", flash).await, departments })
 }
 
 /// Starts an import from an uploaded file and shows its progress page; the import runs in the

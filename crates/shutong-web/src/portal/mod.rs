@@ -4,6 +4,7 @@
 
 mod catalog;
 mod data;
+mod nav;
 mod pages;
 mod sharing;
 

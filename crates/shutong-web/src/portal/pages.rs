@@ -21,13 +21,14 @@ use crate::state::AppState;
 
 /// What the base layout shows.
 pub struct Layout {
-    pub can_review: bool,
     pub title: String,
     pub section: &'static str,
+    /// The bar: the groups of pages this user may use (`nav`).
+    pub nav: Vec<super::nav::NavGroup>,
+    pub crumbs: Vec<super::nav::Crumb>,
     pub user_name: String,
     pub department_name: String,
     pub csrf: String,
-    pub can_read_audit: bool,
     pub flash_ok: Option<String>,
     pub flash_error: Option<String>,
     pub node_name: String,
@@ -48,16 +49,18 @@ pub(super) async fn layout(state: &AppState, s: &PortalSession, title: &str, sec
         None => String::new(),
     };
     let node_name = identity::node_identity(&state.db).await.ok().flatten().map(|n| n.name).unwrap_or_default();
-    let can_review = shutong_catalog::is_authority(&state.db, &s.principal).await.unwrap_or(false);
+    let access = super::nav::Access::of(&state.db, &s.principal).await;
+    let nav = super::nav::groups(&access, section);
+    let crumbs = super::nav::crumbs(&nav, section, title);
     let unread = shutong_sharing::inbox_unread(&state.db, &s.principal).await.unwrap_or(0);
     Layout {
-        can_review,
         title: title.to_string(),
         section,
+        nav,
+        crumbs,
         user_name: s.principal.display_name.clone(),
         department_name,
         csrf: s.csrf.clone(),
-        can_read_audit: s.principal.can_read_audit(),
         flash_ok: flash.ok.map(|k| ok_text(&k).to_string()),
         flash_error: flash.error,
         node_name,
@@ -253,9 +256,27 @@ pub struct EventRow {
     actor: String,
     action: String,
     action_zh: &'static str,
-    target: String,
+    /// The target's kind in Chinese, its ID, and the portal page it has, if any.
+    target_kind_zh: String,
+    target_id: String,
+    target_href: Option<String>,
+    /// The detail as labelled fields, and as stored (behind a toggle).
+    fields: Vec<(String, String)>,
     detail: String,
     ip: String,
+}
+
+/// The portal page of an event's target, where it has one.
+pub(super) fn target_href(kind: &str, id: &str) -> Option<String> {
+    let numeric = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+    match kind {
+        "catalog_resource" | "resource" => shutong_catalog::ResourceCode::parse(id).ok().map(|c| format!("/catalog/{c}")),
+        "sharing_request" if numeric => Some(format!("/requests/{id}")),
+        "sharing_grant" if numeric => Some(format!("/grants/{id}")),
+        "department" if numeric => Some(format!("/departments/{id}")),
+        "user" if numeric => Some(format!("/users/{id}")),
+        _ => None,
+    }
 }
 
 /// The Chinese name of a stored action code (the audit crate's list), or nothing for a code it does not know.
@@ -271,7 +292,10 @@ fn event_row(e: &shutong_audit::AuditEvent) -> EventRow {
         actor: e.actor.clone(),
         action: e.action.clone(),
         action_zh: action_zh(&e.action),
-        target: format!("{}:{}", e.target_kind, e.target_id),
+        target_kind_zh: shutong_audit::labels::target_kind_zh(&e.target_kind).map_or_else(|| e.target_kind.clone(), str::to_string),
+        target_id: e.target_id.clone(),
+        target_href: target_href(&e.target_kind, &e.target_id),
+        fields: shutong_audit::labels::detail_fields(&e.detail),
         detail: e.detail.to_string(),
         ip: e.ip.clone().unwrap_or_default(),
     }

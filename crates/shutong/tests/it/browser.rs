@@ -526,6 +526,23 @@ async fn the_auditor_filters_verifies_and_exports_the_trail() {
     c.goto(&format!("{}/audit?from=2020-13-01", app.base)).await.unwrap();
     wait_text(&c, ".flash.error", |t| t.contains("起始日期")).await;
 
+    // Readable records: the detail as labelled fields (the stored record behind a toggle, closed), the
+    // target a link to its page, which the auditor follows.
+    c.goto(&format!("{}/audit?action=department.create", app.base)).await.unwrap();
+    let detail = wait_text(&c, "[data-testid=event-detail]", |t| t.contains("统一社会信用代码")).await;
+    assert!(detail.contains("行政区划代码") && !detail.contains("credit_code"), "labelled, raw JSON hidden: {detail}");
+    let raw = c.find(Locator::Css("[data-testid=event-detail] details.raw pre")).await.unwrap();
+    assert!(!raw.is_displayed().await.unwrap());
+    click(&c, "[data-testid=event-detail] details.raw summary").await;
+    assert!(raw.text().await.unwrap().contains("\"credit_code\""), "the stored record behind the toggle");
+    save_screenshot(&c, "audit-fields").await;
+    let target = text_of(&c, "[data-testid=event-target]").await;
+    assert!(target.starts_with("部门"), "{target}");
+    click(&c, "[data-testid=event-target]").await;
+    wait_text(&c, "main h1", |t| !t.is_empty() && t != "审计日志").await;
+    assert!(c.current_url().await.unwrap().path().starts_with("/departments/"));
+    c.goto(&format!("{}/audit", app.base)).await.unwrap();
+
     // A data subject: one person of the demo population is looked up; the auditor finds that access by
     // the ID number, and the trail shows the number only masked.
     let id = shutong_exchange::synth::person(0, 2026)[0].clone();
@@ -565,6 +582,78 @@ async fn the_auditor_filters_verifies_and_exports_the_trail() {
     let failed = wait_text(&c, "[data-testid=audit-verify-result]", |t| t.contains("核验失败")).await;
     assert!(failed.contains("链位置 2"), "{failed}");
     save_screenshot(&c, "audit-tampered").await;
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+/// The groups of the bar this user sees, in order.
+async fn bar_groups(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in c.find_all(Locator::Css("[data-testid^=nav-group-]")).await.unwrap() {
+        out.push(e.attr("data-testid").await.unwrap().unwrap_or_default().trim_start_matches("nav-group-").to_string());
+    }
+    out
+}
+
+/// Whether the page scrolls sideways, and every resource it loaded came from the server itself.
+async fn fits_and_stays_home(c: &Client, base: &str, page: &str) {
+    let r = c
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth, \
+             performance.getEntriesByType('resource').map(e => e.name)]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (scroll, width) = (r[0].as_i64().unwrap(), r[1].as_i64().unwrap());
+    assert!(scroll <= width, "{page}: the page is {scroll} px wide in a {width} px window");
+    for url in r[2].as_array().unwrap() {
+        assert!(url.as_str().unwrap().starts_with(base), "{page} loaded {url} from another host");
+    }
+}
+
+/// The bar groups pages by task and shows a group only with a page the user's roles allow: the platform
+/// administrator sees 目录, 共享, 审计 and 管理; a department's catalog editor no 审计 and no user list. A
+/// group opens as a menu, its page shows the trail back to the home page, and the pages fit a 768 px
+/// window without loading anything from another host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bar_groups_pages_by_task_and_shows_only_what_roles_allow() {
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    log_in(&c, &app.base, "admin", ADMIN_PASSWORD).await;
+    wait_text(&c, "main h1", |t| t == "工作台").await;
+    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "audit", "admin"]);
+    // A group is a menu: closed until opened, then its pages are links.
+    assert!(!c.find(Locator::Css("[data-testid=nav-group-sharing] a[href='/grants']")).await.unwrap().is_displayed().await.unwrap());
+    click(&c, "[data-testid=nav-group-sharing] summary").await;
+    click(&c, "[data-testid=nav-group-sharing] a[href='/requests']").await;
+    wait_text(&c, "main h1", |t| t.contains("共享申请")).await;
+    let crumbs = text_of(&c, "[data-testid=crumbs]").await;
+    assert!(crumbs.contains("工作台") && crumbs.contains("共享") && crumbs.contains("共享申请"), "{crumbs}");
+    let group = c.find(Locator::Css("[data-testid=nav-group-sharing]")).await.unwrap();
+    assert!(group.attr("class").await.unwrap().unwrap_or_default().contains("active"), "the page's group is marked");
+    save_screenshot(&c, "nav-1366").await;
+
+    // A department's catalog editor: no audit group, no user list.
+    switch_user(&c, &app.base, "ga.editor").await;
+    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "admin"]);
+    assert!(c.find(Locator::Css("a[href='/audit']")).await.is_err());
+    assert!(c.find(Locator::Css("[data-testid=nav-group-admin] a[href='/users']")).await.is_err());
+    assert!(c.find(Locator::Css("[data-testid=nav-group-catalog] a[href='/catalog/import']")).await.is_ok(), "editors import");
+    assert!(c.find(Locator::Css("[data-testid=nav-group-catalog] a[href='/catalog/review']")).await.is_err(), "only the authority reviews");
+
+    // 768 px: nothing scrolls sideways; everything comes from the server itself.
+    switch_user(&c, &app.base, "sq.reviewer").await;
+    c.set_window_size(768, 900).await.unwrap();
+    for page in
+        ["/", "/catalog", "/catalog/review", "/catalog/stats", "/requests", "/grants", "/inbox", "/departments", "/catalog/101/000001"]
+    {
+        c.goto(&format!("{}{page}", app.base)).await.unwrap();
+        wait_text(&c, "main h1", |t| !t.is_empty()).await;
+        fits_and_stays_home(&c, &app.base, page).await;
+    }
+    click(&c, "[data-testid=nav-group-catalog] summary").await;
+    save_screenshot(&c, "nav-768").await;
     c.close().await.unwrap();
     app.stop().await;
 }
