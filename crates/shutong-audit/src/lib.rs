@@ -11,6 +11,7 @@ pub mod batch;
 pub mod chain;
 pub mod change;
 pub mod export;
+pub mod figures;
 pub mod labels;
 pub mod outbox;
 mod read;

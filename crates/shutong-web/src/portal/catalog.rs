@@ -750,6 +750,11 @@ struct StatsPage {
     s: catalog::CatalogStats,
     shareable: String,
     open: String,
+    /// Charts (`chart`): resources by class, by sharing type and by provider, each bar a link to the
+    /// catalog filtered by it.
+    by_class: String,
+    by_type: String,
+    by_department: String,
 }
 
 pub async fn stats(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
@@ -757,10 +762,39 @@ pub async fn stats(State(state): State<AppState>, s: PortalSession, Query(flash)
         Ok(x) => x,
         Err(e) => return back_with("/", &e),
     };
+    use super::chart::{Bar, BarChart};
+    let bars = |counts: &[catalog::Count], param: &str, label: &dyn Fn(&catalog::Count) -> String| {
+        counts
+            .iter()
+            .map(|c| Bar {
+                label: label(c),
+                value: c.count,
+                href: Some(format!("/catalog?{}", serde_urlencoded::to_string([(param, c.key.as_str())]).unwrap_or_default())),
+            })
+            .collect::<Vec<_>>()
+    };
+    let by_class = BarChart {
+        testid: "chart-by-class",
+        title: "已发布资源（按分类）".into(),
+        bars: bars(&st.by_class, "class", &|c| format!("{} {}", c.key, c.label)),
+    };
+    let by_type = BarChart {
+        testid: "chart-by-type",
+        title: "已发布资源（按共享类型）".into(),
+        bars: bars(&st.by_sharing_type, "sharing", &|c| c.label.clone()),
+    };
+    let by_department = BarChart {
+        testid: "chart-by-department",
+        title: "已发布资源（按提供部门）".into(),
+        bars: bars(&st.by_department, "provider", &|c| c.label.clone()),
+    };
     let page = StatsPage {
         l: layout(&state, &s, "目录统计", "stats", flash).await,
         shareable: format!("{:.1}%", st.shareable_share * 100.0),
         open: format!("{:.1}%", st.open_share * 100.0),
+        by_class: by_class.html(),
+        by_type: by_type.html(),
+        by_department: by_department.html(),
         s: st,
     };
     render(&page)

@@ -3,6 +3,7 @@
 //! form a double-submit token), checked before anything else.
 
 mod catalog;
+mod chart;
 mod data;
 mod nav;
 mod pages;

@@ -314,6 +314,49 @@ struct DashboardPage {
     backend: &'static str,
     events_title: &'static str,
     events: Vec<EventRow>,
+    /// Charts (`chart`), each left out when its service refuses the user: requests by state, data accesses
+    /// per day by method, audit events per day.
+    charts: Vec<String>,
+}
+
+/// The dashboard's charts for this user, each asked of its service under that service's rule.
+async fn dashboard_charts(state: &AppState, s: &PortalSession) -> Vec<String> {
+    use super::chart::{Bar, BarChart, DayChart, day_series};
+    let mut charts = Vec::new();
+    if let Ok(st) = shutong_sharing::stats(&state.sharing(), &s.principal).await {
+        let t = &st.totals;
+        let bars = [
+            ("待答复", t.pending),
+            ("其中逾期", t.overdue_now),
+            ("协商协调中", t.in_escalation),
+            ("已同意", t.approved),
+            ("不予同意", t.rejected),
+            ("已撤回", t.withdrawn),
+            ("订阅（无条件共享）", t.subscriptions),
+        ]
+        .into_iter()
+        .map(|(label, value)| {
+            let href = if label == "其中逾期" { "/requests?side=all&overdue=1" } else { "/requests" };
+            Bar { label: label.into(), value, href: Some(href.into()) }
+        })
+        .collect();
+        let on_time = t.answered_on_time + t.answered_late;
+        let rate = if on_time == 0 { "—".to_string() } else { format!("{:.0}%", t.answered_on_time as f64 * 100.0 / on_time as f64) };
+        charts.push(BarChart { testid: "chart-requests", title: format!("共享申请（按状态；按时答复率 {rate}）"), bars }.html());
+    }
+    let today = state.clock.today();
+    let days: Vec<chrono::NaiveDate> = (0..30).rev().filter_map(|i| today.checked_sub_days(chrono::Days::new(i))).collect();
+    let accesses = &shutong_audit::figures::DATA_ACCESSES;
+    if let Ok(counts) = shutong_audit::figures::events_per_day(&state.db, &s.principal, accesses, today, 30).await {
+        let order: Vec<(shutong_audit::Action, String)> = accesses.iter().map(|a| (*a, a.label_zh().to_string())).collect();
+        let series = day_series(&days, &order, counts.iter().map(|c| (c.day, c.action, c.events)));
+        charts.push(DayChart { testid: "chart-accesses", title: "数据访问（近 30 日，按方式）".into(), days: days.clone(), series }.html());
+    }
+    if let Ok(counts) = shutong_audit::figures::events_per_day(&state.db, &s.principal, &[], today, 30).await {
+        let series = day_series(&days, &[((), "审计事件".to_string())], counts.iter().map(|c| (c.day, (), c.events)));
+        charts.push(DayChart { testid: "chart-audit", title: "审计事件（近 30 日）".into(), days, series }.html());
+    }
+    charts
 }
 
 pub async fn dashboard(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
@@ -344,6 +387,7 @@ pub async fn dashboard(State(state): State<AppState>, s: PortalSession, Query(fl
         backend: if state.db.backend() == shutong_store::Backend::Sqlite { "SQLite（内嵌）" } else { "PostgreSQL" },
         events_title: title,
         events,
+        charts: dashboard_charts(&state, &s).await,
     };
     render(&page)
 }

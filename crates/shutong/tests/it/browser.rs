@@ -657,3 +657,60 @@ async fn the_bar_groups_pages_by_task_and_shows_only_what_roles_allow() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// The values a chart draws (its bars' or columns' `data-value`).
+async fn chart_values(c: &Client, testid: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for e in c.find_all(Locator::Css(&format!("[data-testid={testid}] svg rect[data-value]"))).await.unwrap() {
+        out.push(e.attr("data-value").await.unwrap().unwrap_or_default().parse().unwrap());
+    }
+    out
+}
+
+/// Charts drawn on the server from the services' figures, with the demo's data: the dashboard's requests
+/// by state, data accesses per day by method and audit events per day; the catalog statistics by class,
+/// whose bars link to the catalog filtered by that class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_draw_the_demos_figures() {
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    // Two lookups today, so that the accesses chart has something to draw.
+    let editor = app.login("ga.editor", shutong::demo::DEMO_PASSWORD).await;
+    for i in 0..2 {
+        let id = shutong_exchange::synth::person(i, 2026)[0].clone();
+        let r = app.call(reqwest::Method::GET, &format!("/api/v1/data/101/000001/records/{id}"), Some(&editor), None).await;
+        assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    }
+    let (_driver, c) = start_browser().await;
+    log_in(&c, &app.base, "admin", ADMIN_PASSWORD).await;
+    wait_text(&c, "main h1", |t| t == "工作台").await;
+    let requests = chart_values(&c, "chart-requests").await;
+    assert_eq!(requests.len(), 7, "one bar per state");
+    assert!(requests.iter().sum::<i64>() > 0, "the demo's requests: {requests:?}");
+    let audit = chart_values(&c, "chart-audit").await;
+    assert!(!audit.is_empty() && audit.iter().all(|v| *v > 0), "{audit:?}");
+    let mut accesses = Vec::new();
+    for _ in 0..50 {
+        accesses = chart_values(&c, "chart-accesses").await;
+        if accesses.iter().sum::<i64>() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.refresh().await.unwrap();
+    }
+    assert!(accesses.iter().sum::<i64>() >= 2, "the two lookups: {accesses:?}");
+    let legend = text_of(&c, "[data-testid=chart-accesses] ul.legend").await;
+    assert!(legend.contains("联机查询"), "{legend}");
+    save_screenshot(&c, "dashboard-charts").await;
+
+    c.goto(&format!("{}/catalog/stats", app.base)).await.unwrap();
+    let by_class = chart_values(&c, "chart-by-class").await;
+    let published: i64 = text_of(&c, "[data-testid=published]").await.parse().unwrap();
+    assert!(by_class.iter().copied().max().unwrap_or(0) > 0 && by_class.iter().all(|v| *v <= published), "{by_class:?}");
+    assert!(!chart_values(&c, "chart-by-type").await.is_empty());
+    save_screenshot(&c, "catalog-stats-charts").await;
+    click(&c, "[data-testid=chart-by-class] svg a").await;
+    wait_text(&c, "main h1", |t| t.contains("目录")).await;
+    assert!(c.current_url().await.unwrap().query().unwrap_or("").starts_with("class="));
+    c.close().await.unwrap();
+    app.stop().await;
+}

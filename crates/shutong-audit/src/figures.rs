@@ -1,0 +1,72 @@
+//! 审计统计 (办法 第二十一条, 全程留痕; 江苏方案 三(二)3 的统计): events per day and action, for the portal's
+//! charts (audit events per day, data accesses per day by method). Read under the same rule as the trail:
+//! platform administrators and auditors count the whole trail, anyone else their own department's events.
+
+use crate::{Action, AuditError, AuditReader, AuditResult};
+use chrono::NaiveDate;
+use shutong_store::{Db, Row};
+
+/// Events of one action on one China day (UTC+8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayCount {
+    pub day: NaiveDate,
+    pub action: Action,
+    pub events: i64,
+}
+
+const DAY_MS: i64 = 86_400_000;
+const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
+
+fn epoch_day(d: NaiveDate) -> i64 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days()
+}
+
+/// The events of `actions` (all when empty) on the `days` China days ending with `last_day`, per day and
+/// action; days and actions without events are left out. Codes the release does not know are skipped.
+pub async fn events_per_day(
+    db: &Db,
+    reader: &dyn AuditReader,
+    actions: &[Action],
+    last_day: NaiveDate,
+    days: u32,
+) -> AuditResult<Vec<DayCount>> {
+    let department = if reader.reads_whole_trail() {
+        None
+    } else {
+        Some(reader.own_department().ok_or_else(|| {
+            AuditError::Forbidden("only platform administrators, auditors and a department's staff count audit events".into())
+        })?)
+    };
+    let days = i64::from(days.clamp(1, 366));
+    let end = (epoch_day(last_day) + 1) * DAY_MS - CHINA_OFFSET_MS;
+    let start = end - days * DAY_MS;
+    // The codes are the enum's own (lower-case letters, dots and underscores), never the caller's text.
+    let only = if actions.is_empty() {
+        String::new()
+    } else {
+        let codes: Vec<String> = actions.iter().map(|a| format!("'{}'", a.code())).collect();
+        format!(" AND action IN ({})", codes.join(", "))
+    };
+    let sql = format!(
+        "SELECT (at + {CHINA_OFFSET_MS}) / {DAY_MS} AS d, action, COUNT(*) AS n FROM audit_events \
+         WHERE at >= $1 AND at < $2 AND ($3 IS NULL OR department_id = $3){only} GROUP BY (at + {CHINA_OFFSET_MS}) / {DAY_MS}, action \
+         ORDER BY d, action"
+    );
+    let rows = sqlx::query(&sql).bind(start).bind(end).bind(department).fetch_all(db.pool()).await.map_err(AuditError::db)?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let mut out = Vec::new();
+    for r in rows {
+        let d: i64 = r.try_get("d").map_err(AuditError::db)?;
+        let code: String = r.try_get("action").map_err(AuditError::db)?;
+        let events: i64 = r.try_get("n").map_err(AuditError::db)?;
+        let (Some(action), Some(day)) = (Action::parse(&code), epoch.checked_add_days(chrono::Days::new(d.max(0) as u64))) else {
+            continue;
+        };
+        out.push(DayCount { day, action, events });
+    }
+    Ok(out)
+}
+
+/// The data plane's reads (共享方式 as used): lookups, queries, exports, change feeds, service calls, files.
+pub const DATA_ACCESSES: [Action; 6] =
+    [Action::DataLookup, Action::DataQuery, Action::DataExport, Action::DataChanges, Action::DataProxy, Action::DataFileDownload];
