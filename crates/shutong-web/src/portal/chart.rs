@@ -57,8 +57,10 @@ impl BarChart {
         let bar_w = 420;
         let height = (self.bars.len().max(1) * row_h + 8) as i64;
         let max = self.bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
+        // With links the chart is a group of them (an image cannot hold links), else one image.
+        let role = if self.bars.iter().any(|b| b.href.is_some()) { "group" } else { "img" };
         let mut svg = format!(
-            "<svg class=\"chart\" viewBox=\"0 0 {w} {height}\" role=\"img\" aria-label=\"{t}\" xmlns=\"http://www.w3.org/2000/svg\">",
+            "<svg class=\"chart\" viewBox=\"0 0 {w} {height}\" role=\"{role}\" aria-label=\"{t}\" xmlns=\"http://www.w3.org/2000/svg\">",
             w = label_w + bar_w + 80,
             t = html_escape(&self.title)
         );

@@ -714,3 +714,75 @@ async fn charts_draw_the_demos_figures() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// axe-core's source: `SHUTONG_AXE_JS` (scripts/test installs axe-core from the npm registry into target/axe
+/// and sets it), else that place in the workspace.
+fn axe_source() -> String {
+    let path = std::env::var("SHUTONG_AXE_JS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/axe/node_modules/axe-core/axe.min.js"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("axe-core is required for the accessibility check ({}: {e}): run scripts/test, which installs it", path.display())
+    })
+}
+
+/// The serious and critical violations axe-core finds on the page shown, as `rule: elements`.
+async fn axe_violations(c: &Client, axe: &str) -> Vec<String> {
+    c.execute(&format!("{axe}\nreturn true;"), vec![]).await.unwrap();
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+               r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(' | '))));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+}
+
+/// axe-core over the main pages, as the platform administrator and as a department's editor: no serious or
+/// critical violation (labels, contrast, names of links and buttons, language, landmarks …).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_pages_pass_axe_core() {
+    let axe = axe_source();
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    let mut found = Vec::new();
+    c.goto(&format!("{}/login", app.base)).await.unwrap();
+    wait_text(&c, ".login-box h1", |t| t == "数通").await;
+    found.extend(axe_violations(&c, &axe).await.into_iter().map(|v| format!("/login: {v}")));
+    log_in(&c, &app.base, "admin", ADMIN_PASSWORD).await;
+    wait_text(&c, "main h1", |t| t == "工作台").await;
+    let admin_pages = [
+        "/",
+        "/catalog",
+        "/catalog/101/000001",
+        "/catalog/review",
+        "/catalog/stats",
+        "/catalog/import",
+        "/requests",
+        "/requests/1",
+        "/grants",
+        "/inbox",
+        "/departments",
+        "/users",
+        "/audit",
+        "/account",
+    ];
+    for page in admin_pages {
+        c.goto(&format!("{}{page}", app.base)).await.unwrap();
+        wait_text(&c, "main h1", |t| !t.is_empty()).await;
+        found.extend(axe_violations(&c, &axe).await.into_iter().map(|v| format!("{page}: {v}")));
+    }
+    switch_user(&c, &app.base, "dc.rs.editor").await;
+    for page in ["/", "/catalog/new", "/requests/new?resource=101/000001", "/catalog/101/000001/data"] {
+        c.goto(&format!("{}{page}", app.base)).await.unwrap();
+        wait_text(&c, "main h1", |t| !t.is_empty()).await;
+        found.extend(axe_violations(&c, &axe).await.into_iter().map(|v| format!("{page}: {v}")));
+    }
+    assert!(found.is_empty(), "axe-core: {} serious or critical violations:\n{}", found.len(), found.join("\n"));
+    c.close().await.unwrap();
+    app.stop().await;
+}
