@@ -204,6 +204,27 @@ pub async fn find_department_by_credit_code(db: &Db, code: &CreditCode) -> Ident
     department_from_row(&row)
 }
 
+/// Departments whose name contains `q`, or whose 统一社会信用代码 or region code is `q` (the portal's search
+/// box), at most `limit`, by name. `%`, `_` and `\\` in `q` match themselves.
+pub async fn find_departments(db: &Db, q: &str, limit: i64) -> IdentityResult<Vec<Department>> {
+    let q = q.trim();
+    if q.is_empty() {
+        return Ok(Vec::new());
+    }
+    let escaped: String = q.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    let rows = sqlx::query(&format!(
+        "SELECT {DEPARTMENT_COLUMNS} FROM departments WHERE name LIKE $1 ESCAPE '\\' OR credit_code = $2 OR region_code = $3 \
+         ORDER BY name LIMIT $4"
+    ))
+    .bind(format!("%{escaped}%"))
+    .bind(q.to_ascii_uppercase())
+    .bind(q)
+    .bind(limit.clamp(1, 100))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(department_from_row).collect()
+}
+
 pub async fn list_departments(db: &Db) -> IdentityResult<Vec<Department>> {
     let rows = sqlx::query(&format!("SELECT {DEPARTMENT_COLUMNS} FROM departments ORDER BY id")).fetch_all(db.pool()).await?;
     rows.iter().map(department_from_row).collect()

@@ -7,6 +7,7 @@ mod chart;
 mod data;
 mod nav;
 mod pages;
+mod search;
 mod sharing;
 
 use axum::Router;
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))
         .route("/", get(pages::dashboard))
+        .route("/search", get(search::search))
         .route("/departments", get(pages::departments).post(pages::create_department))
         .route("/departments/{id}", get(pages::department).post(pages::update_department))
         .route("/users", get(pages::users).post(pages::create_user))

@@ -742,7 +742,7 @@ async fn axe_violations(c: &Client, axe: &str) -> Vec<String> {
     found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
 }
 
-/// axe-core over the main pages, as the platform administrator and as a department's editor: no serious or
+/// axe-core over the main pages (20), as the platform administrator and as a department's editor: no serious or
 /// critical violation (labels, contrast, names of links and buttons, language, landmarks …).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_main_pages_pass_axe_core() {
@@ -770,6 +770,7 @@ async fn the_main_pages_pass_axe_core() {
         "/users",
         "/audit",
         "/account",
+        "/search?q=%E5%85%AC%E5%AE%89",
     ];
     for page in admin_pages {
         c.goto(&format!("{}{page}", app.base)).await.unwrap();
@@ -783,6 +784,47 @@ async fn the_main_pages_pass_axe_core() {
         found.extend(axe_violations(&c, &axe).await.into_iter().map(|v| format!("{page}: {v}")));
     }
     assert!(found.is_empty(), "axe-core: {} serious or critical violations:\n{}", found.len(), found.join("\n"));
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+/// The bar's search box: a department by name, a request by number and by its resource's code, and the
+/// resources the catalog's index finds; a result followed to its page. A department's editor finds only
+/// the requests it may see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_box_finds_resources_requests_and_departments() {
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    log_in(&c, &app.base, "admin", ADMIN_PASSWORD).await;
+    wait_text(&c, "main h1", |t| t == "工作台").await;
+    c.find(Locator::Id("global-q")).await.unwrap().send_keys("公安\u{E007}").await.unwrap();
+    let departments = wait_text(&c, "[data-testid=found-departments]", |t| t.contains("示范省公安厅")).await;
+    assert!(departments.contains("东川市公安局"), "{departments}");
+    assert!(c.current_url().await.unwrap().query().unwrap_or("").starts_with("q="), "a search is a URL");
+    c.goto(&format!("{}/search?q=%E4%BA%BA%E5%8F%A3", app.base)).await.unwrap(); // 人口
+    wait_text(&c, "[data-testid=found-resources]", |t| t.contains("人口基本信息")).await;
+    c.goto(&format!("{}/search?q=101%2F000001", app.base)).await.unwrap();
+    let requests = wait_text(&c, "[data-testid=found-requests]", |t| t.contains("人口基本信息")).await;
+    assert!(requests.contains("共享申请"), "{requests}");
+    c.goto(&format!("{}/search?q=1", app.base)).await.unwrap();
+    wait_text(&c, "[data-testid=found-requests]", |t| t.contains("共享申请 1 ")).await;
+    click(&c, "[data-testid=found-requests] a[href='/requests/1']").await;
+    wait_text(&c, "main h1", |t| t.contains("共享申请")).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/requests/1");
+
+    // A request between other departments is not found by a department's editor.
+    let all = app.get("/api/v1/requests", &app.admin_token().await).await.body;
+    let unrelated = all["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["consumer_name"] != "示范省市场监督管理局" && r["provider_name"] != "示范省市场监督管理局")
+        .expect("a demo request between other departments")["id"]
+        .as_i64()
+        .unwrap();
+    switch_user(&c, &app.base, "sj.editor").await;
+    c.goto(&format!("{}/search?q={unrelated}", app.base)).await.unwrap();
+    wait_text(&c, "[data-testid=found-requests]", |t| t.contains("（0）")).await;
     c.close().await.unwrap();
     app.stop().await;
 }
