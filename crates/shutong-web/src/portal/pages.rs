@@ -317,6 +317,73 @@ struct DashboardPage {
     /// Charts (`chart`), each left out when its service refuses the user: requests by state, data accesses
     /// per day by method, audit events per day.
     charts: Vec<String>,
+    home: Home,
+}
+
+/// One line of a home page's list: what, with whom, until when, and where to act on it.
+pub struct HomeRow {
+    href: String,
+    title: String,
+    counterpart: String,
+    due: String,
+    overdue: bool,
+}
+
+/// 工作台 by role (江苏方案 三(二)3): what waits for the user's department (to answer, with due dates), the
+/// grants it holds that expire soon, its own recent requests as consumer, every overdue request for the
+/// authority, and the audit chain for auditors. Each part comes from its service under its rule, and a part
+/// with nothing in it is not shown.
+pub struct Home {
+    waiting: Vec<HomeRow>,
+    expiring: Vec<HomeRow>,
+    mine: Vec<HomeRow>,
+    overdue: Vec<HomeRow>,
+    chain: Option<shutong_audit::ChainStatus>,
+}
+
+async fn home(state: &AppState, s: &PortalSession) -> Home {
+    let mut h = Home { waiting: Vec::new(), expiring: Vec::new(), mine: Vec::new(), overdue: Vec::new(), chain: None };
+    let sharing = state.sharing();
+    let row = |i: &shutong_sharing::InboxItem| HomeRow {
+        href: match (i.request_id, i.grant_id) {
+            (Some(r), _) => format!("/requests/{r}"),
+            (None, Some(g)) => format!("/grants/{g}"),
+            (None, None) => format!("/catalog/{}", i.resource_code),
+        },
+        title: format!("{} · {}", i.title, i.resource_name),
+        counterpart: i.counterpart.clone(),
+        due: match (i.due_on, i.workdays_left) {
+            (Some(d), Some(n)) if n >= 0 => format!("{d}（剩 {n} 个工作日）"),
+            (Some(d), Some(n)) => format!("{d}（逾期 {} 个工作日）", -n),
+            (Some(d), None) => d.to_string(),
+            _ => "—".into(),
+        },
+        overdue: i.overdue,
+    };
+    if let Ok(inbox) = shutong_sharing::inbox(&sharing, &s.principal).await {
+        h.waiting = inbox.waiting.iter().filter(|i| i.kind != "grant_expiring").take(10).map(row).collect();
+        h.expiring = inbox.waiting.iter().filter(|i| i.kind == "grant_expiring").take(10).map(row).collect();
+        h.overdue = inbox.overdue.iter().take(10).map(row).collect();
+    }
+    let mine = shutong_sharing::RequestFilter { side: Some(shutong_sharing::Side::Consumer), limit: 5, ..Default::default() };
+    if s.principal.department_id.is_some()
+        && let Ok(list) = shutong_sharing::list_requests(&sharing, &s.principal, &mine).await
+    {
+        h.mine = list
+            .iter()
+            .map(|r| HomeRow {
+                href: format!("/requests/{}", r.id),
+                title: format!("共享申请 {} · {}", r.id, r.resource_name),
+                counterpart: r.provider_name.clone(),
+                due: r.status.label_zh().to_string(),
+                overdue: false,
+            })
+            .collect();
+    }
+    if s.principal.can_read_audit() {
+        h.chain = shutong_audit::status(&state.db).await.ok();
+    }
+    h
 }
 
 /// The dashboard's charts for this user, each asked of its service under that service's rule.
@@ -388,6 +455,7 @@ pub async fn dashboard(State(state): State<AppState>, s: PortalSession, Query(fl
         events_title: title,
         events,
         charts: dashboard_charts(&state, &s).await,
+        home: home(&state, &s).await,
     };
     render(&page)
 }

@@ -715,10 +715,10 @@ async fn charts_draw_the_demos_figures() {
     app.stop().await;
 }
 
-/// axe-core's source: `SHUTONG_AXE_JS` (scripts/test installs axe-core from the npm registry into target/axe
+/// axe-core's source: `AXE_CORE_JS` (scripts/test installs axe-core from the npm registry into target/axe
 /// and sets it), else that place in the workspace.
 fn axe_source() -> String {
-    let path = std::env::var("SHUTONG_AXE_JS")
+    let path = std::env::var("AXE_CORE_JS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/axe/node_modules/axe-core/axe.min.js"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -825,6 +825,41 @@ async fn the_search_box_finds_resources_requests_and_departments() {
     switch_user(&c, &app.base, "sj.editor").await;
     c.goto(&format!("{}/search?q={unrelated}", app.base)).await.unwrap();
     wait_text(&c, "[data-testid=found-requests]", |t| t.contains("（0）")).await;
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+/// Each role's home page, from the demo: the provider's requests to answer with their due dates, the
+/// consumer's own requests, every overdue request for the sharing authority, the audit chain for the auditor;
+/// the charts on every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_has_its_home_page() {
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    switch_user(&c, &app.base, "ga.reviewer").await;
+    let waiting = text_of(&c, "[data-testid=home-waiting]").await;
+    assert!(waiting.contains("人口基本信息") && waiting.contains("剩"), "the provider's requests to answer, with due dates: {waiting}");
+    assert!(c.find(Locator::Css("[data-testid=home-chain]")).await.is_err(), "no audit chain for a provider");
+    assert!(c.find(Locator::Css("[data-testid=home-overdue]")).await.is_err(), "no province-wide list for a provider");
+    save_screenshot(&c, "home-provider").await;
+
+    switch_user(&c, &app.base, "dc.rs.editor").await;
+    let mine = text_of(&c, "[data-testid=home-mine]").await;
+    assert!(mine.contains("人口基本信息"), "the consumer's requests: {mine}");
+    click(&c, "[data-testid=home-mine] a").await;
+    wait_text(&c, "main h1", |t| t.contains("共享申请")).await;
+
+    switch_user(&c, &app.base, "sq.reviewer").await;
+    let overdue = text_of(&c, "[data-testid=home-overdue]").await;
+    assert!(overdue.contains("已逾期"), "every overdue request for the authority: {overdue}");
+    assert!(!chart_values(&c, "chart-requests").await.is_empty());
+    save_screenshot(&c, "home-authority").await;
+
+    switch_user(&c, &app.base, "auditor").await;
+    let chain = text_of(&c, "[data-testid=home-chain]").await;
+    assert!(chain.contains("链末位置") && chain.contains("签名检查点"), "{chain}");
+    assert!(!chart_values(&c, "chart-audit").await.is_empty());
+    save_screenshot(&c, "home-auditor").await;
     c.close().await.unwrap();
     app.stop().await;
 }
