@@ -315,8 +315,14 @@ pub async fn fail_audit_inserts(db: &shutong_store::Db, on: bool) {
         shutong_store::Backend::Sqlite => Backend::Sqlite,
         shutong_store::Backend::Postgres => Backend::Postgres,
     };
+    // One connection, its view of the schema refreshed first: SQLite checks CREATE and DROP TRIGGER against
+    // the schema the connection last read, which may predate the other connection's last change.
+    let mut conn = db.pool().acquire().await.expect("a connection");
+    if backend == Backend::Sqlite {
+        sqlx::query("SELECT COUNT(*) FROM sqlite_master").fetch_one(&mut *conn).await.expect("the schema");
+    }
     for s in audit_failure_sql(backend, on) {
-        sqlx::query(s).execute(db.pool()).await.expect("audit failure injection");
+        sqlx::query(s).execute(&mut *conn).await.expect("audit failure injection");
     }
 }
 
