@@ -167,7 +167,12 @@ pub struct ChainStatus {
     pub checkpoints: i64,
 }
 
-pub async fn status(db: &Db) -> AuditResult<ChainStatus> {
+/// The chain's state (head, unsealed events, checkpoints, archives), for those who read the whole trail:
+/// platform administrators and auditors.
+pub async fn status(db: &Db, reader: &dyn crate::AuditReader) -> AuditResult<ChainStatus> {
+    if !reader.reads_whole_trail() {
+        return Err(crate::AuditError::Forbidden("only platform administrators and auditors read the audit trail".into()));
+    }
     let head = sqlx::query("SELECT chain_seq, hash, archived_through FROM audit_chain_head WHERE id = 1")
         .fetch_one(db.pool())
         .await

@@ -636,7 +636,7 @@ async fn run_audit_db(config: &Config, db: &shutong_store::Db, cmd: &AuditComman
                 println!("{}", serde_json::to_string(&e)?);
             }
         }
-        AuditCommand::Status => print_json(&shutong_audit::status(db).await?)?,
+        AuditCommand::Status => print_json(&shutong_audit::status(db, &shutong_identity::Principal::operator("cli")).await?)?,
         AuditCommand::Seal { checkpoint } => {
             let key = crate::server::load_node_key(config)?;
             let report = shutong_audit::seal(db, &key, &shutong_web::state::seal_options(config), *checkpoint).await?;

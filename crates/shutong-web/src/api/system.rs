@@ -164,8 +164,7 @@ pub fn verify_view(r: &shutong_audit::VerifyReport) -> AuditVerifyView {
 #[utoipa::path(get, path = "/api/v1/audit/chain", tag = "audit", security(("bearer" = [])),
     responses((status = 200, body = AuditChainView), (status = 403, body = ErrorEnvelope)))]
 pub async fn audit_chain(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<AuditChainView>> {
-    require_auditor(&caller)?;
-    Ok(axum::Json(chain_view(&shutong_audit::status(&state.db).await?)))
+    Ok(axum::Json(chain_view(&shutong_audit::status(&state.db, &caller.principal).await?)))
 }
 
 /// Re-computes the whole chain (SM3) and every checkpoint's SM2 signature against this node's key, and

@@ -144,7 +144,7 @@ pub async fn search(State(state): State<AppState>, s: PortalSession, Query(p): Q
             summary: h.summary.clone(),
         })
         .collect();
-    let can_create = catalog::may_compile(&state.db, &s.principal).await.unwrap_or(false);
+    let can_create = catalog::may_compile(&s.principal, catalog::is_authority(&state.db, &s.principal).await.unwrap_or(false));
     let page = SearchPage {
         l: layout(&state, &s, "资源目录", "catalog", Flash { ok: p.ok, error: p.error }).await,
         q: p.q.clone(),

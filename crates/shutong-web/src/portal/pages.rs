@@ -380,9 +380,7 @@ async fn home(state: &AppState, s: &PortalSession) -> Home {
             })
             .collect();
     }
-    if s.principal.can_read_audit() {
-        h.chain = shutong_audit::status(&state.db).await.ok();
-    }
+    h.chain = shutong_audit::status(&state.db, &s.principal).await.ok();
     h
 }
 
@@ -413,13 +411,12 @@ async fn dashboard_charts(state: &AppState, s: &PortalSession) -> Vec<String> {
     }
     let today = state.clock.today();
     let days: Vec<chrono::NaiveDate> = (0..30).rev().filter_map(|i| today.checked_sub_days(chrono::Days::new(i))).collect();
-    let accesses = &shutong_audit::figures::DATA_ACCESSES;
-    if let Ok(counts) = shutong_audit::figures::events_per_day(&state.db, &s.principal, accesses, today, 30).await {
-        let order: Vec<(shutong_audit::Action, String)> = accesses.iter().map(|a| (*a, a.label_zh().to_string())).collect();
+    // One count of the trail per day and action feeds both day charts.
+    if let Ok(counts) = shutong_audit::figures::events_per_day(&state.db, &s.principal, today, 30).await {
+        let order: Vec<(shutong_audit::Action, String)> =
+            shutong_audit::figures::DATA_ACCESSES.iter().map(|a| (*a, a.label_zh().to_string())).collect();
         let series = day_series(&days, &order, counts.iter().map(|c| (c.day, c.action, c.events)));
         charts.push(DayChart { testid: "chart-accesses", title: "数据访问（近 30 日，按方式）".into(), days: days.clone(), series }.html());
-    }
-    if let Ok(counts) = shutong_audit::figures::events_per_day(&state.db, &s.principal, &[], today, 30).await {
         let series = day_series(&days, &[((), "审计事件".to_string())], counts.iter().map(|c| (c.day, (), c.events)));
         charts.push(DayChart { testid: "chart-audit", title: "审计事件（近 30 日）".into(), days, series }.html());
     }
@@ -1017,7 +1014,7 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
         .into_iter()
         .map(|d| (d.id.0, d.name, Some(d.id.0) == dept))
         .collect();
-    let chain = shutong_audit::status(&state.db).await.ok();
+    let chain = shutong_audit::status(&state.db, &s.principal).await.ok();
     let page = AuditPage {
         l: layout(state, s, "审计日志", "audit", Flash { ok: p.ok, error: p.error }).await,
         verified,
