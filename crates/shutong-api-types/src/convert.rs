@@ -139,7 +139,8 @@ mirror!(ds::SweepReport => ws::SweepReport { today, overdue, reminders, grants_e
 mirror!(ds::ProviderFigures => ws::ProviderFigures {
     department_id, department_name, received, approved, rejected, withdrawn, pending, overdue_now, answered_on_time,
     answered_late, subscriptions, in_escalation, grants_in_force });
-mirror!(ds::SharingStats => ws::SharingStats { today }; providers: vec, totals: into);
+mirror!(ds::MonthFigures => ws::MonthFigures { month, answered_on_time, answered_late });
+mirror!(ds::SharingStats => ws::SharingStats { today }; providers: vec, totals: into, months: vec);
 
 // ------------------------------------------------------------------ exchange
 
@@ -147,6 +148,10 @@ same_list!(dx::BindingKind => wx::BindingKind { Dataset, Service, Files });
 same_list!(dx::IngestMode => wx::IngestMode { Full, Incremental });
 same_list!(dx::DataFormat => wx::DataFormat { Csv, Ndjson, Xlsx, Parquet });
 same_list!(dx::BatchStatus => wx::BatchStatus { Loading, Committed, Rejected, Failed });
+same_list!(dx::figures::Freshness => wx::Freshness { Fresh, Overdue, NeverLoaded, Irregular });
+mirror!(dx::figures::DatasetFreshness => wx::DatasetFreshness {
+    resource_code, resource_name, provider_department_id, rows, last_batch_at_ms, due_on };
+    update_cycle: into, freshness: into);
 
 impl From<dx::BindingView> for wx::BindingView {
     fn from(v: dx::BindingView) -> Self {

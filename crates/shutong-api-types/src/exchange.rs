@@ -81,6 +81,40 @@ pub struct BindingView {
     pub key_sealed: bool,
 }
 
+crate::wire_list!(
+    /// 数据时效: where a dataset stands against its update cycle.
+    Freshness {
+        /// Loaded within its cycle.
+        Fresh => "fresh" / "按时更新",
+        /// Its last load is older than its cycle allows.
+        Overdue => "overdue" / "超期未更新",
+        /// Bound but never loaded.
+        NeverLoaded => "never_loaded" / "尚未归集",
+        /// Updated irregularly (不定期): no due date.
+        Irregular => "irregular" / "不定期更新",
+    }
+);
+
+/// 数据集时效: one bound dataset's last load against its catalog entry's 更新周期.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DatasetFreshness {
+    pub resource_code: String,
+    pub resource_name: String,
+    pub provider_department_id: i64,
+    pub update_cycle: crate::catalog::UpdateCycle,
+    pub rows: i64,
+    pub last_batch_at_ms: Option<i64>,
+    /// The last China day on which a load keeps the dataset fresh (absent: never loaded, or irregular).
+    pub due_on: Option<chrono::NaiveDate>,
+    pub freshness: Freshness,
+}
+
+/// The datasets the caller may follow, most overdue first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct FreshnessList {
+    pub datasets: Vec<DatasetFreshness>,
+}
+
 /// A dataset's binding and figures (数据集: schema, row count, freshness).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct DatasetView {

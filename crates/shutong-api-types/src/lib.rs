@@ -319,6 +319,39 @@ pub struct NodeView {
     pub data_keys: Option<Vec<u32>>,
 }
 
+/// Events of one action on one China day (UTC+8).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditDayCount {
+    pub day: NaiveDate,
+    /// The action's code, e.g. `data.lookup`.
+    pub action: String,
+    /// Its Chinese name, e.g. 联机查询.
+    pub action_zh: String,
+    pub events: i64,
+}
+
+/// How often one resource's data was read in the period.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResourceAccessCount {
+    pub resource_code: String,
+    /// The resource's name in its published catalog entry; empty if it is no longer published.
+    pub resource_name: String,
+    pub accesses: i64,
+}
+
+/// 审计统计: the trail counted per day and action, and the resources read most, over `days` China days
+/// ending with `last_day` (a department's staff count their own department's events).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditFigures {
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+    /// Per day and action; days and actions without events are left out.
+    pub days: Vec<AuditDayCount>,
+    /// Data accesses (lookups, queries, exports, change feeds, service calls, file downloads) per
+    /// resource, most first, at most 10.
+    pub top_resources: Vec<ResourceAccessCount>,
+}
+
 /// A signed checkpoint of the audit chain.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuditCheckpointView {

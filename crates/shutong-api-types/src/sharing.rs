@@ -459,4 +459,15 @@ pub struct SharingStats {
     pub today: NaiveDate,
     pub providers: Vec<ProviderFigures>,
     pub totals: ProviderFigures,
+    /// The on-time record per due month, the twelve months ending with this one.
+    pub months: Vec<MonthFigures>,
+}
+
+/// 按时答复 in one month: applications due that month answered on time, and late (or unanswered past due).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct MonthFigures {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub answered_on_time: i64,
+    pub answered_late: i64,
 }

@@ -93,6 +93,7 @@ actions! {
     KeysRetire => "keys.retire" / "停用数据密钥",
     // The trail itself.
     AuditArchive => "audit.archive" / "归档审计日志",
+    AuditVerify => "audit.verify" / "核验审计链",
 }
 
 impl std::fmt::Display for Action {

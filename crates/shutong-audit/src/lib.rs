@@ -24,7 +24,7 @@ pub use change::Change;
 pub use export::{ExportSigner, ExportSummary, export, export_to, resolve_range};
 pub use seal::{ChainStatus, Checkpoint, SealOptions, SealReport, seal, status};
 pub use shutong_store::effects::Notice;
-pub use verify::{Failure, VerifyReport, verify_db, verify_file};
+pub use verify::{Failure, VerifyReport, verify_db, verify_file, verify_recorded};
 
 /// Errors of the chain's sealing, verification, export and archiving.
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +246,9 @@ pub struct AuditFilter {
     /// Only events whose detail contains this text (an access-log subject's audit token). Matched with
     /// LIKE: callers pass text without `%`, `_`, a backslash or a double quote.
     pub detail_contains: Option<String>,
+    /// Only data accesses that delivered sensitive items in clear text (明文访问敏感数据: the access log's
+    /// `clear` list, written only when it is not empty).
+    pub clear_text: bool,
     pub limit: i64,
 }
 
@@ -277,7 +280,7 @@ async fn select_events(db: &Db, f: &AuditFilter) -> StoreResult<Vec<AuditEvent>>
          WHERE ($1 IS NULL OR department_id = $1) AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR actor = $3) \
            AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5) AND ($6 IS NULL OR seq < $6) \
            AND ($8 IS NULL OR target_kind = $8) AND ($9 IS NULL OR target_id = $9) \
-           AND ($10 IS NULL OR detail LIKE $10) \
+           AND ($10 IS NULL OR detail LIKE $10) AND ($11 = 0 OR detail LIKE '%\"clear\":[\"%') \
          ORDER BY seq DESC LIMIT $7",
     )
     .bind(f.department_id)
@@ -290,6 +293,7 @@ async fn select_events(db: &Db, f: &AuditFilter) -> StoreResult<Vec<AuditEvent>>
     .bind(f.target_kind.as_deref())
     .bind(f.target_id.as_deref())
     .bind(f.detail_contains.as_deref().map(|t| format!("%{t}%")))
+    .bind(i64::from(f.clear_text))
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(from_row).collect()

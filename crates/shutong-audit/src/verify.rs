@@ -476,6 +476,42 @@ pub fn verify_file(mut reader: impl BufRead, trusted_keys: Vec<String>) -> Audit
     })
 }
 
+/// 核验审计链 on record: verifies the chain in the database (as [`verify_db`]) for a reader of the whole trail
+/// and records the outcome as an `audit.verify` event, so that when and by whom the trail was last checked,
+/// and what was found, is itself on the trail (the auditor's home shows the last one). The report is
+/// returned only once its record is committed.
+pub async fn verify_recorded(
+    db: &Db,
+    reader: &dyn crate::AuditReader,
+    ctx: &crate::AuditContext,
+    trusted_keys: Vec<String>,
+) -> AuditResult<VerifyReport> {
+    if !reader.reads_whole_trail() {
+        return Err(AuditError::Forbidden("only platform administrators and auditors verify the audit trail".into()));
+    }
+    let report = verify_db(db, trusted_keys).await?;
+    let mut tx = db.begin().await?;
+    crate::record(
+        &mut tx,
+        ctx,
+        crate::NewAuditEvent {
+            action: crate::Action::AuditVerify,
+            target_kind: "audit_chain",
+            target_id: format!("{}-{}", report.from, report.through),
+            department_id: None,
+            detail: serde_json::json!({
+                "ok": report.ok, "from": report.from, "through": report.through, "events": report.events,
+                "checkpoints": report.checkpoints, "signed_through": report.signed_through, "unsealed": report.unsealed,
+                "failure": report.failure.as_ref().map(|f| serde_json::json!({"chain_seq": f.chain_seq, "seq": f.seq, "reason": f.reason})),
+                "elapsed_ms": report.elapsed_ms,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(AuditError::db)?;
+    Ok(report)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -73,6 +73,23 @@ value_list!(
     }
 );
 
+impl UpdateCycle {
+    /// The age (days) beyond which data kept on this cycle is out of date (时效性): one day for real-time
+    /// and daily data, then a week, 31 days, a quarter (92), half a year (183) and a year (366);
+    /// none for irregular updates, which have no due date.
+    pub fn max_age_days(self) -> Option<u32> {
+        match self {
+            UpdateCycle::Realtime | UpdateCycle::Daily => Some(1),
+            UpdateCycle::Weekly => Some(7),
+            UpdateCycle::Monthly => Some(31),
+            UpdateCycle::Quarterly => Some(92),
+            UpdateCycle::HalfYearly => Some(183),
+            UpdateCycle::Yearly => Some(366),
+            UpdateCycle::Irregular => None,
+        }
+    }
+}
+
 value_list!(
     /// 信息资源格式.
     ResourceFormat {

@@ -68,6 +68,18 @@ impl Access {
     pub fn item_names_out(&self) -> Vec<String> {
         self.items.iter().map(|i| i.name.clone()).collect()
     }
+    /// The sensitive items (those with a masking kind) a consumer's grant delivers in clear text: what makes
+    /// an access a sensitive one in the trail (明文访问敏感数据). The provider reading its own data has none.
+    pub fn clear_sensitive(&self) -> Vec<String> {
+        if self.grant.is_none() {
+            return Vec::new();
+        }
+        self.items
+            .iter()
+            .filter(|i| i.mask.is_none() && self.column_masks.get(i.column).copied().flatten().is_some())
+            .map(|i| i.name.clone())
+            .collect()
+    }
     /// Whether a condition must be evaluated after decryption (it names a sensitive item stored encrypted).
     pub fn is_app_condition(&self, c: &RowCondition) -> bool {
         self.all_columns.get(&c.item).is_some_and(|&col| self.sealed_columns.get(col).copied().unwrap_or(false))

@@ -24,6 +24,8 @@ pub struct AccessEvent {
     pub grant_id: Option<i64>,
     pub purpose: String,
     pub items: Arc<Vec<String>>,
+    /// The sensitive items among `items` delivered in clear text (see `Access::clear_sensitive`).
+    pub clear: Vec<String>,
     pub records: i64,
     /// What else identifies the access: the key looked up, the conditions, the format.
     pub extra: serde_json::Value,
@@ -163,9 +165,14 @@ fn prepare(events: &[AccessEvent]) -> shutong_audit::PreparedEvents {
                 target_kind: "resource",
                 target_id: e.resource_code.clone(),
                 department_id: Some(e.department_id),
-                detail: json!({
-                    "grant": e.grant_id, "purpose": e.purpose, "items": *e.items, "records": e.records, "access": e.extra,
-                }),
+                detail: if e.clear.is_empty() {
+                    json!({"grant": e.grant_id, "purpose": e.purpose, "items": *e.items, "records": e.records, "access": e.extra})
+                } else {
+                    json!({
+                        "grant": e.grant_id, "purpose": e.purpose, "items": *e.items, "clear": e.clear, "records": e.records,
+                        "access": e.extra,
+                    })
+                },
             },
         })
         .collect();

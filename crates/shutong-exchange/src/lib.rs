@@ -4,6 +4,7 @@ pub mod access;
 pub mod accesslog;
 pub mod binding;
 pub mod exemption;
+pub mod figures;
 pub mod files;
 pub mod ingest;
 mod lookups;

@@ -261,7 +261,7 @@ pub enum AuditCommand {
         checkpoint: bool,
     },
     /// Re-compute the chain (SM3) and the checkpoints' SM2 signatures; exit 1 naming the first place that
-    /// does not match.
+    /// does not match. Verifying the database records the outcome on the trail (`audit.verify`).
     Verify {
         /// Verify an export or archive file instead of the database.
         #[arg(long)]
@@ -647,7 +647,8 @@ async fn run_audit_db(config: &Config, db: &shutong_store::Db, cmd: &AuditComman
             if keys.is_empty() {
                 keys.push(crate::server::load_node_key(config)?.public_key_hex());
             }
-            let report = shutong_audit::verify_db(db, keys).await?;
+            let (principal, ctx) = operator();
+            let report = shutong_audit::verify_recorded(db, &principal, &ctx, keys).await?;
             return print_verify(&report, *json);
         }
         AuditCommand::Export { from, to, out } => {

@@ -46,6 +46,7 @@ pub(crate) fn event(
         grant_id: a.grant_id(),
         purpose: a.purpose(),
         items: Arc::new(a.item_names_out()),
+        clear: a.clear_sensitive(),
         records,
         extra,
         quota_day: a.grant.as_ref().and_then(|g| g.daily_quota).map(|_| ex.sharing.today().to_string()),

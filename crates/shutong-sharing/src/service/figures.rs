@@ -32,6 +32,35 @@ pub struct SharingStats {
     pub today: NaiveDate,
     pub providers: Vec<ProviderFigures>,
     pub totals: ProviderFigures,
+    /// The on-time record month by month (the twelve months ending with this one), by due month.
+    pub months: Vec<MonthFigures>,
+}
+
+/// 按时答复 over time: the applications due in one month, answered on time or late (late includes those
+/// still unanswered past their due date).
+#[derive(Clone, Debug, Serialize)]
+pub struct MonthFigures {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub answered_on_time: i64,
+    pub answered_late: i64,
+}
+
+/// The twelve `YYYY-MM` months ending with `today`'s.
+fn last_months(today: NaiveDate) -> Vec<String> {
+    use chrono::Datelike;
+    let (mut y, mut m) = (today.year(), today.month());
+    let mut out = Vec::with_capacity(12);
+    for _ in 0..12 {
+        out.push(format!("{y:04}-{m:02}"));
+        if m == 1 {
+            (y, m) = (y - 1, 12);
+        } else {
+            m -= 1;
+        }
+    }
+    out.reverse();
+    out
 }
 
 /// Per-provider figures. The authority and auditors see every provider; others their own department.
@@ -127,5 +156,39 @@ pub async fn stats(s: &Sharing, actor: &Principal) -> SharingResult<SharingStats
         totals.in_escalation += f.in_escalation;
         totals.grants_in_force += f.grants_in_force;
     }
-    Ok(SharingStats { today: s.today(), providers, totals })
+    let months = months(s, actor, wide, &today).await?;
+    Ok(SharingStats { today: s.today(), providers, totals, months })
+}
+
+/// The on-time record per due month over the last twelve months, for the providers the actor may see.
+async fn months(s: &Sharing, actor: &Principal, wide: bool, today: &str) -> SharingResult<Vec<MonthFigures>> {
+    let list = match (wide, departments_sql(actor)) {
+        (true, _) => "NULL".to_string(),
+        (false, Some(l)) => l,
+        (false, None) => return Ok(Vec::new()),
+    };
+    let Ok(day) = NaiveDate::parse_from_str(today, "%Y-%m-%d") else {
+        return Ok(Vec::new());
+    };
+    let wanted = last_months(day);
+    let first = format!("{}-01", wanted[0]);
+    let provider = if list == "NULL" { String::new() } else { format!(" AND q.provider_department_id IN ({list})") };
+    let sql = format!(
+        "SELECT SUBSTR(q.due_on, 1, 7) AS m, \
+           SUM(CASE WHEN q.answered_on IS NOT NULL AND q.answered_on <= q.due_on THEN 1 ELSE 0 END) AS on_time, \
+           SUM(CASE WHEN (q.answered_on IS NOT NULL AND q.answered_on > q.due_on) OR (q.answered_on IS NULL AND q.status <> 'withdrawn' AND q.due_on < $1) THEN 1 ELSE 0 END) AS late \
+         FROM sharing_requests q WHERE q.kind = 'application' AND q.due_on >= $2 AND q.due_on <= $1{provider} GROUP BY SUBSTR(q.due_on, 1, 7)"
+    );
+    let rows = sqlx::query(&sql).bind(today).bind(&first).fetch_all(s.db.pool()).await?;
+    let n = |r: &AnyRow, c: &str| -> i64 { r.try_get::<Option<i64>, _>(c).ok().flatten().unwrap_or(0) };
+    let mut out: Vec<MonthFigures> =
+        wanted.into_iter().map(|month| MonthFigures { month, answered_on_time: 0, answered_late: 0 }).collect();
+    for r in &rows {
+        let m: String = r.try_get("m")?;
+        if let Some(f) = out.iter_mut().find(|f| f.month == m) {
+            f.answered_on_time = n(r, "on_time");
+            f.answered_late = n(r, "late");
+        }
+    }
+    Ok(out)
 }

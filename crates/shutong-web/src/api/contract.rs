@@ -490,6 +490,7 @@ mod tests {
             ("IngestMode", wire(IngestMode::ALL)),
             ("DataFormat", wire(DataFormat::ALL)),
             ("BatchStatus", wire(BatchStatus::ALL)),
+            ("Freshness", wire(shutong_exchange::figures::Freshness::ALL)),
             ("MaskKind", wire(&shutong_reference::MaskKind::ALL)),
         ];
         let doc = document();

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use shutong_api_types::exchange::{
-    BatchList, BatchReport, BindingView, ChangePage, DatasetView, ExemptionAnswer, ExemptionQuery, FileList, FileView, NewBinding,
-    QuerySpec, RecordPage,
+    BatchList, BatchReport, BindingView, ChangePage, DatasetView, ExemptionAnswer, ExemptionQuery, FileList, FileView, FreshnessList,
+    NewBinding, QuerySpec, RecordPage,
 };
 use shutong_exchange::{self as exchange, BatchRequest, DataFormat, IngestMode, Input, ProxyCall};
 use utoipa::IntoParams;
@@ -55,6 +55,15 @@ async fn discard(mut body: axum::body::BodyDataStream, headers: &HeaderMap, limi
         }
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(120), drain).await;
+}
+
+/// 数据时效: the datasets the caller may follow (its department's as provider; every one for the sharing
+/// authority and auditors), each against its catalog entry's 更新周期, most overdue first.
+#[utoipa::path(get, path = "/api/v1/data/freshness", tag = "data", security(("bearer" = [])),
+    responses((status = 200, body = FreshnessList)))]
+pub async fn freshness(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<FreshnessList>> {
+    let list = exchange::figures::freshness(&state.exchange, &caller.principal).await?;
+    Ok(axum::Json(FreshnessList { datasets: list.into_iter().map(Into::into).collect() }))
 }
 
 /// The binding of a resource to its data, with its row count and last update.

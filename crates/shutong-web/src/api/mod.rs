@@ -24,7 +24,7 @@ use crate::state::AppState;
     info(title = "shutong 数通 API", description = "政务数据共享交换平台 — government data sharing and exchange platform. \
         Errors share one envelope: {\"error\": {\"code\", \"message\", \"field\", \"request_id\"}}."),
     paths(
-        system::healthz, system::readyz, system::metrics, system::node, system::list_audit_events, system::audit_chain, system::audit_verify, system::audit_export, system::audit_archives,
+        system::healthz, system::readyz, system::metrics, system::node, system::list_audit_events, system::audit_chain, system::audit_verify, system::audit_export, system::audit_archives, system::audit_figures,
         auth::login, auth::logout, auth::me,
         departments::list_departments, departments::create_department, departments::get_department, departments::update_department,
         users::list_users, users::create_user, users::get_user, users::update_user, users::set_password, users::set_sm2_key, users::assign_role, users::revoke_role,
@@ -38,7 +38,7 @@ use crate::state::AppState;
         sharing::subscribe, sharing::create_request, sharing::list_requests, sharing::get_request, sharing::approve, sharing::reject,
         sharing::withdraw, sharing::escalate, sharing::add_message, sharing::stats, sharing::list_grants, sharing::get_grant,
         sharing::revoke_grant, sharing::renew_grant, sharing::inbox, sharing::mark_read, sharing::sweep,
-        data::get_dataset, data::bind, data::post_batch, data::list_batches, data::get_batch, data::get_record, data::query,
+        data::freshness, data::get_dataset, data::bind, data::post_batch, data::list_batches, data::get_batch, data::get_record, data::query,
         data::export, data::changes, data::service_proxy, data::exemption_check, data::list_files, data::upload_file, data::download_file, data::delete_file,
     ),
     tags(
@@ -72,6 +72,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/audit/verify", post(system::audit_verify))
         .route("/api/v1/audit/export", get(system::audit_export))
         .route("/api/v1/audit/archives", get(system::audit_archives))
+        .route("/api/v1/audit/figures", get(system::audit_figures))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/me", get(auth::me))
@@ -131,6 +132,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/inbox", get(sharing::inbox))
         .route("/api/v1/inbox/read", post(sharing::mark_read))
         .route("/api/v1/sharing/sweep", post(sharing::sweep))
+        .route("/api/v1/data/freshness", get(data::freshness))
         .route("/api/v1/data/{classification}/{sequence}", get(data::get_dataset))
         .route("/api/v1/data/{classification}/{sequence}/binding", axum::routing::put(data::bind))
         .route("/api/v1/data/{classification}/{sequence}/batches", get(data::list_batches).post(data::post_batch))

@@ -233,6 +233,8 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
         .await;
     let token = app.get("/api/v1/tokens", &admin).await.body["tokens"][0]["id"].as_i64().unwrap();
     t.check("token.revoke", || call(Method::DELETE, format!("/api/v1/tokens/{token}"), &admin, None)).await;
+    // A verification is reported only once its record is on the trail.
+    t.check("audit.verify", || call(Method::POST, "/api/v1/audit/verify".into(), &admin, None)).await;
     t.check("region.upsert", || call(Method::PUT, "/api/v1/reference/regions/320199".into(), &admin, Some(json!({"name": "原子新区"}))))
         .await;
     let year = json!({"year": 2030, "papers": [], "days": [{"name": "元旦", "date": "2030-01-01", "isOffDay": true}]});

@@ -27,6 +27,7 @@ mod catalog;
 mod cli;
 mod client;
 mod exchange;
+mod figures;
 mod pool_schema;
 mod security;
 mod sharing;

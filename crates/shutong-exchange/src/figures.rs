@@ -1,0 +1,127 @@
+//! Figures of the data plane for the portal's homes and the statistics endpoints: how fresh each dataset is
+//! against its catalog entry's 更新周期 (数据时效性, 办法 第十七条 keeps shared data timely), and which
+//! resources are consumed most (from the access log, under the trail's reading rule).
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use shutong_catalog::UpdateCycle;
+use shutong_identity::{DepartmentId, Principal};
+
+use crate::model::BindingKind;
+use crate::{Exchange, ExchangeError, ExchangeResult};
+
+shutong_catalog::value_list!(
+    /// 数据时效: where a dataset stands against its update cycle.
+    Freshness {
+        /// Loaded within its cycle.
+        Fresh => "fresh" / "按时更新",
+        /// Its last load is older than its cycle allows.
+        Overdue => "overdue" / "超期未更新",
+        /// Bound but never loaded.
+        NeverLoaded => "never_loaded" / "尚未归集",
+        /// Updated irregularly (不定期): no due date.
+        Irregular => "irregular" / "不定期更新",
+    }
+);
+
+/// 数据集时效: one bound dataset's last load against its 更新周期.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatasetFreshness {
+    pub resource_code: String,
+    pub resource_name: String,
+    pub provider_department_id: i64,
+    pub update_cycle: UpdateCycle,
+    pub rows: i64,
+    pub last_batch_at_ms: Option<i64>,
+    /// The last China day on which a load keeps the dataset fresh (none: never loaded or irregular).
+    pub due_on: Option<NaiveDate>,
+    pub freshness: Freshness,
+}
+
+fn china_day(ms: i64) -> NaiveDate {
+    (shutong_store::from_ms(ms) + chrono::Duration::hours(8)).date_naive()
+}
+
+/// The datasets (pooled rows and file sets) whose batches `actor` may read (the provider's members, the
+/// sharing authority, auditors), most overdue first; resources no longer published are left out.
+pub async fn freshness(ex: &Exchange, actor: &Principal) -> ExchangeResult<Vec<DatasetFreshness>> {
+    let today = ex.sharing.today();
+    let mut out = Vec::new();
+    for b in crate::binding::list_bindings(ex).await? {
+        if b.kind == BindingKind::Service || !crate::binding::may_read_batches(ex, actor, DepartmentId(b.provider_department_id)).await? {
+            continue;
+        }
+        let published = match crate::binding::published(ex, &b.resource_code).await {
+            Ok(p) => p,
+            Err(ExchangeError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let cycle = published.document.update_cycle;
+        let due_on = match (b.last_batch_at_ms, cycle.max_age_days()) {
+            (Some(at), Some(days)) => china_day(at).checked_add_days(chrono::Days::new(u64::from(days))),
+            _ => None,
+        };
+        let freshness = match (b.last_batch_at_ms, due_on) {
+            (None, _) => Freshness::NeverLoaded,
+            (Some(_), None) => Freshness::Irregular,
+            (Some(_), Some(d)) if d < today => Freshness::Overdue,
+            (Some(_), Some(_)) => Freshness::Fresh,
+        };
+        out.push(DatasetFreshness {
+            resource_code: b.resource_code.to_string(),
+            resource_name: published.document.name.clone(),
+            provider_department_id: b.provider_department_id,
+            update_cycle: cycle,
+            rows: b.row_count,
+            last_batch_at_ms: b.last_batch_at_ms,
+            due_on,
+            freshness,
+        });
+    }
+    let rank = |f: Freshness| match f {
+        Freshness::Overdue => 0,
+        Freshness::NeverLoaded => 1,
+        Freshness::Fresh => 2,
+        Freshness::Irregular => 3,
+    };
+    out.sort_by(|a, b| rank(a.freshness).cmp(&rank(b.freshness)).then(a.due_on.cmp(&b.due_on)).then(a.resource_code.cmp(&b.resource_code)));
+    Ok(out)
+}
+
+/// A resource and how often its data was read.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsumedResource {
+    pub resource_code: String,
+    /// Empty when the resource is no longer published.
+    pub resource_name: String,
+    pub accesses: i64,
+}
+
+/// The `limit` resources read most on the `days` China days ending with `last_day` (消费最多的资源): the
+/// platform's for administrators and auditors, a department's own reads for its staff.
+pub async fn top_consumed(
+    ex: &Exchange,
+    actor: &Principal,
+    last_day: NaiveDate,
+    days: u32,
+    limit: i64,
+) -> ExchangeResult<Vec<ConsumedResource>> {
+    let counts = shutong_audit::figures::top_resources(&ex.db, actor, last_day, days, limit).await.map_err(|e| match e {
+        shutong_audit::AuditError::Forbidden(m) => ExchangeError::Forbidden(m),
+        shutong_audit::AuditError::Store(s) => ExchangeError::Store(s),
+        other => ExchangeError::Conflict(other.to_string()),
+    })?;
+    let mut out = Vec::with_capacity(counts.len());
+    for c in counts {
+        let name = match shutong_catalog::ResourceCode::parse(&c.resource_code) {
+            Ok(code) => match crate::binding::published(ex, &code).await {
+                Ok(p) => p.document.name,
+                Err(ExchangeError::NotFound { .. }) => String::new(),
+                Err(e) => return Err(e),
+            },
+            Err(_) => String::new(),
+        };
+        out.push(ConsumedResource { resource_code: c.resource_code, resource_name: name, accesses: c.accesses });
+    }
+    Ok(out)
+}
