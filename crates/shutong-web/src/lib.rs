@@ -38,13 +38,14 @@ pub fn openapi_json() -> String {
 
 #[cfg(test)]
 mod tidy {
-    /// The portal's CSP forbids inline styles and scripts: the templates must not rely on them.
+    /// The portal's CSP forbids inline styles and scripts: the templates must not rely on them. The one
+    /// script is the portal's own file, loaded from this origin by the base template.
     #[test]
     fn templates_have_no_inline_style_or_script() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
+            let text = std::fs::read_to_string(&path).unwrap().replace("<script src=\"/static/portal.js\" defer></script>", "");
             for forbidden in [" style=", "<style", "<script", "javascript:", " onclick=", " onsubmit="] {
                 assert!(!text.contains(forbidden), "{} contains {forbidden:?}", path.display());
             }

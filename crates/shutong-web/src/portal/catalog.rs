@@ -18,22 +18,7 @@ use super::{PortalSession, plain_error};
 use crate::state::AppState;
 
 fn back_with(to: &str, e: &CatalogError) -> Response {
-    let msg = match e {
-        CatalogError::Store(shutong_store::StoreError::Unavailable(_)) => "数据库暂时不可用，请稍后再试。".to_string(),
-        CatalogError::Store(other) => {
-            tracing::error!(error = %other, "portal catalog action failed");
-            "内部错误。".to_string()
-        }
-        CatalogError::Rules(v) => format!(
-            "未通过目录规则校验：{}",
-            v.iter().map(|x| format!("{} {}：{}", x.rule, x.field, x.message)).collect::<Vec<_>>().join("；")
-        ),
-        CatalogError::NotFound { .. } => "资源不存在或无权查看。".into(),
-        CatalogError::Forbidden(m) => format!("无权操作：{m}"),
-        other => other.to_string(),
-    };
-    let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
-    Redirect::to(&format!("{to}?{q}")).into_response()
+    super::errors::back(to, super::errors::catalog(e))
 }
 
 // ------------------------------------------------------------------ search
@@ -67,7 +52,7 @@ struct SearchPage {
     facets: Vec<FacetGroup>,
     hits: Vec<HitRow>,
     total: usize,
-    next_link: Option<String>,
+    pager: super::pager::Pager,
     can_create: bool,
 }
 
@@ -85,6 +70,8 @@ pub struct SearchParams {
     cursor: Option<String>,
     ok: Option<String>,
     error: Option<String>,
+    /// The form field the error concerns (the service's name for it).
+    field: Option<String>,
 }
 
 pub async fn search(State(state): State<AppState>, s: PortalSession, Query(p): Query<SearchParams>) -> Response {
@@ -146,9 +133,13 @@ pub async fn search(State(state): State<AppState>, s: PortalSession, Query(p): Q
         .collect();
     let can_create = catalog::may_compile(&s.principal, catalog::is_authority(&state.db, &s.principal).await.unwrap_or(false));
     let page = SearchPage {
-        l: layout(&state, &s, "资源目录", "catalog", Flash { ok: p.ok, error: p.error }).await,
+        l: layout(&state, &s, "资源目录", "catalog", Flash { ok: p.ok, error: p.error, field: p.field }).await,
         q: p.q.clone(),
-        next_link: results.next_cursor.as_deref().map(|c| link(&active, Some(c))),
+        pager: {
+            let mut filters: Vec<(&str, String)> = vec![("q", p.q.clone())];
+            filters.extend(active.iter().map(|(d, v)| (d.as_str(), v.clone())));
+            super::pager::Pager::new("/catalog", &filters, "cursor", p.cursor.clone(), results.next_cursor.clone(), results.hits.len())
+        },
         active,
         facets,
         hits,
@@ -219,6 +210,8 @@ pub struct ResourceParams {
     version: Option<i64>,
     ok: Option<String>,
     error: Option<String>,
+    /// The form field the error concerns (the service's name for it).
+    field: Option<String>,
 }
 
 fn dash(s: &Option<String>) -> String {
@@ -292,7 +285,7 @@ pub async fn resource(
         .collect();
     let status = if r.resource_status == VersionStatus::Withdrawn { VersionStatus::Withdrawn } else { r.status };
     let page = ResourcePage {
-        l: layout(&state, &s, &d.name.clone(), "catalog", Flash { ok: p.ok, error: p.error }).await,
+        l: layout(&state, &s, &d.name.clone(), "catalog", Flash { ok: p.ok, error: p.error, field: p.field }).await,
         status_label: status.label_zh(),
         viewing_old: !is_latest,
         format_label: d.format.label_zh(),

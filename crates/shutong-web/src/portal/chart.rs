@@ -29,6 +29,18 @@ pub struct DayChart {
     pub series: Vec<(String, Vec<i64>)>,
 }
 
+/// Stacked columns over any sequence (months, quarters): each column's full label (tooltips, the table),
+/// and the short one drawn under it (empty: none).
+pub struct ColumnChart {
+    pub testid: &'static str,
+    pub title: String,
+    /// What a column is (the table's first heading): 日期, 月份.
+    pub column_head: &'static str,
+    pub columns: Vec<(String, String)>,
+    /// (series name, one value per column).
+    pub series: Vec<(String, Vec<i64>)>,
+}
+
 const PALETTE: [&str; 8] = ["#2d6cc0", "#f5a623", "#2e9e6a", "#c2410c", "#7c3aed", "#0891b2", "#be185d", "#4b5563"];
 
 fn table(title: &str, head: &[String], rows: &[Vec<String>]) -> String {
@@ -99,12 +111,34 @@ impl BarChart {
 }
 
 impl DayChart {
+    /// Every seventh day labelled, counted back from the last, which always is.
+    pub fn html(&self) -> String {
+        let n = self.days.len();
+        ColumnChart {
+            testid: self.testid,
+            title: self.title.clone(),
+            column_head: "日期",
+            columns: self
+                .days
+                .iter()
+                .enumerate()
+                .map(|(d, day)| {
+                    (day.to_string(), if (n - 1 - d).is_multiple_of(7) { day.format("%m-%d").to_string() } else { String::new() })
+                })
+                .collect(),
+            series: self.series.clone(),
+        }
+        .html()
+    }
+}
+
+impl ColumnChart {
     pub fn html(&self) -> String {
         let (left, top, plot_h, col_w) = (40i64, 10i64, 160i64, 24i64);
-        let n = self.days.len() as i64;
+        let n = self.columns.len() as i64;
         let width = left + n.max(1) * col_w + 10;
         let totals: Vec<i64> =
-            (0..self.days.len()).map(|d| self.series.iter().map(|(_, v)| v.get(d).copied().unwrap_or(0)).sum()).collect();
+            (0..self.columns.len()).map(|d| self.series.iter().map(|(_, v)| v.get(d).copied().unwrap_or(0)).sum()).collect();
         let max = totals.iter().copied().max().unwrap_or(0).max(1);
         let mut svg = format!(
             "<svg class=\"chart\" viewBox=\"0 0 {width} {h}\" role=\"img\" aria-label=\"{t}\" xmlns=\"http://www.w3.org/2000/svg\">",
@@ -118,7 +152,7 @@ impl DayChart {
             x = left - 6,
             ty = top + 10
         ));
-        for (d, day) in self.days.iter().enumerate() {
+        for (d, (day, tick)) in self.columns.iter().enumerate() {
             let x = left + d as i64 * col_w + 3;
             let mut y = top + plot_h;
             for (s, (name, values)) in self.series.iter().enumerate() {
@@ -132,16 +166,16 @@ impl DayChart {
                     "<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" fill=\"{c}\" data-value=\"{v}\"><title>{day} {name}：{v}</title></rect>",
                     w = col_w - 6,
                     c = PALETTE[s % PALETTE.len()],
+                    day = html_escape(day),
                     name = html_escape(name)
                 ));
             }
-            // Every seventh day, counted back from the last, which is always labelled.
-            if (self.days.len() - 1 - d).is_multiple_of(7) {
+            if !tick.is_empty() {
                 svg.push_str(&format!(
                     "<text x=\"{cx}\" y=\"{ty}\" text-anchor=\"middle\" class=\"label\">{md}</text>",
                     cx = x + (col_w - 6) / 2,
                     ty = top + plot_h + 16,
-                    md = day.format("%m-%d")
+                    md = html_escape(tick)
                 ));
             }
         }
@@ -156,14 +190,14 @@ impl DayChart {
             ));
         }
         legend.push_str("</ul>");
-        let mut head = vec!["日期".to_string()];
+        let mut head = vec![self.column_head.to_string()];
         head.extend(self.series.iter().map(|(n, _)| n.clone()));
         let rows: Vec<Vec<String>> = self
-            .days
+            .columns
             .iter()
             .enumerate()
-            .map(|(d, day)| {
-                let mut r = vec![day.to_string()];
+            .map(|(d, (day, _))| {
+                let mut r = vec![day.clone()];
                 r.extend(self.series.iter().map(|(_, v)| v.get(d).copied().unwrap_or(0).to_string()));
                 r
             })

@@ -72,12 +72,7 @@ struct DataPage {
 }
 
 fn message(e: &ExchangeError) -> String {
-    match e {
-        ExchangeError::Store(_) => "内部错误或数据库暂时不可用。".into(),
-        ExchangeError::NotFound { what } => format!("{what} 不存在或无权查看。"),
-        ExchangeError::NoGrant(_) => "您的部门没有该资源在有效期内、含此共享方式的授权：请先在资源页申请或订阅。".into(),
-        other => other.to_string(),
-    }
+    super::errors::exchange(e).text
 }
 
 fn batch_rows(list: Vec<exchange::BatchReport>) -> Vec<BatchRow> {

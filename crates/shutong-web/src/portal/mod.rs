@@ -5,10 +5,15 @@
 mod catalog;
 mod chart;
 mod data;
+mod errors;
+mod home;
 mod nav;
+mod pager;
 mod pages;
 mod search;
 mod sharing;
+mod zh;
+mod zh_table;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -28,9 +33,10 @@ pub const LOGIN_CSRF_COOKIE: &str = "shutong_login_csrf";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/static/app.css", get(stylesheet))
+        .route("/static/portal.js", get(script))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))
-        .route("/", get(pages::dashboard))
+        .route("/", get(home::dashboard))
         .route("/search", get(search::search))
         .route("/departments", get(pages::departments).post(pages::create_department))
         .route("/departments/{id}", get(pages::department).post(pages::update_department))
@@ -62,9 +68,11 @@ pub fn routes() -> Router<AppState> {
         .route("/requests", get(sharing::requests).post(sharing::create))
         .route("/requests/new", get(sharing::new_form))
         .route("/requests/{id}", get(sharing::request))
+        .route("/requests/{id}/print", get(sharing::request_print))
         .route("/requests/{id}/{verb}", post(sharing::request_action))
         .route("/grants", get(sharing::grants))
         .route("/grants/{id}", get(sharing::grant))
+        .route("/grants/{id}/print", get(sharing::grant_print))
         .route("/grants/{id}/{verb}", post(sharing::grant_action))
         .route("/inbox", get(sharing::inbox))
         .route("/inbox/read", post(sharing::mark_read))
@@ -74,6 +82,14 @@ async fn stylesheet() -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/portal.js"),
     )
         .into_response()
 }

@@ -31,6 +31,8 @@ pub struct Layout {
     pub csrf: String,
     pub flash_ok: Option<String>,
     pub flash_error: Option<String>,
+    /// The field the error concerns: `static/portal.js` shows the error beside it.
+    pub flash_field: Option<String>,
     pub node_name: String,
     pub version: &'static str,
     /// Unread notices of the user's department.
@@ -41,6 +43,8 @@ pub struct Layout {
 pub struct Flash {
     pub ok: Option<String>,
     pub error: Option<String>,
+    /// The form field the error concerns (the service's name for it), shown beside it.
+    pub field: Option<String>,
 }
 
 pub(super) async fn layout(state: &AppState, s: &PortalSession, title: &str, section: &'static str, flash: Flash) -> Layout {
@@ -63,6 +67,7 @@ pub(super) async fn layout(state: &AppState, s: &PortalSession, title: &str, sec
         csrf: s.csrf.clone(),
         flash_ok: flash.ok.map(|k| ok_text(&k).to_string()),
         flash_error: flash.error,
+        flash_field: flash.field.filter(|f| !f.is_empty()),
         node_name,
         version: env!("CARGO_PKG_VERSION"),
         unread,
@@ -106,20 +111,9 @@ pub(super) fn render<T: Template>(t: &T) -> Response {
     }
 }
 
-/// Redirects back to `to` with an error message (PRG: the message shows once on the next page).
+/// Redirects back to `to` with the error shown once, beside its field where it names one (post, redirect, get).
 fn back_with_error(to: &str, e: &IdentityError) -> Response {
-    let msg = match e {
-        IdentityError::Store(shutong_store::StoreError::Unavailable(_)) => "数据库暂时不可用，请稍后再试。".to_string(),
-        IdentityError::Store(other) => {
-            tracing::error!(error = %other, request_id = current_request_id().unwrap_or_default(), "portal action failed");
-            "内部错误。".to_string()
-        }
-        IdentityError::NotFound { .. } => "对象不存在或无权查看。".to_string(),
-        IdentityError::Forbidden(m) => format!("无权操作：{m}"),
-        other => other.to_string(),
-    };
-    let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
-    Redirect::to(&format!("{to}?{q}")).into_response()
+    super::errors::back(to, super::errors::identity(e))
 }
 
 pub(super) fn done(to: &str, ok: &str) -> Response {
@@ -249,21 +243,21 @@ pub async fn logout(State(state): State<AppState>, s: PortalSession, Form(f): Fo
 // ------------------------------------------------------------------ dashboard
 
 pub struct EventRow {
-    seq: i64,
+    pub(super) seq: i64,
     /// Position in the hash chain, or empty while not sealed.
-    chain: String,
-    at: String,
-    actor: String,
-    action: String,
-    action_zh: &'static str,
+    pub(super) chain: String,
+    pub(super) at: String,
+    pub(super) actor: String,
+    pub(super) action: String,
+    pub(super) action_zh: &'static str,
     /// The target's kind in Chinese, its ID, and the portal page it has, if any.
-    target_kind_zh: String,
-    target_id: String,
-    target_href: Option<String>,
+    pub(super) target_kind_zh: String,
+    pub(super) target_id: String,
+    pub(super) target_href: Option<String>,
     /// The detail as labelled fields, and as stored (behind a toggle).
-    fields: Vec<(String, String)>,
-    detail: String,
-    ip: String,
+    pub(super) fields: Vec<(String, String)>,
+    pub(super) detail: String,
+    pub(super) ip: String,
 }
 
 /// The portal page of an event's target, where it has one.
@@ -284,7 +278,7 @@ pub(super) fn action_zh(action: &str) -> &'static str {
     shutong_audit::Action::parse(action).map_or("", shutong_audit::Action::label_zh)
 }
 
-fn event_row(e: &shutong_audit::AuditEvent) -> EventRow {
+pub(super) fn event_row(e: &shutong_audit::AuditEvent) -> EventRow {
     EventRow {
         seq: e.seq,
         chain: e.chain_seq.map(|c| c.to_string()).unwrap_or_default(),
@@ -299,162 +293,6 @@ fn event_row(e: &shutong_audit::AuditEvent) -> EventRow {
         detail: e.detail.to_string(),
         ip: e.ip.clone().unwrap_or_default(),
     }
-}
-
-#[derive(Template)]
-#[template(path = "dashboard.html")]
-struct DashboardPage {
-    l: Layout,
-    figures: identity::IdentityFigures,
-    audit_total: i64,
-    node_name: String,
-    node_level: &'static str,
-    node_zone: &'static str,
-    node_region: String,
-    backend: &'static str,
-    events_title: &'static str,
-    events: Vec<EventRow>,
-    /// Charts (`chart`), each left out when its service refuses the user: requests by state, data accesses
-    /// per day by method, audit events per day.
-    charts: Vec<String>,
-    home: Home,
-}
-
-/// One line of a home page's list: what, with whom, until when, and where to act on it.
-pub struct HomeRow {
-    href: String,
-    title: String,
-    counterpart: String,
-    due: String,
-    overdue: bool,
-}
-
-/// 工作台 by role (江苏方案 三(二)3): what waits for the user's department (to answer, with due dates), the
-/// grants it holds that expire soon, its own recent requests as consumer, every overdue request for the
-/// authority, and the audit chain for auditors. Each part comes from its service under its rule, and a part
-/// with nothing in it is not shown.
-pub struct Home {
-    waiting: Vec<HomeRow>,
-    expiring: Vec<HomeRow>,
-    mine: Vec<HomeRow>,
-    overdue: Vec<HomeRow>,
-    chain: Option<shutong_audit::ChainStatus>,
-}
-
-async fn home(state: &AppState, s: &PortalSession) -> Home {
-    let mut h = Home { waiting: Vec::new(), expiring: Vec::new(), mine: Vec::new(), overdue: Vec::new(), chain: None };
-    let sharing = state.sharing();
-    let row = |i: &shutong_sharing::InboxItem| HomeRow {
-        href: match (i.request_id, i.grant_id) {
-            (Some(r), _) => format!("/requests/{r}"),
-            (None, Some(g)) => format!("/grants/{g}"),
-            (None, None) => format!("/catalog/{}", i.resource_code),
-        },
-        title: format!("{} · {}", i.title, i.resource_name),
-        counterpart: i.counterpart.clone(),
-        due: match (i.due_on, i.workdays_left) {
-            (Some(d), Some(n)) if n >= 0 => format!("{d}（剩 {n} 个工作日）"),
-            (Some(d), Some(n)) => format!("{d}（逾期 {} 个工作日）", -n),
-            (Some(d), None) => d.to_string(),
-            _ => "—".into(),
-        },
-        overdue: i.overdue,
-    };
-    if let Ok(inbox) = shutong_sharing::inbox(&sharing, &s.principal).await {
-        h.waiting = inbox.waiting.iter().filter(|i| i.kind != "grant_expiring").take(10).map(row).collect();
-        h.expiring = inbox.waiting.iter().filter(|i| i.kind == "grant_expiring").take(10).map(row).collect();
-        h.overdue = inbox.overdue.iter().take(10).map(row).collect();
-    }
-    let mine = shutong_sharing::RequestFilter { side: Some(shutong_sharing::Side::Consumer), limit: 5, ..Default::default() };
-    if s.principal.department_id.is_some()
-        && let Ok(list) = shutong_sharing::list_requests(&sharing, &s.principal, &mine).await
-    {
-        h.mine = list
-            .iter()
-            .map(|r| HomeRow {
-                href: format!("/requests/{}", r.id),
-                title: format!("共享申请 {} · {}", r.id, r.resource_name),
-                counterpart: r.provider_name.clone(),
-                due: r.status.label_zh().to_string(),
-                overdue: false,
-            })
-            .collect();
-    }
-    h.chain = shutong_audit::status(&state.db, &s.principal).await.ok();
-    h
-}
-
-/// The dashboard's charts for this user, each asked of its service under that service's rule.
-async fn dashboard_charts(state: &AppState, s: &PortalSession) -> Vec<String> {
-    use super::chart::{Bar, BarChart, DayChart, day_series};
-    let mut charts = Vec::new();
-    if let Ok(st) = shutong_sharing::stats(&state.sharing(), &s.principal).await {
-        let t = &st.totals;
-        let bars = [
-            ("待答复", t.pending),
-            ("其中逾期", t.overdue_now),
-            ("协商协调中", t.in_escalation),
-            ("已同意", t.approved),
-            ("不予同意", t.rejected),
-            ("已撤回", t.withdrawn),
-            ("订阅（无条件共享）", t.subscriptions),
-        ]
-        .into_iter()
-        .map(|(label, value)| {
-            let href = if label == "其中逾期" { "/requests?side=all&overdue=1" } else { "/requests" };
-            Bar { label: label.into(), value, href: Some(href.into()) }
-        })
-        .collect();
-        let on_time = t.answered_on_time + t.answered_late;
-        let rate = if on_time == 0 { "—".to_string() } else { format!("{:.0}%", t.answered_on_time as f64 * 100.0 / on_time as f64) };
-        charts.push(BarChart { testid: "chart-requests", title: format!("共享申请（按状态；按时答复率 {rate}）"), bars }.html());
-    }
-    let today = state.clock.today();
-    let days: Vec<chrono::NaiveDate> = (0..30).rev().filter_map(|i| today.checked_sub_days(chrono::Days::new(i))).collect();
-    // One count of the trail per day and action feeds both day charts.
-    if let Ok(counts) = shutong_audit::figures::events_per_day(&state.db, &s.principal, today, 30).await {
-        let order: Vec<(shutong_audit::Action, String)> =
-            shutong_audit::figures::DATA_ACCESSES.iter().map(|a| (*a, a.label_zh().to_string())).collect();
-        let series = day_series(&days, &order, counts.iter().map(|c| (c.day, c.action, c.events)));
-        charts.push(DayChart { testid: "chart-accesses", title: "数据访问（近 30 日，按方式）".into(), days: days.clone(), series }.html());
-        let series = day_series(&days, &[((), "审计事件".to_string())], counts.iter().map(|c| (c.day, (), c.events)));
-        charts.push(DayChart { testid: "chart-audit", title: "审计事件（近 30 日）".into(), days, series }.html());
-    }
-    charts
-}
-
-pub async fn dashboard(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
-    let figures = match identity::figures(&state.db).await {
-        Ok(f) => f,
-        Err(_) => return plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。"),
-    };
-    let audit_total = shutong_audit::count(&state.db).await.unwrap_or(0);
-    let node = identity::node_identity(&state.db).await.ok().flatten();
-    let regions = state.regions();
-    let (filter, title) = if s.principal.can_read_audit() {
-        (AuditFilter { limit: 10, ..Default::default() }, "最近操作（全平台）")
-    } else {
-        (AuditFilter { limit: 10, department_id: s.principal.department_id.map(|d| d.0), ..Default::default() }, "最近操作（本部门）")
-    };
-    let events = shutong_audit::list(&state.db, &s.principal, &filter).await.unwrap_or_default().iter().map(event_row).collect();
-    let page = DashboardPage {
-        l: layout(&state, &s, "工作台", "dashboard", flash).await,
-        figures,
-        audit_total,
-        node_name: node.as_ref().map(|n| n.name.clone()).unwrap_or_default(),
-        node_level: node.as_ref().map(|n| n.level.label_zh()).unwrap_or(""),
-        node_zone: node.as_ref().map(|n| n.zone.label_zh()).unwrap_or(""),
-        node_region: node
-            .as_ref()
-            .map(|n| format!("{} {}", n.region_code, regions.lookup(&n.region_code).map(|(_, e)| e.name.clone()).unwrap_or_default()))
-            .unwrap_or_default(),
-        backend: if state.db.backend() == shutong_store::Backend::Sqlite { "SQLite（内嵌）" } else { "PostgreSQL" },
-        events_title: title,
-        events,
-        charts: dashboard_charts(&state, &s).await,
-        home: home(&state, &s).await,
-    };
-    render(&page)
 }
 
 // ------------------------------------------------------------------ departments
@@ -491,20 +329,40 @@ fn dept_rows(list: &[identity::Department], regions: &shutong_reference::RegionT
 struct DepartmentsPage {
     l: Layout,
     can_create: bool,
+    /// Every department (the form's 上级部门), and this page of them (the table).
     departments: Vec<DeptRow>,
+    rows: Vec<DeptRow>,
+    pager: super::pager::Pager,
     levels: Vec<(&'static str, &'static str)>,
     kinds: Vec<(&'static str, &'static str)>,
 }
 
-pub async fn departments(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
+/// A page of a list ordered by ID: rows after the cursor, and the cursor parameter in the URL.
+#[derive(Deserialize, Default)]
+pub struct PagedParams {
+    after: Option<i64>,
+    department: Option<i64>,
+    ok: Option<String>,
+    error: Option<String>,
+    /// The form field the error concerns (the service's name for it).
+    field: Option<String>,
+}
+
+pub async fn departments(State(state): State<AppState>, s: PortalSession, Query(p): Query<PagedParams>) -> Response {
     let list = match identity::list_departments(&state.db).await {
         Ok(l) => l,
         Err(e) => return back_with_error("/", &e),
     };
+    let regions = state.regions();
+    let page_rows: Vec<identity::Department> =
+        list.iter().filter(|d| p.after.is_none_or(|a| d.id.0 > a)).take(super::pager::PAGE_SIZE as usize).cloned().collect();
+    let pager = super::pager::Pager::by_key("/departments", &[], "after", p.after, page_rows.last().map(|d| d.id.0), page_rows.len());
     let page = DepartmentsPage {
-        l: layout(&state, &s, "部门", "departments", flash).await,
+        l: layout(&state, &s, "部门", "departments", Flash { ok: p.ok, error: p.error, field: p.field }).await,
         can_create: s.principal.can_manage_departments(),
-        departments: dept_rows(&list, &state.regions()),
+        rows: dept_rows(&page_rows, &regions),
+        pager,
+        departments: dept_rows(&list, &regions),
         levels: DepartmentLevel::ALL.iter().map(|l| (l.as_str(), l.label_zh())).collect(),
         kinds: DepartmentKind::ALL.iter().map(|k| (k.as_str(), k.label_zh())).collect(),
     };
@@ -652,6 +510,9 @@ pub async fn update_department(
 struct UsersPage {
     l: Layout,
     users: Vec<UserRow>,
+    pager: super::pager::Pager,
+    /// The departments to filter by, the chosen one marked (none: all the user may see).
+    departments: Vec<(i64, String, bool)>,
     manageable: Vec<(i64, String)>,
     roles: Vec<(&'static str, &'static str)>,
 }
@@ -665,21 +526,22 @@ fn assignable_roles(s: &PortalSession) -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-pub async fn users(State(state): State<AppState>, s: PortalSession, Query(flash): Query<Flash>) -> Response {
-    let list = match identity::list_users(&state.db, &s.principal, None).await {
+pub async fn users(State(state): State<AppState>, s: PortalSession, Query(p): Query<PagedParams>) -> Response {
+    let list = match identity::list_users(&state.db, &s.principal, p.department.map(DepartmentId)).await {
         Ok(l) => l,
         Err(e) => return back_with_error("/", &e),
     };
-    let manageable = identity::list_departments(&state.db)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|d| s.principal.can_manage_users_of(d.id))
-        .map(|d| (d.id.0, d.name))
-        .collect();
+    let all_departments = identity::list_departments(&state.db).await.unwrap_or_default();
+    let manageable = all_departments.iter().filter(|d| s.principal.can_manage_users_of(d.id)).map(|d| (d.id.0, d.name.clone())).collect();
+    let page_rows: Vec<identity::User> =
+        list.into_iter().filter(|u| p.after.is_none_or(|a| u.id.0 > a)).take(super::pager::PAGE_SIZE as usize).collect();
+    let filters = [("department", p.department.map(|d| d.to_string()).unwrap_or_default())];
+    let pager = super::pager::Pager::by_key("/users", &filters, "after", p.after, page_rows.last().map(|u| u.id.0), page_rows.len());
     let page = UsersPage {
-        l: layout(&state, &s, "用户", "users", flash).await,
-        users: user_rows(&state, &list).await,
+        l: layout(&state, &s, "用户", "users", Flash { ok: p.ok, error: p.error, field: p.field }).await,
+        users: user_rows(&state, &page_rows).await,
+        pager,
+        departments: all_departments.iter().map(|d| (d.id.0, d.name.clone(), Some(d.id.0) == p.department)).collect(),
         manageable,
         roles: assignable_roles(&s),
     };
@@ -911,8 +773,9 @@ struct AuditPage {
     filter_subject: String,
     filter_from: String,
     filter_to: String,
+    filter_clear: bool,
     departments: Vec<(i64, String, bool)>,
-    next_link: Option<String>,
+    pager: super::pager::Pager,
     chain: Option<shutong_audit::ChainStatus>,
     last_checkpoint_at: String,
     public_key: String,
@@ -931,9 +794,13 @@ pub struct AuditParams {
     /// YYYY-MM-DD, China time, inclusive.
     from: Option<String>,
     to: Option<String>,
+    /// `1`: only data accesses that delivered sensitive items in clear text.
+    clear: Option<String>,
     before: Option<i64>,
     ok: Option<String>,
     error: Option<String>,
+    /// The form field the error concerns (the service's name for it).
+    field: Option<String>,
 }
 
 pub async fn audit(State(state): State<AppState>, s: PortalSession, Query(p): Query<AuditParams>) -> Response {
@@ -983,7 +850,8 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
         to_ms: to.and_then(|d| d.succ_opt()).map(shutong_store::china_midnight_ms),
         before_seq: p.before,
         detail_contains,
-        limit: 50,
+        clear_text: p.clear.as_deref() == Some("1"),
+        limit: super::pager::PAGE_SIZE,
         ..Default::default()
     };
     let events = match shutong_audit::list(&state.db, &s.principal, &filter).await {
@@ -994,20 +862,17 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
         Err(_) => return plain_error(StatusCode::SERVICE_UNAVAILABLE, "数据库暂时不可用，请稍后再试。"),
     };
     let fmt_date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
-    let next_link = (events.len() == 50).then(|| {
-        let q = serde_urlencoded::to_string([
-            ("action", filter.action.clone().unwrap_or_default()),
-            ("actor", filter.actor.clone().unwrap_or_default()),
-            ("department_id", dept.map(|d| d.to_string()).unwrap_or_default()),
-            ("target", target.clone().unwrap_or_default()),
-            ("subject", subject.clone().unwrap_or_default()),
-            ("from", fmt_date(from)),
-            ("to", fmt_date(to)),
-            ("before", events.last().map(|e| e.seq.to_string()).unwrap_or_default()),
-        ])
-        .unwrap_or_default();
-        format!("/audit?{q}")
-    });
+    let filters = [
+        ("action", filter.action.clone().unwrap_or_default()),
+        ("actor", filter.actor.clone().unwrap_or_default()),
+        ("department_id", dept.map(|d| d.to_string()).unwrap_or_default()),
+        ("target", target.clone().unwrap_or_default()),
+        ("subject", subject.clone().unwrap_or_default()),
+        ("from", fmt_date(from)),
+        ("to", fmt_date(to)),
+        ("clear", if filter.clear_text { "1".into() } else { String::new() }),
+    ];
+    let pager = super::pager::Pager::by_key("/audit", &filters, "before", p.before, events.last().map(|e| e.seq), events.len());
     let departments = identity::list_departments(&state.db)
         .await
         .unwrap_or_default()
@@ -1016,7 +881,7 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
         .collect();
     let chain = shutong_audit::status(&state.db, &s.principal).await.ok();
     let page = AuditPage {
-        l: layout(state, s, "审计日志", "audit", Flash { ok: p.ok, error: p.error }).await,
+        l: layout(state, s, "审计日志", "audit", Flash { ok: p.ok, error: p.error, field: p.field }).await,
         verified,
         events: events.iter().map(event_row).collect(),
         filter_action: filter.action.unwrap_or_default(),
@@ -1025,8 +890,9 @@ async fn audit_page(state: &AppState, s: &PortalSession, p: AuditParams, verifie
         filter_subject: subject.unwrap_or_default(),
         filter_from: fmt_date(from),
         filter_to: fmt_date(to),
+        filter_clear: filter.clear_text,
         departments,
-        next_link,
+        pager,
         last_checkpoint_at: chain.as_ref().and_then(|c| c.last_checkpoint.as_ref()).map(|c| fmt_time(c.at_ms)).unwrap_or_default(),
         export_link: chain
             .as_ref()
@@ -1046,7 +912,7 @@ pub async fn verify_audit(State(state): State<AppState>, s: PortalSession, Form(
     if !s.principal.can_read_audit() {
         return plain_error(StatusCode::FORBIDDEN, "只有平台管理员和审计人员可以核验审计日志。");
     }
-    let outcome = match shutong_audit::verify_db(&state.db, vec![state.node_key.public_key_hex()]).await {
+    let outcome = match shutong_audit::verify_recorded(&state.db, &s.principal, &s.ctx(), vec![state.node_key.public_key_hex()]).await {
         Ok(r) if r.ok => VerifyOutcome {
             ok: true,
             text: format!(

@@ -20,19 +20,7 @@ use super::{PortalSession, plain_error};
 use crate::state::AppState;
 
 fn back_with(to: &str, e: &SharingError) -> Response {
-    let msg = match e {
-        SharingError::Store(shutong_store::StoreError::Unavailable(_)) => "数据库暂时不可用，请稍后再试。".to_string(),
-        SharingError::Store(other) => {
-            tracing::error!(error = %other, "portal sharing action failed");
-            "内部错误。".to_string()
-        }
-        SharingError::NotFound { .. } => "申请或授权不存在，或无权查看。".into(),
-        SharingError::Forbidden(m) => format!("无权操作：{m}"),
-        other => other.to_string(),
-    };
-    let sep = if to.contains('?') { '&' } else { '?' };
-    let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
-    Redirect::to(&format!("{to}{sep}{q}")).into_response()
+    super::errors::back(to, super::errors::sharing(e))
 }
 
 fn done(to: &str, ok: &str) -> Response {
@@ -82,7 +70,11 @@ struct RequestsPage {
     side: String,
     wide: bool,
     overdue_only: bool,
+    /// The status chosen (its code; empty: any), and every status to choose from.
+    status: String,
+    statuses: Vec<(&'static str, &'static str)>,
     rows: Vec<RequestRow>,
+    pager: super::pager::Pager,
     /// 答复情况 per provider: all of them for the authority, the caller's own otherwise.
     figures: Vec<sharing::ProviderFigures>,
 }
@@ -91,8 +83,14 @@ struct RequestsPage {
 pub struct ListParams {
     side: Option<String>,
     overdue: Option<String>,
+    /// A request's status, or a grant's state (its code).
+    status: Option<String>,
+    /// Cursor: rows with a smaller number.
+    before: Option<i64>,
     ok: Option<String>,
     error: Option<String>,
+    /// The form field the error concerns (the service's name for it).
+    field: Option<String>,
 }
 
 /// 共享申请: tabs 待我办理 / 我申请的 / 向我申请的 / 全部 (the authority), overdue marked.
@@ -102,22 +100,41 @@ pub async fn requests(State(state): State<AppState>, s: PortalSession, Query(p):
     let side_s = p.side.clone().unwrap_or_else(|| if wide { "all".into() } else { "owner".into() });
     let side = Side::parse(&side_s);
     let overdue_only = p.overdue.is_some();
-    let filter = RequestFilter { side, overdue: overdue_only, limit: 500, ..Default::default() };
-    let rows = match sharing::list_requests(&sh, &s.principal, &filter).await {
-        Ok(list) => list.iter().map(row).collect(),
+    let status_s = p.status.clone().unwrap_or_default();
+    let status = match status_s.as_str() {
+        "" => None,
+        code => match sharing::RequestStatus::parse(code) {
+            Some(st) => Some(st),
+            None => {
+                let e = SharingError::Validation { field: "status".into(), message: format!("unknown status '{code}'") };
+                return back_with("/requests", &e);
+            }
+        },
+    };
+    let filter =
+        RequestFilter { side, status, overdue: overdue_only, before: p.before, limit: super::pager::PAGE_SIZE, ..Default::default() };
+    let list = match sharing::list_requests(&sh, &s.principal, &filter).await {
+        Ok(list) => list,
         Err(e) => return back_with("/", &e),
     };
+    let filters =
+        [("side", side_s.clone()), ("status", status_s.clone()), ("overdue", if overdue_only { "1".to_string() } else { String::new() })];
+    let pager = super::pager::Pager::by_key("/requests", &filters, "before", p.before, list.last().map(|r| r.id), list.len());
+    let rows = list.iter().map(row).collect();
     let figures = match sharing::stats(&sh, &s.principal).await {
         Ok(st) => st.providers,
         Err(e) => return back_with("/", &e),
     };
     let page = RequestsPage {
-        l: layout(&state, &s, "共享申请", "requests", Flash { ok: p.ok, error: p.error }).await,
+        l: layout(&state, &s, "共享申请", "requests", Flash { ok: p.ok, error: p.error, field: p.field }).await,
         figures,
         side: side_s,
         wide,
         overdue_only,
+        status: status_s,
+        statuses: sharing::RequestStatus::ALL.iter().map(|st| (st.as_str(), st.label_zh())).collect(),
         rows,
+        pager,
     };
     render(&page)
 }
@@ -155,6 +172,8 @@ pub struct NewParams {
     resource: String,
     ok: Option<String>,
     error: Option<String>,
+    /// The form field the error concerns (the service's name for it).
+    field: Option<String>,
 }
 
 /// 申请使用: the form, from a resource page.
@@ -185,7 +204,7 @@ pub async fn new_form(State(state): State<AppState>, s: PortalSession, Query(p):
         })
         .collect();
     let page = NewPage {
-        l: layout(&state, &s, "申请使用", "requests", Flash { ok: p.ok, error: p.error }).await,
+        l: layout(&state, &s, "申请使用", "requests", Flash { ok: p.ok, error: p.error, field: p.field }).await,
         code: r.code.to_string(),
         name: doc.name.clone(),
         provider: r.provider_name.clone(),
@@ -370,11 +389,34 @@ struct RequestPage {
 
 /// A request: its facts, due date, steps, record and grant, with the actions the caller may take.
 pub async fn request(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Query(flash): Query<Flash>) -> Response {
+    match request_page(&state, &s, id, flash).await {
+        Ok(page) => render(&page),
+        Err(r) => r,
+    }
+}
+
+/// 共享申请表 as a printed document: the request, every step of its handling, the answer and the grant, with
+/// places for the departments' seals; no navigation or forms (打印).
+#[derive(Template)]
+#[template(path = "print_request.html")]
+struct PrintRequest {
+    p: RequestPage,
+    printed_at: String,
+}
+
+pub async fn request_print(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>) -> Response {
+    match request_page(&state, &s, id, Flash::default()).await {
+        Ok(p) => render(&PrintRequest { p, printed_at: fmt_time(shutong_store::now_ms()) }),
+        Err(r) => r,
+    }
+}
+
+async fn request_page(state: &AppState, s: &PortalSession, id: i64, flash: Flash) -> Result<RequestPage, Response> {
     let sh = state.sharing();
     let d: RequestDetail = match sharing::get_request(&sh, &s.principal, sharing::RequestId(id)).await {
         Ok(d) => d,
-        Err(SharingError::NotFound { .. }) => return plain_error(StatusCode::NOT_FOUND, "申请不存在或无权查看。"),
-        Err(e) => return back_with("/requests", &e),
+        Err(SharingError::NotFound { .. }) => return Err(plain_error(StatusCode::NOT_FOUND, "申请不存在或无权查看。")),
+        Err(e) => return Err(back_with("/requests", &e)),
     };
     let r = d.request.clone();
     let p = &s.principal;
@@ -400,7 +442,7 @@ pub async fn request(State(state): State<AppState>, s: PortalSession, Path(id): 
         None => Vec::new(),
     };
     let page = RequestPage {
-        l: layout(&state, &s, &format!("共享申请 {id}"), "requests", flash).await,
+        l: layout(state, s, &format!("共享申请 {id}"), "requests", flash).await,
         kind: r.kind.label_zh(),
         status: r.status.label_zh(),
         stage: r.stage.label_zh(),
@@ -456,7 +498,7 @@ pub async fn request(State(state): State<AppState>, s: PortalSession, Path(id): 
         answer_workdays: state.deadlines.answer,
         r,
     };
-    render(&page)
+    Ok(page)
 }
 
 #[derive(Deserialize, Default)]
@@ -570,31 +612,62 @@ pub struct GrantRow {
 struct GrantsPage {
     l: Layout,
     side: String,
+    /// The state chosen (its code; empty: any), and every state to choose from.
+    state: String,
+    states: Vec<(&'static str, &'static str)>,
     rows: Vec<GrantRow>,
+    pager: super::pager::Pager,
 }
 
 /// 我的授权: grants held (consumer) and given (provider).
 pub async fn grants(State(state): State<AppState>, s: PortalSession, Query(p): Query<ListParams>) -> Response {
     let side_s = p.side.clone().unwrap_or_else(|| "consumer".into());
-    let filter = GrantFilter { side: Side::parse(&side_s).filter(|_| side_s != "all"), limit: 500, ..Default::default() };
-    let rows = match sharing::list_grants(&state.sharing(), &s.principal, &filter).await {
-        Ok(list) => list
-            .iter()
-            .map(|g| GrantRow {
-                id: g.id,
-                resource_code: g.resource_code.clone(),
-                resource_name: g.resource_name.clone(),
-                consumer: g.consumer_name.clone(),
-                provider: g.provider_name.clone(),
-                items: g.items.join("、"),
-                valid_to: g.valid_to.to_string(),
-                state: g.state.label_zh(),
-                active: g.state == sharing::GrantState::Active,
-            })
-            .collect(),
+    let state_s = p.status.clone().unwrap_or_default();
+    let grant_state = match state_s.as_str() {
+        "" => None,
+        code => match sharing::GrantState::parse(code) {
+            Some(st) => Some(st),
+            None => {
+                let e = SharingError::Validation { field: "status".into(), message: format!("unknown state '{code}'") };
+                return back_with("/grants", &e);
+            }
+        },
+    };
+    let filter = GrantFilter {
+        side: Side::parse(&side_s).filter(|_| side_s != "all"),
+        state: grant_state,
+        before: p.before,
+        limit: super::pager::PAGE_SIZE,
+        ..Default::default()
+    };
+    let list = match sharing::list_grants(&state.sharing(), &s.principal, &filter).await {
+        Ok(list) => list,
         Err(e) => return back_with("/", &e),
     };
-    let page = GrantsPage { l: layout(&state, &s, "授权", "grants", Flash { ok: p.ok, error: p.error }).await, side: side_s, rows };
+    let filters = [("side", side_s.clone()), ("status", state_s.clone())];
+    let pager = super::pager::Pager::by_key("/grants", &filters, "before", p.before, list.last().map(|g| g.id), list.len());
+    let rows = list
+        .iter()
+        .map(|g| GrantRow {
+            id: g.id,
+            resource_code: g.resource_code.clone(),
+            resource_name: g.resource_name.clone(),
+            consumer: g.consumer_name.clone(),
+            provider: g.provider_name.clone(),
+            items: g.items.join("、"),
+            valid_to: g.valid_to.to_string(),
+            state: g.state.label_zh(),
+            active: g.state == sharing::GrantState::Active,
+        })
+        .collect();
+    let page = GrantsPage {
+        l: layout(&state, &s, "授权", "grants", Flash { ok: p.ok, error: p.error, field: p.field }).await,
+        side: side_s,
+        state: state_s,
+        states: sharing::GrantState::ALL.iter().map(|st| (st.as_str(), st.label_zh())).collect(),
+        rows,
+        pager,
+    };
     render(&page)
 }
 
@@ -610,15 +683,37 @@ struct GrantPage {
 }
 
 pub async fn grant(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Query(flash): Query<Flash>) -> Response {
+    match grant_page(&state, &s, id, flash).await {
+        Ok(page) => render(&page),
+        Err(r) => r,
+    }
+}
+
+/// 共享授权书 as a printed document: what is granted, to whom, for what, until when; no navigation or forms.
+#[derive(Template)]
+#[template(path = "print_grant.html")]
+struct PrintGrant {
+    p: GrantPage,
+    printed_at: String,
+}
+
+pub async fn grant_print(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>) -> Response {
+    match grant_page(&state, &s, id, Flash::default()).await {
+        Ok(p) => render(&PrintGrant { p, printed_at: fmt_time(shutong_store::now_ms()) }),
+        Err(r) => r,
+    }
+}
+
+async fn grant_page(state: &AppState, s: &PortalSession, id: i64, flash: Flash) -> Result<GrantPage, Response> {
     let g = match sharing::get_grant(&state.sharing(), &s.principal, sharing::GrantId(id)).await {
         Ok(g) => g,
-        Err(SharingError::NotFound { .. }) => return plain_error(StatusCode::NOT_FOUND, "授权不存在或无权查看。"),
-        Err(e) => return back_with("/grants", &e),
+        Err(SharingError::NotFound { .. }) => return Err(plain_error(StatusCode::NOT_FOUND, "授权不存在或无权查看。")),
+        Err(e) => return Err(back_with("/grants", &e)),
     };
     let p = &s.principal;
     let can_manage = g.state != sharing::GrantState::Revoked && sharing::may_manage_grant(&state.sharing(), p, &g).await.unwrap_or(false);
     let page = GrantPage {
-        l: layout(&state, &s, &format!("授权 {id}"), "grants", flash).await,
+        l: layout(state, s, &format!("授权 {id}"), "grants", flash).await,
         b: grant_box(&g),
         purpose: g.purpose.label_zh().to_string(),
         revoked: match (&g.revoked_by, g.revoked_at_ms, &g.revoke_reason) {
@@ -628,7 +723,7 @@ pub async fn grant(State(state): State<AppState>, s: PortalSession, Path(id): Pa
         can_manage,
         g,
     };
-    render(&page)
+    Ok(page)
 }
 
 pub async fn grant_action(

@@ -139,7 +139,7 @@ async fn portal_login_shows_the_dashboard() {
     c.find(Locator::Id("credit_code")).await.unwrap().send_keys("11320100MB0000000X").await.unwrap();
     c.find(Locator::Id("region_code")).await.unwrap().send_keys("320100").await.unwrap();
     c.find(Locator::Css("form.grid button[type=submit]")).await.unwrap().click().await.unwrap();
-    wait_text(&c, ".flash.error", |t| t.contains("credit_code")).await;
+    wait_text(&c, ".flash.error", |t| t.contains("统一社会信用代码") && t.contains("校验码")).await;
 
     c.goto(&format!("{}/", app.base)).await.unwrap();
     wait_text(&c, "[data-testid=fig-departments]", |t| t == "2").await;
@@ -841,6 +841,9 @@ async fn each_role_has_its_home_page() {
     assert!(waiting.contains("人口基本信息") && waiting.contains("剩"), "the provider's requests to answer, with due dates: {waiting}");
     assert!(c.find(Locator::Css("[data-testid=home-chain]")).await.is_err(), "no audit chain for a provider");
     assert!(c.find(Locator::Css("[data-testid=home-overdue]")).await.is_err(), "no province-wide list for a provider");
+    let fresh = text_of(&c, "[data-testid=home-datasets]").await;
+    assert!(fresh.contains("人口基本信息") && fresh.contains("每日") && fresh.contains("按时更新"), "its datasets' freshness: {fresh}");
+    assert!(!fresh.contains("法人单位基本信息"), "another provider's dataset: {fresh}");
     save_screenshot(&c, "home-provider").await;
 
     switch_user(&c, &app.base, "dc.rs.editor").await;
@@ -853,13 +856,86 @@ async fn each_role_has_its_home_page() {
     let overdue = text_of(&c, "[data-testid=home-overdue]").await;
     assert!(overdue.contains("已逾期"), "every overdue request for the authority: {overdue}");
     assert!(!chart_values(&c, "chart-requests").await.is_empty());
+    let months = chart_values(&c, "chart-on-time").await;
+    assert!(months.iter().sum::<i64>() > 0, "the on-time record month by month: {months:?}");
+    assert!(text_of(&c, "[data-testid=chart-on-time] table").await.contains("按时率"));
+    let datasets = text_of(&c, "[data-testid=home-datasets-summary]").await;
+    assert!(datasets.contains("共 2 个数据集"), "the authority follows every dataset: {datasets}");
     save_screenshot(&c, "home-authority").await;
 
     switch_user(&c, &app.base, "auditor").await;
     let chain = text_of(&c, "[data-testid=home-chain]").await;
     assert!(chain.contains("链末位置") && chain.contains("签名检查点"), "{chain}");
     assert!(!chart_values(&c, "chart-audit").await.is_empty());
+    assert!(text_of(&c, "[data-testid=home-last-verify]").await.contains("尚无核验记录"));
+    c.goto(&format!("{}/audit", app.base)).await.unwrap();
+    click(&c, "[data-testid=audit-verify]").await;
+    wait_text(&c, "[data-testid=audit-verify-result]", |t| t.contains("核验通过")).await;
+    c.goto(&app.base).await.unwrap();
+    let last = text_of(&c, "[data-testid=home-last-verify]").await;
+    assert!(last.contains("auditor") && last.contains("通过"), "the verification on record: {last}");
     save_screenshot(&c, "home-auditor").await;
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+/// A filtered list is a URL: reloaded, it shows the same rows. A request prints as a document of its own,
+/// and an error names its field and is shown beside it, in Chinese.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_stay_in_the_url_documents_print_and_errors_sit_by_their_field() {
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    switch_user(&c, &app.base, "sq.reviewer").await;
+    c.goto(&format!("{}/requests?side=all", app.base)).await.unwrap();
+    let all = c.find_all(Locator::Css("[data-testid=requests] tbody tr")).await.unwrap().len();
+    c.find(Locator::Css("#request-status option[value=pending]")).await.unwrap().click().await.unwrap();
+    click(&c, "[data-testid=request-filter] button").await;
+    wait_text(&c, "main h1", |t| t.contains("共享申请")).await;
+    let url = c.current_url().await.unwrap().to_string();
+    assert!(url.contains("status=pending") && url.contains("side=all"), "{url}");
+    let pending = text_of(&c, "[data-testid=requests] tbody").await;
+    let rows = c.find_all(Locator::Css("[data-testid=requests] tbody tr")).await.unwrap().len();
+    assert!(rows > 0 && rows < all, "{rows} of {all}");
+    assert_eq!(pending.matches("待答复").count(), rows, "{pending}");
+    // The URL, opened afresh (a bookmark, a link sent to a colleague): the same rows, the filter shown.
+    c.goto(&app.base).await.unwrap();
+    c.goto(&url).await.unwrap();
+    assert_eq!(text_of(&c, "[data-testid=requests] tbody").await, pending);
+    let chosen = c.find(Locator::Css("#request-status")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(chosen.as_deref(), Some("pending"));
+
+    // The printed 申请表: the request, its handling and answer, places for seals; no navigation or form.
+    click(&c, "[data-testid=requests] tbody tr a").await;
+    click(&c, "[data-testid=print]").await;
+    let doc = wait_text(&c, "[data-testid=doc-request]", |t| t.contains("申请部门")).await;
+    assert!(doc.contains("提供部门") && doc.contains("使用用途"), "{doc}");
+    assert!(text_of(&c, "main").await.contains("盖章"));
+    assert!(c.find(Locator::Css("[data-testid=nav]")).await.is_err() && c.find(Locator::Css("main form")).await.is_err());
+    save_screenshot(&c, "print-request").await;
+    c.goto(&format!("{}/grants?side=all", app.base)).await.unwrap();
+    click(&c, "[data-testid=grants] tbody tr a").await;
+    click(&c, "[data-testid=print]").await;
+    let grant = wait_text(&c, "[data-testid=doc-grant]", |t| t.contains("使用部门")).await;
+    assert!(grant.contains("有效期") && grant.contains("信息项"), "{grant}");
+
+    // A refused value: the message, in Chinese, beside the field it names; the field marked and focused.
+    c.delete_all_cookies().await.unwrap();
+    log_in(&c, &app.base, "admin", ADMIN_PASSWORD).await;
+    c.goto(&format!("{}/departments", app.base)).await.unwrap();
+    fill(&c, "name", "示范省测试局").await;
+    fill(&c, "credit_code", "91320000ABCDEFGHIJ").await;
+    fill(&c, "region_code", "320000").await;
+    click(&c, "form[action='/departments'] button[type=submit]").await;
+    let note = wait_text(&c, "[data-testid=field-error]", |t| !t.is_empty()).await;
+    assert!(note.contains("统一社会信用代码"), "{note}");
+    let english = note.split(|ch: char| !ch.is_ascii_lowercase()).any(|w| w.len() >= 3);
+    assert!(!english && note.contains("不允许使用"), "in Chinese: {note}");
+    let field = c.find(Locator::Id("credit_code")).await.unwrap();
+    assert_eq!(field.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    assert_eq!(field.attr("aria-describedby").await.unwrap().as_deref(), Some("field-error"));
+    let next = c.execute("return document.getElementById('credit_code').nextElementSibling.id", vec![]).await.unwrap();
+    assert_eq!(next, serde_json::json!("field-error"), "beside the field");
+    save_screenshot(&c, "field-error").await;
     c.close().await.unwrap();
     app.stop().await;
 }
