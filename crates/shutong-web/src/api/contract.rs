@@ -376,6 +376,7 @@ fn query_constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("/api/v1/audit/events", "limit", limit.clone()),
         ("/api/v1/audit/export", "from", json!({"type": "integer", "minimum": 1})),
         ("/api/v1/audit/export", "to", json!({"type": "integer", "minimum": 1})),
+        ("/api/v1/audit/figures", "days", json!({"type": "integer", "minimum": 1, "maximum": 366})),
         ("/api/v1/calendar/add-workdays", "from", date()),
         ("/api/v1/calendar/add-workdays", "n", json!({"type": "integer", "minimum": 0, "maximum": 100000})),
         ("/api/v1/calendar/between", "from", date()),
