@@ -156,20 +156,19 @@ pub async fn stats(s: &Sharing, actor: &Principal) -> SharingResult<SharingStats
         totals.in_escalation += f.in_escalation;
         totals.grants_in_force += f.grants_in_force;
     }
-    let months = months(s, actor, wide, &today).await?;
+    let months = months(s, actor, wide).await?;
     Ok(SharingStats { today: s.today(), providers, totals, months })
 }
 
 /// The on-time record per due month over the last twelve months, for the providers the actor may see.
-async fn months(s: &Sharing, actor: &Principal, wide: bool, today: &str) -> SharingResult<Vec<MonthFigures>> {
+async fn months(s: &Sharing, actor: &Principal, wide: bool) -> SharingResult<Vec<MonthFigures>> {
     let list = match (wide, departments_sql(actor)) {
         (true, _) => "NULL".to_string(),
         (false, Some(l)) => l,
         (false, None) => return Ok(Vec::new()),
     };
-    let Ok(day) = NaiveDate::parse_from_str(today, "%Y-%m-%d") else {
-        return Ok(Vec::new());
-    };
+    let day = s.today();
+    let today = day.to_string();
     let wanted = last_months(day);
     let first = format!("{}-01", wanted[0]);
     let provider = if list == "NULL" { String::new() } else { format!(" AND q.provider_department_id IN ({list})") };
@@ -179,7 +178,7 @@ async fn months(s: &Sharing, actor: &Principal, wide: bool, today: &str) -> Shar
            SUM(CASE WHEN (q.answered_on IS NOT NULL AND q.answered_on > q.due_on) OR (q.answered_on IS NULL AND q.status <> 'withdrawn' AND q.due_on < $1) THEN 1 ELSE 0 END) AS late \
          FROM sharing_requests q WHERE q.kind = 'application' AND q.due_on >= $2 AND q.due_on <= $1{provider} GROUP BY SUBSTR(q.due_on, 1, 7)"
     );
-    let rows = sqlx::query(&sql).bind(today).bind(&first).fetch_all(s.db.pool()).await?;
+    let rows = sqlx::query(&sql).bind(&today).bind(&first).fetch_all(s.db.pool()).await?;
     let n = |r: &AnyRow, c: &str| -> i64 { r.try_get::<Option<i64>, _>(c).ok().flatten().unwrap_or(0) };
     let mut out: Vec<MonthFigures> =
         wanted.into_iter().map(|month| MonthFigures { month, answered_on_time: 0, answered_late: 0 }).collect();
