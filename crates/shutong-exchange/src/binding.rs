@@ -272,11 +272,14 @@ pub(crate) fn report_from_row(r: &AnyRow) -> ExchangeResult<BatchReport> {
 
 /// Who reads a dataset's batches and reports: the provider's members, the sharing authority, auditors.
 pub async fn may_read_batches(ex: &Exchange, p: &Principal, provider: DepartmentId) -> ExchangeResult<bool> {
-    Ok(p.department_id == Some(provider)
-        || p.roles.iter().any(|r| r.department_id == provider)
-        || p.is_auditor()
-        || p.is_platform_admin()
-        || shutong_catalog::is_authority(&ex.db, p).await?)
+    Ok(batch_readers(ex, p).await?(provider))
+}
+
+/// The same rule as [`may_read_batches`], asked once for many providers: whether `p` reads every provider's
+/// batches is decided once, then each provider is a membership check.
+pub async fn batch_readers<'a>(ex: &'a Exchange, p: &'a Principal) -> ExchangeResult<impl Fn(DepartmentId) -> bool + 'a> {
+    let every = p.is_auditor() || p.is_platform_admin() || shutong_catalog::is_authority(&ex.db, p).await?;
+    Ok(move |provider: DepartmentId| every || p.department_id == Some(provider) || p.roles.iter().any(|r| r.department_id == provider))
 }
 
 /// The last batches of a resource, newest first.
