@@ -8,8 +8,9 @@ use shutong_catalog as dc;
 use shutong_exchange as dx;
 use shutong_reference::MaskKind as DomainMaskKind;
 use shutong_sharing as ds;
+use shutong_systems as dy;
 
-use crate::{catalog as wc, exchange as wx, sharing as ws};
+use crate::{catalog as wc, exchange as wx, sharing as ws, systems as wy};
 
 fn vec<A: Into<B>, B>(v: Vec<A>) -> Vec<B> {
     v.into_iter().map(Into::into).collect()
@@ -188,6 +189,133 @@ mirror!(wx::ExemptionQuery => dx::ExemptionQuery { subject, items, fetch });
 mirror!(dx::ItemAvailability => wx::ItemAvailability { item, available, resource_code, resource_name, grant_id, reason, value });
 mirror!(dx::ExemptionAnswer => wx::ExemptionAnswer { subject_kind, still_required }; items: vec);
 
+// ------------------------------------------------------------------ systems and projects
+
+same_list!(dy::UsageScope => wy::UsageScope { Unit, Department, CrossDepartment, Public });
+same_list!(dy::UsageFrequency => wy::UsageFrequency { Daily, Weekly, Monthly, Yearly, Rarely });
+same_list!(dy::FundingSource => wy::FundingSource { Budget, Special, SelfFunded, Other });
+same_list!(dy::SystemNetwork => wy::SystemNetwork { GovOuter, GovInner, Dedicated, Internet });
+same_list!(dy::SystemStatus => wy::SystemStatus { InUse, Suspended, Retired });
+same_list!(dy::OmStatus => wy::OmStatus { Ongoing, Stopped });
+same_list!(dy::ZombieCriterion => wy::ZombieCriterion { Detached, Replaceable, Idle, Unmaintained, LittleUsed });
+same_list!(dy::ZombieResponse => wy::ZombieResponse { Confirm, Dispute });
+same_list!(dy::ZombieDecision => wy::ZombieDecision { Zombie, NotZombie });
+same_list!(dy::CleanupAction => wy::CleanupAction { ShutDown, Integrate, Migrate });
+same_list!(dy::CleanupProgress => wy::CleanupProgress { Planned, InProgress, Done });
+same_list!(dy::ProjectStage => wy::ProjectStage { Filed, Approved, Construction, Accepted, Operation });
+same_list!(dy::Gate => wy::Gate { Approval, Acceptance, OmFunding });
+
+fn money(v: dy::Money) -> String {
+    v.to_string()
+}
+fn id_of(v: dy::SystemId) -> i64 {
+    v.0
+}
+
+mirror!(dy::SystemDocument => wy::SystemDocument {
+    name, function, approving_department, approval_date, ip_addresses, host_instances, access_url, unit,
+    last_update_date, shares_across_departments, connected, produces, consumes, accounts };
+    usage_scope: into, usage_frequency: into, build_cost: money, om_cost: money, funding_source: into, network: into,
+    status: into, om_status: into);
+
+/// Reads a money field of a wire document, collecting the problem under the field's name.
+fn money_in(field: &str, value: &str, problems: &mut Vec<dy::FieldProblem>) -> dy::Money {
+    dy::Money::parse(value).unwrap_or_else(|message| {
+        problems.push(dy::FieldProblem { field: field.into(), message });
+        dy::Money::default()
+    })
+}
+
+impl TryFrom<wy::SystemDocument> for dy::SystemDocument {
+    type Error = Vec<dy::FieldProblem>;
+    fn try_from(v: wy::SystemDocument) -> Result<Self, Self::Error> {
+        let mut problems = Vec::new();
+        let build_cost = money_in("build_cost", &v.build_cost, &mut problems);
+        let om_cost = money_in("om_cost", &v.om_cost, &mut problems);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(dy::SystemDocument {
+            name: v.name,
+            function: v.function,
+            usage_scope: v.usage_scope.into(),
+            usage_frequency: v.usage_frequency.into(),
+            approving_department: v.approving_department,
+            approval_date: v.approval_date,
+            build_cost,
+            om_cost,
+            funding_source: v.funding_source.into(),
+            ip_addresses: v.ip_addresses,
+            host_instances: v.host_instances,
+            access_url: v.access_url,
+            network: v.network.into(),
+            status: v.status.into(),
+            unit: v.unit,
+            om_status: v.om_status.into(),
+            last_update_date: v.last_update_date,
+            shares_across_departments: v.shares_across_departments,
+            connected: v.connected,
+            produces: v.produces,
+            consumes: v.consumes,
+            accounts: v.accounts,
+        })
+    }
+}
+
+mirror!(dy::ZombieState => wy::ZombieState { response_reason, decision_reason }; response: opt, decision: opt);
+mirror!(dy::Cleanup => wy::Cleanup { due_on, note, updated_at_ms, updated_by };
+    action: into, into_system_id: |v: Option<dy::SystemId>| v.map(|i| i.0), progress: into);
+mirror!(dy::SystemView => wy::SystemView { department_name, version, merger_flag, created_at_ms, created_by, updated_at_ms, updated_by };
+    id: id_of, department_id: |d: dy::DepartmentId| d.0, document: into, zombie: into, cleanup: opt);
+mirror!(dy::SystemSummary => wy::SystemSummary { department_name, name, connected, merger_flag, version, updated_at_ms };
+    id: id_of, department_id: |d: dy::DepartmentId| d.0, status: into, network: into, usage_scope: into, zombie_decision: opt);
+mirror!(dy::Page<dy::SystemSummary> => wy::SystemList { next_cursor }; items: vec);
+mirror!(dy::SystemVersion => wy::SystemVersion { version, changed_at_ms, changed_by }; document: into);
+mirror!(dy::CriterionResult => wy::CriterionResult { met, evidence }; criterion: into);
+mirror!(dy::ZombieVerdict => wy::ZombieVerdict { system_name, department_name, suspected };
+    system_id: id_of, department_id: |d: dy::DepartmentId| d.0, status: into, criteria: vec, state: into, cleanup: opt);
+mirror!(dy::ZombieReviewStep => wy::ZombieReviewStep { step, value, reason, at_ms, by }; id: |i: dy::ZombieReviewId| i.0, evidence: vec);
+
+mirror!(dy::ProjectDocument => wy::ProjectDocument { name, construction_unit, content, protection_filing, classified_filing };
+    total_investment: money, om_budget: money, funding_channel: into, systems: |s: Vec<dy::SystemId>| s.into_iter().map(|i| i.0).collect());
+
+impl TryFrom<wy::ProjectDocument> for dy::ProjectDocument {
+    type Error = Vec<dy::FieldProblem>;
+    fn try_from(v: wy::ProjectDocument) -> Result<Self, Self::Error> {
+        let mut problems = Vec::new();
+        let total_investment = money_in("total_investment", &v.total_investment, &mut problems);
+        let om_budget = money_in("om_budget", &v.om_budget, &mut problems);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(dy::ProjectDocument {
+            name: v.name,
+            construction_unit: v.construction_unit,
+            total_investment,
+            om_budget,
+            funding_channel: v.funding_channel.into(),
+            content: v.content,
+            systems: v.systems.into_iter().map(dy::SystemId).collect(),
+            protection_filing: v.protection_filing,
+            classified_filing: v.classified_filing,
+        })
+    }
+}
+
+mirror!(dy::StageRecord => wy::StageRecord { entered_on, document, override_reason, at_ms, by }; stage: into);
+mirror!(dy::GateState => wy::GateState { open, reasons }; gate: into);
+mirror!(dy::FiledProject => wy::FiledProject { department_name, catalog_project_id, created_at_ms, created_by };
+    id: |i: dy::FiledProjectId| i.0, department_id: |d: dy::DepartmentId| d.0, stage: into, document: into, stages: vec,
+    gates: vec, next_stage: opt);
+mirror!(dy::Page<dy::FiledProject> => wy::ProjectList { next_cursor }; items: vec);
+mirror!(dy::SystemImportReport => wy::SystemImportReport { systems, created, updated, unchanged };
+    ids: |v: Vec<dy::SystemId>| v.into_iter().map(|i| i.0).collect());
+mirror!(dy::RegisterResource => wy::RegisterResource { code, name, items, records, storage_bytes });
+mirror!(dy::RegisterSystem => wy::RegisterSystem { name }; id: id_of, status: into, resources: vec);
+mirror!(dy::RegisterTotals => wy::RegisterTotals { systems, resources, items, records, storage_bytes });
+mirror!(dy::AssetRegister => wy::AssetRegister { department_name };
+    department_id: |d: dy::DepartmentId| d.0, systems: vec, unattributed: vec, totals: into);
+
 #[cfg(test)]
 mod tests {
     //! The wire's value lists say what the domain's say: the same codes and the same Chinese names, in the
@@ -217,6 +345,11 @@ mod tests {
             ds::GrantOrigin => ws::GrantOrigin, ds::GrantState => ws::GrantState, ds::FilterOp => ws::FilterOp,
             dx::BindingKind => wx::BindingKind, dx::IngestMode => wx::IngestMode, dx::DataFormat => wx::DataFormat,
             dx::BatchStatus => wx::BatchStatus,
+            dy::UsageScope => wy::UsageScope, dy::UsageFrequency => wy::UsageFrequency, dy::FundingSource => wy::FundingSource,
+            dy::SystemNetwork => wy::SystemNetwork, dy::SystemStatus => wy::SystemStatus, dy::OmStatus => wy::OmStatus,
+            dy::ZombieCriterion => wy::ZombieCriterion, dy::ZombieResponse => wy::ZombieResponse, dy::ZombieDecision => wy::ZombieDecision,
+            dy::CleanupAction => wy::CleanupAction, dy::CleanupProgress => wy::CleanupProgress, dy::ProjectStage => wy::ProjectStage,
+            dy::Gate => wy::Gate,
         );
         for k in DomainMaskKind::ALL {
             let wire = serde_json::to_value(wc::MaskKind::from(k)).unwrap();

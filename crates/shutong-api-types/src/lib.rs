@@ -32,6 +32,7 @@ pub mod catalog;
 mod convert;
 pub mod exchange;
 pub mod sharing;
+pub mod systems;
 
 /// The one error envelope of the API.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -95,7 +96,8 @@ pub struct DepartmentView {
     pub region_name: Option<String>,
     /// `national`, `province`, `city` or `county`.
     pub level: String,
-    /// `government`, `sharing_authority`, `audit_office` or `authorised_institution`.
+    /// `government`, `sharing_authority`, `audit_office`, `authorised_institution`, `development_reform` (发展改革部门)
+    /// or `finance` (财政部门).
     pub kind: String,
     pub parent_id: Option<i64>,
     pub created_at: DateTime<Utc>,

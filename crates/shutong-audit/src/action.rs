@@ -65,6 +65,17 @@ actions! {
     CatalogChangeEvent => "catalog.change_event" / "登记目录更新事由",
     CatalogProjectCreate => "catalog.project_create" / "登记信息化项目",
     CatalogProjectAccept => "catalog.project_accept" / "项目验收",
+    // Information systems and projects (C8, C9).
+    SystemCreate => "system.create" / "登记信息系统",
+    SystemUpdate => "system.update" / "修改信息系统登记",
+    SystemImport => "system.import" / "导入信息系统台账",
+    SystemZombieResponse => "system.zombie_response" / "反馈僵尸系统研判意见",
+    SystemZombieDecision => "system.zombie_decision" / "认定僵尸系统",
+    SystemCleanupPlan => "system.cleanup_plan" / "制定清理计划",
+    SystemCleanupProgress => "system.cleanup_progress" / "登记清理进展",
+    ProjectFile => "project.file" / "项目备案",
+    ProjectAdvance => "project.advance" / "项目阶段推进",
+    ProjectGateOverride => "project.gate_override" / "越过审核关口",
     // Sharing (C3).
     RequestCreate => "request.create" / "提交共享申请",
     RequestSubscribe => "request.subscribe" / "订阅无条件共享资源",

@@ -65,6 +65,11 @@ string_enum!(
         AuditOffice => "audit_office" / "审计机关",
         /// 授权事业单位: an institution authorised to perform public administration.
         AuthorisedInstitution => "authorised_institution" / "授权事业单位",
+        /// 发展改革部门: approves informatisation projects and accepts them (办法 第二十二条); its reviewers
+        /// work the approval and acceptance queues.
+        DevelopmentReform => "development_reform" / "发展改革部门",
+        /// 财政部门: funds operation and maintenance (办法 第二十二条); its reviewers work the O&M funding queue.
+        Finance => "finance" / "财政部门",
     }
 );
 

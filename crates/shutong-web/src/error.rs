@@ -205,3 +205,48 @@ impl From<shutong_exchange::ExchangeError> for ApiError {
 fn e_rules_message(v: &[shutong_catalog::rules::Violation]) -> String {
     v.iter().map(|v| format!("{} {}: {}", v.rule, v.field, v.message)).collect::<Vec<_>>().join("; ")
 }
+
+impl ApiError {
+    /// 422 naming every field at fault: the first as `field`, all of them as `violations` (`[{field, message}]`).
+    pub fn invalid_fields(problems: &[shutong_systems::FieldProblem]) -> ApiError {
+        let message = problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; ");
+        let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message);
+        err.field = problems.first().map(|p| p.field.clone());
+        err.violations = serde_json::to_value(problems).ok().map(Box::new);
+        err
+    }
+}
+
+impl From<shutong_systems::SystemsError> for ApiError {
+    fn from(e: shutong_systems::SystemsError) -> Self {
+        use shutong_systems::SystemsError as Y;
+        match e {
+            Y::Validation { field, message } => ApiError::validation(&field, format!("{field}: {message}")),
+            Y::Invalid(problems) => ApiError::invalid_fields(&problems),
+            Y::NotFound { what } => ApiError::not_found(what),
+            Y::Forbidden(m) => ApiError::forbidden(m),
+            Y::State(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
+            Y::Duplicate { field, message } => {
+                ApiError::new(StatusCode::CONFLICT, "duplicate", format!("{field}: {message}")).with_field(field)
+            }
+            Y::GateClosed { gate, reasons } => {
+                let message = format!("the {gate} gate is closed: {}", reasons.join("; "));
+                let mut err = ApiError::new(StatusCode::CONFLICT, "gate_closed", message);
+                err.field = Some(gate.as_str().to_string());
+                err.violations = Some(Box::new(serde_json::json!(reasons)));
+                err
+            }
+            Y::ImportRejected(issues) => {
+                let mut e = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "import_rejected",
+                    format!("nothing imported: {} issue(s); see violations", issues.len()),
+                );
+                e.field = issues.first().map(|i| format!("{}!{}{}", i.sheet, i.column, i.row));
+                e.violations = serde_json::to_value(&issues).ok().map(Box::new);
+                e
+            }
+            Y::Store(s) => s.into(),
+        }
+    }
+}

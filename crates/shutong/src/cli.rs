@@ -68,6 +68,12 @@ pub enum Command {
     /// Data keys (SM4-GCM) of sensitive items at rest: status, rotate, rekey, retire.
     #[command(subcommand)]
     Keys(crate::keys_cli::KeysCommand),
+    /// Information systems (信息系统台账): list, show, template, export, import, zombie verdicts, asset register.
+    #[command(subcommand)]
+    System(crate::systems_cli::SystemCommand),
+    /// Filed projects (全口径备案): list a queue, show with gates, advance a stage.
+    #[command(subcommand)]
+    Project(crate::systems_cli::ProjectCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,7 +156,7 @@ pub enum DepartmentCommand {
         /// national, province, city or county.
         #[arg(long)]
         level: String,
-        /// government, sharing_authority, audit_office or authorised_institution.
+        /// government, sharing_authority, audit_office, authorised_institution, development_reform or finance.
         #[arg(long, default_value = "government")]
         kind: String,
         /// Parent department (ID or credit code).

@@ -7,3 +7,4 @@ pub mod keys_cli;
 pub mod lines;
 pub mod server;
 pub mod sharing_cli;
+pub mod systems_cli;

@@ -77,5 +77,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Grant(cmd) => shutong::sharing_cli::run_grant(&cli, cmd).await.map(|_| 0),
         Command::Data(cmd) => shutong::data_cli::run(&cli, cmd).await,
         Command::Keys(cmd) => shutong::keys_cli::run(&cli, cmd).await,
+        Command::System(cmd) => shutong::systems_cli::run_system(&cli, cmd).await,
+        Command::Project(cmd) => shutong::systems_cli::run_project(&cli, cmd).await,
     }
 }

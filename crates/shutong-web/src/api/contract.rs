@@ -38,6 +38,9 @@ pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\
 /// 统一社会信用代码 (GB 32100): 18 characters of its alphabet (the check character is checked by the API).
 pub const CREDIT_CODE_PATTERN: &str = "^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$";
 /// A text that must not be blank: at least one character that is not white space.
+/// An amount of 元 with at most two decimals, less than 一万亿元 (`shutong_systems::Money::parse`).
+pub const MONEY_PATTERN: &str = "^[0-9]{1,12}(\\.[0-9]{1,2})?$";
+
 pub const NOT_BLANK_PATTERN: &str = "\\S";
 
 /// The document served at `/api/v1/openapi.json`, shown by the docs page and printed by `shutong openapi`.
@@ -324,6 +327,45 @@ fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("InfoItem", "length", json!({"type": "integer", "minimum": 1, "maximum": 1000000})),
         ("ResourceDocument", "name", line(200)),
         ("ExemptionQuery", "items", json!({"type": "array", "minItems": 1, "items": line(200)})),
+        ("SystemDocument", "name", line(200)),
+        ("SystemDocument", "function", text(2000)),
+        ("SystemDocument", "approving_department", line(200)),
+        ("SystemDocument", "unit", line(200)),
+        ("SystemDocument", "build_cost", json!({"type": "string", "pattern": MONEY_PATTERN})),
+        ("SystemDocument", "om_cost", json!({"type": "string", "pattern": MONEY_PATTERN})),
+        ("SystemDocument", "ip_addresses", json!({"type": "array", "maxItems": 64, "items": {"type": "string"}})),
+        ("SystemDocument", "host_instances", json!({"type": "array", "maxItems": 64, "items": line(200)})),
+        (
+            "SystemDocument",
+            "produces",
+            json!({"type": "array", "maxItems": 64, "items": {"type": "string", "pattern": RESOURCE_CODE_PATTERN}}),
+        ),
+        (
+            "SystemDocument",
+            "consumes",
+            json!({"type": "array", "maxItems": 64, "items": {"type": "string", "pattern": RESOURCE_CODE_PATTERN}}),
+        ),
+        ("SystemDocument", "accounts", json!({"type": "array", "maxItems": 64, "items": {"type": "string", "pattern": USERNAME_PATTERN}})),
+        ("SystemDocument", "approval_date", date()),
+        ("SystemDocument", "last_update_date", date()),
+        ("ZombieResponseBody", "reason", json!({"type": "string", "maxLength": 1000})),
+        ("ZombieDecisionBody", "reason", json!({"type": "string", "maxLength": 1000})),
+        ("CleanupPlanBody", "note", json!({"type": "string", "maxLength": 1000})),
+        ("CleanupPlanBody", "due_on", date()),
+        ("CleanupProgressBody", "note", json!({"type": "string", "maxLength": 1000})),
+        ("ProjectDocument", "name", line(200)),
+        ("ProjectDocument", "construction_unit", line(200)),
+        ("ProjectDocument", "content", text(4000)),
+        ("ProjectDocument", "total_investment", json!({"type": "string", "pattern": MONEY_PATTERN})),
+        ("ProjectDocument", "om_budget", json!({"type": "string", "pattern": MONEY_PATTERN})),
+        ("ProjectDocument", "protection_filing", line(64)),
+        ("ProjectDocument", "classified_filing", line(64)),
+        ("ProjectDocument", "systems", json!({"type": "array", "maxItems": 64, "items": {"type": "integer", "minimum": 1}})),
+        ("FileProjectRequest", "filed_on", date()),
+        ("FileProjectRequest", "application", line(200)),
+        ("AdvanceProjectBody", "entered_on", date()),
+        ("AdvanceProjectBody", "document", line(200)),
+        ("AdvanceProjectBody", "override_reason", json!({"type": "string", "maxLength": 1000})),
     ]
 }
 
@@ -334,6 +376,8 @@ const RESPONSE_CONTENT: &[(&str, &str, &[&str])] = &[
         "get",
         &["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "text/csv", "application/json"],
     ),
+    ("/api/v1/systems/template", "get", &["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]),
+    ("/api/v1/systems/export", "get", &["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]),
     ("/api/v1/data/{classification}/{sequence}/export", "get", &["text/csv", "application/x-ndjson", "application/vnd.apache.parquet"]),
     // A bound file is sent with the media type recorded when it was uploaded; a proxied answer with the provider's.
     ("/api/v1/data/{classification}/{sequence}/files/{id}", "get", &["*/*"]),
@@ -420,6 +464,11 @@ fn query_constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("/api/v1/requests", "resource_code", or_empty(resource_code)),
         ("/api/v1/requests", "limit", limit),
         ("/api/v1/reference/regions", "parent", json!({"type": "string", "pattern": REGION_CODE_PATTERN})),
+        ("/api/v1/systems", "status", or_empty(one_of(shutong_systems::SystemStatus::ALL, shutong_systems::SystemStatus::as_str))),
+        ("/api/v1/systems", "q", json!({"type": "string", "maxLength": 100})),
+        ("/api/v1/systems", "limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
+        ("/api/v1/projects", "queue", or_empty(json!({"type": "string", "enum": shutong_systems::ProjectQueue::ALL}))),
+        ("/api/v1/projects", "limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
     ]
 }
 
@@ -493,6 +542,19 @@ mod tests {
             ("BatchStatus", wire(BatchStatus::ALL)),
             ("Freshness", wire(shutong_exchange::figures::Freshness::ALL)),
             ("MaskKind", wire(&shutong_reference::MaskKind::ALL)),
+            ("UsageScope", wire(shutong_systems::UsageScope::ALL)),
+            ("UsageFrequency", wire(shutong_systems::UsageFrequency::ALL)),
+            ("FundingSource", wire(shutong_systems::FundingSource::ALL)),
+            ("SystemNetwork", wire(shutong_systems::SystemNetwork::ALL)),
+            ("SystemStatus", wire(shutong_systems::SystemStatus::ALL)),
+            ("OmStatus", wire(shutong_systems::OmStatus::ALL)),
+            ("ZombieCriterion", wire(shutong_systems::ZombieCriterion::ALL)),
+            ("ZombieResponse", wire(shutong_systems::ZombieResponse::ALL)),
+            ("ZombieDecision", wire(shutong_systems::ZombieDecision::ALL)),
+            ("CleanupAction", wire(shutong_systems::CleanupAction::ALL)),
+            ("CleanupProgress", wire(shutong_systems::CleanupProgress::ALL)),
+            ("ProjectStage", wire(shutong_systems::ProjectStage::ALL)),
+            ("Gate", wire(shutong_systems::Gate::ALL)),
         ];
         let doc = document();
         let schemas = doc.pointer("/components/schemas").and_then(Value::as_object).unwrap();
@@ -575,6 +637,10 @@ mod tests {
         let code = re(RESOURCE_CODE_PATTERN);
         for c in ["101/000001", "1/123456", "101/00001", "401/000001", "101000001"] {
             assert_eq!(code.is_match(c), shutong_catalog::ResourceCode::parse(c).is_ok(), "{c}");
+        }
+        let money = re(MONEY_PATTERN);
+        for c in ["0", "1250000", "1250000.5", "999999999999.99", "1000000000000", "1.234", "-1", "1,000", ".5", "5.", " 1", "1e5"] {
+            assert_eq!(money.is_match(c), shutong_systems::Money::parse(c).is_ok(), "{c}");
         }
     }
 }

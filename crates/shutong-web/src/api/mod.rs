@@ -9,6 +9,7 @@ pub mod departments;
 pub mod reference;
 pub mod sharing;
 pub mod system;
+pub mod systems;
 pub mod tokens;
 pub mod users;
 pub mod views;
@@ -40,6 +41,11 @@ use crate::state::AppState;
         sharing::revoke_grant, sharing::renew_grant, sharing::inbox, sharing::mark_read, sharing::sweep,
         data::freshness, data::get_dataset, data::bind, data::post_batch, data::list_batches, data::get_batch, data::get_record, data::query,
         data::export, data::changes, data::service_proxy, data::exemption_check, data::list_files, data::upload_file, data::download_file, data::delete_file,
+        systems::list_systems, systems::create_system, systems::get_system, systems::update_system, systems::system_history,
+        systems::zombie_verdict, systems::zombie_verdicts, systems::zombie_reviews, systems::respond_zombie, systems::decide_zombie,
+        systems::plan_cleanup, systems::record_cleanup, systems::asset_register,
+        systems::inventory_template, systems::export_inventory, systems::import_inventory,
+        systems::list_projects, systems::file_project, systems::get_project, systems::advance_project,
     ),
     tags(
         (name = "auth", description = "身份鉴别: login, sessions, the caller"),
@@ -52,6 +58,7 @@ use crate::state::AppState;
         (name = "catalog", description = "政务信息资源目录: resources, versions, review, classification, change events, statistics"),
         (name = "sharing", description = "共享申请与授权: subscriptions, requests, answers within 10 working days, 协商/协调/领导小组, grants, inbox"),
         (name = "data", description = "共享交换: 挂接, 数据归集 (batches), 联机查询, 批量下载, 订阅 (change feed), 系统对接 (proxy), 免提交核验"),
+        (name = "systems", description = "信息系统与项目: 信息系统台账, 僵尸系统研判与清理, 数据资产登记, 全口径备案, 审核关口 (办法 第二十二条)"),
         (name = "system", description = "health, readiness, metrics, node"),
     )
 )]
@@ -148,4 +155,24 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/data/{classification}/{sequence}/files/{id}", get(data::download_file).delete(data::delete_file))
         .route("/api/v1/services/{classification}/{sequence}/{*path}", axum::routing::any(data::service_proxy))
         .route("/api/v1/exemptions/check", post(data::exemption_check))
+        .route("/api/v1/systems", get(systems::list_systems).post(systems::create_system))
+        .route("/api/v1/systems/zombies", get(systems::zombie_verdicts))
+        .route("/api/v1/systems/template", get(systems::inventory_template))
+        .route("/api/v1/systems/export", get(systems::export_inventory))
+        .route(
+            "/api/v1/systems/import",
+            post(systems::import_inventory).layer(axum::extract::DefaultBodyLimit::max(systems::INVENTORY_LIMIT)),
+        )
+        .route("/api/v1/systems/{id}", get(systems::get_system).put(systems::update_system))
+        .route("/api/v1/systems/{id}/history", get(systems::system_history))
+        .route("/api/v1/systems/{id}/zombie", get(systems::zombie_verdict))
+        .route("/api/v1/systems/{id}/zombie/reviews", get(systems::zombie_reviews))
+        .route("/api/v1/systems/{id}/zombie/response", post(systems::respond_zombie))
+        .route("/api/v1/systems/{id}/zombie/decision", post(systems::decide_zombie))
+        .route("/api/v1/systems/{id}/cleanup", put(systems::plan_cleanup))
+        .route("/api/v1/systems/{id}/cleanup/progress", post(systems::record_cleanup))
+        .route("/api/v1/departments/{id}/asset-register", get(systems::asset_register))
+        .route("/api/v1/projects", get(systems::list_projects).post(systems::file_project))
+        .route("/api/v1/projects/{id}", get(systems::get_project))
+        .route("/api/v1/projects/{id}/advance", post(systems::advance_project))
 }

@@ -242,11 +242,12 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     /// The crates whose messages reach the portal.
-    const CRATES: [&str; 8] = [
+    const CRATES: [&str; 9] = [
         "shutong-identity",
         "shutong-catalog",
         "shutong-sharing",
         "shutong-exchange",
+        "shutong-systems",
         "shutong-refdata",
         "shutong-reference",
         "shutong-audit",

@@ -31,7 +31,7 @@ pub(super) const fn d(
     DemoDepartment { name, region, level, kind, parent }
 }
 
-use DepartmentKind::{AuditOffice, Government, SharingAuthority};
+use DepartmentKind::{AuditOffice, DevelopmentReform, Finance, Government, SharingAuthority};
 use DepartmentLevel::{City, Province};
 
 pub(super) const DEPARTMENTS: &[DemoDepartment] = &[
@@ -51,6 +51,8 @@ pub(super) const DEPARTMENTS: &[DemoDepartment] = &[
     d("西岭市民政局", "320200", City, Government, Some("示范省民政厅")),
     d("南湖市大数据管理局", "320300", City, SharingAuthority, Some(AUTHORITY_NAME)),
     d("南湖市卫生健康委员会", "320300", City, Government, Some("示范省卫生健康委员会")),
+    d("示范省发展和改革委员会", "320000", Province, DevelopmentReform, None),
+    d("示范省财政厅", "320000", Province, Finance, None),
 ];
 
 /// An information item: name, data type code, length (0: none), sharing (`u`/`c`/`n`), base item, mask kind.

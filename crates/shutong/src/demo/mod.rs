@@ -25,6 +25,8 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str, &[Role])] = &[
     ("mz.reviewer", DEMO_PASSWORD, "示范省民政厅", &[Role::Reviewer]),
     ("wj.reviewer", DEMO_PASSWORD, "示范省卫生健康委员会", &[Role::Reviewer]),
     ("zr.reviewer", DEMO_PASSWORD, "示范省自然资源厅", &[Role::Reviewer]),
+    ("fgw.reviewer", DEMO_PASSWORD, "示范省发展和改革委员会", &[Role::Reviewer]),
+    ("czt.reviewer", DEMO_PASSWORD, "示范省财政厅", &[Role::Reviewer]),
 ];
 
 mod data;

@@ -361,6 +361,65 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
     })
     .await;
 
+    // Information systems and projects.
+    let keeper = app.login("ga.admin", demo).await;
+    let approver = app.login("fgw.reviewer", demo).await;
+    let system_doc = json!({"name": "原子性测试系统", "function": "测试", "usage_scope": "unit", "usage_frequency": "yearly",
+        "build_cost": "100.00", "om_cost": "10", "funding_source": "budget", "network": "gov_outer", "status": "in_use",
+        "om_status": "ongoing", "shares_across_departments": false, "connected": false});
+    let created = t
+        .check("system.create", || {
+            call(Method::POST, "/api/v1/systems".into(), &keeper, Some(json!({"department_id": ga, "document": system_doc})))
+        })
+        .await;
+    let sys = created.body["id"].as_i64().unwrap();
+    let mut edited = system_doc.clone();
+    edited["om_cost"] = json!("20.00");
+    t.check("system.update", || call(Method::PUT, format!("/api/v1/systems/{sys}"), &keeper, Some(edited.clone()))).await;
+    t.check("system.zombie_response", || {
+        call(Method::POST, format!("/api/v1/systems/{sys}/zombie/response"), &keeper, Some(json!({"response": "confirm"})))
+    })
+    .await;
+    t.check("system.zombie_decision", || {
+        call(Method::POST, format!("/api/v1/systems/{sys}/zombie/decision"), &authority, Some(json!({"decision": "zombie"})))
+    })
+    .await;
+    let due = today + chrono::Days::new(10);
+    t.check("system.cleanup_plan", || {
+        call(Method::PUT, format!("/api/v1/systems/{sys}/cleanup"), &keeper, Some(json!({"action": "shut_down", "due_on": due})))
+    })
+    .await;
+    t.check("system.cleanup_progress", || {
+        call(Method::POST, format!("/api/v1/systems/{sys}/cleanup/progress"), &keeper, Some(json!({"progress": "in_progress"})))
+    })
+    .await;
+    {
+        let mut imported = system_doc.clone();
+        imported["name"] = json!("原子性导入系统");
+        let row = shutong_systems::spreadsheet::SheetSystem {
+            row: 0,
+            id: None,
+            department_code: ga_credit.clone(),
+            document: serde_json::from_value(imported).unwrap(),
+        };
+        let xlsx = shutong_systems::spreadsheet::write(&[row]).unwrap();
+        let ct = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+        t.check_all(&["system.import", "system.create"], || send("/api/v1/systems/import".into(), &keeper, ct, xlsx.clone())).await;
+    }
+    let filing = json!({"department_id": ga, "filed_on": today, "application": "原子性立项申请", "document": {"name": "原子性备案项目",
+        "construction_unit": "示范省公安厅", "total_investment": "1000.00", "om_budget": "100", "funding_channel": "budget", "content": "测试"}});
+    let filed = t.check("project.file", || call(Method::POST, "/api/v1/projects".into(), &keeper, Some(filing.clone()))).await;
+    let filed = filed.body["id"].as_i64().unwrap();
+    t.check_all(&["project.advance", "project.gate_override"], || {
+        call(
+            Method::POST,
+            format!("/api/v1/projects/{filed}/advance"),
+            &approver,
+            Some(json!({"stage": "approved", "entered_on": today, "document": "原子性批复", "override_reason": "应急项目先行审批"})),
+        )
+    })
+    .await;
+
     // Sharing.
     let floating = code_of("流动人口居住登记信息").await;
     let application = json!({"resource_code": floating, "items": ["公民身份号码", "居住地址"], "purpose": "administrative_basis",

@@ -12,6 +12,7 @@
 //! - `client`: the typed client (`shutong-client`), signed requests included.
 //! - `pool_schema`: the pool database's versioned migrations, and adopting a pool from before them.
 //! - `security`: every operation × every role, hostile input.
+//! - `systems`: the inventory of information systems, zombie verdicts, projects and their funding gates (C8, C9).
 //! - `tidy`: the architecture's invariants, checked over the source tree.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
@@ -31,4 +32,5 @@ mod figures;
 mod pool_schema;
 mod security;
 mod sharing;
+mod systems;
 mod tidy;

@@ -1,0 +1,125 @@
+//! 数据资产登记 (贵州方案 四(八)): per department, its systems and the resources they produce, with totals.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+/// One resource of the register: its catalog entry's items and the data the platform holds for it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegisterResource {
+    pub code: String,
+    pub name: String,
+    /// 信息项数.
+    pub items: i64,
+    /// 记录数: rows of its dataset on the platform.
+    pub records: i64,
+    /// 存储量 (bytes): the files held for it on the platform.
+    pub storage_bytes: i64,
+}
+
+/// One system of the register with its resources.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegisterSystem {
+    pub id: SystemId,
+    pub name: String,
+    pub status: SystemStatus,
+    pub resources: Vec<RegisterResource>,
+}
+
+/// The register's totals.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RegisterTotals {
+    pub systems: i64,
+    pub resources: i64,
+    pub items: i64,
+    pub records: i64,
+    pub storage_bytes: i64,
+}
+
+/// 数据资产登记表 of one department.
+#[derive(Clone, Debug, Serialize)]
+pub struct AssetRegister {
+    pub department_id: DepartmentId,
+    pub department_name: String,
+    pub systems: Vec<RegisterSystem>,
+    /// Resources the department provides that no registered system produces.
+    pub unattributed: Vec<RegisterResource>,
+    pub totals: RegisterTotals,
+}
+
+/// The department's asset register, from its inventory, its catalog and the platform's data.
+pub async fn asset_register(ex: &Exchange, actor: &Principal, department: DepartmentId) -> SystemsResult<AssetRegister> {
+    if !standing(ex, actor).await?.may_read(actor, department) {
+        return Err(SystemsError::NotFound { what: "department" });
+    }
+    let department_name = department_name(ex, department).await?;
+    let mut records: BTreeMap<String, i64> = BTreeMap::new();
+    for b in shutong_exchange::binding::list_bindings(ex).await? {
+        if b.provider_department_id == department.0 {
+            records.insert(b.resource_code.as_str().to_string(), b.row_count);
+        }
+    }
+    let mut resources: BTreeMap<String, RegisterResource> = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT r.code, r.name, v.document FROM catalog_resources r JOIN catalog_versions v ON v.code = r.code AND v.version = r.latest_version \
+         WHERE r.provider_department_id = $1 AND r.status <> 'withdrawn' ORDER BY r.code",
+    )
+    .bind(department.0)
+    .fetch_all(ex.db.pool())
+    .await?
+    {
+        let code: String = r.try_get("code")?;
+        let raw: String = r.try_get("document")?;
+        let doc: shutong_catalog::ResourceDocument =
+            serde_json::from_str(&raw).map_err(|_| unreadable("catalog_versions", "document", &raw))?;
+        let storage_bytes = match shutong_catalog::ResourceCode::parse(&code) {
+            Ok(c) => shutong_exchange::files::list_files(ex, &c).await?.iter().map(|f| f.size).sum(),
+            Err(_) => 0,
+        };
+        resources.insert(
+            code.clone(),
+            RegisterResource {
+                records: records.get(&code).copied().unwrap_or(0),
+                code,
+                name: r.try_get("name")?,
+                items: doc.items.len() as i64,
+                storage_bytes,
+            },
+        );
+    }
+    let mut systems = Vec::new();
+    let mut attributed = std::collections::BTreeSet::new();
+    let mut after = None;
+    loop {
+        let page =
+            list_systems(ex, actor, &SystemFilter { department: Some(department), after, limit: 1000, ..SystemFilter::default() }).await?;
+        let mut conn = ex.db.pool().acquire().await?;
+        for s in &page.items {
+            if s.status == SystemStatus::Retired {
+                continue;
+            }
+            let v = super::systems::load_system(&mut conn, s.id).await?;
+            let mut res = Vec::new();
+            for code in &v.document.produces {
+                if let Some(r) = resources.get(code) {
+                    attributed.insert(code.clone());
+                    res.push(r.clone());
+                }
+            }
+            systems.push(RegisterSystem { id: s.id, name: s.name.clone(), status: s.status, resources: res });
+        }
+        match page.next_cursor {
+            Some(c) => after = Some(SystemId(c)),
+            None => break,
+        }
+    }
+    let unattributed: Vec<RegisterResource> = resources.values().filter(|r| !attributed.contains(&r.code)).cloned().collect();
+    let mut totals = RegisterTotals { systems: systems.len() as i64, ..RegisterTotals::default() };
+    for r in resources.values() {
+        totals.resources += 1;
+        totals.items += r.items;
+        totals.records += r.records;
+        totals.storage_bytes += r.storage_bytes;
+    }
+    Ok(AssetRegister { department_id: department, department_name, systems, unattributed, totals })
+}
