@@ -202,6 +202,7 @@ same_list!(dy::ZombieResponse => wy::ZombieResponse { Confirm, Dispute });
 same_list!(dy::ZombieDecision => wy::ZombieDecision { Zombie, NotZombie });
 same_list!(dy::CleanupAction => wy::CleanupAction { ShutDown, Integrate, Migrate });
 same_list!(dy::CleanupProgress => wy::CleanupProgress { Planned, InProgress, Done });
+same_list!(dy::ReportStatus => wy::ReportStatus { Draft, Submitted, Accepted, Returned });
 same_list!(dy::ProjectStage => wy::ProjectStage { Filed, Approved, Construction, Accepted, Operation });
 same_list!(dy::Gate => wy::Gate { Approval, Acceptance, OmFunding });
 
@@ -310,6 +311,18 @@ mirror!(dy::FiledProject => wy::FiledProject { department_name, catalog_project_
 mirror!(dy::Page<dy::FiledProject> => wy::ProjectList { next_cursor }; items: vec);
 mirror!(dy::SystemImportReport => wy::SystemImportReport { systems, created, updated, unchanged };
     ids: |v: Vec<dy::SystemId>| v.into_iter().map(|i| i.0).collect());
+mirror!(dy::DeclaredNeed => wy::DeclaredNeed { resource, provider, purpose });
+mirror!(wy::DeclaredNeed => dy::DeclaredNeed { resource, provider, purpose });
+mirror!(dy::ReportContent => wy::ReportContent { year, overview, problems, measures }; needs: vec);
+mirror!(wy::ReportContent => dy::ReportContent { year, overview, problems, measures }; needs: vec);
+mirror!(dy::CleanupLine => wy::CleanupLine { name, reasons, action, due_on, progress }; system_id: id_of);
+mirror!(dy::ConnectLine => wy::ConnectLine { name, reasons }; system_id: id_of);
+mirror!(dy::NeedLine => wy::NeedLine { resource_code, resource, provider, purpose, source });
+mirror!(dy::ReportLists => wy::ReportLists { systems, in_use, resources_provided };
+    build_cost: money, om_cost: money, cleanup: vec, connect: vec, needs: vec);
+mirror!(dy::ReportView => wy::ReportView {
+    department_name, version, created_at_ms, created_by, submitted_at_ms, reviewed_at_ms, reviewed_by, review_note };
+    department_id: |d: dy::DepartmentId| d.0, status: into, content: into, lists: into);
 mirror!(dy::RegisterResource => wy::RegisterResource { code, name, items, records, storage_bytes });
 mirror!(dy::RegisterSystem => wy::RegisterSystem { name }; id: id_of, status: into, resources: vec);
 mirror!(dy::RegisterTotals => wy::RegisterTotals { systems, resources, items, records, storage_bytes });
@@ -349,7 +362,7 @@ mod tests {
             dy::SystemNetwork => wy::SystemNetwork, dy::SystemStatus => wy::SystemStatus, dy::OmStatus => wy::OmStatus,
             dy::ZombieCriterion => wy::ZombieCriterion, dy::ZombieResponse => wy::ZombieResponse, dy::ZombieDecision => wy::ZombieDecision,
             dy::CleanupAction => wy::CleanupAction, dy::CleanupProgress => wy::CleanupProgress, dy::ProjectStage => wy::ProjectStage,
-            dy::Gate => wy::Gate,
+            dy::Gate => wy::Gate, dy::ReportStatus => wy::ReportStatus,
         );
         for k in DomainMaskKind::ALL {
             let wire = serde_json::to_value(wc::MaskKind::from(k)).unwrap();

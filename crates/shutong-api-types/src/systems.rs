@@ -140,6 +140,16 @@ crate::wire_list!(
 );
 
 crate::wire_list!(
+    /// 自查报告状态 (铜川方案 二(一)).
+    ReportStatus {
+        Draft => "draft" / "草稿",
+        Submitted => "submitted" / "已报送",
+        Accepted => "accepted" / "审核通过",
+        Returned => "returned" / "已退回",
+    }
+);
+
+crate::wire_list!(
     /// 项目阶段 (办法 第二十二条、第二十三条): 立项申请 → 审批 → 建设 → 验收 → 运维.
     ProjectStage {
         Filed => "filed" / "立项申请",
@@ -516,4 +526,97 @@ pub struct SystemImportReport {
     pub unchanged: usize,
     /// The systems' IDs, in the file's order.
     pub ids: Vec<i64>,
+}
+
+/// What the department writes in its self-inspection report.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportContent {
+    /// 年度.
+    pub year: i32,
+    /// 自查工作开展情况.
+    pub overview: String,
+    /// 存在的问题.
+    pub problems: String,
+    /// 整改措施.
+    pub measures: String,
+    /// 需求清单 entries the department declares beyond its sharing requests.
+    #[serde(default)]
+    pub needs: Vec<DeclaredNeed>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredNeed {
+    pub resource: String,
+    pub provider: String,
+    pub purpose: String,
+}
+
+/// One line of 整合清理清单.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CleanupLine {
+    pub system_id: i64,
+    pub name: String,
+    pub reasons: Vec<String>,
+    pub action: Option<String>,
+    pub due_on: Option<NaiveDate>,
+    pub progress: Option<String>,
+}
+
+/// One line of 接入清单.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConnectLine {
+    pub system_id: i64,
+    pub name: String,
+    pub reasons: Vec<String>,
+}
+
+/// One line of 需求清单.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct NeedLine {
+    pub resource_code: Option<String>,
+    pub resource: String,
+    pub provider: String,
+    pub purpose: String,
+    pub source: String,
+}
+
+/// The three lists and the figures of 基本情况, as generated when the version was saved.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportLists {
+    pub systems: i64,
+    pub in_use: i64,
+    pub build_cost: String,
+    pub om_cost: String,
+    pub resources_provided: i64,
+    pub cleanup: Vec<CleanupLine>,
+    pub connect: Vec<ConnectLine>,
+    pub needs: Vec<NeedLine>,
+}
+
+/// One version of a department's self-inspection report with its three lists.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportView {
+    pub department_id: i64,
+    pub department_name: String,
+    pub version: i64,
+    pub status: ReportStatus,
+    pub content: ReportContent,
+    pub lists: ReportLists,
+    pub created_at_ms: i64,
+    pub created_by: String,
+    pub submitted_at_ms: Option<i64>,
+    pub reviewed_at_ms: Option<i64>,
+    pub reviewed_by: Option<String>,
+    pub review_note: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewReportBody {
+    /// accept (审核通过) or return (退回, with a note).
+    pub decision: String,
+    #[serde(default)]
+    pub note: Option<String>,
 }

@@ -153,6 +153,16 @@ value_list!(
 );
 
 value_list!(
+    /// 自查报告状态 (铜川方案 二(一)).
+    ReportStatus {
+        Draft => "draft" / "草稿",
+        Submitted => "submitted" / "已报送",
+        Accepted => "accepted" / "审核通过",
+        Returned => "returned" / "已退回",
+    }
+);
+
+value_list!(
     /// 项目阶段 (办法 第二十二条、第二十三条): 立项申请 → 审批 → 建设 → 验收 → 运维.
     ProjectStage {
         Filed => "filed" / "立项申请",
@@ -421,8 +431,8 @@ pub fn check_access_url(s: &str) -> Result<(), String> {
 }
 
 /// The names of internal units (处室) a system name may start with: a run of Chinese characters ending in one of
-/// these, such as 人事处, 办公室, 信息中心, 财务科.
-const UNIT_SUFFIXES: &[&str] = &["处", "室", "科", "中心", "股", "办"];
+/// these, such as 人事处, 办公室, 信息中心, 财务科 (not 办: 经办, 承办 are ordinary words).
+const UNIT_SUFFIXES: &[&str] = &["处", "室", "科", "中心", "股"];
 
 /// Words that end like a unit but are not one (数据处理, 行政处罚, 处理).
 const NOT_UNITS: &[&str] =
@@ -609,6 +619,7 @@ mod tests {
         assert_eq!(unit_in_name("行政处罚办案系统"), None);
         assert_eq!(unit_in_name("不动产登记系统"), None);
         assert_eq!(unit_in_name("OA系统"), None);
+        assert_eq!(unit_in_name("社会保险经办管理系统"), None);
     }
 
     #[test]

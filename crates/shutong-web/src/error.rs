@@ -236,6 +236,8 @@ impl From<shutong_systems::SystemsError> for ApiError {
                 err.violations = Some(Box::new(serde_json::json!(reasons)));
                 err
             }
+            Y::Document(shutong_documents::DocumentError::NoCjkFont { searched }) => document_unavailable(searched),
+            Y::Document(other) => ApiError::internal(&other),
             Y::ImportRejected(issues) => {
                 let mut e = ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -247,6 +249,22 @@ impl From<shutong_systems::SystemsError> for ApiError {
                 e
             }
             Y::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Printing needs a font with Chinese glyphs; without one the platform still serves everything else.
+pub fn document_unavailable(searched: Vec<std::path::PathBuf>) -> ApiError {
+    let e = shutong_documents::DocumentError::NoCjkFont { searched };
+    tracing::warn!(error = %e, "a document was asked for on a machine without a CJK font");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "documents_unavailable", e.to_string())
+}
+
+impl From<shutong_documents::DocumentError> for ApiError {
+    fn from(e: shutong_documents::DocumentError) -> Self {
+        match e {
+            shutong_documents::DocumentError::NoCjkFont { searched } => document_unavailable(searched),
+            other => ApiError::internal(&other),
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct Inner {
     pub node_key: Arc<shutong_crypto::NodeKey>,
     /// Requests per second per address and per credential (`security.rate_per_ip`, `rate_per_token`).
     pub rate_limits: crate::middleware::RateLimits,
+    /// The machine's fonts for printed documents, discovered on first use (a machine without a CJK font
+    /// still serves everything else; printing answers 503 naming the packages to install).
+    fonts: std::sync::OnceLock<Arc<shutong_documents::Fonts>>,
 }
 
 /// A catalog import started from the portal: its progress while it runs, its report when done.
@@ -138,9 +141,21 @@ impl AppState {
             import_jobs: Default::default(),
             clock,
             node_key,
+            fonts: std::sync::OnceLock::new(),
         }));
         register_state_effects(&state);
         state
+    }
+
+    /// The fonts of printed documents, discovered once (on a blocking thread: it reads font files' tables).
+    pub async fn fonts(&self) -> Result<Arc<shutong_documents::Fonts>, shutong_documents::DocumentError> {
+        if let Some(f) = self.fonts.get() {
+            return Ok(f.clone());
+        }
+        let found = tokio::task::spawn_blocking(|| shutong_documents::Fonts::discover(&shutong_documents::Fonts::default_dirs()))
+            .await
+            .map_err(|e| shutong_documents::DocumentError::Pdf(e.to_string()))??;
+        Ok(self.fonts.get_or_init(|| Arc::new(found)).clone())
     }
 
     /// A snapshot of the working-day calendar.

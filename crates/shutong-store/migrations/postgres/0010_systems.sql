@@ -99,3 +99,21 @@ CREATE TABLE project_stages (
     by_user TEXT NOT NULL,
     PRIMARY KEY (project_id, stage)
 );
+
+-- 一个报告、三个清单 (铜川方案 二(一)): each version of a department's self-inspection report, with the three
+-- lists as generated from the facts when the version was saved.
+CREATE TABLE self_inspection_reports (
+    department_id BIGINT NOT NULL REFERENCES departments(id),
+    version BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    content TEXT NOT NULL,
+    lists TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    submitted_at BIGINT,
+    submitted_by TEXT,
+    reviewed_at BIGINT,
+    reviewed_by TEXT,
+    review_note TEXT,
+    PRIMARY KEY (department_id, version)
+);

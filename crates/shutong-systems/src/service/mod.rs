@@ -15,12 +15,14 @@ use crate::model::*;
 mod import;
 mod projects;
 mod register;
+mod reports;
 mod systems;
 mod zombies;
 
 pub use import::*;
 pub use projects::*;
 pub use register::*;
+pub use reports::*;
 pub use systems::*;
 pub use zombies::*;
 
@@ -48,6 +50,9 @@ pub enum SystemsError {
     /// A workbook is refused (422): nothing imported, every problem named by sheet, row and column.
     #[error("nothing imported: {} issue(s)", .0.len())]
     ImportRejected(Vec<crate::spreadsheet::SheetIssue>),
+    /// A document could not be printed (no CJK font on the machine: 503; a template fault: 500).
+    #[error(transparent)]
+    Document(shutong_documents::DocumentError),
     /// A funding gate is closed (409): its reasons, each from a fact.
     #[error("the {gate} gate is closed: {}", .reasons.join("; "))]
     GateClosed { gate: Gate, reasons: Vec<String> },

@@ -364,6 +364,16 @@ fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("FileProjectRequest", "filed_on", date()),
         ("FileProjectRequest", "application", line(200)),
         ("AdvanceProjectBody", "entered_on", date()),
+        ("ReportContent", "year", json!({"type": "integer", "minimum": 2000, "maximum": 2100})),
+        ("ReportContent", "overview", text(20000)),
+        ("ReportContent", "problems", text(20000)),
+        ("ReportContent", "measures", text(20000)),
+        ("ReportContent", "needs", json!({"type": "array", "maxItems": 200})),
+        ("DeclaredNeed", "resource", line(500)),
+        ("DeclaredNeed", "provider", line(500)),
+        ("DeclaredNeed", "purpose", line(500)),
+        ("ReviewReportBody", "decision", json!({"type": "string", "enum": ["accept", "return"]})),
+        ("ReviewReportBody", "note", json!({"type": "string", "maxLength": 1000})),
         ("AdvanceProjectBody", "document", line(200)),
         ("AdvanceProjectBody", "override_reason", json!({"type": "string", "maxLength": 1000})),
     ]
@@ -378,6 +388,13 @@ const RESPONSE_CONTENT: &[(&str, &str, &[&str])] = &[
     ),
     ("/api/v1/systems/template", "get", &["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]),
     ("/api/v1/systems/export", "get", &["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]),
+    ("/api/v1/departments/{id}/asset-register/export", "get", &["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]),
+    (
+        "/api/v1/departments/{id}/self-inspection/{version}/lists.xlsx",
+        "get",
+        &["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"],
+    ),
+    ("/api/v1/departments/{id}/self-inspection/{version}/report.pdf", "get", &["application/pdf"]),
     ("/api/v1/data/{classification}/{sequence}/export", "get", &["text/csv", "application/x-ndjson", "application/vnd.apache.parquet"]),
     // A bound file is sent with the media type recorded when it was uploaded; a proxied answer with the provider's.
     ("/api/v1/data/{classification}/{sequence}/files/{id}", "get", &["*/*"]),
@@ -555,6 +572,7 @@ mod tests {
             ("CleanupProgress", wire(shutong_systems::CleanupProgress::ALL)),
             ("ProjectStage", wire(shutong_systems::ProjectStage::ALL)),
             ("Gate", wire(shutong_systems::Gate::ALL)),
+            ("ReportStatus", wire(shutong_systems::ReportStatus::ALL)),
         ];
         let doc = document();
         let schemas = doc.pointer("/components/schemas").and_then(Value::as_object).unwrap();

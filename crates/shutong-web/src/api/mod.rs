@@ -44,7 +44,9 @@ use crate::state::AppState;
         systems::list_systems, systems::create_system, systems::get_system, systems::update_system, systems::system_history,
         systems::zombie_verdict, systems::zombie_verdicts, systems::zombie_reviews, systems::respond_zombie, systems::decide_zombie,
         systems::plan_cleanup, systems::record_cleanup, systems::asset_register,
-        systems::inventory_template, systems::export_inventory, systems::import_inventory,
+        systems::inventory_template, systems::export_inventory, systems::import_inventory, systems::export_asset_register,
+        systems::list_reports, systems::save_report, systems::get_report, systems::submit_report, systems::review_report,
+        systems::report_pdf, systems::report_lists,
         systems::list_projects, systems::file_project, systems::get_project, systems::advance_project,
     ),
     tags(
@@ -172,6 +174,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/systems/{id}/cleanup", put(systems::plan_cleanup))
         .route("/api/v1/systems/{id}/cleanup/progress", post(systems::record_cleanup))
         .route("/api/v1/departments/{id}/asset-register", get(systems::asset_register))
+        .route("/api/v1/departments/{id}/asset-register/export", get(systems::export_asset_register))
+        .route("/api/v1/departments/{id}/self-inspection", get(systems::list_reports).post(systems::save_report))
+        .route("/api/v1/departments/{id}/self-inspection/{version}", get(systems::get_report))
+        .route("/api/v1/departments/{id}/self-inspection/{version}/submit", post(systems::submit_report))
+        .route("/api/v1/departments/{id}/self-inspection/{version}/review", post(systems::review_report))
+        .route("/api/v1/departments/{id}/self-inspection/{version}/report.pdf", get(systems::report_pdf))
+        .route("/api/v1/departments/{id}/self-inspection/{version}/lists.xlsx", get(systems::report_lists))
         .route("/api/v1/projects", get(systems::list_projects).post(systems::file_project))
         .route("/api/v1/projects/{id}", get(systems::get_project))
         .route("/api/v1/projects/{id}/advance", post(systems::advance_project))

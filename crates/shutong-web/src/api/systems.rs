@@ -7,8 +7,8 @@ use serde::Deserialize;
 use shutong_api_types::ErrorEnvelope;
 use shutong_api_types::systems::{
     AdvanceProjectBody, AssetRegister, CleanupPlanBody, CleanupProgressBody, CreateSystemRequest, FileProjectRequest, FiledProject,
-    ProjectList, SystemDocument, SystemImportReport, SystemList, SystemVersion, SystemView, ZombieDecisionBody, ZombieResponseBody,
-    ZombieReviewStep, ZombieVerdict,
+    ProjectList, ReportContent, ReportView, ReviewReportBody, SystemDocument, SystemImportReport, SystemList, SystemVersion, SystemView,
+    ZombieDecisionBody, ZombieResponseBody, ZombieReviewStep, ZombieVerdict,
 };
 use shutong_identity::DepartmentId;
 use shutong_systems::{self as systems, FieldProblem, FiledProjectId, ProjectQueue, SystemFilter, SystemId, SystemStatus};
@@ -433,4 +433,121 @@ pub async fn import_inventory(
     }
     let body = axum::body::to_bytes(body, INVENTORY_LIMIT).await.map_err(|_| too_large())?;
     Ok(axum::Json(systems::import_inventory(&state.exchange, &caller.principal, &caller.ctx(), &body).await?.into()))
+}
+
+/// Every version of a department's self-inspection report (自查报告) with its three lists, newest first.
+#[utoipa::path(get, path = "/api/v1/departments/{id}/self-inspection", tag = "systems", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = [ReportView]), (status = 404, body = ErrorEnvelope)))]
+pub async fn list_reports(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<Vec<ReportView>>> {
+    Ok(axum::Json(wire(systems::list_reports(&state.exchange, &caller.principal, DepartmentId(id)).await?)))
+}
+
+/// 编制自查报告: saves a new version (草稿); its three lists are generated now from the department's inventory,
+/// catalog and requests, and kept with the version.
+#[utoipa::path(post, path = "/api/v1/departments/{id}/self-inspection", tag = "systems", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = ReportContent,
+    responses((status = 201, body = ReportView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn save_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<ReportContent>,
+) -> ApiResult<(StatusCode, axum::Json<ReportView>)> {
+    let r = systems::save_report(&state.exchange, &caller.principal, &caller.ctx(), DepartmentId(id), body.into()).await?;
+    Ok((StatusCode::CREATED, axum::Json(r.into())))
+}
+
+/// One version of a department's report.
+#[utoipa::path(get, path = "/api/v1/departments/{id}/self-inspection/{version}", tag = "systems", security(("bearer" = [])),
+    params(("id" = i64, Path), ("version" = i64, Path)),
+    responses((status = 200, body = ReportView), (status = 404, body = ErrorEnvelope)))]
+pub async fn get_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, version)): Path<(i64, i64)>,
+) -> ApiResult<axum::Json<ReportView>> {
+    Ok(axum::Json(systems::get_report(&state.exchange, &caller.principal, DepartmentId(id), version).await?.into()))
+}
+
+/// 报送: the department submits a draft version.
+#[utoipa::path(post, path = "/api/v1/departments/{id}/self-inspection/{version}/submit", tag = "systems", security(("bearer" = [])),
+    params(("id" = i64, Path), ("version" = i64, Path)),
+    responses((status = 200, body = ReportView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+pub async fn submit_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, version)): Path<(i64, i64)>,
+) -> ApiResult<axum::Json<ReportView>> {
+    Ok(axum::Json(systems::submit_report(&state.exchange, &caller.principal, &caller.ctx(), DepartmentId(id), version).await?.into()))
+}
+
+/// 审核: the sharing authority accepts a submitted version, or returns it with a note.
+#[utoipa::path(post, path = "/api/v1/departments/{id}/self-inspection/{version}/review", tag = "systems", security(("bearer" = [])),
+    params(("id" = i64, Path), ("version" = i64, Path)), request_body = ReviewReportBody,
+    responses((status = 200, body = ReportView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn review_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, version)): Path<(i64, i64)>,
+    ApiJson(body): ApiJson<ReviewReportBody>,
+) -> ApiResult<axum::Json<ReportView>> {
+    let accept = match body.decision.as_str() {
+        "accept" => true,
+        "return" => false,
+        other => return Err(ApiError::validation("decision", format!("decision: '{other}' is not accept or return"))),
+    };
+    let r =
+        systems::review_report(&state.exchange, &caller.principal, &caller.ctx(), DepartmentId(id), version, accept, body.note.as_deref())
+            .await?;
+    Ok(axum::Json(r.into()))
+}
+
+/// The report of one version as a PDF document.
+#[utoipa::path(get, path = "/api/v1/departments/{id}/self-inspection/{version}/report.pdf", tag = "systems", security(("bearer" = [])),
+    params(("id" = i64, Path), ("version" = i64, Path)),
+    responses((status = 200, description = "the report", content_type = "application/pdf"), (status = 404, body = ErrorEnvelope)))]
+pub async fn report_pdf(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, version)): Path<(i64, i64)>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let r = systems::get_report(&state.exchange, &caller.principal, DepartmentId(id), version).await?;
+    let fonts = state.fonts().await?;
+    let pdf = tokio::task::spawn_blocking(move || systems::report_pdf(&fonts, &r)).await.map_err(|e| ApiError::internal(&e))??;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/pdf".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"self-inspection-{id}-v{version}.pdf\"")),
+        ],
+        pdf,
+    )
+        .into_response())
+}
+
+/// The three lists of one version as a workbook: 整合清理清单, 接入清单, 需求清单.
+#[utoipa::path(get, path = "/api/v1/departments/{id}/self-inspection/{version}/lists.xlsx", tag = "systems", security(("bearer" = [])),
+    params(("id" = i64, Path), ("version" = i64, Path)),
+    responses((status = 200, description = "the workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 404, body = ErrorEnvelope)))]
+pub async fn report_lists(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, version)): Path<(i64, i64)>,
+) -> ApiResult<axum::response::Response> {
+    let r = systems::get_report(&state.exchange, &caller.principal, DepartmentId(id), version).await?;
+    let bytes = tokio::task::spawn_blocking(move || systems::report_lists_xlsx(&r)).await.map_err(|e| ApiError::internal(&e))??;
+    Ok(workbook(bytes, &format!("lists-{id}-v{version}.xlsx")))
+}
+
+/// 数据资产登记表 of a department as a workbook.
+#[utoipa::path(get, path = "/api/v1/departments/{id}/asset-register/export", tag = "systems", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, description = "the workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 404, body = ErrorEnvelope)))]
+pub async fn export_asset_register(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::response::Response> {
+    let r = systems::asset_register(&state.exchange, &caller.principal, DepartmentId(id)).await?;
+    let bytes = tokio::task::spawn_blocking(move || systems::asset_register_xlsx(&r)).await.map_err(|e| ApiError::internal(&e))??;
+    Ok(workbook(bytes, &format!("asset-register-{id}.xlsx")))
 }

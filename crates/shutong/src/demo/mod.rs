@@ -31,9 +31,11 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str, &[Role])] = &[
 
 mod data;
 mod scenarios;
+mod systems;
 
 pub use data::demo_credit_code;
 pub use scenarios::{seed, seed_exchange};
+pub use systems::{INVENTORY_DEPARTMENT, seed_systems};
 
 #[cfg(test)]
 mod tests {

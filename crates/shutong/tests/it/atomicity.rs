@@ -406,6 +406,30 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
         let ct = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
         t.check_all(&["system.import", "system.create"], || send("/api/v1/systems/import".into(), &keeper, ct, xlsx.clone())).await;
     }
+    let report = t
+        .check("report.save", || {
+            call(
+                Method::POST,
+                format!("/api/v1/departments/{ga}/self-inspection"),
+                &keeper,
+                Some(json!({"year": 2026, "overview": "自查", "problems": "无", "measures": "无"})),
+            )
+        })
+        .await;
+    let version = report.body["version"].as_i64().unwrap();
+    t.check("report.submit", || {
+        call(Method::POST, format!("/api/v1/departments/{ga}/self-inspection/{version}/submit"), &keeper, Some(json!({})))
+    })
+    .await;
+    t.check("report.review", || {
+        call(
+            Method::POST,
+            format!("/api/v1/departments/{ga}/self-inspection/{version}/review"),
+            &authority,
+            Some(json!({"decision": "accept"})),
+        )
+    })
+    .await;
     let filing = json!({"department_id": ga, "filed_on": today, "application": "原子性立项申请", "document": {"name": "原子性备案项目",
         "construction_unit": "示范省公安厅", "total_investment": "1000.00", "om_budget": "100", "funding_channel": "budget", "content": "测试"}});
     let filed = t.check("project.file", || call(Method::POST, "/api/v1/projects".into(), &keeper, Some(filing.clone()))).await;

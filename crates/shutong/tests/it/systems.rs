@@ -10,6 +10,7 @@ on_both_backends!(
     each_zombie_criterion_is_computed_from_facts_and_reviewed,
     funding_gates_block_then_open_as_facts_change,
     an_inventory_workbook_of_500_systems_imports_all_or_nothing_and_round_trips,
+    the_demo_departments_report_and_three_lists_print_and_read_back,
 );
 
 const DAY_MS: i64 = 86_400_000;
@@ -607,5 +608,107 @@ async fn an_inventory_workbook_of_500_systems_imports_all_or_nothing_and_round_t
     assert_eq!((r.body["updated"].as_i64(), r.body["unchanged"].as_i64()), (Some(1), Some(499)), "{:?}", r.body);
     let id = edited[3].id.unwrap();
     assert_eq!(app.get(&format!("/api/v1/systems/{id}"), &f.admin).await.body["document"]["om_cost"], "99.50");
+    app.stop().await;
+}
+
+/// `pdftotext -layout` of a PDF (poppler-utils, installed by scripts/test), white space removed.
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+fn sheet_rows(xlsx: &[u8], sheet: &str) -> Vec<Vec<String>> {
+    use calamine::Reader;
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(xlsx.to_vec())).unwrap();
+    let range = book.worksheet_range(sheet).unwrap_or_else(|e| panic!("sheet {sheet}: {e}"));
+    range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+}
+
+async fn the_demo_departments_report_and_three_lists_print_and_read_back(backend: Backend) {
+    let app = common::spawn_demo_app(backend).await;
+    let demo = shutong::demo::DEMO_PASSWORD;
+    let keeper = app.login("dc.rs.editor", demo).await;
+    let authority = app.login("sq.reviewer", demo).await;
+    let other = app.login("ga.admin", demo).await;
+    let me = app.get("/api/v1/me", &keeper).await.body;
+    let rs = me["department"]["id"].as_i64().unwrap();
+    assert_eq!(me["department"]["name"], shutong::demo::INVENTORY_DEPARTMENT);
+    let base = format!("/api/v1/departments/{rs}/self-inspection");
+    // The demo's report was submitted; its lists were generated from the demo's facts.
+    let seeded = app.get(&base, &keeper).await.body;
+    assert_eq!((seeded[0]["version"].as_i64(), seeded[0]["status"].as_str()), (Some(1), Some("submitted")), "{seeded}");
+    assert_eq!(app.get(&base, &other).await.status, StatusCode::NOT_FOUND);
+
+    let content = json!({"year": 2026, "overview": "本年度共登记信息系统七个，逐一核对了系统账户与信息资源。",
+        "problems": "就业服务信息系统尚未接入共享平台。", "measures": "年内完成接入；旧系统按计划关停。",
+        "needs": [{"resource": "企业登记注册信息", "provider": "东川市市场监督管理局", "purpose": "参保登记核验"}]});
+    let r = app.post(&base, &keeper, content.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!((r.body["version"].as_i64(), r.body["status"].as_str()), (Some(2), Some("draft")));
+    let lists = &r.body["lists"];
+    let names =
+        |list: &str| -> Vec<String> { lists[list].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap().to_string()).collect() };
+    for name in ["人事科工资管理系统", "劳动仲裁案件管理系统（旧版）", "职称评审申报系统"] {
+        assert!(names("cleanup").iter().any(|n| n == name), "{name}: {lists}");
+    }
+    assert!(!names("cleanup").iter().any(|n| n == "农民工工资支付监控系统"), "a retired system is done with: {lists}");
+    assert_eq!(names("connect"), ["就业服务信息系统"], "{lists}");
+    let needs: Vec<&str> = lists["needs"].as_array().unwrap().iter().map(|n| n["resource"].as_str().unwrap()).collect();
+    assert!(needs.contains(&"出生医学证明信息") && needs.contains(&"企业登记注册信息"), "from requests and declared: {needs:?}");
+
+    // The report as PDF, read back.
+    let pdf = app.http.get(format!("{}{base}/2/report.pdf", app.base)).bearer_auth(&keeper).send().await.unwrap();
+    assert_eq!(pdf.status(), StatusCode::OK);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let text = pdf_text(&pdf.bytes().await.unwrap());
+    for expected in [
+        "东川市人力资源和社会保障局2026年度政务信息系统整合共享自查报告",
+        "一、基本情况",
+        "本年度共登记信息系统七个",
+        "附件1：整合清理清单",
+        "人事科工资管理系统",
+        "附件2：接入清单",
+        "就业服务信息系统",
+        "附件3：需求清单",
+        "企业登记注册信息",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    // The lists as XLSX, read back with calamine.
+    let xlsx = get_bytes(&app, &format!("{base}/2/lists.xlsx"), &keeper).await;
+    let cleanup = sheet_rows(&xlsx, "整合清理清单");
+    assert_eq!(cleanup[0][1], "系统名称");
+    assert_eq!(cleanup.len() - 1, lists["cleanup"].as_array().unwrap().len());
+    assert!(cleanup.iter().any(|r| r[1] == "劳动仲裁案件管理系统（旧版）" && r[3] == "关停下线" && r[5] == "实施中"), "{cleanup:?}");
+    assert_eq!(sheet_rows(&xlsx, "接入清单")[1][1], "就业服务信息系统");
+    assert!(sheet_rows(&xlsx, "需求清单").iter().any(|r| r[1] == "出生医学证明信息" && r[4].starts_with("共享申请")));
+
+    // Submit, return with a note, versions kept.
+    app.post_ok(&format!("{base}/2/submit"), &keeper, json!({})).await;
+    assert_eq!(app.post(&format!("{base}/2/submit"), &keeper, json!({})).await.status, StatusCode::CONFLICT);
+    assert_eq!(app.post(&format!("{base}/2/review"), &keeper, json!({"decision": "accept"})).await.status, StatusCode::FORBIDDEN);
+    let r = app.post(&format!("{base}/2/review"), &authority, json!({"decision": "return"})).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("note")));
+    let r = app.post_ok(&format!("{base}/2/review"), &authority, json!({"decision": "return", "note": "请补充接入时间表"})).await;
+    assert_eq!(r.body["status"], "returned");
+    assert_eq!(app.get(&base, &authority).await.body.as_array().unwrap().len(), 2);
+
+    // The asset register, as JSON and as a workbook.
+    let register = app.get(&format!("/api/v1/departments/{rs}/asset-register"), &keeper).await.body;
+    assert!(register["totals"]["systems"].as_i64().unwrap() >= 6, "{register}");
+    let xlsx = get_bytes(&app, &format!("/api/v1/departments/{rs}/asset-register/export"), &keeper).await;
+    let rows = sheet_rows(&xlsx, "数据资产登记");
+    let last = rows.last().unwrap();
+    assert_eq!(last[0], "合计");
+    assert_eq!(last[6], register["totals"]["records"].as_i64().unwrap().to_string());
     app.stop().await;
 }
