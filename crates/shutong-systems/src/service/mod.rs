@@ -106,11 +106,16 @@ pub struct Standing {
 
 /// The principal's standing, from the kinds of the departments where it holds the reviewer role.
 pub async fn standing(ex: &Exchange, p: &Principal) -> SystemsResult<Standing> {
+    standing_in(&ex.db, p).await
+}
+
+/// [`standing`] from the platform database alone (the portal's navigation asks it).
+pub async fn standing_in(db: &shutong_store::Db, p: &Principal) -> SystemsResult<Standing> {
     let mut s = Standing { authority: p.is_platform_admin(), ..Standing::default() };
     for r in p.roles.iter().filter(|r| r.role == Role::Reviewer) {
         let kind: Option<String> = sqlx::query("SELECT kind FROM departments WHERE id = $1")
             .bind(r.department_id.0)
-            .fetch_optional(ex.db.pool())
+            .fetch_optional(db.pool())
             .await?
             .map(|row| row.get(0));
         match kind.as_deref().and_then(DepartmentKind::parse) {

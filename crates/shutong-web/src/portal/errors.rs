@@ -97,6 +97,36 @@ pub fn exchange(e: &ExchangeError) -> Shown {
     }
 }
 
+pub fn systems(e: &shutong_systems::SystemsError) -> Shown {
+    use shutong_systems::SystemsError as Y;
+    match e {
+        Y::Validation { field, message } | Y::Duplicate { field, message } => Shown::field(field, message),
+        Y::Invalid(problems) => Shown {
+            field: problems.first().map(|p| p.field.clone()),
+            text: problems.iter().map(|p| zh::error_text(Some(&p.field), &p.message)).collect::<Vec<_>>().join("；"),
+        },
+        Y::NotFound { what } => Shown::new(zh::not_found(what)),
+        Y::Forbidden(m) => refused(m),
+        Y::State(m) => Shown::new(zh::error_text(None, m)),
+        Y::GateClosed { gate, reasons } => Shown::new(format!("{}关口未通过：{}", gate.label_zh(), reasons.join("；"))),
+        Y::ImportRejected(issues) => Shown::new(format!(
+            "未导入任何内容，共 {} 个问题：{}",
+            issues.len(),
+            issues
+                .iter()
+                .take(20)
+                .map(|i| format!("{} 第 {} 行「{}」{}", i.sheet, i.row, i.column, zh::error_text(None, &i.reason)))
+                .collect::<Vec<_>>()
+                .join("；")
+        )),
+        Y::Document(shutong_documents::DocumentError::NoCjkFont { .. }) => {
+            Shown::new("本机没有中文字体，无法生成 PDF：请安装 fonts-wqy-zenhei 或 fonts-noto-cjk。")
+        }
+        Y::Document(_) => Shown::new("文档生成失败，请联系平台运维人员。"),
+        Y::Store(s) => store(s),
+    }
+}
+
 /// Back to `to` (which may carry a query already), showing `shown` once.
 pub fn back(to: &str, shown: Shown) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };

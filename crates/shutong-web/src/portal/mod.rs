@@ -12,6 +12,7 @@ mod pager;
 mod pages;
 mod search;
 mod sharing;
+mod systems;
 mod zh;
 mod zh_table;
 
@@ -76,6 +77,18 @@ pub fn routes() -> Router<AppState> {
         .route("/grants/{id}/{verb}", post(sharing::grant_action))
         .route("/inbox", get(sharing::inbox))
         .route("/inbox/read", post(sharing::mark_read))
+        .route("/systems", get(systems::systems_list).post(systems::create_system))
+        .route("/systems/import", post(systems::import_systems).layer(axum::extract::DefaultBodyLimit::max(32 << 20)))
+        .route("/systems/zombies", get(systems::zombies))
+        .route("/systems/{id}", get(systems::system))
+        .route("/systems/{id}/{verb}", post(systems::system_action))
+        .route("/reports", get(systems::reports).post(systems::save_report))
+        .route("/reports/{department}/{version}/print", get(systems::report_print))
+        .route("/reports/{department}/{version}/{verb}", post(systems::report_action))
+        .route("/projects", get(systems::projects).post(systems::file_project))
+        .route("/projects/review", get(systems::funding_review))
+        .route("/projects/{id}", get(systems::project))
+        .route("/projects/{id}/advance", post(systems::advance_project))
 }
 
 async fn stylesheet() -> Response {

@@ -40,6 +40,10 @@ pub struct Access {
     pub read_audit: bool,
     /// Read some department's users.
     pub read_users: bool,
+    /// Keep or read a department's inventory, reports and projects (a user of a department, or a reader of all).
+    pub systems: bool,
+    /// Work a funding queue: the development and reform or finance department, the authority.
+    pub funding: bool,
 }
 
 impl Access {
@@ -47,7 +51,15 @@ impl Access {
         // A rule that cannot be read (the database away) shows less, never more.
         let review = shutong_catalog::is_authority(db, p).await.unwrap_or(false);
         let compile = shutong_catalog::may_compile(p, review);
-        Access { review, compile, read_audit: p.can_read_audit(), read_users: p.can_read_some_users() }
+        let standing = shutong_systems::standing_in(db, p).await.unwrap_or_default();
+        Access {
+            review,
+            compile,
+            read_audit: p.can_read_audit(),
+            read_users: p.can_read_some_users(),
+            systems: standing.reads_all || p.department_id.is_some(),
+            funding: standing.approver || standing.finance || standing.authority,
+        }
     }
 }
 
@@ -76,7 +88,17 @@ pub fn groups(access: &Access, section: &str) -> Vec<NavGroup> {
         ),
         ("exchange", "交换", vec![]),
         ("quality", "质量", vec![]),
-        ("systems", "系统与项目", vec![]),
+        (
+            "systems",
+            "系统与项目",
+            vec![
+                access.systems.then(|| item("信息系统台账", "/systems", "systems")),
+                access.systems.then(|| item("僵尸系统", "/systems/zombies", "zombies")),
+                access.systems.then(|| item("自查报告与清单", "/reports", "reports")),
+                access.systems.then(|| item("项目备案", "/projects", "projects")),
+                access.funding.then(|| item("资金审核", "/projects/review", "funding")),
+            ],
+        ),
         ("evaluation", "评估督查", vec![]),
         ("open", "开放", vec![]),
         ("audit", "审计", vec![access.read_audit.then(|| item("审计日志", "/audit", "audit"))]),
@@ -131,8 +153,13 @@ mod tests {
         let staff = groups(&Access { compile: true, ..Access::default() }, "requests");
         assert_eq!(labels(&staff), ["目录", "共享", "管理"]);
         assert!(staff.iter().find(|g| g.key == "sharing").unwrap().active);
-        let admin = groups(&Access { review: true, compile: true, read_audit: true, read_users: true }, "audit");
+        let admin = groups(&Access { review: true, compile: true, read_audit: true, read_users: true, ..Access::default() }, "audit");
         assert_eq!(labels(&admin), ["目录", "共享", "审计", "管理"]);
+        let keeper = groups(&Access { systems: true, ..Access::default() }, "systems");
+        let group = keeper.iter().find(|g| g.key == "systems").unwrap();
+        assert!(group.active && group.items.iter().all(|i| i.href != "/projects/review"), "the funding queue is the reviewers'");
+        let funding = groups(&Access { systems: true, funding: true, ..Access::default() }, "funding");
+        assert!(funding.iter().find(|g| g.key == "systems").unwrap().items.iter().any(|i| i.href == "/projects/review"));
         let users = admin.iter().find(|g| g.key == "admin").unwrap();
         assert!(users.items.iter().any(|i| i.href == "/users"));
         let plain = groups(&Access::default(), "dashboard");

@@ -97,6 +97,8 @@ fn ok_text(key: &str) -> &'static str {
         "grant_revoked" => "授权已撤销。",
         "grant_renewed" => "授权已续期。",
         "notices_read" => "提醒已全部标为已读。",
+        "imported" => "台账已导入。",
+        "import_unchanged" => "已导入：台账没有变化。",
         _ => "操作成功。",
     }
 }

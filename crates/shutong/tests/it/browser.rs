@@ -622,7 +622,7 @@ async fn the_bar_groups_pages_by_task_and_shows_only_what_roles_allow() {
     let (_driver, c) = start_browser().await;
     log_in(&c, &app.base, "admin", ADMIN_PASSWORD).await;
     wait_text(&c, "main h1", |t| t == "工作台").await;
-    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "audit", "admin"]);
+    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "systems", "audit", "admin"]);
     // A group is a menu: closed until opened, then its pages are links.
     assert!(!c.find(Locator::Css("[data-testid=nav-group-sharing] a[href='/grants']")).await.unwrap().is_displayed().await.unwrap());
     click(&c, "[data-testid=nav-group-sharing] summary").await;
@@ -636,18 +636,36 @@ async fn the_bar_groups_pages_by_task_and_shows_only_what_roles_allow() {
 
     // A department's catalog editor: no audit group, no user list.
     switch_user(&c, &app.base, "ga.editor").await;
-    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "admin"]);
+    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "systems", "admin"]);
     assert!(c.find(Locator::Css("a[href='/audit']")).await.is_err());
+    assert!(c.find(Locator::Css("[data-testid=nav-group-systems] a[href='/systems']")).await.is_ok(), "a department keeps its inventory");
+    assert!(c.find(Locator::Css("a[href='/projects/review']")).await.is_err(), "the funding queues are the reviewers'");
     assert!(c.find(Locator::Css("[data-testid=nav-group-admin] a[href='/users']")).await.is_err());
     assert!(c.find(Locator::Css("[data-testid=nav-group-catalog] a[href='/catalog/import']")).await.is_ok(), "editors import");
     assert!(c.find(Locator::Css("[data-testid=nav-group-catalog] a[href='/catalog/review']")).await.is_err(), "only the authority reviews");
+    switch_user(&c, &app.base, "czt.reviewer").await;
+    assert!(c.find(Locator::Css("[data-testid=nav-group-systems] a[href='/projects/review']")).await.is_ok(), "finance works its queue");
 
     // 768 px: nothing scrolls sideways; everything comes from the server itself.
     switch_user(&c, &app.base, "sq.reviewer").await;
     c.set_window_size(768, 900).await.unwrap();
-    for page in
-        ["/", "/catalog", "/catalog/review", "/catalog/stats", "/requests", "/grants", "/inbox", "/departments", "/catalog/101/000001"]
-    {
+    for page in [
+        "/",
+        "/catalog",
+        "/catalog/review",
+        "/catalog/stats",
+        "/requests",
+        "/grants",
+        "/inbox",
+        "/departments",
+        "/catalog/101/000001",
+        "/systems",
+        "/systems/1",
+        "/systems/zombies",
+        "/projects",
+        "/projects/review",
+        "/projects/1",
+    ] {
         c.goto(&format!("{}{page}", app.base)).await.unwrap();
         wait_text(&c, "main h1", |t| !t.is_empty()).await;
         fits_and_stays_home(&c, &app.base, page).await;
@@ -778,7 +796,21 @@ async fn the_main_pages_pass_axe_core() {
         found.extend(axe_violations(&c, &axe).await.into_iter().map(|v| format!("{page}: {v}")));
     }
     switch_user(&c, &app.base, "dc.rs.editor").await;
-    for page in ["/", "/catalog/new", "/requests/new?resource=101/000001", "/catalog/101/000001/data"] {
+    let rs = app.get("/api/v1/me", &app.login("dc.rs.editor", shutong::demo::DEMO_PASSWORD).await).await.body["department"]["id"].clone();
+    let report_print = format!("/reports/{rs}/1/print");
+    for page in [
+        "/",
+        "/catalog/new",
+        "/requests/new?resource=101/000001",
+        "/catalog/101/000001/data",
+        "/systems",
+        "/systems/1",
+        "/systems/zombies",
+        "/reports",
+        report_print.as_str(),
+        "/projects",
+        "/projects/1",
+    ] {
         c.goto(&format!("{}{page}", app.base)).await.unwrap();
         wait_text(&c, "main h1", |t| !t.is_empty()).await;
         found.extend(axe_violations(&c, &axe).await.into_iter().map(|v| format!("{page}: {v}")));
@@ -938,4 +970,93 @@ async fn filters_stay_in_the_url_documents_print_and_errors_sit_by_their_field()
     save_screenshot(&c, "field-error").await;
     c.close().await.unwrap();
     app.stop().await;
+}
+
+/// The funding gates in the portal (办法 第二十二条): each blocks the next stage with its reasons, then opens
+/// as its fact changes — the project catalog compiled, merged, the system connected — on both backends.
+async fn gates_open_as_facts_change_in_the_portal(backend: Backend) {
+    let app = spawn_demo_app(backend).await;
+    let demo = shutong::demo::DEMO_PASSWORD;
+    let keeper = app.login("dc.rs.editor", demo).await;
+    let authority = app.login("sq.reviewer", demo).await;
+    let queue = app.get("/api/v1/projects?queue=approval", &app.login("fgw.reviewer", demo).await).await.body;
+    let project = queue["items"].as_array().unwrap().iter().find(|p| p["document"]["name"] == "东川市智慧人社一期工程").unwrap().clone();
+    let (id, catalog_project) = (project["id"].as_i64().unwrap(), project["catalog_project_id"].as_i64().unwrap());
+    let system = project["document"]["systems"][0].as_i64().unwrap();
+    let page = format!("{}/projects/{id}", app.base);
+    let (_driver, c) = start_browser().await;
+    let advance = |document: &'static str| {
+        let c = c.clone();
+        async move {
+            fill(&c, "document", document).await;
+            click(&c, "[data-testid=advance]").await;
+        }
+    };
+
+    // 立项审批: the approver finds the project in its queue; the gate refuses with its reason.
+    switch_user(&c, &app.base, "fgw.reviewer").await;
+    c.goto(&format!("{}/projects/review?queue=approval", app.base)).await.unwrap();
+    wait_text(&c, "[data-testid=projects]", |t| t.contains("东川市智慧人社一期工程")).await;
+    c.goto(&page).await.unwrap();
+    wait_text(&c, "[data-testid=gate-approval]", |t| t.contains("未通过") && t.contains("项目目录尚未编制")).await;
+    advance("东发改审批〔2026〕60号").await;
+    wait_text(&c, "[data-testid=flash-error]", |t| t.contains("立项审批关口未通过")).await;
+    assert_eq!(text_of(&c, "[data-testid=stage]").await, "立项申请");
+    // The department compiles its project catalog: the gate opens.
+    let entry = json!({"classification_code": "202", "project_id": catalog_project, "document": {
+        "name": "智慧人社业务办理信息", "summary": "智慧人社一期工程产生的业务办理信息", "format": "database",
+        "items": [{"name": "业务流水号", "data_type": "C", "length": 32, "required": true, "sharing_type": "unconditional"}],
+        "sharing_type": "unconditional", "permitted_usage": "业务协同", "sharing_methods": ["online_query"], "update_cycle": "daily"}});
+    app.post_ok("/api/v1/catalog/resources", &keeper, entry).await;
+    c.goto(&page).await.unwrap();
+    wait_text(&c, "[data-testid=gate-approval]", |t| t.contains("通过") && !t.contains("未通过")).await;
+    advance("东发改审批〔2026〕60号").await;
+    wait_text(&c, "[data-testid=stage]", |t| t == "审批").await;
+    app.post_ok(
+        &format!("/api/v1/projects/{id}/advance"),
+        &keeper,
+        json!({"stage": "construction", "entered_on": app.clock().today(), "document": "合同"}),
+    )
+    .await;
+
+    // 项目验收: refused until the project catalog is merged into the platform's.
+    c.goto(&page).await.unwrap();
+    wait_text(&c, "[data-testid=gate-acceptance]", |t| t.contains("未通过")).await;
+    advance("东发改验收〔2026〕11号").await;
+    wait_text(&c, "[data-testid=flash-error]", |t| t.contains("项目验收关口未通过")).await;
+    app.post_ok(&format!("/api/v1/catalog/projects/{catalog_project}/accept"), &authority, json!({})).await;
+    c.goto(&page).await.unwrap();
+    wait_text(&c, "[data-testid=gate-acceptance]", |t| !t.contains("未通过")).await;
+    advance("东发改验收〔2026〕11号").await;
+    wait_text(&c, "[data-testid=stage]", |t| t == "验收").await;
+
+    // 运维经费: the finance department sees the system is not connected; once its data is on the platform
+    // (it produces a resource published with its files), the gate opens.
+    switch_user(&c, &app.base, "czt.reviewer").await;
+    c.goto(&page).await.unwrap();
+    wait_text(&c, "[data-testid=gate-om_funding]", |t| t.contains("未通过") && t.contains("未接入共享平台")).await;
+    advance("东财预〔2026〕130号").await;
+    wait_text(&c, "[data-testid=flash-error]", |t| t.contains("运维经费关口未通过")).await;
+    let mut doc = app.get(&format!("/api/v1/systems/{system}"), &keeper).await.body["document"].clone();
+    let subsidy =
+        app.get("/api/v1/catalog/search?q=%E5%9F%B9%E8%AE%AD%E8%A1%A5%E8%B4%B4&limit=5", &keeper).await.body["hits"][0]["code"].clone();
+    doc["produces"] = json!([subsidy]);
+    app.call_ok(reqwest::Method::PUT, &format!("/api/v1/systems/{system}"), Some(&keeper), Some(doc)).await;
+    c.goto(&page).await.unwrap();
+    wait_text(&c, "[data-testid=gate-om_funding]", |t| !t.contains("未通过") && t.contains("已接入共享平台")).await;
+    advance("东财预〔2026〕130号").await;
+    wait_text(&c, "[data-testid=stage]", |t| t == "运维").await;
+    save_screenshot(&c, "project-gates").await;
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gates_open_as_facts_change_in_the_portal_on_sqlite() {
+    gates_open_as_facts_change_in_the_portal(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gates_open_as_facts_change_in_the_portal_on_postgres() {
+    gates_open_as_facts_change_in_the_portal(Backend::Postgres).await;
 }
