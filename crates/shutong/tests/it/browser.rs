@@ -892,7 +892,7 @@ async fn each_role_has_its_home_page() {
     assert!(months.iter().sum::<i64>() > 0, "the on-time record month by month: {months:?}");
     assert!(text_of(&c, "[data-testid=chart-on-time] table").await.contains("按时率"));
     let datasets = text_of(&c, "[data-testid=home-datasets-summary]").await;
-    assert!(datasets.contains("共 2 个数据集"), "the authority follows every dataset: {datasets}");
+    assert!(datasets.contains("共 3 个数据集"), "the authority follows every dataset: {datasets}");
     save_screenshot(&c, "home-authority").await;
 
     switch_user(&c, &app.base, "auditor").await;
