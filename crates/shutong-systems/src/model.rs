@@ -489,7 +489,7 @@ impl SystemDocument {
             *s = s.trim().to_string();
         }
         fn o(s: &mut Option<String>) {
-            *s = s.take().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+            *s = s.take().map(|v| v.trim().to_string());
         }
         fn l(v: &mut [String]) {
             for s in v {

@@ -42,7 +42,7 @@ impl ProjectDocument {
         self.construction_unit = self.construction_unit.trim().into();
         self.content = self.content.trim().into();
         for f in [&mut self.protection_filing, &mut self.classified_filing] {
-            *f = f.take().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+            *f = f.take().map(|v| v.trim().to_string());
         }
         self.systems.sort();
         self.systems.dedup();

@@ -53,10 +53,17 @@ pub async fn asset_register(ex: &Exchange, actor: &Principal, department: Depart
         return Err(SystemsError::NotFound { what: "department" });
     }
     let department_name = department_name(ex, department).await?;
+    // The data the platform holds for each bound resource: a dataset's rows, a file store's bytes.
     let mut records: BTreeMap<String, i64> = BTreeMap::new();
+    let mut storage: BTreeMap<String, i64> = BTreeMap::new();
     for b in shutong_exchange::binding::list_bindings(ex).await? {
-        if b.provider_department_id == department.0 {
-            records.insert(b.resource_code.as_str().to_string(), b.row_count);
+        if b.provider_department_id != department.0 {
+            continue;
+        }
+        records.insert(b.resource_code.as_str().to_string(), b.row_count);
+        if b.kind == shutong_exchange::BindingKind::Files {
+            let bytes = shutong_exchange::files::list_files(ex, &b.resource_code).await?.iter().map(|f| f.size).sum();
+            storage.insert(b.resource_code.as_str().to_string(), bytes);
         }
     }
     let mut resources: BTreeMap<String, RegisterResource> = BTreeMap::new();
@@ -72,10 +79,7 @@ pub async fn asset_register(ex: &Exchange, actor: &Principal, department: Depart
         let raw: String = r.try_get("document")?;
         let doc: shutong_catalog::ResourceDocument =
             serde_json::from_str(&raw).map_err(|_| unreadable("catalog_versions", "document", &raw))?;
-        let storage_bytes = match shutong_catalog::ResourceCode::parse(&code) {
-            Ok(c) => shutong_exchange::files::list_files(ex, &c).await?.iter().map(|f| f.size).sum(),
-            Err(_) => 0,
-        };
+        let storage_bytes = storage.get(&code).copied().unwrap_or(0);
         resources.insert(
             code.clone(),
             RegisterResource {
