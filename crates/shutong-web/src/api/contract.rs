@@ -361,7 +361,11 @@ fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("ProjectDocument", "om_budget", json!({"type": "string", "pattern": MONEY_PATTERN})),
         ("ProjectDocument", "protection_filing", line(64)),
         ("ProjectDocument", "classified_filing", line(64)),
-        ("ProjectDocument", "systems", json!({"type": "array", "maxItems": 64, "items": {"type": "integer", "format": "int64", "minimum": 1}})),
+        (
+            "ProjectDocument",
+            "systems",
+            json!({"type": "array", "maxItems": 64, "items": {"type": "integer", "format": "int64", "minimum": 1}}),
+        ),
         ("FileProjectRequest", "filed_on", date()),
         ("FileProjectRequest", "application", line(200)),
         ("AdvanceProjectBody", "entered_on", date()),
