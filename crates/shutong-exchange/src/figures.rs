@@ -126,3 +126,18 @@ pub async fn top_consumed(
     }
     Ok(out)
 }
+
+/// 存储量: the bytes a bound dataset takes in the pool, its table with its indexes (PostgreSQL's
+/// `pg_total_relation_size`, SQLite's `dbstat` table); `None` for a binding without a pooled table (a
+/// service or a file store).
+pub async fn dataset_bytes(ex: &Exchange, binding: &crate::model::BindingView) -> ExchangeResult<Option<i64>> {
+    let Some(table) = binding.table_name.as_deref() else { return Ok(None) };
+    let sql = match ex.pool.backend() {
+        shutong_store::Backend::Postgres => "SELECT CAST(COALESCE(pg_total_relation_size(to_regclass($1)), 0) AS BIGINT)",
+        shutong_store::Backend::Sqlite => {
+            "SELECT CAST(COALESCE(SUM(d.pgsize), 0) AS BIGINT) FROM dbstat d JOIN sqlite_master m ON m.name = d.name WHERE m.tbl_name = $1"
+        }
+    };
+    let bytes: i64 = sqlx::query(sql).bind(table).fetch_one(ex.pool.pool()).await.and_then(|r| sqlx::Row::try_get(&r, 0))?;
+    Ok(Some(bytes))
+}

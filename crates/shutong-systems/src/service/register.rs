@@ -13,7 +13,7 @@ pub struct RegisterResource {
     pub items: i64,
     /// 记录数: rows of its dataset on the platform.
     pub records: i64,
-    /// 存储量 (bytes): the files held for it on the platform.
+    /// 存储量 (bytes): its pooled dataset (table and indexes) or the files held for it on the platform.
     pub storage_bytes: i64,
 }
 
@@ -61,10 +61,13 @@ pub async fn asset_register(ex: &Exchange, actor: &Principal, department: Depart
             continue;
         }
         records.insert(b.resource_code.as_str().to_string(), b.row_count);
-        if b.kind == shutong_exchange::BindingKind::Files {
-            let bytes = shutong_exchange::files::list_files(ex, &b.resource_code).await?.iter().map(|f| f.size).sum();
-            storage.insert(b.resource_code.as_str().to_string(), bytes);
-        }
+        let bytes = match b.kind {
+            shutong_exchange::BindingKind::Files => {
+                shutong_exchange::files::list_files(ex, &b.resource_code).await?.iter().map(|f| f.size).sum()
+            }
+            _ => shutong_exchange::figures::dataset_bytes(ex, &b).await?.unwrap_or(0),
+        };
+        storage.insert(b.resource_code.as_str().to_string(), bytes);
     }
     let mut resources: BTreeMap<String, RegisterResource> = BTreeMap::new();
     for r in sqlx::query(

@@ -1,6 +1,7 @@
 //! The demo's information systems and projects: systems in every state of the inventory and the zombie
-//! review, a self-inspection report, and projects at each stage with their gates, through the same
-//! services the API uses. Idempotent: it runs once per database.
+//! review, a self-inspection report, and projects at each stage (filed, approved, under construction,
+//! accepted and waiting for O&M funding, in operation) with their gates, through the same services the API
+//! uses. Idempotent: it runs once per database.
 
 use shutong_audit::AuditContext;
 use shutong_identity::{self as identity};
@@ -221,6 +222,41 @@ pub async fn seed_systems(ex: &shutong_exchange::Exchange) -> anyhow::Result<()>
             systems::advance_project(ex, who, ctx, p3.id, entry).await?;
         }
     }
+
+    // 4. Approved by fact: its project catalog compiled before approval (R-CAT-8); awaiting construction.
+    let compile = |project: i64, name: &'static str| {
+        let (keeper, keeper_ctx) = (&keeper, &keeper_ctx);
+        async move {
+            let document = serde_json::from_value(serde_json::json!({
+                "name": name, "summary": format!("{name}：项目建成后产生的业务信息"), "format": "database",
+                "items": [{"name": "业务编号", "data_type": "C", "length": 32, "required": true, "sharing_type": "unconditional"}],
+                "sharing_type": "unconditional", "permitted_usage": "业务协同", "sharing_methods": ["online_query"], "update_cycle": "monthly"
+            }))?;
+            let new = shutong_catalog::NewResource {
+                classification_code: "202".into(),
+                provider: None,
+                document,
+                project: Some(shutong_catalog::ProjectId(project)),
+            };
+            shutong_catalog::create_resource(db, keeper, keeper_ctx, new).await?;
+            anyhow::Ok(())
+        }
+    };
+    let p4 = file(project("社会保障卡应用扩展项目", vec![insurance]), "东人社〔2026〕40号 立项申请").await?;
+    compile(p4.catalog_project_id, "社会保障卡用卡环境信息").await?;
+    systems::advance_project(ex, &approver, &approver_ctx, p4.id, step(systems::ProjectStage::Approved, "东发改审批〔2026〕52号", None))
+        .await?;
+    // 5. Accepted by fact (its catalog merged into the platform's), in the finance queue: its system shares
+    // data but is not connected, so the O&M gate is closed.
+    let p5 = file(project("就业服务信息系统运维项目", vec![employment]), "东人社〔2026〕18号 立项申请").await?;
+    compile(p5.catalog_project_id, "就业服务运维工单信息").await?;
+    systems::advance_project(ex, &approver, &approver_ctx, p5.id, step(systems::ProjectStage::Approved, "东发改审批〔2026〕21号", None))
+        .await?;
+    systems::advance_project(ex, &keeper, &keeper_ctx, p5.id, step(systems::ProjectStage::Construction, "运维合同 DCRS-2026-015", None))
+        .await?;
+    shutong_catalog::accept_project(db, &authority, &authority_ctx, shutong_catalog::ProjectId(p5.catalog_project_id)).await?;
+    systems::advance_project(ex, &approver, &approver_ctx, p5.id, step(systems::ProjectStage::Accepted, "东发改验收〔2026〕14号", None))
+        .await?;
 
     // The self-inspection report, submitted.
     let report = systems::save_report(

@@ -710,5 +710,11 @@ async fn the_demo_departments_report_and_three_lists_print_and_read_back(backend
     let last = rows.last().unwrap();
     assert_eq!(last[0], "合计");
     assert_eq!(last[6], register["totals"]["records"].as_i64().unwrap().to_string());
+    // A pooled dataset's register line: its records and the bytes its table takes in the pool.
+    let ga = app.get("/api/v1/me", &other).await.body["department"]["id"].as_i64().unwrap();
+    let register = app.get(&format!("/api/v1/departments/{ga}/asset-register"), &other).await.body;
+    let population = register["unattributed"].as_array().unwrap().iter().find(|r| r["name"] == "人口基本信息").unwrap();
+    assert!(population["records"].as_i64().unwrap() > 0 && population["storage_bytes"].as_i64().unwrap() > 0, "{population}");
+    assert!(register["totals"]["storage_bytes"].as_i64().unwrap() >= population["storage_bytes"].as_i64().unwrap());
     app.stop().await;
 }
