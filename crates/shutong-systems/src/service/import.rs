@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::systems::{check_document, load_system, write_system};
+use super::systems::{check_document, every_system, load_system, write_system};
 use super::*;
 use crate::spreadsheet::{self, SheetIssue, SheetSystem};
 
@@ -27,29 +27,20 @@ pub fn inventory_template() -> SystemsResult<Vec<u8>> {
 
 /// The inventory the principal may read (one department's, or all), as the workbook the import reads.
 pub async fn export_inventory(ex: &Exchange, actor: &Principal, department: Option<DepartmentId>) -> SystemsResult<Vec<u8>> {
-    let mut rows = Vec::new();
     let mut codes: BTreeMap<i64, String> = BTreeMap::new();
-    let mut after = None;
-    loop {
-        let page = list_systems(ex, actor, &SystemFilter { department, after, limit: 1000, ..SystemFilter::default() }).await?;
-        let mut conn = ex.db.pool().acquire().await?;
-        for s in &page.items {
-            let v = load_system(&mut conn, s.id).await?;
-            if let std::collections::btree_map::Entry::Vacant(slot) = codes.entry(v.department_id.0) {
-                let code: String = sqlx::query("SELECT credit_code FROM departments WHERE id = $1")
-                    .bind(v.department_id.0)
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get(0)?;
-                slot.insert(code);
-            }
-            rows.push(SheetSystem { row: 0, id: Some(v.id), department_code: codes[&v.department_id.0].clone(), document: v.document });
-        }
-        match page.next_cursor {
-            Some(c) => after = Some(SystemId(c)),
-            None => break,
-        }
+    for r in sqlx::query("SELECT id, credit_code FROM departments").fetch_all(ex.db.pool()).await? {
+        codes.insert(r.try_get("id")?, r.try_get("credit_code")?);
     }
+    let rows: Vec<SheetSystem> = every_system(ex, actor, department)
+        .await?
+        .into_iter()
+        .map(|v| SheetSystem {
+            row: 0,
+            id: Some(v.id),
+            department_code: codes.get(&v.department_id.0).cloned().unwrap_or_default(),
+            document: v.document,
+        })
+        .collect();
     spreadsheet::write(&rows).map_err(SystemsError::State)
 }
 

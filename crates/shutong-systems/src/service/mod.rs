@@ -111,7 +111,12 @@ pub async fn standing(ex: &Exchange, p: &Principal) -> SystemsResult<Standing> {
 
 /// [`standing`] from the platform database alone (the portal's navigation asks it).
 pub async fn standing_in(db: &shutong_store::Db, p: &Principal) -> SystemsResult<Standing> {
-    let mut s = Standing { authority: p.is_platform_admin(), ..Standing::default() };
+    // 共享主管部门 is the catalog's rule (platform administrators, reviewers of a sharing authority).
+    let authority = shutong_catalog::is_authority(db, p).await.map_err(|e| match e {
+        shutong_catalog::CatalogError::Store(s) => SystemsError::Store(s),
+        other => SystemsError::State(other.to_string()),
+    })?;
+    let mut s = Standing { authority, ..Standing::default() };
     for r in p.roles.iter().filter(|r| r.role == Role::Reviewer) {
         let kind: Option<String> = sqlx::query("SELECT kind FROM departments WHERE id = $1")
             .bind(r.department_id.0)
@@ -119,7 +124,6 @@ pub async fn standing_in(db: &shutong_store::Db, p: &Principal) -> SystemsResult
             .await?
             .map(|row| row.get(0));
         match kind.as_deref().and_then(DepartmentKind::parse) {
-            Some(DepartmentKind::SharingAuthority) => s.authority = true,
             Some(DepartmentKind::DevelopmentReform) => s.approver = true,
             Some(DepartmentKind::Finance) => s.finance = true,
             _ => {}

@@ -337,10 +337,10 @@ async fn check_systems(ex: &Exchange, department: DepartmentId, systems: &[Syste
     if problems.is_empty() { Ok(()) } else { Err(SystemsError::Invalid(problems)) }
 }
 
-fn check_stage_document(document: &str) -> SystemsResult<String> {
+fn check_stage_document(field: &str, document: &str) -> SystemsResult<String> {
     let d = document.trim();
     if d.is_empty() || d.chars().count() > 200 || d.chars().any(char::is_control) {
-        return Err(invalid("document", "the stage's document (文件名称及文号) must be 1 to 200 characters"));
+        return Err(invalid(field, "the stage's document (文件名称及文号) must be 1 to 200 characters"));
     }
     Ok(d.to_string())
 }
@@ -365,7 +365,7 @@ pub async fn file_project(
     if !problems.is_empty() {
         return Err(SystemsError::Invalid(problems));
     }
-    let application = check_stage_document(application)?;
+    let application = check_stage_document("application", application)?;
     if filed_on > ex.sharing.today() {
         return Err(invalid("filed_on", format!("{filed_on} is in the future")));
     }
@@ -469,7 +469,7 @@ pub async fn advance_project(
     if !may_enter(&s, actor, p.department_id, to) {
         return Err(SystemsError::Forbidden(format!("{} is not decided by this account", to.label_zh())));
     }
-    let document = check_stage_document(document)?;
+    let document = check_stage_document("document", document)?;
     let override_reason = check_reason("override_reason", override_reason)?;
     let previous = p.stages.iter().map(|s| s.entered_on).max();
     if entered_on > ex.sharing.today() {

@@ -96,29 +96,18 @@ pub async fn asset_register(ex: &Exchange, actor: &Principal, department: Depart
     }
     let mut systems = Vec::new();
     let mut attributed = std::collections::BTreeSet::new();
-    let mut after = None;
-    loop {
-        let page =
-            list_systems(ex, actor, &SystemFilter { department: Some(department), after, limit: 1000, ..SystemFilter::default() }).await?;
-        let mut conn = ex.db.pool().acquire().await?;
-        for s in &page.items {
-            if s.status == SystemStatus::Retired {
-                continue;
-            }
-            let v = super::systems::load_system(&mut conn, s.id).await?;
-            let mut res = Vec::new();
-            for code in &v.document.produces {
-                if let Some(r) = resources.get(code) {
-                    attributed.insert(code.clone());
-                    res.push(r.clone());
-                }
-            }
-            systems.push(RegisterSystem { id: s.id, name: s.name.clone(), status: s.status, resources: res });
+    for v in super::systems::every_system(ex, actor, Some(department)).await? {
+        if v.document.status == SystemStatus::Retired {
+            continue;
         }
-        match page.next_cursor {
-            Some(c) => after = Some(SystemId(c)),
-            None => break,
+        let mut res = Vec::new();
+        for code in &v.document.produces {
+            if let Some(r) = resources.get(code) {
+                attributed.insert(code.clone());
+                res.push(r.clone());
+            }
         }
+        systems.push(RegisterSystem { id: v.id, name: v.document.name, status: v.document.status, resources: res });
     }
     let unattributed: Vec<RegisterResource> = resources.values().filter(|r| !attributed.contains(&r.code)).cloned().collect();
     let mut totals = RegisterTotals { systems: systems.len() as i64, ..RegisterTotals::default() };

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use shutong_store::now_ms;
 
-use super::systems::load_system;
+use super::systems::every_system;
 use super::zombies::Facts;
 use super::*;
 
@@ -146,52 +146,41 @@ async fn generate_lists(ex: &Exchange, actor: &Principal, department: Department
         connect: Vec::new(),
         needs: Vec::new(),
     };
-    let mut after = None;
     let mut build = 0i64;
     let mut om = 0i64;
-    loop {
-        let page =
-            list_systems(ex, actor, &SystemFilter { department: Some(department), after, limit: 1000, ..SystemFilter::default() }).await?;
-        let mut conn = ex.db.pool().acquire().await?;
-        for s in &page.items {
-            let v = load_system(&mut conn, s.id).await?;
-            lists.systems += 1;
-            if v.document.status == SystemStatus::Retired {
-                continue;
-            }
-            if v.document.status == SystemStatus::InUse {
-                lists.in_use += 1;
-            }
-            build += v.document.build_cost.fen();
-            om += v.document.om_cost.fen();
-            let mut reasons: Vec<String> =
-                facts.judge(v.id, &v.document).into_iter().filter(|c| c.met).map(|c| c.criterion.label_zh().to_string()).collect();
-            if let Some(d) = v.zombie.decision {
-                reasons.push(d.label_zh().to_string());
-            }
-            if let Some(f) = &v.merger_flag {
-                reasons.push(f.clone());
-            }
-            if !reasons.is_empty() || v.cleanup.is_some() {
-                lists.cleanup.push(CleanupLine {
-                    system_id: v.id,
-                    name: v.document.name.clone(),
-                    reasons,
-                    action: v.cleanup.as_ref().map(|c| c.action.label_zh().to_string()),
-                    due_on: v.cleanup.as_ref().map(|c| c.due_on),
-                    progress: v.cleanup.as_ref().map(|c| c.progress.label_zh().to_string()),
-                });
-            }
-            if v.document.shares_across_departments {
-                let (connected, reasons) = facts.connection(&v.document);
-                if !connected {
-                    lists.connect.push(ConnectLine { system_id: v.id, name: v.document.name.clone(), reasons });
-                }
-            }
+    for v in every_system(ex, actor, Some(department)).await? {
+        lists.systems += 1;
+        if v.document.status == SystemStatus::Retired {
+            continue;
         }
-        match page.next_cursor {
-            Some(c) => after = Some(SystemId(c)),
-            None => break,
+        if v.document.status == SystemStatus::InUse {
+            lists.in_use += 1;
+        }
+        build += v.document.build_cost.fen();
+        om += v.document.om_cost.fen();
+        let mut reasons: Vec<String> =
+            facts.judge(v.id, &v.document).into_iter().filter(|c| c.met).map(|c| c.criterion.label_zh().to_string()).collect();
+        if let Some(d) = v.zombie.decision {
+            reasons.push(d.label_zh().to_string());
+        }
+        if let Some(f) = &v.merger_flag {
+            reasons.push(f.clone());
+        }
+        if !reasons.is_empty() || v.cleanup.is_some() {
+            lists.cleanup.push(CleanupLine {
+                system_id: v.id,
+                name: v.document.name.clone(),
+                reasons,
+                action: v.cleanup.as_ref().map(|c| c.action.label_zh().to_string()),
+                due_on: v.cleanup.as_ref().map(|c| c.due_on),
+                progress: v.cleanup.as_ref().map(|c| c.progress.label_zh().to_string()),
+            });
+        }
+        if v.document.shares_across_departments {
+            let (connected, reasons) = facts.connection(&v.document);
+            if !connected {
+                lists.connect.push(ConnectLine { system_id: v.id, name: v.document.name.clone(), reasons });
+            }
         }
     }
     lists.build_cost = Money::from_fen(build);

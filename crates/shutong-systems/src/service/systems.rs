@@ -119,20 +119,13 @@ fn view_from_row(r: &AnyRow, cleanup: Option<Cleanup>) -> SystemsResult<SystemVi
     })
 }
 
-async fn cleanup_of(conn: &mut shutong_store::AnyConnection, id: SystemId) -> SystemsResult<Option<Cleanup>> {
-    let Some(r) = sqlx::query(
-        "SELECT action, due_on, into_system_id, progress, note, updated_at, updated_by FROM system_cleanups WHERE system_id = $1",
-    )
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
+const CLEANUP_COLUMNS: &str = "system_id, action, due_on, into_system_id, progress, note, updated_at, updated_by";
+
+fn cleanup_from_row(r: &AnyRow) -> SystemsResult<Cleanup> {
     let action: String = r.try_get("action")?;
     let due: String = r.try_get("due_on")?;
     let progress: String = r.try_get("progress")?;
-    Ok(Some(Cleanup {
+    Ok(Cleanup {
         action: CleanupAction::parse(&action).ok_or_else(|| unreadable("system_cleanups", "action", &action))?,
         due_on: due.parse().map_err(|_| unreadable("system_cleanups", "due_on", &due))?,
         into_system_id: r.try_get::<Option<i64>, _>("into_system_id")?.map(SystemId),
@@ -140,7 +133,17 @@ async fn cleanup_of(conn: &mut shutong_store::AnyConnection, id: SystemId) -> Sy
         note: r.try_get("note")?,
         updated_at_ms: r.try_get("updated_at")?,
         updated_by: r.try_get("updated_by")?,
-    }))
+    })
+}
+
+async fn cleanup_of(conn: &mut shutong_store::AnyConnection, id: SystemId) -> SystemsResult<Option<Cleanup>> {
+    sqlx::query(&format!("SELECT {CLEANUP_COLUMNS} FROM system_cleanups WHERE system_id = $1"))
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(cleanup_from_row)
+        .transpose()
 }
 
 pub(crate) async fn load_system(conn: &mut shutong_store::AnyConnection, id: SystemId) -> SystemsResult<SystemView> {
@@ -166,6 +169,53 @@ pub async fn get_system(ex: &Exchange, actor: &Principal, id: SystemId) -> Syste
 
 /// The systems the principal may read, filtered, by ID, keyset-paged.
 pub async fn list_systems(ex: &Exchange, actor: &Principal, f: &SystemFilter) -> SystemsResult<Page<SystemSummary>> {
+    let page = list_views(ex, actor, f).await?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|v| SystemSummary {
+            id: v.id,
+            department_id: v.department_id,
+            department_name: v.department_name,
+            name: v.document.name,
+            status: v.document.status,
+            network: v.document.network,
+            usage_scope: v.document.usage_scope,
+            connected: v.document.connected,
+            merger_flag: v.merger_flag,
+            zombie_decision: v.zombie.decision,
+            version: v.version,
+            updated_at_ms: v.updated_at_ms,
+        })
+        .collect();
+    Ok(Page { items, next_cursor: page.next_cursor })
+}
+
+/// Every system the principal may read (of one department, or all), whole with its cleanup plan, in ID
+/// order: each system read once and the plans in one query. For the verdict list, the asset register, the
+/// export and the report's lists.
+pub(crate) async fn every_system(ex: &Exchange, actor: &Principal, department: Option<DepartmentId>) -> SystemsResult<Vec<SystemView>> {
+    let mut cleanups: BTreeMap<i64, Cleanup> = BTreeMap::new();
+    for r in sqlx::query(&format!("SELECT {CLEANUP_COLUMNS} FROM system_cleanups")).fetch_all(ex.db.pool()).await? {
+        cleanups.insert(r.try_get("system_id")?, cleanup_from_row(&r)?);
+    }
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = list_views(ex, actor, &SystemFilter { department, after, limit: 1000, ..SystemFilter::default() }).await?;
+        after = page.next_cursor.map(SystemId);
+        out.extend(page.items.into_iter().map(|mut v| {
+            v.cleanup = cleanups.remove(&v.id.0);
+            v
+        }));
+        if after.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// The systems of a list, whole but without their cleanup plans.
+async fn list_views(ex: &Exchange, actor: &Principal, f: &SystemFilter) -> SystemsResult<Page<SystemView>> {
     let s = standing(ex, actor).await?;
     let department = match (s.reads_all, f.department, actor.department_id) {
         (true, d, _) => d,
@@ -206,26 +256,7 @@ pub async fn list_systems(ex: &Exchange, actor: &Principal, f: &SystemFilter) ->
         query = query.bind(q.clone());
     }
     let rows = query.bind(f.limit + 1).fetch_all(ex.db.pool()).await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            let v = view_from_row(r, None)?;
-            Ok(SystemSummary {
-                id: v.id,
-                department_id: v.department_id,
-                department_name: v.department_name,
-                name: v.document.name,
-                status: v.document.status,
-                network: v.document.network,
-                usage_scope: v.document.usage_scope,
-                connected: v.document.connected,
-                merger_flag: v.merger_flag,
-                zombie_decision: v.zombie.decision,
-                version: v.version,
-                updated_at_ms: v.updated_at_ms,
-            })
-        })
-        .collect::<SystemsResult<Vec<_>>>()?;
+    let items = rows.iter().map(|r| view_from_row(r, None)).collect::<SystemsResult<Vec<_>>>()?;
     Ok(page(items, f.limit, |s| s.id.0))
 }
 

@@ -258,19 +258,7 @@ pub async fn zombie_verdict(ex: &Exchange, actor: &Principal, id: SystemId) -> S
 /// The verdicts on every system the principal may read (of one department, or all), suspected first.
 pub async fn zombie_verdicts(ex: &Exchange, actor: &Principal, department: Option<DepartmentId>) -> SystemsResult<Vec<ZombieVerdict>> {
     let facts = Facts::load(ex).await?;
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = list_systems(ex, actor, &SystemFilter { department, after, limit: 1000, ..SystemFilter::default() }).await?;
-        let mut conn = ex.db.pool().acquire().await?;
-        for s in &page.items {
-            out.push(verdict_of(&facts, load_system(&mut conn, s.id).await?));
-        }
-        match page.next_cursor {
-            Some(c) => after = Some(SystemId(c)),
-            None => break,
-        }
-    }
+    let mut out: Vec<ZombieVerdict> = every_system(ex, actor, department).await?.into_iter().map(|v| verdict_of(&facts, v)).collect();
     out.sort_by_key(|v| (!v.suspected, v.department_id, v.system_id));
     Ok(out)
 }
