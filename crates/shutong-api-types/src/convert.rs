@@ -135,7 +135,19 @@ mirror!(ds::GrantView => ws::GrantView {
 mirror!(ds::InboxItem => ws::InboxItem {
     kind, title, request_id, grant_id, resource_code, resource_name, counterpart, due_on, overdue, workdays_left });
 mirror!(ds::Notification => ws::Notification { id, department_id, kind, target_kind, target_id, message, due_on, created_at_ms, read });
-mirror!(ds::Inbox => ws::Inbox { today, unread }; waiting: vec, overdue: vec, notifications: vec);
+/// The sharing inbox; the exchange nodes gone silent are added by the caller (they are the data plane's).
+impl From<ds::Inbox> for ws::Inbox {
+    fn from(v: ds::Inbox) -> Self {
+        ws::Inbox {
+            today: v.today,
+            unread: v.unread,
+            waiting: vec(v.waiting),
+            overdue: vec(v.overdue),
+            notifications: vec(v.notifications),
+            silent_nodes: Vec::new(),
+        }
+    }
+}
 mirror!(ds::SweepReport => ws::SweepReport { today, overdue, reminders, grants_expiring, grants_expired });
 mirror!(ds::ProviderFigures => ws::ProviderFigures {
     department_id, department_name, received, approved, rejected, withdrawn, pending, overdue_now, answered_on_time,
@@ -215,7 +227,7 @@ fn id_of(v: dy::SystemId) -> i64 {
 
 mirror!(dy::SystemDocument => wy::SystemDocument {
     name, function, approving_department, approval_date, ip_addresses, host_instances, access_url, unit,
-    last_update_date, shares_across_departments, connected, produces, consumes, accounts };
+    last_update_date, shares_across_departments, connected, produces, consumes, accounts, nodes };
     usage_scope: into, usage_frequency: into, build_cost: money, om_cost: money, funding_source: into, network: into,
     status: into, om_status: into);
 
@@ -259,6 +271,7 @@ impl TryFrom<wy::SystemDocument> for dy::SystemDocument {
             produces: v.produces,
             consumes: v.consumes,
             accounts: v.accounts,
+            nodes: v.nodes,
         })
     }
 }
@@ -385,3 +398,19 @@ mod tests {
         assert_eq!(serde_json::to_value(wc::ResourceDocument::from(domain.clone())).unwrap(), serde_json::to_value(&domain).unwrap());
     }
 }
+
+// ------------------------------------------------------------------ exchange nodes
+
+same_list!(dx::nodes::FlowDirection => wx::FlowDirection { Publication, Subscription });
+same_list!(dx::nodes::FlowState => wx::FlowState { Running, Offline, Stopped });
+mirror!(dx::nodes::FlowReport => wx::FlowReport { name, resource_code, lag_rows, lag_seconds, rows_total, rejects, last_transfer_at_ms, error };
+    direction: into, state: into);
+mirror!(wx::FlowReport => dx::nodes::FlowReport { name, resource_code, lag_rows, lag_seconds, rows_total, rejects, last_transfer_at_ms, error };
+    direction: into, state: into);
+mirror!(dx::nodes::Heartbeat => wx::Heartbeat { name, version, started_at_ms, outbox_batches, outbox_bytes, outbox_limit_bytes, last_error };
+    flows: vec);
+mirror!(wx::Heartbeat => dx::nodes::Heartbeat { name, version, started_at_ms, outbox_batches, outbox_bytes, outbox_limit_bytes, last_error };
+    flows: vec);
+mirror!(dx::nodes::NodeView => wx::ExchangeNode { name, department_id, department_name, account, version, registered_at_ms, last_seen_ms,
+    last_transfer_at_ms, silent, last_error };
+    id: |i: dx::nodes::NodeId| i.0, report: into);

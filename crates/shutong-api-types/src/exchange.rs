@@ -292,3 +292,100 @@ pub struct ExemptionAnswer {
     /// Items the applicant still has to provide.
     pub still_required: Vec<String>,
 }
+
+// ------------------------------------------------------------------ exchange nodes (前置机)
+
+crate::wire_list!(
+    /// 数据流方向: a publication (提供) or a subscription (获取) of an exchange node.
+    FlowDirection {
+        Publication => "publication" / "提供",
+        Subscription => "subscription" / "获取",
+    }
+);
+
+crate::wire_list!(
+    /// 运行状态 of one flow of a node.
+    FlowState {
+        Running => "running" / "运行中",
+        Offline => "offline" / "离线积压",
+        Stopped => "stopped" / "已停止",
+    }
+);
+
+/// One flow of a node, as its heartbeat reports it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowReport {
+    /// The flow's name in the node's configuration (1–64 of a–z 0–9 - _ .).
+    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
+    pub name: String,
+    pub direction: FlowDirection,
+    /// The resource code (资源代码) of the dataset.
+    pub resource_code: String,
+    pub state: FlowState,
+    /// Changes not yet through (publication: read locally, not on the platform; subscription: on the platform, not local).
+    #[schema(minimum = 0)]
+    pub lag_rows: i64,
+    /// Age of the oldest of those changes, seconds.
+    #[schema(minimum = 0)]
+    pub lag_seconds: i64,
+    /// Rows moved since the flow started.
+    #[schema(minimum = 0)]
+    pub rows_total: i64,
+    /// Rows the platform rejected, kept in the node's rejects table.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub rejects: i64,
+    pub last_transfer_at_ms: Option<i64>,
+    #[schema(max_length = 2000)]
+    pub error: Option<String>,
+}
+
+/// 前置机心跳: what a node reports, signed with its system account's SM2 key.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The node's name (1–64 of a–z 0–9 - _ .), unique on the platform.
+    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
+    pub name: String,
+    #[schema(min_length = 1, max_length = 64)]
+    pub version: String,
+    pub started_at_ms: i64,
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub flows: Vec<FlowReport>,
+    #[schema(minimum = 0)]
+    pub outbox_batches: i64,
+    #[schema(minimum = 0)]
+    pub outbox_bytes: i64,
+    #[schema(minimum = 0)]
+    pub outbox_limit_bytes: i64,
+    #[schema(max_length = 2000)]
+    pub last_error: Option<String>,
+}
+
+/// 前置机: an exchange node as the platform sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExchangeNode {
+    pub id: i64,
+    pub name: String,
+    pub department_id: i64,
+    pub department_name: String,
+    /// The system account the node signs with.
+    pub account: String,
+    pub version: String,
+    pub registered_at_ms: i64,
+    pub last_seen_ms: i64,
+    /// The last time one of its flows moved data.
+    pub last_transfer_at_ms: Option<i64>,
+    /// Silent longer than `exchange.node_silence_seconds`.
+    pub silent: bool,
+    pub last_error: Option<String>,
+    /// The last heartbeat's report.
+    pub report: Heartbeat,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExchangeNodeList {
+    pub nodes: Vec<ExchangeNode>,
+}

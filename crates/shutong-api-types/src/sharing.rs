@@ -416,6 +416,10 @@ pub struct Inbox {
     pub overdue: Vec<InboxItem>,
     pub notifications: Vec<Notification>,
     pub unread: i64,
+    /// 前置机失联: the exchange nodes silent longer than `exchange.node_silence_seconds` that the caller
+    /// answers for (its department's administrators; platform administrators for all).
+    #[serde(default)]
+    pub silent_nodes: Vec<crate::exchange::ExchangeNode>,
 }
 
 /// What one deadline sweep did.

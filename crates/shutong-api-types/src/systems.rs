@@ -89,7 +89,8 @@ crate::wire_list!(
         Detached => "detached" / "与业务长期脱节",
         /// 功能可被其他系统替代: another system in use produces the same resources or does the same.
         Replaceable => "replaceable" / "功能可被其他系统替代",
-        /// 所占用资源长期处于空闲状态: its accounts have not used the platform for half a year.
+        /// 所占用资源长期处于空闲状态: its accounts have not used the platform, nor its exchange nodes moved
+        /// data, for half a year.
         Idle => "idle" / "所占用资源长期处于空闲状态",
         /// 运维服务已经停止或超过一年未进行更新.
         Unmaintained => "unmaintained" / "运维服务已停止或超过一年未更新",
@@ -230,6 +231,9 @@ pub struct SystemDocument {
     /// Usernames of its system accounts (the department's).
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Names of its exchange nodes (前置机, the department's registered nodes).
+    #[serde(default)]
+    pub nodes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

@@ -96,6 +96,8 @@ actions! {
     ExchangeFileUpload => "exchange.file_upload" / "上传文件",
     ExchangeFileDelete => "exchange.file_delete" / "删除文件",
     DataBatch => "data.batch" / "数据归集",
+    NodeRegister => "node.register" / "前置机注册",
+    NodeUpdate => "node.update" / "前置机变更",
     DataLookup => "data.lookup" / "联机查询",
     DataQuery => "data.query" / "条件查询",
     DataExport => "data.export" / "批量下载",

@@ -219,6 +219,11 @@ pub struct ExchangeConfig {
     /// The most a workbook's shared strings (and other parts read whole) may unpack to, MiB: the reader keeps
     /// them in memory, about two and a half times this at most. Default 256.
     pub xlsx_max_shared_strings_mb: u64,
+    /// An exchange node (前置机) whose last heartbeat is older than this is flagged as silent, and its
+    /// department's administrators see it in 待办, seconds. Default 600.
+    pub node_silence_seconds: i64,
+    /// The longest a change-feed read may wait for the next change (`wait_ms`, long-poll), ms. Default 30000.
+    pub changes_max_wait_ms: i64,
 }
 
 impl Default for ExchangeConfig {
@@ -237,6 +242,8 @@ impl Default for ExchangeConfig {
             xlsx_max_unpacked_mb: 4096,
             xlsx_max_ratio: 200,
             xlsx_max_shared_strings_mb: 256,
+            node_silence_seconds: 600,
+            changes_max_wait_ms: 30_000,
         }
     }
 }
@@ -415,6 +422,12 @@ impl Config {
         }
         if ex.claim_timeout_seconds < 1 {
             return bad("exchange.claim_timeout_seconds", "must be at least 1".into());
+        }
+        if !(10..=30 * 86_400).contains(&ex.node_silence_seconds) {
+            return bad("exchange.node_silence_seconds", "must be between 10 and 2592000".into());
+        }
+        if !(0..=300_000).contains(&ex.changes_max_wait_ms) {
+            return bad("exchange.changes_max_wait_ms", "must be between 0 and 300000".into());
         }
         if !(1..=100_000).contains(&ex.max_page) {
             return bad("exchange.max_page", "must be between 1 and 100000".into());

@@ -88,6 +88,15 @@ impl NodeKey {
         NodeKey { signing, secret }
     }
 
+    /// Reads the key from a PKCS#8 PEM file (owner-only permissions); a missing file is an error.
+    pub fn load(path: &Path) -> CryptoResult<Self> {
+        let err = |reason: String| CryptoError::KeyFile { path: path.display().to_string(), reason };
+        let pem = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        check_owner_only(path).map_err(err)?;
+        let secret = sm2::SecretKey::from_pkcs8_pem(&pem).map_err(|e| err(format!("not an SM2 PKCS#8 key: {e}")))?;
+        Ok(Self::from_secret(secret))
+    }
+
     /// Reads the key from a PKCS#8 PEM file, or creates one there (owner-only permissions) if there is
     /// none. Returns the key and whether it was created.
     pub fn load_or_create(path: &Path) -> CryptoResult<(Self, bool)> {

@@ -50,7 +50,21 @@ pub fn sign(
     timestamp_ms: i64,
     nonce: &str,
 ) -> [(&'static str, String); 5] {
-    let content = hex::encode(crate::sm3(body));
+    sign_digest(key, account, method, path_and_query, &hex::encode(crate::sm3(body)), timestamp_ms, nonce)
+}
+
+/// The five headers of a signed request whose body's SM3 (hex) is already known: a streamed upload hashed
+/// as it was read from disk.
+pub fn sign_digest(
+    key: &NodeKey,
+    account: &str,
+    method: &str,
+    path_and_query: &str,
+    content_sm3: &str,
+    timestamp_ms: i64,
+    nonce: &str,
+) -> [(&'static str, String); 5] {
+    let content = content_sm3.to_ascii_lowercase();
     let message = signing_string(method, path_and_query, timestamp_ms, nonce, &content);
     [
         (HEADER_ACCOUNT, account.to_string()),

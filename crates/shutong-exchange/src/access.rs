@@ -123,14 +123,20 @@ pub(crate) struct Runtime {
     usage: Mutex<HashMap<(i64, String), i64>>,
     /// Point lookups on PostgreSQL, batched.
     pub(crate) lookups: Arc<crate::lookups::Lookups>,
+    /// Woken after every committed change of a dataset in this process: change-feed reads waiting for
+    /// their next change (`wait_ms`) look again.
+    pub(crate) data_changed: tokio::sync::Notify,
 }
 
 impl Runtime {
+    /// Forgets every cached access decision, and wakes the change-feed reads waiting for a change: they
+    /// look again (a revoked grant answers them at once).
     pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut c) = self.cache.lock() {
             c.clear();
         }
+        self.data_changed.notify_waiters();
     }
 }
 

@@ -9,6 +9,7 @@ pub mod files;
 pub mod ingest;
 mod lookups;
 pub mod model;
+pub mod nodes;
 pub mod parse;
 pub mod proxy;
 pub mod read;
@@ -126,6 +127,10 @@ pub struct Settings {
     pub files_dir: std::path::PathBuf,
     /// Timeout of a proxied call to a provider's service.
     pub proxy_timeout_ms: u64,
+    /// A node whose last heartbeat is older than this is silent (`exchange.node_silence_seconds`).
+    pub node_silence_ms: i64,
+    /// The longest a change-feed read waits for the next change (`exchange.changes_max_wait_ms`).
+    pub changes_max_wait_ms: i64,
     /// What an uploaded XLSX workbook may unpack to (`exchange.xlsx_*`).
     pub xlsx_limits: shutong_catalog::spreadsheet::ZipLimits,
 }
@@ -141,6 +146,8 @@ impl Default for Settings {
             access_cache_ms: 1000,
             files_dir: std::path::PathBuf::from("shutong-data/exchange-files"),
             proxy_timeout_ms: 10_000,
+            node_silence_ms: 600_000,
+            changes_max_wait_ms: 30_000,
             xlsx_limits: shutong_catalog::spreadsheet::ZipLimits::default(),
         }
     }
@@ -226,7 +233,7 @@ impl Exchange {
             let invalidator = invalidator.clone();
             async move {
                 if matches!(notice, shutong_store::effects::Notice::DataChanged { .. }) {
-                    invalidator.invalidate();
+                    invalidator.data_changed();
                 }
             }
         });
@@ -275,6 +282,13 @@ pub struct Invalidator(std::sync::Weak<access::Runtime>);
 impl Invalidator {
     /// Forgets every cached access decision, if the exchange still exists.
     pub fn invalidate(&self) {
+        if let Some(r) = self.0.upgrade() {
+            r.invalidate();
+        }
+    }
+
+    /// A dataset changed: cached access decisions forgotten, waiting change-feed reads woken.
+    pub fn data_changed(&self) {
         if let Some(r) = self.0.upgrade() {
             r.invalidate();
         }

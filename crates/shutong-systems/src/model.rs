@@ -102,7 +102,8 @@ value_list!(
         Detached => "detached" / "与业务长期脱节",
         /// 功能可被其他系统替代: another system in use produces the same resources or does the same.
         Replaceable => "replaceable" / "功能可被其他系统替代",
-        /// 所占用资源长期处于空闲状态: its accounts have not used the platform for half a year.
+        /// 所占用资源长期处于空闲状态: its accounts have not used the platform, nor its exchange nodes moved
+        /// data, for half a year.
         Idle => "idle" / "所占用资源长期处于空闲状态",
         /// 运维服务已经停止或超过一年未进行更新.
         Unmaintained => "unmaintained" / "运维服务已停止或超过一年未更新",
@@ -341,6 +342,9 @@ pub struct SystemDocument {
     /// Its system accounts on the platform (usernames of the department's system accounts).
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Its exchange nodes (前置机) on the platform, by name (the department's registered nodes).
+    #[serde(default)]
+    pub nodes: Vec<String>,
 }
 
 const NAME_MAX: usize = 200;
@@ -546,6 +550,7 @@ impl SystemDocument {
             ("produces", &self.produces),
             ("consumes", &self.consumes),
             ("accounts", &self.accounts),
+            ("nodes", &self.nodes),
         ] {
             if list.len() > LIST_MAX {
                 problem(&mut out, field, format!("at most {LIST_MAX} entries"));

@@ -18,7 +18,7 @@ const TEMPLATE_ROWS: u32 = 2000;
 pub const MAX_SYSTEMS: usize = 20_000;
 /// The largest workbook accepted, bytes.
 pub const MAX_FILE_BYTES: usize = 32 << 20;
-/// Separator of several values in one cell (IP addresses, host instances, resources, accounts).
+/// Separator of several values in one cell (IP addresses, host instances, resources, accounts, nodes).
 const LIST_SEP: &str = "；";
 
 /// The columns, in order: header, and whether the value is chosen from a list (the list's labels).
@@ -47,6 +47,7 @@ pub const COLUMNS: &[&str] = &[
     "产生的信息资源",
     "使用的信息资源",
     "系统账户",
+    "前置机",
 ];
 
 /// One problem of a workbook: where (sheet, 1-based row as the spreadsheet shows it, column header) and why.
@@ -117,6 +118,7 @@ fn cells_of(id: Option<SystemId>, department_code: &str, d: &SystemDocument) -> 
         d.produces.join(LIST_SEP),
         d.consumes.join(LIST_SEP),
         d.accounts.join(LIST_SEP),
+        d.nodes.join(LIST_SEP),
     ]
 }
 
@@ -214,6 +216,7 @@ pub fn column_of(field: &str) -> &'static str {
         "produces" => "产生的信息资源",
         "consumes" => "使用的信息资源",
         "accounts" => "系统账户",
+        "nodes" => "前置机",
         "department_id" | "department" => "部门统一社会信用代码",
         "id" => "系统编号",
         _ => "",
@@ -239,6 +242,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<SheetSystem>, Vec<SheetIssue>> {
     for c in COLUMNS {
         match header.iter().position(|h| h == c) {
             Some(i) => index.push(i),
+            // Added after the first template: a workbook filled in on the older one is still read.
+            None if *c == "前置机" => index.push(usize::MAX),
             None => issues.push(issue(1, c, format!("missing column '{c}'"))),
         }
     }
@@ -371,6 +376,7 @@ fn parse_row(row: usize, cells: &[String]) -> Result<SheetSystem, Vec<SheetIssue
         produces: list("产生的信息资源"),
         consumes: list("使用的信息资源"),
         accounts: list("系统账户"),
+        nodes: list("前置机"),
     }
     .normalised();
     Ok(SheetSystem { row, id, department_code, document })

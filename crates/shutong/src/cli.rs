@@ -74,6 +74,9 @@ pub enum Command {
     /// Filed projects (全口径备案): list a queue, show with gates, advance a stage.
     #[command(subcommand)]
     Project(crate::systems_cli::ProjectCommand),
+    /// The exchange node (前置机): init, run, status, check. `--config` names the node's node.toml.
+    #[command(subcommand)]
+    Node(crate::node_cli::NodeCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,6 +5,7 @@ pub mod data_cli;
 pub mod demo;
 pub mod keys_cli;
 pub mod lines;
+pub mod node_cli;
 pub mod server;
 pub mod sharing_cli;
 pub mod systems_cli;

@@ -79,5 +79,6 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Keys(cmd) => shutong::keys_cli::run(&cli, cmd).await,
         Command::System(cmd) => shutong::systems_cli::run_system(&cli, cmd).await,
         Command::Project(cmd) => shutong::systems_cli::run_project(&cli, cmd).await,
+        Command::Node(cmd) => shutong::node_cli::run(&cli, cmd).await,
     }
 }

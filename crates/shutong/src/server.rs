@@ -63,6 +63,8 @@ pub async fn open_exchange(
         access_cache_ms: ex.access_cache_ms,
         files_dir: config.data_dir.join("exchange-files"),
         proxy_timeout_ms: ex.proxy_timeout_seconds * 1000,
+        node_silence_ms: ex.node_silence_seconds * 1000,
+        changes_max_wait_ms: ex.changes_max_wait_ms,
         xlsx_limits: shutong_catalog::spreadsheet::ZipLimits {
             max_unpacked_bytes: ex.xlsx_max_unpacked_mb << 20,
             max_ratio: ex.xlsx_max_ratio,
@@ -387,7 +389,7 @@ pub fn load_data_keys(config: &Config) -> anyhow::Result<shutong_crypto::DataKey
     Ok(keys)
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -26,8 +26,56 @@ pub struct ChangePage {
     pub reset: bool,
 }
 
-/// 订阅: the changes after `since`, in sequence order (each record's latest state).
+/// One read of the change feed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FeedRead {
+    /// The last sequence number already applied (0: from the start).
+    pub since: i64,
+    /// Changes per page (default 100, at most `exchange.max_page`).
+    pub limit: Option<i64>,
+    /// One of several grants in force.
+    pub grant: Option<shutong_sharing::GrantId>,
+    /// Long-poll: how long to wait for a change when none follows `since` (ms, at most `exchange.changes_max_wait_ms`).
+    pub wait_ms: Option<i64>,
+}
+
+/// 订阅: the changes after `since`, in sequence order (each record's latest state). With `wait_ms`, a read
+/// that finds nothing new waits up to that long for the dataset's next commit and answers as soon as it
+/// comes (long-poll): a subscriber sees a change within moments of its commit without polling.
 pub async fn changes(
+    ex: &Exchange,
+    actor: &Principal,
+    ctx: &AuditContext,
+    resource: &shutong_catalog::ResourceCode,
+    read: FeedRead,
+) -> ExchangeResult<ChangePage> {
+    let FeedRead { since, limit, grant, wait_ms } = read;
+    let wait_ms = wait_ms.unwrap_or(0);
+    if !(0..=ex.settings.changes_max_wait_ms).contains(&wait_ms) {
+        return Err(invalid("wait_ms", format!("must be between 0 and {}", ex.settings.changes_max_wait_ms)));
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms as u64);
+    loop {
+        // Registered before the read, so that a commit between the read and the wait is not missed.
+        let woken = ex.runtime.data_changed.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let ahead = match crate::binding::get_binding(ex, resource).await? {
+            Some(b) => b.last_seq > since || (since > 0 && since < b.reset_seq),
+            None => true,
+        };
+        if ahead || wait_ms == 0 {
+            return changes_now(ex, actor, ctx, resource, since, limit, grant).await;
+        }
+        // Nothing new: the access is still checked now (a revoked grant answers at once), then we wait.
+        authorize(ex, actor, resource, AccessMethod::Subscription, grant).await?;
+        if tokio::time::timeout_at(deadline, woken).await.is_err() {
+            return changes_now(ex, actor, ctx, resource, since, limit, grant).await;
+        }
+    }
+}
+
+async fn changes_now(
     ex: &Exchange,
     actor: &Principal,
     ctx: &AuditContext,

@@ -282,7 +282,7 @@ pub async fn system_history(ex: &Exchange, actor: &Principal, id: SystemId) -> S
 }
 
 /// The links of a document checked against the platform: resources it produces are the department's own
-/// catalog entries, resources it consumes exist, its accounts are the department's system accounts.
+/// catalog entries, resources it consumes exist, its accounts are the department's system accounts, its nodes the department's registered nodes.
 pub(crate) async fn link_problems(
     tx: &mut Tx,
     department: DepartmentId,
@@ -320,6 +320,21 @@ pub(crate) async fn link_problems(
         };
         if let Some(message) = message {
             out.push(FieldProblem { field: format!("{prefix}accounts[{i}]"), message });
+        }
+    }
+    for (i, name) in doc.nodes.iter().enumerate() {
+        let owner: Option<i64> = sqlx::query("SELECT department_id FROM exchange_nodes WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.get(0));
+        let message = match owner {
+            None => Some(format!("exchange node '{name}' is not registered with the platform")),
+            Some(d) if d != department.0 => Some(format!("exchange node '{name}' belongs to another department")),
+            _ => None,
+        };
+        if let Some(message) = message {
+            out.push(FieldProblem { field: format!("{prefix}nodes[{i}]"), message });
         }
     }
     Ok(out)
@@ -440,6 +455,9 @@ pub(crate) async fn write_system(
     }
     for a in &doc.accounts {
         links.insert(("account", a), ());
+    }
+    for n in &doc.nodes {
+        links.insert(("node", n), ());
     }
     for (kind, target) in links.keys() {
         sqlx::query("INSERT INTO info_system_links (system_id, kind, target) VALUES ($1, $2, $3)")

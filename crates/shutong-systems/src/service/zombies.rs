@@ -11,7 +11,8 @@ use super::*;
 
 /// 与业务长期脱节: none of the resources the system produces was updated (catalog or data) for this many days.
 pub const DETACHED_DAYS: i64 = 365;
-/// 资源长期空闲: none of the system's accounts used the platform for this many days.
+/// 资源长期空闲: none of the system's accounts used the platform, and none of its exchange nodes moved data,
+/// for this many days.
 pub const IDLE_DAYS: i64 = 180;
 /// 超过一年未进行更新.
 pub const UNMAINTAINED_DAYS: i64 = 365;
@@ -32,6 +33,8 @@ pub struct Facts {
     accounts: BTreeMap<String, Option<i64>>,
     /// Resource code → the systems in use that produce it (ID, name, department).
     producers: BTreeMap<String, Vec<(SystemId, String, String)>>,
+    /// Exchange node (前置机) → its last heartbeat and the last time it moved data.
+    nodes: BTreeMap<String, (i64, Option<i64>)>,
 }
 
 fn date_of(ms: i64) -> NaiveDate {
@@ -79,7 +82,12 @@ impl Facts {
                 r.try_get("department")?,
             ));
         }
-        Ok(Facts { now_ms, resources, bound, accounts, producers })
+        let nodes = shutong_exchange::nodes::node_activity(ex)
+            .await?
+            .into_iter()
+            .map(|(name, _department, seen, transfer)| (name, (seen, transfer)))
+            .collect();
+        Ok(Facts { now_ms, resources, bound, accounts, producers, nodes })
     }
 
     fn today(&self) -> NaiveDate {
@@ -101,10 +109,17 @@ impl Facts {
                 evidence.push(format!("系统账户 {a} 于 {} 使用平台", date_of(*at)));
             }
         }
+        for n in &doc.nodes {
+            if let Some((_, Some(at))) = self.nodes.get(n)
+                && self.now_ms - at <= CONNECTED_DAYS * DAY_MS
+            {
+                evidence.push(format!("前置机 {n} 于 {} 与平台交换数据", date_of(*at)));
+            }
+        }
         if evidence.is_empty() {
-            let mut why = vec![format!("产生的资源均未在平台挂接数据，且系统账户 {CONNECTED_DAYS} 天内未使用平台")];
-            if doc.produces.is_empty() && doc.accounts.is_empty() {
-                why = vec!["未登记产生的资源和系统账户，平台上没有接入的事实".into()];
+            let mut why = vec![format!("产生的资源均未在平台挂接数据，且系统账户和前置机 {CONNECTED_DAYS} 天内未使用平台")];
+            if doc.produces.is_empty() && doc.accounts.is_empty() && doc.nodes.is_empty() {
+                why = vec!["未登记产生的资源、系统账户和前置机，平台上没有接入的事实".into()];
             }
             (false, why)
         } else {
@@ -166,10 +181,22 @@ impl Facts {
                 None => evidence.push(format!("系统账户 {a} 已不存在")),
             }
         }
-        if doc.accounts.is_empty() {
-            evidence.push("未登记系统账户，无法据此判断".into());
+        // A node that only reports its heartbeat is running, not used: what counts is data moved.
+        for n in &doc.nodes {
+            match self.nodes.get(n) {
+                Some((seen, Some(at))) => {
+                    evidence.push(format!("前置机 {n} 最近交换数据于 {}，最近心跳于 {}", date_of(*at), date_of(*seen)));
+                    used |= self.now_ms - at <= IDLE_DAYS * DAY_MS;
+                }
+                Some((seen, None)) => evidence.push(format!("前置机 {n} 从未交换数据（最近心跳于 {}）", date_of(*seen))),
+                None => evidence.push(format!("前置机 {n} 已不在平台登记")),
+            }
         }
-        out.push(CriterionResult { criterion: ZombieCriterion::Idle, met: !doc.accounts.is_empty() && !used, evidence });
+        let linked = !doc.accounts.is_empty() || !doc.nodes.is_empty();
+        if !linked {
+            evidence.push("未登记系统账户和前置机，无法据此判断".into());
+        }
+        out.push(CriterionResult { criterion: ZombieCriterion::Idle, met: linked && !used, evidence });
 
         // 4. 运维服务已经停止或超过一年未进行更新.
         let mut evidence = vec![format!("运维状态：{}", doc.om_status.label_zh())];

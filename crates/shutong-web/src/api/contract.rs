@@ -27,6 +27,8 @@ pub const REGION_PREFIX_PATTERN: &str = "^(1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[
 pub const NEW_CLASSIFICATION_PATTERN: &str = "^[1-3][0-9]{2}([0-9]{3}([0-9]{1,24})?)?$";
 /// 用户名: 3–64 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit.
 pub const USERNAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$";
+/// An exchange node's or flow's name (`shutong_exchange::nodes::check_name`).
+pub const NODE_NAME_PATTERN: &str = "^[a-z0-9._-]{1,64}$";
 /// A client's batch ID: 1–100 letters, digits, '.', '_', '-' or ':'.
 pub const BATCH_ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,100}$";
 /// A stored file name: no directory part, no control characters, not `.` or `..`.
@@ -347,6 +349,8 @@ fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
             json!({"type": "array", "maxItems": 64, "items": {"type": "string", "pattern": RESOURCE_CODE_PATTERN}}),
         ),
         ("SystemDocument", "accounts", json!({"type": "array", "maxItems": 64, "items": {"type": "string", "pattern": USERNAME_PATTERN}})),
+        ("FlowReport", "resource_code", json!({"type": "string", "pattern": RESOURCE_CODE_PATTERN})),
+        ("SystemDocument", "nodes", json!({"type": "array", "maxItems": 64, "items": {"type": "string", "pattern": NODE_NAME_PATTERN}})),
         ("SystemDocument", "approval_date", date()),
         ("SystemDocument", "last_update_date", date()),
         ("ZombieResponseBody", "reason", json!({"type": "string", "maxLength": 1000})),
@@ -470,6 +474,8 @@ fn query_constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("/api/v1/data/{classification}/{sequence}/export", "format", json!({"type": "string", "enum": ["csv", "ndjson", "parquet"]})),
         ("/api/v1/data/{classification}/{sequence}/changes", "since", json!({"type": "integer", "minimum": 0})),
         ("/api/v1/data/{classification}/{sequence}/changes", "limit", limit.clone()),
+        ("/api/v1/data/{classification}/{sequence}/changes", "wait_ms", json!({"type": "integer", "minimum": 0, "maximum": 30000})),
+        ("/api/v1/nodes", "department_id", json!({"type": "integer", "minimum": 1})),
         (
             "/api/v1/data/{classification}/{sequence}/files",
             "name",
@@ -559,6 +565,8 @@ mod tests {
             ("GrantState", wire(GrantState::ALL)),
             ("FilterOp", wire(FilterOp::ALL)),
             ("BindingKind", wire(BindingKind::ALL)),
+            ("FlowDirection", wire(shutong_exchange::nodes::FlowDirection::ALL)),
+            ("FlowState", wire(shutong_exchange::nodes::FlowState::ALL)),
             ("IngestMode", wire(IngestMode::ALL)),
             ("DataFormat", wire(DataFormat::ALL)),
             ("BatchStatus", wire(BatchStatus::ALL)),

@@ -345,9 +345,12 @@ pub struct ChangesQuery {
     /// 1–1000, default 100.
     pub limit: Option<i64>,
     pub grant_id: Option<i64>,
+    /// Long-poll: when nothing follows `since`, wait up to this long (ms, at most
+    /// `exchange.changes_max_wait_ms`) for the next commit and answer as soon as it comes. Default 0.
+    pub wait_ms: Option<i64>,
 }
 
-/// 订阅: the changes after `since`.
+/// 订阅: the changes after `since`; with `wait_ms`, waits for the next change (long-poll).
 #[utoipa::path(get, path = "/api/v1/data/{classification}/{sequence}/changes", tag = "data", security(("bearer" = [])),
     params(("classification" = String, Path), ("sequence" = String, Path), ChangesQuery),
     responses((status = 200, body = ChangePage), (status = 403, body = ErrorEnvelope)))]
@@ -364,9 +367,12 @@ pub async fn changes(
             &caller.principal,
             &caller.ctx(),
             &code,
-            q.since.unwrap_or(0),
-            q.limit,
-            q.grant_id.map(shutong_sharing::GrantId),
+            exchange::FeedRead {
+                since: q.since.unwrap_or(0),
+                limit: q.limit,
+                grant: q.grant_id.map(shutong_sharing::GrantId),
+                wait_ms: q.wait_ms,
+            },
         )
         .await?
         .into(),

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod contract;
 pub mod data;
 pub mod departments;
+pub mod nodes;
 pub mod reference;
 pub mod sharing;
 pub mod system;
@@ -41,6 +42,7 @@ use crate::state::AppState;
         sharing::revoke_grant, sharing::renew_grant, sharing::inbox, sharing::mark_read, sharing::sweep,
         data::freshness, data::get_dataset, data::bind, data::post_batch, data::list_batches, data::get_batch, data::get_record, data::query,
         data::export, data::changes, data::service_proxy, data::exemption_check, data::list_files, data::upload_file, data::download_file, data::delete_file,
+        nodes::heartbeat, nodes::list_nodes, nodes::get_node,
         systems::list_systems, systems::create_system, systems::get_system, systems::update_system, systems::system_history,
         systems::zombie_verdict, systems::zombie_verdicts, systems::zombie_reviews, systems::respond_zombie, systems::decide_zombie,
         systems::plan_cleanup, systems::record_cleanup, systems::asset_register,
@@ -157,6 +159,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/data/{classification}/{sequence}/files/{id}", get(data::download_file).delete(data::delete_file))
         .route("/api/v1/services/{classification}/{sequence}/{*path}", axum::routing::any(data::service_proxy))
         .route("/api/v1/exemptions/check", post(data::exemption_check))
+        .route("/api/v1/nodes", get(nodes::list_nodes))
+        .route("/api/v1/nodes/heartbeat", post(nodes::heartbeat))
+        .route("/api/v1/nodes/{id}", get(nodes::get_node))
         .route("/api/v1/systems", get(systems::list_systems).post(systems::create_system))
         .route("/api/v1/systems/zombies", get(systems::zombie_verdicts))
         .route("/api/v1/systems/template", get(systems::inventory_template))

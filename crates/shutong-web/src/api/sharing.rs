@@ -316,7 +316,10 @@ pub async fn renew_grant(
 /// What waits for the caller's department, with due dates; the authority's overdue list; notices.
 #[utoipa::path(get, path = "/api/v1/inbox", tag = "sharing", security(("bearer" = [])), responses((status = 200, body = Inbox)))]
 pub async fn inbox(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<Inbox>> {
-    Ok(axum::Json(sharing::inbox(&state.sharing(), &caller.principal).await?.into()))
+    let mut inbox: Inbox = sharing::inbox(&state.sharing(), &caller.principal).await?.into();
+    inbox.silent_nodes =
+        shutong_exchange::nodes::silent_nodes(&state.exchange, &caller.principal).await?.into_iter().map(Into::into).collect();
+    Ok(axum::Json(inbox))
 }
 
 /// Marks the department's notices read.

@@ -8,6 +8,7 @@ mod data;
 mod errors;
 mod home;
 mod nav;
+mod nodes;
 mod pager;
 mod pages;
 mod search;
@@ -75,6 +76,8 @@ pub fn routes() -> Router<AppState> {
         .route("/grants/{id}", get(sharing::grant))
         .route("/grants/{id}/print", get(sharing::grant_print))
         .route("/grants/{id}/{verb}", post(sharing::grant_action))
+        .route("/nodes", get(nodes::nodes_list))
+        .route("/nodes/{id}", get(nodes::node))
         .route("/inbox", get(sharing::inbox))
         .route("/inbox/read", post(sharing::mark_read))
         .route("/systems", get(systems::systems_list).post(systems::create_system))

@@ -44,6 +44,8 @@ pub struct Access {
     pub systems: bool,
     /// Work a funding queue: the development and reform or finance department, the authority.
     pub funding: bool,
+    /// See exchange nodes (前置机): a department's users see theirs; the authority, administrators, auditors all.
+    pub nodes: bool,
 }
 
 impl Access {
@@ -59,6 +61,7 @@ impl Access {
             read_users: p.can_read_some_users(),
             systems: standing.reads_all || p.department_id.is_some(),
             funding: standing.approver || standing.finance || standing.authority,
+            nodes: shutong_exchange::nodes::may_see_nodes(db, p).await.unwrap_or(false),
         }
     }
 }
@@ -86,7 +89,7 @@ pub fn groups(access: &Access, section: &str) -> Vec<NavGroup> {
                 Some(item("待办", "/inbox", "inbox")),
             ],
         ),
-        ("exchange", "交换", vec![]),
+        ("exchange", "交换", vec![access.nodes.then(|| item("前置机", "/nodes", "nodes"))]),
         ("quality", "质量", vec![]),
         (
             "systems",

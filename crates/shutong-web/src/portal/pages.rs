@@ -56,7 +56,8 @@ pub(super) async fn layout(state: &AppState, s: &PortalSession, title: &str, sec
     let access = super::nav::Access::of(&state.db, &s.principal).await;
     let nav = super::nav::groups(&access, section);
     let crumbs = super::nav::crumbs(&nav, section, title);
-    let unread = shutong_sharing::inbox_unread(&state.db, &s.principal).await.unwrap_or(0);
+    let silent = shutong_exchange::nodes::silent_nodes(&state.exchange, &s.principal).await.map_or(0, |n| n.len() as i64);
+    let unread = shutong_sharing::inbox_unread(&state.db, &s.principal).await.unwrap_or(0) + silent;
     Layout {
         title: title.to_string(),
         section,

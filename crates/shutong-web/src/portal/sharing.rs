@@ -781,6 +781,14 @@ struct InboxPage {
     overdue: Vec<InboxRow>,
     notices: Vec<NoticeRow>,
     unread: i64,
+    silent_nodes: Vec<SilentNodeRow>,
+}
+
+struct SilentNodeRow {
+    id: i64,
+    name: String,
+    department: String,
+    last_seen: String,
 }
 
 fn inbox_row(i: &sharing::InboxItem) -> InboxRow {
@@ -838,6 +846,12 @@ pub async fn inbox(State(state): State<AppState>, s: PortalSession, Query(flash)
             })
             .collect(),
         unread: i.unread,
+        silent_nodes: shutong_exchange::nodes::silent_nodes(&state.exchange, &s.principal)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| SilentNodeRow { id: n.id.0, name: n.name, department: n.department_name, last_seen: fmt_time(n.last_seen_ms) })
+            .collect(),
     };
     render(&page)
 }

@@ -192,6 +192,8 @@ pub struct SystemForm {
     consumes: String,
     #[serde(default)]
     accounts: String,
+    #[serde(default)]
+    nodes: String,
 }
 
 fn field_error(field: &str, message: impl Into<String>) -> SystemsError {
@@ -238,6 +240,7 @@ fn document_of(f: &SystemForm) -> Result<SystemDocument, SystemsError> {
         produces: split(&f.produces),
         consumes: split(&f.consumes),
         accounts: split(&f.accounts),
+        nodes: split(&f.nodes),
     })
 }
 

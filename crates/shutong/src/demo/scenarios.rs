@@ -373,5 +373,56 @@ pub async fn seed_exchange(ex: &shutong_exchange::Exchange, population_rows: u64
         };
         exchange::ingest(ex, &p, &ctx, req, Input::Reader(Box::new(std::io::Cursor::new(csv)))).await?;
     }
+    // For the demo exchange node (README, "Exchange node"): 省公安厅's 流动人口居住登记信息 bound and waiting for its
+    // node's first batch, and 省公安厅 subscribed to 法人单位基本信息 for its node to keep a local copy.
+    let (editor, editor_ctx) = user("ga.editor").await?;
+    exchange::bind(
+        ex,
+        &editor,
+        &editor_ctx,
+        &code("流动人口居住登记信息").await?,
+        NewBinding { kind: Some(BindingKind::Dataset), ..Default::default() },
+    )
+    .await?;
+    let request = shutong_sharing::NewRequest {
+        resource_code: entities.to_string(),
+        items: Vec::new(),
+        purpose: Some(shutong_sharing::Purpose::BusinessCollaboration),
+        basis: "《示范省流动人口服务管理条例》: 核验流动人口就业单位".into(),
+        period_to: Some(ex.sharing.today() + chrono::Days::new(365)),
+        access_methods: vec![shutong_sharing::AccessMethod::Subscription],
+        expected_volume: Some("前置机每日同步".into()),
+        ..Default::default()
+    };
+    shutong_sharing::subscribe(&ex.sharing, &editor, &editor_ctx, request).await?;
+    // Its node as it reported once, before the demo started: registered, and silent since.
+    let (node, node_ctx) = user("ga.exchange").await?;
+    let now = ex.sharing.clock.now_ms();
+    let flow = |name: &str, direction, resource: String| exchange::nodes::FlowReport {
+        name: name.into(),
+        direction,
+        resource_code: resource,
+        state: exchange::nodes::FlowState::Running,
+        lag_rows: 0,
+        lag_seconds: 0,
+        rows_total: 0,
+        rejects: 0,
+        last_transfer_at_ms: None,
+        error: None,
+    };
+    let beat = exchange::nodes::Heartbeat {
+        name: "ga-qzj-01".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        started_at_ms: now,
+        flows: vec![
+            flow("liudong", exchange::nodes::FlowDirection::Publication, code("流动人口居住登记信息").await?.to_string()),
+            flow("faren", exchange::nodes::FlowDirection::Subscription, entities.to_string()),
+        ],
+        outbox_batches: 0,
+        outbox_bytes: 0,
+        outbox_limit_bytes: 10 << 30,
+        last_error: None,
+    };
+    exchange::nodes::heartbeat(ex, &node, &node_ctx, &beat).await?;
     Ok(())
 }

@@ -286,6 +286,24 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
         call(Method::PUT, format!("/api/v1/users/{node}/sm2-key"), &admin, Some(json!({"public_key": null})))
     })
     .await;
+    // An exchange node (前置机): its first heartbeat registers it, a new version is recorded.
+    let qzj = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"username": "atomic.qzj", "display_name": "原子前置机二", "department_id": dept, "is_system": true, "roles": ["system_account"]}),
+        )
+        .await;
+    assert_eq!(qzj.status, StatusCode::CREATED, "{:?}", qzj.body);
+    let qzj = qzj.body["user"]["id"].as_i64().unwrap();
+    let secret =
+        app.post("/api/v1/tokens", &admin, json!({"user_id": qzj, "name": "前置机"})).await.body["secret"].as_str().unwrap().to_string();
+    let beat = |version: &str| {
+        json!({"name": "atomic-qzj", "version": version, "started_at_ms": 1, "flows": [], "outbox_batches": 0, "outbox_bytes": 0,
+               "outbox_limit_bytes": 1, "last_error": null})
+    };
+    t.check("node.register", || call(Method::POST, "/api/v1/nodes/heartbeat".into(), &secret, Some(beat("1.0")))).await;
+    t.check("node.update", || call(Method::POST, "/api/v1/nodes/heartbeat".into(), &secret, Some(beat("1.1")))).await;
     // The node's identity comes from configuration: a changed one is recorded at start, by bootstrap.
     let state = &app.running.as_ref().unwrap().state;
     let mut config = (*state.config).clone();

@@ -622,7 +622,7 @@ async fn the_bar_groups_pages_by_task_and_shows_only_what_roles_allow() {
     let (_driver, c) = start_browser().await;
     log_in(&c, &app.base, "admin", ADMIN_PASSWORD).await;
     wait_text(&c, "main h1", |t| t == "工作台").await;
-    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "systems", "audit", "admin"]);
+    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "exchange", "systems", "audit", "admin"]);
     // A group is a menu: closed until opened, then its pages are links.
     assert!(!c.find(Locator::Css("[data-testid=nav-group-sharing] a[href='/grants']")).await.unwrap().is_displayed().await.unwrap());
     click(&c, "[data-testid=nav-group-sharing] summary").await;
@@ -636,7 +636,7 @@ async fn the_bar_groups_pages_by_task_and_shows_only_what_roles_allow() {
 
     // A department's catalog editor: no audit group, no user list.
     switch_user(&c, &app.base, "ga.editor").await;
-    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "systems", "admin"]);
+    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "exchange", "systems", "admin"]);
     assert!(c.find(Locator::Css("a[href='/audit']")).await.is_err());
     assert!(c.find(Locator::Css("[data-testid=nav-group-systems] a[href='/systems']")).await.is_ok(), "a department keeps its inventory");
     assert!(c.find(Locator::Css("a[href='/projects/review']")).await.is_err(), "the funding queues are the reviewers'");
@@ -665,6 +665,8 @@ async fn the_bar_groups_pages_by_task_and_shows_only_what_roles_allow() {
         "/projects",
         "/projects/review",
         "/projects/1",
+        "/nodes",
+        "/nodes/1",
     ] {
         c.goto(&format!("{}{page}", app.base)).await.unwrap();
         wait_text(&c, "main h1", |t| !t.is_empty()).await;
@@ -760,7 +762,7 @@ async fn axe_violations(c: &Client, axe: &str) -> Vec<String> {
     found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
 }
 
-/// axe-core over the main pages (20), as the platform administrator and as a department's editor: no serious or
+/// axe-core over the main pages (22), as the platform administrator and as a department's editor: no serious or
 /// critical violation (labels, contrast, names of links and buttons, language, landmarks …).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_main_pages_pass_axe_core() {
@@ -789,6 +791,8 @@ async fn the_main_pages_pass_axe_core() {
         "/audit",
         "/account",
         "/search?q=%E5%85%AC%E5%AE%89",
+        "/nodes",
+        "/nodes/1",
     ];
     for page in admin_pages {
         c.goto(&format!("{}{page}", app.base)).await.unwrap();
@@ -892,7 +896,8 @@ async fn each_role_has_its_home_page() {
     assert!(months.iter().sum::<i64>() > 0, "the on-time record month by month: {months:?}");
     assert!(text_of(&c, "[data-testid=chart-on-time] table").await.contains("按时率"));
     let datasets = text_of(&c, "[data-testid=home-datasets-summary]").await;
-    assert!(datasets.contains("共 3 个数据集"), "the authority follows every dataset: {datasets}");
+    // 人口基本信息, 法人单位基本信息, the subsidy files, and 流动人口居住登记信息 waiting for the demo node's first batch.
+    assert!(datasets.contains("共 4 个数据集"), "the authority follows every dataset: {datasets}");
     save_screenshot(&c, "home-authority").await;
 
     switch_user(&c, &app.base, "auditor").await;

@@ -10,6 +10,7 @@
 //! - `catalog`, `sharing`, `exchange`: the capabilities C2, C3, C4.
 //! - `cli`: the binary's commands.
 //! - `client`: the typed client (`shutong-client`), signed requests included.
+//! - `node`: the exchange node (前置机): publications, subscriptions, heartbeats, the long-poll change feed.
 //! - `pool_schema`: the pool database's versioned migrations, and adopting a pool from before them.
 //! - `security`: every operation × every role, hostile input.
 //! - `systems`: the inventory of information systems, zombie verdicts, projects and their funding gates (C8, C9).
@@ -29,6 +30,7 @@ mod cli;
 mod client;
 mod exchange;
 mod figures;
+mod node;
 mod pool_schema;
 mod security;
 mod sharing;

@@ -520,3 +520,141 @@ pub async fn platform_snapshot(db: &shutong_store::Db) -> std::collections::BTre
     }
     out
 }
+
+/// A user's ID by username (an administrator's token).
+pub async fn user_id(app: &TestApp, admin: &str, username: &str) -> i64 {
+    let r = app.get("/api/v1/users", admin).await;
+    r.body["users"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["username"] == username))
+        .and_then(|u| u["id"].as_i64())
+        .unwrap_or_else(|| panic!("no user {username}: {:?}", r.body))
+}
+
+/// The MariaDB/MySQL server for tests: `SHUTONG_TEST_MYSQL_URL`, or the local one on 127.0.0.1:3306 (root,
+/// no password), started with `service mariadb start` if it is installed but down.
+pub fn mysql_admin_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let url = std::env::var("SHUTONG_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into());
+        let up = || std::net::TcpStream::connect_timeout(&"127.0.0.1:3306".parse().unwrap(), std::time::Duration::from_secs(2)).is_ok();
+        if !up() && std::env::var("SHUTONG_TEST_MYSQL_URL").is_err() {
+            eprintln!("starting the local MariaDB server for the tests");
+            let _ = std::process::Command::new("service").args(["mariadb", "start"]).status();
+            for _ in 0..30 {
+                if up() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        }
+        url
+    })
+    .clone()
+}
+
+/// A database of its own on the department-database servers (PostgreSQL or MariaDB), dropped afterwards:
+/// what an exchange node reads and writes in the tests.
+pub struct DepartmentDb {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl DepartmentDb {
+    pub async fn postgres() -> DepartmentDb {
+        DepartmentDb::create(postgres_admin_url()).await
+    }
+
+    pub async fn mysql() -> DepartmentDb {
+        DepartmentDb::create(mysql_admin_url()).await
+    }
+
+    async fn create(admin: String) -> DepartmentDb {
+        let name = format!("dept_{}", uuid::Uuid::new_v4().simple());
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("the department database server is required and is not reachable at {admin}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create department database");
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+        DepartmentDb { url: format!("{base}/{name}"), admin, name }
+    }
+
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::AnyPoolOptions::new().max_connections(4).connect(&self.url).await.expect("department database")
+    }
+}
+
+impl Drop for DepartmentDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await {
+                    let force = if admin.starts_with("mysql") { "" } else { " WITH (FORCE)" };
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}{force}")).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A loopback TCP proxy in front of a server, whose link the test cuts and restores: while cut, every open
+/// connection is dropped and new ones are closed at once.
+pub struct LinkProxy {
+    pub url: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl LinkProxy {
+    pub async fn start(target: &str) -> LinkProxy {
+        let target = target.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
+        let (c, k) = (cut.clone(), conns.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                let mut all = k.lock().unwrap();
+                all.retain(|h| !h.is_finished());
+                all.push(task.abort_handle());
+            }
+        });
+        LinkProxy { url, cut, conns, accept }
+    }
+
+    /// Cuts the link: open connections dropped, new ones refused.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for h in self.conns.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for LinkProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
