@@ -154,7 +154,7 @@ fn num_cpus() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-pub(crate) struct Child(std::process::Child);
+pub(crate) struct Child(pub(crate) std::process::Child);
 impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -74,6 +74,27 @@ enum Cmd {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// The exchange node (前置机) between a department's PostgreSQL and the platform on PostgreSQL: the
+    /// snapshot of ROWS rows against PostgreSQL COPY of the same table, change latency both ways at RATE
+    /// changes/s, catch-up of QUEUED changes made while the node was stopped.
+    Node {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        queued: u64,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        /// The shutong binary (default: next to this one).
+        #[arg(long)]
+        shutong: Option<std::path::PathBuf>,
+        /// Where the generated file and data directories go (default: the temp directory).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// XLSX uploads through the release server on SQLite: an honest workbook of N population rows and a
     /// spreadsheet bomb (a few MB unpacking to over a GB), each to a fresh server: time, answer, peak RSS.
     Xlsx {
@@ -94,6 +115,7 @@ enum Cmd {
 mod audit_bench;
 mod catalog_bench;
 mod exchange_bench;
+mod node_bench;
 mod xlsx_bench;
 
 /// A small deterministic generator (xorshift64*), so every run measures the same numbers.
@@ -360,6 +382,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Catalog { n, postgres, sqlite_only } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(catalog_bench::run(n, &postgres, sqlite_only))
+        }
+        Cmd::Node { rows, rate, seconds, queued, postgres, shutong, dir } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(node_bench::run(node_bench::Options { rows, rate, seconds, queued, postgres, shutong, dir }))
         }
         Cmd::Exchange { n, postgres, sqlite_only, postgres_only, clients, seconds, shutong, dir } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

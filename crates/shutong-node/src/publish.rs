@@ -140,7 +140,9 @@ impl TableCapture {
         if let Some(sd) = &self.cfg.soft_delete_column {
             s.push(self.dialect.text(sd));
         }
-        s.join(", ")
+        // Each named apart: PostgreSQL names a cast after its column, and the change column is read twice, so
+        // an `ORDER BY` of the column would otherwise be ambiguous.
+        s.iter().enumerate().map(|(i, e)| format!("{e} AS {}", self.dialect.quote(&format!("s_{i}")))).collect::<Vec<_>>().join(", ")
     }
 
     /// A row as read.

@@ -134,6 +134,16 @@ async fn capture_loop(p: Publication, state: State, figures: Figures, limit: i64
         };
         let mut last_compare = std::time::Instant::now();
         loop {
+            // While delivery keeps up, changes wait in the table until the batch ahead is taken, so that a busy
+            // table makes fewer, larger batches instead of a queue of small ones; cut off (the oldest batch
+            // waiting for seconds), capture goes on filling the outbox.
+            if let Ok((batches, _, Some(oldest))) = state.outbox_depth(Some(&p.name)).await
+                && batches >= 2
+                && now_ms() - oldest < 5_000
+            {
+                tokio::time::sleep(Duration::from_millis(p.poll_ms.min(50))).await;
+                continue;
+            }
             match capture.step().await {
                 Ok(0) => {
                     attempt = 0;

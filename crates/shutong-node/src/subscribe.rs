@@ -169,6 +169,10 @@ impl LocalCopy {
                 }
             }
         }
+        // The columns this page writes: the key and its items' columns (others the department added stay
+        // untouched).
+        let mut page_columns = vec![self.cfg.key_column.clone()];
+        page_columns.extend(wanted.iter().filter(|c| **c != self.cfg.key_column).cloned());
         for col in wanted {
             if !self.columns.contains(&col) {
                 sqlx::query(&format!("ALTER TABLE {} ADD COLUMN {} TEXT", d.quote(&self.cfg.table), d.quote(&col)))
@@ -186,7 +190,7 @@ impl LocalCopy {
             match &c.record {
                 None => {
                     if !upserts.is_empty() {
-                        self.upsert(&mut tx, &upserts).await?;
+                        self.upsert(&mut tx, &page_columns, &upserts).await?;
                         upserts.clear();
                     }
                     sqlx::query(&format!(
@@ -201,7 +205,7 @@ impl LocalCopy {
                 }
                 Some(r) => {
                     let mut values = vec![Some(key.clone())];
-                    for col in &self.columns[1..] {
+                    for col in &page_columns[1..] {
                         let item = self.cfg.columns.iter().find(|(_, c)| *c == col).map(|(i, _)| i.as_str()).unwrap_or(col);
                         values.push(r.get(item).and_then(|v| match v {
                             Value::Null => None,
@@ -211,22 +215,27 @@ impl LocalCopy {
                     }
                     upserts.push(values);
                     if upserts.len() >= 200 {
-                        self.upsert(&mut tx, &upserts).await?;
+                        self.upsert(&mut tx, &page_columns, &upserts).await?;
                         upserts.clear();
                     }
                 }
             }
         }
         if !upserts.is_empty() {
-            self.upsert(&mut tx, &upserts).await?;
+            self.upsert(&mut tx, &page_columns, &upserts).await?;
         }
         self.set_position(&mut tx, page.next_since.max(since)).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn upsert(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, rows: &[Vec<Option<String>>]) -> anyhow::Result<()> {
-        let sql = self.dialect.upsert(&self.cfg.table, &self.columns, rows.len());
+    async fn upsert(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        columns: &[String],
+        rows: &[Vec<Option<String>>],
+    ) -> anyhow::Result<()> {
+        let sql = self.dialect.upsert(&self.cfg.table, columns, rows.len());
         let mut q = sqlx::query(&sql);
         for r in rows {
             for v in r {

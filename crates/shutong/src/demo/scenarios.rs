@@ -373,17 +373,9 @@ pub async fn seed_exchange(ex: &shutong_exchange::Exchange, population_rows: u64
         };
         exchange::ingest(ex, &p, &ctx, req, Input::Reader(Box::new(std::io::Cursor::new(csv)))).await?;
     }
-    // For the demo exchange node (README, "Exchange node"): 省公安厅's 流动人口居住登记信息 bound and waiting for its
-    // node's first batch, and 省公安厅 subscribed to 法人单位基本信息 for its node to keep a local copy.
+    // For the demo exchange node (README, "Exchange node"): 省公安厅 subscribed to 法人单位基本信息 for its node to
+    // keep a local copy (流动人口居住登记信息, which the node publishes, is bound by the README's first step).
     let (editor, editor_ctx) = user("ga.editor").await?;
-    exchange::bind(
-        ex,
-        &editor,
-        &editor_ctx,
-        &code("流动人口居住登记信息").await?,
-        NewBinding { kind: Some(BindingKind::Dataset), ..Default::default() },
-    )
-    .await?;
     let request = shutong_sharing::NewRequest {
         resource_code: entities.to_string(),
         items: Vec::new(),

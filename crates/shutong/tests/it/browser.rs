@@ -896,8 +896,7 @@ async fn each_role_has_its_home_page() {
     assert!(months.iter().sum::<i64>() > 0, "the on-time record month by month: {months:?}");
     assert!(text_of(&c, "[data-testid=chart-on-time] table").await.contains("按时率"));
     let datasets = text_of(&c, "[data-testid=home-datasets-summary]").await;
-    // 人口基本信息, 法人单位基本信息, the subsidy files, and 流动人口居住登记信息 waiting for the demo node's first batch.
-    assert!(datasets.contains("共 4 个数据集"), "the authority follows every dataset: {datasets}");
+    assert!(datasets.contains("共 3 个数据集"), "the authority follows every dataset: {datasets}");
     save_screenshot(&c, "home-authority").await;
 
     switch_user(&c, &app.base, "auditor").await;

@@ -425,6 +425,19 @@ async fn the_readme_demo_node_with_the_binary() {
         "--data-dir",
         data_dir.to_str().unwrap(),
     ]);
+    run_ok(&[
+        "data",
+        "bind",
+        "101/000002",
+        "--kind",
+        "dataset",
+        "--as",
+        "ga.editor",
+        "--database-url",
+        &app.db.url,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ]);
     let config = node_dir.join("node.toml");
     let config_s = config.to_str().unwrap().to_string();
     tokio::time::sleep(crate::common::PRINCIPAL_CACHE).await;
