@@ -232,12 +232,23 @@ wait_ms = 2000
             .await
             .unwrap();
     }
-    until(60, "the changes on the platform", || async { platform_rows(&app, &editor, "101/000002").await == 49 }).await;
+    // Every change through (the count alone may pass through 49 on the way), and the bad row set aside.
+    let state = sqlite(&dir.path().join("ga-state/node.db")).await;
+    until(60, "the changes on the platform, the bad row among the node's rejects", || {
+        let (app, editor, state) = (&app, editor.clone(), state.clone());
+        let (last, deleted) = (people[52][0].clone(), people[7][0].clone());
+        async move {
+            platform_rows(app, &editor, "101/000002").await == 49
+                && app.get(&format!("/api/v1/data/101/000002/records/{last}"), &editor).await.status == StatusCode::OK
+                && app.get(&format!("/api/v1/data/101/000002/records/{deleted}"), &editor).await.status == StatusCode::NOT_FOUND
+                && sqlx::query("SELECT COUNT(*) FROM rejects").fetch_one(&state).await.map(|r| r.get::<i64, _>(0)).unwrap_or(0) == 1
+        }
+    })
+    .await;
     let r = app.get(&format!("/api/v1/data/101/000002/records/{}", people[0][0]), &editor).await;
     assert_eq!(r.body["姓名"], json!(format!("{}改", people[0][1])), "{:?}", r.body);
     assert_eq!(app.get(&format!("/api/v1/data/101/000002/records/{}", people[6][0]), &editor).await.status, StatusCode::NOT_FOUND);
     // The bad row is kept aside with the platform's reason; the rest flowed.
-    let state = sqlite(&dir.path().join("ga-state/node.db")).await;
     let rejects = sqlx::query("SELECT record_key, field, reason FROM rejects").fetch_all(&state).await.unwrap();
     assert_eq!(rejects.len(), 1, "one row rejected");
     assert_eq!(rejects[0].get::<String, _>(0), bad);
