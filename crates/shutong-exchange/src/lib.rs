@@ -233,7 +233,7 @@ impl Exchange {
             let invalidator = invalidator.clone();
             async move {
                 if matches!(notice, shutong_store::effects::Notice::DataChanged { .. }) {
-                    invalidator.data_changed();
+                    invalidator.invalidate();
                 }
             }
         });
@@ -280,15 +280,9 @@ impl Exchange {
 pub struct Invalidator(std::sync::Weak<access::Runtime>);
 
 impl Invalidator {
-    /// Forgets every cached access decision, if the exchange still exists.
+    /// Forgets every cached access decision and wakes the change-feed reads waiting for a change, if the
+    /// exchange still exists.
     pub fn invalidate(&self) {
-        if let Some(r) = self.0.upgrade() {
-            r.invalidate();
-        }
-    }
-
-    /// A dataset changed: cached access decisions forgotten, waiting change-feed reads woken.
-    pub fn data_changed(&self) {
         if let Some(r) = self.0.upgrade() {
             r.invalidate();
         }

@@ -362,10 +362,7 @@ pub async fn silent_nodes(ex: &Exchange, actor: &Principal) -> ExchangeResult<Ve
 }
 
 /// Every node by name with its last heartbeat and last transfer (for the systems module's facts).
-pub async fn node_activity(ex: &Exchange) -> ExchangeResult<Vec<(String, i64, i64, Option<i64>)>> {
-    let rows =
-        sqlx::query("SELECT name, department_id, last_seen_at, last_transfer_at FROM exchange_nodes").fetch_all(ex.db.pool()).await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("name")?, r.try_get("department_id")?, r.try_get("last_seen_at")?, r.try_get("last_transfer_at")?)))
-        .collect()
+pub async fn node_activity(ex: &Exchange) -> ExchangeResult<Vec<(String, i64, Option<i64>)>> {
+    let rows = sqlx::query("SELECT name, last_seen_at, last_transfer_at FROM exchange_nodes").fetch_all(ex.db.pool()).await?;
+    rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("last_seen_at")?, r.try_get("last_transfer_at")?))).collect()
 }

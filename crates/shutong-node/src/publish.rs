@@ -5,7 +5,6 @@
 //! Delivery sends the outbox in order, each batch under an ID derived from its offsets, which the platform
 //! applies once: a crash or a cut between any two steps repeats a delivery, never a change, and loses none.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use tokio::sync::Notify;
 
 use crate::config::{ChangeKind, DeleteDetection, Publication};
 use crate::source::{self, Dialect, text_at};
-use crate::state::{FlowFigures, State, now_ms};
+use crate::state::{State, now_ms};
 
 /// Why a flow stopped: what a person must fix, named.
 #[derive(Debug, Clone)]
@@ -633,32 +632,7 @@ pub fn classify(e: &ClientError) -> DeliveryError {
     }
 }
 
-/// Figures of a publication for the heartbeat and `status`.
-pub async fn publication_figures(state: &State, name: &str, resource: &str, base: &FlowFigures) -> anyhow::Result<FlowFigures> {
-    let (lag_rows, oldest) = state.outbox_rows(name).await?;
-    let mut f = base.clone();
-    f.name = name.to_string();
-    f.direction = "publication".into();
-    f.resource = resource.to_string();
-    f.lag_rows = lag_rows;
-    f.lag_seconds = oldest.map_or(0, |o| ((now_ms() - o) / 1000).max(0));
-    Ok(f)
-}
-
 /// Sleeps `d`, or less when woken.
 pub async fn nap(wake: &Notify, d: Duration) {
     let _ = tokio::time::timeout(d, wake.notified()).await;
-}
-
-/// Keys of an NDJSON body, for tests and tools.
-pub fn body_keys(body: &[u8], key_item: &str) -> BTreeMap<String, bool> {
-    let mut out = BTreeMap::new();
-    for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        if let Ok(v) = serde_json::from_slice::<Map<String, Value>>(line)
-            && let Some(k) = v.get(key_item).and_then(Value::as_str)
-        {
-            out.insert(k.to_string(), v.get("_op").is_some());
-        }
-    }
-    out
 }

@@ -71,12 +71,11 @@ impl State {
 
     /// Batches and bytes waiting in the outbox (all publications, or one).
     pub async fn outbox_depth(&self, publication: Option<&str>) -> anyhow::Result<(i64, i64, Option<i64>)> {
-        let r =
-            sqlx::query("SELECT COUNT(*), COALESCE(SUM(bytes), 0), 0, MIN(oldest_ms) FROM outbox WHERE ($1 IS NULL OR publication = $1)")
-                .bind(publication)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok((r.get(0), r.get(1), r.get(3)))
+        let r = sqlx::query("SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(oldest_ms) FROM outbox WHERE ($1 IS NULL OR publication = $1)")
+            .bind(publication)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((r.get(0), r.get(1), r.get(2)))
     }
 
     /// Rows waiting in the outbox for one publication, and the age of the oldest change.

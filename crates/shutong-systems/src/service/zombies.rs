@@ -82,11 +82,8 @@ impl Facts {
                 r.try_get("department")?,
             ));
         }
-        let nodes = shutong_exchange::nodes::node_activity(ex)
-            .await?
-            .into_iter()
-            .map(|(name, _department, seen, transfer)| (name, (seen, transfer)))
-            .collect();
+        let nodes =
+            shutong_exchange::nodes::node_activity(ex).await?.into_iter().map(|(name, seen, transfer)| (name, (seen, transfer))).collect();
         Ok(Facts { now_ms, resources, bound, accounts, producers, nodes })
     }
 
