@@ -190,7 +190,7 @@ mirror!(wx::NewBinding => dx::NewBinding { key_item, service_url }; kind: opt);
 mirror!(dx::RejectedRow => wx::RejectedRow { row, key, field, reason });
 mirror!(dx::BatchReport => wx::BatchReport {
     id, resource_code, batch_id, encoding, rows_received, rows_upserted, rows_deleted, rows_rejected, rows_after,
-    first_seq, last_seq, started_at_ms, finished_at_ms, submitted_by, failure, replayed };
+    first_seq, last_seq, started_at_ms, finished_at_ms, submitted_by, failure, replayed, parts };
     mode: into, format: into, status: into, rejects: vec);
 mirror!(wx::QuerySpec => dx::QuerySpec { after, limit }; conditions: vec, grant_id: |g: Option<i64>| g.map(ds::GrantId));
 mirror!(dx::RecordPage => wx::RecordPage { records, next_after, grant_id, items });

@@ -171,6 +171,16 @@ pub(crate) async fn spawn_server(
 ) -> anyhow::Result<(Child, String, reqwest::Client, u32)> {
     let _ = std::fs::remove_dir_all(data);
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    start_server(shutong, data, postgres, port).await
+}
+
+/// Starts the release server on `port` over the data directory and database as they are (a restart).
+pub(crate) async fn start_server(
+    shutong: &Path,
+    data: &Path,
+    postgres: Option<&str>,
+    port: u16,
+) -> anyhow::Result<(Child, String, reqwest::Client, u32)> {
     let mut cmd = std::process::Command::new(shutong);
     cmd.args(["serve", "--demo"])
         .env("SHUTONG_DATA_DIR", data)

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::exchange_bench::{Child, spawn_server};
+use crate::exchange_bench::{Child, spawn_server, start_server};
 
 pub struct Options {
     pub rows: u64,
@@ -120,7 +120,6 @@ async fn measure(o: &Options, shutong: &Path, dir: &Path, platform_url: &str, de
         bail!("sm2 key: {}", r.text().await?);
     }
     let editor = login(&http, &base, "ga.editor").await?;
-    let rows_before = row_count(&http, &base, &editor).await?;
     let local_url = dept_url.to_string();
     let config = dir.join("node.toml");
     std::fs::write(
@@ -175,8 +174,9 @@ wait_ms = 20000
         ))
     };
     let t = Instant::now();
-    let node = spawn()?;
-    let target = rows_before + o.rows as i64;
+    let _node = spawn()?;
+    // The snapshot is a full batch: the table replaces the demo's rows.
+    let target = o.rows as i64;
     wait_for(&http, &base, &editor, |n| n >= target, Duration::from_secs(7200)).await.context("snapshot")?;
     let snapshot = t.elapsed();
     // The subscription copies the dataset too before the latency run starts.
@@ -272,12 +272,14 @@ wait_ms = 20000
         }
     }
 
-    // 5. Catch-up: the node stopped, `queued` changes made, the node started.
-    drop(node);
+    // 5. A day offline, by volume: the platform stops while the node runs; `queued` changes are made and the
+    // node captures them all into its outbox; the platform starts again and the node catches up.
     let before: i64 = {
         let v: Value = http.get(format!("{base}/api/v1/data/101/000001")).bearer_auth(&editor).send().await?.json().await?;
         v["binding"]["last_seq"].as_i64().unwrap_or(0)
     };
+    let port: u16 = base.rsplit(':').next().and_then(|p| p.parse().ok()).context("the platform's port")?;
+    drop(server);
     let queued = o.queued.min(o.rows);
     let t = Instant::now();
     sqlx::query(&format!(
@@ -285,19 +287,46 @@ wait_ms = 20000
     ))
     .execute(&mut writer)
     .await?;
-    eprintln!("{queued} changes queued in {:.1}s", t.elapsed().as_secs_f64());
-    let t = Instant::now();
-    let _node = spawn()?;
-    let target_seq = before + queued as i64;
+    let state = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("state/node.db").display())).await?;
     let deadline = Instant::now() + Duration::from_secs(7200);
     loop {
+        let r = sqlx::query("SELECT COALESCE(SUM(rows), 0) FROM outbox").fetch_one(&state).await?;
+        let n: i64 = r.get(0);
+        if n >= queued as i64 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the node queued {n} of {queued} changes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let queue_time = t.elapsed();
+    let outbox_mb = std::fs::metadata(dir.join("state/node.db")).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
+    eprintln!("{queued} changes queued in the outbox while offline in {:.1}s (state database {outbox_mb:.0} MB)", queue_time.as_secs_f64());
+    let t = Instant::now();
+    let (server, _, _, _) = start_server(shutong, &dir.join("platform"), Some(platform_url), port).await?;
+    let target_seq = before + queued as i64;
+    let deadline = Instant::now() + Duration::from_secs(7200);
+    let mut last_seq = before;
+    loop {
         let v: Value = http.get(format!("{base}/api/v1/data/101/000001")).bearer_auth(&editor).send().await?.json().await?;
-        if v["binding"]["last_seq"].as_i64().unwrap_or(0) >= target_seq || Instant::now() > deadline {
+        last_seq = v["binding"]["last_seq"].as_i64().unwrap_or(last_seq);
+        if last_seq >= target_seq || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let catch_up = t.elapsed();
+    // Exactly once: one sequence number per change, and the platform's rows are the table's.
+    let (platform_rows, table_rows, renamed) = {
+        let platform = row_count(&http, &base, &editor).await?;
+        let table: i64 = sqlx::query("SELECT COUNT(*) FROM people").fetch_one(&mut writer).await?.get(0);
+        // The last row changed while offline.
+        let last = sqlx::query("SELECT sfzh, xm FROM people ORDER BY ver DESC LIMIT 1").fetch_one(&mut writer).await?;
+        let (key, local): (String, String) = (last.get(0), last.get(1));
+        let v: Value = http.get(format!("{base}/api/v1/data/101/000001/records/{key}")).bearer_auth(&editor).send().await?.json().await?;
+        (platform, table, v["姓名"].as_str() == Some(local.as_str()))
+    };
     drop(server);
 
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
@@ -332,7 +361,12 @@ wait_ms = 20000
         percentile(&mut to_local, 0.5),
         percentile(&mut to_local, 0.99)
     );
-    println!("| catch-up of {queued} queued changes, rows/s | {:.0} | |", rate(queued, catch_up));
+    println!(
+        "| catch-up of {queued} changes queued while the platform was down, rows/s | {:.0} (applied {}, expected {queued}; platform {platform_rows} rows, table {table_rows}; a sampled row {}) | |",
+        rate(queued, catch_up),
+        last_seq - before,
+        if renamed { "equal" } else { "DIFFERENT" }
+    );
     eprintln!("snapshot {:.1}s, COPY {:.1}s, catch-up {:.1}s", snapshot.as_secs_f64(), baseline.as_secs_f64(), catch_up.as_secs_f64());
     Ok(())
 }

@@ -502,6 +502,34 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { path, reason: e.to_string() })
     }
 
+    /// 分片上传: one part of a full batch uploaded in parts (`part` 1, 2, … under one batch ID; `last` commits
+    /// the batch). A part the platform has already is answered with the batch's report.
+    pub async fn post_batch_part(
+        &self,
+        code: &str,
+        format: DataFormat,
+        batch_id: &str,
+        part: i64,
+        last: bool,
+        body: impl Into<Vec<u8>>,
+    ) -> ClientResult<BatchReport> {
+        let [c, s] = code_segments(code)?;
+        let mut query = vec![
+            ("mode", "full".to_string()),
+            ("format", format.as_str().to_string()),
+            ("batch_id", batch_id.to_string()),
+            ("part", part.to_string()),
+        ];
+        if last {
+            query.push(("last", "true".to_string()));
+        }
+        let url = self.url(&["api", "v1", "data", c, s, "batches"], &query)?;
+        let path = url.path().to_string();
+        let answer = self.send(Method::POST, url, Some("application/octet-stream"), body.into()).await?;
+        let bytes = answer.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { path, reason: e.to_string() })
+    }
+
     /// 数据归集 of a file on disk, streamed (never held whole in memory): CSV (with its `encoding`), NDJSON or
     /// XLSX, under its own batch ID.
     pub async fn post_batch_file(

@@ -266,6 +266,7 @@ pub(crate) fn report_from_row(r: &AnyRow) -> ExchangeResult<BatchReport> {
         submitted_by: r.try_get("submitted_by")?,
         failure: r.try_get("failure")?,
         replayed: false,
+        parts: r.try_get("parts")?,
         rejects: Vec::new(),
     })
 }

@@ -51,6 +51,9 @@ pub enum ExchangeError {
     /// The binding or batch is not in a state that allows this (409).
     #[error("{0}")]
     Conflict(String),
+    /// A batch uploaded in parts failed between two parts: send it again from part 1 (409).
+    #[error("{0}")]
+    PartsLost(String),
     /// A grant's daily quota or rate limit is used up (429).
     #[error("{0}")]
     Limited(String),

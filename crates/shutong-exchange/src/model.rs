@@ -123,6 +123,8 @@ pub struct BatchReport {
     pub failure: Option<String>,
     /// True when this answer is the report of an earlier delivery of the same batch ID.
     pub replayed: bool,
+    /// Parts received of a full batch uploaded in parts (0: sent whole).
+    pub parts: i64,
     /// The rejected rows (at most `exchange.max_reported_rejects`; `rows_rejected` counts all).
     pub rejects: Vec<RejectedRow>,
 }

@@ -110,7 +110,7 @@ macro_rules! binding_columns {
 macro_rules! batch_columns {
     () => {
         "id, resource_code, batch_key, mode, format, encoding, status, rows_received, rows_upserted, rows_deleted, rows_rejected, \
-         rows_after, first_seq, last_seq, started_at, finished_at, submitted_by, provider_department_id, failure, audited"
+         rows_after, first_seq, last_seq, started_at, finished_at, submitted_by, provider_department_id, failure, audited, parts"
     };
 }
 
@@ -146,6 +146,18 @@ pub const MIGRATIONS: &[PoolMigration] = &[
     },
     // The audit outbox of pool changes (#18).
     PoolMigration { version: 3, name: "audit_outbox", statements: |b| vec![shutong_audit::outbox::create_table_sql(b)] },
+    // A full batch uploaded in parts (the exchange node's snapshot, #23): parts received, and the dataset's
+    // last sequence number when its first part arrived (row `r` of the batch is `base_seq + r`).
+    PoolMigration {
+        version: 4,
+        name: "batch_parts",
+        statements: |_| {
+            vec![
+                "ALTER TABLE exchange_batches ADD COLUMN parts BIGINT NOT NULL DEFAULT 0".into(),
+                "ALTER TABLE exchange_batches ADD COLUMN base_seq BIGINT".into(),
+            ]
+        },
+    },
 ];
 
 const CREATE_VERSIONS: &str =

@@ -85,7 +85,7 @@ pub async fn run(path: &Path, stop: Arc<Notify>) -> anyhow::Result<()> {
         });
         if p.source == "table" {
             let wake = Arc::new(Notify::new());
-            tasks.spawn(capture_loop(p.clone(), state.clone(), figures.clone(), limit, wake.clone()));
+            tasks.spawn(capture_loop(p.clone(), state.clone(), client.clone(), figures.clone(), limit, wake.clone()));
             tasks.spawn(delivery_loop(p, state.clone(), client.clone(), figures.clone(), wake));
         } else {
             tasks.spawn(folder_loop(p, state.clone(), client.clone(), figures.clone()));
@@ -121,10 +121,12 @@ pub async fn run(path: &Path, stop: Arc<Notify>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn capture_loop(p: Publication, state: State, figures: Figures, limit: i64, wake: Arc<Notify>) {
+async fn capture_loop(p: Publication, state: State, client: Client, figures: Figures, limit: i64, wake: Arc<Notify>) {
     let mut attempt = 0;
+    let (fig, name) = (figures.clone(), p.name.clone());
+    let progress: publish::Progress = Arc::new(move |rows, rejected| fig.transferred(&name, rows, rejected));
     loop {
-        let mut capture = match TableCapture::open(&p, &state, limit, wake.clone()).await {
+        let mut capture = match TableCapture::open(&p, &state, limit, wake.clone(), client.clone(), progress.clone()).await {
             Ok(c) => c,
             Err(e) => {
                 stopped(&figures, &p.name, &e.to_string());
@@ -150,6 +152,27 @@ async fn capture_loop(p: Publication, state: State, figures: Figures, limit: i64
                     tokio::time::sleep(Duration::from_millis(p.poll_ms)).await;
                 }
                 Ok(_) => attempt = 0,
+                // The snapshot goes to the platform itself: what the platform answered, as delivery treats it.
+                Err(e) if e.downcast_ref::<shutong_client::ClientError>().is_some() => {
+                    let classified = e.downcast_ref::<shutong_client::ClientError>().map(publish::classify);
+                    attempt += 1;
+                    match classified {
+                        Some(DeliveryError::Stopped(why)) => {
+                            stopped(&figures, &p.name, &format!("the platform refused a part of the snapshot: {why}"));
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                        }
+                        _ => {
+                            if attempt == 1 || attempt % 20 == 0 {
+                                tracing::warn!(publication = %p.name, error = %format!("{e:#}"), "the platform did not take a part of the snapshot");
+                            }
+                            figures.update(&p.name, |f| {
+                                f.state = "offline".into();
+                                f.error = Some(format!("{e:#}"));
+                            });
+                            tokio::time::sleep(backoff(attempt)).await;
+                        }
+                    }
+                }
                 Err(e) => {
                     // A column gone from the table stops the publication, naming it; anything else is retried.
                     match capture.check_columns().await {
@@ -197,13 +220,17 @@ async fn delivery_loop(p: Publication, state: State, client: Client, figures: Fi
                 figures.transferred(&p.name, rows, rejected);
             }
             Ok(Delivered::Idle) => {
+                // Back online once the batches that waited went through (a snapshot part's failure is the
+                // capture's to clear, when a part goes through).
+                if attempt > 0 {
+                    figures.update(&p.name, |f| {
+                        if f.state == "offline" {
+                            f.state = "running".into();
+                            f.error = None;
+                        }
+                    });
+                }
                 attempt = 0;
-                figures.update(&p.name, |f| {
-                    if f.state == "offline" {
-                        f.state = "running".into();
-                        f.error = None;
-                    }
-                });
                 nap(&wake, Duration::from_millis(500)).await;
             }
             Err(DeliveryError::Offline(e)) | Err(DeliveryError::Refused(e)) => {

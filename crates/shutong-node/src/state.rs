@@ -15,9 +15,14 @@ const SCHEMA: &[&str] = &[
      rows INTEGER NOT NULL, bytes INTEGER NOT NULL, body BLOB NOT NULL, oldest_ms INTEGER NOT NULL, created_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS outbox_publication ON outbox(publication, id)",
     // phase: snapshot (reading the table in key order up to snapshot_upto) or changes.
-    // captured: rows written to the outbox since the publication began (the exactly-once tests' ledger).
+    // captured: rows sent as snapshot parts or written to the outbox since the publication began (the
+    // exactly-once tests' ledger).
+    // The snapshot is one full batch (snapshot_batch) sent in parts: snapshot_part parts taken by the
+    // platform, the last ending at key snapshot_after, with snapshot_rows rows; pending_last and pending_final
+    // describe the part on its way (its last key, whether it is the last part).
     "CREATE TABLE IF NOT EXISTS offsets (publication TEXT PRIMARY KEY, phase TEXT NOT NULL, snapshot_after TEXT, snapshot_upto TEXT, \
-     change_offset TEXT, change_key TEXT, captured INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)",
+     change_offset TEXT, change_key TEXT, captured INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL, snapshot_batch TEXT, \
+     snapshot_part INTEGER NOT NULL DEFAULT 0, snapshot_rows INTEGER NOT NULL DEFAULT 0, pending_last TEXT, pending_final INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS rejects (id INTEGER PRIMARY KEY AUTOINCREMENT, publication TEXT NOT NULL, batch_id TEXT NOT NULL, \
      row_number INTEGER NOT NULL, record_key TEXT, field TEXT, reason TEXT NOT NULL, at INTEGER NOT NULL)",
     // Deletions by comparison: the keys sent as live (and when), and the table's keys during a comparison.
@@ -57,6 +62,18 @@ impl State {
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         for s in SCHEMA {
             sqlx::query(s).execute(&pool).await?;
+        }
+        // A state directory of the first release: the snapshot's parts.
+        if sqlx::query("SELECT 1 FROM pragma_table_info('offsets') WHERE name = 'snapshot_batch'").fetch_optional(&pool).await?.is_none() {
+            for c in [
+                "snapshot_batch TEXT",
+                "snapshot_part INTEGER NOT NULL DEFAULT 0",
+                "snapshot_rows INTEGER NOT NULL DEFAULT 0",
+                "pending_last TEXT",
+                "pending_final INTEGER NOT NULL DEFAULT 0",
+            ] {
+                sqlx::query(&format!("ALTER TABLE offsets ADD COLUMN {c}")).execute(&pool).await?;
+            }
         }
         let epoch = match sqlx::query("SELECT v FROM meta WHERE k = 'epoch'").fetch_optional(&pool).await? {
             Some(r) => r.get::<String, _>(0),

@@ -188,6 +188,7 @@ impl From<shutong_exchange::ExchangeError> for ApiError {
             X::Forbidden(m) => ApiError::forbidden(m),
             X::NoGrant(m) => ApiError::new(StatusCode::FORBIDDEN, "no_grant", m),
             X::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            X::PartsLost(m) => ApiError::new(StatusCode::CONFLICT, "batch_parts_lost", m),
             X::Limited(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limited", m),
             X::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m),
             X::BatchRejected { message, report } => {

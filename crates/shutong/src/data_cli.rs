@@ -189,6 +189,7 @@ pub async fn run(cli: &Cli, cmd: &DataCommand) -> anyhow::Result<i32> {
                 delimiter,
                 encoding: encoding.clone(),
                 all_or_nothing: *all_or_nothing,
+                part: None,
             };
             match exchange::ingest(&ex, &p, &ctx, req, Input::File(file.clone())).await {
                 Ok(report) => {

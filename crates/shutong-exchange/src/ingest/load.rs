@@ -28,6 +28,26 @@ enum Feed {
 /// What a load read: the encoding, the rows received, the rejects reported and the number rejected.
 pub(super) type Loaded = (&'static str, i64, Vec<RejectedRow>, i64);
 
+/// Where a load stands in its batch: a batch sent whole is one stage that creates its table and finishes
+/// it; a batch uploaded in parts creates its table with the first part, appends the others and finishes
+/// with the last.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Stage {
+    /// The table exists (a later part): rows are appended.
+    pub append: bool,
+    /// The last rows of the batch: a full batch's key index is built.
+    pub finish: bool,
+    /// Rows of the batch before this load: row `r` of this input is row `row_offset + r` of the batch.
+    pub row_offset: i64,
+    /// Rejects the batch has reported already (they count against `exchange.max_reported_rejects`).
+    pub reported: usize,
+}
+
+impl Stage {
+    /// A batch sent whole.
+    pub const WHOLE: Stage = Stage { append: false, finish: true, row_offset: 0, reported: 0 };
+}
+
 /// Reads the input and writes its valid rows into `table`.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn load(
@@ -39,22 +59,30 @@ pub(super) async fn load(
     base: i64,
     started: i64,
     table: &str,
+    stage: Stage,
 ) -> ExchangeResult<Loaded> {
     let full = req.mode == IngestMode::Full;
-    let target = Target { table, ncols: columns.names.len(), batch, started, base, full };
+    let offset = stage.row_offset;
+    let target = Target { table, ncols: columns.names.len(), batch, started, base: base + offset, full, freeze: !stage.append };
     // PostgreSQL: a full batch streams into its table with COPY, on a connection of its own, in the
     // transaction that creates the table, so that COPY may FREEZE the rows: they are written frozen and
     // all-visible, leaving no hint bits for the first readers (the first export, the first lookups) to set
     // and write back, and no whole-table vacuum to follow. (A failed load closes the connection: the
     // transaction, table and all, is rolled back.)
     let mut pg = if full { ex.pool.pg_connection().await? } else { None };
-    create_table(ex, pg.as_mut(), &target).await?;
+    if stage.append {
+        if let Some(conn) = pg.as_mut() {
+            sqlx::query("BEGIN").execute(&mut *conn).await?;
+        }
+    } else {
+        create_table(ex, pg.as_mut(), &target).await?;
+    }
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Feed>(4);
     let tx = spawn_sealer(ex, req, columns, tx);
     let parser = spawn_parser(ex, req, input, columns, tx);
 
-    let max_reported = ex.settings.max_reported_rejects;
+    let max_reported = ex.settings.max_reported_rejects.saturating_sub(stage.reported);
     let (mut rejects, mut rejected, mut received, mut chunks, mut encoding) = (Vec::new(), 0i64, 0i64, 0u64, "utf-8");
     let mut writer = Writer::open(ex, pg.as_mut(), &target).await?;
     while let Some(feed) = rx.recv().await {
@@ -72,9 +100,9 @@ pub(super) async fn load(
         };
         received += (chunk.rows.len() + chunk.rejects.len()) as i64;
         for r in chunk.rejects {
-            keep_reject(&mut rejects, &mut rejected, max_reported, r);
+            keep_reject(&mut rejects, &mut rejected, max_reported, RejectedRow { row: r.row + offset, ..r });
         }
-        let rows = one_row_per_key(chunk.rows, full, |r| keep_reject(&mut rejects, &mut rejected, max_reported, r));
+        let rows = one_row_per_key(chunk.rows, full, offset, |r| keep_reject(&mut rejects, &mut rejected, max_reported, r));
         writer.write(rows).await?;
         chunks += 1;
         if chunks.is_multiple_of(16) {
@@ -92,7 +120,7 @@ pub(super) async fn load(
         sqlx::query("COMMIT").execute(&mut *conn).await?;
     }
     drop(pg);
-    if full {
+    if full && stage.finish {
         build_key_index(ex, table, base, &mut |r| keep_reject(&mut rejects, &mut rejected, max_reported, r)).await?;
     }
     let _ = parser.await;
@@ -128,7 +156,7 @@ async fn create_table(ex: &Exchange, pg: Option<&mut sqlx::PgConnection>, t: &Ta
 
 /// Within a full batch a key may appear once: later repeats are rejected (first wins; repeats across chunks
 /// are found when the key index is built). Within an incremental batch later rows win.
-fn one_row_per_key(mut rows: Vec<LoadRow>, full: bool, mut reject: impl FnMut(RejectedRow)) -> Vec<LoadRow> {
+fn one_row_per_key(mut rows: Vec<LoadRow>, full: bool, offset: i64, mut reject: impl FnMut(RejectedRow)) -> Vec<LoadRow> {
     if full {
         let mut seen: HashMap<&str, i64> = HashMap::with_capacity(rows.len());
         let mut dup = Vec::new();
@@ -141,7 +169,12 @@ fn one_row_per_key(mut rows: Vec<LoadRow>, full: bool, mut reject: impl FnMut(Re
         }
         for (i, first, row, key) in dup.into_iter().rev() {
             rows.remove(i);
-            reject(RejectedRow { row, key: Some(key), field: None, reason: format!("the key repeats row {first}") });
+            reject(RejectedRow {
+                row: row + offset,
+                key: Some(key),
+                field: None,
+                reason: format!("the key repeats row {}", first + offset),
+            });
         }
     } else {
         let mut last: HashMap<&str, usize> = HashMap::with_capacity(rows.len());

@@ -22,9 +22,10 @@ use crate::validate::ItemCheck;
 use crate::{Exchange, ExchangeError, ExchangeResult, invalid, schema};
 
 mod load;
+pub mod parts;
 mod writers;
 
-use load::load;
+use load::{Stage, load};
 
 /// What a batch is.
 #[derive(Clone, Debug)]
@@ -38,7 +39,21 @@ pub struct BatchRequest {
     pub encoding: Option<String>,
     /// Refuse the whole batch if any row is rejected (default: apply the valid rows, report the others).
     pub all_or_nothing: bool,
+    /// One part of a full batch uploaded in parts (see [`parts`]); `None`: the batch is sent whole.
+    pub part: Option<Part>,
 }
+
+/// 分片: one part of a full batch uploaded in parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// 1, 2, …: taken in order; a part already received is answered with the batch's report.
+    pub number: i64,
+    /// The last part: the batch commits with it.
+    pub last: bool,
+}
+
+/// The most parts a batch may have.
+pub const MAX_PARTS: i64 = 1_000_000;
 
 /// The upload: a reader (CSV, NDJSON), or a file on disk (XLSX needs random access).
 pub enum Input {
@@ -97,6 +112,23 @@ pub async fn prepare(ex: &Exchange, actor: &Principal, req: &BatchRequest) -> Ex
     if req.format == DataFormat::Parquet {
         return Err(invalid("format", "Parquet is a download format; upload CSV, NDJSON or XLSX"));
     }
+    if let Some(part) = req.part {
+        if !(1..=MAX_PARTS).contains(&part.number) {
+            return Err(invalid("part", format!("{} is not between 1 and {MAX_PARTS}", part.number)));
+        }
+        if req.mode != IngestMode::Full {
+            return Err(invalid("part", "only a full batch is uploaded in parts: send an incremental batch whole"));
+        }
+        if req.batch_id.is_none() {
+            return Err(invalid("batch_id", "a batch uploaded in parts needs a batch ID, the same for every part"));
+        }
+        if req.all_or_nothing {
+            return Err(invalid(
+                "all_or_nothing",
+                "a batch uploaded in parts applies its valid rows: all_or_nothing is for a batch sent whole",
+            ));
+        }
+    }
     if let Some(id) = &req.batch_id
         && let Some(done) = committed_batch(ex, &req.resource_code, id).await?
     {
@@ -110,10 +142,34 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
     if let Err(done) = prepare(ex, actor, &req).await? {
         return Ok(done);
     }
-    let resource = req.resource_code.clone();
-    let code = resource.to_string();
-    let p = published(ex, &resource).await?;
-    let binding = get_binding(ex, &resource).await?.ok_or(ExchangeError::NotFound { what: "binding" })?;
+    let (provider, columns) = batch_columns(ex, &req).await?;
+    if let Some(part) = req.part {
+        return parts::ingest_part(ex, ctx, &req, part, input, &provider, columns).await;
+    }
+    // The batch record and the dataset's claim.
+    let started = now_ms();
+    let batch_key = req.batch_id.clone().unwrap_or_else(|| format!("auto-{}", uuid::Uuid::new_v4().simple()));
+    let (batch, base) = open_batch(ex, ctx, &req, &batch_key, provider.0, started).await?;
+    let load_table = schema::table_name(if req.mode == IngestMode::Full { "xd" } else { "xs" }, req.resource_code.as_str(), batch);
+    let result = load(ex, &req, input, &columns, batch, base, started, &load_table, Stage::WHOLE).await;
+    let (encoding, received, rejects, rejected_count) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            drop_table(ex, &load_table).await;
+            finish_failed(ex, batch, &failure_text(&e), true).await;
+            return Err(e);
+        }
+    };
+    let loaded = Concluded { batch, base, started, encoding, received, rejected: rejected_count, parts: 0 };
+    conclude(ex, ctx, &req, &provider, &columns, &load_table, &batch_key, loaded, &rejects).await
+}
+
+/// The columns a batch loads (the binding's, then items added by later catalog versions, with their checks),
+/// and the provider.
+async fn batch_columns(ex: &Exchange, req: &BatchRequest) -> ExchangeResult<(DepartmentId, Columns)> {
+    let resource = &req.resource_code;
+    let p = published(ex, resource).await?;
+    let binding = get_binding(ex, resource).await?.ok_or(ExchangeError::NotFound { what: "binding" })?;
     let key_item = binding.key_item.clone().ok_or_else(|| ExchangeError::Conflict("the dataset has no key item".into()))?;
     // Columns: the binding's, then items added by later catalog versions.
     let mut names = binding.columns.clone();
@@ -136,67 +192,96 @@ pub async fn ingest(ex: &Exchange, actor: &Principal, ctx: &AuditContext, req: B
     } else {
         binding.key_sealed
     };
-    let columns = Columns { names, checks, key, key_sealed };
+    Ok((p.provider, Columns { names, checks, key, key_sealed }))
+}
 
-    // The batch record and the dataset's claim.
-    let started = now_ms();
-    let batch_key = req.batch_id.clone().unwrap_or_else(|| format!("auto-{}", uuid::Uuid::new_v4().simple()));
+/// Records a new batch as loading and takes the dataset's claim. Returns the batch and the dataset's last
+/// sequence number (the batch's rows follow it).
+async fn open_batch(
+    ex: &Exchange,
+    ctx: &AuditContext,
+    req: &BatchRequest,
+    batch_key: &str,
+    provider: i64,
+    started: i64,
+) -> ExchangeResult<(i64, i64)> {
+    let code = req.resource_code.as_str();
     let batch: i64 = sqlx::query(
         "INSERT INTO exchange_batches (resource_code, batch_key, mode, format, encoding, status, started_at, submitted_by, provider_department_id) \
          VALUES ($1, $2, $3, $4, '', 'loading', $5, $6, $7) RETURNING id",
     )
-    .bind(&code)
-    .bind(&batch_key)
+    .bind(code)
+    .bind(batch_key)
     .bind(req.mode.as_str())
     .bind(req.format.as_str())
     .bind(started)
     .bind(&ctx.actor)
-    .bind(binding.provider_department_id)
+    .bind(provider)
     .fetch_one(ex.pool.pool())
     .await?
     .try_get(0)?;
-    if !claim(ex.pool.pool(), ex, &code, batch, started).await? {
+    if !claim(ex.pool.pool(), ex, code, batch, started).await? {
         finish_failed(ex, batch, "another batch of this dataset is being loaded", false).await;
         return Err(ExchangeError::Conflict(format!("another batch of {code} is being loaded: try again when it has finished")));
     }
     let base: i64 = sqlx::query("SELECT last_seq FROM exchange_bindings WHERE resource_code = $1")
-        .bind(&code)
+        .bind(code)
         .fetch_one(ex.pool.pool())
         .await?
         .try_get(0)?;
-    let load_table = schema::table_name(if req.mode == IngestMode::Full { "xd" } else { "xs" }, &code, batch);
-    let result = load(ex, &req, input, &columns, batch, base, started, &load_table).await;
-    let (encoding, received, rejects, rejected_count) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            drop_table(ex, &load_table).await;
-            finish_failed(ex, batch, &failure_text(&e), true).await;
-            return Err(e);
-        }
-    };
+    sqlx::query("UPDATE exchange_batches SET base_seq = $1 WHERE id = $2").bind(base).bind(batch).execute(ex.pool.pool()).await?;
+    Ok((batch, base))
+}
+
+/// What a batch's loads read, ready for its final transaction.
+struct Concluded {
+    batch: i64,
+    base: i64,
+    started: i64,
+    encoding: &'static str,
+    /// Rows received and rejected by the whole batch (all its parts).
+    received: i64,
+    rejected: i64,
+    parts: i64,
+}
+
+/// Ends a loaded batch: refused as a whole (all-or-nothing with rejects, or a full batch without a valid
+/// row), or committed. `rejects` are those not yet recorded (a batch in parts recorded its earlier parts').
+#[allow(clippy::too_many_arguments)]
+async fn conclude(
+    ex: &Exchange,
+    ctx: &AuditContext,
+    req: &BatchRequest,
+    provider: &DepartmentId,
+    columns: &Columns,
+    load_table: &str,
+    batch_key: &str,
+    l: Concluded,
+    rejects: &[RejectedRow],
+) -> ExchangeResult<BatchReport> {
+    let Concluded { batch, base, started, encoding, received, rejected: rejected_count, parts } = l;
     let accepted = received - rejected_count;
     let empty_full = req.mode == IngestMode::Full && accepted == 0;
     if (req.all_or_nothing && rejected_count > 0) || empty_full {
-        drop_table(ex, &load_table).await;
+        drop_table(ex, load_table).await;
         let message = if empty_full {
             format!("the full batch has no valid rows ({rejected_count} rejected): it would empty the dataset, so nothing was applied")
         } else {
             format!("{rejected_count} of {received} rows were rejected and all_or_nothing is set: nothing was applied")
         };
-        let report = finish_rejected(ex, batch, encoding, received, rejected_count, &rejects, &message).await?;
+        let report = finish_rejected(ex, batch, encoding, received, rejected_count, rejects, &message).await?;
         return Err(ExchangeError::BatchRejected { message, report: Box::new(report) });
     }
-    match commit(ex, ctx, &req, &p.provider, &columns, batch, base, started, &load_table, encoding, received, &rejects, rejected_count)
-        .await
-    {
+    let totals = (received, rejected_count, parts);
+    match commit(ex, ctx, req, provider, columns, batch, base, started, load_table, encoding, totals, rejects).await {
         Ok(report) => Ok(report),
         Err(e) => {
-            drop_table(ex, &load_table).await;
+            drop_table(ex, load_table).await;
             let duplicate = matches!(&e, ExchangeError::Store(shutong_store::StoreError::Conflict { .. }));
             finish_failed(ex, batch, &failure_text(&e), true).await;
             if duplicate {
                 // The same batch ID committed concurrently: answer with that batch's report.
-                if let Some(done) = committed_batch(ex, &resource, &batch_key).await? {
+                if let Some(done) = committed_batch(ex, &req.resource_code, batch_key).await? {
                     return Ok(done);
                 }
             }
@@ -250,9 +335,8 @@ async fn commit(
     started: i64,
     load_table: &str,
     encoding: &str,
-    received: i64,
+    (received, rejected, parts): (i64, i64, i64),
     rejects: &[RejectedRow],
-    rejected: i64,
 ) -> ExchangeResult<BatchReport> {
     let code = req.resource_code.as_str();
     let ncols = columns.names.len();
@@ -359,7 +443,7 @@ async fn commit(
     let audited = true;
     sqlx::query(
         "UPDATE exchange_batches SET status = 'committed', encoding = $1, rows_received = $2, rows_upserted = $3, rows_deleted = $4, \
-         rows_rejected = $5, rows_after = $6, first_seq = $7, last_seq = $8, finished_at = $9, audited = $10 WHERE id = $11",
+         rows_rejected = $5, rows_after = $6, first_seq = $7, last_seq = $8, finished_at = $9, audited = $10, parts = $12 WHERE id = $11",
     )
     .bind(encoding)
     .bind(received)
@@ -372,13 +456,14 @@ async fn commit(
     .bind(now)
     .bind(audited as i64)
     .bind(batch)
+    .bind(parts)
     .execute(&mut **change.tx())
     .await?;
     insert_rejects(change.tx(), batch, rejects).await?;
     let detail = json!({
         "batch": batch, "batch_id": req.batch_id, "mode": req.mode, "format": req.format, "received": received,
         "upserted": upserted, "deleted": deleted, "rejected": rejected, "rows_after": rows_after,
-        "first_seq": first_seq, "last_seq": max_seq, "started_at": started, "base_seq": base,
+        "first_seq": first_seq, "last_seq": max_seq, "started_at": started, "base_seq": base, "parts": parts,
     });
     change.record(batch_event(code, provider, detail)).await?;
     change.notify(shutong_audit::Notice::DataChanged { code: code.to_string() });

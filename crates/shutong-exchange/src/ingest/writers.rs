@@ -21,6 +21,9 @@ pub(super) struct Target<'a> {
     pub base: i64,
     /// A full batch appends (its key index is built at the end); an incremental one upserts by key.
     pub full: bool,
+    /// PostgreSQL, full batch: COPY may FREEZE the rows (the table was created in the load's transaction;
+    /// not so for the later parts of a batch uploaded in parts).
+    pub freeze: bool,
 }
 
 impl Target<'_> {
@@ -73,7 +76,7 @@ impl<'c> Writer<'c> {
             columns.extend((0..t.ncols).map(|i| format!("c{i}")));
             let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
             i16::try_from(columns.len()).map_err(|_| invalid("columns", "too many columns"))?;
-            let copy = native::CopyIn::begin(conn, table, &columns, true).await?;
+            let copy = native::CopyIn::begin(conn, table, &columns, t.freeze).await?;
             return Ok(Writer::Copy { copy, batch, started, base });
         }
         if let Some(path) = ex.pool.sqlite_path() {

@@ -471,6 +471,7 @@ fn query_constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("/api/v1/data/{classification}/{sequence}/batches", "batch_id", json!({"type": "string", "pattern": BATCH_ID_PATTERN})),
         ("/api/v1/data/{classification}/{sequence}/batches", "delimiter", json!({"type": "string", "enum": [",", ";", "tab", "|"]})),
         ("/api/v1/data/{classification}/{sequence}/batches", "encoding", json!({"type": "string", "enum": ["utf-8", "gbk"]})),
+        ("/api/v1/data/{classification}/{sequence}/batches", "part", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000})),
         ("/api/v1/data/{classification}/{sequence}/export", "format", json!({"type": "string", "enum": ["csv", "ndjson", "parquet"]})),
         ("/api/v1/data/{classification}/{sequence}/changes", "since", json!({"type": "integer", "minimum": 0})),
         ("/api/v1/data/{classification}/{sequence}/changes", "limit", limit.clone()),

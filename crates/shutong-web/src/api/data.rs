@@ -112,6 +112,13 @@ pub struct BatchQuery {
     /// Refuse the whole batch when any row is rejected.
     #[serde(default)]
     pub all_or_nothing: bool,
+    /// A full batch uploaded in parts (分片上传): this part's number, 1, 2, … in order, each under the
+    /// batch's one `batch_id`. A part already received is answered 200 with the batch's report; a new part
+    /// 202, its rows loaded but not yet visible; the `last` part 201, the batch committed.
+    pub part: Option<i64>,
+    /// With `part`: the last part, which commits the batch.
+    #[serde(default)]
+    pub last: bool,
 }
 
 fn format_of(q: Option<&str>, headers: &HeaderMap) -> ApiResult<DataFormat> {
@@ -134,7 +141,7 @@ fn format_of(q: Option<&str>, headers: &HeaderMap) -> ApiResult<DataFormat> {
 #[utoipa::path(post, path = "/api/v1/data/{classification}/{sequence}/batches", tag = "data", security(("bearer" = [])),
     params(("classification" = String, Path), ("sequence" = String, Path), BatchQuery),
     request_body(content = String, content_type = "text/csv", description = "The rows, with a header naming the items"),
-    responses((status = 201, body = BatchReport), (status = 200, body = BatchReport), (status = 403, body = ErrorEnvelope),
+    responses((status = 201, body = BatchReport), (status = 200, body = BatchReport), (status = 202, body = BatchReport), (status = 403, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 pub async fn post_batch(
     State(state): State<AppState>,
@@ -158,6 +165,10 @@ pub async fn post_batch(
         Some(d) => return Err(ApiError::validation("delimiter", format!("delimiter: '{d}' is not one of , ; tab |"))),
     };
     let limit = upload_limit(&state, &headers, "split it into incremental batches")?;
+    if q.last && q.part.is_none() {
+        return Err(ApiError::validation("last", "last: only a part (part=N) is the last part of a batch"));
+    }
+    let part = q.part.map(|number| exchange::Part { number, last: q.last });
     let req = BatchRequest {
         resource_code: code,
         mode,
@@ -166,6 +177,7 @@ pub async fn post_batch(
         delimiter,
         encoding: q.encoding,
         all_or_nothing: q.all_or_nothing,
+        part,
     };
     let ex = &state.exchange;
     match exchange::prepare(ex, &caller.principal, &req).await {
@@ -224,7 +236,13 @@ pub async fn post_batch(
         let _ = tokio::fs::remove_file(p).await;
     }
     let report = result?;
-    let status = if report.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if report.replayed {
+        StatusCode::OK
+    } else if report.status == exchange::BatchStatus::Loading {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, axum::Json(BatchReport::from(report))).into_response())
 }
 

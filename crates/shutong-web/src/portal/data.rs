@@ -297,7 +297,16 @@ pub async fn upload(
     } else {
         DataFormat::Csv
     };
-    let req = BatchRequest { resource_code: code.clone(), mode, format, batch_id: None, delimiter: None, encoding: None, all_or_nothing };
+    let req = BatchRequest {
+        resource_code: code.clone(),
+        mode,
+        format,
+        batch_id: None,
+        delimiter: None,
+        encoding: None,
+        all_or_nothing,
+        part: None,
+    };
     let result = exchange::ingest(&state.exchange, &s.principal, &s.ctx(), req, Input::File(path.clone())).await;
     let _ = tokio::fs::remove_file(&path).await;
     match result {

@@ -91,9 +91,11 @@ pub fn exchange(e: &ExchangeError) -> Shown {
         ExchangeError::Store(s) => store(s),
         ExchangeError::Sealed(_) => Shown::new("敏感数据无法解密：数据密钥缺失或数据已被改动，请联系平台运维人员。"),
         ExchangeError::BatchRejected { message, .. } => Shown::new(zh::error_text(None, message)),
-        ExchangeError::Conflict(m) | ExchangeError::Limited(m) | ExchangeError::TooLarge(m) | ExchangeError::Upstream(m) => {
-            Shown::new(zh::error_text(None, m))
-        }
+        ExchangeError::Conflict(m)
+        | ExchangeError::PartsLost(m)
+        | ExchangeError::Limited(m)
+        | ExchangeError::TooLarge(m)
+        | ExchangeError::Upstream(m) => Shown::new(zh::error_text(None, m)),
     }
 }
 

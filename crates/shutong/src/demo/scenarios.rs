@@ -370,6 +370,7 @@ pub async fn seed_exchange(ex: &shutong_exchange::Exchange, population_rows: u64
             delimiter: None,
             encoding: None,
             all_or_nothing: true,
+            part: None,
         };
         exchange::ingest(ex, &p, &ctx, req, Input::Reader(Box::new(std::io::Cursor::new(csv)))).await?;
     }

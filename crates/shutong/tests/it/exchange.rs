@@ -726,6 +726,95 @@ async fn a_key_repeated_across_chunks_is_rejected(backend: Backend) {
 
 on_both_backends!(a_key_repeated_across_chunks_is_rejected);
 
+/// A full batch uploaded in parts (分片上传): each new part is taken (202) without changing what readers
+/// see, a part re-sent is answered with the batch's report (200), a part out of order is refused, and the
+/// last part commits the whole (201) — rejects numbered by their row in the batch, a key repeated across
+/// parts found, the dataset replaced, its sequence one number per row. A part of a batch that is not
+/// loading asks for the batch again from part 1.
+async fn a_full_batch_uploaded_in_parts_commits_with_its_last_part(backend: Backend) {
+    let app = spawn_demo_app_with(backend, |c| c.exchange.chunk_rows = 2).await;
+    let provider = app.login("ga.editor", DEMO).await;
+    let before = app.get(POPULATION, &provider).await.body["binding"].clone();
+    let people: Vec<[String; 6]> = (100..106).map(|i| synth::person(i, 11)).collect();
+    let head = format!("{}\n", synth::POPULATION_ITEMS.join(","));
+    let line = |p: &[String; 6], id: &str| format!("{id},{},{},{},{},{}\n", p[1], p[2], p[3], p[4], p[5]);
+    let part1 = format!("{head}{}{}", line(&people[0], &people[0][0]), line(&people[1], &people[1][0]));
+    // Row 4 of the batch: a 公民身份号码 with a wrong check character.
+    let mut bad = people[3][0].clone();
+    let check = bad.pop().unwrap();
+    bad.push(if check == '0' { '1' } else { '0' });
+    let part2 = format!("{head}{}{}", line(&people[2], &people[2][0]), line(&people[3], &bad));
+    // Row 6 repeats row 1's key.
+    let part3 = format!("{head}{}{}{}", line(&people[4], &people[4][0]), line(&people[5], &people[0][0]), line(&people[3], &people[3][0]));
+    let q = |n: i64, last: bool| format!("mode=full&format=csv&batch_id=parts-1&part={n}{}", if last { "&last=true" } else { "" });
+
+    let r = upload(&app, &provider, POPULATION, &q(1, false), "text/csv", part1.clone().into_bytes()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    assert_eq!(
+        (r.body["status"].as_str(), r.body["parts"].as_i64(), r.body["rows_received"].as_i64()),
+        (Some("loading"), Some(1), Some(2))
+    );
+    let again = upload(&app, &provider, POPULATION, &q(1, false), "text/csv", part1.into_bytes()).await;
+    assert_eq!((again.status, again.body["replayed"].as_bool()), (StatusCode::OK, Some(true)), "{:?}", again.body);
+    assert_eq!(again.body["rows_received"], 2, "a part re-sent is not loaded again");
+    let early = upload(&app, &provider, POPULATION, &q(3, true), "text/csv", part3.clone().into_bytes()).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{:?}", early.body);
+    assert!(early.body["error"]["message"].as_str().unwrap().contains("before part 2"), "{:?}", early.body);
+    // Meanwhile another batch waits for the dataset, and readers see the dataset as it was.
+    let other = upload(
+        &app,
+        &provider,
+        POPULATION,
+        "mode=incremental&batch_id=meanwhile",
+        "text/csv",
+        format!("{head}{}", line(&people[0], &people[0][0])).into_bytes(),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{:?}", other.body);
+    assert_eq!(app.get(POPULATION, &provider).await.body["binding"]["row_count"], before["row_count"]);
+
+    let r = upload(&app, &provider, POPULATION, &q(2, false), "text/csv", part2.into_bytes()).await;
+    assert_eq!(
+        (r.status, r.body["parts"].as_i64(), r.body["rows_rejected"].as_i64()),
+        (StatusCode::ACCEPTED, Some(2), Some(1)),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["rejects"][0]["row"], 4, "{:?}", r.body["rejects"]);
+    let r = upload(&app, &provider, POPULATION, &q(3, true), "text/csv", part3.clone().into_bytes()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["status"], "committed");
+    assert_eq!(r.body["parts"], 3);
+    assert_eq!(
+        (r.body["rows_received"].as_i64(), r.body["rows_upserted"].as_i64(), r.body["rows_rejected"].as_i64()),
+        (Some(7), Some(5), Some(2)),
+        "{:?}",
+        r.body
+    );
+    let rows: Vec<i64> = r.body["rejects"].as_array().unwrap().iter().map(|x| x["row"].as_i64().unwrap()).collect();
+    assert_eq!(rows, vec![4, 6], "{:?}", r.body["rejects"]);
+    assert!(r.body["rejects"][1]["reason"].as_str().unwrap().contains("repeats row 1"), "{:?}", r.body["rejects"]);
+    let binding = app.get(POPULATION, &provider).await.body["binding"].clone();
+    assert_eq!(binding["row_count"], 5, "the full batch replaced the dataset: {binding}");
+    let record = app.get(&format!("{POPULATION}/records/{}", people[3][0]), &provider).await;
+    assert_eq!(record.status, StatusCode::OK, "{:?}", record.body);
+    let last = upload(&app, &provider, POPULATION, &q(3, true), "text/csv", part3.into_bytes()).await;
+    assert_eq!((last.status, last.body["replayed"].as_bool()), (StatusCode::OK, Some(true)), "the last part re-sent: {:?}", last.body);
+
+    // A part after the first of a batch that is not loading.
+    let lost = upload(&app, &provider, POPULATION, "mode=full&batch_id=never-begun&part=2", "text/csv", head.clone().into_bytes()).await;
+    assert_eq!((lost.status, lost.body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("batch_parts_lost")), "{:?}", lost.body);
+    // Parts are for full batches with an ID.
+    let r = upload(&app, &provider, POPULATION, "mode=incremental&batch_id=x&part=1", "text/csv", head.clone().into_bytes()).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("part")), "{:?}", r.body);
+    let r = upload(&app, &provider, POPULATION, "mode=full&part=1", "text/csv", head.clone().into_bytes()).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("batch_id")), "{:?}", r.body);
+    let r = upload(&app, &provider, POPULATION, "mode=full&batch_id=y&last=true", "text/csv", head.into_bytes()).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("last")), "{:?}", r.body);
+}
+
+on_both_backends!(a_full_batch_uploaded_in_parts_commits_with_its_last_part);
+
 async fn wait_ready(http: &reqwest::Client, base: &str) {
     for _ in 0..600 {
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await
