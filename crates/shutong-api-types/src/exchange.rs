@@ -221,7 +221,10 @@ pub struct Change {
     pub seq: i64,
     /// `upsert` or `delete`.
     pub op: String,
-    /// The record's key, if the key item is among the items delivered (masked like the item).
+    /// The record's key when the grant delivers the key item in clear. When it masks the key item or does
+    /// not deliver it, the record's pseudonym (化名): `~` and 32 hex digits, the same for every change of the
+    /// record under this grant, different under another grant, and revealing nothing of the key (HMAC-SM3
+    /// with the platform's index key); absent only if the platform keeps no data keys.
     pub key: Option<String>,
     /// The record after the change (absent for a deletion).
     #[schema(value_type = Option<Object>)]

@@ -133,6 +133,13 @@ pub fn reveal<'a>(
     })
 }
 
+/// 化名: a record's pseudonym under a grant, from its `k` column (the key, or its blind index): HMAC-SM3 with
+/// the index key over the grant and `k`, domain-separated from blind indexes; `~` and 32 hex digits.
+pub fn pseudonym(keys: &DataKeys, grant: i64, k: &str) -> String {
+    let mac = keys.blind_index(format!("pseudonym\0{grant}\0{k}").as_bytes());
+    format!("~{}", hex::encode(&mac[..16]))
+}
+
 /// The `k` column of a key: its blind index (hex) when the dataset's key is sealed.
 pub fn key_column<'a>(keys: Option<&DataKeys>, key_sealed: bool, key: &'a str) -> ExchangeResult<Cow<'a, str>> {
     if !key_sealed {

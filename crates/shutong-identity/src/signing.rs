@@ -7,7 +7,7 @@
 use serde_json::json;
 use shutong_audit::{AuditContext, Change, NewAuditEvent};
 use shutong_store::effects::Notice;
-use shutong_store::{Db, Row, StoreError, now_ms};
+use shutong_store::{Db, Row, StoreError};
 
 use crate::{IdentityError, IdentityResult, Principal, UserId, load_principal};
 
@@ -45,8 +45,9 @@ pub enum SignatureRefusal {
     BadSignature,
 }
 
-/// Checks a signed request; on success the nonce is spent and the account's principal returned.
-pub async fn authenticate_signed(db: &Db, req: &SignedRequest<'_>) -> IdentityResult<Result<Principal, SignatureRefusal>> {
+/// Checks a signed request against the platform's clock `now` (Unix ms); on success the nonce is spent and
+/// the account's principal returned.
+pub async fn authenticate_signed(db: &Db, req: &SignedRequest<'_>, now: i64) -> IdentityResult<Result<Principal, SignatureRefusal>> {
     use base64::Engine;
     let Ok(timestamp) = req.timestamp.trim().parse::<i64>() else {
         return Ok(Err(SignatureRefusal::Malformed("X-Shutong-Timestamp: not Unix milliseconds".into())));
@@ -60,7 +61,6 @@ pub async fn authenticate_signed(db: &Db, req: &SignedRequest<'_>) -> IdentityRe
     let Ok(signature) = base64::engine::general_purpose::STANDARD.decode(req.signature.trim()) else {
         return Ok(Err(SignatureRefusal::Malformed("X-Shutong-Signature: not base64".into())));
     };
-    let now = now_ms();
     if (now - timestamp).abs() > MAX_SKEW_MS {
         return Ok(Err(SignatureRefusal::Stale));
     }

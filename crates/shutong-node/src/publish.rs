@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use shutong_client::types::exchange::{BatchReport, DataFormat, IngestMode};
+use shutong_client::types::exchange::{DataFormat, IngestMode};
 use shutong_client::{Client, ClientError};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
@@ -23,6 +23,10 @@ use tokio::sync::Notify;
 use crate::config::{ChangeKind, DeleteDetection, Publication};
 use crate::source::{self, Dialect, text_at};
 use crate::state::{State, now_ms};
+
+mod snapshot;
+
+pub use snapshot::Progress;
 
 /// Why a flow stopped: what a person must fix, named.
 #[derive(Debug, Clone)]
@@ -80,23 +84,6 @@ struct Offsets {
     snapshot_part: i64,
     pending: Option<(String, bool)>,
 }
-
-/// One part of the snapshot as read.
-struct SnapshotPart {
-    /// CSV: a header naming the items, then the rows.
-    body: Vec<u8>,
-    rows: i64,
-    /// The last key read (live or soft-deleted), where the next part starts.
-    last_key: Option<String>,
-    /// The last part of the snapshot.
-    last: bool,
-    /// Keys sent (for deletions by comparison), and timestamps within the safety window.
-    keys: Vec<String>,
-    recent: Vec<(String, String)>,
-}
-
-/// Reports a part taken by the platform: (rows, rows rejected).
-pub type Progress = Arc<dyn Fn(i64, i64) + Send + Sync>;
 
 impl TableCapture {
     pub async fn open(
@@ -286,249 +273,6 @@ impl TableCapture {
         key: &str,
     ) -> anyhow::Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>> {
         Ok(if self.key_numeric { q.bind(key.parse::<i64>()?) } else { q.bind(key.to_string()) })
-    }
-
-    /// The snapshot, from where the offsets stand to its end (see the module comment). Returns the rows sent;
-    /// an error leaves the offsets at the last part taken, for the next call.
-    async fn snapshot(&self, o: &Offsets) -> anyhow::Result<usize> {
-        let batch = o.snapshot_batch.clone().ok_or_else(|| anyhow::anyhow!("the snapshot has no batch ID: reset the node's state"))?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<anyhow::Result<SnapshotPart>>(1);
-        let reader = async {
-            let tx = tx;
-            let mut after = o.snapshot_after.clone();
-            // A part on its way when the node stopped is read again over the same keys.
-            let mut pending = o.pending.clone();
-            loop {
-                let part = self.read_part(o, after.as_deref(), pending.take()).await;
-                let end = match &part {
-                    Ok(p) => {
-                        if p.last_key.is_some() {
-                            after = p.last_key.clone();
-                        }
-                        p.last
-                    }
-                    Err(_) => true,
-                };
-                if tx.send(part).await.is_err() || end {
-                    break;
-                }
-            }
-        };
-        let sender = async {
-            let mut rx = rx;
-            let mut taken = o.snapshot_part;
-            let mut sent = 0usize;
-            while let Some(part) = rx.recv().await {
-                let part = part?;
-                let number = taken + 1;
-                if number == 1 && part.last && part.rows == 0 {
-                    // Nothing to load: every row was deleted since the snapshot began.
-                    self.take_part(&batch, number, &part, None).await?;
-                    break;
-                }
-                sqlx::query("UPDATE offsets SET pending_last = $1, pending_final = $2, updated_at = $3 WHERE publication = $4")
-                    .bind(part.last_key.clone().or_else(|| o.snapshot_after.clone()).unwrap_or_default())
-                    .bind(part.last as i64)
-                    .bind(now_ms())
-                    .bind(&self.cfg.name)
-                    .execute(&self.state.pool)
-                    .await?;
-                let body = part.body.clone();
-                match self.client.post_batch_part(&self.cfg.resource, DataFormat::Csv, &batch, number, part.last, body).await {
-                    Ok(report) => self.take_part(&batch, number, &part, Some(&report)).await?,
-                    Err(e) if e.code() == Some("batch_parts_lost") => {
-                        self.restart_snapshot().await?;
-                        anyhow::bail!("the platform lost the snapshot's batch between two parts: the snapshot starts again ({e})");
-                    }
-                    Err(e) => return Err(anyhow::Error::new(e).context(format!("snapshot part {number}"))),
-                }
-                taken = number;
-                sent += part.rows as usize;
-                if part.last {
-                    break;
-                }
-            }
-            anyhow::Ok(sent)
-        };
-        let ((), sent) = tokio::join!(reader, sender);
-        let sent = sent?;
-        self.wake.notify_one();
-        Ok(sent.max(1))
-    }
-
-    /// Reads the next part of the snapshot: rows up to the snapshot's change value, after `after` — up to
-    /// `pending`'s last key (a part re-sent), or `snapshot_chunk_rows` rows.
-    async fn read_part(&self, o: &Offsets, after: Option<&str>, pending: Option<(String, bool)>) -> anyhow::Result<SnapshotPart> {
-        let d = self.dialect;
-        let upto = o.snapshot_upto.clone().unwrap_or_default();
-        let mut n = 0;
-        // Timestamps: whether a row falls in the safety window before the snapshot's end, which the changes
-        // read again — such rows are remembered as sent, so that they are not sent twice.
-        let in_window = if self.kind == ChangeKind::Timestamp {
-            n += 1;
-            format!(", CASE WHEN {} > {} THEN 1 ELSE 0 END", d.quote(&self.change), d.ts_minus(n, self.cfg.safety_window_seconds))
-        } else {
-            String::new()
-        };
-        let mut wheres = Vec::new();
-        if after.is_some() {
-            n += 1;
-            wheres.push(format!("{} > {}", d.quote(&self.key), d.param(n)));
-        }
-        if pending.is_some() {
-            n += 1;
-            wheres.push(format!("{} <= {}", d.quote(&self.key), d.param(n)));
-        }
-        n += 1;
-        wheres.push(match self.kind {
-            ChangeKind::Sequence => format!("{} <= {}", d.quote(&self.change), d.param(n)),
-            ChangeKind::Timestamp => format!("{} <= {}", d.quote(&self.change), d.ts_param(n)),
-        });
-        let limit = if pending.is_some() { String::new() } else { format!(" LIMIT {}", self.cfg.snapshot_chunk_rows) };
-        let sql = format!(
-            "SELECT {}{in_window} FROM {} WHERE {} ORDER BY {}{limit}",
-            self.select_list(),
-            d.quote(&self.table),
-            wheres.join(" AND "),
-            d.quote(&self.key),
-        );
-        let mut q = sqlx::query(&sql);
-        if self.kind == ChangeKind::Timestamp {
-            q = q.bind(upto.clone());
-        }
-        if let Some(after) = after {
-            q = self.bind_key(q, after)?;
-        }
-        if let Some((last, _)) = &pending {
-            q = self.bind_key(q, last)?;
-        }
-        q = match self.kind {
-            ChangeKind::Sequence => q.bind(upto.parse::<i64>().unwrap_or(0)),
-            ChangeKind::Timestamp => q.bind(upto.clone()),
-        };
-        let rows = q.fetch_all(&self.pool).await?;
-        let last = match &pending {
-            Some((_, last)) => *last,
-            None => rows.len() < self.cfg.snapshot_chunk_rows,
-        };
-        let mut csv = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 160));
-        csv.write_record(self.columns.iter().map(|(_, item)| item.as_str()))?;
-        let mut part = SnapshotPart { body: Vec::new(), rows: 0, last_key: None, last, keys: Vec::new(), recent: Vec::new() };
-        let compare = self.cfg.deletes == DeleteDetection::Compare;
-        for r in &rows {
-            let key = self.key_text(r)?;
-            let deleted = self.cfg.soft_delete_column.is_some() && truthy(text_at(r, self.soft_delete_at())?.as_deref());
-            if self.kind == ChangeKind::Timestamp && r.try_get::<i64, _>(r.columns().len() - 1)? == 1 {
-                let change: String = r.try_get::<Option<String>, _>(self.columns.len() + 1)?.unwrap_or_default();
-                part.recent.push((key.clone(), change));
-            }
-            if !deleted {
-                csv.write_field(&key)?;
-                for i in 1..self.columns.len() {
-                    csv.write_field(text_at(r, i + 1)?.unwrap_or_default())?;
-                }
-                csv.write_record(None::<&[u8]>)?;
-                part.rows += 1;
-                if compare {
-                    part.keys.push(key.clone());
-                }
-            }
-            part.last_key = Some(key);
-        }
-        part.body = csv.into_inner().map_err(|e| anyhow::anyhow!("snapshot part: {e}"))?;
-        Ok(part)
-    }
-
-    /// The column of the soft-deletion flag in [`Self::select_list`].
-    fn soft_delete_at(&self) -> usize {
-        self.columns.len() + 2 + usize::from(self.kind == ChangeKind::Sequence)
-    }
-
-    /// Records a part the platform took (or, without a report, an empty snapshot), with the keys it sent,
-    /// the timestamps within the safety window and the rows the platform rejected, in one transaction.
-    async fn take_part(&self, batch: &str, number: i64, part: &SnapshotPart, report: Option<&BatchReport>) -> anyhow::Result<()> {
-        let now = now_ms();
-        let mut tx = self.state.pool.begin().await?;
-        // The rows of the batch as the platform counts them (a part sent again after a crash may have been read
-        // with other rows than the copy the platform took).
-        let rows = report.map_or(0, |r| r.rows_received);
-        sqlx::query(
-            "UPDATE offsets SET phase = $1, snapshot_part = $2, snapshot_after = COALESCE($3, snapshot_after), \
-             captured = captured - snapshot_rows + $4, snapshot_rows = $4, pending_last = NULL, pending_final = 0, updated_at = $5 \
-             WHERE publication = $6",
-        )
-        .bind(if part.last { "changes" } else { "snapshot" })
-        .bind(number)
-        .bind(&part.last_key)
-        .bind(rows)
-        .bind(now)
-        .bind(&self.cfg.name)
-        .execute(&mut *tx)
-        .await?;
-        for key in &part.keys {
-            sqlx::query(
-                "INSERT INTO sent_keys (publication, record_key, sent_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (publication, record_key) DO UPDATE SET sent_at = excluded.sent_at",
-            )
-            .bind(&self.cfg.name)
-            .bind(key)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (key, ts) in &part.recent {
-            sqlx::query("INSERT INTO recent (publication, record_key, ts, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                .bind(&self.cfg.name)
-                .bind(key)
-                .bind(ts)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut rejected = 0;
-        if let Some(report) = report {
-            // The report lists the batch's rejects so far: they replace those recorded for it.
-            sqlx::query("DELETE FROM rejects WHERE publication = $1 AND batch_id = $2")
-                .bind(&self.cfg.name)
-                .bind(batch)
-                .execute(&mut *tx)
-                .await?;
-            for r in &report.rejects {
-                sqlx::query(
-                    "INSERT INTO rejects (publication, batch_id, row_number, record_key, field, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&self.cfg.name)
-                .bind(batch)
-                .bind(r.row)
-                .bind(&r.key)
-                .bind(&r.field)
-                .bind(&r.reason)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            rejected = report.rows_rejected;
-        }
-        tx.commit().await?;
-        (self.progress)(part.rows, rejected);
-        if rejected > 0 && part.last {
-            tracing::warn!(publication = %self.cfg.name, batch, rejected, "the platform rejected rows of the snapshot; they are kept in the node's rejects table");
-        }
-        Ok(())
-    }
-
-    /// The platform lost the snapshot's batch: its parts are sent again from the first (the rows counted
-    /// as sent are taken back from the ledger).
-    async fn restart_snapshot(&self) -> anyhow::Result<()> {
-        sqlx::query(
-            "UPDATE offsets SET snapshot_part = 0, snapshot_after = NULL, captured = captured - snapshot_rows, snapshot_rows = 0, \
-             pending_last = NULL, pending_final = 0, updated_at = $1 WHERE publication = $2",
-        )
-        .bind(now_ms())
-        .bind(&self.cfg.name)
-        .execute(&self.state.pool)
-        .await?;
-        Ok(())
     }
 
     /// The changes after the offset, in change order.

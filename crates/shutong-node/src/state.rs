@@ -18,11 +18,13 @@ const SCHEMA: &[&str] = &[
     // captured: rows sent as snapshot parts or written to the outbox since the publication began (the
     // exactly-once tests' ledger).
     // The snapshot is one full batch (snapshot_batch) sent in parts: snapshot_part parts taken by the
-    // platform, the last ending at key snapshot_after, with snapshot_rows rows; pending_last and pending_final
+    // platform, the last ending at key snapshot_after, with snapshot_rows rows (snapshot_rejected of them
+    // rejected); pending_last and pending_final
     // describe the part on its way (its last key, whether it is the last part).
     "CREATE TABLE IF NOT EXISTS offsets (publication TEXT PRIMARY KEY, phase TEXT NOT NULL, snapshot_after TEXT, snapshot_upto TEXT, \
      change_offset TEXT, change_key TEXT, captured INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL, snapshot_batch TEXT, \
-     snapshot_part INTEGER NOT NULL DEFAULT 0, snapshot_rows INTEGER NOT NULL DEFAULT 0, pending_last TEXT, pending_final INTEGER NOT NULL DEFAULT 0)",
+     snapshot_part INTEGER NOT NULL DEFAULT 0, snapshot_rows INTEGER NOT NULL DEFAULT 0, snapshot_rejected INTEGER NOT NULL DEFAULT 0, \
+     pending_last TEXT, pending_final INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS rejects (id INTEGER PRIMARY KEY AUTOINCREMENT, publication TEXT NOT NULL, batch_id TEXT NOT NULL, \
      row_number INTEGER NOT NULL, record_key TEXT, field TEXT, reason TEXT NOT NULL, at INTEGER NOT NULL)",
     // Deletions by comparison: the keys sent as live (and when), and the table's keys during a comparison.
@@ -69,6 +71,7 @@ impl State {
                 "snapshot_batch TEXT",
                 "snapshot_part INTEGER NOT NULL DEFAULT 0",
                 "snapshot_rows INTEGER NOT NULL DEFAULT 0",
+                "snapshot_rejected INTEGER NOT NULL DEFAULT 0",
                 "pending_last TEXT",
                 "pending_final INTEGER NOT NULL DEFAULT 0",
             ] {

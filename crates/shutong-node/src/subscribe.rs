@@ -185,7 +185,9 @@ impl LocalCopy {
         let mut upserts: Vec<Vec<Option<String>>> = Vec::new();
         for c in &page.changes {
             let Some(key) = &c.key else {
-                anyhow::bail!("the grant does not deliver the resource's key item: records cannot be kept by key");
+                anyhow::bail!(
+                    "the platform gives these records no key (the grant masks or leaves out the key item, and the platform keeps no data keys for pseudonyms): records cannot be kept by key"
+                );
             };
             match &c.record {
                 None => {

@@ -142,7 +142,7 @@ impl FromRequestParts<AppState> for Caller {
         let db = &state.db;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let principal = if parts.headers.contains_key(shutong_identity::signing::HEADER_SIGNATURE) {
-            Some(signed_principal(parts, db).await?)
+            Some(signed_principal(parts, db, state.clock.now_ms()).await?)
         } else if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let value = auth.to_str().map_err(|_| ApiError::unauthenticated())?;
             let token = value.strip_prefix("Bearer ").ok_or_else(ApiError::unauthenticated)?.trim();
@@ -187,7 +187,9 @@ impl FromRequestParts<AppState> for Caller {
 
 /// A system account's SM2-signed request (`shutong_identity::signing`): verified on every call, never cached.
 /// The body's SM3 is checked as it is read (`middleware::check_signed_body`).
-async fn signed_principal(parts: &Parts, db: &shutong_store::Db) -> Result<shutong_identity::Principal, ApiError> {
+/// `now` is the platform's clock (the business clock, which tests move), against which the request's
+/// timestamp must lie within five minutes.
+async fn signed_principal(parts: &Parts, db: &shutong_store::Db, now: i64) -> Result<shutong_identity::Principal, ApiError> {
     use shutong_identity::signing::*;
     let h =
         |name: &'static str| -> Result<&str, ApiError> {
@@ -204,7 +206,7 @@ async fn signed_principal(parts: &Parts, db: &shutong_store::Db) -> Result<shuto
         method: parts.method.as_str(),
         path_and_query: parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
     };
-    match authenticate_signed(db, &req).await? {
+    match authenticate_signed(db, &req, now).await? {
         Ok(p) => Ok(p),
         Err(refusal) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", refusal.to_string())),
     }

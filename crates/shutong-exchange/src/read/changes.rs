@@ -8,7 +8,10 @@ pub struct Change {
     pub seq: i64,
     /// `upsert` or `delete`.
     pub op: String,
-    /// The record's key, if the key item is among the items delivered (masked like the item).
+    /// The record's key when the grant delivers the key item in clear. When it masks the key item or does
+    /// not deliver it, the record's pseudonym (化名): `~` and 32 hex digits, the same for every change of the
+    /// record under this grant, different under another grant, and revealing nothing of the key (HMAC-SM3
+    /// with the platform's index key); absent only if the platform keeps no data keys.
     pub key: Option<String>,
     /// The record after the change (absent for a deletion).
     pub record: Option<Record>,
@@ -115,8 +118,14 @@ async fn changes_once(ex: &Exchange, ctx: &AuditContext, a: &Access, since: i64,
     let filter = conditions_sql(a, &a.row_filter.conditions, &mut params, "grant.row_filter")?;
     let app = after_decryption(a, &a.row_filter.conditions);
     let page = if app.is_empty() { limit } else { limit.max(1000) };
-    let sql = format!("SELECT s, d{} FROM {table} WHERE s > $1{filter} ORDER BY s LIMIT {page}", columns_sql(n));
+    let sql = format!("SELECT s, d{}, k FROM {table} WHERE s > $1{filter} ORDER BY s LIMIT {page}", columns_sql(n));
     let key_out = a.items.iter().find(|i| i.column == a.key_column);
+    // A grant that masks the key item, or does not deliver it, gets each record's pseudonym as its key (a
+    // masked key may repeat across records; a subscriber still keeps its copy by key).
+    let pseudonyms = match key_out {
+        Some(k) if k.mask.is_none() => None,
+        _ => a.keys.clone(),
+    };
     let mut out = Vec::new();
     let mut from = since;
     let mut scanned = 0usize;
@@ -139,7 +148,10 @@ async fn changes_once(ex: &Exchange, ctx: &AuditContext, a: &Access, since: i64,
                     break 'pages;
                 }
                 let record = project(ex, a, &values)?;
-                let key = key_out.and_then(|k| record.get(&k.name)).and_then(|v| v.as_str()).map(str::to_string);
+                let key = match &pseudonyms {
+                    Some(keys) => Some(crate::sealed::pseudonym(keys, a.grant_id().unwrap_or(0), &r.try_get::<String, _>(2 + n)?)),
+                    None => key_out.and_then(|k| record.get(&k.name)).and_then(|v| v.as_str()).map(str::to_string),
+                };
                 out.push(Change {
                     seq,
                     op: if deleted == 1 { "delete".into() } else { "upsert".into() },

@@ -31,6 +31,7 @@ mod client;
 mod exchange;
 mod figures;
 mod node;
+mod node_refusals;
 mod pool_schema;
 mod security;
 mod sharing;

@@ -59,12 +59,12 @@ where
     }
 }
 
-async fn sqlite(path: &Path) -> sqlx::AnyPool {
+pub(crate) async fn sqlite(path: &Path) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
     sqlx::any::AnyPoolOptions::new().max_connections(2).connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap()
 }
 
-fn started(path: &Path) -> (Arc<tokio::sync::Notify>, tokio::task::JoinHandle<()>) {
+pub(crate) fn started(path: &Path) -> (Arc<tokio::sync::Notify>, tokio::task::JoinHandle<()>) {
     let stop = Arc::new(tokio::sync::Notify::new());
     let (s, p) = (stop.clone(), path.to_path_buf());
     let task = tokio::spawn(async move {
@@ -75,11 +75,11 @@ fn started(path: &Path) -> (Arc<tokio::sync::Notify>, tokio::task::JoinHandle<()
     (stop, task)
 }
 
-async fn platform_rows(app: &TestApp, token: &str, code: &str) -> i64 {
+pub(crate) async fn platform_rows(app: &TestApp, token: &str, code: &str) -> i64 {
     app.get(&format!("/api/v1/data/{code}"), token).await.body["binding"]["row_count"].as_i64().unwrap_or(-1)
 }
 
-async fn flow(config: &Path, name: &str) -> shutong_node::state::FlowFigures {
+pub(crate) async fn flow(config: &Path, name: &str) -> shutong_node::state::FlowFigures {
     shutong_node::status(config).await.unwrap().flows.into_iter().find(|f| f.name == name).unwrap_or_default()
 }
 
