@@ -1,8 +1,8 @@
 //! The snapshot: the table up to the change value seen at its start, in key order, sent as one full batch
 //! in parts (see the parent module). On PostgreSQL a part leaves the database as CSV through `COPY (SELECT …)
-//! TO STDOUT`, as PostgreSQL's own copy would, and the node only frames it: its key range is found first
-//! (the `snapshot_chunk_rows`th key by the key index), so that a part re-sent after a crash is the same
-//! range. Elsewhere rows are read through sqlx and written as CSV.
+//! TO STDOUT` in key order (`LIMIT snapshot_chunk_rows`), and the node only frames it; its last key, read
+//! from its last record, is recorded before it is sent, so that a part re-sent after a crash is the same
+//! key range. Elsewhere rows are read through sqlx and written as CSV.
 
 use std::sync::Arc;
 
@@ -73,18 +73,22 @@ fn literal(v: &str) -> String {
     format!("'{}'", v.replace('\'', "''"))
 }
 
-/// The CSV records in `body` (newlines outside quotes).
-fn records(body: &[u8]) -> i64 {
+/// The CSV records in `body` (newlines outside quotes), and where the last one starts.
+fn records(body: &[u8]) -> (i64, usize) {
     let mut quoted = false;
-    let mut n = 0;
-    for b in body {
+    let (mut n, mut last, mut start) = (0, 0, 0);
+    for (i, b) in body.iter().enumerate() {
         match b {
             b'"' => quoted = !quoted,
-            b'\n' if !quoted => n += 1,
+            b'\n' if !quoted => {
+                n += 1;
+                last = start;
+                start = i + 1;
+            }
             _ => {}
         }
     }
-    n
+    (n, last)
 }
 
 impl TableCapture {
@@ -277,50 +281,25 @@ impl TableCapture {
         if let Some(a) = after {
             range = format!("{k} > {} AND {range}", key(a)?);
         }
-        let (last_key, last) = match pending {
-            Some((last_key, last)) => (Some(last_key), last),
-            None => {
-                let nth = format!(
-                    "SELECT {} FROM {t} WHERE {range} ORDER BY {k} OFFSET {} LIMIT 1",
-                    self.key_select(),
-                    self.cfg.snapshot_chunk_rows - 1
-                );
-                match sqlx::query(&nth).fetch_optional(&self.pool).await? {
-                    Some(r) => (Some(self.key_text(&r)?), false),
-                    None => {
-                        let max = format!("SELECT {} FROM {t} WHERE {range} ORDER BY {k} DESC LIMIT 1", self.key_select());
-                        (sqlx::query(&max).fetch_optional(&self.pool).await?.map(|r| self.key_text(&r)).transpose()?, true)
-                    }
-                }
-            }
-        };
-        let mut csv = csv::Writer::from_writer(Vec::new());
-        csv.write_record(self.columns.iter().map(|(_, item)| item.as_str()))?;
-        let mut body = csv.into_inner().map_err(|e| anyhow::anyhow!("snapshot part: {e}"))?;
-        let mut part = SnapshotPart {
-            body: Vec::new(),
-            rows: 0,
-            after: after.map(str::to_string),
-            last_key,
-            last,
-            keys: Vec::new(),
-            recent: Vec::new(),
-        };
-        let Some(last_key) = part.last_key.clone() else {
-            part.body = body;
-            return Ok(part);
-        };
-        let range = format!("{range} AND {k} <= {}", key(&last_key)?);
-        let live = match &self.cfg.soft_delete_column {
+        let live = |range: &str| match &self.cfg.soft_delete_column {
             Some(sd) => format!(
                 "{range} AND TRIM(COALESCE(CAST({} AS TEXT), '')) NOT IN ('1', 't', 'true', 'TRUE', 'True', 'y', 'Y', 'yes', '是')",
                 d.quote(sd)
             ),
-            None => range.clone(),
+            None => range.to_string(),
         };
+        // A new part: the next `snapshot_chunk_rows` live rows, its last key read from its last record. A part
+        // re-sent: its recorded key range.
+        let (rows_sql, limit, last) = match &pending {
+            Some((last_key, last)) => (live(&format!("{range} AND {k} <= {}", key(last_key)?)), String::new(), Some(*last)),
+            None => (live(&range), format!(" LIMIT {}", self.cfg.snapshot_chunk_rows), None),
+        };
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        csv.write_record(self.columns.iter().map(|(_, item)| item.as_str()))?;
+        let mut body = csv.into_inner().map_err(|e| anyhow::anyhow!("snapshot part: {e}"))?;
         let mut select = vec![d.text(&self.key)];
         select.extend(source.select.iter().skip(1).cloned());
-        let sql = format!("COPY (SELECT {} FROM {t} WHERE {live} ORDER BY {k}) TO STDOUT WITH (FORMAT csv)", select.join(", "));
+        let sql = format!("COPY (SELECT {} FROM {t} WHERE {rows_sql} ORDER BY {k}{limit}) TO STDOUT WITH (FORMAT csv)", select.join(", "));
         let header = body.len();
         {
             let mut stream = source.conn.copy_out_raw(&sql).await?;
@@ -328,8 +307,24 @@ impl TableCapture {
                 body.extend_from_slice(&chunk);
             }
         }
-        part.rows = records(&body[header..]);
-        part.body = body;
+        let (rows, last_start) = records(&body[header..]);
+        let last_key = match pending {
+            Some((last_key, _)) => Some(last_key),
+            None if rows == 0 => None,
+            None => {
+                let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(&body[header + last_start..]);
+                let mut record = csv::StringRecord::new();
+                reader.read_record(&mut record)?;
+                Some(record.get(0).unwrap_or_default().to_string())
+            }
+        };
+        let last = last.unwrap_or(rows < self.cfg.snapshot_chunk_rows as i64);
+        let mut part = SnapshotPart { body, rows, after: after.map(str::to_string), last_key, last, keys: Vec::new(), recent: Vec::new() };
+        let Some(last_key) = part.last_key.clone() else {
+            return Ok(part);
+        };
+        let range = format!("{range} AND {k} <= {}", key(&last_key)?);
+        let live = live(&range);
         if self.cfg.deletes == DeleteDetection::Compare {
             let sql = format!("SELECT {} FROM {t} WHERE {live} ORDER BY {k}", self.key_select());
             for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
