@@ -75,17 +75,18 @@ impl State {
                 "pending_last TEXT",
                 "pending_final INTEGER NOT NULL DEFAULT 0",
             ] {
-                sqlx::query(&format!("ALTER TABLE offsets ADD COLUMN {c}")).execute(&pool).await?;
+                // Another process opening the same state may have added it meanwhile.
+                if let Err(e) = sqlx::query(&format!("ALTER TABLE offsets ADD COLUMN {c}")).execute(&pool).await
+                    && !e.to_string().contains("duplicate column")
+                {
+                    return Err(e.into());
+                }
             }
         }
-        let epoch = match sqlx::query("SELECT v FROM meta WHERE k = 'epoch'").fetch_optional(&pool).await? {
-            Some(r) => r.get::<String, _>(0),
-            None => {
-                let e: String = shutong_crypto::request_signing::new_nonce().chars().take(8).collect();
-                sqlx::query("INSERT INTO meta (k, v) VALUES ('epoch', $1)").bind(&e).execute(&pool).await?;
-                e
-            }
-        };
+        // `shutong node status` may open the state while `run` creates it: the first epoch written stands.
+        let e: String = shutong_crypto::request_signing::new_nonce().chars().take(8).collect();
+        sqlx::query("INSERT INTO meta (k, v) VALUES ('epoch', $1) ON CONFLICT (k) DO NOTHING").bind(&e).execute(&pool).await?;
+        let epoch: String = sqlx::query("SELECT v FROM meta WHERE k = 'epoch'").fetch_one(&pool).await?.get(0);
         Ok(State { pool, epoch })
     }
 

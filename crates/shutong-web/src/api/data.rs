@@ -116,7 +116,7 @@ pub struct BatchQuery {
     /// batch's one `batch_id`. A part already received is answered 200 with the batch's report; a new part
     /// 202, its rows loaded but not yet visible; the `last` part 201, the batch committed.
     pub part: Option<i64>,
-    /// With `part`: the last part, which commits the batch.
+    /// With `part`: the last part, which commits the batch (a batch sent whole is its own last part).
     #[serde(default)]
     pub last: bool,
 }
@@ -165,9 +165,6 @@ pub async fn post_batch(
         Some(d) => return Err(ApiError::validation("delimiter", format!("delimiter: '{d}' is not one of , ; tab |"))),
     };
     let limit = upload_limit(&state, &headers, "split it into incremental batches")?;
-    if q.last && q.part.is_none() {
-        return Err(ApiError::validation("last", "last: only a part (part=N) is the last part of a batch"));
-    }
     let part = q.part.map(|number| exchange::Part { number, last: q.last });
     let req = BatchRequest {
         resource_code: code,

@@ -809,8 +809,6 @@ async fn a_full_batch_uploaded_in_parts_commits_with_its_last_part(backend: Back
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("part")), "{:?}", r.body);
     let r = upload(&app, &provider, POPULATION, "mode=full&part=1", "text/csv", head.clone().into_bytes()).await;
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("batch_id")), "{:?}", r.body);
-    let r = upload(&app, &provider, POPULATION, "mode=full&batch_id=y&last=true", "text/csv", head.into_bytes()).await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("last")), "{:?}", r.body);
 }
 
 on_both_backends!(a_full_batch_uploaded_in_parts_commits_with_its_last_part);
