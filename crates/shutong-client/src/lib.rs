@@ -493,11 +493,16 @@ impl Client {
         batch_id: &str,
         body: impl Into<Vec<u8>>,
     ) -> ClientResult<BatchReport> {
+        let query = vec![("mode", mode.as_str().to_string()), ("format", format.as_str().to_string()), ("batch_id", batch_id.to_string())];
+        self.send_batch(code, &query, body.into()).await
+    }
+
+    /// `POST …/batches` with `query` and an in-memory body.
+    async fn send_batch(&self, code: &str, query: &[(&str, String)], body: Vec<u8>) -> ClientResult<BatchReport> {
         let [c, s] = code_segments(code)?;
-        let query = [("mode", mode.as_str().to_string()), ("format", format.as_str().to_string()), ("batch_id", batch_id.to_string())];
-        let url = self.url(&["api", "v1", "data", c, s, "batches"], &query)?;
+        let url = self.url(&["api", "v1", "data", c, s, "batches"], query)?;
         let path = url.path().to_string();
-        let answer = self.send(Method::POST, url, Some("application/octet-stream"), body.into()).await?;
+        let answer = self.send(Method::POST, url, Some("application/octet-stream"), body).await?;
         let bytes = answer.bytes().await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { path, reason: e.to_string() })
     }
@@ -513,7 +518,6 @@ impl Client {
         last: bool,
         body: impl Into<Vec<u8>>,
     ) -> ClientResult<BatchReport> {
-        let [c, s] = code_segments(code)?;
         let mut query = vec![
             ("mode", "full".to_string()),
             ("format", format.as_str().to_string()),
@@ -523,11 +527,7 @@ impl Client {
         if last {
             query.push(("last", "true".to_string()));
         }
-        let url = self.url(&["api", "v1", "data", c, s, "batches"], &query)?;
-        let path = url.path().to_string();
-        let answer = self.send(Method::POST, url, Some("application/octet-stream"), body.into()).await?;
-        let bytes = answer.bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { path, reason: e.to_string() })
+        self.send_batch(code, &query, body.into()).await
     }
 
     /// 数据归集 of a file on disk, streamed (never held whole in memory): CSV (with its `encoding`), NDJSON or

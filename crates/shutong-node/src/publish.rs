@@ -435,26 +435,45 @@ impl TableCapture {
                         .bind(key)
                         .execute(&mut **tx)
                         .await?;
-                } else {
-                    sqlx::query(
-                        "INSERT INTO sent_keys (publication, record_key, sent_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT (publication, record_key) DO UPDATE SET sent_at = excluded.sent_at",
-                    )
-                    .bind(&self.cfg.name)
-                    .bind(key)
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
                 }
             }
+            let live = records.iter().filter(|(_, deleted, _)| !deleted).map(|(key, _, _)| key.as_str());
+            self.remember_sent(tx, live, now).await?;
         }
+        self.remember_recent(tx, recent, now).await
+    }
+
+    /// Keys sent as live (for deletions by comparison), in the caller's transaction.
+    async fn remember_sent<'k>(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        keys: impl Iterator<Item = &'k str>,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO sent_keys (publication, record_key, sent_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (publication, record_key) DO UPDATE SET sent_at = excluded.sent_at",
+            )
+            .bind(&self.cfg.name)
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Timestamps sent within the safety window (not sent twice when it is read again), in the caller's
+    /// transaction.
+    async fn remember_recent(&self, tx: &mut sqlx::SqliteConnection, recent: &[(String, String)], now: i64) -> anyhow::Result<()> {
         for (key, ts) in recent {
             sqlx::query("INSERT INTO recent (publication, record_key, ts, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
                 .bind(&self.cfg.name)
                 .bind(key)
                 .bind(ts)
                 .bind(now)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Ok(())

@@ -229,7 +229,6 @@ async fn open_batch(
         .fetch_one(ex.pool.pool())
         .await?
         .try_get(0)?;
-    sqlx::query("UPDATE exchange_batches SET base_seq = $1 WHERE id = $2").bind(base).bind(batch).execute(ex.pool.pool()).await?;
     Ok((batch, base))
 }
 

@@ -91,6 +91,8 @@ pub(super) async fn ingest_part(
         None if part.number == 1 => {
             let started = now_ms();
             let (batch, base) = open_batch(ex, ctx, req, &key, provider.0, started).await?;
+            // Later parts number their rows after it.
+            sqlx::query("UPDATE exchange_batches SET base_seq = $1 WHERE id = $2").bind(base).bind(batch).execute(ex.pool.pool()).await?;
             Staged { batch, parts: 0, base, received: 0, rejected: 0, started }
         }
         None => return Err(lost(&key, "it is not loading (it failed, or its first part never arrived)")),

@@ -377,26 +377,8 @@ impl TableCapture {
         .bind(&self.cfg.name)
         .execute(&mut *tx)
         .await?;
-        for key in &part.keys {
-            sqlx::query(
-                "INSERT INTO sent_keys (publication, record_key, sent_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (publication, record_key) DO UPDATE SET sent_at = excluded.sent_at",
-            )
-            .bind(&self.cfg.name)
-            .bind(key)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (key, ts) in &part.recent {
-            sqlx::query("INSERT INTO recent (publication, record_key, ts, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                .bind(&self.cfg.name)
-                .bind(key)
-                .bind(ts)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        self.remember_sent(&mut tx, part.keys.iter().map(String::as_str), now).await?;
+        self.remember_recent(&mut tx, &part.recent, now).await?;
         if let Some(report) = report {
             // The report lists the batch's rejects so far: they replace those recorded for it.
             sqlx::query("DELETE FROM rejects WHERE publication = $1 AND batch_id = $2")
