@@ -1,8 +1,9 @@
 //! The snapshot: the table up to the change value seen at its start, in key order, sent as one full batch
-//! in parts (see the parent module). On PostgreSQL a part leaves the database as CSV through `COPY (SELECT …)
-//! TO STDOUT` in key order (`LIMIT snapshot_chunk_rows`), and the node only frames it; its last key, read
-//! from its last record, is recorded before it is sent, so that a part re-sent after a crash is the same
-//! key range. Elsewhere rows are read through sqlx and written as CSV.
+//! in parts (see the parent module). On PostgreSQL the table leaves the database as CSV through one `COPY
+//! (SELECT … ORDER BY key) TO STDOUT`, and the node only cuts the stream into parts of `snapshot_chunk_rows`
+//! records; a part's last key, read from its last record, is recorded before it is sent, so that a part
+//! re-sent after a crash is the same key range, and the stream starts again after it. Elsewhere rows are
+//! read through sqlx, a part at a time, and written as CSV.
 
 use std::sync::Arc;
 
@@ -47,6 +48,9 @@ impl CopySource {
         conn.execute("SET TIME ZONE 'Asia/Shanghai'").await?;
         // Literals below are standard strings: a backslash is a backslash.
         conn.execute("SET standard_conforming_strings = on").await?;
+        // A table not stored in key order is sorted for the snapshot's stream: in memory up to this much,
+        // then in runs on disk (the server's default, 4 MB, makes many small runs).
+        conn.execute("SET work_mem = '64MB'").await?;
         let d = Dialect::Postgres;
         let probe = format!(
             "SELECT {} FROM {}",
@@ -91,6 +95,59 @@ fn records(body: &[u8]) -> (i64, usize) {
     (n, last)
 }
 
+/// Cuts a stream of CSV records into parts: bytes are appended to the part being filled (which starts with
+/// the header) until it holds the number of records asked for.
+struct Cutter {
+    body: Vec<u8>,
+    /// The header's length: records start after it.
+    header: usize,
+    quoted: bool,
+    rows: i64,
+    /// Where the record being read starts, and where the last complete one started (after the header).
+    start: usize,
+    last: usize,
+}
+
+impl Cutter {
+    fn new(header: &[u8]) -> Cutter {
+        Cutter { body: header.to_vec(), header: header.len(), quoted: false, rows: 0, start: 0, last: 0 }
+    }
+
+    /// Appends `bytes` until the part holds `per_part` records: returns how many bytes were taken when it
+    /// does (the rest belongs to the next part), `None` when all were taken and the part is not full.
+    fn push(&mut self, bytes: &[u8], per_part: i64) -> Option<usize> {
+        let at = self.body.len() - self.header;
+        for (i, b) in bytes.iter().enumerate() {
+            match b {
+                b'"' => self.quoted = !self.quoted,
+                b'\n' if !self.quoted => {
+                    self.rows += 1;
+                    self.last = self.start;
+                    self.start = at + i + 1;
+                    if self.rows >= per_part {
+                        self.body.extend_from_slice(&bytes[..=i]);
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.body.extend_from_slice(bytes);
+        None
+    }
+
+    /// The part filled so far (its body, records, and where its last record starts after the header); a new
+    /// part begins.
+    fn take(&mut self, header: &[u8]) -> (Vec<u8>, i64, usize) {
+        let body = std::mem::replace(&mut self.body, header.to_vec());
+        let taken = (body, self.rows, self.last);
+        self.rows = 0;
+        self.start = 0;
+        self.last = 0;
+        taken
+    }
+}
+
 impl TableCapture {
     /// The snapshot, from where the offsets stand to its end (see the module comment). Returns the rows sent;
     /// an error leaves the offsets at the last part taken, for the next call.
@@ -104,25 +161,27 @@ impl TableCapture {
         let (tx, rx) = tokio::sync::mpsc::channel::<anyhow::Result<SnapshotPart>>(1);
         let reader = async {
             let tx = tx;
-            let mut after = o.snapshot_after.clone();
-            // A part on its way when the node stopped is read again over the same keys.
-            let mut pending = o.pending.clone();
-            loop {
-                let part = match copy.as_mut() {
-                    Some(c) => self.read_part_copy(c, o, after.as_deref(), pending.take()).await,
-                    None => self.read_part(o, after.as_deref(), pending.take()).await,
-                };
-                let end = match &part {
-                    Ok(p) => {
-                        if p.last_key.is_some() {
-                            after = p.last_key.clone();
+            match copy.as_mut() {
+                Some(source) => self.stream_parts(source, o, &tx).await,
+                None => {
+                    let mut after = o.snapshot_after.clone();
+                    // A part on its way when the node stopped is read again over the same keys.
+                    let mut pending = o.pending.clone();
+                    loop {
+                        let part = self.read_part(o, after.as_deref(), pending.take()).await;
+                        let end = match &part {
+                            Ok(p) => {
+                                if p.last_key.is_some() {
+                                    after = p.last_key.clone();
+                                }
+                                p.last
+                            }
+                            Err(_) => true,
+                        };
+                        if tx.send(part).await.is_err() || end {
+                            break;
                         }
-                        p.last
                     }
-                    Err(_) => true,
-                };
-                if tx.send(part).await.is_err() || end {
-                    break;
                 }
             }
         };
@@ -259,47 +318,78 @@ impl TableCapture {
         Ok(part)
     }
 
-    /// The next part of the snapshot from PostgreSQL through COPY: its key range first, then its rows.
-    async fn read_part_copy(
+    /// The snapshot from PostgreSQL through COPY, from where the offsets stand: a part on its way when the
+    /// node stopped is read again over its recorded key range, then the rest of the table leaves the
+    /// database as one `COPY (SELECT … ORDER BY key) TO STDOUT`, cut into parts of `snapshot_chunk_rows`
+    /// records as it arrives. One statement lets PostgreSQL choose how to produce key order — an index scan
+    /// of a table stored in key order, or a sequential scan and a sort of one that is not (a key such as a
+    /// 公民身份号码 is stored in the order rows were written), where a `LIMIT` per part would fetch every row
+    /// through the index at random. The stream waits while a part is on its way (the channel holds one).
+    async fn stream_parts(&self, source: &mut CopySource, o: &Offsets, tx: &tokio::sync::mpsc::Sender<anyhow::Result<SnapshotPart>>) {
+        let mut after = o.snapshot_after.clone();
+        if let Some(pending) = o.pending.clone() {
+            let part = self.read_range_copy(source, o, after.as_deref(), pending).await;
+            let end = match &part {
+                Ok(p) => {
+                    if p.last_key.is_some() {
+                        after = p.last_key.clone();
+                    }
+                    p.last
+                }
+                Err(_) => true,
+            };
+            if tx.send(part).await.is_err() || end {
+                return;
+            }
+        }
+        if let Err(e) = self.stream_rest(source, o, after, tx).await {
+            let _ = tx.send(Err(e)).await;
+        }
+    }
+
+    /// The rows after `after` as one COPY stream, cut into parts (see [`Self::stream_parts`]).
+    async fn stream_rest(
+        &self,
+        source: &mut CopySource,
+        o: &Offsets,
+        mut after: Option<String>,
+        tx: &tokio::sync::mpsc::Sender<anyhow::Result<SnapshotPart>>,
+    ) -> anyhow::Result<()> {
+        let sql = self.copy_statement(source, o, after.as_deref(), None)?;
+        let header = self.csv_header()?;
+        let per_part = self.cfg.snapshot_chunk_rows as i64;
+        let mut cutter = Cutter::new(&header);
+        let mut stream = source.conn.copy_out_raw(&sql).await?;
+        while let Some(chunk) = stream.try_next().await? {
+            let mut rest: &[u8] = &chunk;
+            while let Some(n) = cutter.push(rest, per_part) {
+                rest = &rest[n..];
+                let (body, rows, last_start) = cutter.take(&header);
+                let part = self.finish_part(o, body, header.len(), rows, last_start, after.clone(), None, false).await?;
+                after = part.last_key.clone().or(after);
+                if tx.send(Ok(part)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        drop(stream);
+        let (body, rows, last_start) = cutter.take(&header);
+        let part = self.finish_part(o, body, header.len(), rows, last_start, after, None, true).await?;
+        let _ = tx.send(Ok(part)).await;
+        Ok(())
+    }
+
+    /// A part re-sent after a crash, from PostgreSQL through COPY: the live rows after `after` up to its
+    /// recorded last key.
+    async fn read_range_copy(
         &self,
         source: &mut CopySource,
         o: &Offsets,
         after: Option<&str>,
-        pending: Option<(String, bool)>,
+        pending: (String, bool),
     ) -> anyhow::Result<SnapshotPart> {
-        let d = Dialect::Postgres;
-        let (t, k, c) = (d.quote(&self.table), d.quote(&self.key), d.quote(&self.change));
-        let upto = o.snapshot_upto.clone().unwrap_or_default();
-        let upto = match self.kind {
-            ChangeKind::Sequence => upto.parse::<i64>().map_err(|e| anyhow::anyhow!("the snapshot's end '{upto}': {e}"))?.to_string(),
-            ChangeKind::Timestamp => format!("CAST({} AS TIMESTAMPTZ)", literal(&upto)),
-        };
-        let key = |v: &str| -> anyhow::Result<String> {
-            Ok(if self.key_numeric { v.parse::<i64>().map_err(|e| anyhow::anyhow!("key '{v}': {e}"))?.to_string() } else { literal(v) })
-        };
-        let mut range = format!("{c} <= {upto}");
-        if let Some(a) = after {
-            range = format!("{k} > {} AND {range}", key(a)?);
-        }
-        let live = |range: &str| match &self.cfg.soft_delete_column {
-            Some(sd) => format!(
-                "{range} AND TRIM(COALESCE(CAST({} AS TEXT), '')) NOT IN ('1', 't', 'true', 'TRUE', 'True', 'y', 'Y', 'yes', '是')",
-                d.quote(sd)
-            ),
-            None => range.to_string(),
-        };
-        // A new part: the next `snapshot_chunk_rows` live rows, its last key read from its last record. A part
-        // re-sent: its recorded key range.
-        let (rows_sql, limit, last) = match &pending {
-            Some((last_key, last)) => (live(&format!("{range} AND {k} <= {}", key(last_key)?)), String::new(), Some(*last)),
-            None => (live(&range), format!(" LIMIT {}", self.cfg.snapshot_chunk_rows), None),
-        };
-        let mut csv = csv::Writer::from_writer(Vec::new());
-        csv.write_record(self.columns.iter().map(|(_, item)| item.as_str()))?;
-        let mut body = csv.into_inner().map_err(|e| anyhow::anyhow!("snapshot part: {e}"))?;
-        let mut select = vec![d.text(&self.key)];
-        select.extend(source.select.iter().skip(1).cloned());
-        let sql = format!("COPY (SELECT {} FROM {t} WHERE {rows_sql} ORDER BY {k}{limit}) TO STDOUT WITH (FORMAT csv)", select.join(", "));
+        let sql = self.copy_statement(source, o, after, Some(&pending.0))?;
+        let mut body = self.csv_header()?;
         let header = body.len();
         {
             let mut stream = source.conn.copy_out_raw(&sql).await?;
@@ -308,8 +398,82 @@ impl TableCapture {
             }
         }
         let (rows, last_start) = records(&body[header..]);
-        let last_key = match pending {
-            Some((last_key, _)) => Some(last_key),
+        let (last_key, last) = pending;
+        self.finish_part(o, body, header, rows, last_start, after.map(str::to_string), Some(last_key), last).await
+    }
+
+    /// The CSV header: the items, in the mapping's order.
+    fn csv_header(&self) -> anyhow::Result<Vec<u8>> {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        csv.write_record(self.columns.iter().map(|(_, item)| item.as_str()))?;
+        csv.into_inner().map_err(|e| anyhow::anyhow!("snapshot part: {e}"))
+    }
+
+    /// A key as a PostgreSQL literal.
+    fn key_literal(&self, v: &str) -> anyhow::Result<String> {
+        Ok(if self.key_numeric { v.parse::<i64>().map_err(|e| anyhow::anyhow!("key '{v}': {e}"))?.to_string() } else { literal(v) })
+    }
+
+    /// The snapshot's end as a PostgreSQL expression.
+    fn upto_literal(&self, o: &Offsets) -> anyhow::Result<String> {
+        let upto = o.snapshot_upto.clone().unwrap_or_default();
+        Ok(match self.kind {
+            ChangeKind::Sequence => upto.parse::<i64>().map_err(|e| anyhow::anyhow!("the snapshot's end '{upto}': {e}"))?.to_string(),
+            ChangeKind::Timestamp => format!("CAST({} AS TIMESTAMPTZ)", literal(&upto)),
+        })
+    }
+
+    /// The rows of the snapshot after `after` (up to `upto_key`, if given) and up to its change value, as
+    /// `WHERE` conditions; `live` adds the soft-deletion filter.
+    fn snapshot_range(&self, o: &Offsets, after: Option<&str>, upto_key: Option<&str>, live: bool) -> anyhow::Result<String> {
+        let d = Dialect::Postgres;
+        let (k, c) = (d.quote(&self.key), d.quote(&self.change));
+        let mut range = format!("{c} <= {}", self.upto_literal(o)?);
+        if let Some(a) = after {
+            range = format!("{k} > {} AND {range}", self.key_literal(a)?);
+        }
+        if let Some(u) = upto_key {
+            range = format!("{range} AND {k} <= {}", self.key_literal(u)?);
+        }
+        if let (true, Some(sd)) = (live, &self.cfg.soft_delete_column) {
+            range = format!(
+                "{range} AND TRIM(COALESCE(CAST({} AS TEXT), '')) NOT IN ('1', 't', 'true', 'TRUE', 'True', 'y', 'Y', 'yes', '是')",
+                d.quote(sd)
+            );
+        }
+        Ok(range)
+    }
+
+    /// `COPY (SELECT … ORDER BY key) TO STDOUT` of the live rows in a range, as CSV.
+    fn copy_statement(&self, source: &CopySource, o: &Offsets, after: Option<&str>, upto_key: Option<&str>) -> anyhow::Result<String> {
+        let d = Dialect::Postgres;
+        let mut select = vec![d.text(&self.key)];
+        select.extend(source.select.iter().skip(1).cloned());
+        Ok(format!(
+            "COPY (SELECT {} FROM {} WHERE {} ORDER BY {}) TO STDOUT WITH (FORMAT csv)",
+            select.join(", "),
+            d.quote(&self.table),
+            self.snapshot_range(o, after, upto_key, true)?,
+            d.quote(&self.key)
+        ))
+    }
+
+    /// A part read through COPY, made ready to send: its last key (given, or read from its last record), the
+    /// keys it sent (deletions by comparison) and its timestamps within the safety window.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_part(
+        &self,
+        o: &Offsets,
+        body: Vec<u8>,
+        header: usize,
+        rows: i64,
+        last_start: usize,
+        after: Option<String>,
+        last_key: Option<String>,
+        last: bool,
+    ) -> anyhow::Result<SnapshotPart> {
+        let last_key = match last_key {
+            Some(k) => Some(k),
             None if rows == 0 => None,
             None => {
                 let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(&body[header + last_start..]);
@@ -318,23 +482,27 @@ impl TableCapture {
                 Some(record.get(0).unwrap_or_default().to_string())
             }
         };
-        let last = last.unwrap_or(rows < self.cfg.snapshot_chunk_rows as i64);
-        let mut part = SnapshotPart { body, rows, after: after.map(str::to_string), last_key, last, keys: Vec::new(), recent: Vec::new() };
+        let mut part = SnapshotPart { body, rows, after, last_key, last, keys: Vec::new(), recent: Vec::new() };
         let Some(last_key) = part.last_key.clone() else {
             return Ok(part);
         };
-        let range = format!("{range} AND {k} <= {}", key(&last_key)?);
-        let live = live(&range);
+        let d = Dialect::Postgres;
+        let t = d.quote(&self.table);
         if self.cfg.deletes == DeleteDetection::Compare {
-            let sql = format!("SELECT {} FROM {t} WHERE {live} ORDER BY {k}", self.key_select());
+            let live = self.snapshot_range(o, part.after.as_deref(), Some(&last_key), true)?;
+            let sql = format!("SELECT {} FROM {t} WHERE {live} ORDER BY {}", self.key_select(), d.quote(&self.key));
             for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
                 part.keys.push(self.key_text(&r)?);
             }
         }
         if self.kind == ChangeKind::Timestamp {
+            let range = self.snapshot_range(o, part.after.as_deref(), Some(&last_key), false)?;
             let sql = format!(
-                "SELECT {}, CAST({c} AS TEXT) FROM {t} WHERE {range} AND {c} > ({upto} - INTERVAL '{} seconds')",
+                "SELECT {}, CAST({} AS TEXT) FROM {t} WHERE {range} AND {} > ({} - INTERVAL '{} seconds')",
                 self.key_select(),
+                d.quote(&self.change),
+                d.quote(&self.change),
+                self.upto_literal(o)?,
                 self.cfg.safety_window_seconds
             );
             for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
@@ -421,5 +589,35 @@ impl TableCapture {
         .execute(&self.state.pool)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cutter_cuts_at_record_ends_outside_quotes() {
+        let header = b"a,b\n";
+        let mut c = Cutter::new(header);
+        // Three records, the second with a quoted newline, arriving in pieces that break records apart.
+        let stream: &[&[u8]] = &[b"1,x\n2,\"y", b"\nz\"\n3", b",w\n"];
+        let mut parts = Vec::new();
+        for piece in stream {
+            let mut rest: &[u8] = piece;
+            while let Some(n) = c.push(rest, 2) {
+                rest = &rest[n..];
+                parts.push(c.take(header));
+            }
+        }
+        parts.push(c.take(header));
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].0, b"a,b\n1,x\n2,\"y\nz\"\n".to_vec());
+        assert_eq!((parts[0].1, parts[0].2), (2, 4));
+        assert_eq!(&parts[0].0[header.len() + parts[0].2..], b"2,\"y\nz\"\n");
+        assert_eq!(parts[1].0, b"a,b\n3,w\n".to_vec());
+        assert_eq!((parts[1].1, parts[1].2), (1, 0));
+        // The records counted agree with a scan of the whole part.
+        assert_eq!(records(&parts[0].0[header.len()..]), (2, 4));
     }
 }

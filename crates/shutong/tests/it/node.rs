@@ -707,6 +707,7 @@ safety_window_seconds = 2
 deletes = "compare"
 compare_interval_seconds = 1
 poll_ms = 100
+snapshot_chunk_rows = 7
 [publication.columns]
 sfzh = "公民身份号码"
 xm = "姓名"
@@ -785,6 +786,10 @@ wait_ms = 2000
     let batches = app.get("/api/v1/data/101/000002/batches", &editor).await;
     let applied: i64 = batches.body["batches"].as_array().unwrap().iter().map(|b| b["rows_upserted"].as_i64().unwrap()).sum();
     assert_eq!(applied, 40, "{}", batches.body);
+    // PostgreSQL's snapshot is one COPY stream cut into parts of 7 records: 5 full parts and the last.
+    let full: Vec<i64> =
+        batches.body["batches"].as_array().unwrap().iter().filter(|b| b["mode"] == "full").map(|b| b["parts"].as_i64().unwrap()).collect();
+    assert_eq!(full, vec![6], "{}", batches.body);
     until(60, "101/000002 copied into MariaDB", || count(myp.clone(), "ldrk_copy").map_eq(40)).await;
     until(60, "101/000001 copied into PostgreSQL", || count(pgp.clone(), "rkjb_copy").map_eq(40)).await;
 
