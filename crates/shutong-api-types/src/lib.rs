@@ -157,6 +157,8 @@ pub struct UserView {
     pub locked_until: Option<DateTime<Utc>>,
     pub must_change_password: bool,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// A system account's last SM2-signed request the platform accepted (recorded at most once a minute).
+    pub last_signed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -133,6 +133,8 @@ pub struct User {
     pub locked_until_ms: Option<i64>,
     pub must_change_password: bool,
     pub last_login_at_ms: Option<i64>,
+    /// A system account's last SM2-signed request the platform accepted (签名请求), at most a minute stale.
+    pub last_signed_at_ms: Option<i64>,
     pub created_at_ms: i64,
 }
 

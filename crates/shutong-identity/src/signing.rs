@@ -64,7 +64,7 @@ pub async fn authenticate_signed(db: &Db, req: &SignedRequest<'_>, now: i64) -> 
     if (now - timestamp).abs() > MAX_SKEW_MS {
         return Ok(Err(SignatureRefusal::Stale));
     }
-    let row = sqlx::query("SELECT id, sm2_public_key, is_system, status FROM users WHERE username = $1")
+    let row = sqlx::query("SELECT id, sm2_public_key, is_system, status, last_signed_at FROM users WHERE username = $1")
         .bind(req.account.trim().to_ascii_lowercase())
         .fetch_optional(db.pool())
         .await?;
@@ -95,6 +95,12 @@ pub async fn authenticate_signed(db: &Db, req: &SignedRequest<'_>, now: i64) -> 
                 other => Err(other.into()),
             };
         }
+    }
+    // The account's platform use, recorded at most once a minute (the zombie verdict reads it), on the
+    // platform's clock as the timestamp was checked.
+    let last: Option<i64> = row.try_get("last_signed_at")?;
+    if last.is_none_or(|l| now - l > 60_000) {
+        sqlx::query("UPDATE users SET last_signed_at = $1 WHERE id = $2").bind(now).bind(user_id.0).execute(db.pool()).await?;
     }
     Ok(load_principal(db, user_id).await?.ok_or(SignatureRefusal::UnknownAccount))
 }

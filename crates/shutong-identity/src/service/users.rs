@@ -21,8 +21,7 @@ pub struct UserPatch {
     pub status: Option<UserStatus>,
 }
 
-pub(super) const USER_COLUMNS: &str =
-    "id, username, display_name, department_id, is_system, status, locked_until, must_change_password, last_login_at, created_at";
+pub(super) const USER_COLUMNS: &str = "id, username, display_name, department_id, is_system, status, locked_until, must_change_password, last_login_at, last_signed_at, created_at";
 
 pub(super) fn user_from_row(r: &AnyRow) -> IdentityResult<User> {
     Ok(User {
@@ -35,6 +34,7 @@ pub(super) fn user_from_row(r: &AnyRow) -> IdentityResult<User> {
         locked_until_ms: r.try_get("locked_until")?,
         must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
         last_login_at_ms: r.try_get("last_login_at")?,
+        last_signed_at_ms: r.try_get("last_signed_at")?,
         created_at_ms: r.try_get("created_at")?,
     })
 }

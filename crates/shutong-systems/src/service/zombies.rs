@@ -29,7 +29,7 @@ pub struct Facts {
     resources: BTreeMap<String, (String, i64)>,
     /// Published resources whose data is on the platform (bound to a dataset, a file store or a service).
     bound: BTreeSet<String>,
-    /// System account → its last use of the platform (token, login), if ever.
+    /// System account → its last use of the platform (login, token or SM2-signed request), if ever.
     accounts: BTreeMap<String, Option<i64>>,
     /// Resource code → the systems in use that produce it (ID, name, department).
     producers: BTreeMap<String, Vec<(SystemId, String, String)>>,
@@ -58,7 +58,7 @@ impl Facts {
         }
         let mut accounts = BTreeMap::new();
         for r in sqlx::query(
-            "SELECT u.username, u.last_login_at, (SELECT MAX(t.last_used_at) FROM api_tokens t WHERE t.user_id = u.id) AS token_used \
+            "SELECT u.username, u.last_login_at, u.last_signed_at, (SELECT MAX(t.last_used_at) FROM api_tokens t WHERE t.user_id = u.id) AS token_used \
              FROM users u WHERE u.is_system = 1",
         )
         .fetch_all(ex.db.pool())
@@ -66,7 +66,8 @@ impl Facts {
         {
             let login: Option<i64> = r.try_get("last_login_at")?;
             let token: Option<i64> = r.try_get("token_used")?;
-            accounts.insert(r.try_get::<String, _>("username")?, login.max(token));
+            let signed: Option<i64> = r.try_get("last_signed_at")?;
+            accounts.insert(r.try_get::<String, _>("username")?, login.max(token).max(signed));
         }
         let mut producers: BTreeMap<String, Vec<(SystemId, String, String)>> = BTreeMap::new();
         for r in sqlx::query(

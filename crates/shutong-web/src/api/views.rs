@@ -31,6 +31,7 @@ pub fn user_view(u: &User) -> UserView {
         locked_until: u.locked_until_ms.filter(|t| *t > shutong_store::now_ms()).map(from_ms),
         must_change_password: u.must_change_password,
         last_login_at: u.last_login_at_ms.map(from_ms),
+        last_signed_at: u.last_signed_at_ms.map(from_ms),
         created_at: from_ms(u.created_at_ms),
     }
 }

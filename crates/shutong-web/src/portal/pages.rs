@@ -423,6 +423,7 @@ pub struct UserRow {
     active: bool,
     is_system: bool,
     last_login: String,
+    last_signed: String,
     locked_until: String,
     created_at: String,
 }
@@ -453,6 +454,7 @@ async fn user_rows(state: &AppState, users: &[identity::User]) -> Vec<UserRow> {
             active: u.status == UserStatus::Active,
             is_system: u.is_system,
             last_login: u.last_login_at_ms.map(fmt_time).unwrap_or_else(|| "—".into()),
+            last_signed: u.last_signed_at_ms.map(fmt_time).unwrap_or_else(|| "—".into()),
             locked_until: u.locked_until_ms.filter(|t| *t > shutong_store::now_ms()).map(fmt_time).unwrap_or_else(|| "—".into()),
             created_at: fmt_time(u.created_at_ms),
         });

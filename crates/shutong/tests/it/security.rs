@@ -356,10 +356,15 @@ async fn signed_requests_are_accepted_once(backend: Backend) {
     let r = app.call(Method::PUT, &format!("/api/v1/users/{sys}/sm2-key"), Some(&admin), Some(json!({"public_key": "04abcd"}))).await;
     assert_eq!(r.body["error"]["field"], "public_key", "{}", r.body);
 
-    // Accepted, as the account.
+    // Accepted, as the account; the account's use of the platform is recorded (the zombie verdict reads it).
+    let user_path = format!("/api/v1/users/{sys}");
+    assert_eq!(app.get(&user_path, &admin).await.body["user"]["last_signed_at"], Value::Null);
     let (status, body) = send(&app, Method::GET, "/api/v1/me", &me, vec![]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["user"]["username"], "ga.qianzhiji");
+    let used = app.get(&user_path, &admin).await.body["user"]["last_signed_at"].clone();
+    let at = chrono::DateTime::parse_from_rfc3339(used.as_str().unwrap_or_default()).map(|t| t.timestamp_millis());
+    assert!(at.is_ok_and(|t| (t - shutong_store::now_ms()).abs() < 600_000), "{used}");
     // The same request again: a replay.
     let (status, body) = send(&app, Method::GET, "/api/v1/me", &me, vec![]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -58,7 +58,7 @@ async fn fixture(app: &TestApp) -> Fixture {
     app.create_user(&admin, "dr.reviewer", dr, &["reviewer"]).await;
     app.create_user(&admin, "fin.reviewer", fin, &["reviewer"]).await;
     app.create_user(&admin, "auditor", audit, &["auditor"]).await;
-    for account in ["sys.fresh", "sys.stale"] {
+    for account in ["sys.fresh", "sys.stale", "sys.signer"] {
         let r = app
             .post(
                 "/api/v1/users",
@@ -281,6 +281,12 @@ async fn each_zombie_criterion_is_computed_from_facts_and_reviewed(backend: Back
             .await
             .unwrap();
     }
+    // A third account never logged in and holds no token; it signs its requests with SM2 (前置机, 接口调用).
+    sqlx::query("UPDATE users SET last_signed_at = $1 WHERE username = 'sys.signer'")
+        .bind(now - 2 * DAY_MS)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
     let with = |name: &str, patch: Value| {
         let mut doc = system(name);
         for (k, v) in patch.as_object().unwrap() {
@@ -297,8 +303,9 @@ async fn each_zombie_criterion_is_computed_from_facts_and_reviewed(backend: Back
     let mut unmaintained = with("城建档案查询系统", json!({"om_status": "stopped"}));
     unmaintained["last_update_date"] = Value::Null;
     let little = with("物业企业年报系统", json!({"usage_scope": "unit", "usage_frequency": "yearly"}));
+    let signing = with("供热计量监管系统", json!({"accounts": ["sys.signer"]}));
     let mut ids = std::collections::BTreeMap::new();
-    for doc in [none, detached, replaceable, twin, idle, unmaintained, little] {
+    for doc in [none, detached, replaceable, twin, idle, unmaintained, little, signing] {
         let name = doc["name"].as_str().unwrap().to_string();
         ids.insert(name, register_ok(&app, &f.keeper_a, f.a, doc).await);
     }
@@ -311,17 +318,20 @@ async fn each_zombie_criterion_is_computed_from_facts_and_reviewed(backend: Back
     expect("燃气经营许可系统", &["idle"]);
     expect("城建档案查询系统", &["unmaintained"]);
     expect("物业企业年报系统", &["little_used"]);
+    expect("供热计量监管系统", &[]);
     // The evidence is the facts used.
     let date = |ms: i64| shutong_store::china_date(ms).to_string();
     assert!(evidence_of(&verdicts, "白蚁防治管理系统", "detached").contains(&date(two_years_ago)), "{verdicts}");
     assert!(evidence_of(&verdicts, "住房保障管理系统", "idle").contains(&date(now - DAY_MS)), "{verdicts}");
     assert!(evidence_of(&verdicts, "燃气经营许可系统", "idle").contains(&date(now - 300 * DAY_MS)), "{verdicts}");
+    assert!(evidence_of(&verdicts, "供热计量监管系统", "idle").contains(&date(now - 2 * DAY_MS)), "{verdicts}");
     assert!(evidence_of(&verdicts, "建筑市场监管系统", "replaceable").contains("建筑业企业资质审批系统"), "{verdicts}");
     assert!(evidence_of(&verdicts, "城建档案查询系统", "unmaintained").contains("运维已停止"), "{verdicts}");
     assert!(evidence_of(&verdicts, "物业企业年报系统", "little_used").contains("处室内部"), "{verdicts}");
     // Suspected systems come first.
     assert_eq!(verdicts[0]["suspected"], true);
-    assert_eq!(verdicts.as_array().unwrap().last().unwrap()["system_name"], "住房保障管理系统");
+    let order: Vec<&str> = verdicts.as_array().unwrap().iter().map(|v| v["system_name"].as_str().unwrap()).collect();
+    assert_eq!(order[order.len() - 2..], ["住房保障管理系统", "供热计量监管系统"], "{verdicts}");
 
     // Facts change, the verdict follows: the old resource updated today is no longer detached.
     sqlx::query("UPDATE catalog_resources SET updated_at = $1 WHERE code = $2")
