@@ -50,7 +50,7 @@ pub struct Status {
 
 pub async fn status(path: &Path) -> anyhow::Result<Status> {
     let config = NodeConfig::load(path)?;
-    let state = state::State::open(&config.node.state_dir).await?;
+    let state = state::State::open_for_reading(&config.node.state_dir).await?;
     let (batches, bytes, _) = state.outbox_depth(None).await?;
     let rejects: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rejects").fetch_one(&state.pool).await?;
     Ok(Status {

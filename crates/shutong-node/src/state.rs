@@ -53,6 +53,26 @@ pub fn now_ms() -> i64 {
 }
 
 impl State {
+    /// The state as it is, for reading (`shutong node status`): a state that exists already is opened without
+    /// a write, so that a reader never waits on the running node's writes (nor makes it wait); one that does not
+    /// exist yet is created as [`State::open`] does.
+    pub async fn open_for_reading(dir: &Path) -> anyhow::Result<State> {
+        let path = dir.join("node.db");
+        if path.exists() {
+            let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(std::time::Duration::from_secs(30));
+            let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await?;
+            let epoch: Option<String> =
+                sqlx::query("SELECT v FROM meta WHERE k = 'epoch'").fetch_optional(&pool).await.ok().flatten().map(|r| r.get(0));
+            if let Some(epoch) = epoch {
+                return Ok(State { pool, epoch });
+            }
+            pool.close().await;
+        }
+        State::open(dir).await
+    }
+
     pub async fn open(dir: &Path) -> anyhow::Result<State> {
         std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("node.state_dir {}: {e}", dir.display()))?;
         let path = dir.join("node.db");
