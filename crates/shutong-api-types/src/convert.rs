@@ -414,3 +414,196 @@ mirror!(wx::Heartbeat => dx::nodes::Heartbeat { name, version, started_at_ms, ou
 mirror!(dx::nodes::NodeView => wx::ExchangeNode { name, department_id, department_name, account, version, registered_at_ms, last_seen_ms,
     last_transfer_at_ms, silent, last_error };
     id: |i: dx::nodes::NodeId| i.0, report: into);
+
+// ------------------------------------------------------------------ data quality
+
+mod quality {
+    use super::*;
+    use crate::quality as wq;
+    use chrono::{DateTime, Utc};
+    use shutong_quality as dq;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap_or_default()
+    }
+
+    /// Hundredths of a point to points with two decimals.
+    fn points(bp: i64) -> f64 {
+        bp as f64 / 100.0
+    }
+
+    same_list!(dq::Dimension => wq::QualityDimension { Completeness, Conformity, Accuracy, Consistency, Timeliness });
+    same_list!(dq::RuleOrigin => wq::RuleOrigin { Derived, Custom });
+    same_list!(dq::IdScheme => wq::IdScheme { IdNumber, CreditCode, OrgCode });
+    same_list!(dq::CheckCause => wq::CheckCause { Batch, Schedule, Manual });
+    same_list!(dq::Grade => wq::QualityGrade { Excellent, Good, Fair, Pass, Fail });
+
+    impl From<dq::RuleKind> for wq::QualityRuleKind {
+        fn from(k: dq::RuleKind) -> Self {
+            use dq::RuleKind as D;
+            use wq::QualityRuleKind as W;
+            match k {
+                D::Required { item } => W::Required { item },
+                D::Length { item, max } => W::Length { item, max },
+                D::Identifier { item, scheme } => W::Identifier { item, scheme: scheme.into() },
+                D::RegionCode { item } => W::RegionCode { item },
+                D::CodeList { item, values } => W::CodeList { item, values },
+                D::Pattern { item, pattern } => W::Pattern { item, pattern },
+                D::Range { item, min, max } => W::Range { item, min, max },
+                D::IdConsistency { id_item, birth_item, sex_item } => W::IdConsistency { id_item, birth_item, sex_item },
+                D::Freshness { max_age_days } => W::Freshness { max_age_days },
+                D::VolumeChange { max_change_percent } => W::VolumeChange { max_change_percent },
+            }
+        }
+    }
+
+    impl From<wq::QualityRuleKind> for dq::RuleKind {
+        fn from(k: wq::QualityRuleKind) -> Self {
+            use dq::RuleKind as D;
+            use wq::QualityRuleKind as W;
+            match k {
+                W::Required { item } => D::Required { item },
+                W::Length { item, max } => D::Length { item, max },
+                W::Identifier { item, scheme } => D::Identifier { item, scheme: scheme.into() },
+                W::RegionCode { item } => D::RegionCode { item },
+                W::CodeList { item, values } => D::CodeList { item, values },
+                W::Pattern { item, pattern } => D::Pattern { item, pattern },
+                W::Range { item, min, max } => D::Range { item, min, max },
+                W::IdConsistency { id_item, birth_item, sex_item } => D::IdConsistency { id_item, birth_item, sex_item },
+                W::Freshness { max_age_days } => D::Freshness { max_age_days },
+                W::VolumeChange { max_change_percent } => D::VolumeChange { max_change_percent },
+            }
+        }
+    }
+
+    impl From<wq::NewQualityRule> for dq::NewRule {
+        fn from(v: wq::NewQualityRule) -> Self {
+            dq::NewRule { kind: v.rule.into(), dimension: opt(v.dimension), blocking: v.blocking, note: v.note }
+        }
+    }
+
+    impl From<dq::DimensionSetting> for wq::QualityDimensionView {
+        fn from(v: dq::DimensionSetting) -> Self {
+            wq::QualityDimensionView {
+                dimension: v.dimension.into(),
+                name: v.name,
+                weight: v.weight,
+                updated_at: at(v.updated_at_ms),
+                updated_by: v.updated_by,
+            }
+        }
+    }
+
+    impl From<dq::Rule> for wq::QualityRuleView {
+        fn from(v: dq::Rule) -> Self {
+            wq::QualityRuleView {
+                id: v.id.map(|i| i.0),
+                key: v.key,
+                resource_code: v.resource_code,
+                origin: v.origin.into(),
+                kind_zh: v.kind.label_zh().to_string(),
+                rule: v.kind.into(),
+                dimension: v.dimension.into(),
+                blocking: v.blocking,
+                note: v.note,
+                created_at: v.created_at_ms.map(at),
+                created_by: v.created_by,
+                retired_at: v.retired_at_ms.map(at),
+                retired_by: v.retired_by,
+                retire_reason: v.retire_reason,
+            }
+        }
+    }
+
+    impl From<dq::RuleResult> for wq::QualityRuleResult {
+        fn from(v: dq::RuleResult) -> Self {
+            wq::QualityRuleResult {
+                rule_key: v.rule_key,
+                kind: v.kind,
+                dimension: v.dimension.into(),
+                checked_at: at(v.checked_at_ms),
+                rows_checked: v.rows_checked,
+                rows_failing: v.rows_failing,
+                samples: v.samples,
+                score: points(v.score),
+                detail: v.detail,
+            }
+        }
+    }
+
+    impl From<dq::DimensionScore> for wq::QualityDimensionScore {
+        fn from(v: dq::DimensionScore) -> Self {
+            wq::QualityDimensionScore { dimension: v.dimension.into(), score: points(v.score), rules: v.rules }
+        }
+    }
+
+    impl From<dq::Run> for wq::QualityCheck {
+        fn from(v: dq::Run) -> Self {
+            wq::QualityCheck {
+                id: v.id.0,
+                resource_code: v.resource_code,
+                department_id: v.department_id,
+                cause: v.cause.into(),
+                batch_id: v.batch_id,
+                started_at: at(v.started_at_ms),
+                finished_at: at(v.finished_at_ms),
+                rows_checked: v.rows_checked,
+                score: points(v.score),
+                grade_zh: v.grade.label_zh().to_string(),
+                grade: v.grade.into(),
+                dimensions: vec(v.dimensions),
+                actor: v.actor,
+                results: vec(v.results),
+            }
+        }
+    }
+
+    impl From<dq::DatasetScore> for wq::DatasetQualityScore {
+        fn from(v: dq::DatasetScore) -> Self {
+            wq::DatasetQualityScore {
+                resource_code: v.resource_code,
+                resource_name: v.resource_name,
+                department_id: v.department_id,
+                check_id: v.run_id.0,
+                checked_at: at(v.checked_at_ms),
+                score: points(v.score),
+                grade: v.grade.into(),
+                dimensions: vec(v.dimensions),
+            }
+        }
+    }
+
+    impl From<dq::DepartmentScore> for wq::DepartmentQualityScore {
+        fn from(v: dq::DepartmentScore) -> Self {
+            wq::DepartmentQualityScore {
+                department_id: v.department_id,
+                department_name: v.department_name,
+                datasets: v.datasets,
+                score: points(v.score),
+                grade: v.grade.into(),
+                dimensions: vec(v.dimensions),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_rule_goes_through_the_wire_unchanged() {
+            for json in [
+                serde_json::json!({"kind": "pattern", "item": "邮政编码", "pattern": "[0-9]{6}"}),
+                serde_json::json!({"kind": "identifier", "item": "公民身份号码", "scheme": "id_number"}),
+                serde_json::json!({"kind": "range", "item": "年龄", "min": "0", "max": null}),
+                serde_json::json!({"kind": "id_consistency", "id_item": "公民身份号码", "birth_item": "出生日期", "sex_item": null}),
+                serde_json::json!({"kind": "volume_change", "max_change_percent": 20}),
+            ] {
+                let wire: wq::QualityRuleKind = serde_json::from_value(json.clone()).unwrap();
+                let domain: dq::RuleKind = serde_json::from_value(json.clone()).unwrap();
+                assert_eq!(dq::RuleKind::from(wire.clone()), domain);
+                assert_eq!(serde_json::to_value(wq::QualityRuleKind::from(domain)).unwrap(), json);
+            }
+        }
+    }
+}

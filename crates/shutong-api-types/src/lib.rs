@@ -31,6 +31,7 @@ pub mod catalog;
 #[cfg(feature = "domain")]
 mod convert;
 pub mod exchange;
+pub mod quality;
 pub mod sharing;
 pub mod systems;
 

@@ -79,6 +79,11 @@ actions! {
     ProjectFile => "project.file" / "项目备案",
     ProjectAdvance => "project.advance" / "项目阶段推进",
     ProjectGateOverride => "project.gate_override" / "越过审核关口",
+    // Data quality (C6).
+    QualityDimensionUpdate => "quality.dimension_update" / "调整质量维度",
+    QualityRuleCreate => "quality.rule_create" / "新增质量规则",
+    QualityRuleRetire => "quality.rule_retire" / "停用质量规则",
+    QualityCheck => "quality.check" / "数据质量检查",
     // Sharing (C3).
     RequestCreate => "request.create" / "提交共享申请",
     RequestSubscribe => "request.subscribe" / "订阅无条件共享资源",

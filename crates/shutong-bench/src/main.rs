@@ -95,6 +95,22 @@ enum Cmd {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Data quality: every rule of the demo population's dataset over ROWS rows (loaded through the release
+    /// server) against one pass over the same rows that checks nothing, on SQLite and PostgreSQL.
+    Quality {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        #[arg(long)]
+        sqlite_only: bool,
+        /// The shutong binary (default: next to this one).
+        #[arg(long)]
+        shutong: Option<std::path::PathBuf>,
+        /// Where the generated file and data directories go (default: the temp directory).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// XLSX uploads through the release server on SQLite: an honest workbook of N population rows and a
     /// spreadsheet bomb (a few MB unpacking to over a GB), each to a fresh server: time, answer, peak RSS.
     Xlsx {
@@ -116,6 +132,7 @@ mod audit_bench;
 mod catalog_bench;
 mod exchange_bench;
 mod node_bench;
+mod quality_bench;
 mod xlsx_bench;
 
 /// A small deterministic generator (xorshift64*), so every run measures the same numbers.
@@ -399,6 +416,10 @@ fn main() -> anyhow::Result<()> {
                 shutong,
                 dir,
             }))
+        }
+        Cmd::Quality { rows, postgres, sqlite_only, shutong, dir } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(quality_bench::run(quality_bench::Options { rows, postgres, sqlite_only, shutong, dir }))
         }
         Cmd::Xlsx { n, bomb_rows, shutong, dir } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -387,7 +387,7 @@ async fn copy_in(conn: &mut sqlx::PgConnection, statement: &str, file: &Path) ->
     Ok(())
 }
 
-async fn login(http: &reqwest::Client, base: &str, user: &str) -> anyhow::Result<String> {
+pub(crate) async fn login(http: &reqwest::Client, base: &str, user: &str) -> anyhow::Result<String> {
     let r: Value = http
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"username": user, "password": shutong::demo::DEMO_PASSWORD}))

@@ -36,6 +36,7 @@ pub struct Config {
     pub sharing: SharingConfig,
     pub exchange: ExchangeConfig,
     pub audit: AuditConfig,
+    pub quality: QualityConfig,
     /// 脱敏规则 overrides per item kind, e.g. `[masking.mobile] keep_head = 3, keep_tail = 4`. Kinds:
     /// id_number, mobile, landline, name, address, credit_code, bank_card, email. Unset kinds keep the
     /// defaults of SPEC §5.
@@ -112,6 +113,7 @@ impl Default for Config {
             sharing: SharingConfig::default(),
             exchange: ExchangeConfig::default(),
             audit: AuditConfig::default(),
+            quality: QualityConfig::default(),
             masking: BTreeMap::new(),
         }
     }
@@ -245,6 +247,23 @@ impl Default for ExchangeConfig {
             node_silence_seconds: 600,
             changes_max_wait_ms: 30_000,
         }
+    }
+}
+
+/// Data quality (数据质量, 办法 第十七条): when the server checks datasets by itself.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityConfig {
+    /// Check a dataset after every committed batch (as a job of the runner; batches committed while a check
+    /// runs are checked by one more run). Default true; false: only checks asked for and the schedule.
+    pub check_after_batch: bool,
+    /// How often every dataset's freshness is checked, seconds. Default 86400 (daily); 0 turns it off.
+    pub freshness_interval_seconds: u64,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig { check_after_batch: true, freshness_interval_seconds: 86_400 }
     }
 }
 

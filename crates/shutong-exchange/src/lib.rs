@@ -13,6 +13,7 @@ pub mod nodes;
 pub mod parse;
 pub mod proxy;
 pub mod read;
+pub mod scan;
 pub mod schema;
 pub mod sealed;
 pub mod synth;

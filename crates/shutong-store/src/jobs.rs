@@ -169,9 +169,9 @@ impl JobRunner {
             Ok(()) => {
                 sqlx::query(
                     "UPDATE jobs SET leased_by = NULL, leased_until = NULL, last_error = NULL, last_run_at = $1, runs = runs + 1, \
-                     attempts = CASE WHEN every_ms IS NULL THEN attempts ELSE 0 END, \
-                     run_at = CASE WHEN every_ms IS NULL THEN run_at ELSE $1 + every_ms END, \
-                     done_at = CASE WHEN every_ms IS NULL THEN $1 ELSE NULL END \
+                     attempts = CASE WHEN every_ms IS NULL AND again = 0 THEN attempts ELSE 0 END, \
+                     run_at = CASE WHEN every_ms IS NOT NULL THEN $1 + every_ms WHEN again = 1 THEN $1 ELSE run_at END, \
+                     done_at = CASE WHEN every_ms IS NULL AND again = 0 THEN $1 ELSE NULL END, again = 0 \
                      WHERE id = $2 AND leased_by = $3",
                 )
                 .bind(now)
@@ -249,6 +249,29 @@ pub async fn schedule(db: &Db, kind: &str, key: &str, payload: &serde_json::Valu
     .await?
     .rows_affected();
     Ok(inserted == 1)
+}
+
+/// Asks for a one-off job of `(kind, key)` to run at `run_at` (ms): scheduled if there is none, due again if
+/// the last one is done, left as it is if one is waiting, and run once more after the current run if one is
+/// running (its `again` flag), so that a request is never lost to a run that started before it.
+pub async fn request(db: &Db, kind: &str, key: &str, payload: &serde_json::Value, run_at: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO jobs (kind, job_key, payload, run_at, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (kind, job_key) DO UPDATE SET \
+         run_at = CASE WHEN jobs.done_at IS NOT NULL THEN excluded.run_at ELSE jobs.run_at END, \
+         attempts = CASE WHEN jobs.done_at IS NOT NULL THEN 0 ELSE jobs.attempts END, \
+         payload = CASE WHEN jobs.leased_by IS NULL THEN excluded.payload ELSE jobs.payload END, \
+         again = CASE WHEN jobs.leased_by IS NOT NULL THEN 1 ELSE jobs.again END, \
+         done_at = NULL",
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(payload.to_string())
+    .bind(run_at)
+    .bind(crate::now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(())
 }
 
 /// Makes `(kind, key)` a recurring job every `every_ms`, first due at `first_run_at` if it is new; an

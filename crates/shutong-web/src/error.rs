@@ -254,6 +254,20 @@ impl From<shutong_systems::SystemsError> for ApiError {
     }
 }
 
+impl From<shutong_quality::QualityError> for ApiError {
+    fn from(e: shutong_quality::QualityError) -> Self {
+        use shutong_quality::QualityError as Q;
+        match e {
+            Q::Validation { field, message } => ApiError::validation(&field, format!("{field}: {message}")),
+            Q::NotFound { what } => ApiError::not_found(what),
+            Q::Forbidden(m) => ApiError::forbidden(m),
+            Q::State(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
+            Q::Exchange(x) => x.into(),
+            Q::Store(s) => s.into(),
+        }
+    }
+}
+
 /// Printing needs a font with Chinese glyphs; without one the platform still serves everything else.
 pub fn document_unavailable(searched: Vec<std::path::PathBuf>) -> ApiError {
     let e = shutong_documents::DocumentError::NoCjkFont { searched };

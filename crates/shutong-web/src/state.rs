@@ -144,6 +144,7 @@ impl AppState {
             fonts: std::sync::OnceLock::new(),
         }));
         register_state_effects(&state);
+        register_quality_requests(&state);
         state
     }
 
@@ -216,6 +217,32 @@ fn register_state_effects(state: &AppState) {
                     }
                 }
                 Notice::CatalogChanged { .. } | Notice::CatalogImported | Notice::GrantsChanged | Notice::DataChanged { .. } => {}
+            }
+        }
+    });
+}
+
+/// The job of the kind that checks a dataset's quality (`shutong_quality::check`, run by the server's runner).
+pub const QUALITY_CHECK_JOB: &str = "quality.check";
+
+/// Every data change committed in the pool (a batch, a binding, files) asks for a quality check of its
+/// dataset as a job of the runner (one per dataset; asked for again while one runs, it runs once more), so
+/// that every accepted batch is checked (办法 第十七条). The handler holds the state weakly.
+fn register_quality_requests(state: &AppState) {
+    use shutong_store::effects::Notice;
+    let weak = Arc::downgrade(&state.0);
+    state.exchange.pool.effects().on_commit(move |_, notice| {
+        let weak = weak.clone();
+        async move {
+            let Notice::DataChanged { code } = notice else { return };
+            let Some(inner) = weak.upgrade() else { return };
+            let state = AppState(inner);
+            if !state.config.quality.check_after_batch {
+                return;
+            }
+            let at = state.clock.now_ms();
+            if let Err(e) = shutong_store::jobs::request(&state.db, QUALITY_CHECK_JOB, &code, &serde_json::json!({}), at).await {
+                tracing::warn!(error = %e, resource = %code, "asking for a quality check failed; the daily check will see the data");
             }
         }
     });

@@ -77,6 +77,9 @@ pub enum Command {
     /// The exchange node (前置机): init, run, status, check. `--config` names the node's node.toml.
     #[command(subcommand)]
     Node(crate::node_cli::NodeCommand),
+    /// Data quality (数据质量): a dataset's rules, a check now, its checks, the scores, the dimensions.
+    #[command(subcommand)]
+    Quality(crate::quality_cli::QualityCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -80,5 +80,6 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::System(cmd) => shutong::systems_cli::run_system(&cli, cmd).await,
         Command::Project(cmd) => shutong::systems_cli::run_project(&cli, cmd).await,
         Command::Node(cmd) => shutong::node_cli::run(&cli, cmd).await,
+        Command::Quality(cmd) => shutong::quality_cli::run(&cli, cmd).await,
     }
 }

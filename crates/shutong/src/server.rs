@@ -187,6 +187,7 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
     if demo {
         crate::demo::seed_exchange(&exchange, config.exchange.demo_population_rows).await.context("seeding demo datasets")?;
         crate::demo::seed_systems(&exchange).await.context("seeding demo information systems and projects")?;
+        crate::demo::seed_quality(&exchange, &regions).await.context("seeding demo data quality")?;
     }
     let key_watch = data_key_watch(&config, &exchange);
     let node_key = Arc::new(load_node_key(&config)?);
@@ -344,6 +345,39 @@ async fn background_jobs(
         stop_recurring(&db, "exchange.audit_outbox", "pool").await?;
     } else {
         recur(&db, "exchange.audit_outbox", "pool", 10_000, now).await?;
+    }
+
+    // Data quality (办法 第十七条): a dataset is checked after every committed batch (asked for by the pool's
+    // effects, shutong_web::state::QUALITY_CHECK_JOB), and every dataset's freshness daily.
+    let checking = state.clone();
+    runner.register(shutong_web::state::QUALITY_CHECK_JOB, move |_, job| {
+        let state = checking.clone();
+        async move {
+            let Ok(code) = shutong_catalog::ResourceCode::parse(&job.key) else { return Ok(()) };
+            let operator = shutong_identity::Principal::operator("system:quality");
+            let ctx = shutong_audit::AuditContext::system("system:quality");
+            let regions = state.regions();
+            match shutong_quality::check(&state.exchange, &operator, &ctx, &regions, &code, shutong_quality::CheckCause::Batch, None).await
+            {
+                // A resource withdrawn, unbound, or bound to a service or files has nothing to check.
+                Ok(_) | Err(shutong_quality::QualityError::NotFound { .. } | shutong_quality::QualityError::State(_)) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    });
+    let freshness = state.clone();
+    runner.register("quality.freshness", move |_, _| {
+        let state = freshness.clone();
+        async move {
+            let regions = state.regions();
+            shutong_quality::check_all_scheduled(&state.exchange, &regions).await.map(|_| ()).map_err(|e| e.to_string())
+        }
+    });
+    let fresh_every = state.config.quality.freshness_interval_seconds as i64 * 1000;
+    if fresh_every > 0 {
+        recur(&db, "quality.freshness", "node", fresh_every, now + fresh_every).await?;
+    } else {
+        stop_recurring(&db, "quality.freshness", "node").await?;
     }
 
     // The sealer: chains committed audit events and signs checkpoints (docs/AUDIT-FORMAT.md); one per node

@@ -353,6 +353,9 @@ fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("SystemDocument", "nodes", json!({"type": "array", "maxItems": 64, "items": {"type": "string", "pattern": NODE_NAME_PATTERN}})),
         ("SystemDocument", "approval_date", date()),
         ("SystemDocument", "last_update_date", date()),
+        ("SetQualityDimension", "name", line(20)),
+        ("NewQualityRule", "note", json!({"type": "string", "maxLength": 500})),
+        ("RetireQualityRule", "reason", json!({"type": "string", "pattern": "^\\s*\\S.{2,}\\S\\s*$", "maxLength": 500})),
         ("ZombieResponseBody", "reason", json!({"type": "string", "maxLength": 1000})),
         ("ZombieDecisionBody", "reason", json!({"type": "string", "maxLength": 1000})),
         ("CleanupPlanBody", "note", json!({"type": "string", "maxLength": 1000})),
@@ -478,6 +481,11 @@ fn query_constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("/api/v1/data/{classification}/{sequence}/changes", "wait_ms", json!({"type": "integer", "minimum": 0, "maximum": 30000})),
         ("/api/v1/nodes", "department_id", json!({"type": "integer", "minimum": 1})),
         (
+            "/api/v1/quality/dimensions/{dimension}",
+            "dimension",
+            one_of(shutong_quality::Dimension::ALL, shutong_quality::Dimension::as_str),
+        ),
+        (
             "/api/v1/data/{classification}/{sequence}/files",
             "name",
             json!({"type": "string", "pattern": FILE_NAME_PATTERN, "maxLength": 200}),
@@ -587,6 +595,11 @@ mod tests {
             ("ProjectStage", wire(shutong_systems::ProjectStage::ALL)),
             ("Gate", wire(shutong_systems::Gate::ALL)),
             ("ReportStatus", wire(shutong_systems::ReportStatus::ALL)),
+            ("QualityDimension", wire(shutong_quality::Dimension::ALL)),
+            ("RuleOrigin", wire(shutong_quality::RuleOrigin::ALL)),
+            ("IdScheme", wire(shutong_quality::IdScheme::ALL)),
+            ("CheckCause", wire(shutong_quality::CheckCause::ALL)),
+            ("QualityGrade", wire(shutong_quality::Grade::ALL)),
         ];
         let doc = document();
         let schemas = doc.pointer("/components/schemas").and_then(Value::as_object).unwrap();

@@ -7,6 +7,7 @@ pub mod contract;
 pub mod data;
 pub mod departments;
 pub mod nodes;
+pub mod quality;
 pub mod reference;
 pub mod sharing;
 pub mod system;
@@ -43,6 +44,8 @@ use crate::state::AppState;
         data::freshness, data::get_dataset, data::bind, data::post_batch, data::list_batches, data::get_batch, data::get_record, data::query,
         data::export, data::changes, data::service_proxy, data::exemption_check, data::list_files, data::upload_file, data::download_file, data::delete_file,
         nodes::heartbeat, nodes::list_nodes, nodes::get_node,
+        quality::list_dimensions, quality::set_dimension, quality::list_rules, quality::add_rule, quality::retire_rule,
+        quality::run_check, quality::list_checks, quality::get_check, quality::scores,
         systems::list_systems, systems::create_system, systems::get_system, systems::update_system, systems::system_history,
         systems::zombie_verdict, systems::zombie_verdicts, systems::zombie_reviews, systems::respond_zombie, systems::decide_zombie,
         systems::plan_cleanup, systems::record_cleanup, systems::asset_register,
@@ -62,6 +65,7 @@ use crate::state::AppState;
         (name = "catalog", description = "政务信息资源目录: resources, versions, review, classification, change events, statistics"),
         (name = "sharing", description = "共享申请与授权: subscriptions, requests, answers within 10 working days, 协商/协调/领导小组, grants, inbox"),
         (name = "data", description = "共享交换: 挂接, 数据归集 (batches), 联机查询, 批量下载, 订阅 (change feed), 系统对接 (proxy), 免提交核验"),
+        (name = "quality", description = "数据质量: 质量维度与权重 (GB/T 36344), 质量规则, 质量检查与结果, 数据集与部门得分 (办法 第十七条)"),
         (name = "systems", description = "信息系统与项目: 信息系统台账, 僵尸系统研判与清理, 数据资产登记, 全口径备案, 审核关口 (办法 第二十二条)"),
         (name = "system", description = "health, readiness, metrics, node"),
     )
@@ -158,6 +162,13 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/data/{classification}/{sequence}/files/{id}", get(data::download_file).delete(data::delete_file))
         .route("/api/v1/services/{classification}/{sequence}/{*path}", axum::routing::any(data::service_proxy))
+        .route("/api/v1/data/{classification}/{sequence}/quality/rules", get(quality::list_rules).post(quality::add_rule))
+        .route("/api/v1/data/{classification}/{sequence}/quality/rules/retire", post(quality::retire_rule))
+        .route("/api/v1/data/{classification}/{sequence}/quality/checks", get(quality::list_checks).post(quality::run_check))
+        .route("/api/v1/quality/dimensions", get(quality::list_dimensions))
+        .route("/api/v1/quality/dimensions/{dimension}", put(quality::set_dimension))
+        .route("/api/v1/quality/checks/{id}", get(quality::get_check))
+        .route("/api/v1/quality/scores", get(quality::scores))
         .route("/api/v1/exemptions/check", post(data::exemption_check))
         .route("/api/v1/nodes", get(nodes::list_nodes))
         .route("/api/v1/nodes/heartbeat", post(nodes::heartbeat))

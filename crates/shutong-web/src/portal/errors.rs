@@ -130,6 +130,18 @@ pub fn systems(e: &shutong_systems::SystemsError) -> Shown {
 }
 
 /// Back to `to` (which may carry a query already), showing `shown` once.
+pub fn quality(e: &shutong_quality::QualityError) -> Shown {
+    use shutong_quality::QualityError as Q;
+    match e {
+        Q::Validation { field, message } => Shown::field(field, message),
+        Q::NotFound { what } => Shown::new(zh::not_found(what)),
+        Q::Forbidden(m) => refused(m),
+        Q::State(m) => Shown::new(zh::error_text(None, m)),
+        Q::Exchange(x) => exchange(x),
+        Q::Store(s) => store(s),
+    }
+}
+
 pub fn back(to: &str, shown: Shown) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
     let mut pairs = vec![("error", shown.text)];

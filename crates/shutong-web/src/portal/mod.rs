@@ -11,6 +11,7 @@ mod nav;
 mod nodes;
 mod pager;
 mod pages;
+mod quality;
 mod search;
 mod sharing;
 mod systems;
@@ -62,6 +63,10 @@ pub fn routes() -> Router<AppState> {
         .route("/catalog/stats", get(catalog::stats))
         .route("/catalog/{class}/{seq}", get(catalog::resource))
         .route("/catalog/{class}/{seq}/data", get(data::dataset))
+        .route("/catalog/{class}/{seq}/quality", get(quality::dataset_quality))
+        .route("/catalog/{class}/{seq}/quality/check", post(quality::check_now))
+        .route("/catalog/{class}/{seq}/quality/retire", post(quality::retire))
+        .route("/quality", get(quality::overview))
         .route("/catalog/{class}/{seq}/data/batches", post(data::upload).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/catalog/{class}/{seq}/data/batches/{id}", get(data::batch))
         .route("/catalog/{class}/{seq}/data/files", post(data::upload_file).layer(axum::extract::DefaultBodyLimit::disable()))

@@ -100,6 +100,8 @@ fn ok_text(key: &str) -> &'static str {
         "notices_read" => "提醒已全部标为已读。",
         "imported" => "台账已导入。",
         "import_unchanged" => "已导入：台账没有变化。",
+        "checked" => "已完成质量检查。",
+        "retired" => "规则已停用。",
         _ => "操作成功。",
     }
 }

@@ -242,12 +242,13 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     /// The crates whose messages reach the portal.
-    const CRATES: [&str; 9] = [
+    const CRATES: [&str; 10] = [
         "shutong-identity",
         "shutong-catalog",
         "shutong-sharing",
         "shutong-exchange",
         "shutong-systems",
+        "shutong-quality",
         "shutong-refdata",
         "shutong-reference",
         "shutong-audit",

@@ -743,6 +743,37 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("version {} is {} already; save a new version", "第 {0} 版已是“{1}”，请另存新版本"),
     ("version {} is {}, not submitted", "第 {0} 版处于“{1}”，不是已报送"),
     ("{} is in the past", "{0} 早于今天"),
+    // ------------------------------------------------------------ data quality (数据质量)
+    ("'{}' is not an item of the resource", "“{0}”不是该信息资源的信息项"),
+    ("'{}': each value must be 1 to 200 characters", "“{0}”：每个代码值长度应为 1 至 200 个字符"),
+    ("a range needs min, max or both", "取值范围须给出下限、上限或两者"),
+    ("a rule cannot be compiled: {}", "质量规则无法执行：{0:m}"),
+    ("checks after a batch or on the schedule are the platform's own", "归集后检查和定时检查由平台自动进行"),
+    ("is not a valid regular expression: {}", "不是有效的正则表达式：{0}"),
+    ("max {} is below min {}", "上限 {0} 小于下限 {1}"),
+    ("max {} is before min {}", "上限 {0} 早于下限 {1}"),
+    ("must be 1 to 1000", "应在 1 至 1000 之间"),
+    ("must be 1 to 100000", "应在 1 至 100000 之间"),
+    ("must be 1 to 20 characters", "长度应为 1 至 20 个字符"),
+    ("must be 1 to 3660", "应在 1 至 3660 之间"),
+    ("must be 4 to 500 characters", "长度应为 4 至 500 个字符"),
+    ("must not contain control characters or exceed 500 characters", "不能包含控制字符，且不能超过 500 个字符"),
+    ("must be a number, or a date as YYYY-MM-DD", "应为数值或日期（YYYY-MM-DD）"),
+    ("must be a number, or a date as YYYY-MM-DD, and both bounds of the same kind", "应为数值或日期（YYYY-MM-DD），上下限类型须一致"),
+    ("must list 1 to 10000 values", "应列出 1 至 10000 个代码值"),
+    ("name the birth date item, the sex item, or both", "须指明出生日期信息项、性别信息项或两者"),
+    ("no PostgreSQL connection for the pool", "数据池没有可用的 PostgreSQL 连接"),
+    (
+        "only pooled datasets are checked (the resource is bound to a service or files)",
+        "只检查归集到平台的数据集（该资源挂接的是服务接口或文件）",
+    ),
+    (
+        "only the provider's administrators and catalog editors, or the sharing authority",
+        "仅限提供部门的部门管理员和目录编目人员，或共享主管部门",
+    ),
+    ("rule {} is retired already", "规则 {0} 已停用"),
+    ("the dataset has no data yet: there is nothing to check", "数据集尚未归集数据，无可检查"),
+    ("the quality dimensions are the sharing authority's to set", "质量维度由共享主管部门设置"),
     // ------------------------------------------------------------ general forms last: they would take the ones above
     ("{} is before {}", "{0} 早于 {1}"),
     ("{} is in the future", "{0} 晚于今天"),
@@ -758,6 +789,16 @@ pub const MESSAGES: &[(&str, &str)] = &[
 /// Chinese labels, as the portal's forms name them. Keys missing here fall back on the audit trail's labels
 /// (`shutong_audit::labels::field_label_zh`): an entry here has none there, or needs a form's wording.
 pub const FIELDS: &[(&str, &str)] = &[
+    ("rule.item", "规则的信息项"),
+    ("rule.id_item", "规则的公民身份号码信息项"),
+    ("rule.birth_item", "规则的出生日期信息项"),
+    ("rule.sex_item", "规则的性别信息项"),
+    ("rule.values", "代码表"),
+    ("rule.pattern", "格式（正则表达式）"),
+    ("rule.min", "取值下限"),
+    ("rule.max", "取值上限"),
+    ("rule.max_age_days", "最长更新间隔（天）"),
+    ("rule.max_change_percent", "允许的数据量波动（%）"),
     ("filed_on", "立项申请日期"),
     ("into_system_id", "并入系统"),
     ("ip_addresses", "IP 地址"),
@@ -900,6 +941,9 @@ pub const INDEXED: &[(&str, &str, bool)] = &[
 
 /// `NotFound { what }`: what the services name, and the sentence the portal shows.
 pub const NOT_FOUND: &[(&str, &str)] = &[
+    ("dataset (not bound)", "数据集不存在（该信息资源未挂接数据），或无权查看。"),
+    ("quality check", "质量检查记录不存在，或无权查看。"),
+    ("rule", "质量规则不存在，或无权查看。"),
     ("batch", "批次不存在，或无权查看。"),
     ("binding", "挂接信息不存在，或无权查看。"),
     ("data (no batch has been loaded yet)", "数据不存在（尚未加载任何批次），或无权查看。"),

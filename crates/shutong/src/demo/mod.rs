@@ -30,10 +30,28 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str, &[Role])] = &[
 ];
 
 mod data;
+mod quality;
 mod scenarios;
 mod systems;
 
 pub use data::demo_credit_code;
+
+/// A demo account as the principal it acts as, with its audit context (the seeding acts as its users).
+pub(crate) async fn demo_user(
+    db: &shutong_store::Db,
+    name: &str,
+) -> anyhow::Result<(shutong_identity::Principal, shutong_audit::AuditContext)> {
+    let id = shutong_identity::user_id_by_username(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
+    let p = shutong_identity::load_principal(db, id).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
+    let ctx = shutong_audit::AuditContext { actor_user_id: Some(id.0), actor: name.to_string(), ..Default::default() };
+    Ok((p, ctx))
+}
+
+/// A demo resource's code, by its name.
+pub(crate) async fn demo_code(db: &shutong_store::Db, name: &str) -> anyhow::Result<shutong_catalog::ResourceCode> {
+    shutong_catalog::code_by_name(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo resource {name}"))
+}
+pub use quality::seed_quality;
 pub use scenarios::{seed, seed_exchange};
 pub use systems::{INVENTORY_DEPARTMENT, seed_systems};
 

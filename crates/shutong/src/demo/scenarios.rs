@@ -92,15 +92,8 @@ async fn seed_sharing(db: &Db, calendar: &WorkCalendar) -> anyhow::Result<()> {
         clock: shutong_store::Clock::system(),
         deadlines: sharing::Deadlines::default(),
     };
-    let user = |name: &'static str| async move {
-        let id = identity::user_id_by_username(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
-        let p = identity::load_principal(db, id).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
-        let ctx = AuditContext { actor_user_id: Some(id.0), actor: name.to_string(), ..Default::default() };
-        anyhow::Ok((p, ctx))
-    };
-    let code = |name: &'static str| async move {
-        shutong_catalog::code_by_name(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo resource {name}"))
-    };
+    let user = |name: &'static str| super::demo_user(db, name);
+    let code = |name: &'static str| super::demo_code(db, name);
     let req = |resource: shutong_catalog::ResourceCode, items: &[&str], purpose: Purpose, basis: &str| NewRequest {
         resource_code: resource.to_string(),
         items: items.iter().map(|i| i.to_string()).collect(),
@@ -339,15 +332,8 @@ async fn seed_catalog(
 pub async fn seed_exchange(ex: &shutong_exchange::Exchange, population_rows: u64) -> anyhow::Result<()> {
     use shutong_exchange::{self as exchange, BatchRequest, BindingKind, DataFormat, IngestMode, Input, NewBinding};
     let db = &ex.db;
-    let code = |name: &'static str| async move {
-        shutong_catalog::code_by_name(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo resource {name}"))
-    };
-    let user = |name: &'static str| async move {
-        let id = identity::user_id_by_username(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
-        let p = identity::load_principal(db, id).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
-        let ctx = AuditContext { actor_user_id: Some(id.0), actor: name.to_string(), ..Default::default() };
-        anyhow::Ok((p, ctx))
-    };
+    let code = |name: &'static str| super::demo_code(db, name);
+    let user = |name: &'static str| super::demo_user(db, name);
     let population = code("人口基本信息").await?;
     if exchange::get_binding(ex, &population).await?.is_some() {
         return Ok(());

@@ -3,7 +3,6 @@
 //! accepted and waiting for O&M funding, in operation) with their gates, through the same services the API
 //! uses. Idempotent: it runs once per database.
 
-use shutong_audit::AuditContext;
 use shutong_identity::{self as identity};
 use shutong_systems::{self as systems, SystemDocument, SystemFilter};
 
@@ -26,12 +25,7 @@ fn doc(name: &str, function: &str, patch: serde_json::Value) -> anyhow::Result<S
 
 pub async fn seed_systems(ex: &shutong_exchange::Exchange) -> anyhow::Result<()> {
     let db = &ex.db;
-    let user = |name: &'static str| async move {
-        let id = identity::user_id_by_username(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
-        let p = identity::load_principal(db, id).await?.ok_or_else(|| anyhow::anyhow!("demo user {name}"))?;
-        let ctx = AuditContext { actor_user_id: Some(id.0), actor: name.to_string(), ..Default::default() };
-        anyhow::Ok((p, ctx))
-    };
+    let user = |name: &'static str| super::demo_user(db, name);
     let department = |name: &'static str| async move {
         identity::list_departments(db)
             .await?

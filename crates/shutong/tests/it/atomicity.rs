@@ -387,6 +387,21 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
     })
     .await;
 
+    // Data quality (the demo's population dataset, 101/000001, has data).
+    t.check("quality.dimension_update", || {
+        call(Method::PUT, "/api/v1/quality/dimensions/timeliness".into(), &authority, Some(json!({"weight": 20})))
+    })
+    .await;
+    let rules = "/api/v1/data/101/000001/quality/rules";
+    let rule = json!({"rule": {"kind": "pattern", "item": "姓名", "pattern": "\\p{Han}{2,4}"}});
+    let added = t.check("quality.rule_create", || call(Method::POST, rules.into(), &editor, Some(rule.clone()))).await;
+    let key = added.body["key"].as_str().unwrap().to_string();
+    t.check("quality.rule_retire", || {
+        call(Method::POST, format!("{rules}/retire"), &editor, Some(json!({"key": key, "reason": "原子性测试停用"})))
+    })
+    .await;
+    t.check("quality.check", || call(Method::POST, "/api/v1/data/101/000001/quality/checks".into(), &editor, None)).await;
+
     // Information systems and projects.
     let keeper = app.login("ga.admin", demo).await;
     let approver = app.login("fgw.reviewer", demo).await;

@@ -622,7 +622,7 @@ async fn the_bar_groups_pages_by_task_and_shows_only_what_roles_allow() {
     let (_driver, c) = start_browser().await;
     log_in(&c, &app.base, "admin", ADMIN_PASSWORD).await;
     wait_text(&c, "main h1", |t| t == "工作台").await;
-    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "exchange", "systems", "audit", "admin"]);
+    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "exchange", "quality", "systems", "audit", "admin"]);
     // A group is a menu: closed until opened, then its pages are links.
     assert!(!c.find(Locator::Css("[data-testid=nav-group-sharing] a[href='/grants']")).await.unwrap().is_displayed().await.unwrap());
     click(&c, "[data-testid=nav-group-sharing] summary").await;
@@ -636,7 +636,7 @@ async fn the_bar_groups_pages_by_task_and_shows_only_what_roles_allow() {
 
     // A department's catalog editor: no audit group, no user list.
     switch_user(&c, &app.base, "ga.editor").await;
-    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "exchange", "systems", "admin"]);
+    assert_eq!(bar_groups(&c).await, ["catalog", "sharing", "exchange", "quality", "systems", "admin"]);
     assert!(c.find(Locator::Css("a[href='/audit']")).await.is_err());
     assert!(c.find(Locator::Css("[data-testid=nav-group-systems] a[href='/systems']")).await.is_ok(), "a department keeps its inventory");
     assert!(c.find(Locator::Css("a[href='/projects/review']")).await.is_err(), "the funding queues are the reviewers'");
@@ -667,6 +667,8 @@ async fn the_bar_groups_pages_by_task_and_shows_only_what_roles_allow() {
         "/projects/1",
         "/nodes",
         "/nodes/1",
+        "/quality",
+        "/catalog/101/000001/quality",
     ] {
         c.goto(&format!("{}{page}", app.base)).await.unwrap();
         wait_text(&c, "main h1", |t| !t.is_empty()).await;
@@ -793,6 +795,7 @@ async fn the_main_pages_pass_axe_core() {
         "/search?q=%E5%85%AC%E5%AE%89",
         "/nodes",
         "/nodes/1",
+        "/quality",
     ];
     for page in admin_pages {
         c.goto(&format!("{}{page}", app.base)).await.unwrap();
@@ -807,6 +810,7 @@ async fn the_main_pages_pass_axe_core() {
         "/catalog/new",
         "/requests/new?resource=101/000001",
         "/catalog/101/000001/data",
+        "/catalog/101/000001/quality",
         "/systems",
         "/systems/1",
         "/systems/zombies",
@@ -1063,4 +1067,57 @@ async fn gates_open_as_facts_change_in_the_portal_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gates_open_as_facts_change_in_the_portal_on_postgres() {
     gates_open_as_facts_change_in_the_portal(Backend::Postgres).await;
+}
+
+/// 数据质量 in the portal: the provider's editor sees the demo population's score, grade, dimensions and every
+/// rule's result with masked failing keys, checks again (the check appears in the history), retires a rule
+/// (a reason too short is shown beside its field); a consumer sees the tab without the forms; the overview
+/// ranks the departments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quality_tab_shows_scores_and_results_and_the_provider_checks_again() {
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    log_in(&c, &app.base, "ga.editor", shutong::demo::DEMO_PASSWORD).await;
+    wait_text(&c, "main h1", |t| !t.is_empty()).await;
+    c.goto(&format!("{}/catalog/101/000001/data", app.base)).await.unwrap();
+    click(&c, "[data-testid=quality-link]").await;
+    wait_text(&c, "main h1", |t| t.contains("数据质量")).await;
+    let score = text_of(&c, "[data-testid=quality-score]").await;
+    assert!(score.parse::<f64>().is_ok_and(|s| (0.0..=100.0).contains(&s)), "{score}");
+    let grade = text_of(&c, "[data-testid=quality-grade]").await;
+    assert!(["优秀", "良好", "中等", "及格", "不及格"].contains(&grade.as_str()), "{grade}");
+    let dims = text_of(&c, "[data-testid=quality-dimensions]").await;
+    assert!(dims.contains("完整性") && dims.contains("规范性"), "{dims}");
+    let results = text_of(&c, "[data-testid=quality-results]").await;
+    assert!(results.contains("公民身份号码：有效的公民身份号码") && results.contains("代码表"), "{results}");
+    let before = c.find_all(Locator::Css("[data-testid=quality-checks] tbody tr")).await.unwrap().len();
+    click(&c, "[data-testid=check-now]").await;
+    wait_text(&c, ".flash.ok", |t| t.contains("已完成质量检查")).await;
+    let after = c.find_all(Locator::Css("[data-testid=quality-checks] tbody tr")).await.unwrap().len();
+    assert_eq!(after, before + 1);
+    assert!(c.find(Locator::Css("[data-testid=chart-quality-trend]")).await.is_ok(), "two checks draw a trend");
+    // Retiring a rule needs a reason: too short is refused beside the field, then accepted.
+    let form = "[data-testid=quality-rules] tbody tr:first-child form";
+    c.find(Locator::Css(&format!("{form} input[name=reason]"))).await.unwrap().send_keys("短").await.unwrap();
+    click(&c, &format!("{form} button")).await;
+    let error = wait_text(&c, ".flash.error, .field-error", |t| !t.is_empty()).await;
+    assert!(error.contains("4 至 500"), "{error}");
+    c.find(Locator::Css(&format!("{form} input[name=reason]"))).await.unwrap().send_keys("本规则不适用于历史数据").await.unwrap();
+    click(&c, &format!("{form} button")).await;
+    wait_text(&c, ".flash.ok", |t| t.contains("规则已停用")).await;
+    let rules = text_of(&c, "[data-testid=quality-rules]").await;
+    assert!(rules.contains("已停用") && rules.contains("本规则不适用于历史数据"), "{rules}");
+    // A consumer reads the tab without the keeper's forms.
+    switch_user(&c, &app.base, "dc.rs.editor").await;
+    c.goto(&format!("{}/catalog/101/000001/quality", app.base)).await.unwrap();
+    wait_text(&c, "main h1", |t| t.contains("数据质量")).await;
+    assert!(c.find(Locator::Css("[data-testid=check-now]")).await.is_err());
+    assert!(c.find(Locator::Css("[data-testid=quality-rules] form")).await.is_err());
+    // The overview: departments by score, each dataset linked to its tab.
+    c.goto(&format!("{}/quality", app.base)).await.unwrap();
+    let departments = wait_text(&c, "[data-testid=quality-departments]", |t| !t.is_empty()).await;
+    assert!(departments.contains("示范省公安厅") && departments.contains("示范省市场监督管理局"), "{departments}");
+    assert!(!chart_values(&c, "chart-quality-departments").await.is_empty());
+    c.close().await.unwrap();
+    app.stop().await;
 }

@@ -415,3 +415,44 @@ async fn data_from_the_command_line() {
     assert!(err.contains("name"), "{err}");
     app.stop().await;
 }
+
+/// `shutong quality …`: a rule added and refused, a check, the checks over time, the scores, the dimensions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_from_the_command_line() {
+    let app = common::spawn_demo_app(common::Backend::Sqlite).await;
+    let d = app.db.data_dir();
+    // 法人单位基本信息 (102/000001), the demo's entities: every 法定代表人 is a name of Han characters.
+    let rule = r#"{"kind":"pattern","item":"法定代表人","pattern":"\\p{Han}{2,4}"}"#;
+    let (code, out, err) = shutong(&["quality", "add-rule", "102/000001", rule, "--as", "sj.editor"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim().starts_with("custom:"), "{out}");
+    let (code, _, err) = shutong(
+        &["quality", "add-rule", "102/000001", r#"{"kind":"pattern","item":"法定代表人","pattern":"("}"#, "--as", "sj.editor"],
+        &d,
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("rule.pattern"), "{err}");
+    let (code, _, err) = shutong(&["quality", "add-rule", "102/000001", rule, "--as", "ga.editor"], &d, None);
+    assert_ne!(code, 0);
+    assert!(err.contains("forbidden"), "{err}");
+    let (code, out, _) = shutong(&["quality", "rules", "102/000001"], &d, None);
+    assert_eq!(code, 0);
+    assert!(out.contains("格式") && out.contains("标识码校验") && out.contains("在用"), "{out}");
+    let (code, out, err) = shutong(&["quality", "check", "102/000001", "--as", "sj.editor"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    let run: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(run["rows_checked"], 500, "{out}");
+    let pattern = run["results"].as_array().unwrap().iter().find(|r| r["kind"] == "pattern").unwrap();
+    assert_eq!(pattern["rows_failing"], 0, "{out}");
+    let (code, out, _) = shutong(&["quality", "checks", "102/000001"], &d, None);
+    assert_eq!(code, 0);
+    assert!(out.lines().next().is_some_and(|l| l.contains("手动检查") && l.contains("\t500\t")), "{out}");
+    let (code, out, _) = shutong(&["quality", "scores"], &d, None);
+    assert_eq!(code, 0);
+    assert!(out.contains("102/000001") && out.contains("示范省市场监督管理局"), "{out}");
+    let (code, out, err) = shutong(&["quality", "dimensions", "--set", "时效性", "--weight", "40"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l == "timeliness\t时效性\t40"), "{out}");
+    app.stop().await;
+}

@@ -52,6 +52,7 @@ fn operations(app_doc: &Value) -> Vec<(Method, String, bool)> {
                 .replace("{assignment_id}", "1")
                 .replace("{id}", "1")
                 .replace("{key}", "11010519491231002X")
+                .replace("{dimension}", "timeliness")
                 .replace("{value}", "x")
                 .replace("{date}", "2026-01-01")
                 .replace("{year}", "2026")

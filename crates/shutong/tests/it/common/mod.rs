@@ -137,6 +137,9 @@ pub fn test_config(db: &TestDb) -> Config {
     // Tests run the deadline sweep themselves (POST /api/v1/sharing/sweep) after moving the clock.
     config.sharing.sweep_seconds = 0;
     config.exchange.demo_population_rows = 2000;
+    // Quality checks after batches are background writes of their own; the quality tests turn them on.
+    config.quality.check_after_batch = false;
+    config.quality.freshness_interval_seconds = 0;
     // Short, so that tests which change credentials in the database directly wait little (see PRINCIPAL_CACHE).
     config.security.principal_cache_ms = PRINCIPAL_CACHE.as_millis() as u64;
     config

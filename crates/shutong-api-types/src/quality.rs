@@ -1,0 +1,268 @@
+//! The JSON shapes of data quality (SPEC C6; 办法 第十七条): dimensions and their weights, rules, checks with
+//! their results, and scores. Scores are points from 0 to 100 with two decimals.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+crate::wire_list!(
+    /// 质量维度 (GB/T 36344-2018).
+    QualityDimension {
+        Completeness => "completeness" / "完整性",
+        Conformity => "conformity" / "规范性",
+        Accuracy => "accuracy" / "准确性",
+        Consistency => "consistency" / "一致性",
+        Timeliness => "timeliness" / "时效性",
+    }
+);
+
+crate::wire_list!(
+    /// Where a rule comes from.
+    RuleOrigin {
+        /// 目录派生: from the catalog entry's items and 更新周期.
+        Derived => "derived" / "目录派生",
+        /// 自定义: added by the provider or the authority.
+        Custom => "custom" / "自定义",
+    }
+);
+
+crate::wire_list!(
+    /// The identifier an identifier rule checks.
+    IdScheme {
+        IdNumber => "id_number" / "公民身份号码",
+        CreditCode => "credit_code" / "统一社会信用代码",
+        OrgCode => "org_code" / "组织机构代码",
+    }
+);
+
+crate::wire_list!(
+    /// What started a check.
+    CheckCause {
+        Batch => "batch" / "数据归集",
+        Schedule => "schedule" / "定时检查",
+        Manual => "manual" / "手动检查",
+    }
+);
+
+crate::wire_list!(
+    /// 质量等级: 优秀 ≥ 90, 良好 ≥ 80, 中等 ≥ 70, 及格 ≥ 60, 不及格.
+    QualityGrade {
+        Excellent => "excellent" / "优秀",
+        Good => "good" / "良好",
+        Fair => "fair" / "中等",
+        Pass => "pass" / "及格",
+        Fail => "fail" / "不及格",
+    }
+);
+
+/// A rule's test and what it needs, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum QualityRuleKind {
+    /// 必填: the item has a value.
+    Required { item: String },
+    /// 长度: at most `max` characters (1–100000).
+    Length {
+        item: String,
+        #[schema(minimum = 1, maximum = 100000)]
+        max: u32,
+    },
+    /// 标识码校验: a valid identifier, check character included.
+    Identifier { item: String, scheme: IdScheme },
+    /// 行政区划代码: a code of the stored GB/T 2260 table in force.
+    RegionCode { item: String },
+    /// 代码表: one of `values` (1–10000 values of 1–200 characters).
+    CodeList { item: String, values: Vec<String> },
+    /// 格式: the whole value matches the regular expression `pattern` (1–500 characters).
+    Pattern { item: String, pattern: String },
+    /// 取值范围: a number, or a date as YYYY-MM-DD, between `min` and `max` (both included; either may be left out).
+    Range {
+        item: String,
+        #[serde(default)]
+        min: Option<String>,
+        #[serde(default)]
+        max: Option<String>,
+    },
+    /// 身份证一致性: 出生日期 and 性别 agree with 公民身份号码 (at least one of the two named).
+    IdConsistency {
+        id_item: String,
+        #[serde(default)]
+        birth_item: Option<String>,
+        #[serde(default)]
+        sex_item: Option<String>,
+    },
+    /// 及时性: the last batch at most `max_age_days` old (1–3660).
+    Freshness {
+        #[schema(minimum = 1, maximum = 3660)]
+        max_age_days: u32,
+    },
+    /// 数据量波动: live records changed by at most `max_change_percent` since the previous check (1–1000).
+    VolumeChange {
+        #[schema(minimum = 1, maximum = 1000)]
+        max_change_percent: u32,
+    },
+}
+
+/// A dimension as the sharing authority set it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QualityDimensionView {
+    pub dimension: QualityDimension,
+    pub name: String,
+    /// 0–100.
+    pub weight: i64,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QualityDimensionList {
+    pub dimensions: Vec<QualityDimensionView>,
+}
+
+/// A dimension's new name and weight.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetQualityDimension {
+    /// 1–20 characters; left out: unchanged.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[schema(minimum = 0, maximum = 100)]
+    pub weight: i64,
+}
+
+/// 质量规则.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QualityRuleView {
+    /// The stored rule's ID; none for a derived rule in force.
+    pub id: Option<i64>,
+    /// Stable across checks: `derived:{…}` or `custom:{id}`; names the rule to retire.
+    pub key: String,
+    pub resource_code: String,
+    pub origin: RuleOrigin,
+    pub rule: QualityRuleKind,
+    /// The kind's Chinese name.
+    pub kind_zh: String,
+    pub dimension: QualityDimension,
+    pub blocking: bool,
+    pub note: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub created_by: Option<String>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub retired_by: Option<String>,
+    pub retire_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QualityRuleList {
+    pub rules: Vec<QualityRuleView>,
+}
+
+/// A rule to add.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewQualityRule {
+    pub rule: QualityRuleKind,
+    /// Default: the kind's (必填 → 完整性, 格式 → 规范性, 取值范围 → 准确性 …).
+    #[serde(default)]
+    pub dimension: Option<QualityDimension>,
+    /// 阻断: recorded with the rule.
+    #[serde(default)]
+    pub blocking: bool,
+    /// At most 500 characters.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A rule to retire, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetireQualityRule {
+    /// The rule's `key`.
+    pub key: String,
+    /// 4–500 characters.
+    pub reason: String,
+}
+
+/// One rule's result in one check.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QualityRuleResult {
+    pub rule_key: String,
+    pub kind: String,
+    pub dimension: QualityDimension,
+    pub checked_at: DateTime<Utc>,
+    pub rows_checked: i64,
+    pub rows_failing: i64,
+    /// Keys of failing records, masked (at most 20).
+    pub samples: Vec<String>,
+    /// 0–100.
+    pub score: f64,
+    pub detail: Option<String>,
+}
+
+/// A dimension's score.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QualityDimensionScore {
+    pub dimension: QualityDimension,
+    /// 0–100.
+    pub score: f64,
+    pub rules: i64,
+}
+
+/// 质量检查: one check of a dataset.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QualityCheck {
+    pub id: i64,
+    pub resource_code: String,
+    pub department_id: i64,
+    pub cause: CheckCause,
+    pub batch_id: Option<i64>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub rows_checked: i64,
+    /// 0–100.
+    pub score: f64,
+    pub grade: QualityGrade,
+    pub grade_zh: String,
+    pub dimensions: Vec<QualityDimensionScore>,
+    pub actor: String,
+    /// The rules' results (in one check's read; empty in a list).
+    pub results: Vec<QualityRuleResult>,
+}
+
+/// A dataset's checks, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QualityCheckList {
+    pub checks: Vec<QualityCheck>,
+    /// Pass as `before` for the next (older) page.
+    pub next_before: Option<i64>,
+}
+
+/// A dataset's latest score.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DatasetQualityScore {
+    pub resource_code: String,
+    pub resource_name: String,
+    pub department_id: i64,
+    pub check_id: i64,
+    pub checked_at: DateTime<Utc>,
+    pub score: f64,
+    pub grade: QualityGrade,
+    pub dimensions: Vec<QualityDimensionScore>,
+}
+
+/// A department's score: the mean of its datasets' latest scores.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DepartmentQualityScore {
+    pub department_id: i64,
+    pub department_name: String,
+    pub datasets: i64,
+    pub score: f64,
+    pub grade: QualityGrade,
+    pub dimensions: Vec<QualityDimensionScore>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QualityScores {
+    pub datasets: Vec<DatasetQualityScore>,
+    pub departments: Vec<DepartmentQualityScore>,
+}

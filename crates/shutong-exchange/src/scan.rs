@@ -1,0 +1,94 @@
+//! 数据质量读取: every live record of a pooled dataset, read once for the platform's own checks (the quality
+//! checks of 办法 第十七条 / 第十八条), outside any grant and outside the access log: nothing leaves the platform.
+//! Values come as stored (an encrypted value stays sealed: the reader opens what it needs with
+//! [`crate::sealed::open`]). Each backend's own driver is used, as the bulk download does: PostgreSQL's binary
+//! `COPY … TO STDOUT` parsed as it arrives, a read-only rusqlite connection on SQLite.
+
+use crate::model::BindingView;
+use crate::{Exchange, ExchangeError, ExchangeResult, store_failure};
+
+/// What a scan saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanFigures {
+    /// Live records read.
+    pub rows: i64,
+}
+
+/// Reads every live record of the dataset bound to `binding` (or only those last written by batch `batch`),
+/// handing `visit` the stored values of the dataset's columns in the binding's column order. A dataset with
+/// no data yet is an empty scan.
+pub async fn scan_dataset(
+    ex: &Exchange,
+    binding: &BindingView,
+    batch: Option<crate::model::BatchId>,
+    visit: &mut (dyn FnMut(&[Option<&str>]) -> ExchangeResult<()> + Send),
+) -> ExchangeResult<ScanFigures> {
+    let Some(table) = binding.table_name.as_deref() else { return Ok(ScanFigures::default()) };
+    let n = binding.columns.len();
+    let columns: String = (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>().join(", ");
+    let only = batch.map(|b| format!(" AND b = {}", b.0)).unwrap_or_default();
+    let select = if n == 0 { "k".to_string() } else { columns };
+    let sql = format!("SELECT {select} FROM {table} WHERE d = 0{only}");
+    let mut rows = 0i64;
+    match ex.pool.backend() {
+        shutong_store::Backend::Postgres => {
+            use futures_util::StreamExt;
+            let mut conn = ex.pool.pg_connection().await?.ok_or_else(|| store_failure("no PostgreSQL connection for the pool"))?;
+            for set in ["SET max_parallel_workers_per_gather = 0", "SET jit = off"] {
+                sqlx::query(set).execute(&mut conn).await?;
+            }
+            let copy = format!("COPY ({sql}) TO STDOUT WITH (FORMAT binary)");
+            let mut stream = conn.copy_out_raw(&copy).await?;
+            let mut reader = shutong_store::binary::Reader::default();
+            let fields = n.max(1);
+            // The visitor's own error, kept whole while the parser carries its message.
+            let mut failed: Option<ExchangeError> = None;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                reader
+                    .feed::<String>(&chunk, fields, |f| {
+                        let values: Vec<Option<&str>> = f
+                            .iter()
+                            .take(n)
+                            .map(|v| v.map(std::str::from_utf8).transpose())
+                            .collect::<Result<_, _>>()
+                            .map_err(|e| e.to_string())?;
+                        rows += 1;
+                        visit(&values).map_err(|e| {
+                            let m = e.to_string();
+                            failed = Some(e);
+                            m
+                        })
+                    })
+                    .map_err(|m| failed.take().unwrap_or_else(|| store_failure(m)))?;
+            }
+            if !reader.finished() {
+                return Err(store_failure("COPY output ended inside a row"));
+            }
+        }
+        shutong_store::Backend::Sqlite => {
+            let path = ex.pool.sqlite_path().ok_or_else(|| store_failure("the pool is not a SQLite file"))?;
+            // A synchronous read: on a multi-threaded runtime the worker hands its other tasks on first, so
+            // that a long scan does not hold up the requests queued behind it.
+            let mut read = || -> ExchangeResult<i64> {
+                let conn = shutong_store::native::sqlite_reader(path, std::time::Duration::from_secs(10)).map_err(store_failure)?;
+                let mut stmt = conn.prepare(&sql).map_err(store_failure)?;
+                let mut it = stmt.raw_query();
+                let mut rows = 0i64;
+                while let Some(r) = it.next().map_err(store_failure)? {
+                    let values: Vec<Option<&str>> = (0..n)
+                        .map(|i| r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?)))
+                        .collect::<rusqlite::Result<_>>()
+                        .map_err(store_failure)?;
+                    rows += 1;
+                    visit(&values)?;
+                }
+                Ok(rows)
+            };
+            let multi =
+                tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            rows = if multi { tokio::task::block_in_place(read)? } else { read()? };
+        }
+    }
+    Ok(ScanFigures { rows })
+}

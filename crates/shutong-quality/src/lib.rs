@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod check;
+pub mod model;
+pub mod service;
+
+pub use model::*;
+pub use service::*;
+
+/// Failing keys kept per rule and check (masked).
+pub const SAMPLE_LIMIT: usize = 20;
