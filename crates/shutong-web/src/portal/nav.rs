@@ -154,10 +154,10 @@ mod tests {
     #[test]
     fn groups_show_only_what_the_user_may_use() {
         let staff = groups(&Access { compile: true, ..Access::default() }, "requests");
-        assert_eq!(labels(&staff), ["目录", "共享", "管理"]);
+        assert_eq!(labels(&staff), ["目录", "共享", "质量", "管理"]);
         assert!(staff.iter().find(|g| g.key == "sharing").unwrap().active);
         let admin = groups(&Access { review: true, compile: true, read_audit: true, read_users: true, ..Access::default() }, "audit");
-        assert_eq!(labels(&admin), ["目录", "共享", "审计", "管理"]);
+        assert_eq!(labels(&admin), ["目录", "共享", "质量", "审计", "管理"]);
         let keeper = groups(&Access { systems: true, ..Access::default() }, "systems");
         let group = keeper.iter().find(|g| g.key == "systems").unwrap();
         assert!(group.active && group.items.iter().all(|i| i.href != "/projects/review"), "the funding queue is the reviewers'");
