@@ -45,6 +45,9 @@ pub const MONEY_PATTERN: &str = "^[0-9]{1,12}(\\.[0-9]{1,2})?$";
 
 pub const NOT_BLANK_PATTERN: &str = "\\S";
 
+/// Request enums tagged by a field (`{"kind": …, …}`) whose variants take no other field.
+const TAGGED_REQUEST_ENUMS: &[&str] = &["QualityRuleKind"];
+
 /// The document served at `/api/v1/openapi.json`, shown by the docs page and printed by `shutong openapi`.
 pub fn document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
@@ -110,6 +113,17 @@ pub fn complete(doc: &mut Value) {
         for (schema, property, patch) in property_constraints() {
             if let Some(target) = schemas.get_mut(schema) {
                 constrain_property(target, property, patch);
+            }
+        }
+        // Internally tagged enums refuse unknown fields in each variant (serde's deny_unknown_fields), which
+        // utoipa states for structs only.
+        for name in TAGGED_REQUEST_ENUMS {
+            if let Some(variants) = schemas.get_mut(*name).and_then(|s| s.get_mut("oneOf")).and_then(Value::as_array_mut) {
+                for v in variants {
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("additionalProperties".into(), Value::Bool(false));
+                    }
+                }
             }
         }
     }
