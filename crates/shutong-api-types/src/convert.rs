@@ -437,6 +437,69 @@ mod quality {
     same_list!(dq::IdScheme => wq::IdScheme { IdNumber, CreditCode, OrgCode });
     same_list!(dq::CheckCause => wq::CheckCause { Batch, Schedule, Manual });
     same_list!(dq::Grade => wq::QualityGrade { Excellent, Good, Fair, Pass, Fail });
+    same_list!(dq::ObjectionState => wq::ObjectionState { Open, Answered, Escalated, Closed });
+    same_list!(dq::ObjectionAnswer => wq::ObjectionAnswer { Corrected, Confirmed, Declined });
+    same_list!(dq::ObjectionRuling => wq::ObjectionRuling { Upheld, Dismissed });
+    same_list!(dq::ObjectionScope => wq::ObjectionScope { Filed, Received });
+    mirror!(dq::ObjectionReason => wq::ObjectionReasonView { code, name, retired });
+    mirror!(dq::ObjectionFigures => wq::ObjectionFiguresView { department_id, filed, open, overdue, answered, corrected, confirmed,
+        declined, median_hours_to_answer, median_hours_to_close, real_error_percent });
+
+    impl From<dq::Evidence> for wq::ObjectionEvidenceView {
+        fn from(v: dq::Evidence) -> Self {
+            wq::ObjectionEvidenceView {
+                file_name: v.file_name,
+                content_type: v.content_type,
+                size: v.size,
+                sm3: v.sm3,
+                uploaded_at: at(v.uploaded_at_ms),
+            }
+        }
+    }
+
+    impl From<dq::Objection> for wq::ObjectionView {
+        fn from(v: dq::Objection) -> Self {
+            wq::ObjectionView {
+                id: v.id.0,
+                resource_code: v.resource_code,
+                provider_department_id: v.provider_department_id,
+                filer_department_id: v.filer_department_id,
+                filed_by: v.filed_by,
+                grant_id: v.grant_id,
+                reason: v.reason,
+                reason_name: v.reason_name,
+                description: v.description,
+                items: v.items,
+                keys: v.records.into_iter().map(|r| r.key).collect(),
+                state_zh: v.state.label_zh().to_string(),
+                state: v.state.into(),
+                filed_at: at(v.filed_at_ms),
+                due_on: v.due_on,
+                overdue: v.overdue,
+                answer: opt(v.answer),
+                answer_note: v.answer_note,
+                answered_at: v.answered_at_ms.map(at),
+                answered_by: v.answered_by,
+                corrected_batch: v.corrected_batch,
+                escalated_at: v.escalated_at_ms.map(at),
+                escalation_note: v.escalation_note,
+                ruling: opt(v.ruling),
+                ruling_note: v.ruling_note,
+                ruled_at: v.ruled_at_ms.map(at),
+                closed_at: v.closed_at_ms.map(at),
+                evidence: opt(v.evidence),
+                impact: None,
+            }
+        }
+    }
+
+    impl From<dq::QueuedObjection> for wq::ObjectionView {
+        fn from(v: dq::QueuedObjection) -> Self {
+            let mut o = wq::ObjectionView::from(v.objection);
+            o.impact = Some(wq::ObjectionImpact { grants_in_force: v.grants_in_force, calls_30_days: v.calls_30_days });
+            o
+        }
+    }
 
     impl From<dq::RuleKind> for wq::QualityRuleKind {
         fn from(k: dq::RuleKind) -> Self {

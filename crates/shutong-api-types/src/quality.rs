@@ -266,3 +266,206 @@ pub struct QualityScores {
     pub datasets: Vec<DatasetQualityScore>,
     pub departments: Vec<DepartmentQualityScore>,
 }
+
+// ------------------------------------------------------------------ 疑义校核 (办法 第十八条)
+
+crate::wire_list!(
+    /// 疑义状态.
+    ObjectionState {
+        /// 待核实: waiting for the provider's answer; the records carry the 校核中 flag.
+        Open => "open" / "待核实",
+        /// 已答复: the filer accepts or escalates.
+        Answered => "answered" / "已答复",
+        /// 提请裁定: the sharing authority rules; the records are flagged again.
+        Escalated => "escalated" / "提请裁定",
+        /// 已办结.
+        Closed => "closed" / "已办结",
+    }
+);
+
+crate::wire_list!(
+    /// 核实结果: the provider's answer.
+    ObjectionAnswer {
+        /// 已更正: a batch changed the records (refused while they are as they were).
+        Corrected => "corrected" / "已更正",
+        /// 确认无误: the data is right.
+        Confirmed => "confirmed" / "确认无误",
+        /// 不予受理.
+        Declined => "declined" / "不予受理",
+    }
+);
+
+crate::wire_list!(
+    /// 裁定结果.
+    ObjectionRuling {
+        /// 疑义成立: the provider answers again within a new period.
+        Upheld => "upheld" / "疑义成立",
+        /// 疑义不成立: closed.
+        Dismissed => "dismissed" / "疑义不成立",
+    }
+);
+
+crate::wire_list!(
+    /// Whose objections a list shows.
+    ObjectionScope {
+        /// Filed by the caller's department.
+        Filed => "filed" / "本部门提出",
+        /// On the caller's department's data: its queue, ranked by impact.
+        Received => "received" / "本部门待核实",
+    }
+);
+
+/// 疑义原因.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ObjectionReasonView {
+    pub code: String,
+    pub name: String,
+    /// No longer offered; objections that gave it keep it.
+    pub retired: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ObjectionReasonList {
+    pub reasons: Vec<ObjectionReasonView>,
+}
+
+/// A reason's name, and whether it is retired.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetObjectionReason {
+    /// 1–20 characters.
+    pub name: String,
+    #[serde(default)]
+    pub retired: bool,
+}
+
+/// An objection to file: records by key, the items in doubt, a reason.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewObjection {
+    /// The dataset's resource code.
+    pub resource_code: String,
+    /// Which grant, when several are in force.
+    #[serde(default)]
+    pub grant_id: Option<i64>,
+    /// 1–100 records, by their keys.
+    pub keys: Vec<String>,
+    /// The items in doubt (items the grant delivers); none: the whole record.
+    #[serde(default)]
+    pub items: Vec<String>,
+    /// A reason's code (`GET /api/v1/quality/objection-reasons`).
+    pub reason: String,
+    /// 1–2000 characters.
+    pub description: String,
+}
+
+/// 佐证材料.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ObjectionEvidenceView {
+    pub file_name: String,
+    pub content_type: String,
+    pub size: i64,
+    /// SM3 of the file, hex.
+    pub sm3: String,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+/// How much the dataset of an objection is in use (what ranks a provider's queue).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ObjectionImpact {
+    pub grants_in_force: i64,
+    pub calls_30_days: i64,
+}
+
+/// 数据疑义.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ObjectionView {
+    pub id: i64,
+    pub resource_code: String,
+    pub provider_department_id: i64,
+    pub filer_department_id: i64,
+    pub filed_by: String,
+    pub grant_id: Option<i64>,
+    pub reason: String,
+    pub reason_name: String,
+    pub description: String,
+    /// The items in doubt; empty: the whole record.
+    pub items: Vec<String>,
+    /// The records' keys (masked when the key item is sensitive).
+    pub keys: Vec<String>,
+    pub state: ObjectionState,
+    pub state_zh: String,
+    pub filed_at: DateTime<Utc>,
+    /// The last working day of the provider's answer.
+    pub due_on: chrono::NaiveDate,
+    /// Open after `due_on`.
+    pub overdue: bool,
+    pub answer: Option<ObjectionAnswer>,
+    pub answer_note: Option<String>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub answered_by: Option<String>,
+    /// The batch that corrected the records.
+    pub corrected_batch: Option<i64>,
+    pub escalated_at: Option<DateTime<Utc>>,
+    pub escalation_note: Option<String>,
+    pub ruling: Option<ObjectionRuling>,
+    pub ruling_note: Option<String>,
+    pub ruled_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub evidence: Option<ObjectionEvidenceView>,
+    /// In a list: the use of the dataset.
+    pub impact: Option<ObjectionImpact>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ObjectionList {
+    pub objections: Vec<ObjectionView>,
+}
+
+/// The provider's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerObjection {
+    pub answer: ObjectionAnswer,
+    /// The explanation or reason, 1–2000 characters.
+    pub note: String,
+}
+
+/// The filer's dispute.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateObjection {
+    /// Why the answer is wrong, 1–2000 characters.
+    pub note: String,
+}
+
+/// The sharing authority's ruling.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleObjection {
+    pub ruling: ObjectionRuling,
+    /// 1–2000 characters.
+    pub note: String,
+}
+
+/// 疑义处理情况 of a provider department.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ObjectionFiguresView {
+    pub department_id: i64,
+    pub filed: i64,
+    pub open: i64,
+    pub overdue: i64,
+    pub answered: i64,
+    pub corrected: i64,
+    pub confirmed: i64,
+    pub declined: i64,
+    pub median_hours_to_answer: Option<f64>,
+    pub median_hours_to_close: Option<f64>,
+    /// 已更正 among the answers, percent.
+    pub real_error_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ObjectionFiguresList {
+    pub departments: Vec<ObjectionFiguresView>,
+}

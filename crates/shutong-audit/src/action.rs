@@ -84,6 +84,13 @@ actions! {
     QualityRuleCreate => "quality.rule_create" / "新增质量规则",
     QualityRuleRetire => "quality.rule_retire" / "停用质量规则",
     QualityCheck => "quality.check" / "数据质量检查",
+    ObjectionFile => "quality.objection_file" / "提出数据疑义",
+    ObjectionEvidence => "quality.objection_evidence" / "上传疑义佐证材料",
+    ObjectionAnswer => "quality.objection_answer" / "答复数据疑义",
+    ObjectionAccept => "quality.objection_accept" / "认可疑义答复",
+    ObjectionEscalate => "quality.objection_escalate" / "疑义提请裁定",
+    ObjectionRule => "quality.objection_rule" / "裁定数据疑义",
+    ObjectionReasonUpdate => "quality.objection_reason_update" / "维护疑义原因",
     // Sharing (C3).
     RequestCreate => "request.create" / "提交共享申请",
     RequestSubscribe => "request.subscribe" / "订阅无条件共享资源",

@@ -259,11 +259,20 @@ pub struct QualityConfig {
     pub check_after_batch: bool,
     /// How often every dataset's freshness is checked, seconds. Default 86400 (daily); 0 turns it off.
     pub freshness_interval_seconds: u64,
+    /// Working days a provider has to answer an objection (疑义校核, 办法 第十八条). Default 5.
+    pub objection_answer_days: u32,
+    /// The largest evidence file of an objection, MiB. Default 10.
+    pub objection_evidence_max_mb: u64,
 }
 
 impl Default for QualityConfig {
     fn default() -> Self {
-        QualityConfig { check_after_batch: true, freshness_interval_seconds: 86_400 }
+        QualityConfig {
+            check_after_batch: true,
+            freshness_interval_seconds: 86_400,
+            objection_answer_days: 5,
+            objection_evidence_max_mb: 10,
+        }
     }
 }
 
@@ -422,6 +431,12 @@ impl Config {
         }
         if !(0..=365).contains(&sh.expiry_notice_days) {
             return bad("sharing.expiry_notice_days", "must be between 0 and 365".into());
+        }
+        if !(1..=30).contains(&self.quality.objection_answer_days) {
+            return bad("quality.objection_answer_days", "must be between 1 and 30".into());
+        }
+        if !(1..=1024).contains(&self.quality.objection_evidence_max_mb) {
+            return bad("quality.objection_evidence_max_mb", "must be between 1 and 1024".into());
         }
         let ex = &self.exchange;
         if ex.max_upload_mb == 0 {

@@ -126,6 +126,8 @@ pub(crate) struct Runtime {
     /// Woken after every committed change of a dataset in this process: change-feed reads waiting for
     /// their next change (`wait_ms`) look again.
     pub(crate) data_changed: tokio::sync::Notify,
+    /// Snapshots of the datasets' 校核中 flags.
+    pub(crate) flags: crate::flags::FlagCache,
 }
 
 impl Runtime {

@@ -141,3 +141,47 @@ pub async fn dataset_bytes(ex: &Exchange, binding: &crate::model::BindingView) -
     let bytes: i64 = sqlx::query(sql).bind(table).fetch_one(ex.pool.pool()).await.and_then(|r| sqlx::Row::try_get(&r, 0))?;
     Ok(Some(bytes))
 }
+
+/// How much a dataset is in use: the grants in force on it and the calls made under them over the last 30
+/// days (what ranks a provider's queue of objections by impact).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct ResourceUse {
+    pub grants_in_force: i64,
+    pub calls_30_days: i64,
+}
+
+pub async fn resource_use(ex: &Exchange, resource: &shutong_catalog::ResourceCode) -> ExchangeResult<ResourceUse> {
+    let code = resource.as_str();
+    let today = ex.sharing.today();
+    let from = (today - chrono::Duration::days(29)).to_string();
+    let today = today.to_string();
+    let grants: Vec<(i64, String, String, String)> =
+        sqlx::query_as("SELECT id, status, valid_from, valid_to FROM sharing_grants WHERE resource_code = $1")
+            .bind(code)
+            .fetch_all(ex.db.pool())
+            .await?;
+    let grants_in_force = grants.iter().filter(|(_, status, from, to)| status == "active" && *from <= today && *to >= today).count() as i64;
+    // The usage counters are in the pool (another database on SQLite): summed per grant.
+    let mut calls = 0i64;
+    for (id, ..) in &grants {
+        let c: Option<i64> = sqlx::query_scalar("SELECT CAST(SUM(calls) AS BIGINT) FROM exchange_usage WHERE grant_id = $1 AND day >= $2")
+            .bind(id)
+            .bind(&from)
+            .fetch_one(ex.pool.pool())
+            .await?;
+        calls += c.unwrap_or(0);
+    }
+    Ok(ResourceUse { grants_in_force, calls_30_days: calls })
+}
+
+/// The first batch committed on a dataset at or after `since_ms` (what corrected the records of an objection).
+pub async fn batch_committed_since(ex: &Exchange, resource: &shutong_catalog::ResourceCode, since_ms: i64) -> ExchangeResult<Option<i64>> {
+    let code = resource.as_str();
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM exchange_batches WHERE resource_code = $1 AND status = 'committed' AND finished_at >= $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(code)
+    .bind(since_ms)
+    .fetch_optional(ex.pool.pool())
+    .await?)
+}

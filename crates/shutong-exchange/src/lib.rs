@@ -6,6 +6,7 @@ pub mod binding;
 pub mod exemption;
 pub mod figures;
 pub mod files;
+pub mod flags;
 pub mod ingest;
 mod lookups;
 pub mod model;

@@ -169,6 +169,12 @@ impl LocalCopy {
                 }
             }
         }
+        // A table that holds the 校核中 flag keeps it current: a record delivered without it is no longer under
+        // verification.
+        let flag_column = self.column_of(shutong_client::types::exchange::UNDER_VERIFICATION_FIELD);
+        if self.columns.contains(&flag_column) && page.changes.iter().any(|c| c.record.is_some()) {
+            wanted.insert(flag_column);
+        }
         // The columns this page writes: the key and its items' columns (others the department added stay
         // untouched).
         let mut page_columns = vec![self.cfg.key_column.clone()];
@@ -209,10 +215,21 @@ impl LocalCopy {
                     let mut values = vec![Some(key.clone())];
                     for col in &page_columns[1..] {
                         let item = self.cfg.columns.iter().find(|(_, c)| *c == col).map(|(i, _)| i.as_str()).unwrap_or(col);
-                        values.push(r.get(item).and_then(|v| match v {
-                            Value::Null => None,
-                            Value::String(s) => Some(s.clone()),
-                            other => Some(other.to_string()),
+                        values.push(r.get(item).and_then(|v| {
+                            match v {
+                                Value::Null => None,
+                                Value::String(s) => Some(s.clone()),
+                                // The flag's objected items (none listed: the whole record).
+                                Value::Array(items) if items.is_empty() => Some("全部".to_string()),
+                                Value::Array(items) => Some(
+                                    items
+                                        .iter()
+                                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                                        .collect::<Vec<_>>()
+                                        .join("、"),
+                                ),
+                                other => Some(other.to_string()),
+                            }
                         }));
                     }
                     upserts.push(values);

@@ -2,9 +2,11 @@
 
 pub mod check;
 pub mod model;
+pub mod objection;
 pub mod service;
 
 pub use model::*;
+pub use objection::*;
 pub use service::*;
 
 /// Failing keys kept per rule and check (masked).

@@ -30,6 +30,9 @@ pub enum QualityError {
     /// Not in a state that allows this (409).
     #[error("{0}")]
     State(String),
+    /// An upload beyond its size limit (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// The data plane failed (an encrypted value that does not open: 500).
     #[error(transparent)]
     Exchange(shutong_exchange::ExchangeError),

@@ -262,6 +262,7 @@ impl From<shutong_quality::QualityError> for ApiError {
             Q::NotFound { what } => ApiError::not_found(what),
             Q::Forbidden(m) => ApiError::forbidden(m),
             Q::State(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
+            Q::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m),
             Q::Exchange(x) => x.into(),
             Q::Store(s) => s.into(),
         }

@@ -85,6 +85,14 @@ pub fn security_settings(config: &Config) -> SecuritySettings {
     }
 }
 
+/// How objections are handled, from configuration.
+pub fn objection_settings(config: &Config) -> shutong_quality::ObjectionSettings {
+    shutong_quality::ObjectionSettings {
+        answer_days: config.quality.objection_answer_days as i64,
+        evidence_max_bytes: (config.quality.objection_evidence_max_mb * 1024 * 1024) as usize,
+    }
+}
+
 /// When the sealer signs checkpoints, from configuration.
 pub fn seal_options(config: &Config) -> shutong_audit::SealOptions {
     shutong_audit::SealOptions {

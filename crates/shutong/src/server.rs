@@ -373,6 +373,15 @@ async fn background_jobs(
             shutong_quality::check_all_scheduled(&state.exchange, &regions).await.map(|_| ()).map_err(|e| e.to_string())
         }
     });
+    // 校核中 flags raised or lowered while a batch held the dataset reach its change feed once it is free.
+    let carrying = state.clone();
+    runner.register(shutong_quality::FLAG_FEED_JOB, move |_, job| {
+        let state = carrying.clone();
+        async move {
+            let Ok(code) = shutong_catalog::ResourceCode::parse(&job.key) else { return Ok(()) };
+            shutong_quality::carry_flags(&state.exchange, &code).await
+        }
+    });
     let fresh_every = state.config.quality.freshness_interval_seconds as i64 * 1000;
     if fresh_every > 0 {
         recur(&db, "quality.freshness", "node", fresh_every, now + fresh_every).await?;

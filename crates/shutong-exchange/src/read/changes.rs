@@ -126,6 +126,7 @@ async fn changes_once(ex: &Exchange, ctx: &AuditContext, a: &Access, since: i64,
         Some(k) if k.mask.is_none() => None,
         _ => a.keys.clone(),
     };
+    let flags = crate::flags::flags_of(ex, &a.binding.resource_code).await?;
     let mut out = Vec::new();
     let mut from = since;
     let mut scanned = 0usize;
@@ -147,9 +148,13 @@ async fn changes_once(ex: &Exchange, ctx: &AuditContext, a: &Access, since: i64,
                 if out.len() as i64 == limit {
                     break 'pages;
                 }
-                let record = project(ex, a, &values)?;
+                let mut record = project(ex, a, &values)?;
+                let stored_key: String = r.try_get(2 + n)?;
+                if let Some(flag) = flags.value(&stored_key) {
+                    record.insert(crate::flags::FLAG_FIELD.into(), flag);
+                }
                 let key = match &pseudonyms {
-                    Some(keys) => Some(crate::sealed::pseudonym(keys, a.grant_id().unwrap_or(0), &r.try_get::<String, _>(2 + n)?)),
+                    Some(keys) => Some(crate::sealed::pseudonym(keys, a.grant_id().unwrap_or(0), &stored_key)),
                     None => key_out.and_then(|k| record.get(&k.name)).and_then(|v| v.as_str()).map(str::to_string),
                 };
                 out.push(Change {

@@ -60,7 +60,14 @@ pub async fn export(
         };
         require_quota(ex, &a, hint).await?;
     }
-    let columns: Vec<String> = (0..n).map(|i| export_column(&a, &app, i)).collect();
+    // Records under verification (校核中): the key is read too, and the flag goes out as a last column.
+    let flags = crate::flags::flags_of(ex, resource).await?;
+    let flags = (!flags.is_empty()).then_some(flags);
+    let mut columns: Vec<String> = (0..n).map(|i| export_column(&a, &app, i)).collect();
+    if flags.is_some() {
+        columns.push("k".into());
+    }
+    let width = columns.len();
     let sql = format!("SELECT {} FROM {table} WHERE d = 0{filter}", columns.join(", "));
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let ex2 = ex.clone();
@@ -69,7 +76,7 @@ pub async fn export(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         handle.block_on(async move {
-            let sent = stream_rows(&ex2, &a2, &table, &sql, &params, n, format, &tx).await;
+            let sent = stream_rows(&ex2, &a2, &table, &sql, &params, width, format, flags, &tx).await;
             let (records, failure) = match sent {
                 Ok(n) => (n, None),
                 Err((n, e)) => (n, Some(e)),
@@ -179,11 +186,12 @@ async fn stream_rows(
     params: &[String],
     n: usize,
     format: DataFormat,
+    flags: Option<Arc<crate::flags::FlagSet>>,
     tx: &Sender,
 ) -> Result<i64, (i64, String)> {
     use futures_util::StreamExt;
     let app = after_decryption(a, &a.row_filter.conditions);
-    let mut out = Emitter { enc: Encoder::new(ex, a, format).map_err(|e| (0, e))?, app, tx, count: 0 };
+    let mut out = Emitter { enc: Encoder::new(ex, a, format, flags.clone()).map_err(|e| (0, e))?, app, tx, count: 0 };
     // Each backend's own driver: values are read as borrowed text, without the portable pool's per-value
     // conversion (and, on SQLite, without sqlx handing every row across threads).
     match ex.pool.backend() {
@@ -228,7 +236,7 @@ async fn stream_rows(
             if !header.is_empty() && tx.send(Ok(Bytes::from(header))).await.is_err() {
                 return Err((0, "the client went away".into()));
             }
-            return lite_export_parallel(ex, a, path, table, sql, params, n, format, &out.app, tx);
+            return lite_export_parallel(ex, a, path, table, sql, params, n, format, flags, &out.app, tx);
         }
         shutong_store::Backend::Sqlite => {
             let path = ex.pool.sqlite_path().ok_or((0, "the pool is not a SQLite file".to_string()))?;
@@ -272,6 +280,7 @@ fn lite_export_parallel(
     params: &[String],
     n: usize,
     format: DataFormat,
+    flags: Option<Arc<crate::flags::FlagSet>>,
     app: &[&RowCondition],
     tx: &Sender,
 ) -> Result<i64, (i64, String)> {
@@ -297,6 +306,7 @@ fn lite_export_parallel(
             let (stx, srx) = std::sync::mpsc::sync_channel::<Segment>(2);
             receivers.push(srx);
             let ranged = &ranged;
+            let flags = flags.clone();
             scope.spawn(move || {
                 let run = || -> Result<(), String> {
                     let conn = open().map_err(|e| e.to_string())?;
@@ -304,7 +314,7 @@ fn lite_export_parallel(
                     let mut i = w;
                     while i < segments {
                         let (from, to) = (lo + i * per, lo + (i + 1) * per);
-                        let mut enc = Encoder::rows_only(ex, a, format)?;
+                        let mut enc = Encoder::rows_only(ex, a, format, flags.clone())?;
                         let mut chunks = Vec::new();
                         let mut rows = 0i64;
                         bind_numbered(&mut stmt, params.iter().map(String::as_str)).map_err(|e| e.to_string())?;
@@ -376,6 +386,9 @@ pub struct Encoder<'a> {
     format: DataFormat,
     buf: Vec<u8>,
     parquet: Option<ParquetSink>,
+    /// The dataset's records under verification, when there are any: each row then ends with its stored key,
+    /// and the flag goes out as a last field or column ([`crate::flags::FLAG_FIELD`]).
+    flags: Option<Arc<crate::flags::FlagSet>>,
 }
 
 struct ParquetSink {
@@ -389,22 +402,32 @@ const CHUNK: usize = 256 * 1024;
 const ROW_GROUP: usize = 65_536;
 
 impl<'a> Encoder<'a> {
-    pub fn new(ex: &'a Exchange, a: &'a Access, format: DataFormat) -> Result<Self, String> {
-        Self::with_header(ex, a, format, true)
+    pub fn new(ex: &'a Exchange, a: &'a Access, format: DataFormat, flags: Option<Arc<crate::flags::FlagSet>>) -> Result<Self, String> {
+        Self::with_header(ex, a, format, flags, true)
     }
 
     /// An encoder of CSV or NDJSON rows only, without the CSV header line: a later part of an export
     /// encoded in parallel.
-    fn rows_only(ex: &'a Exchange, a: &'a Access, format: DataFormat) -> Result<Self, String> {
-        Self::with_header(ex, a, format, false)
+    fn rows_only(ex: &'a Exchange, a: &'a Access, format: DataFormat, flags: Option<Arc<crate::flags::FlagSet>>) -> Result<Self, String> {
+        Self::with_header(ex, a, format, flags, false)
     }
 
-    fn with_header(ex: &'a Exchange, a: &'a Access, format: DataFormat, header: bool) -> Result<Self, String> {
-        let mut e = Encoder { ex, a, format, buf: Vec::with_capacity(CHUNK + 4096), parquet: None };
+    fn with_header(
+        ex: &'a Exchange,
+        a: &'a Access,
+        format: DataFormat,
+        flags: Option<Arc<crate::flags::FlagSet>>,
+        header: bool,
+    ) -> Result<Self, String> {
+        let flagged = flags.is_some();
+        let mut e = Encoder { ex, a, format, buf: Vec::with_capacity(CHUNK + 4096), parquet: None, flags };
         match format {
             DataFormat::Parquet => {
-                let fields: Vec<arrow_schema::Field> =
+                let mut fields: Vec<arrow_schema::Field> =
                     a.items.iter().map(|i| arrow_schema::Field::new(i.name.clone(), arrow_schema::DataType::Utf8, true)).collect();
+                if flagged {
+                    fields.push(arrow_schema::Field::new(crate::flags::FLAG_FIELD, arrow_schema::DataType::Utf8, true));
+                }
                 let schema = Arc::new(arrow_schema::Schema::new(fields));
                 let props = parquet::file::properties::WriterProperties::builder()
                     .set_compression(parquet::basic::Compression::SNAPPY)
@@ -412,13 +435,17 @@ impl<'a> Encoder<'a> {
                     .build();
                 let writer = parquet::arrow::ArrowWriter::try_new(Vec::with_capacity(CHUNK), schema.clone(), Some(props))
                     .map_err(|e| e.to_string())?;
-                e.parquet = Some(ParquetSink { writer, schema, builders: a.items.iter().map(|_| Default::default()).collect(), rows: 0 });
+                let builders = (0..fields_len(a, flagged)).map(|_| Default::default()).collect();
+                e.parquet = Some(ParquetSink { writer, schema, builders, rows: 0 });
             }
             DataFormat::Ndjson => {}
             _ if !header => {}
             _ => {
                 for (n, i) in a.items.iter().enumerate() {
                     csv_field(&mut e.buf, n, Some(&i.name));
+                }
+                if flagged {
+                    csv_field(&mut e.buf, a.items.len(), Some(crate::flags::FLAG_FIELD));
                 }
                 e.buf.extend_from_slice(b"\r\n");
             }
@@ -434,15 +461,25 @@ impl<'a> Encoder<'a> {
                 None => Ok(None),
             }
         };
+        // The stored key, last, when the dataset has records under verification.
+        let key = || values.get(a.binding.columns.len()).and_then(|v| v.as_ref()).map(|k| k.as_ref());
         match self.format {
             DataFormat::Ndjson => {
-                let rec = project(self.ex, self.a, values).map_err(|e| e.to_string())?;
+                let mut rec = project(self.ex, self.a, values).map_err(|e| e.to_string())?;
+                if let (Some(flags), Some(k)) = (&self.flags, key())
+                    && let Some(flag) = flags.value(k)
+                {
+                    rec.insert(crate::flags::FLAG_FIELD.into(), flag);
+                }
                 serde_json::to_writer(&mut self.buf, &rec).map_err(|e| e.to_string())?;
                 self.buf.push(b'\n');
             }
             DataFormat::Parquet => {
                 let items = &self.a.items;
-                let vals: Vec<Option<std::borrow::Cow<'_, str>>> = items.iter().map(masked).collect::<Result<_, _>>()?;
+                let mut vals: Vec<Option<std::borrow::Cow<'_, str>>> = items.iter().map(masked).collect::<Result<_, _>>()?;
+                if let Some(flags) = &self.flags {
+                    vals.push(key().and_then(|k| flags.cell(k)).map(std::borrow::Cow::Owned));
+                }
                 let sink = self.parquet.as_mut().ok_or("no parquet writer")?;
                 for (b, v) in sink.builders.iter_mut().zip(vals) {
                     b.append_option(v);
@@ -456,6 +493,10 @@ impl<'a> Encoder<'a> {
                 for (n, i) in self.a.items.iter().enumerate() {
                     let v = masked(i)?;
                     csv_field(&mut self.buf, n, v.as_deref());
+                }
+                if let Some(flags) = &self.flags {
+                    let cell = key().and_then(|k| flags.cell(k));
+                    csv_field(&mut self.buf, self.a.items.len(), cell.as_deref());
                 }
                 self.buf.extend_from_slice(b"\r\n");
             }
@@ -495,6 +536,11 @@ impl<'a> Encoder<'a> {
         }
         Ok(Bytes::from(self.buf))
     }
+}
+
+/// The fields of an export: the items delivered, and the flag when there are records under verification.
+fn fields_len(a: &Access, flagged: bool) -> usize {
+    a.items.len() + flagged as usize
 }
 
 /// Appends one CSV field (RFC 4180: quoted when it holds a delimiter, quote or line break).

@@ -39,7 +39,7 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
         (None, shutong_store::Backend::Postgres) => {
             // The same statement for a batch of keys (see `lookups`).
             let sql = format!("SELECT k{} FROM {table} WHERE k = ANY(${}) AND d = 0{filter}", columns_sql(n), params.len() + 1);
-            ex.runtime.lookups.get(&ex.pool, &sql, params, k.into_owned(), n).await.map_err(crate::store_failure)?
+            ex.runtime.lookups.get(&ex.pool, &sql, params, k.to_string(), n).await.map_err(crate::store_failure)?
         }
         (None, shutong_store::Backend::Sqlite) => {
             let sql = one();
@@ -61,7 +61,14 @@ async fn lookup_once(ex: &Exchange, ctx: &AuditContext, a: &Access, key: &str) -
     let logged_key = a.logged(ex, a.binding.key_item.as_deref().unwrap_or_default(), &key);
     ex.log.record(event(ex, ctx, a, shutong_audit::Action::DataLookup, records, json!({"key": logged_key}))).await;
     match found {
-        Some(values) => project(ex, a, &values),
+        Some(values) => {
+            let mut record = project(ex, a, &values)?;
+            let flags = crate::flags::flags_of(ex, &a.binding.resource_code).await?;
+            if let Some(flag) = flags.value(&k) {
+                record.insert(crate::flags::FLAG_FIELD.into(), flag);
+            }
+            Ok(record)
+        }
         None => Err(ExchangeError::NotFound { what: "record" }),
     }
 }

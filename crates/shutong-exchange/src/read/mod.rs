@@ -114,6 +114,21 @@ fn conditions_sql(a: &Access, conds: &[RowCondition], params: &mut Vec<String>, 
     Ok(sql)
 }
 
+/// The SQL of a grant's row filter, with its parameters (for other modules reading records under a grant).
+pub(crate) fn row_filter_sql(a: &Access, params: &mut Vec<String>) -> ExchangeResult<String> {
+    conditions_sql(a, &a.row_filter.conditions, params, "grant.row_filter")
+}
+
+/// The row filter's conditions evaluated after decryption.
+pub(crate) fn decrypted_conditions(a: &Access) -> Vec<&RowCondition> {
+    after_decryption(a, &a.row_filter.conditions)
+}
+
+/// `, c0, c1, …` for `n` columns.
+pub(crate) fn columns_of(n: usize) -> String {
+    columns_sql(n)
+}
+
 /// The conditions that name sensitive items stored encrypted: evaluated on each row after decryption.
 fn after_decryption<'c>(a: &Access, conds: impl IntoIterator<Item = &'c RowCondition>) -> Vec<&'c RowCondition> {
     conds.into_iter().filter(|c| a.is_app_condition(c)).collect()

@@ -76,6 +76,7 @@ async fn query_once(ex: &Exchange, ctx: &AuditContext, a: &Access, spec: &QueryS
     let cursor_param = params.len();
     filter.push_str(&format!(" AND k > ${cursor_param}"));
     let sql = format!("SELECT k{} FROM {table} WHERE d = 0{filter} ORDER BY k LIMIT {page}", columns_sql(n));
+    let flags = crate::flags::flags_of(ex, &a.binding.resource_code).await?;
     let mut records = Vec::new();
     let mut last_key: Option<String> = None;
     let mut more = false;
@@ -96,7 +97,11 @@ async fn query_once(ex: &Exchange, ctx: &AuditContext, a: &Access, spec: &QueryS
                     more = true;
                     break 'pages;
                 }
-                records.push(project(ex, a, &values)?);
+                let mut record = project(ex, a, &values)?;
+                if let Some(flag) = flags.value(&k) {
+                    record.insert(crate::flags::FLAG_FIELD.into(), flag);
+                }
+                records.push(record);
             }
             last_key = Some(k);
         }

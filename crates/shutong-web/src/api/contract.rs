@@ -504,6 +504,13 @@ fn query_constraints() -> Vec<(&'static str, &'static str, Value)> {
             "name",
             json!({"type": "string", "pattern": FILE_NAME_PATTERN, "maxLength": 200}),
         ),
+        ("/api/v1/quality/objections", "resource_code", or_empty(resource_code.clone())),
+        (
+            "/api/v1/quality/objections/{id}/evidence",
+            "file_name",
+            json!({"type": "string", "pattern": FILE_NAME_PATTERN, "maxLength": 200}),
+        ),
+        ("/api/v1/quality/objection-reasons/{code}", "code", json!({"type": "string", "pattern": "^[a-z0-9_]{1,32}$"})),
         ("/api/v1/grants", "side", or_empty(one_of(Side::ALL, Side::as_str))),
         ("/api/v1/grants", "state", or_empty(one_of(GrantState::ALL, GrantState::as_str))),
         ("/api/v1/grants", "resource_code", or_empty(resource_code.clone())),
@@ -614,6 +621,9 @@ mod tests {
             ("IdScheme", wire(shutong_quality::IdScheme::ALL)),
             ("CheckCause", wire(shutong_quality::CheckCause::ALL)),
             ("QualityGrade", wire(shutong_quality::Grade::ALL)),
+            ("ObjectionState", wire(shutong_quality::ObjectionState::ALL)),
+            ("ObjectionAnswer", wire(shutong_quality::ObjectionAnswer::ALL)),
+            ("ObjectionRuling", wire(shutong_quality::ObjectionRuling::ALL)),
         ];
         let doc = document();
         let schemas = doc.pointer("/components/schemas").and_then(Value::as_object).unwrap();

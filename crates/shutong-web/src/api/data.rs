@@ -537,19 +537,11 @@ pub async fn download_file(
     )
     .await?;
     let file = tokio::fs::File::open(&d.path).await.map_err(|e| ApiError::internal(&e))?;
-    // RFC 6266: an ASCII fallback and the UTF-8 name.
-    let ascii: String = d.file.name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
-    let utf8: String = d
-        .file
-        .name
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, d.file.media_type.as_str())
         .header(header::CONTENT_LENGTH, d.file.size)
-        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{utf8}"))
+        .header(header::CONTENT_DISPOSITION, attachment(&d.file.name))
         .header("x-shutong-sha256", d.file.sha256.as_str())
         .body(Body::from_stream(tokio_util::io::ReaderStream::new(file)))
         .map_err(|e| ApiError::internal(&e))
@@ -567,4 +559,14 @@ pub async fn delete_file(
     let code = code_of(&class, &seq)?;
     exchange::delete_file(&state.exchange, &caller.principal, &caller.ctx(), &code, exchange::FileId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `Content-Disposition` of a download (RFC 6266): an ASCII fallback and the UTF-8 name.
+pub fn attachment(name: &str) -> String {
+    let ascii: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+    let utf8: String = name
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{utf8}")
 }

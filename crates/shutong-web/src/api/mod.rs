@@ -7,6 +7,7 @@ pub mod contract;
 pub mod data;
 pub mod departments;
 pub mod nodes;
+pub mod objections;
 pub mod quality;
 pub mod reference;
 pub mod sharing;
@@ -46,6 +47,8 @@ use crate::state::AppState;
         nodes::heartbeat, nodes::list_nodes, nodes::get_node,
         quality::list_dimensions, quality::set_dimension, quality::list_rules, quality::add_rule, quality::retire_rule,
         quality::run_check, quality::list_checks, quality::get_check, quality::scores,
+        objections::list_reasons, objections::set_reason, objections::list, objections::file, objections::get, objections::put_evidence,
+        objections::get_evidence, objections::answer, objections::accept, objections::escalate, objections::rule, objections::figures,
         systems::list_systems, systems::create_system, systems::get_system, systems::update_system, systems::system_history,
         systems::zombie_verdict, systems::zombie_verdicts, systems::zombie_reviews, systems::respond_zombie, systems::decide_zombie,
         systems::plan_cleanup, systems::record_cleanup, systems::asset_register,
@@ -65,7 +68,7 @@ use crate::state::AppState;
         (name = "catalog", description = "政务信息资源目录: resources, versions, review, classification, change events, statistics"),
         (name = "sharing", description = "共享申请与授权: subscriptions, requests, answers within 10 working days, 协商/协调/领导小组, grants, inbox"),
         (name = "data", description = "共享交换: 挂接, 数据归集 (batches), 联机查询, 批量下载, 订阅 (change feed), 系统对接 (proxy), 免提交核验"),
-        (name = "quality", description = "数据质量: 质量维度与权重 (GB/T 36344), 质量规则, 质量检查与结果, 数据集与部门得分 (办法 第十七条)"),
+        (name = "quality", description = "数据质量: 质量维度与权重 (GB/T 36344), 质量规则, 质量检查与结果, 数据集与部门得分 (办法 第十七条); 疑义校核 (办法 第十八条)"),
         (name = "systems", description = "信息系统与项目: 信息系统台账, 僵尸系统研判与清理, 数据资产登记, 全口径备案, 审核关口 (办法 第二十二条)"),
         (name = "system", description = "health, readiness, metrics, node"),
     )
@@ -169,6 +172,19 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/quality/dimensions/{dimension}", put(quality::set_dimension))
         .route("/api/v1/quality/checks/{id}", get(quality::get_check))
         .route("/api/v1/quality/scores", get(quality::scores))
+        .route("/api/v1/quality/objection-reasons", get(objections::list_reasons))
+        .route("/api/v1/quality/objection-reasons/{code}", put(objections::set_reason))
+        .route("/api/v1/quality/objection-figures", get(objections::figures))
+        .route("/api/v1/quality/objections", get(objections::list).post(objections::file))
+        .route("/api/v1/quality/objections/{id}", get(objections::get))
+        .route(
+            "/api/v1/quality/objections/{id}/evidence",
+            get(objections::get_evidence).put(objections::put_evidence).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/quality/objections/{id}/answer", post(objections::answer))
+        .route("/api/v1/quality/objections/{id}/accept", post(objections::accept))
+        .route("/api/v1/quality/objections/{id}/escalate", post(objections::escalate))
+        .route("/api/v1/quality/objections/{id}/rule", post(objections::rule))
         .route("/api/v1/exemptions/check", post(data::exemption_check))
         .route("/api/v1/nodes", get(nodes::list_nodes))
         .route("/api/v1/nodes/heartbeat", post(nodes::heartbeat))

@@ -136,7 +136,7 @@ pub fn quality(e: &shutong_quality::QualityError) -> Shown {
         Q::Validation { field, message } => Shown::field(field, message),
         Q::NotFound { what } => Shown::new(zh::not_found(what)),
         Q::Forbidden(m) => refused(m),
-        Q::State(m) => Shown::new(zh::error_text(None, m)),
+        Q::State(m) | Q::TooLarge(m) => Shown::new(zh::error_text(None, m)),
         Q::Exchange(x) => exchange(x),
         Q::Store(s) => store(s),
     }

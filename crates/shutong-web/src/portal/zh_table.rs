@@ -774,6 +774,42 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("rule {} is retired already", "规则 {0} 已停用"),
     ("the dataset has no data yet: there is nothing to check", "数据集尚未归集数据，无可检查"),
     ("the quality dimensions are the sharing authority's to set", "质量维度由共享主管部门设置"),
+    ("'{}' is named twice", "“{0}”重复"),
+    ("'{}' must be 1 to 32 lower-case letters, digits or underscores", "“{0}”应为 1 至 32 个小写字母、数字或下划线"),
+    ("'{}' must be a plain file name", "“{0}”应为不含路径的文件名"),
+    ("a batch holds the dataset", "数据集正在加载批次"),
+    ("at most 200 items", "最多 200 个信息项"),
+    ("escalated objections are the sharing authority's to rule on", "提请裁定的疑义由共享主管部门裁定"),
+    ("items[{}]: '{}' is not among the items your grant delivers", "信息项“{1}”不在您的授权范围内（items[{0}]）"),
+    ("must be 1 to {} characters", "长度应为 1 至 {0} 个字符"),
+    ("must be a media type", "应为媒体类型（如 image/png）"),
+    ("name 1 to 100 records by their keys", "请以主键指明 1 至 100 条记录"),
+    ("no grant in force for {}", "对 {0} 没有有效的授权"),
+    (
+        "objections are answered by the provider's administrators, reviewers and data keepers",
+        "疑义由提供部门的管理员、审核人员和数据维护人员答复",
+    ),
+    ("objections are filed by the staff of a department holding a grant", "疑义由持有授权的部门工作人员提出"),
+    (
+        "record '{}' is as it was when the objection was filed: load the corrected data first",
+        "记录“{0}”与提出疑义时相同：请先归集更正后的数据",
+    ),
+    ("the answer is the filer's to accept", "答复由疑义提出部门认可"),
+    ("the answer is the filer's to dispute", "答复由疑义提出部门提请裁定"),
+    ("the evidence file is empty", "佐证材料文件为空"),
+    ("the evidence file is larger than {} bytes", "佐证材料超过 {0} 字节"),
+    ("the evidence is the filer's to attach", "佐证材料由疑义提出部门上传"),
+    ("the objection changed meanwhile: read it again", "疑义已被他人处理，请刷新后重试"),
+    ("the objection is {}: only an answered one is accepted", "疑义当前为“{0}”：只有已答复的疑义可以认可"),
+    ("the objection is {}: only an answered one is escalated", "疑义当前为“{0}”：只有已答复的疑义可以提请裁定"),
+    ("the objection is {}: only an escalated one is ruled on", "疑义当前为“{0}”：只有提请裁定的疑义可以裁定"),
+    ("the objection is {}: only an open one is answered", "疑义当前为“{0}”：只有待核实的疑义可以答复"),
+    ("the objection is closed", "疑义已办结"),
+    (
+        "the provider corrects its own data; objections come from the departments that use it",
+        "提供部门自行更正本部门数据；疑义由使用部门提出",
+    ),
+    ("the reasons of objections are the sharing authority's to keep", "疑义原因由共享主管部门维护"),
     // ------------------------------------------------------------ general forms last: they would take the ones above
     ("{} is before {}", "{0} 早于 {1}"),
     ("{} is in the future", "{0} 晚于今天"),
@@ -789,6 +825,7 @@ pub const MESSAGES: &[(&str, &str)] = &[
 /// Chinese labels, as the portal's forms name them. Keys missing here fall back on the audit trail's labels
 /// (`shutong_audit::labels::field_label_zh`): an entry here has none there, or needs a form's wording.
 pub const FIELDS: &[(&str, &str)] = &[
+    ("file_name", "文件名"),
     ("rule.item", "规则的信息项"),
     ("rule.id_item", "规则的公民身份号码信息项"),
     ("rule.birth_item", "规则的出生日期信息项"),
@@ -942,6 +979,8 @@ pub const INDEXED: &[(&str, &str, bool)] = &[
 /// `NotFound { what }`: what the services name, and the sentence the portal shows.
 pub const NOT_FOUND: &[(&str, &str)] = &[
     ("dataset (not bound)", "数据集不存在（该信息资源未挂接数据），或无权查看。"),
+    ("evidence", "佐证材料不存在，或无权查看。"),
+    ("objection", "疑义不存在，或无权查看。"),
     ("quality check", "质量检查记录不存在，或无权查看。"),
     ("rule", "质量规则不存在，或无权查看。"),
     ("batch", "批次不存在，或无权查看。"),

@@ -523,6 +523,49 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
         call(Method::POST, format!("/api/v1/grants/{grant}/revoke"), &provider, Some(json!({"reason": "停止使用"})))
     })
     .await;
+    // 疑义校核: a grant on the population dataset, then every step of an objection.
+    let asked = app
+        .post(
+            "/api/v1/requests",
+            &consumer,
+            json!({"resource_code": "101/000001", "items": ["公民身份号码", "户籍地址"], "purpose": "data_verification",
+                "basis": "《社会救助暂行办法》第十一条", "period_to": today + chrono::Days::new(200), "access_methods": ["online_query"]}),
+        )
+        .await;
+    let asked = asked.body["request"]["id"].as_i64().unwrap();
+    app.post_ok(&format!("/api/v1/requests/{asked}/approve"), &provider, json!({})).await;
+    t.check("quality.objection_reason_update", || {
+        call(Method::PUT, "/api/v1/quality/objection-reasons/atomic".into(), &authority, Some(json!({"name": "原子性原因"})))
+    })
+    .await;
+    let key = shutong_exchange::synth::person(7, 2026)[0].clone();
+    let objection =
+        json!({"resource_code": "101/000001", "keys": [key], "items": ["户籍地址"], "reason": "atomic", "description": "原子性疑义"});
+    let filed = t
+        .check("quality.objection_file", || call(Method::POST, "/api/v1/quality/objections".into(), &consumer, Some(objection.clone())))
+        .await;
+    let o = format!("/api/v1/quality/objections/{}", filed.body["id"].as_i64().unwrap());
+    t.check("quality.objection_evidence", || {
+        let (app, token, path) = (&app, consumer.clone(), format!("{o}/evidence?file_name=a.txt"));
+        async move {
+            let r = app.http.put(format!("{}{path}", app.base)).bearer_auth(token).body("佐证").send().await.unwrap();
+            let status = r.status();
+            let headers = r.headers().clone();
+            common::Resp { status, body: r.json().await.unwrap_or(Value::Null), headers }
+        }
+    })
+    .await;
+    let answer = json!({"answer": "confirmed", "note": "核实无误"});
+    t.check("quality.objection_answer", || call(Method::POST, format!("{o}/answer"), &editor, Some(answer.clone()))).await;
+    t.check("quality.objection_escalate", || call(Method::POST, format!("{o}/escalate"), &consumer, Some(json!({"note": "仍有疑义"}))))
+        .await;
+    t.check("quality.objection_rule", || {
+        call(Method::POST, format!("{o}/rule"), &authority, Some(json!({"ruling": "upheld", "note": "请再次核实"})))
+    })
+    .await;
+    app.post_ok(&format!("{o}/answer"), &editor, answer.clone()).await;
+    t.check("quality.objection_accept", || call(Method::POST, format!("{o}/accept"), &consumer, None)).await;
+
     let open = code_of("社会组织登记信息").await;
     t.check("request.subscribe", || {
         call(

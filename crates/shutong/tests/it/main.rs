@@ -12,6 +12,7 @@
 //! - `client`: the typed client (`shutong-client`), signed requests included.
 //! - `node`: the exchange node (前置机): publications, subscriptions, heartbeats, the long-poll change feed.
 //! - `pool_schema`: the pool database's versioned migrations, and adopting a pool from before them.
+//! - `objections`: 疑义校核, the 校核中 flag in every read, answers, escalation, deadlines (R-Q-1).
 //! - `quality`: data quality rules, checks after batches and on request, the results' history, scores (C6).
 //! - `security`: every operation × every role, hostile input.
 //! - `systems`: the inventory of information systems, zombie verdicts, projects and their funding gates (C8, C9).
@@ -33,6 +34,7 @@ mod exchange;
 mod figures;
 mod node;
 mod node_refusals;
+mod objections;
 mod pool_schema;
 mod quality;
 mod security;

@@ -252,9 +252,10 @@ fn no_background_loop_outside_the_job_runner() {
 
 /// Parameters named after a table's rows: an integer under one of these names is that row's ID.
 const ROW_NAMES: [&str; 9] = ["project", "grant", "request", "batch", "file", "user", "department", "token", "notification"];
-/// Functions whose code parameter is the input they validate (a new classification node's code), refused
+/// Functions whose code parameter is the input they validate (a new classification node's code, an objection
+/// reason's code), refused
 /// with a field error by the function itself.
-const CODE_IS_THE_INPUT: [&str; 1] = ["create_classification"];
+const CODE_IS_THE_INPUT: [&str; 2] = ["create_classification", "set_objection_reason"];
 
 /// Public service functions take typed IDs (`RequestId`, `GrantId`, `BatchId`, `FileId`, `ProjectId`,
 /// `DepartmentId` …) and typed codes (`ResourceCode`, `CreditCode`), never a bare `i64` named like an ID or

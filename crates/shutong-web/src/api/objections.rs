@@ -1,0 +1,261 @@
+//! 疑义校核 (办法 第十八条; R-Q-1): objections on records, the provider's answers, the filer's acceptance or
+//! escalation, the sharing authority's rulings, evidence files, the reasons and the figures per department.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use shutong_api_types::ErrorEnvelope;
+use shutong_api_types::quality::{
+    AnswerObjection, EscalateObjection, NewObjection, ObjectionFiguresList, ObjectionList, ObjectionReasonList, ObjectionReasonView,
+    ObjectionScope, ObjectionState, ObjectionView, RuleObjection, SetObjectionReason,
+};
+use shutong_quality as quality;
+use shutong_quality::ObjectionId;
+use utoipa::IntoParams;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, Caller};
+use crate::state::{AppState, objection_settings};
+
+/// The reasons an objection may give (retired ones marked).
+#[utoipa::path(get, path = "/api/v1/quality/objection-reasons", tag = "quality", security(("bearer" = [])),
+    responses((status = 200, body = ObjectionReasonList)))]
+pub async fn list_reasons(State(state): State<AppState>, _caller: Caller) -> ApiResult<axum::Json<ObjectionReasonList>> {
+    let reasons = quality::objection_reasons(&state.exchange).await?.into_iter().map(Into::into).collect();
+    Ok(axum::Json(ObjectionReasonList { reasons }))
+}
+
+/// Adds, renames, retires or restores a reason: the sharing authority only.
+#[utoipa::path(put, path = "/api/v1/quality/objection-reasons/{code}", tag = "quality", security(("bearer" = [])),
+    params(("code" = String, Path, description = "1–32 lower-case letters, digits or underscores")), request_body = SetObjectionReason,
+    responses((status = 200, body = ObjectionReasonView), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn set_reason(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<SetObjectionReason>,
+) -> ApiResult<axum::Json<ObjectionReasonView>> {
+    let r = quality::set_objection_reason(&state.exchange, &caller.principal, &caller.ctx(), &code, &body.name, body.retired).await?;
+    Ok(axum::Json(r.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectionListQuery {
+    /// `filed`: by the caller's department; `received`: on its data, ranked by impact. Default: all the caller sees.
+    pub scope: Option<ObjectionScope>,
+    pub state: Option<ObjectionState>,
+    /// Only open objections past their answer date.
+    pub overdue: Option<bool>,
+    /// One dataset's, by resource code.
+    pub resource_code: Option<String>,
+}
+
+/// The objections the caller sees (its department's, filed or received; every one for the sharing
+/// authority), newest first; `scope=received` is the provider's queue, waiting and overdue first, then by
+/// the dataset's use.
+#[utoipa::path(get, path = "/api/v1/quality/objections", tag = "quality", security(("bearer" = [])), params(ObjectionListQuery),
+    responses((status = 200, body = ObjectionList), (status = 422, body = ErrorEnvelope)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ObjectionListQuery>,
+) -> ApiResult<axum::Json<ObjectionList>> {
+    let resource = match q.resource_code.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => Some(
+            shutong_catalog::ResourceCode::parse(c).map_err(|e| ApiError::validation("resource_code", format!("resource_code: {e}")))?,
+        ),
+        None => None,
+    };
+    let filter = quality::ObjectionFilter {
+        scope: q.scope.map(Into::into),
+        state: q.state.map(Into::into),
+        overdue: q.overdue.unwrap_or(false),
+        resource,
+    };
+    let objections = quality::objections(&state.exchange, &caller.principal, &filter).await?.into_iter().map(Into::into).collect();
+    Ok(axum::Json(ObjectionList { objections }))
+}
+
+/// Files an objection on records of a dataset the caller's department holds a grant for: from then on the
+/// records carry `_校核中` in every read, for every consumer, until the provider answers.
+#[utoipa::path(post, path = "/api/v1/quality/objections", tag = "quality", security(("bearer" = [])), request_body = NewObjection,
+    responses((status = 201, body = ObjectionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
+pub async fn file(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewObjection>,
+) -> ApiResult<(StatusCode, axum::Json<ObjectionView>)> {
+    let resource = shutong_catalog::ResourceCode::parse(&body.resource_code)
+        .map_err(|e| ApiError::validation("resource_code", format!("resource_code: {e}")))?;
+    let new = quality::NewObjection {
+        resource,
+        grant: body.grant_id.map(shutong_sharing::GrantId),
+        keys: body.keys,
+        items: body.items,
+        reason: body.reason,
+        description: body.description,
+    };
+    let o = quality::file_objection(&state.exchange, &caller.principal, &caller.ctx(), &objection_settings(&state.config), &new).await?;
+    Ok((StatusCode::CREATED, axum::Json(o.into())))
+}
+
+/// One objection (its filer's and provider's people, the sharing authority).
+#[utoipa::path(get, path = "/api/v1/quality/objections/{id}", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = ObjectionView), (status = 404, body = ErrorEnvelope)))]
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<ObjectionView>> {
+    Ok(axum::Json(quality::objection(&state.exchange, &caller.principal, ObjectionId(id)).await?.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceQuery {
+    /// The file's name (1–200 characters, no path).
+    pub file_name: String,
+}
+
+/// Attaches the evidence file (佐证材料), the request body as it is, replacing an earlier one: the filer,
+/// until the objection is closed; at most `quality.objection_evidence_max_mb` (413 beyond).
+#[utoipa::path(put, path = "/api/v1/quality/objections/{id}/evidence", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path), EvidenceQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = ObjectionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn put_evidence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(q): Query<EvidenceQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<axum::Json<ObjectionView>> {
+    let settings = objection_settings(&state.config);
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the evidence file is larger than {} bytes", settings.evidence_max_bytes),
+        )
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > settings.evidence_max_bytes) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, settings.evidence_max_bytes + 1).await.map_err(|_| too_large())?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let o = quality::attach_evidence(
+        &state.exchange,
+        &caller.principal,
+        &caller.ctx(),
+        &settings,
+        ObjectionId(id),
+        &q.file_name,
+        content_type,
+        &bytes,
+    )
+    .await?;
+    Ok(axum::Json(o.into()))
+}
+
+/// The evidence file, as it was uploaded.
+#[utoipa::path(get, path = "/api/v1/quality/objections/{id}/evidence", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = ErrorEnvelope)))]
+pub async fn get_evidence(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Response> {
+    let (e, bytes) = quality::evidence(&state.exchange, &caller.principal, ObjectionId(id)).await?;
+    Ok(evidence_response(&e, bytes))
+}
+
+/// An evidence file as a download (never shown inline: it is the filer's upload).
+pub fn evidence_response(e: &quality::Evidence, bytes: Vec<u8>) -> Response {
+    let disposition = crate::api::data::attachment(&e.file_name);
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::HeaderName::from_static("x-shutong-sm3"), e.sm3.clone()),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// The provider answers an open objection: `corrected` once a batch changed every record (409 before),
+/// `confirmed` or `declined` with the explanation.
+#[utoipa::path(post, path = "/api/v1/quality/objections/{id}/answer", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = AnswerObjection,
+    responses((status = 200, body = ObjectionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn answer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<AnswerObjection>,
+) -> ApiResult<axum::Json<ObjectionView>> {
+    let o = quality::answer_objection(&state.exchange, &caller.principal, &caller.ctx(), ObjectionId(id), body.answer.into(), &body.note)
+        .await?;
+    Ok(axum::Json(o.into()))
+}
+
+/// The filer accepts the answer: closed.
+#[utoipa::path(post, path = "/api/v1/quality/objections/{id}/accept", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ObjectionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope)))]
+pub async fn accept(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<ObjectionView>> {
+    Ok(axum::Json(quality::accept_answer(&state.exchange, &caller.principal, &caller.ctx(), ObjectionId(id)).await?.into()))
+}
+
+/// The filer disputes the answer: the sharing authority rules.
+#[utoipa::path(post, path = "/api/v1/quality/objections/{id}/escalate", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = EscalateObjection,
+    responses((status = 200, body = ObjectionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn escalate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<EscalateObjection>,
+) -> ApiResult<axum::Json<ObjectionView>> {
+    Ok(axum::Json(
+        quality::escalate_objection(&state.exchange, &caller.principal, &caller.ctx(), ObjectionId(id), &body.note).await?.into(),
+    ))
+}
+
+/// The sharing authority rules on an escalated objection.
+#[utoipa::path(post, path = "/api/v1/quality/objections/{id}/rule", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = RuleObjection,
+    responses((status = 200, body = ObjectionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<RuleObjection>,
+) -> ApiResult<axum::Json<ObjectionView>> {
+    let settings = objection_settings(&state.config);
+    let o = quality::rule_objection(
+        &state.exchange,
+        &caller.principal,
+        &caller.ctx(),
+        &settings,
+        ObjectionId(id),
+        body.ruling.into(),
+        &body.note,
+    )
+    .await?;
+    Ok(axum::Json(o.into()))
+}
+
+/// 疑义处理情况 per provider department (every department for the sharing authority, else the caller's).
+#[utoipa::path(get, path = "/api/v1/quality/objection-figures", tag = "quality", security(("bearer" = [])),
+    responses((status = 200, body = ObjectionFiguresList)))]
+pub async fn figures(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<ObjectionFiguresList>> {
+    let departments = quality::objection_figures(&state.exchange, &caller.principal).await?.into_iter().map(Into::into).collect();
+    Ok(axum::Json(ObjectionFiguresList { departments }))
+}
