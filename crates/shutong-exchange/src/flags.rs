@@ -271,25 +271,7 @@ pub async fn locate(
     keys: &[String],
     items: &[String],
 ) -> ExchangeResult<Located> {
-    use shutong_sharing::AccessMethod;
-    let mut first_error = None;
-    let mut access = None;
-    for method in [AccessMethod::OnlineQuery, AccessMethod::BulkDownload, AccessMethod::Subscription] {
-        match crate::authorize(ex, actor, resource, method, grant).await {
-            Ok(a) => {
-                access = Some(a);
-                break;
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    let a = match (access, first_error) {
-        (Some(a), _) => a,
-        (None, Some(e)) => return Err(e),
-        (None, None) => return Err(crate::ExchangeError::NoGrant(format!("no grant in force for {resource}"))),
-    };
+    let a = any_access(ex, actor, resource, grant).await?;
     for (i, item) in items.iter().enumerate() {
         if !a.items.iter().any(|o| &o.name == item) {
             return Err(crate::ExchangeError::Forbidden(format!("items[{i}]: '{item}' is not among the items your grant delivers")));
@@ -328,6 +310,41 @@ pub async fn locate(
         records.push(LocatedRecord { stored_key: k, shown_key, digest: digest(&values) });
     }
     Ok(Located { grant_id: a.grant_id(), records })
+}
+
+/// The consumer's access under a grant in force for any method (online query first).
+async fn any_access(
+    ex: &Exchange,
+    actor: &shutong_identity::Principal,
+    resource: &shutong_catalog::ResourceCode,
+    grant: Option<shutong_sharing::GrantId>,
+) -> ExchangeResult<Arc<crate::Access>> {
+    use shutong_sharing::AccessMethod;
+    let mut first_error = None;
+    for method in [AccessMethod::OnlineQuery, AccessMethod::BulkDownload, AccessMethod::Subscription] {
+        match crate::authorize(ex, actor, resource, method, grant).await {
+            Ok(a) => return Ok(a),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| crate::ExchangeError::NoGrant(format!("no grant in force for {resource}"))))
+}
+
+/// The items the actor's grant delivers (what an objection may name); none without a grant in force.
+pub async fn objectable_items(
+    ex: &Exchange,
+    actor: &shutong_identity::Principal,
+    resource: &shutong_catalog::ResourceCode,
+) -> ExchangeResult<Vec<String>> {
+    match any_access(ex, actor, resource, None).await {
+        Ok(a) => Ok(a.item_names_out()),
+        Err(crate::ExchangeError::NoGrant(_) | crate::ExchangeError::Forbidden(_) | crate::ExchangeError::NotFound { .. }) => {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// SM3 of a record's stored values, in column order.

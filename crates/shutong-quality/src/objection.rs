@@ -885,11 +885,15 @@ pub async fn objection_figures(ex: &Exchange, viewer: &Principal) -> QualityResu
         .collect())
 }
 
-/// Whether the viewer may file an objection on this dataset (a consumer's staff: the portal shows 数据纠错).
-pub async fn may_object(ex: &Exchange, viewer: &Principal, resource: &ResourceCode) -> QualityResult<bool> {
-    let Some(d) = viewer.department_id.filter(|d| acts_for(viewer, *d)) else { return Ok(false) };
+/// The items the viewer may name in an objection on this dataset: those its department's grant delivers;
+/// none when it may not object (no grant, or the provider itself). The portal shows 数据纠错 when there are.
+pub async fn objectable_items(ex: &Exchange, viewer: &Principal, resource: &ResourceCode) -> QualityResult<Vec<String>> {
+    let Some(d) = viewer.department_id.filter(|d| acts_for(viewer, *d)) else { return Ok(Vec::new()) };
     let p = shutong_exchange::published(ex, resource).await?;
-    Ok(p.provider != d)
+    if p.provider == d {
+        return Ok(Vec::new());
+    }
+    Ok(flags::objectable_items(ex, viewer, resource).await?)
 }
 
 /// What the viewer may do with an objection now (the portal shows these forms and no others).

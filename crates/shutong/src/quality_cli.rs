@@ -1,5 +1,5 @@
 //! `shutong quality …`: data quality (数据质量, 办法 第十七条) from the command line — a dataset's rules, a check
-//! now, its checks over time, the scores, the dimensions' weights. `--as USERNAME` acts as that user; every
+//! now, its checks over time, the scores, the dimensions' weights, and objections (疑义校核, 第十八条). `--as USERNAME` acts as that user; every
 //! rule and audit event is the same as through the API.
 
 use anyhow::Context;
@@ -10,6 +10,7 @@ use shutong_quality::{self as quality, CheckCause, Dimension, QualityRunId, Rule
 
 use crate::cli::{Cli, load_config};
 use crate::sharing_cli::{Acting, acting};
+use shutong_web::state::objection_settings;
 
 #[derive(Subcommand, Debug)]
 pub enum QualityCommand {
@@ -70,6 +71,48 @@ pub enum QualityCommand {
     Scores {
         #[arg(long)]
         department: Option<i64>,
+    },
+    /// Objections (疑义校核) the user sees, newest first: one line each (id, resource, state, due, overdue, keys).
+    Objections {
+        /// filed (by the user's department) or received (on its data, the queue ranked by impact).
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long)]
+        overdue: bool,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// File an objection on records of a dataset the user's department holds a grant for; prints its ID.
+    Object {
+        resource: String,
+        /// A record's key (repeat for several).
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+        /// An item in doubt (repeat; none: the whole record).
+        #[arg(long = "item")]
+        items: Vec<String>,
+        /// A reason's code: missing, wrong, duplicate, outdated, format, authority, other (or one the authority added).
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        description: String,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// The provider answers an objection: corrected, confirmed or declined, with a note.
+    Answer {
+        id: i64,
+        #[arg(long)]
+        answer: String,
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// The objection figures per provider department (filed, open, overdue, answers, median hours, real errors).
+    ObjectionFigures {
+        #[command(flatten)]
+        acting: Acting,
     },
     /// The dimensions and their weights; with --set DIMENSION --weight N, set one (the authority).
     Dimensions {
@@ -165,6 +208,66 @@ pub async fn run(cli: &Cli, cmd: &QualityCommand) -> anyhow::Result<i32> {
                     d.datasets,
                     points(d.score),
                     d.grade.label_zh()
+                );
+            }
+        }
+        QualityCommand::Objections { scope, overdue, acting: a } => {
+            let (p, _) = acting(&db, a).await?;
+            let scope = scope
+                .as_deref()
+                .map(|v| quality::ObjectionScope::parse(v).with_context(|| format!("--scope: '{v}' is not filed or received")))
+                .transpose()?;
+            let filter = quality::ObjectionFilter { scope, overdue: *overdue, ..Default::default() };
+            for q in quality::objections(&ex, &p, &filter).await? {
+                let o = q.objection;
+                let keys: Vec<&str> = o.records.iter().map(|r| r.key.as_str()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    o.id,
+                    o.resource_code,
+                    o.state.label_zh(),
+                    o.due_on,
+                    if o.overdue { "逾期" } else { "" },
+                    keys.join(",")
+                );
+            }
+        }
+        QualityCommand::Object { resource, keys, items, reason, description, acting: a } => {
+            let (p, ctx) = acting(&db, a).await?;
+            let settings = objection_settings(&config);
+            let new = quality::NewObjection {
+                resource: code(resource)?,
+                grant: None,
+                keys: keys.clone(),
+                items: items.clone(),
+                reason: reason.clone(),
+                description: description.clone(),
+            };
+            let o = quality::file_objection(&ex, &p, &ctx, &settings, &new).await?;
+            println!("{}\t{}", o.id, o.due_on);
+        }
+        QualityCommand::Answer { id, answer, note, acting: a } => {
+            let (p, ctx) = acting(&db, a).await?;
+            let answer = quality::ObjectionAnswer::parse(answer)
+                .with_context(|| format!("--answer: '{answer}' is not one of {}", quality::ObjectionAnswer::expected()))?;
+            let o = quality::answer_objection(&ex, &p, &ctx, quality::ObjectionId(*id), answer, note).await?;
+            println!("{}\t{}", o.id, o.state.label_zh());
+        }
+        QualityCommand::ObjectionFigures { acting: a } => {
+            let (p, _) = acting(&db, a).await?;
+            for f in quality::objection_figures(&ex, &p).await? {
+                let hours = |h: Option<f64>| h.map(|h| format!("{h:.1}")).unwrap_or_else(|| "-".into());
+                println!(
+                    "{}\t收到 {}\t待核实 {}\t逾期 {}\t已更正 {}\t确认无误 {}\t不予受理 {}\t答复 {} 小时\t办结 {} 小时",
+                    f.department_id,
+                    f.filed,
+                    f.open,
+                    f.overdue,
+                    f.corrected,
+                    f.confirmed,
+                    f.declined,
+                    hours(f.median_hours_to_answer),
+                    hours(f.median_hours_to_close)
                 );
             }
         }

@@ -188,6 +188,7 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
         crate::demo::seed_exchange(&exchange, config.exchange.demo_population_rows).await.context("seeding demo datasets")?;
         crate::demo::seed_systems(&exchange).await.context("seeding demo information systems and projects")?;
         crate::demo::seed_quality(&exchange, &regions).await.context("seeding demo data quality")?;
+        crate::demo::seed_objections(&exchange).await.context("seeding demo objections")?;
     }
     let key_watch = data_key_watch(&config, &exchange);
     let node_key = Arc::new(load_node_key(&config)?);

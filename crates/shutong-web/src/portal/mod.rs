@@ -9,6 +9,7 @@ mod errors;
 mod home;
 mod nav;
 mod nodes;
+mod objections;
 mod pager;
 mod pages;
 mod quality;
@@ -67,6 +68,14 @@ pub fn routes() -> Router<AppState> {
         .route("/catalog/{class}/{seq}/quality/check", post(quality::check_now))
         .route("/catalog/{class}/{seq}/quality/retire", post(quality::retire))
         .route("/quality", get(quality::overview))
+        .route("/catalog/{class}/{seq}/data/record", get(objections::record))
+        .route("/quality/objections", get(objections::list).post(objections::file).layer(axum::extract::DefaultBodyLimit::max(1100 << 20)))
+        .route("/quality/objections/{id}", get(objections::detail))
+        .route(
+            "/quality/objections/{id}/evidence",
+            get(objections::evidence).post(objections::attach).layer(axum::extract::DefaultBodyLimit::max(1100 << 20)),
+        )
+        .route("/quality/objections/{id}/{action}", post(objections::act))
         .route("/catalog/{class}/{seq}/data/batches", post(data::upload).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/catalog/{class}/{seq}/data/batches/{id}", get(data::batch))
         .route("/catalog/{class}/{seq}/data/files", post(data::upload_file).layer(axum::extract::DefaultBodyLimit::disable()))

@@ -90,7 +90,11 @@ pub fn groups(access: &Access, section: &str) -> Vec<NavGroup> {
             ],
         ),
         ("exchange", "交换", vec![access.nodes.then(|| item("前置机", "/nodes", "nodes"))]),
-        ("quality", "质量", vec![Some(item("数据质量", "/quality", "quality"))]),
+        (
+            "quality",
+            "质量",
+            vec![Some(item("数据质量", "/quality", "quality")), Some(item("数据疑义", "/quality/objections", "objections"))],
+        ),
         (
             "systems",
             "系统与项目",

@@ -102,6 +102,12 @@ fn ok_text(key: &str) -> &'static str {
         "import_unchanged" => "已导入：台账没有变化。",
         "checked" => "已完成质量检查。",
         "retired" => "规则已停用。",
+        "objection_filed" => "已提出疑义：记录已标记为“校核中”，提供部门将在答复期限内核实。",
+        "objection_answered" => "已答复疑义。",
+        "objection_accepted" => "已认可答复，疑义办结。",
+        "objection_escalated" => "已提请共享主管部门裁定。",
+        "objection_ruled" => "已裁定。",
+        "evidence_attached" => "已上传佐证材料。",
         _ => "操作成功。",
     }
 }

@@ -29,3 +29,83 @@ pub async fn seed_quality(ex: &shutong_exchange::Exchange, regions: &shutong_ref
     quality::check(ex, &sj, &sj_ctx, regions, &entities, CheckCause::Manual, None).await?;
     Ok(())
 }
+
+/// 疑义校核 in the demo: 示范省民政厅 and 示范省卫生健康委员会 hold grants on 人口基本信息 and have objected to
+/// records in every state: one filed 30 days ago and never answered (overdue), one open, one answered
+/// 确认无误 and waiting for the filer, one escalated to the sharing authority, one accepted and closed.
+/// Seeded once.
+pub async fn seed_objections(ex: &shutong_exchange::Exchange) -> anyhow::Result<()> {
+    use shutong_quality::{NewObjection, ObjectionAnswer, ObjectionSettings};
+    use shutong_sharing::{self as sharing, AccessMethod::*, Approval, NewRequest, Purpose};
+    let db = &ex.db;
+    let population = super::demo_code(db, "人口基本信息").await?;
+    let (ga, ga_ctx) = super::demo_user(db, "ga.reviewer").await?;
+    if !quality::objections(ex, &ga, &Default::default()).await?.is_empty() {
+        return Ok(());
+    }
+    let clock = &ex.sharing.clock;
+    let today = clock.today();
+    // Back 30 days: the grants and the overdue objection; then today again.
+    clock.set_date(today - chrono::Days::new(30));
+    let mut filers = Vec::new();
+    for (name, basis) in
+        [("mz.reviewer", "《社会救助暂行办法》第十一条: 核对救助申请人户籍"), ("wj.reviewer", "《母婴保健法》: 核验出生医学证明申领人身份")]
+    {
+        let (p, ctx) = super::demo_user(db, name).await?;
+        let asked = sharing::create_request(
+            &ex.sharing,
+            &p,
+            &ctx,
+            NewRequest {
+                resource_code: population.to_string(),
+                items: ["公民身份号码", "姓名", "性别", "出生日期", "户籍地址"].iter().map(|i| i.to_string()).collect(),
+                purpose: Some(Purpose::DataVerification),
+                basis: basis.into(),
+                period_to: Some(today + chrono::Days::new(365)),
+                access_methods: vec![OnlineQuery, BulkDownload, Subscription],
+                expected_volume: Some("每日约 200 次查询".into()),
+                ..Default::default()
+            },
+        )
+        .await?
+        .request
+        .id;
+        sharing::approve(&ex.sharing, &ga, &ga_ctx, sharing::RequestId(asked), Approval::default()).await?;
+        filers.push((p, ctx));
+    }
+    let settings = ObjectionSettings::default();
+    let key = |i: u64| shutong_exchange::synth::person(i, 2026)[0].clone();
+    let object = |i: u64, items: &[&str], reason: &str, description: &str| NewObjection {
+        resource: population.clone(),
+        grant: None,
+        keys: vec![key(i)],
+        items: items.iter().map(|s| s.to_string()).collect(),
+        reason: reason.into(),
+        description: description.into(),
+    };
+    let (mz, mz_ctx) = &filers[0];
+    let (wj, wj_ctx) = &filers[1];
+    quality::file_objection(ex, mz, mz_ctx, &settings, &object(11, &["户籍地址"], "outdated", "申请人已于去年迁出，户籍地址未更新"))
+        .await?;
+    clock.set_now_ms(shutong_store::now_ms());
+    quality::file_objection(ex, wj, wj_ctx, &settings, &object(12, &["出生日期"], "wrong", "出生医学证明记载的出生日期与此不一致")).await?;
+    let p = &ga;
+    let answered =
+        quality::file_objection(ex, mz, mz_ctx, &settings, &object(13, &["姓名"], "format", "姓名中含生僻字，显示为问号")).await?;
+    quality::answer_objection(
+        ex,
+        p,
+        &ga_ctx,
+        answered.id,
+        ObjectionAnswer::Confirmed,
+        "经核对户籍底册，姓名登记无误；生僻字请使用 GB 18030 字库显示",
+    )
+    .await?;
+    let escalated = quality::file_objection(ex, wj, wj_ctx, &settings, &object(14, &[], "duplicate", "同一人疑似登记两条记录")).await?;
+    quality::answer_objection(ex, p, &ga_ctx, escalated.id, ObjectionAnswer::Declined, "公民身份号码唯一，不存在重复登记").await?;
+    quality::escalate_objection(ex, wj, wj_ctx, escalated.id, "我委系统中同一出生医学证明对应两个公民身份号码，请协调核实").await?;
+    let closed = quality::file_objection(ex, mz, mz_ctx, &settings, &object(15, &["性别"], "wrong", "性别与身份证号码不符")).await?;
+    quality::answer_objection(ex, p, &ga_ctx, closed.id, ObjectionAnswer::Confirmed, "经核对，性别与公民身份号码第十七位一致").await?;
+    quality::accept_answer(ex, mz, mz_ctx, closed.id).await?;
+    Ok(())
+}

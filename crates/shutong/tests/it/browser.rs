@@ -796,6 +796,8 @@ async fn the_main_pages_pass_axe_core() {
         "/nodes",
         "/nodes/1",
         "/quality",
+        "/quality/objections",
+        "/quality/objections/1",
     ];
     for page in admin_pages {
         c.goto(&format!("{}{page}", app.base)).await.unwrap();
@@ -811,6 +813,7 @@ async fn the_main_pages_pass_axe_core() {
         "/requests/new?resource=101/000001",
         "/catalog/101/000001/data",
         "/catalog/101/000001/quality",
+        "/catalog/101/000001/data/record?key=110101199001011237",
         "/systems",
         "/systems/1",
         "/systems/zombies",
@@ -1118,6 +1121,83 @@ async fn the_quality_tab_shows_scores_and_results_and_the_provider_checks_again(
     let departments = wait_text(&c, "[data-testid=quality-departments]", |t| !t.is_empty()).await;
     assert!(departments.contains("示范省公安厅") && departments.contains("示范省市场监督管理局"), "{departments}");
     assert!(!chart_values(&c, "chart-quality-departments").await.is_empty());
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+/// 疑义校核 in the portal: a consumer looks a record up by key and files an objection beside it (数据纠错); a
+/// second consumer sees the record 校核中; the provider answers 已更正 once a batch changed the record, and the
+/// flag is gone; the authority's list shows the demo's overdue objection and the figures per department.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_objection_is_filed_beside_a_record_and_answered_in_the_portal() {
+    let app = spawn_demo_app(Backend::Sqlite).await;
+    let (_driver, c) = start_browser().await;
+    let person = shutong_exchange::synth::person(20, 2026);
+    log_in(&c, &app.base, "mz.reviewer", shutong::demo::DEMO_PASSWORD).await;
+    wait_text(&c, "main h1", |t| !t.is_empty()).await;
+    c.goto(&format!("{}/catalog/101/000001/data", app.base)).await.unwrap();
+    fill(&c, "lookup-key", &person[0]).await;
+    click(&c, "[data-testid=record-lookup] button").await;
+    wait_text(&c, "main h1", |t| t.contains("按键查询")).await;
+    let record = text_of(&c, "[data-testid=record]").await;
+    assert!(record.contains("户籍地址") && !record.contains("校核中"), "{record}");
+    c.find(Locator::Css("[data-testid=objection-form] input[value=户籍地址]")).await.unwrap().click().await.unwrap();
+    fill(&c, "description", "申请人已迁出，户籍地址未更新").await;
+    click(&c, "[data-testid=file-objection]").await;
+    wait_text(&c, ".flash.ok", |t| t.contains("校核中")).await;
+    assert_eq!(text_of(&c, "[data-testid=objection-state]").await, "待核实");
+    let url = c.current_url().await.unwrap();
+    let id: i64 = url.path().rsplit('/').next().unwrap().parse().unwrap();
+
+    // Another consumer sees the flag on that item of the record.
+    switch_user(&c, &app.base, "wj.reviewer").await;
+    c.goto(&format!("{}/catalog/101/000001/data/record?key={}", app.base, person[0])).await.unwrap();
+    let flag = wait_text(&c, "[data-testid=under-verification]", |t| !t.is_empty()).await;
+    assert!(flag.contains("校核中") && flag.contains("户籍地址"), "{flag}");
+    assert_eq!(c.find_all(Locator::Css("[data-testid=flagged-item]")).await.unwrap().len(), 1);
+
+    // The provider corrects the record by a batch, then answers 已更正; the flag is gone.
+    let editor = app.login("ga.editor", shutong::demo::DEMO_PASSWORD).await;
+    let mut fixed = person.clone();
+    fixed[5] = "南京市鼓楼区中山北路1号".into();
+    let b = crate::exchange::upload(
+        &app,
+        &editor,
+        "/api/v1/data/101/000001",
+        "mode=incremental",
+        "text/csv",
+        crate::exchange::population_csv(&[fixed]),
+    )
+    .await;
+    assert!(b.status.is_success(), "{:?}", b.body);
+    switch_user(&c, &app.base, "ga.reviewer").await;
+    c.goto(&format!("{}/quality/objections?scope=received", app.base)).await.unwrap();
+    let queue = wait_text(&c, "[data-testid=objections]", |t| !t.is_empty()).await;
+    assert!(queue.contains("逾期"), "the demo's overdue objection leads the queue: {queue}");
+    c.goto(&format!("{}/quality/objections/{id}", app.base)).await.unwrap();
+    c.find(Locator::Css("#answer option[value=corrected]")).await.unwrap().click().await.unwrap();
+    fill(&c, "note", "已按户籍底册更正").await;
+    click(&c, "[data-testid=answer]").await;
+    wait_text(&c, ".flash.ok", |t| t.contains("已答复")).await;
+    let answer = text_of(&c, "[data-testid=objection-answer]").await;
+    assert!(answer.contains("已更正") && answer.contains("更正批次"), "{answer}");
+    switch_user(&c, &app.base, "wj.reviewer").await;
+    c.goto(&format!("{}/catalog/101/000001/data/record?key={}", app.base, person[0])).await.unwrap();
+    let record = wait_text(&c, "[data-testid=record]", |t| !t.is_empty()).await;
+    assert!(record.contains("鼓楼区") || record.contains("南京市"), "{record}");
+    assert!(c.find(Locator::Css("[data-testid=under-verification]")).await.is_err(), "the flag is gone");
+
+    // The filer accepts; the authority sees the overdue one and the figures.
+    switch_user(&c, &app.base, "mz.reviewer").await;
+    c.goto(&format!("{}/quality/objections/{id}", app.base)).await.unwrap();
+    click(&c, "[data-testid=accept]").await;
+    wait_text(&c, "[data-testid=objection-state]", |t| t == "已办结").await;
+    switch_user(&c, &app.base, "sq.reviewer").await;
+    c.goto(&format!("{}/quality/objections?overdue=1", app.base)).await.unwrap();
+    let overdue = wait_text(&c, "[data-testid=objections]", |t| !t.is_empty()).await;
+    assert!(overdue.contains("逾期") && overdue.contains("示范省民政厅"), "{overdue}");
+    let figures = text_of(&c, "[data-testid=objection-figures]").await;
+    assert!(figures.contains("示范省公安厅"), "{figures}");
     c.close().await.unwrap();
     app.stop().await;
 }

@@ -454,5 +454,24 @@ async fn quality_from_the_command_line() {
     let (code, out, err) = shutong(&["quality", "dimensions", "--set", "时效性", "--weight", "40"], &d, None);
     assert_eq!(code, 0, "{err}");
     assert!(out.lines().any(|l| l == "timeliness\t时效性\t40"), "{out}");
+    // 疑义校核: 示范省民政厅 (a grant from the demo) objects; the provider sees it in its queue and answers.
+    let key = shutong_exchange::synth::person(30, 2026)[0].clone();
+    let args = ["quality", "object", "101/000001", "--key", &key, "--item", "户籍地址", "--reason", "wrong", "--description", "地址有误"];
+    let (code, out, err) = shutong(&[&args[..], &["--as", "mz.reviewer"]].concat(), &d, None);
+    assert_eq!(code, 0, "{err}");
+    let id = out.split('\t').next().unwrap().to_string();
+    let (code, _, err) = shutong(&[&args[..], &["--item", "民族", "--as", "mz.reviewer"]].concat(), &d, None);
+    assert_ne!(code, 0);
+    assert!(err.contains("民族"), "names the item outside the grant: {err}");
+    let (code, out, _) = shutong(&["quality", "objections", "--scope", "received", "--as", "ga.reviewer"], &d, None);
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l.starts_with(&format!("{id}\t101/000001\t待核实"))), "{out}");
+    let (code, out, err) =
+        shutong(&["quality", "answer", &id, "--answer", "confirmed", "--note", "核实无误", "--as", "ga.reviewer"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("已答复"), "{out}");
+    let (code, out, _) = shutong(&["quality", "objection-figures", "--as", "sq.reviewer"], &d, None);
+    assert_eq!(code, 0);
+    assert!(out.contains("确认无误"), "{out}");
     app.stop().await;
 }

@@ -265,6 +265,46 @@ wait_ms = 2000
         .get(0);
     assert!(position > 0);
 
+    // An objection (疑义校核) on a record: the subscriber's copy carries the 校核中 flag, then loses it with the
+    // provider's answer, although the record's values did not change.
+    let filer = app.login("dc.rs.editor", DEMO).await;
+    let key = people[1][0].clone();
+    let r = app
+        .post(
+            "/api/v1/quality/objections",
+            &filer,
+            json!({"resource_code": "101/000002", "keys": [key], "items": ["居住地址"], "reason": "outdated", "description": "已搬迁"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let objection = r.body["id"].as_i64().unwrap();
+    let flag_of = |pool: sqlx::AnyPool, key: String| async move {
+        sqlx::query("SELECT \"_校核中\" FROM liudong_copy WHERE record_key = $1")
+            .bind(key)
+            .fetch_one(&pool)
+            .await
+            .map(|r| r.get::<Option<String>, _>(0))
+            .unwrap_or(Some("(no column yet)".into()))
+    };
+    until(60, "the flag in the subscriber's copy", || {
+        let f = flag_of(local.clone(), key.clone());
+        async move { f.await.as_deref() == Some("居住地址") }
+    })
+    .await;
+    let answered = app
+        .post(
+            &format!("/api/v1/quality/objections/{objection}/answer"),
+            &app.login("ga.reviewer", DEMO).await,
+            json!({"answer": "confirmed", "note": "核实无误"}),
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::OK, "{:?}", answered.body);
+    until(60, "the flag gone from the subscriber's copy", || {
+        let f = flag_of(local.clone(), key.clone());
+        async move { f.await.is_none() }
+    })
+    .await;
+
     // Both nodes registered by their heartbeats; each department sees its own, the authority both.
     let ga_admin = app.login("ga.admin", DEMO).await;
     until(30, "the publisher's heartbeat with its flow", || {
