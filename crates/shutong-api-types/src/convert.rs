@@ -441,6 +441,39 @@ mod quality {
     same_list!(dq::ObjectionAnswer => wq::ObjectionAnswer { Corrected, Confirmed, Declined });
     same_list!(dq::ObjectionRuling => wq::ObjectionRuling { Upheld, Dismissed });
     same_list!(dq::ObjectionScope => wq::ObjectionScope { Filed, Received });
+    same_list!(dq::ConflictKind => wq::ConflictKind { MissingInResource, MissingInAuthoritative, Differs });
+    same_list!(dq::ReconcileCause => wq::ReconcileCause { Batch, Schedule, Manual });
+    same_list!(dq::ConflictSide => wq::ConflictSide { Authoritative, Resource });
+    mirror!(dq::Carrier => wq::ElementCarrier { resource_code, provider_department_id, items, explicit });
+    mirror!(dq::BaseElement => wq::BaseElementView { name, key_item, resource_code, items };
+        id: |i: dq::ElementId| i.0, carriers: vec);
+    mirror!(dq::ItemConsistency => wq::ItemConsistencyView { item, resource_item, compared, differing }; rate: points);
+    mirror!(dq::Conflict => wq::ConflictView { key, item, authoritative_value, resource_value };
+        id: |i: dq::ConflictId| i.0, kind: into);
+
+    impl From<dq::ConsistencyRun> for wq::ConsistencyRunView {
+        fn from(v: dq::ConsistencyRun) -> Self {
+            wq::ConsistencyRunView {
+                id: v.id.0,
+                element_id: v.element_id.0,
+                resource_code: v.resource_code,
+                authoritative_code: v.authoritative_code,
+                provider_department_id: v.provider_department_id,
+                authoritative_department_id: v.authoritative_department_id,
+                cause: v.cause.into(),
+                ran_at: at(v.ran_at_ms),
+                keys_compared: v.keys_compared,
+                missing_in_resource: v.missing_in_resource,
+                missing_in_authoritative: v.missing_in_authoritative,
+                differing_keys: v.differing_keys,
+                items: vec(v.items),
+                rate: points(v.rate),
+                conflicts_kept: v.conflicts_kept,
+                actor: v.actor,
+                conflicts: vec(v.conflicts),
+            }
+        }
+    }
     mirror!(dq::ObjectionReason => wq::ObjectionReasonView { code, name, retired });
     mirror!(dq::ObjectionFigures => wq::ObjectionFiguresView { department_id, filed, open, overdue, answered, corrected, confirmed,
         declined, median_hours_to_answer, median_hours_to_close, real_error_percent });

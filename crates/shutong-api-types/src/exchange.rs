@@ -217,8 +217,8 @@ pub struct RecordPage {
 
 /// The field of a record under verification (校核中, 办法 第十八条): the items a consumer's objection names
 /// (an empty list: the whole record), present while the objection is open; in CSV and Parquet downloads the
-/// last column, present when the dataset has such records, holding the items joined by `、` (`全部`: the
-/// whole record). The record is delivered as usual: the flag never holds up its use.
+/// last column, always there, empty for a record under no objection, else the items joined by `、` (`全部`:
+/// the whole record). The record is delivered as usual: the flag never holds up its use.
 pub const UNDER_VERIFICATION_FIELD: &str = "_校核中";
 
 /// One change of the feed.

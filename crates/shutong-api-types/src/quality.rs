@@ -469,3 +469,152 @@ pub struct ObjectionFiguresView {
 pub struct ObjectionFiguresList {
     pub departments: Vec<ObjectionFiguresView>,
 }
+
+// ------------------------------------------------------------------ 一数一源 (办法 第四条(三))
+
+crate::wire_list!(
+    /// What a reconciliation found for one key.
+    ConflictKind {
+        MissingInResource => "missing_in_resource" / "本数据集缺少",
+        MissingInAuthoritative => "missing_in_authoritative" / "权威来源缺少",
+        Differs => "differs" / "取值不一致",
+    }
+);
+
+crate::wire_list!(
+    /// What started a reconciliation.
+    ReconcileCause {
+        Batch => "batch" / "数据归集",
+        Schedule => "schedule" / "定时比对",
+        Manual => "manual" / "手动比对",
+    }
+);
+
+crate::wire_list!(
+    /// Which side of a conflict an objection is filed against.
+    ConflictSide {
+        Authoritative => "authoritative" / "权威来源",
+        Resource => "resource" / "比对数据集",
+    }
+);
+
+/// A dataset carrying an element.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ElementCarrier {
+    pub resource_code: String,
+    pub provider_department_id: i64,
+    /// Authoritative item → the dataset's item.
+    pub items: std::collections::BTreeMap<String, String>,
+    /// Mapped by the authority (else matched by item names).
+    pub explicit: bool,
+}
+
+/// 基础数据元素.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BaseElementView {
+    pub id: i64,
+    pub name: String,
+    pub key_item: String,
+    /// The authoritative resource.
+    pub resource_code: String,
+    pub items: Vec<String>,
+    pub carriers: Vec<ElementCarrier>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BaseElementList {
+    pub elements: Vec<BaseElementView>,
+}
+
+/// An element to declare (or redeclare, by name).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBaseElement {
+    /// 1–50 characters, e.g. 人口.
+    pub name: String,
+    /// The authoritative dataset's key item, e.g. 公民身份号码.
+    pub key_item: String,
+    /// The authoritative resource.
+    pub resource_code: String,
+    /// 1–100 of its items.
+    pub items: Vec<String>,
+}
+
+/// A dataset's items mapped onto an element's; empty: matched by names again.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ElementMapping {
+    pub items: std::collections::BTreeMap<String, String>,
+}
+
+/// Which carrier to reconcile (all by default).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileBody {
+    #[serde(default)]
+    pub resource_code: Option<String>,
+}
+
+/// One item's agreement.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ItemConsistencyView {
+    pub item: String,
+    pub resource_item: String,
+    pub compared: i64,
+    pub differing: i64,
+    /// Percent of compared keys that agree, two decimals.
+    pub rate: f64,
+}
+
+/// 比对差异.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConflictView {
+    pub id: i64,
+    /// The key (masked for a sensitive key item).
+    pub key: String,
+    pub kind: ConflictKind,
+    pub item: Option<String>,
+    pub authoritative_value: Option<String>,
+    pub resource_value: Option<String>,
+}
+
+/// 比对记录: one reconciliation, never changed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyRunView {
+    pub id: i64,
+    pub element_id: i64,
+    pub resource_code: String,
+    pub authoritative_code: String,
+    pub provider_department_id: i64,
+    pub authoritative_department_id: i64,
+    pub cause: ReconcileCause,
+    pub ran_at: DateTime<Utc>,
+    pub keys_compared: i64,
+    pub missing_in_resource: i64,
+    pub missing_in_authoritative: i64,
+    pub differing_keys: i64,
+    pub items: Vec<ItemConsistencyView>,
+    /// Percent of the dataset's keys found in the authoritative dataset with the same values in every item,
+    /// two decimals (keys only in the authoritative dataset do not count against it).
+    pub rate: f64,
+    /// Conflicts kept (at most 10,000; every one is counted).
+    pub conflicts_kept: i64,
+    pub actor: String,
+    /// In one run's read: its conflicts; empty in a list.
+    pub conflicts: Vec<ConflictView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyRunList {
+    pub runs: Vec<ConsistencyRunView>,
+}
+
+/// A conflict turned into an objection.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectToConflict {
+    pub side: ConflictSide,
+    /// Added to the description, at most 1000 characters.
+    #[serde(default)]
+    pub note: Option<String>,
+}

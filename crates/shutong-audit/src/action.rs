@@ -91,6 +91,9 @@ actions! {
     ObjectionEscalate => "quality.objection_escalate" / "疑义提请裁定",
     ObjectionRule => "quality.objection_rule" / "裁定数据疑义",
     ObjectionReasonUpdate => "quality.objection_reason_update" / "维护疑义原因",
+    ElementDeclare => "quality.element_declare" / "声明基础数据元素",
+    ElementMap => "quality.element_map" / "维护数据元素映射",
+    Reconcile => "quality.reconcile" / "一数一源比对",
     // Sharing (C3).
     RequestCreate => "request.create" / "提交共享申请",
     RequestSubscribe => "request.subscribe" / "订阅无条件共享资源",

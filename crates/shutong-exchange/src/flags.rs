@@ -18,8 +18,8 @@ use shutong_store::{Row, Tx};
 use crate::{Exchange, ExchangeResult};
 
 /// The field (JSON) or column (CSV, Parquet) that carries the flag: the objected items of the record (an
-/// empty list when the objection names the whole record). Absent on records under no objection; item
-/// names never begin with `_`.
+/// empty list when the objection names the whole record). In JSON, absent on records under no objection; in
+/// CSV and Parquet, always the last column, empty for them.
 pub const FLAG_FIELD: &str = "_校核中";
 
 /// How long a snapshot of a dataset's flags serves reads (ms) before it is read again: the bound on how
@@ -383,4 +383,13 @@ pub async fn current_digests(
         });
     }
     Ok(out)
+}
+
+/// The digest of one record as it is now (by stored key), if it is live.
+pub async fn current_record_digest(
+    ex: &Exchange,
+    resource: &shutong_catalog::ResourceCode,
+    stored_key: &str,
+) -> ExchangeResult<Option<String>> {
+    Ok(current_digests(ex, resource, &[stored_key.to_string()]).await?.into_iter().next().flatten())
 }

@@ -92,3 +92,100 @@ pub async fn scan_dataset(
     }
     Ok(ScanFigures { rows })
 }
+
+/// One key of two datasets side by side ([`join_by_key`]).
+pub struct Joined<'r> {
+    /// The key column's value (a blind index for a sensitive key), from whichever side has the record.
+    pub key: &'r str,
+    /// The first dataset's chosen columns, if it has the record.
+    pub left: Option<&'r [Option<&'r str>]>,
+    /// The second dataset's chosen columns, if it has the record.
+    pub right: Option<&'r [Option<&'r str>]>,
+}
+
+/// Two pooled datasets side by side by key (一数一源, R-Q-2): every key live in either, with the stored values
+/// of `left_columns` of the first and `right_columns` of the second (absent where the dataset has no such
+/// record). One `FULL OUTER JOIN` in the pool, streamed (PostgreSQL's binary COPY; a read-only SQLite
+/// connection). Both datasets are keyed the same way (the same key item, blind-indexed alike), so keys
+/// compare as stored. Outside grants and the access log, as every scan.
+pub async fn join_by_key(
+    ex: &Exchange,
+    left: &BindingView,
+    left_columns: &[usize],
+    right: &BindingView,
+    right_columns: &[usize],
+    visit: &mut (dyn FnMut(Joined<'_>) -> ExchangeResult<()> + Send),
+) -> ExchangeResult<ScanFigures> {
+    let (Some(lt), Some(rt)) = (left.table_name.as_deref(), right.table_name.as_deref()) else { return Ok(ScanFigures::default()) };
+    let (nl, nr) = (left_columns.len(), right_columns.len());
+    let cols = |alias: &str, list: &[usize]| list.iter().map(|c| format!(", {alias}.c{c}")).collect::<String>();
+    let inner = |table: &str, list: &[usize]| {
+        format!("SELECT k{} FROM {table} WHERE d = 0", list.iter().map(|c| format!(", c{c}")).collect::<String>())
+    };
+    let sql = format!(
+        "SELECT a.k, b.k{}{} FROM ({}) a FULL OUTER JOIN ({}) b ON a.k = b.k",
+        cols("a", left_columns),
+        cols("b", right_columns),
+        inner(lt, left_columns),
+        inner(rt, right_columns)
+    );
+    let width = 2 + nl + nr;
+    let mut rows = 0i64;
+    let mut hand = |f: &[Option<&str>]| -> ExchangeResult<()> {
+        rows += 1;
+        let key = f[0].or(f[1]).ok_or_else(|| store_failure("a joined record without a key"))?;
+        let (l, r) = f[2..].split_at(nl);
+        visit(Joined { key, left: f[0].is_some().then_some(l), right: f[1].is_some().then_some(r) })
+    };
+    match ex.pool.backend() {
+        shutong_store::Backend::Postgres => {
+            use futures_util::StreamExt;
+            let mut conn = ex.pool.pg_connection().await?.ok_or_else(|| store_failure("no PostgreSQL connection for the pool"))?;
+            sqlx::query("SET jit = off").execute(&mut conn).await?;
+            let copy = format!("COPY ({sql}) TO STDOUT WITH (FORMAT binary)");
+            let mut stream = conn.copy_out_raw(&copy).await?;
+            let mut reader = shutong_store::binary::Reader::default();
+            let mut failed: Option<ExchangeError> = None;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                reader
+                    .feed::<String>(&chunk, width, |f| {
+                        let values: Vec<Option<&str>> = f
+                            .iter()
+                            .map(|v| v.map(std::str::from_utf8).transpose())
+                            .collect::<Result<_, _>>()
+                            .map_err(|e| e.to_string())?;
+                        hand(&values).map_err(|e| {
+                            let m = e.to_string();
+                            failed = Some(e);
+                            m
+                        })
+                    })
+                    .map_err(|m| failed.take().unwrap_or_else(|| store_failure(m)))?;
+            }
+            if !reader.finished() {
+                return Err(store_failure("COPY output ended inside a row"));
+            }
+        }
+        shutong_store::Backend::Sqlite => {
+            let path = ex.pool.sqlite_path().ok_or_else(|| store_failure("the pool is not a SQLite file"))?;
+            let mut read = || -> ExchangeResult<()> {
+                let conn = shutong_store::native::sqlite_reader(path, std::time::Duration::from_secs(10)).map_err(store_failure)?;
+                let mut stmt = conn.prepare(&sql).map_err(store_failure)?;
+                let mut it = stmt.raw_query();
+                while let Some(r) = it.next().map_err(store_failure)? {
+                    let values: Vec<Option<&str>> = (0..width)
+                        .map(|i| r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?)))
+                        .collect::<rusqlite::Result<_>>()
+                        .map_err(store_failure)?;
+                    hand(&values)?;
+                }
+                Ok(())
+            };
+            let multi =
+                tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            if multi { tokio::task::block_in_place(read)? } else { read()? }
+        }
+    }
+    Ok(ScanFigures { rows })
+}

@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 pub mod check;
+pub mod consistency;
 pub mod model;
 pub mod objection;
 pub mod service;
 
+pub use consistency::*;
 pub use model::*;
 pub use objection::*;
 pub use service::*;

@@ -527,30 +527,59 @@ pub async fn file_objection(
         return Err(QualityError::Forbidden("the provider corrects its own data; objections come from the departments that use it".into()));
     }
     let located = flags::locate(ex, actor, &new.resource, new.grant, &new.keys, &new.items).await?;
-    let today = ex.sharing.today();
-    let due_on = due(ex, today, settings)?;
+    let filing = Filing {
+        resource: &new.resource,
+        provider: published.provider,
+        filer,
+        grant: located.grant_id,
+        origin: "consumer",
+        reason: &reason.code,
+        description: &description,
+        items: &new.items,
+        records: &located.records,
+    };
+    create(ex, ctx, settings, filing).await
+}
+
+/// An objection as it is written.
+struct Filing<'a> {
+    resource: &'a ResourceCode,
+    provider: DepartmentId,
+    filer: DepartmentId,
+    grant: Option<i64>,
+    /// `consumer` (filed under a grant) or `consistency` (from a 一数一源 conflict).
+    origin: &'static str,
+    reason: &'a str,
+    description: &'a str,
+    items: &'a [String],
+    records: &'a [flags::LocatedRecord],
+}
+
+/// Writes an objection, its records and their flags in one unit of work, then carries the flags to the feed.
+async fn create(ex: &Exchange, ctx: &AuditContext, settings: &ObjectionSettings, f: Filing<'_>) -> QualityResult<Objection> {
+    let due_on = due(ex, ex.sharing.today(), settings)?;
     let now = ex.sharing.clock.now_ms();
-    let code = new.resource.as_str();
-    let resource = &new.resource;
+    let code = f.resource.as_str();
     let mut change = Change::begin(&ex.db, ctx).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO objections (resource_code, provider_department_id, filer_department_id, filed_by, grant_id, origin, reason, \
-         description, items, state, filed_at, due_on, updated_at) VALUES ($1, $2, $3, $4, $5, 'consumer', $6, $7, $8, 'open', $9, $10, $9) \
+         description, items, state, filed_at, due_on, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $10) \
          RETURNING id",
     )
     .bind(code)
-    .bind(published.provider.0)
-    .bind(filer.0)
+    .bind(f.provider.0)
+    .bind(f.filer.0)
     .bind(&ctx.actor)
-    .bind(located.grant_id)
-    .bind(&reason.code)
-    .bind(&description)
-    .bind(serde_json::to_string(&new.items).unwrap_or_else(|_| "[]".into()))
+    .bind(f.grant)
+    .bind(f.origin)
+    .bind(f.reason)
+    .bind(f.description)
+    .bind(serde_json::to_string(f.items).unwrap_or_else(|_| "[]".into()))
     .bind(now)
     .bind(due_on.to_string())
     .fetch_one(&mut **change.tx())
     .await?;
-    for (i, r) in located.records.iter().enumerate() {
+    for (i, r) in f.records.iter().enumerate() {
         sqlx::query("INSERT INTO objection_records (objection_id, position, stored_key, shown_key, digest) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(i as i64)
@@ -560,22 +589,113 @@ pub async fn file_objection(
             .execute(&mut **change.tx())
             .await?;
     }
-    let stored: Vec<String> = located.records.iter().map(|r| r.stored_key.clone()).collect();
-    flags::raise(change.tx(), resource, id, &stored, &new.items).await?;
-    let keys: Vec<&str> = located.records.iter().map(|r| r.shown_key.as_str()).collect();
+    let stored: Vec<String> = f.records.iter().map(|r| r.stored_key.clone()).collect();
+    flags::raise(change.tx(), f.resource, id, &stored, f.items).await?;
+    let keys: Vec<&str> = f.records.iter().map(|r| r.shown_key.as_str()).collect();
     change
         .record(NewAuditEvent {
             action: Action::ObjectionFile,
             target_kind: "objection",
             target_id: id.to_string(),
-            department_id: Some(published.provider.0),
-            detail: json!({"resource": code, "keys": keys, "items": new.items, "reason": reason.code, "due_on": due_on.to_string(),
-                "filer_department_id": filer.0}),
+            department_id: Some(f.provider.0),
+            detail: json!({"resource": code, "keys": keys, "items": f.items, "reason": f.reason, "due_on": due_on.to_string(),
+                "filer_department_id": f.filer.0, "origin": f.origin}),
         })
         .await?;
     change.commit().await?;
-    flags_changed(ex, resource).await;
+    flags_changed(ex, f.resource).await;
     load(ex, ObjectionId(id)).await
+}
+
+value_list!(
+    /// Which side of a 一数一源 conflict an objection is filed against.
+    ConflictSide {
+        /// The authoritative dataset (权威来源).
+        Authoritative => "authoritative" / "权威来源",
+        /// The dataset reconciled with it.
+        Resource => "resource" / "比对数据集",
+    }
+);
+
+/// The sides of a reconciliation's conflicts the viewer may object to (the portal shows those forms only).
+pub async fn conflict_sides(
+    ex: &Exchange,
+    viewer: &Principal,
+    run: &crate::consistency::ConsistencyRun,
+) -> QualityResult<Vec<ConflictSide>> {
+    let Some(d) = viewer.department_id else { return Ok(Vec::new()) };
+    let authority = is_authority(ex, viewer).await?;
+    let mut out = Vec::new();
+    for (side, provider, other) in [
+        (ConflictSide::Authoritative, run.authoritative_department_id, run.provider_department_id),
+        (ConflictSide::Resource, run.provider_department_id, run.authoritative_department_id),
+    ] {
+        if (authority || acts_for(viewer, DepartmentId(other))) && d.0 != provider {
+            out.push(side);
+        }
+    }
+    Ok(out)
+}
+
+/// Turns a 一数一源 conflict into an objection against either side (its provider answers it like any other):
+/// the sharing authority, or the people of the other side's provider. The record must still be there; the
+/// objection names the conflicting item (the whole record for a missing key), with the reason 与权威来源不一致.
+/// Audited `quality.objection_file`.
+pub async fn object_to_conflict(
+    ex: &Exchange,
+    actor: &Principal,
+    ctx: &AuditContext,
+    settings: &ObjectionSettings,
+    conflict: crate::consistency::ConflictId,
+    side: ConflictSide,
+    note: &str,
+) -> QualityResult<Objection> {
+    let (run, c, stored) = crate::consistency::conflict(ex, actor, conflict).await?;
+    let (code, provider, other) = match side {
+        ConflictSide::Authoritative => (&run.authoritative_code, run.authoritative_department_id, run.provider_department_id),
+        ConflictSide::Resource => (&run.resource_code, run.provider_department_id, run.authoritative_department_id),
+    };
+    let Some(filer) = actor.department_id else {
+        return Err(QualityError::Forbidden("objections are filed by the staff of a department".into()));
+    };
+    let authority = is_authority(ex, actor).await?;
+    if !(authority || acts_for(actor, DepartmentId(other))) || filer.0 == provider {
+        return Err(QualityError::Forbidden("a conflict is objected to by the sharing authority or the other side's provider".into()));
+    }
+    let resource = ResourceCode::parse(code)
+        .map_err(|_| QualityError::Store(shutong_store::StoreError::decode("consistency_runs", "resource_code", code)))?;
+    let digest = flags::current_record_digest(ex, &resource, &stored).await?.ok_or(QualityError::NotFound { what: "record" })?;
+    let item = match (&c.item, side) {
+        (Some(i), ConflictSide::Authoritative) => vec![i.clone()],
+        (Some(i), ConflictSide::Resource) => run.items.iter().filter(|x| &x.item == i).map(|x| x.resource_item.clone()).collect(),
+        (None, _) => Vec::new(),
+    };
+    let reasons = objection_reasons(ex).await?;
+    let reason = if reasons.iter().any(|r| r.code == "authority" && !r.retired) { "authority" } else { "other" };
+    let mut description = format!("一数一源比对 {}：{}（{}）", run.id.0, c.kind.label_zh(), c.key);
+    if let (Some(a), Some(b)) = (&c.authoritative_value, &c.resource_value) {
+        description.push_str(&format!("，权威来源为“{a}”，比对数据集为“{b}”"));
+    }
+    let note = note.trim();
+    if note.chars().count() > 1000 {
+        return Err(invalid("note", "must be 1 to 1000 characters"));
+    }
+    if !note.is_empty() {
+        description.push_str(&format!("。{note}"));
+    }
+    let records = [flags::LocatedRecord { stored_key: stored, shown_key: c.key.clone(), digest }];
+    let filing = Filing {
+        resource: &resource,
+        provider: DepartmentId(provider),
+        filer,
+        grant: None,
+        origin: "consistency",
+        reason,
+        description: &description,
+        items: &item,
+        records: &records,
+    };
+    create(ex, ctx, settings, filing).await
 }
 
 fn due(ex: &Exchange, from: NaiveDate, settings: &ObjectionSettings) -> QualityResult<NaiveDate> {

@@ -58,6 +58,18 @@ impl From<shutong_exchange::ExchangeError> for QualityError {
     }
 }
 
+impl From<shutong_sharing::SharingError> for QualityError {
+    fn from(e: shutong_sharing::SharingError) -> Self {
+        use shutong_sharing::SharingError as S;
+        match e {
+            S::Store(s) => QualityError::Store(s),
+            S::NotFound { what } => QualityError::NotFound { what },
+            S::Forbidden(m) => QualityError::Forbidden(m),
+            other => QualityError::State(other.to_string()),
+        }
+    }
+}
+
 impl From<shutong_catalog::CatalogError> for QualityError {
     fn from(e: shutong_catalog::CatalogError) -> Self {
         use shutong_catalog::CatalogError as C;

@@ -114,6 +114,17 @@ pub enum QualityCommand {
         #[command(flatten)]
         acting: Acting,
     },
+    /// 一数一源: the base elements with their authoritative resources and the datasets carrying them.
+    Elements,
+    /// Reconcile an element's carriers (or one) with its authoritative dataset now; one line per run.
+    Reconcile {
+        /// The element's ID.
+        element: i64,
+        #[arg(long)]
+        resource: Option<String>,
+        #[command(flatten)]
+        acting: Acting,
+    },
     /// The dimensions and their weights; with --set DIMENSION --weight N, set one (the authority).
     Dimensions {
         #[arg(long)]
@@ -268,6 +279,30 @@ pub async fn run(cli: &Cli, cmd: &QualityCommand) -> anyhow::Result<i32> {
                     f.declined,
                     hours(f.median_hours_to_answer),
                     hours(f.median_hours_to_close)
+                );
+            }
+        }
+        QualityCommand::Elements => {
+            for e in quality::elements(&ex).await? {
+                let carriers: Vec<&str> = e.carriers.iter().map(|c| c.resource_code.as_str()).collect();
+                println!("{}\t{}\t{}\t{}\t{}\t{}", e.id, e.name, e.key_item, e.resource_code, e.items.join(","), carriers.join(","));
+            }
+        }
+        QualityCommand::Reconcile { element, resource, acting: a } => {
+            let (p, ctx) = acting(&db, a).await?;
+            let only = resource.as_deref().map(code).transpose()?;
+            let runs =
+                quality::reconcile(&ex, &p, &ctx, quality::ElementId(*element), only.as_ref(), quality::ReconcileCause::Manual).await?;
+            for r in runs {
+                println!(
+                    "{}\t{}\t主键 {}\t不一致 {}\t本数据集缺少 {}\t权威来源缺少 {}\t一致率 {}",
+                    r.id,
+                    r.resource_code,
+                    r.keys_compared,
+                    r.differing_keys,
+                    r.missing_in_resource,
+                    r.missing_in_authoritative,
+                    points(r.rate)
                 );
             }
         }

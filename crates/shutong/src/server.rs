@@ -189,6 +189,7 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
         crate::demo::seed_systems(&exchange).await.context("seeding demo information systems and projects")?;
         crate::demo::seed_quality(&exchange, &regions).await.context("seeding demo data quality")?;
         crate::demo::seed_objections(&exchange).await.context("seeding demo objections")?;
+        crate::demo::seed_consistency(&exchange, config.exchange.demo_population_rows).await.context("seeding demo 一数一源")?;
     }
     let key_watch = data_key_watch(&config, &exchange);
     let node_key = Arc::new(load_node_key(&config)?);
@@ -361,7 +362,12 @@ async fn background_jobs(
             match shutong_quality::check(&state.exchange, &operator, &ctx, &regions, &code, shutong_quality::CheckCause::Batch, None).await
             {
                 // A resource withdrawn, unbound, or bound to a service or files has nothing to check.
-                Ok(_) | Err(shutong_quality::QualityError::NotFound { .. } | shutong_quality::QualityError::State(_)) => Ok(()),
+                Ok(_) | Err(shutong_quality::QualityError::NotFound { .. } | shutong_quality::QualityError::State(_)) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            // 一数一源: the elements the dataset carries or is authoritative for, reconciled after its batch.
+            match shutong_quality::reconcile_involving(&state.exchange, &code, shutong_quality::ReconcileCause::Batch).await {
+                Ok(_) | Err(shutong_quality::QualityError::NotFound { .. } | shutong_quality::QualityError::Validation { .. }) => Ok(()),
                 Err(e) => Err(e.to_string()),
             }
         }
@@ -371,7 +377,8 @@ async fn background_jobs(
         let state = freshness.clone();
         async move {
             let regions = state.regions();
-            shutong_quality::check_all_scheduled(&state.exchange, &regions).await.map(|_| ()).map_err(|e| e.to_string())
+            shutong_quality::check_all_scheduled(&state.exchange, &regions).await.map_err(|e| e.to_string())?;
+            shutong_quality::reconcile_all(&state.exchange).await.map(|_| ()).map_err(|e| e.to_string())
         }
     });
     // 校核中 flags raised or lowered while a batch held the dataset reach its change feed once it is free.

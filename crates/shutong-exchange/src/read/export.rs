@@ -60,7 +60,7 @@ pub async fn export(
         };
         require_quota(ex, &a, hint).await?;
     }
-    // Records under verification (校核中): the key is read too, and the flag goes out as a last column.
+    // Records under verification (校核中): when there are any, the key is read too, to fill the last column.
     let flags = crate::flags::flags_of(ex, resource).await?;
     let flags = (!flags.is_empty()).then_some(flags);
     let mut columns: Vec<String> = (0..n).map(|i| export_column(&a, &app, i)).collect();
@@ -386,8 +386,9 @@ pub struct Encoder<'a> {
     format: DataFormat,
     buf: Vec<u8>,
     parquet: Option<ParquetSink>,
-    /// The dataset's records under verification, when there are any: each row then ends with its stored key,
-    /// and the flag goes out as a last field or column ([`crate::flags::FLAG_FIELD`]).
+    /// The dataset's records under verification, when there are any: each row then ends with its stored key.
+    /// CSV and Parquet always end with the flag's column ([`crate::flags::FLAG_FIELD`]), empty for a record
+    /// under no objection, so that a download's columns never depend on others' objections.
     flags: Option<Arc<crate::flags::FlagSet>>,
 }
 
@@ -419,15 +420,12 @@ impl<'a> Encoder<'a> {
         flags: Option<Arc<crate::flags::FlagSet>>,
         header: bool,
     ) -> Result<Self, String> {
-        let flagged = flags.is_some();
         let mut e = Encoder { ex, a, format, buf: Vec::with_capacity(CHUNK + 4096), parquet: None, flags };
         match format {
             DataFormat::Parquet => {
                 let mut fields: Vec<arrow_schema::Field> =
                     a.items.iter().map(|i| arrow_schema::Field::new(i.name.clone(), arrow_schema::DataType::Utf8, true)).collect();
-                if flagged {
-                    fields.push(arrow_schema::Field::new(crate::flags::FLAG_FIELD, arrow_schema::DataType::Utf8, true));
-                }
+                fields.push(arrow_schema::Field::new(crate::flags::FLAG_FIELD, arrow_schema::DataType::Utf8, true));
                 let schema = Arc::new(arrow_schema::Schema::new(fields));
                 let props = parquet::file::properties::WriterProperties::builder()
                     .set_compression(parquet::basic::Compression::SNAPPY)
@@ -435,7 +433,7 @@ impl<'a> Encoder<'a> {
                     .build();
                 let writer = parquet::arrow::ArrowWriter::try_new(Vec::with_capacity(CHUNK), schema.clone(), Some(props))
                     .map_err(|e| e.to_string())?;
-                let builders = (0..fields_len(a, flagged)).map(|_| Default::default()).collect();
+                let builders = (0..a.items.len() + 1).map(|_| Default::default()).collect();
                 e.parquet = Some(ParquetSink { writer, schema, builders, rows: 0 });
             }
             DataFormat::Ndjson => {}
@@ -444,9 +442,7 @@ impl<'a> Encoder<'a> {
                 for (n, i) in a.items.iter().enumerate() {
                     csv_field(&mut e.buf, n, Some(&i.name));
                 }
-                if flagged {
-                    csv_field(&mut e.buf, a.items.len(), Some(crate::flags::FLAG_FIELD));
-                }
+                csv_field(&mut e.buf, a.items.len(), Some(crate::flags::FLAG_FIELD));
                 e.buf.extend_from_slice(b"\r\n");
             }
         }
@@ -477,9 +473,7 @@ impl<'a> Encoder<'a> {
             DataFormat::Parquet => {
                 let items = &self.a.items;
                 let mut vals: Vec<Option<std::borrow::Cow<'_, str>>> = items.iter().map(masked).collect::<Result<_, _>>()?;
-                if let Some(flags) = &self.flags {
-                    vals.push(key().and_then(|k| flags.cell(k)).map(std::borrow::Cow::Owned));
-                }
+                vals.push(self.flags.as_ref().and_then(|flags| key().and_then(|k| flags.cell(k))).map(std::borrow::Cow::Owned));
                 let sink = self.parquet.as_mut().ok_or("no parquet writer")?;
                 for (b, v) in sink.builders.iter_mut().zip(vals) {
                     b.append_option(v);
@@ -494,10 +488,8 @@ impl<'a> Encoder<'a> {
                     let v = masked(i)?;
                     csv_field(&mut self.buf, n, v.as_deref());
                 }
-                if let Some(flags) = &self.flags {
-                    let cell = key().and_then(|k| flags.cell(k));
-                    csv_field(&mut self.buf, self.a.items.len(), cell.as_deref());
-                }
+                let cell = self.flags.as_ref().and_then(|flags| key().and_then(|k| flags.cell(k)));
+                csv_field(&mut self.buf, self.a.items.len(), cell.as_deref());
                 self.buf.extend_from_slice(b"\r\n");
             }
         }
@@ -536,11 +528,6 @@ impl<'a> Encoder<'a> {
         }
         Ok(Bytes::from(self.buf))
     }
-}
-
-/// The fields of an export: the items delivered, and the flag when there are records under verification.
-fn fields_len(a: &Access, flagged: bool) -> usize {
-    a.items.len() + flagged as usize
 }
 
 /// Appends one CSV field (RFC 4180: quoted when it holds a delimiter, quote or line break).

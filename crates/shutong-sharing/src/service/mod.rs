@@ -621,6 +621,21 @@ async fn audit(
     Ok(())
 }
 
+/// Writes a notice to a department once (by `key`), in the caller's transaction: for other modules' notices
+/// (a 一数一源 conflict), shown in the department's 待办 with the sharing ones. Returns whether it is new.
+#[allow(clippy::too_many_arguments)]
+pub async fn notify_department(
+    tx: &mut shutong_store::Tx,
+    department: DepartmentId,
+    kind: &str,
+    target: (&str, i64),
+    message: &str,
+    key: &str,
+    now_ms: i64,
+) -> SharingResult<bool> {
+    notify(tx, department.0, kind, target.0, target.1, message, None, key, now_ms).await
+}
+
 /// Writes a notice once (by key); returns whether it is new.
 #[allow(clippy::too_many_arguments)]
 async fn notify(

@@ -624,6 +624,9 @@ mod tests {
             ("ObjectionState", wire(shutong_quality::ObjectionState::ALL)),
             ("ObjectionAnswer", wire(shutong_quality::ObjectionAnswer::ALL)),
             ("ObjectionRuling", wire(shutong_quality::ObjectionRuling::ALL)),
+            ("ConflictKind", wire(shutong_quality::ConflictKind::ALL)),
+            ("ReconcileCause", wire(shutong_quality::ReconcileCause::ALL)),
+            ("ConflictSide", wire(shutong_quality::ConflictSide::ALL)),
         ];
         let doc = document();
         let schemas = doc.pointer("/components/schemas").and_then(Value::as_object).unwrap();

@@ -1,5 +1,6 @@
 //! 疑义校核 (办法 第十八条; R-Q-1): objections on records, the provider's answers, the filer's acceptance or
-//! escalation, the sharing authority's rulings, evidence files, the reasons and the figures per department.
+//! escalation, the sharing authority's rulings, evidence files, the reasons and the figures per department;
+//! 一数一源 (办法 第四条(三); R-Q-2): base data elements, their reconciliations and conflicts.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -8,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use shutong_api_types::ErrorEnvelope;
 use shutong_api_types::quality::{
-    AnswerObjection, EscalateObjection, NewObjection, ObjectionFiguresList, ObjectionList, ObjectionReasonList, ObjectionReasonView,
-    ObjectionScope, ObjectionState, ObjectionView, RuleObjection, SetObjectionReason,
+    AnswerObjection, BaseElementList, BaseElementView, ConsistencyRunList, ConsistencyRunView, ElementMapping, EscalateObjection,
+    NewBaseElement, NewObjection, ObjectToConflict, ObjectionFiguresList, ObjectionList, ObjectionReasonList, ObjectionReasonView,
+    ObjectionScope, ObjectionState, ObjectionView, ReconcileBody, RuleObjection, SetObjectionReason,
 };
 use shutong_quality as quality;
 use shutong_quality::ObjectionId;
@@ -133,20 +135,25 @@ pub async fn put_evidence(
     Query(q): Query<EvidenceQuery>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<axum::Json<ObjectionView>> {
+) -> ApiResult<Response> {
     let settings = objection_settings(&state.config);
+    // Refused before the body is read (or as soon as it passes the limit): the connection is closed after the
+    // answer, so that a client still sending does not reuse it.
     let too_large = || {
-        ApiError::new(
+        let e = ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("the evidence file is larger than {} bytes", settings.evidence_max_bytes),
-        )
+        );
+        let mut r = e.into_response();
+        r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        r
     };
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > settings.evidence_max_bytes) {
-        return Err(too_large());
+        return Ok(too_large());
     }
-    let bytes = axum::body::to_bytes(body, settings.evidence_max_bytes + 1).await.map_err(|_| too_large())?;
+    let Ok(bytes) = axum::body::to_bytes(body, settings.evidence_max_bytes + 1).await else { return Ok(too_large()) };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let o = quality::attach_evidence(
         &state.exchange,
@@ -159,7 +166,7 @@ pub async fn put_evidence(
         &bytes,
     )
     .await?;
-    Ok(axum::Json(o.into()))
+    Ok(axum::Json(ObjectionView::from(o)).into_response())
 }
 
 /// The evidence file, as it was uploaded.
@@ -258,4 +265,136 @@ pub async fn rule(
 pub async fn figures(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<ObjectionFiguresList>> {
     let departments = quality::objection_figures(&state.exchange, &caller.principal).await?.into_iter().map(Into::into).collect();
     Ok(axum::Json(ObjectionFiguresList { departments }))
+}
+
+// ------------------------------------------------------------------ 一数一源 (办法 第四条(三))
+
+/// The base data elements, each with its authoritative resource and the datasets carrying it.
+#[utoipa::path(get, path = "/api/v1/quality/elements", tag = "quality", security(("bearer" = [])),
+    responses((status = 200, body = BaseElementList)))]
+pub async fn list_elements(State(state): State<AppState>, _caller: Caller) -> ApiResult<axum::Json<BaseElementList>> {
+    let elements = quality::elements(&state.exchange).await?.into_iter().map(Into::into).collect();
+    Ok(axum::Json(BaseElementList { elements }))
+}
+
+/// Declares a base element (the sharing authority): its key item, its authoritative resource (a pooled dataset
+/// keyed by that item) and items; the same name redeclares it.
+#[utoipa::path(post, path = "/api/v1/quality/elements", tag = "quality", security(("bearer" = [])), request_body = NewBaseElement,
+    responses((status = 201, body = BaseElementView), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn declare_element(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewBaseElement>,
+) -> ApiResult<(StatusCode, axum::Json<BaseElementView>)> {
+    let resource = shutong_catalog::ResourceCode::parse(&body.resource_code)
+        .map_err(|e| ApiError::validation("resource_code", format!("resource_code: {e}")))?;
+    let new = quality::NewElement { name: body.name, key_item: body.key_item, resource, items: body.items };
+    let e = quality::declare_element(&state.exchange, &caller.principal, &caller.ctx(), &new).await?;
+    Ok((StatusCode::CREATED, axum::Json(e.into())))
+}
+
+/// Maps a dataset's items onto an element's (the sharing authority); an empty map goes back to matching by name.
+#[utoipa::path(put, path = "/api/v1/quality/elements/{id}/mappings/{classification}/{sequence}", tag = "quality",
+    security(("bearer" = [])), params(("id" = i64, Path), ("classification" = String, Path), ("sequence" = String, Path)),
+    request_body = ElementMapping,
+    responses((status = 200, body = BaseElementView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
+pub async fn map_element(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, class, seq)): Path<(i64, String, String)>,
+    ApiJson(body): ApiJson<ElementMapping>,
+) -> ApiResult<axum::Json<BaseElementView>> {
+    let code = super::catalog::code_of(&class, &seq)?;
+    let e = quality::map_element(&state.exchange, &caller.principal, &caller.ctx(), quality::ElementId(id), &code, &body.items).await?;
+    Ok(axum::Json(e.into()))
+}
+
+/// Reconciles an element's carriers (or the one named) with its authoritative dataset now: one run each,
+/// appended with its conflicts and reported to both providers.
+#[utoipa::path(post, path = "/api/v1/quality/elements/{id}/reconcile", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = ReconcileBody,
+    responses((status = 201, body = ConsistencyRunList), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
+pub async fn reconcile(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<ReconcileBody>,
+) -> ApiResult<(StatusCode, axum::Json<ConsistencyRunList>)> {
+    let only = match body.resource_code.as_deref() {
+        Some(c) => Some(
+            shutong_catalog::ResourceCode::parse(c).map_err(|e| ApiError::validation("resource_code", format!("resource_code: {e}")))?,
+        ),
+        None => None,
+    };
+    let runs = quality::reconcile(
+        &state.exchange,
+        &caller.principal,
+        &caller.ctx(),
+        quality::ElementId(id),
+        only.as_ref(),
+        quality::ReconcileCause::Manual,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(ConsistencyRunList { runs: runs.into_iter().map(Into::into).collect() })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RunListQuery {
+    /// One element's.
+    #[param(minimum = 1)]
+    pub element_id: Option<i64>,
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// The reconciliations the caller reads (the authority every one, providers their datasets'), newest first.
+#[utoipa::path(get, path = "/api/v1/quality/reconciliations", tag = "quality", security(("bearer" = [])), params(RunListQuery),
+    responses((status = 200, body = ConsistencyRunList), (status = 422, body = ErrorEnvelope)))]
+pub async fn list_runs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<RunListQuery>,
+) -> ApiResult<axum::Json<ConsistencyRunList>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::validation("limit", "limit: must be between 1 and 500"));
+    }
+    let runs = quality::consistency_runs(&state.exchange, &caller.principal, q.element_id.map(quality::ElementId), limit).await?;
+    Ok(axum::Json(ConsistencyRunList { runs: runs.into_iter().map(Into::into).collect() }))
+}
+
+/// One reconciliation with its conflicts per key.
+#[utoipa::path(get, path = "/api/v1/quality/reconciliations/{id}", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = ConsistencyRunView), (status = 404, body = ErrorEnvelope)))]
+pub async fn get_run(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<ConsistencyRunView>> {
+    Ok(axum::Json(quality::consistency_run(&state.exchange, &caller.principal, quality::ConsistencyRunId(id)).await?.into()))
+}
+
+/// Turns a conflict into an objection against either side (the authority, or the other side's provider).
+#[utoipa::path(post, path = "/api/v1/quality/conflicts/{id}/objection", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = ObjectToConflict,
+    responses((status = 201, body = ObjectionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
+pub async fn object_to_conflict(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<ObjectToConflict>,
+) -> ApiResult<(StatusCode, axum::Json<ObjectionView>)> {
+    let o = quality::object_to_conflict(
+        &state.exchange,
+        &caller.principal,
+        &caller.ctx(),
+        &objection_settings(&state.config),
+        quality::ConflictId(id),
+        body.side.into(),
+        body.note.as_deref().unwrap_or(""),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(o.into())))
 }

@@ -76,6 +76,9 @@ pub fn routes() -> Router<AppState> {
             get(objections::evidence).post(objections::attach).layer(axum::extract::DefaultBodyLimit::max(1100 << 20)),
         )
         .route("/quality/objections/{id}/{action}", post(objections::act))
+        .route("/quality/consistency", get(objections::consistency))
+        .route("/quality/consistency/{id}", get(objections::consistency_run))
+        .route("/quality/consistency/conflicts/{id}/objection", post(objections::object_to_conflict))
         .route("/catalog/{class}/{seq}/data/batches", post(data::upload).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/catalog/{class}/{seq}/data/batches/{id}", get(data::batch))
         .route("/catalog/{class}/{seq}/data/files", post(data::upload_file).layer(axum::extract::DefaultBodyLimit::disable()))

@@ -489,3 +489,188 @@ pub async fn attach(State(state): State<AppState>, s: PortalSession, Path(id): P
     }
     Redirect::to(&to).into_response()
 }
+
+// ------------------------------------------------------------------ 一数一源
+
+pub struct ElementRow {
+    name: String,
+    key_item: String,
+    authoritative: String,
+    items: String,
+    carriers: String,
+}
+
+pub struct RunRow {
+    id: i64,
+    element: String,
+    resource_code: String,
+    authoritative_code: String,
+    at: String,
+    cause: &'static str,
+    keys: i64,
+    differing: i64,
+    missing_here: i64,
+    missing_there: i64,
+    rate: String,
+}
+
+#[derive(Template)]
+#[template(path = "consistency.html")]
+struct ConsistencyPage {
+    l: Layout,
+    elements: Vec<ElementRow>,
+    runs: Vec<RunRow>,
+    chart: String,
+}
+
+fn percent(bp: i64) -> String {
+    format!("{:.2}%", bp as f64 / 100.0)
+}
+
+/// 一数一源: the base elements with their authoritative resources and carriers, and the latest reconciliations.
+pub async fn consistency(State(state): State<AppState>, s: PortalSession, Query(f): Query<Flash>) -> Response {
+    let ex = &state.exchange;
+    let elements = match quality::elements(ex).await {
+        Ok(e) => e,
+        Err(e) => return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &super::errors::quality(&e).text),
+    };
+    let names: std::collections::HashMap<i64, String> = elements.iter().map(|e| (e.id.0, e.name.clone())).collect();
+    let runs = quality::consistency_runs(ex, &s.principal, None, 100).await.unwrap_or_default();
+    // The latest run of each dataset and element, for the chart.
+    let mut latest: Vec<&quality::ConsistencyRun> = Vec::new();
+    for r in &runs {
+        if !latest.iter().any(|l| l.element_id == r.element_id && l.resource_code == r.resource_code) {
+            latest.push(r);
+        }
+    }
+    let chart = if latest.is_empty() {
+        String::new()
+    } else {
+        let bars = latest
+            .iter()
+            .map(|r| Bar {
+                label: format!("{} · {}", names.get(&r.element_id.0).cloned().unwrap_or_default(), r.resource_code),
+                value: r.rate / 100,
+                href: Some(format!("/quality/consistency/{}", r.id.0)),
+            })
+            .collect();
+        BarChart { testid: "chart-consistency", title: "一数一源一致率（%）".into(), bars }.html()
+    };
+    let page = ConsistencyPage {
+        l: layout(&state, &s, "一数一源", "consistency", f).await,
+        elements: elements
+            .iter()
+            .map(|e| ElementRow {
+                name: e.name.clone(),
+                key_item: e.key_item.clone(),
+                authoritative: e.resource_code.clone(),
+                items: e.items.join("、"),
+                carriers: e.carriers.iter().map(|c| c.resource_code.as_str()).collect::<Vec<_>>().join("，"),
+            })
+            .collect(),
+        runs: runs
+            .iter()
+            .map(|r| RunRow {
+                id: r.id.0,
+                element: names.get(&r.element_id.0).cloned().unwrap_or_default(),
+                resource_code: r.resource_code.clone(),
+                authoritative_code: r.authoritative_code.clone(),
+                at: fmt_time(r.ran_at_ms),
+                cause: r.cause.label_zh(),
+                keys: r.keys_compared,
+                differing: r.differing_keys,
+                missing_here: r.missing_in_resource,
+                missing_there: r.missing_in_authoritative,
+                rate: percent(r.rate),
+            })
+            .collect(),
+        chart,
+    };
+    render(&page)
+}
+
+pub struct ConflictRow {
+    id: i64,
+    key: String,
+    kind: &'static str,
+    item: String,
+    authoritative: String,
+    resource: String,
+}
+
+#[derive(Template)]
+#[template(path = "consistency_run.html")]
+struct RunPage {
+    l: Layout,
+    run: quality::ConsistencyRun,
+    element: String,
+    at: String,
+    rate: String,
+    items: Vec<(String, String, i64, i64, String)>,
+    conflicts: Vec<ConflictRow>,
+    sides: Vec<(&'static str, &'static str)>,
+}
+
+/// One reconciliation: its figures per item and its conflicts, each with the 提出疑义 form the viewer may use.
+pub async fn consistency_run(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Query(f): Query<Flash>) -> Response {
+    let ex = &state.exchange;
+    let run = match quality::consistency_run(ex, &s.principal, quality::ConsistencyRunId(id)).await {
+        Ok(r) => r,
+        Err(_) => return plain_error(StatusCode::NOT_FOUND, "比对记录不存在，或无权查看。"),
+    };
+    let element = quality::element(ex, run.element_id).await.map(|e| e.name).unwrap_or_default();
+    let sides =
+        quality::conflict_sides(ex, &s.principal, &run).await.unwrap_or_default().into_iter().map(|s| (s.as_str(), s.label_zh())).collect();
+    let page = RunPage {
+        l: layout(&state, &s, &format!("一数一源比对 {id}"), "consistency", f).await,
+        element,
+        at: fmt_time(run.ran_at_ms),
+        rate: percent(run.rate),
+        items: run.items.iter().map(|i| (i.item.clone(), i.resource_item.clone(), i.compared, i.differing, percent(i.rate))).collect(),
+        conflicts: run
+            .conflicts
+            .iter()
+            .map(|c| ConflictRow {
+                id: c.id.0,
+                key: c.key.clone(),
+                kind: c.kind.label_zh(),
+                item: c.item.clone().unwrap_or_default(),
+                authoritative: c.authoritative_value.clone().unwrap_or_default(),
+                resource: c.resource_value.clone().unwrap_or_default(),
+            })
+            .collect(),
+        sides,
+        run,
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct ConflictForm {
+    csrf: String,
+    side: String,
+    #[serde(default)]
+    note: String,
+    run: i64,
+}
+
+/// 提出疑义 on a conflict, against the side chosen.
+pub async fn object_to_conflict(
+    State(state): State<AppState>,
+    s: PortalSession,
+    Path(id): Path<i64>,
+    Form(f): Form<ConflictForm>,
+) -> Response {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
+        return r;
+    }
+    let back = format!("/quality/consistency/{}", f.run);
+    let Some(side) = quality::ConflictSide::parse(&f.side) else {
+        return super::errors::back(&back, super::errors::Shown::new(format!("“{}”不是可选的一方", f.side)));
+    };
+    let settings = objection_settings(&state.config);
+    match quality::object_to_conflict(&state.exchange, &s.principal, &s.ctx(), &settings, quality::ConflictId(id), side, &f.note).await {
+        Ok(o) => done(&format!("/quality/objections/{}", o.id.0), "objection_filed"),
+        Err(e) => back_with(&back, &e),
+    }
+}

@@ -252,6 +252,8 @@ pub(super) const CATALOG: &[DemoResource] = &[
             ("险种", "C", 20, 'c', false, None),
             ("参保状态", "C", 10, 'c', false, None),
             ("缴费基数", "Y", 12, 'n', false, None),
+            ("姓名", "C", 50, 'c', false, Some("name")),
+            ("户籍地址", "C", 200, 'c', false, Some("address")),
         ],
         cycle: "monthly",
         open: false,

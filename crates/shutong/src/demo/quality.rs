@@ -109,3 +109,46 @@ pub async fn seed_objections(ex: &shutong_exchange::Exchange) -> anyhow::Result<
     quality::accept_answer(ex, mz, mz_ctx, closed.id).await?;
     Ok(())
 }
+
+/// 一数一源 in the demo: the authority declares the element 人口 (authoritative: 示范省公安厅's 人口基本信息;
+/// 姓名, 性别, 出生日期, 户籍地址 keyed by 公民身份号码); 示范省人力资源和社会保障厅 pools 社会保险参保信息 for the
+/// same people, three of them with another 户籍地址; the reconciliation lists those three and tells both.
+/// Seeded once.
+pub async fn seed_consistency(ex: &shutong_exchange::Exchange, population_rows: u64) -> anyhow::Result<()> {
+    use shutong_exchange::{self as exchange, BatchRequest, BindingKind, DataFormat, IngestMode, Input, NewBinding};
+    let db = &ex.db;
+    if !quality::elements(ex).await?.is_empty() {
+        return Ok(());
+    }
+    let population = super::demo_code(db, "人口基本信息").await?;
+    let insured = super::demo_code(db, "社会保险参保信息").await?;
+    let (rs, rs_ctx) = super::demo_user(db, "rs.admin").await?;
+    exchange::bind(ex, &rs, &rs_ctx, &insured, NewBinding { kind: Some(BindingKind::Dataset), ..Default::default() }).await?;
+    let mut csv = String::from("公民身份号码,险种,参保状态,缴费基数,姓名,户籍地址\n");
+    for i in 0..population_rows {
+        let p = exchange::synth::person(i, 2026);
+        let address = if [5, 6, 9].contains(&i) { format!("{}（旧址）", p[5]) } else { p[5].clone() };
+        csv.push_str(&format!("{},企业职工基本养老保险,正常参保,{}.00,{},{}\n", p[0], 4000 + (i % 50) * 100, p[1], address));
+    }
+    let req = BatchRequest {
+        resource_code: insured.clone(),
+        mode: IngestMode::Full,
+        format: DataFormat::Csv,
+        batch_id: Some("demo-initial-load".into()),
+        delimiter: None,
+        encoding: None,
+        all_or_nothing: true,
+        part: None,
+    };
+    exchange::ingest(ex, &rs, &rs_ctx, req, Input::Reader(Box::new(std::io::Cursor::new(csv.into_bytes())))).await?;
+    let (sq, sq_ctx) = super::demo_user(db, "sq.reviewer").await?;
+    let element = quality::NewElement {
+        name: "人口".into(),
+        key_item: "公民身份号码".into(),
+        resource: population,
+        items: ["姓名", "性别", "出生日期", "户籍地址"].iter().map(|s| s.to_string()).collect(),
+    };
+    let e = quality::declare_element(ex, &sq, &sq_ctx, &element).await?;
+    quality::reconcile(ex, &sq, &sq_ctx, e.id, Some(&insured), quality::ReconcileCause::Manual).await?;
+    Ok(())
+}

@@ -613,6 +613,7 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
         assert!(r.status.is_success(), "{} {:?}", r.status, r.body);
         let file = file_of(&t.check("exchange.file_upload", upload).await);
         t.check("exchange.file_delete", || call(Method::DELETE, format!("/api/v1/data/{migration}/files/{file}"), &editor, None)).await;
+        base_elements(&t, &app, &authority).await;
     } else {
         let pool = ["exchange.bind", "data.batch", "exchange.file_upload", "exchange.file_delete"].map(|c| Atomicity::actions(&[c])[0]);
         let mut before = Vec::new();
@@ -628,6 +629,7 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
             call(Method::DELETE, format!("/api/v1/data/{migration}/files/{file}"), &editor, None)
         })
         .await;
+        base_elements(&t, &app, &authority).await;
         let tried = t.tried();
         drop(t);
         // A start delivers what the outbox holds, each event once, however often it starts.
@@ -645,6 +647,25 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
     let tried = t.tried();
     drop(t);
     every_action_is_covered(&tried, app).await;
+}
+
+/// 一数一源 on the pooled 101/000001 (authoritative) and 101/000002 (loaded above, keyed alike, carrying 姓名).
+async fn base_elements(t: &Atomicity<'_>, app: &TestApp, authority: &str) {
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let token = authority.to_string();
+        async move { app.call(method, &path, Some(&token), body).await }
+    };
+    let element = json!({"name": "原子性人口", "key_item": "公民身份号码", "resource_code": "101/000001", "items": ["姓名"]});
+    let e = t.check("quality.element_declare", || call(Method::POST, "/api/v1/quality/elements".into(), Some(element.clone()))).await;
+    let id = e.body["id"].as_i64().unwrap();
+    t.check("quality.element_map", || {
+        call(Method::PUT, format!("/api/v1/quality/elements/{id}/mappings/101/000002"), Some(json!({"items": {"姓名": "姓名"}})))
+    })
+    .await;
+    t.check("quality.reconcile", || {
+        call(Method::POST, format!("/api/v1/quality/elements/{id}/reconcile"), Some(json!({"resource_code": "101/000002"})))
+    })
+    .await;
 }
 
 /// Every audited action was tried above, or is named with the test that covers it.

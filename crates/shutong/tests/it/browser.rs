@@ -452,7 +452,8 @@ async fn the_dataset_tab_downloads_within_the_grant_and_shows_the_providers_batc
         .unwrap();
     let csv = csv.as_str().unwrap().to_string();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("公民身份号码,户籍地址"), "{}", &csv[..csv.len().min(300)]);
+    let start: String = csv.chars().take(100).collect();
+    assert_eq!(lines.next(), Some("公民身份号码,户籍地址,_校核中"), "{start}");
     assert_eq!(lines.clone().count(), 2000);
     assert!(lines.all(|l| l.contains('*')), "masked");
     save_screenshot(&c, "data-consumer").await;
@@ -798,6 +799,8 @@ async fn the_main_pages_pass_axe_core() {
         "/quality",
         "/quality/objections",
         "/quality/objections/1",
+        "/quality/consistency",
+        "/quality/consistency/1",
     ];
     for page in admin_pages {
         c.goto(&format!("{}{page}", app.base)).await.unwrap();
@@ -933,8 +936,16 @@ async fn filters_stay_in_the_url_documents_print_and_errors_sit_by_their_field()
     let all = c.find_all(Locator::Css("[data-testid=requests] tbody tr")).await.unwrap().len();
     c.find(Locator::Css("#request-status option[value=pending]")).await.unwrap().click().await.unwrap();
     click(&c, "[data-testid=request-filter] button").await;
+    // The filtered page (its URL changes once it is there, not when the button is pressed).
+    let mut url = String::new();
+    for _ in 0..100 {
+        url = c.current_url().await.unwrap().to_string();
+        if url.contains("status=pending") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     wait_text(&c, "main h1", |t| t.contains("共享申请")).await;
-    let url = c.current_url().await.unwrap().to_string();
     assert!(url.contains("status=pending") && url.contains("side=all"), "{url}");
     let pending = text_of(&c, "[data-testid=requests] tbody").await;
     let rows = c.find_all(Locator::Css("[data-testid=requests] tbody tr")).await.unwrap().len();
@@ -1198,6 +1209,20 @@ async fn an_objection_is_filed_beside_a_record_and_answered_in_the_portal() {
     assert!(overdue.contains("逾期") && overdue.contains("示范省民政厅"), "{overdue}");
     let figures = text_of(&c, "[data-testid=objection-figures]").await;
     assert!(figures.contains("示范省公安厅"), "{figures}");
+    // 一数一源: the demo's reconciliation of 社会保险参保信息 with 人口基本信息 lists its three conflicts; one
+    // becomes an objection against 人社厅's dataset.
+    c.goto(&format!("{}/quality/consistency", app.base)).await.unwrap();
+    let runs = wait_text(&c, "[data-testid=consistency-runs]", |t| !t.is_empty()).await;
+    assert!(runs.contains("人口") && runs.contains("101/000001"), "{runs}");
+    click(&c, "[data-testid=consistency-runs] tbody tr:first-child a").await;
+    wait_text(&c, "main h1", |t| t.contains("一数一源比对")).await;
+    assert_eq!(text_of(&c, "[data-testid=differing-keys]").await, "3");
+    assert_eq!(c.find_all(Locator::Css("[data-testid=conflict-row]")).await.unwrap().len(), 3);
+    c.find(Locator::Css("[data-testid=conflict-row]:first-child select option[value=resource]")).await.unwrap().click().await.unwrap();
+    click(&c, "[data-testid=conflict-row]:first-child [data-testid=object-conflict]").await;
+    wait_text(&c, ".flash.ok", |t| t.contains("校核中")).await;
+    let objection = text_of(&c, "[data-testid=objection]").await;
+    assert!(objection.contains("202/") && objection.contains("与权威来源不一致") && objection.contains("户籍地址"), "{objection}");
     c.close().await.unwrap();
     app.stop().await;
 }

@@ -473,5 +473,12 @@ async fn quality_from_the_command_line() {
     let (code, out, _) = shutong(&["quality", "objection-figures", "--as", "sq.reviewer"], &d, None);
     assert_eq!(code, 0);
     assert!(out.contains("确认无误"), "{out}");
+    // 一数一源: the demo's element 人口, reconciled again from the command line (3 differing keys).
+    let (code, out, _) = shutong(&["quality", "elements"], &d, None);
+    assert_eq!(code, 0);
+    let element = out.lines().find(|l| l.contains("\t人口\t")).unwrap_or_else(|| panic!("{out}")).split('\t').next().unwrap().to_string();
+    let (code, out, err) = shutong(&["quality", "reconcile", &element, "--as", "rs.admin"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("不一致 3"), "{out}");
     app.stop().await;
 }

@@ -13,7 +13,7 @@ use shutong_client::types::exchange::{DataFormat, QuerySpec};
 use shutong_client::types::sharing::{AccessMethod, ApproveBody, CreateRequestBody, Purpose};
 use shutong_exchange::synth;
 
-on_both_backends!(an_objection_flags_the_record_everywhere_until_it_is_answered);
+on_both_backends!(an_objection_flags_the_record_everywhere_until_it_is_answered, one_source_per_element_lists_exactly_the_conflicting_keys);
 
 const CODE: &str = "101/000001";
 const FLAG: &str = "_校核中";
@@ -62,6 +62,30 @@ async fn evidence(app: &TestApp, token: &str, id: i64, name: &str, bytes: Vec<u8
     crate::common::Resp { status, body, headers }
 }
 
+/// Records flagged 户籍地址 in a consumer's query pages.
+async fn flagged_in_query(c: &shutong_client::Client) -> usize {
+    let mut flagged = 0;
+    let mut spec = QuerySpec { limit: Some(1000), ..Default::default() };
+    loop {
+        let page = c.query(CODE, &spec).await.unwrap();
+        flagged += page.records.iter().filter(|r| r.get(FLAG) == Some(&json!(["户籍地址"]))).count();
+        match page.next_after {
+            Some(a) => spec.after = Some(a),
+            None => return flagged,
+        }
+    }
+}
+
+/// Records flagged 户籍地址 in a consumer's CSV and NDJSON downloads (the CSV's last column is the flag's).
+async fn flagged_in_exports(c: &shutong_client::Client) -> (usize, usize) {
+    let csv = String::from_utf8(c.export(CODE, DataFormat::Csv).await.unwrap().to_vec()).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",_校核中"), "the export's last column");
+    let in_csv = lines.filter(|l| l.ends_with(",户籍地址")).count();
+    let nd = String::from_utf8(c.export(CODE, DataFormat::Ndjson).await.unwrap().to_vec()).unwrap();
+    (in_csv, nd.lines().filter(|l| l.contains("\"_校核中\":[\"户籍地址\"]")).count())
+}
+
 async fn an_objection_flags_the_record_everywhere_until_it_is_answered(backend: Backend) {
     let app = spawn_demo_app_with(backend, |c| c.quality.objection_evidence_max_mb = 1).await;
     // Monday 2026-09-28: 国庆 runs 10-01 to 10-07 and Saturday 10-10 is an adjusted working day, so the fifth
@@ -97,6 +121,12 @@ async fn an_objection_flags_the_record_everywhere_until_it_is_answered(backend: 
 
     // Filed: due on the fifth working day, across the holidays.
     let before = second.changes(CODE, 0, Some(1)).await.unwrap().last_seq;
+    // What the demo's own objections flag already: records flagged 户籍地址 in queries, CSV and NDJSON.
+    let base = (flagged_in_query(&second).await, flagged_in_exports(&second).await.0, flagged_in_exports(&second).await.1);
+    let provider_figures = |figures: &Value, dept: &Value| {
+        figures["departments"].as_array().unwrap().iter().find(|d| d["department_id"] == *dept).cloned().unwrap_or(json!({}))
+    };
+    let figures_before = app.get("/api/v1/quality/objection-figures", &authority).await.body;
     let r = app.post("/api/v1/quality/objections", &filer, body(vec![&target[0]], vec!["户籍地址"], "wrong")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let id = r.body["id"].as_i64().unwrap();
@@ -114,28 +144,13 @@ async fn an_objection_flags_the_record_everywhere_until_it_is_answered(backend: 
     let r = evidence(&app, &other_token, id, "photo.png", b"x".to_vec()).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "another consumer does not see the objection: {:?}", r.body);
 
-    // The second consumer sees the flag in every read, on that record only.
+    // The second consumer sees the flag in every read, on that record only (beside the demo's objections).
     let found = second.lookup(CODE, &target[0], None).await.unwrap();
     assert_eq!(found.get(FLAG), Some(&json!(["户籍地址"])), "lookup: {found:?}");
     let clean = second.lookup(CODE, &untouched[0], None).await.unwrap();
     assert!(clean.get(FLAG).is_none(), "{clean:?}");
-    let mut flagged = 0;
-    let mut spec = QuerySpec { limit: Some(1000), ..Default::default() };
-    loop {
-        let page = second.query(CODE, &spec).await.unwrap();
-        flagged += page.records.iter().filter(|r| r.get(FLAG) == Some(&json!(["户籍地址"]))).count();
-        match page.next_after {
-            Some(a) => spec.after = Some(a),
-            None => break,
-        }
-    }
-    assert_eq!(flagged, 1, "query");
-    let csv = String::from_utf8(second.export(CODE, DataFormat::Csv).await.unwrap().to_vec()).unwrap();
-    let mut lines = csv.lines();
-    assert!(lines.next().unwrap().ends_with(",_校核中"), "the export's last column");
-    assert_eq!(lines.filter(|l| l.ends_with(",户籍地址")).count(), 1, "one row flagged in the export");
-    let nd = String::from_utf8(second.export(CODE, DataFormat::Ndjson).await.unwrap().to_vec()).unwrap();
-    assert_eq!(nd.lines().filter(|l| l.contains("\"_校核中\":[\"户籍地址\"]")).count(), 1);
+    assert_eq!(flagged_in_query(&second).await, base.0 + 1, "query");
+    assert_eq!(flagged_in_exports(&second).await, (base.1 + 1, base.2 + 1), "exports");
     let feed = second.changes(CODE, before, Some(100)).await.unwrap();
     assert_eq!(feed.changes.len(), 1, "the flag carried the record to the feed again: {feed:?}");
     assert_eq!(feed.changes[0].record.as_ref().unwrap().get(FLAG), Some(&json!(["户籍地址"])));
@@ -160,8 +175,7 @@ async fn an_objection_flags_the_record_everywhere_until_it_is_answered(backend: 
     let feed = second.changes(CODE, since, Some(100)).await.unwrap();
     let last = feed.changes.last().unwrap().record.clone().unwrap();
     assert!(last.get(FLAG).is_none(), "the feed carries the record without its flag: {feed:?}");
-    let csv = String::from_utf8(second.export(CODE, DataFormat::Csv).await.unwrap().to_vec()).unwrap();
-    assert!(!csv.lines().next().unwrap().contains(FLAG), "no flag column once nothing is under verification");
+    assert_eq!(flagged_in_exports(&second).await, (base.1, base.2), "the exports no longer flag it");
 
     // The filer accepts: closed.
     let r = app.post(&format!("/api/v1/quality/objections/{id}/accept"), &filer, json!({})).await;
@@ -181,10 +195,13 @@ async fn an_objection_flags_the_record_everywhere_until_it_is_answered(backend: 
     let queue = app.get("/api/v1/quality/objections?scope=received", &provider).await;
     assert_eq!(queue.body["objections"][0]["id"], late, "overdue first in the provider's queue: {:?}", queue.body);
     assert!(queue.body["objections"][0]["impact"]["grants_in_force"].as_i64().unwrap() >= 2);
-    let figures = app.get("/api/v1/quality/objection-figures", &authority).await;
-    let ga = figures.body["departments"].as_array().unwrap().iter().find(|d| d["filed"] == 2).cloned().unwrap();
-    assert_eq!((ga["open"].as_i64(), ga["overdue"].as_i64(), ga["corrected"].as_i64()), (Some(1), Some(1), Some(1)));
-    assert_eq!(ga["real_error_percent"], 100.0);
+    let figures = app.get("/api/v1/quality/objection-figures", &authority).await.body;
+    let dept = queue.body["objections"][0]["provider_department_id"].clone();
+    let (was, now) = (provider_figures(&figures_before, &dept), provider_figures(&figures, &dept));
+    let delta = |k: &str| now[k].as_i64().unwrap_or(0) - was[k].as_i64().unwrap_or(0);
+    assert_eq!((delta("filed"), delta("open"), delta("overdue"), delta("corrected")), (2, 1, 1, 1), "{now}");
+    let share = now["corrected"].as_f64().unwrap() * 100.0 / now["answered"].as_f64().unwrap();
+    assert!((now["real_error_percent"].as_f64().unwrap() - share).abs() < 0.1, "{now}");
 
     // Confirmed, escalated (flagged again), dismissed by the authority (flag lowered, closed).
     let r = app.post(&format!("/api/v1/quality/objections/{late}/answer"), &provider, answer("confirmed")).await;
@@ -213,5 +230,122 @@ async fn an_objection_flags_the_record_everywhere_until_it_is_answered(backend: 
         let r = app.call(Method::GET, &format!("/api/v1/audit/events?action={action}"), Some(&admin), None).await;
         assert!(!r.body["events"].as_array().unwrap().is_empty(), "{action}: {:?}", r.body);
     }
+    app.stop().await;
+}
+
+/// A published dataset of 示范省人力资源和社会保障厅 carrying 人口's 姓名 and 户籍地址 keyed by 公民身份号码; its code.
+async fn carrier(app: &TestApp, editor: &str, authority: &str) -> String {
+    let mut doc = app.get("/api/v1/catalog/resources/101/000001", editor).await.body["document"].clone();
+    doc["name"] = json!("参保人员户籍信息");
+    doc["sharing_type"] = json!("unconditional");
+    doc["sharing_condition"] = Value::Null;
+    doc["items"] = json!([
+        {"name": "公民身份号码", "data_type": "C", "length": 18, "required": true, "is_key": true, "mask": "id_number",
+         "sharing_type": "unconditional", "standard": "GB 11643-1999"},
+        {"name": "姓名", "data_type": "C", "length": 50, "sharing_type": "unconditional", "mask": "name"},
+        {"name": "户籍地址", "data_type": "C", "length": 200, "sharing_type": "unconditional", "mask": "address"}
+    ]);
+    let r = app.post("/api/v1/catalog/resources", editor, json!({"classification_code": "101", "document": doc})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let code = r.body["code"].as_str().unwrap().to_string();
+    app.post_ok(&format!("/api/v1/catalog/resources/{code}/submit"), editor, json!({})).await;
+    app.post_ok(&format!("/api/v1/catalog/resources/{code}/review"), authority, json!({"decision": "approve"})).await;
+    let r = app.call(Method::PUT, &format!("/api/v1/data/{code}/binding"), Some(editor), Some(json!({"kind": "dataset"}))).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    code
+}
+
+async fn one_source_per_element_lists_exactly_the_conflicting_keys(backend: Backend) {
+    let app = spawn_demo_app_with(backend, |_| {}).await;
+    let authority = app.login("sq.reviewer", DEMO).await;
+    let rs = app.login("rs.admin", DEMO).await;
+    let ga = app.login("ga.reviewer", DEMO).await;
+    let code = carrier(&app, &rs, &authority).await;
+    // The demo's 2,000 people, 1 % of them (every 100th) with another 户籍地址.
+    let people: Vec<[String; 6]> = (0..2000).map(|i| synth::person(i, 2026)).collect();
+    let mut csv = String::from("公民身份号码,姓名,户籍地址\n");
+    let mut changed = Vec::new();
+    for (i, p) in people.iter().enumerate() {
+        let address = if i % 100 == 7 {
+            changed.push(p[0].clone());
+            format!("{}附{}号", p[5], i)
+        } else {
+            p[5].clone()
+        };
+        csv.push_str(&format!("{},{},{}\n", p[0], p[1], address));
+    }
+    let b = upload(&app, &rs, &format!("/api/v1/data/{code}"), "mode=full", "text/csv", csv.into_bytes()).await;
+    assert!(b.status.is_success(), "{:?}", b.body);
+
+    // Declared by the authority only, with items of the authoritative dataset.
+    let element = json!({"name": "人口", "key_item": "公民身份号码", "resource_code": CODE, "items": ["姓名", "户籍地址"]});
+    let r = app.post("/api/v1/quality/elements", &rs, element.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/v1/quality/elements",
+            &authority,
+            json!({"name": "人口", "key_item": "公民身份号码", "resource_code": CODE, "items": ["不存在"]}),
+        )
+        .await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("items[0]")), "{:?}", r.body);
+    let r = app.post("/api/v1/quality/elements", &authority, element).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    let carriers: Vec<&str> = r.body["carriers"].as_array().unwrap().iter().map(|c| c["resource_code"].as_str().unwrap()).collect();
+    assert!(carriers.contains(&code.as_str()), "matched by item names: {carriers:?}");
+
+    // Reconciled: exactly the changed keys differ, in 户籍地址 only.
+    let r = app.post(&format!("/api/v1/quality/elements/{id}/reconcile"), &rs, json!({"resource_code": code})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let run = &r.body["runs"][0];
+    assert_eq!((run["keys_compared"].as_i64(), run["differing_keys"].as_i64()), (Some(2000), Some(20)), "{run}");
+    assert_eq!((run["missing_in_resource"].as_i64(), run["missing_in_authoritative"].as_i64()), (Some(0), Some(0)));
+    let by_item = |name: &str| run["items"].as_array().unwrap().iter().find(|i| i["item"] == name).unwrap().clone();
+    assert_eq!(by_item("户籍地址")["differing"], 20);
+    assert_eq!(by_item("姓名")["differing"], 0);
+    assert_eq!(run["rate"], 99.0);
+    let detail = app.get(&format!("/api/v1/quality/reconciliations/{}", run["id"]), &ga).await;
+    assert_eq!(detail.status, StatusCode::OK, "the authoritative provider reads it: {:?}", detail.body);
+    let masks = shutong_reference::MaskRules::default();
+    let mut listed: Vec<String> = detail.body["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!((c["kind"].as_str(), c["item"].as_str()), (Some("differs"), Some("户籍地址")));
+            c["key"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mut expected: Vec<String> = changed.iter().map(|k| masks.mask(shutong_reference::MaskKind::IdNumber, k)).collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected, "exactly the conflicting keys");
+    let stranger = app.login("xl.admin", DEMO).await;
+    assert_eq!(app.get(&format!("/api/v1/quality/reconciliations/{}", run["id"]), &stranger).await.status, StatusCode::NOT_FOUND);
+
+    // Reported to both providers.
+    for token in [&rs, &ga] {
+        let inbox = app.get("/api/v1/inbox", token).await;
+        assert!(
+            inbox.body["notifications"].as_array().unwrap().iter().any(|n| {
+                n["kind"] == "consistency_conflict"
+                    && n["message"].as_str().unwrap().contains(&format!("{code} 与权威来源 {CODE} 有 20 个主键不一致"))
+            }),
+            "{:?}",
+            inbox.body["notifications"]
+        );
+    }
+
+    // A conflict becomes an objection against the dataset that differs from the authoritative source.
+    let conflict = detail.body["conflicts"][0]["id"].as_i64().unwrap();
+    let r = app.post(&format!("/api/v1/quality/conflicts/{conflict}/objection"), &authority, json!({"side": "resource"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!((r.body["resource_code"].as_str(), r.body["reason"].as_str()), (Some(code.as_str()), Some("authority")));
+    assert_eq!(r.body["items"], json!(["户籍地址"]));
+    let queue = app.get("/api/v1/quality/objections?scope=received", &rs).await;
+    assert!(queue.body["objections"].as_array().unwrap().iter().any(|o| o["id"] == r.body["id"]), "{:?}", queue.body);
+    let r = app.post(&format!("/api/v1/quality/conflicts/{conflict}/objection"), &stranger, json!({"side": "resource"})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     app.stop().await;
 }
