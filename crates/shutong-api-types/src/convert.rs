@@ -451,6 +451,63 @@ mod quality {
     mirror!(dq::Conflict => wq::ConflictView { key, item, authoritative_value, resource_value };
         id: |i: dq::ConflictId| i.0, kind: into);
 
+    impl From<dq::TemplateItem> for wq::TemplateItemView {
+        fn from(v: dq::TemplateItem) -> Self {
+            wq::TemplateItemView {
+                name: v.name.into(),
+                data_type: v.data_type.into(),
+                length: v.length,
+                mask: opt(v.mask),
+                standard: v.standard.map(str::to_string),
+            }
+        }
+    }
+
+    impl From<dq::BaseTemplate> for wq::BaseTemplateView {
+        fn from(v: dq::BaseTemplate) -> Self {
+            wq::BaseTemplateView {
+                code: v.code.into(),
+                name: v.name.into(),
+                classification: v.classification.into(),
+                resource_name: v.resource_name.into(),
+                key_item: v.key_item.into(),
+                items: vec(v.items),
+            }
+        }
+    }
+
+    mirror!(dq::ThemeItem => wq::ThemeItemView { item, resource_code, member_item });
+    mirror!(wq::ThemeItemView => dq::ThemeItem { item, resource_code, member_item });
+
+    impl From<dq::MemberState> for wq::ThemeMemberState {
+        fn from(v: dq::MemberState) -> Self {
+            wq::ThemeMemberState {
+                resource_code: v.resource_code,
+                version: v.version,
+                last_seq: v.last_seq,
+                reset_seq: v.reset_seq,
+                last_batch_at: v.last_batch_at_ms.map(at),
+            }
+        }
+    }
+
+    impl From<dq::ThemeRefresh> for wq::ThemeRefreshView {
+        fn from(v: dq::ThemeRefresh) -> Self {
+            wq::ThemeRefreshView {
+                refreshed_at: at(v.refreshed_at_ms),
+                mode: v.mode,
+                rows_written: v.rows_written,
+                rows_deleted: v.rows_deleted,
+                batch_id: v.batch_id,
+                members: vec(v.members),
+                actor: v.actor,
+            }
+        }
+    }
+
+    mirror!(dq::Theme => wq::ThemeView { resource_code, name, lead_department_id, key_item, members, published };
+        id: |i: dq::ThemeId| i.0, items: vec, last_refresh: opt);
+
     impl From<dq::ConsistencyRun> for wq::ConsistencyRunView {
         fn from(v: dq::ConsistencyRun) -> Self {
             wq::ConsistencyRunView {

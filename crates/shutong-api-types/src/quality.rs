@@ -618,3 +618,112 @@ pub struct ObjectToConflict {
     #[serde(default)]
     pub note: Option<String>,
 }
+
+// ------------------------------------------------------------------ 基础库与主题库 (SPEC C7)
+
+/// One item of a base template.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TemplateItemView {
+    pub name: String,
+    pub data_type: crate::catalog::DataType,
+    pub length: Option<u32>,
+    pub mask: Option<crate::catalog::MaskKind>,
+    pub standard: Option<String>,
+}
+
+/// 基础库标准项集.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BaseTemplateView {
+    pub code: String,
+    pub name: String,
+    pub classification: String,
+    pub resource_name: String,
+    pub key_item: String,
+    pub items: Vec<TemplateItemView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BaseTemplateList {
+    pub templates: Vec<BaseTemplateView>,
+}
+
+/// Which department compiles the base resource (the authority may name one; default the caller's).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompileBaseResource {
+    #[serde(default)]
+    pub provider_department_id: Option<i64>,
+}
+
+/// One item of a theme database, drawn from one member.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeItemView {
+    /// Its name in the theme.
+    pub item: String,
+    /// The member resource.
+    pub resource_code: String,
+    /// Its name in the member.
+    pub member_item: String,
+}
+
+/// A member as a refresh read it (the lineage of its values).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ThemeMemberState {
+    pub resource_code: String,
+    /// The catalog version in force.
+    pub version: i64,
+    /// Read up to this change sequence number.
+    pub last_seq: i64,
+    pub reset_seq: i64,
+    pub last_batch_at: Option<DateTime<Utc>>,
+}
+
+/// One refresh of a theme database.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ThemeRefreshView {
+    pub refreshed_at: DateTime<Utc>,
+    /// `full` or `incremental`.
+    pub mode: String,
+    pub rows_written: i64,
+    pub rows_deleted: i64,
+    /// The theme's batch.
+    pub batch_id: Option<i64>,
+    pub members: Vec<ThemeMemberState>,
+    pub actor: String,
+}
+
+/// 主题库.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ThemeView {
+    pub id: i64,
+    /// Its own resource (granted and read like any dataset).
+    pub resource_code: String,
+    pub name: String,
+    pub lead_department_id: i64,
+    pub key_item: String,
+    pub items: Vec<ThemeItemView>,
+    pub members: Vec<String>,
+    pub published: bool,
+    pub last_refresh: Option<ThemeRefreshView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ThemeList {
+    pub themes: Vec<ThemeView>,
+}
+
+/// A theme database to create, as the lead department.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTheme {
+    pub name: String,
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// A 主题信息资源 classification (2xx).
+    pub classification_code: String,
+    /// The key item every member is keyed by.
+    pub key_item: String,
+    /// From at least two members.
+    pub items: Vec<ThemeItemView>,
+}

@@ -94,6 +94,8 @@ actions! {
     ElementDeclare => "quality.element_declare" / "声明基础数据元素",
     ElementMap => "quality.element_map" / "维护数据元素映射",
     Reconcile => "quality.reconcile" / "一数一源比对",
+    ThemeCreate => "quality.theme_create" / "建立主题库",
+    ThemeRefresh => "quality.theme_refresh" / "更新主题库",
     // Sharing (C3).
     RequestCreate => "request.create" / "提交共享申请",
     RequestSubscribe => "request.subscribe" / "订阅无条件共享资源",

@@ -44,9 +44,11 @@ pub async fn published(ex: &Exchange, resource: &shutong_catalog::ResourceCode) 
 }
 
 /// Who binds a resource and loads its data: the provider's catalog editors, department administrators and
-/// system accounts (办法 第十二条: 谁提供谁负责更新).
+/// system accounts (办法 第十二条: 谁提供谁负责更新), and the platform's operator (its own jobs: a theme database's
+/// refresh).
 pub fn may_load(p: &Principal, provider: DepartmentId) -> bool {
-    p.has_role_in(Role::CatalogEditor, provider)
+    p.operator
+        || p.has_role_in(Role::CatalogEditor, provider)
         || p.has_role_in(Role::DepartmentAdmin, provider)
         || p.has_role_in(Role::SystemAccount, provider)
 }

@@ -189,3 +189,128 @@ pub async fn join_by_key(
     }
     Ok(ScanFigures { rows })
 }
+
+/// A string as an SQL literal (quotes doubled): for the keys inlined in a `COPY`, which takes no parameters.
+fn literal(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+/// A record's stored values per dataset, absent where the dataset has no such record.
+pub type Slots<'r> = [Option<&'r [Option<&'r str>]>];
+
+/// The visitor of [`join_many`]: the stored key and one slot per dataset.
+pub type JoinVisitor<'v> = dyn FnMut(&str, &Slots<'_>) -> ExchangeResult<()> + Send + 'v;
+
+/// Several pooled datasets side by side by key (主题库): every key live in any of them (or only `keys`, stored
+/// key values), with each dataset's chosen columns, absent where it has no such record. Chained
+/// `FULL OUTER JOIN`s in the pool, streamed. `visit` gets the key and one slot per dataset.
+pub async fn join_many(
+    ex: &Exchange,
+    members: &[(&BindingView, Vec<usize>)],
+    keys: Option<&[String]>,
+    visit: &mut JoinVisitor<'_>,
+) -> ExchangeResult<ScanFigures> {
+    let mut tables = Vec::new();
+    for (b, _) in members {
+        match b.table_name.as_deref() {
+            Some(t) => tables.push(t),
+            None => return Ok(ScanFigures::default()),
+        }
+    }
+    if members.is_empty() || keys.is_some_and(|k| k.is_empty()) {
+        return Ok(ScanFigures::default());
+    }
+    let only = keys.map(|k| format!(" AND k IN ({})", k.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", "))).unwrap_or_default();
+    let mut select = (0..members.len()).map(|i| format!("m{i}.k")).collect::<Vec<_>>();
+    for (i, (_, cols)) in members.iter().enumerate() {
+        select.extend(cols.iter().map(|c| format!("m{i}.c{c}")));
+    }
+    let sub = |i: usize| {
+        let cols: String = members[i].1.iter().map(|c| format!(", c{c}")).collect();
+        format!("(SELECT k{cols} FROM {} WHERE d = 0{only}) m{i}", tables[i])
+    };
+    let mut from = sub(0);
+    for i in 1..members.len() {
+        let earlier: Vec<String> = (0..i).map(|j| format!("m{j}.k")).collect();
+        let on = if i == 1 { "m0.k".to_string() } else { format!("COALESCE({})", earlier.join(", ")) };
+        from.push_str(&format!(" FULL OUTER JOIN {} ON m{i}.k = {on}", sub(i)));
+    }
+    let sql = format!("SELECT {} FROM {from}", select.join(", "));
+    let n = members.len();
+    let widths: Vec<usize> = members.iter().map(|(_, c)| c.len()).collect();
+    let width = n + widths.iter().sum::<usize>();
+    let mut rows = 0i64;
+    let mut hand = |f: &[Option<&str>]| -> ExchangeResult<()> {
+        rows += 1;
+        let key = f[..n].iter().find_map(|k| *k).ok_or_else(|| store_failure("a joined record without a key"))?;
+        let mut slots: Vec<Option<&[Option<&str>]>> = Vec::with_capacity(n);
+        let mut at = n;
+        for (i, w) in widths.iter().enumerate() {
+            slots.push(f[i].is_some().then(|| &f[at..at + w]));
+            at += w;
+        }
+        visit(key, &slots)
+    };
+    match ex.pool.backend() {
+        shutong_store::Backend::Postgres => {
+            use futures_util::StreamExt;
+            let mut conn = ex.pool.pg_connection().await?.ok_or_else(|| store_failure("no PostgreSQL connection for the pool"))?;
+            sqlx::query("SET standard_conforming_strings = on").execute(&mut conn).await?;
+            let copy = format!("COPY ({sql}) TO STDOUT WITH (FORMAT binary)");
+            let mut stream = conn.copy_out_raw(&copy).await?;
+            let mut reader = shutong_store::binary::Reader::default();
+            let mut failed: Option<ExchangeError> = None;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                reader
+                    .feed::<String>(&chunk, width, |f| {
+                        let values: Vec<Option<&str>> = f
+                            .iter()
+                            .map(|v| v.map(std::str::from_utf8).transpose())
+                            .collect::<Result<_, _>>()
+                            .map_err(|e| e.to_string())?;
+                        hand(&values).map_err(|e| {
+                            let m = e.to_string();
+                            failed = Some(e);
+                            m
+                        })
+                    })
+                    .map_err(|m| failed.take().unwrap_or_else(|| store_failure(m)))?;
+            }
+            if !reader.finished() {
+                return Err(store_failure("COPY output ended inside a row"));
+            }
+        }
+        shutong_store::Backend::Sqlite => {
+            let path = ex.pool.sqlite_path().ok_or_else(|| store_failure("the pool is not a SQLite file"))?;
+            let mut read = || -> ExchangeResult<()> {
+                let conn = shutong_store::native::sqlite_reader(path, std::time::Duration::from_secs(10)).map_err(store_failure)?;
+                let mut stmt = conn.prepare(&sql).map_err(store_failure)?;
+                let mut it = stmt.raw_query();
+                while let Some(r) = it.next().map_err(store_failure)? {
+                    let values: Vec<Option<&str>> = (0..width)
+                        .map(|i| r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?)))
+                        .collect::<rusqlite::Result<_>>()
+                        .map_err(store_failure)?;
+                    hand(&values)?;
+                }
+                Ok(())
+            };
+            let multi =
+                tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            if multi { tokio::task::block_in_place(read)? } else { read()? }
+        }
+    }
+    Ok(ScanFigures { rows })
+}
+
+/// The stored keys of a dataset's records changed (written or deleted) after sequence number `since`, at most
+/// `limit` (None: more than that changed).
+pub async fn changed_keys(ex: &Exchange, binding: &BindingView, since: i64, limit: usize) -> ExchangeResult<Option<Vec<String>>> {
+    let Some(table) = binding.table_name.as_deref() else { return Ok(Some(Vec::new())) };
+    let keys: Vec<String> = sqlx::query_scalar(&format!("SELECT k FROM {table} WHERE s > $1 ORDER BY s LIMIT {}", limit + 1))
+        .bind(since)
+        .fetch_all(ex.pool.pool())
+        .await?;
+    Ok((keys.len() <= limit).then_some(keys))
+}

@@ -343,7 +343,7 @@ pub async fn map_element(
 
 /// Who may start a reconciliation: the authority, or a keeper of either dataset's provider.
 fn may_reconcile(p: &Principal, departments: &[i64]) -> bool {
-    p.is_system
+    p.operator
         || departments.iter().any(|d| {
             p.has_role_in(shutong_identity::Role::DepartmentAdmin, DepartmentId(*d))
                 || p.has_role_in(shutong_identity::Role::CatalogEditor, DepartmentId(*d))
@@ -691,7 +691,7 @@ async fn load_run(ex: &Exchange, id: ConsistencyRunId, with_conflicts: bool) -> 
 /// Whether the viewer reads a run: the authority, and the people of either provider.
 async fn reads_run(ex: &Exchange, p: &Principal, run: &ConsistencyRun) -> QualityResult<bool> {
     let mine = |d: i64| p.department_id == Some(DepartmentId(d));
-    Ok(mine(run.provider_department_id) || mine(run.authoritative_department_id) || is_authority(ex, p).await? || p.is_system)
+    Ok(mine(run.provider_department_id) || mine(run.authoritative_department_id) || is_authority(ex, p).await? || p.operator)
 }
 
 /// One reconciliation with its conflicts.

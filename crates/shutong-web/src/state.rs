@@ -230,6 +230,9 @@ fn register_state_effects(state: &AppState) {
     });
 }
 
+/// The job of the kind that refreshes a theme database after a member's batch (`shutong_quality::refresh_theme`).
+pub const THEME_REFRESH_JOB: &str = "quality.theme_refresh";
+
 /// The job of the kind that checks a dataset's quality (`shutong_quality::check`, run by the server's runner).
 pub const QUALITY_CHECK_JOB: &str = "quality.check";
 
@@ -245,10 +248,19 @@ fn register_quality_requests(state: &AppState) {
             let Notice::DataChanged { code } = notice else { return };
             let Some(inner) = weak.upgrade() else { return };
             let state = AppState(inner);
+            let at = state.clock.now_ms();
+            // 主题库: the themes this dataset feeds follow its batch.
+            if let Ok(c) = shutong_catalog::ResourceCode::parse(&code) {
+                for theme in shutong_quality::themes_with_member(&state.exchange, &c).await.unwrap_or_default() {
+                    let key = theme.0.to_string();
+                    if let Err(e) = shutong_store::jobs::request(&state.db, THEME_REFRESH_JOB, &key, &serde_json::json!({}), at).await {
+                        tracing::warn!(error = %e, theme = theme.0, "asking for a theme database's refresh failed");
+                    }
+                }
+            }
             if !state.config.quality.check_after_batch {
                 return;
             }
-            let at = state.clock.now_ms();
             if let Err(e) = shutong_store::jobs::request(&state.db, QUALITY_CHECK_JOB, &code, &serde_json::json!({}), at).await {
                 tracing::warn!(error = %e, resource = %code, "asking for a quality check failed; the daily check will see the data");
             }

@@ -125,6 +125,21 @@ pub enum QualityCommand {
         #[command(flatten)]
         acting: Acting,
     },
+    /// 主题库: the theme databases, their members and last refresh.
+    Themes,
+    /// Refresh a theme database now (its lead department or the authority).
+    ThemeRefresh {
+        id: i64,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// 基础库: the six base templates, or with --compile CODE a base resource's draft from one.
+    BaseTemplates {
+        #[arg(long)]
+        compile: Option<String>,
+        #[command(flatten)]
+        acting: Acting,
+    },
     /// The dimensions and their weights; with --set DIMENSION --weight N, set one (the authority).
     Dimensions {
         #[arg(long)]
@@ -306,6 +321,38 @@ pub async fn run(cli: &Cli, cmd: &QualityCommand) -> anyhow::Result<i32> {
                 );
             }
         }
+        QualityCommand::Themes => {
+            for t in quality::themes(&ex).await? {
+                let refreshed = t.last_refresh.map(|r| format!("{} {} 条", r.mode, r.rows_written)).unwrap_or_else(|| "-".into());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.resource_code,
+                    t.name,
+                    t.members.join(","),
+                    if t.published { "已发布" } else { "待发布" },
+                    refreshed
+                );
+            }
+        }
+        QualityCommand::ThemeRefresh { id, acting: a } => {
+            let (p, ctx) = acting(&db, a).await?;
+            let r = quality::refresh_theme(&ex, &p, &ctx, quality::ThemeId(*id)).await?;
+            println!("{}\t{} 条\t删除 {} 条\t批次 {}", r.mode, r.rows_written, r.rows_deleted, r.batch_id.unwrap_or_default());
+        }
+        QualityCommand::BaseTemplates { compile, acting: a } => match compile {
+            Some(template) => {
+                let (p, ctx) = acting(&db, a).await?;
+                let view = quality::compile_base_resource(&ex, &p, &ctx, template, None).await?;
+                println!("{}", view.code);
+            }
+            None => {
+                for t in quality::base_templates() {
+                    let items: Vec<&str> = t.items.iter().map(|i| i.name).collect();
+                    println!("{}\t{}\t{}\t{}\t{}", t.code, t.name, t.classification, t.key_item, items.join(","));
+                }
+            }
+        },
         QualityCommand::Dimensions { set, weight, name, acting: a } => {
             if let Some(dim) = set {
                 let (p, ctx) = acting(&db, a).await?;

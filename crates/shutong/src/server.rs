@@ -190,6 +190,7 @@ pub async fn start(config: Config, demo: bool, stop_on_signal: bool) -> anyhow::
         crate::demo::seed_quality(&exchange, &regions).await.context("seeding demo data quality")?;
         crate::demo::seed_objections(&exchange).await.context("seeding demo objections")?;
         crate::demo::seed_consistency(&exchange, config.exchange.demo_population_rows).await.context("seeding demo 一数一源")?;
+        crate::demo::seed_themes(&exchange).await.context("seeding demo theme databases")?;
     }
     let key_watch = data_key_watch(&config, &exchange);
     let node_key = Arc::new(load_node_key(&config)?);
@@ -379,6 +380,21 @@ async fn background_jobs(
             let regions = state.regions();
             shutong_quality::check_all_scheduled(&state.exchange, &regions).await.map_err(|e| e.to_string())?;
             shutong_quality::reconcile_all(&state.exchange).await.map(|_| ()).map_err(|e| e.to_string())
+        }
+    });
+    // 主题库: a theme database follows its members' batches.
+    let refreshing = state.clone();
+    runner.register(shutong_web::state::THEME_REFRESH_JOB, move |_, job| {
+        let state = refreshing.clone();
+        async move {
+            let Ok(id) = job.key.parse::<i64>() else { return Ok(()) };
+            let operator = shutong_identity::Principal::operator("system:theme");
+            let ctx = shutong_audit::AuditContext::system("system:theme");
+            match shutong_quality::refresh_theme(&state.exchange, &operator, &ctx, shutong_quality::ThemeId(id)).await {
+                // Not yet published, or gone: nothing to load.
+                Ok(_) | Err(shutong_quality::QualityError::NotFound { .. } | shutong_quality::QualityError::State(_)) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
         }
     });
     // 校核中 flags raised or lowered while a batch held the dataset reach its change feed once it is free.

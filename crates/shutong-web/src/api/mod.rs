@@ -50,7 +50,8 @@ use crate::state::AppState;
         objections::list_reasons, objections::set_reason, objections::list, objections::file, objections::get, objections::put_evidence,
         objections::get_evidence, objections::answer, objections::accept, objections::escalate, objections::rule, objections::figures,
         objections::list_elements, objections::declare_element, objections::map_element, objections::reconcile, objections::list_runs,
-        objections::get_run, objections::object_to_conflict,
+        objections::get_run, objections::object_to_conflict, objections::list_base_templates, objections::compile_base,
+        objections::list_themes, objections::create_theme, objections::get_theme, objections::refresh_theme,
         systems::list_systems, systems::create_system, systems::get_system, systems::update_system, systems::system_history,
         systems::zombie_verdict, systems::zombie_verdicts, systems::zombie_reviews, systems::respond_zombie, systems::decide_zombie,
         systems::plan_cleanup, systems::record_cleanup, systems::asset_register,
@@ -70,7 +71,7 @@ use crate::state::AppState;
         (name = "catalog", description = "政务信息资源目录: resources, versions, review, classification, change events, statistics"),
         (name = "sharing", description = "共享申请与授权: subscriptions, requests, answers within 10 working days, 协商/协调/领导小组, grants, inbox"),
         (name = "data", description = "共享交换: 挂接, 数据归集 (batches), 联机查询, 批量下载, 订阅 (change feed), 系统对接 (proxy), 免提交核验"),
-        (name = "quality", description = "数据质量: 质量维度与权重 (GB/T 36344), 质量规则, 质量检查与结果, 数据集与部门得分 (办法 第十七条); 疑义校核 (办法 第十八条); 一数一源 (办法 第四条(三))"),
+        (name = "quality", description = "数据质量: 质量维度与权重 (GB/T 36344), 质量规则, 质量检查与结果, 数据集与部门得分 (办法 第十七条); 疑义校核 (办法 第十八条); 一数一源 (办法 第四条(三)); 基础库与主题库 (办法 第十一条)"),
         (name = "systems", description = "信息系统与项目: 信息系统台账, 僵尸系统研判与清理, 数据资产登记, 全口径备案, 审核关口 (办法 第二十二条)"),
         (name = "system", description = "health, readiness, metrics, node"),
     )
@@ -193,6 +194,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/quality/reconciliations", get(objections::list_runs))
         .route("/api/v1/quality/reconciliations/{id}", get(objections::get_run))
         .route("/api/v1/quality/conflicts/{id}/objection", post(objections::object_to_conflict))
+        .route("/api/v1/quality/base-templates", get(objections::list_base_templates))
+        .route("/api/v1/quality/base-templates/{code}/compile", post(objections::compile_base))
+        .route("/api/v1/quality/themes", get(objections::list_themes).post(objections::create_theme))
+        .route("/api/v1/quality/themes/{id}", get(objections::get_theme))
+        .route("/api/v1/quality/themes/{id}/refresh", post(objections::refresh_theme))
         .route("/api/v1/exemptions/check", post(data::exemption_check))
         .route("/api/v1/nodes", get(nodes::list_nodes))
         .route("/api/v1/nodes/heartbeat", post(nodes::heartbeat))

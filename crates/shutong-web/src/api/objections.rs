@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use shutong_api_types::ErrorEnvelope;
 use shutong_api_types::quality::{
-    AnswerObjection, BaseElementList, BaseElementView, ConsistencyRunList, ConsistencyRunView, ElementMapping, EscalateObjection,
-    NewBaseElement, NewObjection, ObjectToConflict, ObjectionFiguresList, ObjectionList, ObjectionReasonList, ObjectionReasonView,
-    ObjectionScope, ObjectionState, ObjectionView, ReconcileBody, RuleObjection, SetObjectionReason,
+    AnswerObjection, BaseElementList, BaseElementView, BaseTemplateList, CompileBaseResource, ConsistencyRunList, ConsistencyRunView,
+    ElementMapping, EscalateObjection, NewBaseElement, NewObjection, NewTheme, ObjectToConflict, ObjectionFiguresList, ObjectionList,
+    ObjectionReasonList, ObjectionReasonView, ObjectionScope, ObjectionState, ObjectionView, ReconcileBody, RuleObjection,
+    SetObjectionReason, ThemeList, ThemeRefreshView, ThemeView,
 };
 use shutong_quality as quality;
 use shutong_quality::ObjectionId;
@@ -397,4 +398,73 @@ pub async fn object_to_conflict(
     )
     .await?;
     Ok((StatusCode::CREATED, axum::Json(o.into())))
+}
+
+// ------------------------------------------------------------------ 基础库与主题库 (SPEC C7)
+
+/// The standard item sets of the six base databases (人口, 法人单位, 自然资源和空间地理, 社会信用, 电子证照, 宏观经济).
+#[utoipa::path(get, path = "/api/v1/quality/base-templates", tag = "quality", security(("bearer" = [])),
+    responses((status = 200, body = BaseTemplateList)))]
+pub async fn list_base_templates(_caller: Caller) -> ApiResult<axum::Json<BaseTemplateList>> {
+    Ok(axum::Json(BaseTemplateList { templates: quality::base_templates().into_iter().map(Into::into).collect() }))
+}
+
+/// Compiles a base resource from a template as a catalog draft of the lead department: base items,
+/// 无条件共享 (R-CAT-2); it is then submitted and published like any entry.
+#[utoipa::path(post, path = "/api/v1/quality/base-templates/{code}/compile", tag = "quality", security(("bearer" = [])),
+    params(("code" = String, Path)), request_body = CompileBaseResource,
+    responses((status = 201, body = shutong_api_types::catalog::ResourceView), (status = 403, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
+pub async fn compile_base(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<CompileBaseResource>,
+) -> ApiResult<(StatusCode, axum::Json<shutong_api_types::catalog::ResourceView>)> {
+    let provider = body.provider_department_id.map(shutong_identity::DepartmentId);
+    let view = quality::compile_base_resource(&state.exchange, &caller.principal, &caller.ctx(), &code, provider).await?;
+    Ok((StatusCode::CREATED, axum::Json(view.into())))
+}
+
+/// The theme databases, with their members and the lineage of their last refresh.
+#[utoipa::path(get, path = "/api/v1/quality/themes", tag = "quality", security(("bearer" = [])), responses((status = 200, body = ThemeList)))]
+pub async fn list_themes(State(state): State<AppState>, _caller: Caller) -> ApiResult<axum::Json<ThemeList>> {
+    Ok(axum::Json(ThemeList { themes: quality::themes(&state.exchange).await?.into_iter().map(Into::into).collect() }))
+}
+
+/// Creates a theme database as the caller's department (its catalog editors): a catalog draft keyed by
+/// `key_item`, its items drawn from at least two pooled member datasets.
+#[utoipa::path(post, path = "/api/v1/quality/themes", tag = "quality", security(("bearer" = [])), request_body = NewTheme,
+    responses((status = 201, body = ThemeView), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn create_theme(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewTheme>,
+) -> ApiResult<(StatusCode, axum::Json<ThemeView>)> {
+    let new = quality::NewTheme {
+        name: body.name,
+        summary: body.summary.unwrap_or_default(),
+        classification_code: body.classification_code,
+        key_item: body.key_item,
+        items: body.items.into_iter().map(Into::into).collect(),
+    };
+    let t = quality::create_theme(&state.exchange, &caller.principal, &caller.ctx(), &new).await?;
+    Ok((StatusCode::CREATED, axum::Json(t.into())))
+}
+
+/// One theme database.
+#[utoipa::path(get, path = "/api/v1/quality/themes/{id}", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = ThemeView), (status = 404, body = ErrorEnvelope)))]
+pub async fn get_theme(State(state): State<AppState>, _caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<ThemeView>> {
+    Ok(axum::Json(quality::theme(&state.exchange, quality::ThemeId(id)).await?.into()))
+}
+
+/// Refreshes a theme database now (its lead department or the authority; the server does after every member
+/// batch): in full the first time, then the keys its members changed.
+#[utoipa::path(post, path = "/api/v1/quality/themes/{id}/refresh", tag = "quality", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ThemeRefreshView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope)))]
+pub async fn refresh_theme(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<ThemeRefreshView>> {
+    Ok(axum::Json(quality::refresh_theme(&state.exchange, &caller.principal, &caller.ctx(), quality::ThemeId(id)).await?.into()))
 }

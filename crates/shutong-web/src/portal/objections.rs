@@ -674,3 +674,150 @@ pub async fn object_to_conflict(
         Err(e) => back_with(&back, &e),
     }
 }
+
+// ------------------------------------------------------------------ 基础库与主题库
+
+pub struct ThemeRow {
+    id: i64,
+    name: String,
+    code: String,
+    lead: String,
+    members: String,
+    published: bool,
+    refreshed: String,
+}
+
+pub struct TemplateRow {
+    code: &'static str,
+    name: &'static str,
+    classification: &'static str,
+    key_item: &'static str,
+    items: String,
+}
+
+#[derive(Template)]
+#[template(path = "themes.html")]
+struct ThemesPage {
+    l: Layout,
+    themes: Vec<ThemeRow>,
+    templates: Vec<TemplateRow>,
+}
+
+/// 基础库与主题库: the theme databases with their members and last refresh, and the base templates.
+pub async fn themes(State(state): State<AppState>, s: PortalSession, Query(f): Query<Flash>) -> Response {
+    let names = department_names(shutong_identity::list_departments(&state.db).await.unwrap_or_default());
+    let themes = quality::themes(&state.exchange).await.unwrap_or_default();
+    let page = ThemesPage {
+        l: layout(&state, &s, "基础库与主题库", "themes", f).await,
+        themes: themes
+            .into_iter()
+            .map(|t| ThemeRow {
+                id: t.id.0,
+                name: t.name,
+                code: t.resource_code,
+                lead: names.get(&t.lead_department_id).cloned().unwrap_or_default(),
+                members: t.members.join("，"),
+                published: t.published,
+                refreshed: t
+                    .last_refresh
+                    .map(|r| format!("{}（{}，{} 条）", fmt_time(r.refreshed_at_ms), r.mode, r.rows_written))
+                    .unwrap_or_else(|| "—".into()),
+            })
+            .collect(),
+        templates: quality::base_templates()
+            .into_iter()
+            .map(|t| TemplateRow {
+                code: t.code,
+                name: t.name,
+                classification: t.classification,
+                key_item: t.key_item,
+                items: t.items.iter().map(|i| i.name).collect::<Vec<_>>().join("、"),
+            })
+            .collect(),
+    };
+    render(&page)
+}
+
+pub struct LineageRow {
+    item: String,
+    member: String,
+    member_item: String,
+    version: String,
+    seq: String,
+    at: String,
+}
+
+#[derive(Template)]
+#[template(path = "theme.html")]
+struct ThemePage {
+    l: Layout,
+    t: quality::Theme,
+    lead: String,
+    lineage: Vec<LineageRow>,
+    refreshed: String,
+}
+
+/// One theme database: its items and where each comes from (the member, its version and the change read).
+pub async fn theme(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Query(f): Query<Flash>) -> Response {
+    let t = match quality::theme(&state.exchange, quality::ThemeId(id)).await {
+        Ok(t) => t,
+        Err(_) => return plain_error(StatusCode::NOT_FOUND, "主题库不存在。"),
+    };
+    let names = department_names(shutong_identity::list_departments(&state.db).await.unwrap_or_default());
+    let state_of = |code: &str| t.last_refresh.as_ref().and_then(|r| r.members.iter().find(|m| m.resource_code == code).cloned());
+    let lineage = t
+        .items
+        .iter()
+        .map(|i| {
+            let m = state_of(&i.resource_code);
+            LineageRow {
+                item: i.item.clone(),
+                member: i.resource_code.clone(),
+                member_item: i.member_item.clone(),
+                version: m.as_ref().map(|m| format!("第 {} 版", m.version)).unwrap_or_default(),
+                seq: m.as_ref().map(|m| m.last_seq.to_string()).unwrap_or_default(),
+                at: m.as_ref().and_then(|m| m.last_batch_at_ms).map(fmt_time).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let page = ThemePage {
+        l: layout(&state, &s, &t.name, "themes", f).await,
+        lead: names.get(&t.lead_department_id).cloned().unwrap_or_default(),
+        lineage,
+        refreshed: t
+            .last_refresh
+            .as_ref()
+            .map(|r| format!("{}（{}，写入 {} 条，删除 {} 条）", fmt_time(r.refreshed_at_ms), r.mode, r.rows_written, r.rows_deleted))
+            .unwrap_or_else(|| "尚未更新".into()),
+        t,
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// 立即更新 a theme database.
+pub async fn refresh_theme(State(state): State<AppState>, s: PortalSession, Path(id): Path<i64>, Form(f): Form<CsrfForm>) -> Response {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
+        return r;
+    }
+    let to = format!("/quality/themes/{id}");
+    match quality::refresh_theme(&state.exchange, &s.principal, &s.ctx(), quality::ThemeId(id)).await {
+        Ok(_) => done(&to, "theme_refreshed"),
+        Err(e) => back_with(&to, &e),
+    }
+}
+
+/// 按标准项集编制: a base resource's catalog draft from a template, then its editing page.
+pub async fn compile_base(State(state): State<AppState>, s: PortalSession, Path(code): Path<String>, Form(f): Form<CsrfForm>) -> Response {
+    if let Some(r) = s.csrf_rejection(&f.csrf) {
+        return r;
+    }
+    match quality::compile_base_resource(&state.exchange, &s.principal, &s.ctx(), &code, None).await {
+        Ok(view) => done(&format!("/catalog/{}", view.code), "base_compiled"),
+        Err(e) => back_with("/quality/themes", &e),
+    }
+}

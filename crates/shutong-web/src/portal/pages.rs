@@ -108,6 +108,8 @@ fn ok_text(key: &str) -> &'static str {
         "objection_escalated" => "已提请共享主管部门裁定。",
         "objection_ruled" => "已裁定。",
         "evidence_attached" => "已上传佐证材料。",
+        "theme_refreshed" => "主题库已更新。",
+        "base_compiled" => "已按标准项集编制基础信息资源（草稿）：请补充后提交审核。",
         _ => "操作成功。",
     }
 }

@@ -826,6 +826,19 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("objections are filed by the staff of a department", "疑义由部门工作人员提出"),
     ("reconciliation is started by the sharing authority or either dataset's provider", "比对由共享主管部门或任一方的提供部门发起"),
     ("the authoritative resource is not mapped onto itself", "权威来源不能映射到自身"),
+    ("'{}' is not a pooled dataset", "“{0}”不是已归集数据的数据集"),
+    ("'{}' is not an item of {}", "“{0}”不是 {1} 的信息项"),
+    ("'{}' must be 1 to 100 characters, not beginning with '_'", "“{0}”应为 1 至 100 个字符，且不以“_”开头"),
+    ("'{}' of {} is 不予共享", "{1} 的“{0}”不予共享"),
+    ("a theme database draws its items from at least two member datasets", "主题库的信息项须来自至少两个成员数据集"),
+    ("a theme database is a 主题信息资源 (2xx)", "主题库属于主题信息资源（2 开头的分类）"),
+    ("a theme database is refreshed by its lead department or the sharing authority", "主题库由牵头部门或共享主管部门更新"),
+    ("member {} has no {} column", "成员数据集 {0} 没有“{1}”列"),
+    ("member {} is no longer pooled", "成员数据集 {0} 已不再归集数据"),
+    ("member {} is no longer published", "成员数据集 {0} 已不再发布"),
+    ("name 1 to 200 items", "请列出 1 至 200 个信息项"),
+    ("nothing to refresh", "没有需要更新的数据"),
+    ("the theme database's catalog entry is not published yet: submit it for review first", "主题库的目录尚未发布：请先提交审核"),
     // ------------------------------------------------------------ general forms last: they would take the ones above
     ("{} is before {}", "{0} 早于 {1}"),
     ("{} is in the future", "{0} 晚于今天"),
@@ -841,6 +854,8 @@ pub const MESSAGES: &[(&str, &str)] = &[
 /// Chinese labels, as the portal's forms name them. Keys missing here fall back on the audit trail's labels
 /// (`shutong_audit::labels::field_label_zh`): an entry here has none there, or needs a form's wording.
 pub const FIELDS: &[(&str, &str)] = &[
+    ("items.resource_code", "成员数据集"),
+    ("template", "基础库标准项集"),
     ("file_name", "文件名"),
     ("rule.item", "规则的信息项"),
     ("rule.id_item", "规则的公民身份号码信息项"),
@@ -997,6 +1012,7 @@ pub const NOT_FOUND: &[(&str, &str)] = &[
     ("dataset (not bound)", "数据集不存在（该信息资源未挂接数据），或无权查看。"),
     ("evidence", "佐证材料不存在，或无权查看。"),
     ("base element", "基础数据元素不存在。"),
+    ("theme database", "主题库不存在。"),
     ("conflict", "比对差异不存在，或无权查看。"),
     ("dataset carrying the element", "该数据集不含此数据元素。"),
     ("reconciliation", "比对记录不存在，或无权查看。"),

@@ -51,7 +51,7 @@ pub(crate) async fn demo_user(
 pub(crate) async fn demo_code(db: &shutong_store::Db, name: &str) -> anyhow::Result<shutong_catalog::ResourceCode> {
     shutong_catalog::code_by_name(db, name).await?.ok_or_else(|| anyhow::anyhow!("demo resource {name}"))
 }
-pub use quality::{seed_consistency, seed_objections, seed_quality};
+pub use quality::{seed_consistency, seed_objections, seed_quality, seed_themes};
 pub use scenarios::{seed, seed_exchange};
 pub use systems::{INVENTORY_DEPARTMENT, seed_systems};
 

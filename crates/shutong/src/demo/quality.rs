@@ -152,3 +152,39 @@ pub async fn seed_consistency(ex: &shutong_exchange::Exchange, population_rows: 
     quality::reconcile(ex, &sq, &sq_ctx, e.id, Some(&insured), quality::ReconcileCause::Manual).await?;
     Ok(())
 }
+
+/// 主题库 in the demo: 示范省人力资源和社会保障厅 assembles 社会保障主题库 from 人口基本信息 (公安厅: 姓名, 性别) and its
+/// own 社会保险参保信息 (险种, 参保状态) by 公民身份号码, published and refreshed. Seeded once.
+pub async fn seed_themes(ex: &shutong_exchange::Exchange) -> anyhow::Result<()> {
+    let db = &ex.db;
+    if !quality::themes(ex).await?.is_empty() {
+        return Ok(());
+    }
+    let population = super::demo_code(db, "人口基本信息").await?.to_string();
+    let insured = super::demo_code(db, "社会保险参保信息").await?.to_string();
+    let (rs, rs_ctx) = super::demo_user(db, "rs.admin").await?;
+    let item = |item: &str, code: &str, member: &str| quality::ThemeItem {
+        item: item.into(),
+        resource_code: code.into(),
+        member_item: member.into(),
+    };
+    let new = quality::NewTheme {
+        name: "社会保障主题库".into(),
+        summary: "汇聚人口基础信息与社会保险参保信息，支撑社会保障业务协同（贵州方案 四（七））。".into(),
+        classification_code: "202".into(),
+        key_item: "公民身份号码".into(),
+        items: vec![
+            item("姓名", &population, "姓名"),
+            item("性别", &population, "性别"),
+            item("险种", &insured, "险种"),
+            item("参保状态", &insured, "参保状态"),
+        ],
+    };
+    let theme = quality::create_theme(ex, &rs, &rs_ctx, &new).await?;
+    let code = shutong_catalog::ResourceCode::parse(&theme.resource_code).map_err(anyhow::Error::msg)?;
+    shutong_catalog::submit(db, &rs, &rs_ctx, &code).await?;
+    let (sq, sq_ctx) = super::demo_user(db, "sq.reviewer").await?;
+    shutong_catalog::review(db, &ex.sharing.clock, &sq, &sq_ctx, &code, shutong_catalog::ReviewDecision::Approve).await?;
+    quality::refresh_theme(ex, &rs, &rs_ctx, theme.id).await?;
+    Ok(())
+}

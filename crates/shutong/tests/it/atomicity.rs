@@ -614,6 +614,7 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
         let file = file_of(&t.check("exchange.file_upload", upload).await);
         t.check("exchange.file_delete", || call(Method::DELETE, format!("/api/v1/data/{migration}/files/{file}"), &editor, None)).await;
         base_elements(&t, &app, &authority).await;
+        theme_database(&t, &app, &authority, &editor, backend).await;
     } else {
         let pool = ["exchange.bind", "data.batch", "exchange.file_upload", "exchange.file_delete"].map(|c| Atomicity::actions(&[c])[0]);
         let mut before = Vec::new();
@@ -630,7 +631,7 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
         })
         .await;
         base_elements(&t, &app, &authority).await;
-        let tried = t.tried();
+        let mut tried = t.tried();
         drop(t);
         // A start delivers what the outbox holds, each event once, however often it starts.
         for _ in 0..2 {
@@ -642,6 +643,12 @@ async fn no_change_commits_without_its_audit_event(backend: Backend) {
                 assert_eq!(t.events(*a).await, n + 1 + extra, "{a}: delivered from the outbox exactly once");
             }
         }
+        // A theme database loads batches of its own (more pool events): after the count above.
+        let t = Atomicity::new(&app);
+        let (editor, authority) = (app.login("ga.editor", demo).await, app.login("sq.reviewer", demo).await);
+        theme_database(&t, &app, &authority, &editor, backend).await;
+        tried.extend(t.tried());
+        drop(t);
         return every_action_is_covered(&tried, app).await;
     }
     let tried = t.tried();
@@ -666,6 +673,37 @@ async fn base_elements(t: &Atomicity<'_>, app: &TestApp, authority: &str) {
         call(Method::POST, format!("/api/v1/quality/elements/{id}/reconcile"), Some(json!({"resource_code": "101/000002"})))
     })
     .await;
+}
+
+/// 主题库 from the pooled 101/000001 and 101/000002: created (its catalog entry and its definition), published,
+/// refreshed (its batch and the refresh's record).
+async fn theme_database(t: &Atomicity<'_>, app: &TestApp, authority: &str, editor: &str, backend: Backend) {
+    let item = |item: &str, code: &str, member: &str| json!({"item": item, "resource_code": code, "member_item": member});
+    let theme = json!({"name": "原子性主题库", "classification_code": "202", "key_item": "公民身份号码",
+        "items": [item("姓名", "101/000001", "姓名"), item("居住地址", "101/000002", "居住地址")]});
+    let token = editor.to_string();
+    let created = t
+        .check_all(&["catalog.create", "quality.theme_create"], || {
+            let (token, body) = (token.clone(), theme.clone());
+            async move { app.call(Method::POST, "/api/v1/quality/themes", Some(&token), Some(body)).await }
+        })
+        .await;
+    let (id, code) = (created.body["id"].as_i64().unwrap(), created.body["resource_code"].as_str().unwrap().to_string());
+    app.post_ok(&format!("/api/v1/catalog/resources/{code}/submit"), editor, json!({})).await;
+    app.post_ok(&format!("/api/v1/catalog/resources/{code}/review"), authority, json!({"decision": "approve"})).await;
+    // The first refresh binds the theme's resource (audited apart, `exchange.bind`, as the first step), then
+    // loads it as a batch and records the refresh.
+    let refresh = || {
+        let token = token.clone();
+        async move { app.call(Method::POST, &format!("/api/v1/quality/themes/{id}/refresh"), Some(&token), Some(json!({}))).await }
+    };
+    let bound = app.call(Method::PUT, &format!("/api/v1/data/{code}/binding"), Some(editor), Some(json!({"kind": "dataset"}))).await;
+    assert!(bound.status.is_success(), "{:?}", bound.body);
+    if backend == Backend::Postgres {
+        t.check_with(&["quality.theme_refresh", "data.batch"], Some("exchange_batches"), Expect::Success, refresh).await;
+    } else {
+        t.check("quality.theme_refresh", refresh).await;
+    }
 }
 
 /// Every audited action was tried above, or is named with the test that covers it.

@@ -801,6 +801,8 @@ async fn the_main_pages_pass_axe_core() {
         "/quality/objections/1",
         "/quality/consistency",
         "/quality/consistency/1",
+        "/quality/themes",
+        "/quality/themes/1",
     ];
     for page in admin_pages {
         c.goto(&format!("{}{page}", app.base)).await.unwrap();
@@ -906,7 +908,7 @@ async fn each_role_has_its_home_page() {
     assert!(months.iter().sum::<i64>() > 0, "the on-time record month by month: {months:?}");
     assert!(text_of(&c, "[data-testid=chart-on-time] table").await.contains("按时率"));
     let datasets = text_of(&c, "[data-testid=home-datasets-summary]").await;
-    assert!(datasets.contains("共 3 个数据集"), "the authority follows every dataset: {datasets}");
+    assert!(datasets.contains("共 5 个数据集"), "the authority follows every dataset: {datasets}");
     save_screenshot(&c, "home-authority").await;
 
     switch_user(&c, &app.base, "auditor").await;
@@ -1223,6 +1225,13 @@ async fn an_objection_is_filed_beside_a_record_and_answered_in_the_portal() {
     wait_text(&c, ".flash.ok", |t| t.contains("校核中")).await;
     let objection = text_of(&c, "[data-testid=objection]").await;
     assert!(objection.contains("202/") && objection.contains("与权威来源不一致") && objection.contains("户籍地址"), "{objection}");
+    // 主题库: the demo's 社会保障主题库 with the lineage of every item, refreshed again from its page.
+    c.goto(&format!("{}/quality/themes", app.base)).await.unwrap();
+    click(&c, "[data-testid=themes] tbody tr:first-child a").await;
+    wait_text(&c, "main h1", |t| t.contains("社会保障主题库")).await;
+    let lineage = text_of(&c, "[data-testid=theme-lineage]").await;
+    assert!(lineage.contains("参保状态") && lineage.contains("101/000001") && lineage.contains("第 1 版"), "{lineage}");
+    assert_eq!(c.find_all(Locator::Css("[data-testid=theme-lineage] tbody tr")).await.unwrap().len(), 4);
     c.close().await.unwrap();
     app.stop().await;
 }

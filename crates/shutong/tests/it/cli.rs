@@ -480,5 +480,16 @@ async fn quality_from_the_command_line() {
     let (code, out, err) = shutong(&["quality", "reconcile", &element, "--as", "rs.admin"], &d, None);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("不一致 3"), "{out}");
+    // 主题库: the demo's, refreshed from the command line (the record objected to above went to the change feed
+    // again with its flag: the one key an incremental refresh reads).
+    let (code, out, _) = shutong(&["quality", "themes"], &d, None);
+    assert_eq!(code, 0);
+    let theme =
+        out.lines().find(|l| l.contains("社会保障主题库")).unwrap_or_else(|| panic!("{out}")).split('\t').next().unwrap().to_string();
+    let (code, out, err) = shutong(&["quality", "theme-refresh", &theme, "--as", "rs.admin"], &d, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("incremental\t1 条"), "{out}");
+    let (code, out, _) = shutong(&["quality", "base-templates"], &d, None);
+    assert_eq!((code, out.lines().count()), (0, 6), "{out}");
     app.stop().await;
 }

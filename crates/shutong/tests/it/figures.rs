@@ -102,8 +102,9 @@ async fn figures_come_from_the_trail_and_the_data_plane(backend: Backend) {
     assert_eq!((list[0]["freshness"].as_str(), list[0]["update_cycle"].as_str()), (Some("fresh"), Some("daily")));
     let due = list[0]["due_on"].as_str().unwrap().to_string();
     let auditor = app.login("auditor", DEMO).await;
-    // The demo binds three resources: two pooled datasets and 东川市人社局's subsidy files.
-    assert_eq!(app.get("/api/v1/data/freshness", &auditor).await.body["datasets"].as_array().unwrap().len(), 3);
+    // The demo binds five resources: four pooled datasets (人口, 法人, 社会保险参保信息 for 一数一源, and the theme
+    // database 社会保障主题库) and 东川市人社局's subsidy files.
+    assert_eq!(app.get("/api/v1/data/freshness", &auditor).await.body["datasets"].as_array().unwrap().len(), 5);
     assert_eq!(app.get("/api/v1/data/freshness", &grants[1].0).await.body["datasets"], json!([]), "a consumer follows none");
     let due = chrono::NaiveDate::parse_from_str(&due, "%Y-%m-%d").unwrap();
     app.clock().set_date(due + chrono::Days::new(1));

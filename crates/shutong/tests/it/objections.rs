@@ -13,7 +13,11 @@ use shutong_client::types::exchange::{DataFormat, QuerySpec};
 use shutong_client::types::sharing::{AccessMethod, ApproveBody, CreateRequestBody, Purpose};
 use shutong_exchange::synth;
 
-on_both_backends!(an_objection_flags_the_record_everywhere_until_it_is_answered, one_source_per_element_lists_exactly_the_conflicting_keys);
+on_both_backends!(
+    an_objection_flags_the_record_everywhere_until_it_is_answered,
+    one_source_per_element_lists_exactly_the_conflicting_keys,
+    a_theme_database_joins_three_members_and_follows_their_batches
+);
 
 const CODE: &str = "101/000001";
 const FLAG: &str = "_校核中";
@@ -347,5 +351,116 @@ async fn one_source_per_element_lists_exactly_the_conflicting_keys(backend: Back
     assert!(queue.body["objections"].as_array().unwrap().iter().any(|o| o["id"] == r.body["id"]), "{:?}", queue.body);
     let r = app.post(&format!("/api/v1/quality/conflicts/{conflict}/objection"), &stranger, json!({"side": "resource"})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    app.stop().await;
+}
+
+/// 主题库: 示范省人力资源和社会保障厅 builds 社会保障主题库 from three departments' datasets — 姓名 from 人口基本信息
+/// (公安厅), 参保状态 from 社会保险参保信息 (its own, the demo's), 户籍地址 from a third pooled dataset — published
+/// and refreshed, it answers a lookup with an item from each, and follows a member's incremental batch by
+/// itself. Base templates compile a base resource of base items, 无条件共享.
+async fn a_theme_database_joins_three_members_and_follows_their_batches(backend: Backend) {
+    let app = spawn_demo_app_with(backend, |_| {}).await;
+    let authority = app.login("sq.reviewer", DEMO).await;
+    let rs = app.login("rs.admin", DEMO).await;
+    let third = carrier(&app, &rs, &authority).await;
+    let people: Vec<[String; 6]> = (0..2000).map(|i| synth::person(i, 2026)).collect();
+    let mut csv = String::from("公民身份号码,姓名,户籍地址\n");
+    for p in &people {
+        csv.push_str(&format!("{},{},{}\n", p[0], p[1], p[5]));
+    }
+    let b = upload(&app, &rs, &format!("/api/v1/data/{third}"), "mode=full", "text/csv", csv.into_bytes()).await;
+    assert!(b.status.is_success(), "{:?}", b.body);
+    let insured: String = sqlx::Row::get(
+        &sqlx::query("SELECT code FROM catalog_resources WHERE name = '社会保险参保信息'").fetch_one(app.db().pool()).await.unwrap(),
+        0,
+    );
+    let item = |item: &str, code: &str, member: &str| json!({"item": item, "resource_code": code, "member_item": member});
+    let theme = json!({"name": "社会保障主题库", "classification_code": "202", "key_item": "公民身份号码", "items": [
+        item("姓名", CODE, "姓名"), item("参保状态", &insured, "参保状态"), item("户籍地址", &third, "户籍地址")]});
+
+    // Bad input: one member only, an item a member does not have.
+    let r = app
+        .post(
+            "/api/v1/quality/themes",
+            &rs,
+            json!({"name": "x", "classification_code": "202", "key_item": "公民身份号码",
+        "items": [item("姓名", CODE, "姓名")]}),
+        )
+        .await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("items")), "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/v1/quality/themes",
+            &rs,
+            json!({"name": "x", "classification_code": "202", "key_item": "公民身份号码",
+        "items": [item("姓名", CODE, "姓名"), item("状态", &insured, "没有")]}),
+        )
+        .await;
+    assert_eq!(r.body["error"]["field"], "items[1].member_item", "{:?}", r.body);
+
+    let r = app.post("/api/v1/quality/themes", &rs, theme).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let (id, code) = (r.body["id"].as_i64().unwrap(), r.body["resource_code"].as_str().unwrap().to_string());
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 3);
+    let refresh = format!("/api/v1/quality/themes/{id}/refresh");
+    let r = app.post(&refresh, &rs, json!({})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "not published yet: {:?}", r.body);
+    app.post_ok(&format!("/api/v1/catalog/resources/{code}/submit"), &rs, json!({})).await;
+    app.post_ok(&format!("/api/v1/catalog/resources/{code}/review"), &authority, json!({"decision": "approve"})).await;
+    let r = app.post(&refresh, &rs, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!((r.body["mode"].as_str(), r.body["rows_written"].as_i64()), (Some("full"), Some(2000)), "{:?}", r.body);
+    let versions: Vec<&str> = r.body["members"].as_array().unwrap().iter().map(|m| m["resource_code"].as_str().unwrap()).collect();
+    assert_eq!(versions, [CODE, insured.as_str(), third.as_str()], "the lineage names every member");
+
+    // A lookup on the theme, like any dataset: an item from each member.
+    let p = &people[3];
+    let rec = app.get(&format!("/api/v1/data/{code}/records/{}", p[0]), &rs).await;
+    assert_eq!(rec.status, StatusCode::OK, "{:?}", rec.body);
+    assert_eq!(
+        (rec.body["姓名"].as_str(), rec.body["参保状态"].as_str(), rec.body["户籍地址"].as_str()),
+        (Some(p[1].as_str()), Some("正常参保"), Some(p[5].as_str()))
+    );
+
+    // A member's incremental batch: the theme follows by itself.
+    let moved = format!("{}（新址）", p[5]);
+    let b = upload(
+        &app,
+        &rs,
+        &format!("/api/v1/data/{third}"),
+        "mode=incremental",
+        "text/csv",
+        format!("公民身份号码,姓名,户籍地址\n{},{},{}\n", p[0], p[1], moved).into_bytes(),
+    )
+    .await;
+    assert!(b.status.is_success(), "{:?}", b.body);
+    let mut seen = String::new();
+    for _ in 0..150 {
+        seen =
+            app.get(&format!("/api/v1/data/{code}/records/{}", p[0]), &rs).await.body["户籍地址"].as_str().unwrap_or_default().to_string();
+        if seen == moved {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, moved, "the theme followed the member's batch");
+    let t = app.get(&format!("/api/v1/quality/themes/{id}"), &authority).await;
+    assert_eq!(
+        (t.body["last_refresh"]["mode"].as_str(), t.body["last_refresh"]["rows_written"].as_i64()),
+        (Some("incremental"), Some(1)),
+        "{:?}",
+        t.body
+    );
+
+    // Base templates: six, and a base resource compiled from one (base items, 无条件共享).
+    let templates = app.get("/api/v1/quality/base-templates", &rs).await;
+    assert_eq!(templates.body["templates"].as_array().unwrap().len(), 6);
+    let r = app.post("/api/v1/quality/base-templates/population/compile", &rs, json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let items = r.body["document"]["items"].as_array().unwrap().clone();
+    assert!(items.iter().all(|i| i["is_base_item"] == true && i["sharing_type"] == "unconditional"), "{items:?}");
+    assert!(items.iter().any(|i| i["name"] == "公民身份号码" && i["is_key"] == true));
+    let r = app.post("/api/v1/quality/base-templates/nothing/compile", &rs, json!({})).await;
+    assert_eq!(r.body["error"]["field"], "template", "{:?}", r.body);
     app.stop().await;
 }
