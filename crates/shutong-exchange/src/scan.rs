@@ -29,67 +29,7 @@ pub async fn scan_dataset(
     let only = batch.map(|b| format!(" AND b = {}", b.0)).unwrap_or_default();
     let select = if n == 0 { "k".to_string() } else { columns };
     let sql = format!("SELECT {select} FROM {table} WHERE d = 0{only}");
-    let mut rows = 0i64;
-    match ex.pool.backend() {
-        shutong_store::Backend::Postgres => {
-            use futures_util::StreamExt;
-            let mut conn = ex.pool.pg_connection().await?.ok_or_else(|| store_failure("no PostgreSQL connection for the pool"))?;
-            for set in ["SET max_parallel_workers_per_gather = 0", "SET jit = off"] {
-                sqlx::query(set).execute(&mut conn).await?;
-            }
-            let copy = format!("COPY ({sql}) TO STDOUT WITH (FORMAT binary)");
-            let mut stream = conn.copy_out_raw(&copy).await?;
-            let mut reader = shutong_store::binary::Reader::default();
-            let fields = n.max(1);
-            // The visitor's own error, kept whole while the parser carries its message.
-            let mut failed: Option<ExchangeError> = None;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
-                reader
-                    .feed::<String>(&chunk, fields, |f| {
-                        let values: Vec<Option<&str>> = f
-                            .iter()
-                            .take(n)
-                            .map(|v| v.map(std::str::from_utf8).transpose())
-                            .collect::<Result<_, _>>()
-                            .map_err(|e| e.to_string())?;
-                        rows += 1;
-                        visit(&values).map_err(|e| {
-                            let m = e.to_string();
-                            failed = Some(e);
-                            m
-                        })
-                    })
-                    .map_err(|m| failed.take().unwrap_or_else(|| store_failure(m)))?;
-            }
-            if !reader.finished() {
-                return Err(store_failure("COPY output ended inside a row"));
-            }
-        }
-        shutong_store::Backend::Sqlite => {
-            let path = ex.pool.sqlite_path().ok_or_else(|| store_failure("the pool is not a SQLite file"))?;
-            // A synchronous read: on a multi-threaded runtime the worker hands its other tasks on first, so
-            // that a long scan does not hold up the requests queued behind it.
-            let mut read = || -> ExchangeResult<i64> {
-                let conn = shutong_store::native::sqlite_reader(path, std::time::Duration::from_secs(10)).map_err(store_failure)?;
-                let mut stmt = conn.prepare(&sql).map_err(store_failure)?;
-                let mut it = stmt.raw_query();
-                let mut rows = 0i64;
-                while let Some(r) = it.next().map_err(store_failure)? {
-                    let values: Vec<Option<&str>> = (0..n)
-                        .map(|i| r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?)))
-                        .collect::<rusqlite::Result<_>>()
-                        .map_err(store_failure)?;
-                    rows += 1;
-                    visit(&values)?;
-                }
-                Ok(rows)
-            };
-            let multi =
-                tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            rows = if multi { tokio::task::block_in_place(read)? } else { read()? };
-        }
-    }
+    let rows = stream_sql(ex, &sql, n, &["SET max_parallel_workers_per_gather = 0", "SET jit = off"], visit).await?;
     Ok(ScanFigures { rows })
 }
 
@@ -130,63 +70,12 @@ pub async fn join_by_key(
         inner(rt, right_columns)
     );
     let width = 2 + nl + nr;
-    let mut rows = 0i64;
     let mut hand = |f: &[Option<&str>]| -> ExchangeResult<()> {
-        rows += 1;
         let key = f[0].or(f[1]).ok_or_else(|| store_failure("a joined record without a key"))?;
         let (l, r) = f[2..].split_at(nl);
         visit(Joined { key, left: f[0].is_some().then_some(l), right: f[1].is_some().then_some(r) })
     };
-    match ex.pool.backend() {
-        shutong_store::Backend::Postgres => {
-            use futures_util::StreamExt;
-            let mut conn = ex.pool.pg_connection().await?.ok_or_else(|| store_failure("no PostgreSQL connection for the pool"))?;
-            sqlx::query("SET jit = off").execute(&mut conn).await?;
-            let copy = format!("COPY ({sql}) TO STDOUT WITH (FORMAT binary)");
-            let mut stream = conn.copy_out_raw(&copy).await?;
-            let mut reader = shutong_store::binary::Reader::default();
-            let mut failed: Option<ExchangeError> = None;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
-                reader
-                    .feed::<String>(&chunk, width, |f| {
-                        let values: Vec<Option<&str>> = f
-                            .iter()
-                            .map(|v| v.map(std::str::from_utf8).transpose())
-                            .collect::<Result<_, _>>()
-                            .map_err(|e| e.to_string())?;
-                        hand(&values).map_err(|e| {
-                            let m = e.to_string();
-                            failed = Some(e);
-                            m
-                        })
-                    })
-                    .map_err(|m| failed.take().unwrap_or_else(|| store_failure(m)))?;
-            }
-            if !reader.finished() {
-                return Err(store_failure("COPY output ended inside a row"));
-            }
-        }
-        shutong_store::Backend::Sqlite => {
-            let path = ex.pool.sqlite_path().ok_or_else(|| store_failure("the pool is not a SQLite file"))?;
-            let mut read = || -> ExchangeResult<()> {
-                let conn = shutong_store::native::sqlite_reader(path, std::time::Duration::from_secs(10)).map_err(store_failure)?;
-                let mut stmt = conn.prepare(&sql).map_err(store_failure)?;
-                let mut it = stmt.raw_query();
-                while let Some(r) = it.next().map_err(store_failure)? {
-                    let values: Vec<Option<&str>> = (0..width)
-                        .map(|i| r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?)))
-                        .collect::<rusqlite::Result<_>>()
-                        .map_err(store_failure)?;
-                    hand(&values)?;
-                }
-                Ok(())
-            };
-            let multi =
-                tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            if multi { tokio::task::block_in_place(read)? } else { read()? }
-        }
-    }
+    let rows = stream_sql(ex, &sql, width, &["SET jit = off"], &mut hand).await?;
     Ok(ScanFigures { rows })
 }
 
@@ -239,9 +128,7 @@ pub async fn join_many(
     let n = members.len();
     let widths: Vec<usize> = members.iter().map(|(_, c)| c.len()).collect();
     let width = n + widths.iter().sum::<usize>();
-    let mut rows = 0i64;
     let mut hand = |f: &[Option<&str>]| -> ExchangeResult<()> {
-        rows += 1;
         let key = f[..n].iter().find_map(|k| *k).ok_or_else(|| store_failure("a joined record without a key"))?;
         let mut slots: Vec<Option<&[Option<&str>]>> = Vec::with_capacity(n);
         let mut at = n;
@@ -251,24 +138,55 @@ pub async fn join_many(
         }
         visit(key, &slots)
     };
+    let rows = stream_sql(ex, &sql, width, &["SET standard_conforming_strings = on"], &mut hand).await?;
+    Ok(ScanFigures { rows })
+}
+
+/// The stored keys of a dataset's records changed (written or deleted) after sequence number `since`, at most
+/// `limit` (None: more than that changed).
+pub async fn changed_keys(ex: &Exchange, binding: &BindingView, since: i64, limit: usize) -> ExchangeResult<Option<Vec<String>>> {
+    let Some(table) = binding.table_name.as_deref() else { return Ok(Some(Vec::new())) };
+    let keys: Vec<String> = sqlx::query_scalar(&format!("SELECT k FROM {table} WHERE s > $1 ORDER BY s LIMIT {}", limit + 1))
+        .bind(since)
+        .fetch_all(ex.pool.pool())
+        .await?;
+    Ok((keys.len() <= limit).then_some(keys))
+}
+
+/// Streams the rows of one `SELECT` over the pool (its first `width` columns as stored text) to `hand`:
+/// PostgreSQL's binary `COPY … TO STDOUT` parsed as it arrives, or a read-only rusqlite connection on SQLite
+/// (on a multi-threaded runtime the worker hands its other tasks on first). Returns the rows handed.
+async fn stream_sql(
+    ex: &Exchange,
+    sql: &str,
+    width: usize,
+    settings: &[&str],
+    hand: &mut (dyn FnMut(&[Option<&str>]) -> ExchangeResult<()> + Send),
+) -> ExchangeResult<i64> {
+    let mut rows = 0i64;
     match ex.pool.backend() {
         shutong_store::Backend::Postgres => {
             use futures_util::StreamExt;
             let mut conn = ex.pool.pg_connection().await?.ok_or_else(|| store_failure("no PostgreSQL connection for the pool"))?;
-            sqlx::query("SET standard_conforming_strings = on").execute(&mut conn).await?;
+            for set in settings {
+                sqlx::query(set).execute(&mut conn).await?;
+            }
             let copy = format!("COPY ({sql}) TO STDOUT WITH (FORMAT binary)");
             let mut stream = conn.copy_out_raw(&copy).await?;
             let mut reader = shutong_store::binary::Reader::default();
+            // The handler's own error, kept whole while the parser carries its message.
             let mut failed: Option<ExchangeError> = None;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk?;
                 reader
-                    .feed::<String>(&chunk, width, |f| {
+                    .feed::<String>(&chunk, width.max(1), |f| {
                         let values: Vec<Option<&str>> = f
                             .iter()
+                            .take(width)
                             .map(|v| v.map(std::str::from_utf8).transpose())
                             .collect::<Result<_, _>>()
                             .map_err(|e| e.to_string())?;
+                        rows += 1;
                         hand(&values).map_err(|e| {
                             let m = e.to_string();
                             failed = Some(e);
@@ -283,34 +201,25 @@ pub async fn join_many(
         }
         shutong_store::Backend::Sqlite => {
             let path = ex.pool.sqlite_path().ok_or_else(|| store_failure("the pool is not a SQLite file"))?;
-            let mut read = || -> ExchangeResult<()> {
+            let mut read = || -> ExchangeResult<i64> {
                 let conn = shutong_store::native::sqlite_reader(path, std::time::Duration::from_secs(10)).map_err(store_failure)?;
-                let mut stmt = conn.prepare(&sql).map_err(store_failure)?;
+                let mut stmt = conn.prepare(sql).map_err(store_failure)?;
                 let mut it = stmt.raw_query();
+                let mut rows = 0i64;
                 while let Some(r) = it.next().map_err(store_failure)? {
                     let values: Vec<Option<&str>> = (0..width)
                         .map(|i| r.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?)))
                         .collect::<rusqlite::Result<_>>()
                         .map_err(store_failure)?;
+                    rows += 1;
                     hand(&values)?;
                 }
-                Ok(())
+                Ok(rows)
             };
             let multi =
                 tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            if multi { tokio::task::block_in_place(read)? } else { read()? }
+            rows = if multi { tokio::task::block_in_place(read)? } else { read()? };
         }
     }
-    Ok(ScanFigures { rows })
-}
-
-/// The stored keys of a dataset's records changed (written or deleted) after sequence number `since`, at most
-/// `limit` (None: more than that changed).
-pub async fn changed_keys(ex: &Exchange, binding: &BindingView, since: i64, limit: usize) -> ExchangeResult<Option<Vec<String>>> {
-    let Some(table) = binding.table_name.as_deref() else { return Ok(Some(Vec::new())) };
-    let keys: Vec<String> = sqlx::query_scalar(&format!("SELECT k FROM {table} WHERE s > $1 ORDER BY s LIMIT {}", limit + 1))
-        .bind(since)
-        .fetch_all(ex.pool.pool())
-        .await?;
-    Ok((keys.len() <= limit).then_some(keys))
+    Ok(rows)
 }
