@@ -606,6 +606,8 @@ mod quality {
                 D::IdConsistency { id_item, birth_item, sex_item } => W::IdConsistency { id_item, birth_item, sex_item },
                 D::Freshness { max_age_days } => W::Freshness { max_age_days },
                 D::VolumeChange { max_change_percent } => W::VolumeChange { max_change_percent },
+                D::Unique { item } => W::Unique { item },
+                D::Reference { item, resource } => W::Reference { item, resource },
             }
         }
     }
@@ -625,6 +627,8 @@ mod quality {
                 W::IdConsistency { id_item, birth_item, sex_item } => D::IdConsistency { id_item, birth_item, sex_item },
                 W::Freshness { max_age_days } => D::Freshness { max_age_days },
                 W::VolumeChange { max_change_percent } => D::VolumeChange { max_change_percent },
+                W::Unique { item } => D::Unique { item },
+                W::Reference { item, resource } => D::Reference { item, resource },
             }
         }
     }

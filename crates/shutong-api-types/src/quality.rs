@@ -101,6 +101,10 @@ pub enum QualityRuleKind {
         #[schema(minimum = 1, maximum = 1000)]
         max_change_percent: u32,
     },
+    /// 唯一性: no two live records share a value of this non-key item (not a sensitive item stored encrypted).
+    Unique { item: String },
+    /// 引用一致: every value is the key of a live record of the resource `resource` (a pooled dataset).
+    Reference { item: String, resource: String },
 }
 
 /// A dimension as the sharing authority set it.

@@ -223,3 +223,94 @@ async fn stream_sql(
     }
     Ok(rows)
 }
+
+/// 唯一性: the live records holding a value of column `column` that another live record holds too (empty
+/// values aside), and up to `limit` of them as the raw values of column `show` (the key item's).
+pub async fn duplicates(
+    ex: &Exchange,
+    binding: &BindingView,
+    column: usize,
+    show: usize,
+    limit: usize,
+) -> ExchangeResult<(i64, Vec<String>)> {
+    let Some(t) = binding.table_name.as_deref() else { return Ok((0, Vec::new())) };
+    let repeated = format!(
+        "SELECT c{column} FROM {t} WHERE d = 0 AND c{column} IS NOT NULL AND c{column} <> '' GROUP BY c{column} HAVING COUNT(*) > 1"
+    );
+    let count: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT CAST(SUM(n) AS BIGINT) FROM (SELECT COUNT(*) AS n FROM {t} WHERE d = 0 AND c{column} IS NOT NULL AND c{column} <> '' \
+         GROUP BY c{column} HAVING COUNT(*) > 1) x"
+    ))
+    .fetch_one(ex.pool.pool())
+    .await?;
+    let samples: Vec<Option<String>> = sqlx::query_scalar(&format!(
+        "SELECT c{show} FROM {t} WHERE d = 0 AND c{column} IN ({repeated}) ORDER BY c{column}, k LIMIT {limit}"
+    ))
+    .fetch_all(ex.pool.pool())
+    .await?;
+    Ok((count.unwrap_or(0), samples.into_iter().map(Option::unwrap_or_default).collect()))
+}
+
+/// What [`missing_references`] found.
+#[derive(Clone, Debug, Default)]
+pub struct References {
+    /// Live records with a value in the column.
+    pub checked: i64,
+    /// Those whose value is not a live key of the other dataset.
+    pub missing: i64,
+    /// Up to the limit, the raw values of the `show` column of the records missing their reference.
+    pub samples: Vec<String>,
+}
+
+/// 引用一致: the live records of `from` whose column `column` (opened if sealed) is not the key of a live
+/// record of `to`. Read in pages of 2,000 in key order, each page's values looked up in `to` at once (as
+/// blind indexes when `to` keeps its keys sealed): bounded memory whatever the sizes.
+pub async fn missing_references(
+    ex: &Exchange,
+    from: &BindingView,
+    column: usize,
+    show: usize,
+    to: &BindingView,
+    limit: usize,
+) -> ExchangeResult<References> {
+    let mut out = References::default();
+    let (Some(ft), Some(tt)) = (from.table_name.as_deref(), to.table_name.as_deref()) else { return Ok(out) };
+    let keys = ex.keys();
+    let item = from.columns.get(column).cloned().unwrap_or_default();
+    let page = format!("SELECT k, c{column}, c{show} FROM {ft} WHERE d = 0 AND k > $1 ORDER BY k LIMIT 2000");
+    let mut after = String::new();
+    loop {
+        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(&page).bind(&after).fetch_all(ex.pool.pool()).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.0.clone();
+        let mut wanted: Vec<(String, Option<String>)> = Vec::new();
+        for (_, v, shown) in &rows {
+            let Some(raw) = v.as_deref().filter(|v| !v.trim().is_empty()) else { continue };
+            let plain = crate::sealed::open(keys.as_deref(), from.resource_code.as_str(), &item, raw)?;
+            let target = crate::sealed::key_column(keys.as_deref(), to.key_sealed, plain.trim())?.into_owned();
+            wanted.push((target, shown.clone()));
+        }
+        out.checked += wanted.len() as i64;
+        if !wanted.is_empty() {
+            let list = wanted.iter().map(|(k, _)| literal(k)).collect::<Vec<_>>().join(", ");
+            let found: std::collections::HashSet<String> =
+                sqlx::query_scalar::<_, String>(&format!("SELECT k FROM {tt} WHERE d = 0 AND k IN ({list})"))
+                    .fetch_all(ex.pool.pool())
+                    .await?
+                    .into_iter()
+                    .collect();
+            for (k, shown) in wanted {
+                if !found.contains(&k) {
+                    out.missing += 1;
+                    if out.samples.len() < limit {
+                        out.samples.push(shown.unwrap_or_default());
+                    }
+                }
+            }
+        }
+        if rows.len() < 2000 {
+            break;
+        }
+    }
+    Ok(out)
+}

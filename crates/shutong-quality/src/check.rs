@@ -164,7 +164,9 @@ impl<'a> Evaluator<'a> {
                 RuleKind::IdConsistency { id_item, birth_item, sex_item } => {
                     (id_item, Test::IdConsistency { birth: birth_item.as_deref().and_then(col), sex: sex_item.as_deref().and_then(col) })
                 }
-                RuleKind::Freshness { .. } | RuleKind::VolumeChange { .. } => continue,
+                RuleKind::Freshness { .. } | RuleKind::VolumeChange { .. } | RuleKind::Unique { .. } | RuleKind::Reference { .. } => {
+                    continue;
+                }
             };
             let column = col(item);
             for c in column.into_iter().chain(
@@ -203,14 +205,7 @@ impl<'a> Evaluator<'a> {
     /// The record's key as shown in samples: masked by the key item's rule, or the stored masked form of an
     /// encrypted key.
     fn sample_key(&self, values: &[Option<&str>]) -> String {
-        let Some(raw) = self.key_column.and_then(|k| values.get(k).copied().flatten()) else { return "（无主键）".into() };
-        if let Some(p) = sealed::parts(raw) {
-            return p.masked.to_string();
-        }
-        match self.key_mask {
-            Some(kind) => self.masks.mask(kind, raw),
-            None => raw.to_string(),
-        }
+        shown_key(self.key_column.and_then(|k| values.get(k).copied().flatten()), self.key_mask, self.masks)
     }
 
     /// Runs every row rule over one record's stored values (in column order).
@@ -322,6 +317,19 @@ impl<'a> Evaluator<'a> {
 /// A score in hundredths: the share of records that pass.
 pub fn share_score(checked: i64, failing: i64) -> i64 {
     if checked <= 0 { 10_000 } else { ((checked - failing).max(0) * 10_000) / checked }
+}
+
+/// A record's key as a sample shows it: the stored masked form of an encrypted key, else masked by the key
+/// item's rule.
+pub fn shown_key(raw: Option<&str>, mask: Option<MaskKind>, masks: &shutong_reference::MaskRules) -> String {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else { return "（无主键）".into() };
+    if let Some(p) = sealed::parts(raw) {
+        return p.masked.to_string();
+    }
+    match mask {
+        Some(kind) => masks.mask(kind, raw),
+        None => raw.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -129,6 +129,11 @@ pub enum RuleKind {
     Freshness { max_age_days: u32 },
     /// 数据量波动: live records changed by at most `max_change_percent` since the previous check.
     VolumeChange { max_change_percent: u32 },
+    /// 唯一性: no two live records share a value of a non-key item (the key is unique by construction).
+    Unique { item: String },
+    /// 引用一致: every value of the item is the key of a live record of another resource's dataset (a
+    /// 统一社会信用代码 that names a registered 法人, a 公民身份号码 that names a person).
+    Reference { item: String, resource: String },
 }
 
 impl RuleKind {
@@ -145,6 +150,8 @@ impl RuleKind {
             RuleKind::IdConsistency { .. } => "id_consistency",
             RuleKind::Freshness { .. } => "freshness",
             RuleKind::VolumeChange { .. } => "volume_change",
+            RuleKind::Unique { .. } => "unique",
+            RuleKind::Reference { .. } => "reference",
         }
     }
 
@@ -161,6 +168,8 @@ impl RuleKind {
             RuleKind::IdConsistency { .. } => "身份证一致性",
             RuleKind::Freshness { .. } => "及时性",
             RuleKind::VolumeChange { .. } => "数据量波动",
+            RuleKind::Unique { .. } => "唯一性",
+            RuleKind::Reference { .. } => "引用一致",
         }
     }
 
@@ -173,8 +182,8 @@ impl RuleKind {
             | RuleKind::RegionCode { .. }
             | RuleKind::CodeList { .. }
             | RuleKind::Pattern { .. } => Dimension::Conformity,
-            RuleKind::Range { .. } => Dimension::Accuracy,
-            RuleKind::IdConsistency { .. } => Dimension::Consistency,
+            RuleKind::Range { .. } | RuleKind::Unique { .. } => Dimension::Accuracy,
+            RuleKind::IdConsistency { .. } | RuleKind::Reference { .. } => Dimension::Consistency,
             RuleKind::Freshness { .. } => Dimension::Timeliness,
         }
     }
@@ -188,7 +197,9 @@ impl RuleKind {
             | RuleKind::RegionCode { item }
             | RuleKind::CodeList { item, .. }
             | RuleKind::Pattern { item, .. }
-            | RuleKind::Range { item, .. } => vec![item.as_str()],
+            | RuleKind::Range { item, .. }
+            | RuleKind::Unique { item }
+            | RuleKind::Reference { item, .. } => vec![item.as_str()],
             RuleKind::IdConsistency { id_item, birth_item, sex_item } => {
                 std::iter::once(id_item.as_str()).chain(birth_item.as_deref()).chain(sex_item.as_deref()).collect()
             }
@@ -199,6 +210,12 @@ impl RuleKind {
     /// Whether the rule judges the dataset as a whole rather than each record.
     pub fn is_dataset_rule(&self) -> bool {
         matches!(self, RuleKind::Freshness { .. } | RuleKind::VolumeChange { .. })
+    }
+
+    /// Whether the rule compares records with each other or with another dataset (唯一性, 引用一致): judged by
+    /// the pool over the whole dataset, not record by record.
+    pub fn is_set_rule(&self) -> bool {
+        matches!(self, RuleKind::Unique { .. } | RuleKind::Reference { .. })
     }
 
     /// The key of a derived rule: stable for the same test of the same items, so that its results line up

@@ -309,6 +309,40 @@ pub async fn rules(ex: &Exchange, viewer: &Principal, resource: &ResourceCode) -
     all_rules(ex, &ds).await
 }
 
+/// The rules that compare records: a uniqueness cannot read a sensitive item stored encrypted (each value is
+/// sealed apart); a reference names a published resource pooled as a dataset other than this one.
+async fn check_set_rule(ex: &Exchange, ds: &Dataset, kind: &RuleKind) -> QualityResult<()> {
+    match kind {
+        RuleKind::Unique { item } => {
+            let sensitive = ds.document.items.iter().any(|i| &i.name == item && i.mask.is_some());
+            if sensitive && ex.keys().is_some() {
+                return Err(invalid(
+                    "rule.item",
+                    format!("'{item}' is a sensitive item stored encrypted: its uniqueness cannot be compared"),
+                ));
+            }
+            if ds.document.items.iter().any(|i| &i.name == item && i.is_key) {
+                return Err(invalid("rule.item", format!("'{item}' is the key: it is unique by construction")));
+            }
+            Ok(())
+        }
+        RuleKind::Reference { resource, .. } => {
+            let code = ResourceCode::parse(resource).map_err(|e| invalid("rule.resource", format!("'{resource}': {e}")))?;
+            if code.as_str() == ds.code {
+                return Err(invalid("rule.resource", "a reference names another resource"));
+            }
+            shutong_exchange::published(ex, &code)
+                .await
+                .map_err(|_| invalid("rule.resource", format!("'{resource}' is not a published resource")))?;
+            match shutong_exchange::get_binding(ex, &code).await? {
+                Some(b) if b.kind == shutong_exchange::BindingKind::Dataset => Ok(()),
+                _ => Err(invalid("rule.resource", format!("'{resource}' is not bound as a dataset"))),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Checks a rule against the catalog entry: the items it names exist, its parameters are usable. Each
 /// problem names its field (`kind.item`, `kind.pattern` …).
 fn check_rule(doc: &ResourceDocument, kind: &RuleKind) -> QualityResult<()> {
@@ -361,6 +395,7 @@ pub async fn add_rule(ex: &Exchange, actor: &Principal, ctx: &AuditContext, reso
     let ds = dataset(ex, actor, resource).await?;
     require_keeper(ex, actor, ds.provider).await?;
     check_rule(&ds.document, &new.kind)?;
+    check_set_rule(ex, &ds, &new.kind).await?;
     let note = match new.note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         Some(n) if n.chars().count() > 500 || n.chars().any(|c| c.is_control() && c != '\n') => {
             return Err(invalid("note", "must not contain control characters or exceed 500 characters"));
@@ -562,6 +597,52 @@ pub async fn check(
                 samples: t.samples,
                 score: share_score(rows_checked, t.failing),
                 detail: t.detail,
+            });
+        }
+    }
+    // The rules that compare records (唯一性, 引用一致), judged by the pool over the whole dataset.
+    if row_pass {
+        let key_column = binding.key_item.as_deref().and_then(|k| binding.columns.iter().position(|c| c == k)).unwrap_or(0);
+        let key_mask = binding.key_item.as_deref().and_then(|k| ds.document.items.iter().find(|i| i.name == k)).and_then(|i| i.mask);
+        for r in rules.iter().filter(|r| r.kind.is_set_rule()) {
+            let column = |item: &str| binding.columns.iter().position(|c| c == item);
+            let (failing, raw, detail) = match &r.kind {
+                RuleKind::Unique { item } => match column(item) {
+                    Some(c) => {
+                        let (n, samples) = shutong_exchange::scan::duplicates(ex, &binding, c, key_column, crate::SAMPLE_LIMIT).await?;
+                        (n, samples, (n > 0).then(|| format!("{n} 条记录的“{item}”与其他记录重复")))
+                    }
+                    None => (0, Vec::new(), Some(format!("数据集没有“{item}”列"))),
+                },
+                RuleKind::Reference { item, resource } => {
+                    let target = match ResourceCode::parse(resource) {
+                        Ok(c) => shutong_exchange::get_binding(ex, &c).await?,
+                        Err(_) => None,
+                    };
+                    match (column(item), target) {
+                        (Some(c), Some(to)) => {
+                            let refs =
+                                shutong_exchange::scan::missing_references(ex, &binding, c, key_column, &to, crate::SAMPLE_LIMIT).await?;
+                            let detail = (refs.missing > 0).then(|| format!("{} 条记录的“{item}”不是 {resource} 的现有主键", refs.missing));
+                            (refs.missing, refs.samples, detail)
+                        }
+                        (_, None) => (rows_checked, Vec::new(), Some(format!("被引用的数据集 {resource} 已不存在"))),
+                        (None, _) => (0, Vec::new(), Some(format!("数据集没有“{item}”列"))),
+                    }
+                }
+                _ => continue,
+            };
+            let samples = raw.iter().map(|v| crate::check::shown_key(Some(v), key_mask, &ex.mask_rules)).collect();
+            results.push(RuleResult {
+                rule_key: r.key.clone(),
+                kind: r.kind.code().into(),
+                dimension: r.dimension,
+                checked_at_ms: ex.sharing.clock.now_ms(),
+                rows_checked,
+                rows_failing: failing,
+                samples,
+                score: share_score(rows_checked, failing),
+                detail,
             });
         }
     }

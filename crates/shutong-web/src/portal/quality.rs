@@ -41,6 +41,8 @@ fn describe(kind: &RuleKind) -> String {
         RuleKind::Required { .. } => "有值".into(),
         RuleKind::RegionCode { .. } => "现行 GB/T 2260 代码".into(),
         RuleKind::IdConsistency { .. } => "与公民身份号码一致".into(),
+        RuleKind::Unique { .. } => "各记录取值不重复".into(),
+        RuleKind::Reference { resource, .. } => format!("为 {resource} 的现有主键"),
     };
     if items.is_empty() { what } else { format!("{items}：{what}") }
 }

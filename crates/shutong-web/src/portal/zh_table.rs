@@ -839,6 +839,9 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("name 1 to 200 items", "请列出 1 至 200 个信息项"),
     ("nothing to refresh", "没有需要更新的数据"),
     ("the theme database's catalog entry is not published yet: submit it for review first", "主题库的目录尚未发布：请先提交审核"),
+    ("'{}' is a sensitive item stored encrypted: its uniqueness cannot be compared", "“{0}”是加密存储的敏感信息项，无法比较唯一性"),
+    ("'{}' is the key: it is unique by construction", "“{0}”是主键，本身即唯一"),
+    ("a reference names another resource", "引用须指向其他信息资源"),
     // ------------------------------------------------------------ general forms last: they would take the ones above
     ("{} is before {}", "{0} 早于 {1}"),
     ("{} is in the future", "{0} 晚于今天"),
@@ -855,6 +858,7 @@ pub const MESSAGES: &[(&str, &str)] = &[
 /// (`shutong_audit::labels::field_label_zh`): an entry here has none there, or needs a form's wording.
 pub const FIELDS: &[(&str, &str)] = &[
     ("items.resource_code", "成员数据集"),
+    ("rule.resource", "被引用的信息资源"),
     ("template", "基础库标准项集"),
     ("file_name", "文件名"),
     ("rule.item", "规则的信息项"),

@@ -205,7 +205,8 @@ async fn catalog_search_and_the_review_workflow() {
     c.goto(&format!("{base}/catalog")).await.unwrap();
     fill(&c, "q", "人口").await;
     click(&c, ".searchbar button").await;
-    wait_text(&c, "[data-testid=total]", |t| t.contains("共 2 条")).await;
+    // 人口基本信息, 流动人口居住登记信息, and the demo's 社会保障主题库 (drawn from 人口基本信息).
+    wait_text(&c, "[data-testid=total]", |t| t.contains("共 3 条")).await;
     save_screenshot(&c, "catalog-search").await;
     click(&c, "[data-testid=hit] h2 a").await;
     let items = wait_text(&c, "[data-testid=items]", |t| t.contains("公民身份号码")).await;

@@ -1,4 +1,7 @@
-//! 疑义校核 (办法 第十八条; R-Q-1) end to end through the API, on both backends: a consumer objects to a record;
+//! Quality across records and datasets, through the API on both backends: objections, 一数一源, theme
+//! databases, uniqueness and references.
+//!
+//! 疑义校核 (办法 第十八条; R-Q-1): a consumer objects to a record;
 //! a second consumer sees the 校核中 flag in lookup, query, export and change feed; the provider's answer
 //! 已更正 is refused until a batch changed the record, then lowers the flag; the filer accepts; an unanswered
 //! objection is overdue on the right working day across 国庆; an escalation is ruled on; bad input is refused
@@ -16,7 +19,8 @@ use shutong_exchange::synth;
 on_both_backends!(
     an_objection_flags_the_record_everywhere_until_it_is_answered,
     one_source_per_element_lists_exactly_the_conflicting_keys,
-    a_theme_database_joins_three_members_and_follows_their_batches
+    a_theme_database_joins_three_members_and_follows_their_batches,
+    uniqueness_and_references_are_judged_over_the_whole_dataset
 );
 
 const CODE: &str = "101/000001";
@@ -462,5 +466,72 @@ async fn a_theme_database_joins_three_members_and_follows_their_batches(backend:
     assert!(items.iter().any(|i| i["name"] == "公民身份号码" && i["is_key"] == true));
     let r = app.post("/api/v1/quality/base-templates/nothing/compile", &rs, json!({})).await;
     assert_eq!(r.body["error"]["field"], "template", "{:?}", r.body);
+    app.stop().await;
+}
+
+/// 唯一性 and 引用一致: a dataset of 示范省人力资源和社会保障厅 whose 参保编号 repeats in four records and whose
+/// 单位统一社会信用代码 names five units that 法人单位基本信息 (the demo's 500 entities) does not hold; the rules
+/// find exactly those, and refuse what they cannot judge.
+async fn uniqueness_and_references_are_judged_over_the_whole_dataset(backend: Backend) {
+    let app = spawn_demo_app_with(backend, |_| {}).await;
+    let authority = app.login("sq.reviewer", DEMO).await;
+    let rs = app.login("rs.admin", DEMO).await;
+    let mut doc = app.get("/api/v1/catalog/resources/101/000001", &rs).await.body["document"].clone();
+    doc["name"] = json!("参保单位登记测试");
+    doc["sharing_type"] = json!("unconditional");
+    doc["sharing_condition"] = Value::Null;
+    doc["items"] = json!([
+        {"name": "公民身份号码", "data_type": "C", "length": 18, "required": true, "is_key": true, "mask": "id_number",
+         "sharing_type": "unconditional", "standard": "GB 11643-1999"},
+        {"name": "参保编号", "data_type": "C", "length": 20, "sharing_type": "unconditional"},
+        {"name": "单位统一社会信用代码", "data_type": "C", "length": 18, "sharing_type": "unconditional", "standard": "GB 32100-2015"}
+    ]);
+    let r = app.post("/api/v1/catalog/resources", &rs, json!({"classification_code": "202", "document": doc})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let code = r.body["code"].as_str().unwrap().to_string();
+    app.post_ok(&format!("/api/v1/catalog/resources/{code}/submit"), &rs, json!({})).await;
+    app.post_ok(&format!("/api/v1/catalog/resources/{code}/review"), &authority, json!({"decision": "approve"})).await;
+    let r = app.call(Method::PUT, &format!("/api/v1/data/{code}/binding"), Some(&rs), Some(json!({"kind": "dataset"}))).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let mut csv = String::from("公民身份号码,参保编号,单位统一社会信用代码\n");
+    for i in 0..100u64 {
+        let number = match i {
+            10 | 11 => "DUP-1".to_string(),
+            12 | 13 => "DUP-2".to_string(),
+            _ => format!("SB{i:06}"),
+        };
+        // Units 0–499 are registered; 90–94 name units beyond them.
+        let unit = if (90..95).contains(&i) { synth::entity(100_000 + i, 2026)[0].clone() } else { synth::entity(i, 2026)[0].clone() };
+        csv.push_str(&format!("{},{number},{unit}\n", synth::person(i, 2026)[0]));
+    }
+    let b = upload(&app, &rs, &format!("/api/v1/data/{code}"), "mode=full", "text/csv", csv.into_bytes()).await;
+    assert!(b.status.is_success(), "{:?}", b.body);
+    let rules = format!("/api/v1/data/{code}/quality/rules");
+    let add = |rule: Value| {
+        let (app, rules, rs) = (&app, rules.clone(), rs.clone());
+        async move { app.post(&rules, &rs, json!({"rule": rule})).await }
+    };
+    let r = add(json!({"kind": "unique", "item": "公民身份号码"})).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("rule.item")), "{:?}", r.body);
+    let r = add(json!({"kind": "reference", "item": "单位统一社会信用代码", "resource": code})).await;
+    assert_eq!(r.body["error"]["field"], "rule.resource", "{:?}", r.body);
+    let r = add(json!({"kind": "reference", "item": "单位统一社会信用代码", "resource": "109/000009"})).await;
+    assert_eq!(r.body["error"]["field"], "rule.resource", "{:?}", r.body);
+    let r = add(json!({"kind": "unique", "item": "参保编号"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["dimension"], "accuracy");
+    let r = add(json!({"kind": "reference", "item": "单位统一社会信用代码", "resource": "102/000001"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["dimension"], "consistency");
+    let check = app.post(&format!("/api/v1/data/{code}/quality/checks"), &rs, json!({})).await;
+    assert_eq!(check.status, StatusCode::CREATED, "{:?}", check.body);
+    let result = |kind: &str| check.body["results"].as_array().unwrap().iter().find(|r| r["kind"] == kind).cloned().unwrap();
+    let unique = result("unique");
+    assert_eq!(unique["rows_failing"], 4, "{unique}");
+    assert_eq!(unique["samples"].as_array().unwrap().len(), 4);
+    assert!(unique["samples"].as_array().unwrap().iter().all(|s| s.as_str().unwrap().contains('*')), "masked keys: {unique}");
+    let reference = result("reference");
+    assert_eq!(reference["rows_failing"], 5, "{reference}");
+    assert_eq!(reference["score"], 95.0);
     app.stop().await;
 }
