@@ -128,6 +128,8 @@ pub(crate) struct Runtime {
     pub(crate) data_changed: tokio::sync::Notify,
     /// Snapshots of the datasets' 校核中 flags.
     pub(crate) flags: crate::flags::FlagCache,
+    /// The check a batch passes before it commits (blocking quality rules).
+    pub(crate) batch_gate: std::sync::RwLock<Option<Arc<dyn crate::BatchGate>>>,
 }
 
 impl Runtime {

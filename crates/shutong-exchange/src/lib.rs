@@ -280,6 +280,31 @@ impl Exchange {
     }
 }
 
+/// 阻断检查: what a batch passes before it commits — the quality rules its provider marked blocking
+/// (`shutong_quality::BlockingRules`, registered at start-up; the data plane does not know the rules). `batch`
+/// is the dataset's binding with the batch's own load table and columns: the rows the batch writes. An `Err`
+/// refuses the batch with that message, naming the rule; nothing is applied.
+pub trait BatchGate: Send + Sync {
+    fn check<'a>(
+        &'a self,
+        ex: &'a Exchange,
+        batch: &'a model::BindingView,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+impl Exchange {
+    /// Puts the batch gate in place (replacing an earlier one).
+    pub fn set_batch_gate(&self, gate: Arc<dyn BatchGate>) {
+        if let Ok(mut g) = self.runtime.batch_gate.write() {
+            *g = Some(gate);
+        }
+    }
+
+    pub(crate) fn batch_gate(&self) -> Option<Arc<dyn BatchGate>> {
+        self.runtime.batch_gate.read().ok().and_then(|g| g.clone())
+    }
+}
+
 /// See [`Exchange::invalidator`].
 #[derive(Clone)]
 pub struct Invalidator(std::sync::Weak<access::Runtime>);

@@ -959,3 +959,71 @@ pub async fn check_all_scheduled(ex: &Exchange, regions: &RegionTable) -> Qualit
     }
     Ok(n)
 }
+
+// ------------------------------------------------------------------ 阻断 (blocking rules)
+
+/// The batch gate of the blocking rules (阻断): a batch whose rows fail a rule in force marked blocking is
+/// refused whole, the rule and the failing keys (masked) named. Record rules only: dataset rules (及时性,
+/// 数据量波动) and the rules across records (唯一性, 引用一致) are judged by the checks after the batch.
+pub struct BlockingRules {
+    regions: RegionTable,
+}
+
+impl BlockingRules {
+    /// With the region table in force at start-up (a GB/T 2260 revision reaches the gate at the next start).
+    pub fn new(regions: RegionTable) -> Self {
+        BlockingRules { regions }
+    }
+}
+
+impl shutong_exchange::BatchGate for BlockingRules {
+    fn check<'a>(
+        &'a self,
+        ex: &'a Exchange,
+        batch: &'a shutong_exchange::BindingView,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move { blocking_check(ex, &self.regions, batch).await.map_err(|e| e.to_string())? })
+    }
+}
+
+/// Runs the blocking record rules over the batch's rows: `Ok(Err(why))` when one fails.
+async fn blocking_check(ex: &Exchange, regions: &RegionTable, batch: &shutong_exchange::BindingView) -> QualityResult<Result<(), String>> {
+    let p = shutong_exchange::published(ex, &batch.resource_code).await?;
+    let ds = Dataset { code: p.code, provider: p.provider, document: p.document };
+    let rules: Vec<Rule> = all_rules(ex, &ds)
+        .await?
+        .into_iter()
+        .filter(|r| r.blocking && r.retired_at_ms.is_none() && !r.kind.is_dataset_rule() && !r.kind.is_set_rule())
+        .collect();
+    if rules.is_empty() {
+        return Ok(Ok(()));
+    }
+    let kinds: Vec<&RuleKind> = rules.iter().map(|r| &r.kind).collect();
+    let key_mask = batch.key_item.as_deref().and_then(|k| ds.document.items.iter().find(|i| i.name == k)).and_then(|i| i.mask);
+    let keys = ex.keys();
+    let today = ex.sharing.today();
+    let mut ev = Evaluator::new(
+        &ds.code,
+        &batch.columns,
+        batch.key_item.as_deref(),
+        key_mask,
+        &kinds,
+        keys.as_deref(),
+        &ex.mask_rules,
+        regions,
+        today,
+    )
+    .map_err(|m| QualityError::State(format!("a rule cannot be compiled: {m}")))?;
+    shutong_exchange::scan::scan_dataset(ex, batch, None, &mut |values| ev.row(values)).await?;
+    let failed: Vec<String> = ev
+        .finish()
+        .into_iter()
+        .filter(|t| t.failing > 0)
+        .map(|t| {
+            let r = &rules[t.slot];
+            let shown: Vec<&str> = t.samples.iter().take(5).map(String::as_str).collect();
+            format!("{} ({}): {} row(s), e.g. {}", r.kind.label_zh(), r.kind.items().join(", "), t.failing, shown.join(", "))
+        })
+        .collect();
+    Ok(if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) })
+}

@@ -91,6 +91,9 @@ pub async fn open_exchange(
     if config.security.encrypt_sensitive {
         exchange.data_keys = Some(Arc::new(shutong_exchange::KeyRing::new(load_data_keys(config)?)));
     }
+    // 阻断: a batch failing a blocking quality rule is refused before it commits.
+    let regions = shutong_refdata::load_regions(db).await.context("loading the region table")?;
+    exchange.set_batch_gate(Arc::new(shutong_quality::BlockingRules::new(regions)));
     shutong_exchange::audit_outbox(&exchange).await;
     Ok(exchange)
 }

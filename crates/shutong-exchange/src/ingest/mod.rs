@@ -271,6 +271,19 @@ async fn conclude(
         let report = finish_rejected(ex, batch, encoding, received, rejected_count, rejects, &message).await?;
         return Err(ExchangeError::BatchRejected { message, report: Box::new(report) });
     }
+    // 阻断: the blocking quality rules over the rows the batch writes.
+    if let Some(gate) = ex.batch_gate()
+        && let Some(mut view) = get_binding(ex, &req.resource_code).await?
+    {
+        view.table_name = Some(load_table.to_string());
+        view.columns = columns.names.clone();
+        if let Err(why) = gate.check(ex, &view).await {
+            drop_table(ex, load_table).await;
+            let message = format!("a blocking quality rule failed: {why}; nothing was applied");
+            let report = finish_rejected(ex, batch, encoding, received, rejected_count, rejects, &message).await?;
+            return Err(ExchangeError::BatchRejected { message, report: Box::new(report) });
+        }
+    }
     let totals = (received, rejected_count, parts);
     match commit(ex, ctx, req, provider, columns, batch, base, started, load_table, encoding, totals, rejects).await {
         Ok(report) => Ok(report),

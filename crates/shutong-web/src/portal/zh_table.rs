@@ -842,6 +842,7 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("'{}' is a sensitive item stored encrypted: its uniqueness cannot be compared", "“{0}”是加密存储的敏感信息项，无法比较唯一性"),
     ("'{}' is the key: it is unique by construction", "“{0}”是主键，本身即唯一"),
     ("a reference names another resource", "引用须指向其他信息资源"),
+    ("a blocking quality rule failed: {}; nothing was applied", "阻断性质量规则未通过：{0}；本批次未导入"),
     // ------------------------------------------------------------ general forms last: they would take the ones above
     ("{} is before {}", "{0} 早于 {1}"),
     ("{} is in the future", "{0} 晚于今天"),

@@ -533,5 +533,25 @@ async fn uniqueness_and_references_are_judged_over_the_whole_dataset(backend: Ba
     let reference = result("reference");
     assert_eq!(reference["rows_failing"], 5, "{reference}");
     assert_eq!(reference["score"], 95.0);
+
+    // 阻断: a blocking 格式 rule refuses a batch whose rows fail it, whole, naming the rule; one that passes commits.
+    let r = app
+        .post(&rules, &rs, json!({"rule": {"kind": "pattern", "item": "参保编号", "pattern": "(SB[0-9]{6}|DUP-[0-9])"}, "blocking": true}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let person = synth::person(20, 2026)[0].clone();
+    let unit = synth::entity(20, 2026)[0].clone();
+    let bad =
+        format!("公民身份号码,参保编号,单位统一社会信用代码\n{person},坏编号,{unit}\n{},SB777777,{unit}\n", synth::person(21, 2026)[0]);
+    let b = upload(&app, &rs, &format!("/api/v1/data/{code}"), "mode=incremental", "text/csv", bad.into_bytes()).await;
+    assert!(b.status.is_client_error(), "{:?}", b.body);
+    let text = b.body.to_string();
+    assert!(text.contains("格式") && text.contains("参保编号") && text.contains("1 row"), "names the rule: {text}");
+    let rec = app.get(&format!("/api/v1/data/{code}/records/{person}"), &rs).await;
+    assert_eq!(rec.body["参保编号"], "SB000020", "nothing applied: {:?}", rec.body);
+    let good = format!("公民身份号码,参保编号,单位统一社会信用代码\n{person},SB999999,{unit}\n");
+    let b = upload(&app, &rs, &format!("/api/v1/data/{code}"), "mode=incremental", "text/csv", good.into_bytes()).await;
+    assert!(b.status.is_success(), "{:?}", b.body);
+    assert_eq!(app.get(&format!("/api/v1/data/{code}/records/{person}"), &rs).await.body["参保编号"], "SB999999");
     app.stop().await;
 }
