@@ -58,17 +58,7 @@ pub async fn join_by_key(
 ) -> ExchangeResult<ScanFigures> {
     let (Some(lt), Some(rt)) = (left.table_name.as_deref(), right.table_name.as_deref()) else { return Ok(ScanFigures::default()) };
     let (nl, nr) = (left_columns.len(), right_columns.len());
-    let cols = |alias: &str, list: &[usize]| list.iter().map(|c| format!(", {alias}.c{c}")).collect::<String>();
-    let inner = |table: &str, list: &[usize]| {
-        format!("SELECT k{} FROM {table} WHERE d = 0", list.iter().map(|c| format!(", c{c}")).collect::<String>())
-    };
-    let sql = format!(
-        "SELECT a.k, b.k{}{} FROM ({}) a FULL OUTER JOIN ({}) b ON a.k = b.k",
-        cols("a", left_columns),
-        cols("b", right_columns),
-        inner(lt, left_columns),
-        inner(rt, right_columns)
-    );
+    let sql = join_sql(ex, &[(lt, left_columns), (rt, right_columns)], None);
     let width = 2 + nl + nr;
     let mut hand = |f: &[Option<&str>]| -> ExchangeResult<()> {
         let key = f[0].or(f[1]).ok_or_else(|| store_failure("a joined record without a key"))?;
@@ -109,22 +99,8 @@ pub async fn join_many(
     if members.is_empty() || keys.is_some_and(|k| k.is_empty()) {
         return Ok(ScanFigures::default());
     }
-    let only = keys.map(|k| format!(" AND k IN ({})", k.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", "))).unwrap_or_default();
-    let mut select = (0..members.len()).map(|i| format!("m{i}.k")).collect::<Vec<_>>();
-    for (i, (_, cols)) in members.iter().enumerate() {
-        select.extend(cols.iter().map(|c| format!("m{i}.c{c}")));
-    }
-    let sub = |i: usize| {
-        let cols: String = members[i].1.iter().map(|c| format!(", c{c}")).collect();
-        format!("(SELECT k{cols} FROM {} WHERE d = 0{only}) m{i}", tables[i])
-    };
-    let mut from = sub(0);
-    for i in 1..members.len() {
-        let earlier: Vec<String> = (0..i).map(|j| format!("m{j}.k")).collect();
-        let on = if i == 1 { "m0.k".to_string() } else { format!("COALESCE({})", earlier.join(", ")) };
-        from.push_str(&format!(" FULL OUTER JOIN {} ON m{i}.k = {on}", sub(i)));
-    }
-    let sql = format!("SELECT {} FROM {from}", select.join(", "));
+    let parts: Vec<(&str, &[usize])> = tables.iter().zip(members).map(|(t, (_, c))| (*t, c.as_slice())).collect();
+    let sql = join_sql(ex, &parts, keys);
     let n = members.len();
     let widths: Vec<usize> = members.iter().map(|(_, c)| c.len()).collect();
     let width = n + widths.iter().sum::<usize>();
@@ -313,4 +289,34 @@ pub async fn missing_references(
         }
     }
     Ok(out)
+}
+
+/// The `SELECT` that puts datasets side by side by key: each dataset's key (NULL where it has no live record)
+/// then its chosen columns. On PostgreSQL, over all keys, chained `FULL OUTER JOIN`s of the live records (hash
+/// joins). Otherwise — on SQLite, whose full joins of subqueries find no index, and for a set of keys — the
+/// live keys of every dataset (or those named) once, each dataset `LEFT JOIN`ed by its key index.
+fn join_sql(ex: &Exchange, members: &[(&str, &[usize])], keys: Option<&[String]>) -> String {
+    let mut select: Vec<String> = (0..members.len()).map(|i| format!("m{i}.k")).collect();
+    for (i, (_, cols)) in members.iter().enumerate() {
+        select.extend(cols.iter().map(|c| format!("m{i}.c{c}")));
+    }
+    let select = select.join(", ");
+    if ex.pool.backend() == shutong_store::Backend::Postgres && keys.is_none() {
+        let sub = |i: usize| {
+            let cols: String = members[i].1.iter().map(|c| format!(", c{c}")).collect();
+            format!("(SELECT k{cols} FROM {} WHERE d = 0) m{i}", members[i].0)
+        };
+        let mut from = sub(0);
+        for i in 1..members.len() {
+            let earlier: Vec<String> = (0..i).map(|j| format!("m{j}.k")).collect();
+            let on = if i == 1 { "m0.k".to_string() } else { format!("COALESCE({})", earlier.join(", ")) };
+            from.push_str(&format!(" FULL OUTER JOIN {} ON m{i}.k = {on}", sub(i)));
+        }
+        return format!("SELECT {select} FROM {from}");
+    }
+    let only = keys.map(|k| format!(" AND k IN ({})", k.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", "))).unwrap_or_default();
+    let all: Vec<String> = members.iter().map(|(t, _)| format!("SELECT k FROM {t} WHERE d = 0{only}")).collect();
+    let joins: String =
+        members.iter().enumerate().map(|(i, (t, _))| format!(" LEFT JOIN {t} m{i} ON m{i}.k = u.k AND m{i}.d = 0")).collect();
+    format!("SELECT {select} FROM ({}) u{joins}", all.join(" UNION "))
 }

@@ -365,6 +365,9 @@ pub async fn list_runs(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::validation("limit", "limit: must be between 1 and 500"));
     }
+    if q.element_id.is_some_and(|e| e < 1) {
+        return Err(ApiError::validation("element_id", "element_id: must be an element's ID (1 or more)"));
+    }
     let runs = quality::consistency_runs(&state.exchange, &caller.principal, q.element_id.map(quality::ElementId), limit).await?;
     Ok(axum::Json(ConsistencyRunList { runs: runs.into_iter().map(Into::into).collect() }))
 }
