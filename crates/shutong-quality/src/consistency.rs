@@ -16,7 +16,7 @@ use shutong_exchange::{BindingKind, BindingView, Exchange, sealed};
 use shutong_identity::{DepartmentId, Principal};
 use shutong_store::Row;
 
-use crate::service::{QualityError, QualityResult};
+use crate::service::{QualityError, QualityResult, invalid, is_authority, unreadable};
 
 shutong_store::typed_id!(
     /// 基础数据元素标识: a base data element the authority declared (办法 第四条(三) 一数一源).
@@ -139,18 +139,6 @@ pub struct Conflict {
     /// The values, masked for a sensitive item.
     pub authoritative_value: Option<String>,
     pub resource_value: Option<String>,
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> QualityError {
-    QualityError::Validation { field: field.into(), message: message.into() }
-}
-
-fn unreadable(table: &'static str, column: &'static str, value: &str) -> QualityError {
-    QualityError::Store(shutong_store::StoreError::decode(table, column, value))
-}
-
-async fn is_authority(ex: &Exchange, p: &Principal) -> QualityResult<bool> {
-    Ok(shutong_catalog::is_authority(&ex.db, p).await?)
 }
 
 /// A pooled dataset (bound as a dataset, with data), its provider and entry.

@@ -18,7 +18,7 @@ use shutong_identity::{DepartmentId, Principal, Role};
 use shutong_sharing::{GrantId, acts_for};
 use shutong_store::Row;
 
-use crate::service::{QualityError, QualityResult};
+use crate::service::{QualityError, QualityResult, invalid, is_authority};
 
 shutong_store::typed_id!(
     /// 疑义标识: one objection a consumer filed on records of a dataset (办法 第十八条 疑义校核).
@@ -197,10 +197,6 @@ pub struct ObjectionFigures {
     pub real_error_percent: Option<f64>,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> QualityError {
-    QualityError::Validation { field: field.into(), message: message.into() }
-}
-
 fn text(field: &str, v: &str, max: usize) -> QualityResult<String> {
     let v = v.trim();
     if v.is_empty() {
@@ -210,10 +206,6 @@ fn text(field: &str, v: &str, max: usize) -> QualityResult<String> {
         return Err(invalid(field, format!("must be 1 to {max} characters")));
     }
     Ok(v.to_string())
-}
-
-async fn is_authority(ex: &Exchange, p: &Principal) -> QualityResult<bool> {
-    Ok(shutong_catalog::is_authority(&ex.db, p).await?)
 }
 
 /// Who answers objections for a provider: its administrators, reviewers, catalog editors and those who load

@@ -84,11 +84,11 @@ impl From<shutong_catalog::CatalogError> for QualityError {
 
 pub type QualityResult<T> = Result<T, QualityError>;
 
-fn invalid(field: &str, message: impl Into<String>) -> QualityError {
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> QualityError {
     QualityError::Validation { field: field.into(), message: message.into() }
 }
 
-fn unreadable(table: &'static str, column: &'static str, value: &str) -> QualityError {
+pub(crate) fn unreadable(table: &'static str, column: &'static str, value: &str) -> QualityError {
     QualityError::Store(StoreError::decode(table, column, value))
 }
 
@@ -108,7 +108,7 @@ async fn dataset(ex: &Exchange, viewer: &Principal, resource: &ResourceCode) -> 
     Ok(Dataset { code: p.code, provider: p.provider, document: p.document })
 }
 
-async fn is_authority(ex: &Exchange, p: &Principal) -> QualityResult<bool> {
+pub(crate) async fn is_authority(ex: &Exchange, p: &Principal) -> QualityResult<bool> {
     Ok(shutong_catalog::is_authority(&ex.db, p).await?)
 }
 

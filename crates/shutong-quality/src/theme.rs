@@ -14,6 +14,7 @@
 //!   then granted and read like any dataset.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -26,20 +27,12 @@ use shutong_identity::{DepartmentId, Principal};
 use shutong_reference::MaskKind;
 use shutong_store::Row;
 
-use crate::service::{QualityError, QualityResult};
+use crate::service::{QualityError, QualityResult, invalid, unreadable};
 
 shutong_store::typed_id!(
     /// 主题库标识: a theme database (办法 第十一条(三)).
     ThemeId
 );
-
-fn invalid(field: &str, message: impl Into<String>) -> QualityError {
-    QualityError::Validation { field: field.into(), message: message.into() }
-}
-
-fn unreadable(table: &'static str, column: &'static str, value: &str) -> QualityError {
-    QualityError::Store(shutong_store::StoreError::decode(table, column, value))
-}
 
 // ------------------------------------------------------------------ base templates
 
@@ -500,9 +493,18 @@ pub async fn theme(ex: &Exchange, id: ThemeId) -> QualityResult<Theme> {
     })
 }
 
-/// The themes a member dataset feeds (refreshed after its batches).
+/// The themes a member dataset feeds (refreshed after its batches): read from the definitions alone, since
+/// every committed batch of every dataset asks.
 pub async fn themes_with_member(ex: &Exchange, member: &ResourceCode) -> QualityResult<Vec<ThemeId>> {
-    Ok(themes(ex).await?.into_iter().filter(|t| t.members.iter().any(|m| m == member.as_str())).map(|t| t.id).collect())
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, items FROM themes ORDER BY id").fetch_all(ex.db.pool()).await?;
+    let mut out = Vec::new();
+    for (id, items) in rows {
+        let items: Vec<ThemeItem> = serde_json::from_str(&items).map_err(|_| unreadable("themes", "items", &items))?;
+        if items.iter().any(|i| i.resource_code == member.as_str()) {
+            out.push(ThemeId(id));
+        }
+    }
+    Ok(out)
 }
 
 /// The most keys an incremental refresh reads from a member's changes before it refreshes in full.
@@ -599,13 +601,17 @@ pub async fn refresh_theme(ex: &Exchange, actor: &Principal, ctx: &AuditContext,
     }
     // The rows, assembled: the key in clear (from the first member that has the record), each item opened.
     let keys = ex.keys();
-    let mut csv = String::new();
+    // The rows go to a temporary file, not memory: a theme may hold millions of records.
+    let mut file = tempfile::NamedTempFile::new().map_err(|e| QualityError::Exchange(io(e)))?;
+    let mut csv = std::io::BufWriter::new(file.as_file_mut());
+    let mut line = String::new();
     let header: Vec<String> = std::iter::once(t.key_item.clone()).chain(t.items.iter().map(|i| i.item.clone())).collect();
-    csv.push_str(&header.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","));
+    line.push_str(&header.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","));
     if changed.is_some() {
-        csv.push_str(",_op");
+        line.push_str(",_op");
     }
-    csv.push('\n');
+    line.push('\n');
+    csv.write_all(line.as_bytes()).map_err(|e| QualityError::Exchange(io(e)))?;
     let mut found: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut written = 0i64;
     let incremental = changed.is_some();
@@ -634,12 +640,14 @@ pub async fn refresh_theme(ex: &Exchange, actor: &Principal, ctx: &AuditContext,
                 }
             }
             row.extend(cells.into_iter().map(|c| c.unwrap_or_default()));
-            csv_ref.push_str(&row.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
+            let mut line = row.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",");
             if incremental {
-                csv_ref.push_str(",upsert");
+                line.push_str(",upsert");
+                // Only an incremental refresh needs the keys it found (to delete those no member has).
+                found_ref.insert(stored.to_string());
             }
-            csv_ref.push('\n');
-            found_ref.insert(stored.to_string());
+            line.push('\n');
+            csv_ref.write_all(line.as_bytes()).map_err(io)?;
             *written_ref += 1;
             Ok(())
         };
@@ -660,8 +668,7 @@ pub async fn refresh_theme(ex: &Exchange, actor: &Principal, ctx: &AuditContext,
                         let key = sealed::open(keys.as_deref(), theme_code.as_str(), &t.key_item, raw)?;
                         let mut line = vec![csv_cell(&key)];
                         line.extend(std::iter::repeat_n(String::new(), t.items.len()));
-                        csv.push_str(&line.join(","));
-                        csv.push_str(",delete\n");
+                        csv.write_all(format!("{},delete\n", line.join(",")).as_bytes()).map_err(io)?;
                         deleted += 1;
                     }
                     Ok(())
@@ -682,7 +689,10 @@ pub async fn refresh_theme(ex: &Exchange, actor: &Principal, ctx: &AuditContext,
         all_or_nothing: false,
         part: None,
     };
-    let report = shutong_exchange::ingest(ex, &loader, ctx, req, Input::Reader(Box::new(std::io::Cursor::new(csv.into_bytes())))).await?;
+    csv.flush().map_err(|e| QualityError::Exchange(io(e)))?;
+    drop(csv);
+    let report = shutong_exchange::ingest(ex, &loader, ctx, req, Input::File(file.path().to_path_buf())).await?;
+    drop(file);
     let refresh = ThemeRefresh {
         refreshed_at_ms: now,
         mode: mode.to_string(),
@@ -719,6 +729,10 @@ pub async fn refresh_theme(ex: &Exchange, actor: &Principal, ctx: &AuditContext,
         .await?;
     change.commit().await?;
     Ok(refresh)
+}
+
+fn io(e: std::io::Error) -> shutong_exchange::ExchangeError {
+    shutong_exchange::ExchangeError::Store(shutong_store::StoreError::Other(sqlx::Error::Io(e)))
 }
 
 /// A CSV cell (RFC 4180).
